@@ -1,0 +1,52 @@
+"""Operations on frames: pure functions on blocks of frames plus what they declare.
+
+The built-in ops are registered here, in one place, so what is registered does
+not depend on import order.  Register your own with::
+
+    @ops.register("gain")
+    def gain(block, factor):
+        return block * factor
+"""
+
+from __future__ import annotations
+
+from ops.errors import OpParameterError, OpResultError, UnknownOpError
+from ops.filters import GAUSS_LAPLACE
+from ops.geometry import ADD_COLUMN, ADD_ROW, FLIP, FLIPS, RECTANGLE
+from ops.intensity import ADD, DARK
+from ops.registry import (
+    DROP,
+    FrameSpec,
+    Op,
+    OpKind,
+    Region,
+    Registry,
+    lookup,
+    per_frame,
+    register,
+    registry,
+)
+
+BUILTINS: tuple[OpKind, ...] = (FLIP, DARK, RECTANGLE, ADD, ADD_ROW, ADD_COLUMN, GAUSS_LAPLACE)
+
+for _kind in BUILTINS:
+    registry.add(_kind)
+del _kind
+
+__all__ = [
+    "BUILTINS",
+    "DROP",
+    "FLIPS",
+    "FrameSpec",
+    "Op",
+    "OpKind",
+    "OpParameterError",
+    "OpResultError",
+    "Region",
+    "Registry",
+    "UnknownOpError",
+    "lookup",
+    "per_frame",
+    "register",
+    "registry",
+]

@@ -1,0 +1,22 @@
+"""Errors raised by the operations.
+
+Each error refines the built-in exception a caller would already catch, so
+``except KeyError`` still works for an unknown op name.
+"""
+
+from __future__ import annotations
+
+
+class UnknownOpError(KeyError):
+    """An op name that no registry knows."""
+
+    def __str__(self) -> str:  # KeyError would quote the whole message
+        return str(self.args[0]) if self.args else ""
+
+
+class OpParameterError(ValueError):
+    """A parameter an op cannot take, found when the op is added to a chain."""
+
+
+class OpResultError(RuntimeError):
+    """An op returned frames of another shape or dtype than it declared."""

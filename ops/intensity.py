@@ -1,0 +1,113 @@
+"""Pixel-wise ops: the value of an output pixel depends on that pixel only."""
+
+from __future__ import annotations
+
+import numbers
+from typing import Any
+
+import numpy as np
+
+from ops.registry import FrameSpec, OpKind, Region, param_error
+
+
+def _numeric_array(name: str, value: Any) -> np.ndarray:
+    arr = np.asarray(value)
+    if arr.dtype.kind not in "biuf":
+        raise param_error(name, f"expected a real numeric array, got {arr.dtype} from {value!r:.80}")
+    return arr
+
+
+def _crop_param(param: np.ndarray | float, region: Region) -> np.ndarray | float:
+    """Crop an array parameter aligned on the frame's last axes (size-1 axes broadcast)."""
+    if not isinstance(param, np.ndarray) or param.ndim == 0:
+        return param
+    index = tuple(
+        slice(None) if n == 1 else slice(lo, hi)
+        for n, (lo, hi) in zip(param.shape, region[len(region) - param.ndim :])
+    )
+    return param[index]
+
+
+def _crop_pixelwise(param: Any, spec: FrameSpec, region: Region) -> tuple[Region, Any]:
+    return region, _crop_param(param, region)
+
+
+def _validate_dark(dark: np.ndarray, spec: FrameSpec) -> np.ndarray:
+    if dark.shape not in (spec.shape, spec.shape[-2:]):
+        valid = {spec.shape, spec.shape[-2:]}
+        raise param_error(
+            "dark",
+            f"dark of shape {dark.shape} does not match frames of shape {spec.shape}; "
+            f"expected one of {sorted(valid)}",
+        )
+    return dark
+
+
+def dark(block: np.ndarray, dark: np.ndarray) -> np.ndarray:
+    """Frame minus dark, negative results set to 0; unsigned integers never wrap around."""
+    dtype = np.result_type(block.dtype, dark.dtype)
+    if dtype.kind in "ub":
+        # max(frame, dark) - dark is frame - dark where positive and 0 elsewhere
+        out = np.maximum(block, dark, dtype=dtype)
+        np.subtract(out, dark, out=out, dtype=dtype)
+    else:
+        out = np.subtract(block, dark, dtype=dtype)
+        np.maximum(out, 0, out=out)
+    return out
+
+
+def _resolve_dark(dark: np.ndarray, spec: FrameSpec) -> FrameSpec:
+    return FrameSpec(spec.shape, np.result_type(spec.dtype, dark.dtype))
+
+
+DARK = OpKind(
+    "dark",
+    dark,
+    parse=lambda value: _numeric_array("dark", value),
+    validate=_validate_dark,
+    resolve=_resolve_dark,
+    crop=_crop_pixelwise,
+    doc=dark.__doc__ or "",
+)
+
+
+def _parse_addend(value: Any) -> float | np.ndarray:
+    if isinstance(value, numbers.Real) and not isinstance(value, bool):
+        return value
+    arr = _numeric_array("add", value)
+    return arr[()] if arr.ndim == 0 else arr
+
+
+def _validate_addend(addend: Any, spec: FrameSpec) -> Any:
+    shape = np.shape(addend)
+    try:
+        ok = np.broadcast_shapes(spec.shape, shape) == spec.shape
+    except ValueError:
+        ok = False
+    if not ok:
+        raise param_error(
+            "add", f"addend of shape {shape} does not broadcast to frames of shape {spec.shape}"
+        )
+    return addend
+
+
+def _add_dtype(dtype: np.dtype) -> np.dtype:
+    return dtype if dtype.kind == "f" else np.dtype(np.float32)
+
+
+def add(block: np.ndarray, addend: Any) -> np.ndarray:
+    """Frame plus a number or an array, in float32 unless the frames are already floating."""
+    out = block.astype(_add_dtype(block.dtype))
+    np.add(out, addend, out=out, casting="unsafe")
+    return out
+
+
+ADD = OpKind(
+    "add",
+    add,
+    parse=_parse_addend,
+    validate=_validate_addend,
+    resolve=lambda addend, spec: FrameSpec(spec.shape, _add_dtype(spec.dtype)),
+    crop=_crop_pixelwise,
+    doc=add.__doc__ or "",
+)

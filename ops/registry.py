@@ -1,0 +1,364 @@
+"""The op contract, op values and the registry that maps names to kinds.
+
+An *op kind* is what gets registered under a name: a function on a block of
+frames plus what it declares (how it checks its parameter, how it changes the
+frame spec, how a region of its output maps back to its input).  An *op* is a
+frozen value: a kind with a parsed parameter, comparable, hashable into a dask
+token and round-trippable through a config dict.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Iterator, Mapping
+from typing import Any
+
+import numpy as np
+
+from ops.errors import OpParameterError, OpResultError, UnknownOpError
+
+Region = tuple[tuple[int, int], ...]
+"""A rectangle over every axis of a frame: one ``(start, stop)`` pair per axis."""
+
+BlockFunc = Callable[[np.ndarray, Any], np.ndarray]
+
+
+@dataclasses.dataclass(frozen=True)
+class FrameSpec:
+    """Shape and dtype of one frame: what an op sees and what it produces."""
+
+    shape: tuple[int, ...]
+    dtype: np.dtype
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "shape", tuple(int(n) for n in self.shape))
+        object.__setattr__(self, "dtype", np.dtype(self.dtype))
+
+    @property
+    def full_region(self) -> Region:
+        return tuple((0, n) for n in self.shape)
+
+
+class Drop:
+    """Returned by a ``crop`` hook when the op disappears once cropped (a rectangle)."""
+
+    def __repr__(self) -> str:
+        return "DROP"
+
+
+DROP = Drop()
+
+
+def _unchanged(param: Any, spec: FrameSpec) -> FrameSpec:
+    return spec
+
+
+def _accept(param: Any, spec: FrameSpec) -> Any:
+    return param
+
+
+def _identity(param: Any) -> Any:
+    return param
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class OpKind:
+    """What is registered under a name.
+
+    Parameters
+    ----------
+    name
+        The name used in oplists, ``("name", param)``.
+    func
+        ``func(block, param) -> block`` on an array of shape ``(n, *frame_shape)``.
+        It must not modify ``block`` in place: the block may be a view of the
+        caller's data.
+    parse
+        ``parse(param) -> param``: type checks and normalises the parameter on
+        its own (raise :class:`OpParameterError`).
+    validate
+        ``validate(param, spec) -> param``: checks the parsed parameter against
+        the incoming frame spec when the op joins a chain.
+    resolve
+        ``resolve(param, spec) -> FrameSpec``: the outgoing frame spec, without
+        computing a frame.
+    crop
+        For push-down: ``crop(param, spec, region_out) -> (region_in, param')``
+        such that ``op(param)(x)[region_out] == op(param')(x[region_in])``;
+        ``param'`` may be :data:`DROP`.  Return ``None`` when the region cannot
+        be pushed through this op.  Absent: nothing is pushed through.
+    """
+
+    name: str
+    func: BlockFunc
+    parse: Callable[[Any], Any] = _identity
+    validate: Callable[[Any, FrameSpec], Any] = _accept
+    resolve: Callable[[Any, FrameSpec], FrameSpec] = _unchanged
+    crop: Callable[[Any, FrameSpec, Region], tuple[Region, Any] | None] | None = None
+    doc: str = ""
+
+    def __call__(self, param: Any) -> Op:
+        return Op(self, param)
+
+    def __repr__(self) -> str:
+        return f"OpKind({self.name!r})"
+
+    def __reduce__(self) -> Any:
+        # a registered kind pickles as its name, so its functions need not pickle
+        if registry._kinds.get(self.name) is self:
+            return (lookup, (self.name,))
+        return (OpKind, tuple(getattr(self, f.name) for f in dataclasses.fields(self)))
+
+
+def per_frame(func: Callable[[np.ndarray, Any], np.ndarray]) -> BlockFunc:
+    """Wrap ``func(frame, param)`` as a block function, one frame at a time."""
+
+    def block_func(block: np.ndarray, param: Any) -> np.ndarray:
+        return np.stack([np.asarray(func(frame, param)) for frame in block])
+
+    block_func.__name__ = getattr(func, "__name__", "per_frame")
+    block_func.__wrapped__ = func  # type: ignore[attr-defined]
+    return block_func
+
+
+def _probe_resolve(func: BlockFunc) -> Callable[[Any, FrameSpec], FrameSpec]:
+    """Resolve a user op's spec the way dask infers ``meta``: run it on an empty block."""
+
+    def resolve(param: Any, spec: FrameSpec) -> FrameSpec:
+        try:
+            out = np.asarray(func(np.empty((0, *spec.shape), spec.dtype), param))
+        except Exception:
+            return spec
+        if out.ndim != len(spec.shape) + 1:
+            return spec
+        return FrameSpec(out.shape[1:], out.dtype)
+
+    return resolve
+
+
+class Op:
+    """One op of a chain: a registered kind with its parsed parameter. Immutable."""
+
+    __slots__ = ("kind", "param")
+    kind: OpKind
+    param: Any
+
+    def __init__(self, kind: OpKind | str, param: Any = None) -> None:
+        if isinstance(kind, str):
+            kind = registry.lookup(kind)
+        object.__setattr__(self, "kind", kind)
+        object.__setattr__(self, "param", kind.parse(param))
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        raise AttributeError(f"{type(self).__name__} is immutable")
+
+    @property
+    def name(self) -> str:
+        return self.kind.name
+
+    def validate(self, spec: FrameSpec) -> Op:
+        """This op checked against the incoming spec (a new value if the parameter changed)."""
+        param = self.kind.validate(self.param, spec)
+        return self if param is self.param else Op(self.kind, param)
+
+    def resolve(self, spec: FrameSpec) -> FrameSpec:
+        return self.kind.resolve(self.param, spec)
+
+    def apply(self, block: np.ndarray) -> np.ndarray:
+        return self.kind.func(block, self.param)
+
+    def crop(self, spec: FrameSpec, region: Region) -> tuple[Region, Op | None] | None:
+        """Push ``region`` of this op's output back to its input (see :class:`OpKind`)."""
+        if self.kind.crop is None:
+            return None
+        pushed = self.kind.crop(self.param, spec, region)
+        if pushed is None:
+            return None
+        region_in, param = pushed
+        return region_in, (None if param is DROP else Op(self.kind, param))
+
+    def to_config(self) -> dict[str, Any]:
+        return {"name": self.name, "param": self.param}
+
+    @classmethod
+    def from_config(cls, config: Mapping[str, Any], registry: Registry | None = None) -> Op:
+        reg = registry if registry is not None else globals()["registry"]
+        return cls(reg.lookup(config["name"]), config.get("param"))
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Op):
+            return NotImplemented
+        return self.kind is other.kind and _param_equal(self.param, other.param)
+
+    def __hash__(self) -> int:
+        return hash((self.name, _param_key(self.param)))
+
+    def __dask_tokenize__(self) -> tuple[str, str]:
+        from dask.base import tokenize
+
+        return (self.name, tokenize(self.param))
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (Op, (self.kind, self.param))
+
+    def __repr__(self) -> str:
+        return f"Op({self.name!r}, {_param_repr(self.param)})"
+
+
+def _param_equal(a: Any, b: Any) -> bool:
+    if isinstance(a, np.ndarray) or isinstance(b, np.ndarray):
+        a, b = np.asarray(a), np.asarray(b)
+        return a.shape == b.shape and a.dtype == b.dtype and bool(np.array_equal(a, b))
+    if isinstance(a, tuple | list) and isinstance(b, tuple | list):
+        return len(a) == len(b) and all(_param_equal(x, y) for x, y in zip(a, b))
+    return bool(a == b)
+
+
+def _param_key(p: Any) -> Any:
+    if isinstance(p, np.ndarray):
+        return (p.shape, p.dtype.str)
+    if isinstance(p, tuple | list):
+        return tuple(_param_key(x) for x in p)
+    return p
+
+
+def _param_repr(p: Any) -> str:
+    if isinstance(p, np.ndarray):
+        return f"<array {p.shape} {p.dtype}>"
+    return repr(p)
+
+
+class Registry(Mapping[str, OpKind]):
+    """Names to op kinds. ``parent`` is consulted for names this registry lacks."""
+
+    def __init__(self, parent: Registry | None = None) -> None:
+        self._kinds: dict[str, OpKind] = {}
+        self._parent = parent
+
+    def add(self, kind: OpKind, *, replace: bool = False) -> OpKind:
+        if kind.name in self._kinds and not replace:
+            raise ValueError(
+                f"an op named {kind.name!r} is already registered; "
+                "pass replace=True to replace it"
+            )
+        self._kinds[kind.name] = kind
+        return kind
+
+    def remove(self, name: str) -> None:
+        del self._kinds[name]
+
+    def lookup(self, name: str) -> OpKind:
+        if not isinstance(name, str):
+            raise UnknownOpError(f"op names are strings, got {name!r}")
+        if name in self._kinds:
+            return self._kinds[name]
+        if self._parent is not None and name in self._parent:
+            return self._parent.lookup(name)
+        _load_entry_point(name)
+        if name in self._kinds or (self._parent is not None and name in self._parent):
+            return self.lookup(name)
+        raise UnknownOpError(f"unknown op {name!r}; registered ops are: {sorted(self)}")
+
+    def register(
+        self,
+        name: str,
+        func: Callable[..., np.ndarray] | None = None,
+        *,
+        per_frame: bool = False,
+        parse: Callable[[Any], Any] | None = None,
+        validate: Callable[[Any, FrameSpec], Any] | None = None,
+        resolve: Callable[[Any, FrameSpec], FrameSpec] | None = None,
+        crop: Callable[[Any, FrameSpec, Region], tuple[Region, Any] | None] | None = None,
+        replace: bool = False,
+    ) -> Any:
+        """Register ``func(block, param)`` under ``name``; usable as a decorator.
+
+        With ``per_frame=True``, ``func(frame, param)`` takes one frame and the
+        registry applies it frame by frame.  Without ``resolve``, the frame
+        spec is taken as unchanged for per-frame functions and inferred from an
+        empty block for block functions.  Returns ``func`` unchanged.
+        """
+
+        def decorate(f: Callable[..., np.ndarray]) -> Callable[..., np.ndarray]:
+            block_func = _per_frame(f) if per_frame else f
+            kind = OpKind(
+                name=name,
+                func=block_func,
+                parse=parse or _identity,
+                validate=validate or _accept,
+                resolve=resolve or (_unchanged if per_frame else _probe_resolve(block_func)),
+                crop=crop,
+                doc=(f.__doc__ or "").strip(),
+            )
+            self.add(kind, replace=replace)
+            return f
+
+        return decorate if func is None else decorate(func)
+
+    def __getitem__(self, name: str) -> OpKind:
+        return self.lookup(name)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._kinds or (self._parent is not None and name in self._parent)
+
+    def __iter__(self) -> Iterator[str]:
+        names = set(self._kinds)
+        if self._parent is not None:
+            names |= set(self._parent)
+        return iter(sorted(names))
+
+    def __len__(self) -> int:
+        return len(set(self))
+
+    def child(self) -> Registry:
+        """A registry that sees this one's ops and adds its own (``ps.addop``)."""
+        return Registry(parent=self)
+
+    def snapshot(self) -> dict[str, OpKind]:
+        return dict(self._kinds)
+
+    def restore(self, kinds: dict[str, OpKind]) -> None:
+        self._kinds = dict(kinds)
+
+
+_per_frame = per_frame
+
+registry = Registry()
+"""The process-wide registry; the built-in ops are added to it in ``ops/__init__.py``."""
+
+ENTRY_POINT_GROUP = "lazyseries.ops"
+
+
+def _load_entry_point(name: str) -> None:
+    """Load a third-party op named ``name`` from the ``lazyseries.ops`` entry points."""
+    from importlib.metadata import entry_points
+
+    for ep in entry_points(group=ENTRY_POINT_GROUP, name=name):
+        kind = ep.load()
+        if not isinstance(kind, OpKind):
+            raise TypeError(f"entry point {ep.value!r} for op {name!r} is not an OpKind")
+        registry.add(kind)
+
+
+def register(name: str, func: Callable[..., np.ndarray] | None = None, **kwargs: Any) -> Any:
+    """Register an op in the process-wide registry; see :meth:`Registry.register`."""
+    return registry.register(name, func, **kwargs)
+
+
+def lookup(name: str) -> OpKind:
+    """The op kind registered under ``name``; :class:`UnknownOpError` if none."""
+    return registry.lookup(name)
+
+
+def check_result(op: Op, out: np.ndarray, expected: FrameSpec, n: int) -> None:
+    """Raise if ``op`` produced frames other than the spec it declared."""
+    if out.dtype != expected.dtype or out.ndim != len(expected.shape) + 1 or out.shape[0] != n:
+        raise OpResultError(
+            f"op {op.name!r} returned an array of shape {out.shape} and dtype {out.dtype}, "
+            f"but declared frames of shape {expected.shape} and dtype {expected.dtype} "
+            f"for a block of {n}; give register() a resolve= that says what it returns"
+        )
+
+
+def param_error(op: str, message: str) -> OpParameterError:
+    return OpParameterError(f"op {op!r}: {message}")

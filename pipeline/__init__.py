@@ -1,0 +1,40 @@
+"""lazyseries: lazy processing pipelines for series of images.
+
+Open any source of frames as a series without reading pixels, compose ops
+onto it, compute frames one at a time or all of them through dask, and
+persist results as Zarr stores that reopen as ordinary series::
+
+    import pipeline
+    raw = pipeline.open("scan.zarr")
+    ps = raw.process([("dark", dark), ("flip", "v"), ("rectangle", ((0, 512), (0, 512)))])
+    frame = ps[10]                  # one frame, no scheduler
+    pipeline.write(ps, "out.zarr")  # all frames, in parallel
+
+hexrd users switch with ``import pipeline as imageseries``.
+"""
+
+from __future__ import annotations
+
+from pipeline import errors, formats
+from pipeline.formats.array import ArraySeries, from_array
+from pipeline.formats.function import FunctionSeries, from_function
+from pipeline.io import open, write
+from pipeline.processed import ProcessedImageSeries
+from pipeline.series import ImageSeries
+from pipeline.synthetic import synthetic
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "ArraySeries",
+    "FunctionSeries",
+    "ImageSeries",
+    "ProcessedImageSeries",
+    "errors",
+    "formats",
+    "from_array",
+    "from_function",
+    "open",
+    "synthetic",
+    "write",
+]

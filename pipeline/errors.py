@@ -1,0 +1,50 @@
+"""Every error the framework raises, each refining the built-in a caller would catch."""
+
+from __future__ import annotations
+
+from ops.errors import OpParameterError, OpResultError, UnknownOpError
+
+__all__ = [
+    "IncompleteStoreError",
+    "MissingDependencyError",
+    "NotASeriesError",
+    "NotMyFormat",
+    "OpParameterError",
+    "OpResultError",
+    "ReadOnlyError",
+    "StoreExistsError",
+    "UnknownFormatError",
+    "UnknownOpError",
+]
+
+
+class UnknownFormatError(ValueError):
+    """A format name nobody registered, or a path no reader claims."""
+
+
+class NotMyFormat(Exception):
+    """Raised by a reader that cannot handle a file, so that detection tries the next one.
+
+    Distinct from a real failure (a corrupt file of the reader's own format),
+    which propagates.
+    """
+
+
+class NotASeriesError(ValueError):
+    """A path that exists but does not hold an image series (or holds a corrupt one)."""
+
+
+class IncompleteStoreError(NotASeriesError):
+    """A store whose write did not finish; writing the same series again completes it."""
+
+
+class StoreExistsError(FileExistsError):
+    """A write to a path that exists, without ``overwrite=True``."""
+
+
+class ReadOnlyError(PermissionError):
+    """A write into a series opened read-only."""
+
+
+class MissingDependencyError(ImportError):
+    """An optional dependency that is not installed; the message names the extra."""

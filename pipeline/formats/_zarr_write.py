@@ -1,0 +1,235 @@
+"""Writing a series to a Zarr (format 3) store, in parallel, safely.
+
+Safety: an existing path is an error unless ``overwrite=True``; every argument
+is checked before anything on disk changes; the store is marked complete only
+after the last chunk is written, so a write that dies leaves a store that
+``open`` refuses as incomplete and that a repeated write finishes.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from typing import Any
+
+import numpy as np
+
+from pipeline import _json
+from pipeline.errors import StoreExistsError
+from pipeline.formats.zarr import ARRAY_NAME, ATTR, FORMAT_VERSION, _is_url, exists
+from pipeline.series import ImageSeries
+
+TARGET_SHARD_BYTES = 16 * 2**20
+"""Frames are batched into shards of about this many bytes when they are small."""
+
+CODECS: dict[str, tuple[str, dict[str, Any]]] = {
+    "default": ("blosc", {"cname": "zstd", "clevel": 3, "shuffle": "bitshuffle"}),
+    "blosc-zstd": ("blosc", {"cname": "zstd", "clevel": 3, "shuffle": "bitshuffle"}),
+    "blosc-lz4": ("blosc", {"cname": "lz4", "clevel": 5, "shuffle": "bitshuffle"}),
+    "zstd": ("zstd", {"level": 3}),
+    "gzip": ("gzip", {"level": 4}),
+}
+
+
+def codec_names() -> list[str]:
+    return [*CODECS, "none"]
+
+
+def resolve_codec(codec: Any) -> Any:
+    """A zarr ``compressors`` value for ``codec``: a name, a zarr codec or a numcodecs codec."""
+    import zarr.codecs as zc
+
+    if codec is None or codec == "none":
+        return None
+    if isinstance(codec, str):
+        if codec not in CODECS:
+            raise ValueError(f"unknown codec {codec!r}; known codecs are {codec_names()}")
+        kind, options = CODECS[codec]
+        if kind == "blosc":
+            return zc.BloscCodec(**options)
+        return zc.ZstdCodec(**options) if kind == "zstd" else zc.GzipCodec(**options)
+    if isinstance(codec, list | tuple):
+        return [resolve_codec(c) for c in codec]
+    import numcodecs.abc
+
+    if isinstance(codec, numcodecs.abc.Codec):
+        config = codec.get_config()
+        wrapper = getattr(zc, type(codec).__name__, None)
+        if wrapper is None:
+            raise ValueError(f"numcodecs codec {codec!r} has no zarr 3 wrapper")
+        config.pop("id", None)
+        return wrapper(**config)
+    return codec
+
+
+def default_layout(
+    nframes: int, shape: tuple[int, ...], dtype: np.dtype
+) -> tuple[tuple[int, ...], tuple[int, ...] | None]:
+    """``(chunks, shards)``: one frame per chunk; small frames batched into shards."""
+    frame_bytes = max(1, int(np.prod(shape)) * dtype.itemsize)
+    per_shard = max(1, min(nframes, TARGET_SHARD_BYTES // frame_bytes))
+    chunks = (1, *shape)
+    return chunks, ((per_shard, *shape) if per_shard > 1 else None)
+
+
+def _check_layout(chunks: Any, shards: Any, nframes: int, shape: tuple[int, ...]
+                  ) -> tuple[tuple[int, ...], tuple[int, ...] | None]:
+    full = (max(nframes, 1), *shape)
+    if isinstance(chunks, int):
+        chunks = (chunks, *shape)
+    chunks = tuple(int(c) for c in chunks)
+    if len(chunks) != len(full) or any(c < 1 for c in chunks):
+        raise ValueError(f"chunks {chunks!r} must be {len(full)} positive sizes for {full}")
+    if shards is not None:
+        if isinstance(shards, int):
+            shards = (shards * chunks[0], *shape)
+        shards = tuple(int(s) for s in shards)
+        if len(shards) != len(full) or any(s % c for s, c in zip(shards, chunks)):
+            raise ValueError(f"shards {shards!r} must be whole multiples of chunks {chunks!r}")
+    return chunks, shards
+
+
+def write(
+    series: ImageSeries,
+    path: str | os.PathLike[str],
+    *,
+    overwrite: bool = False,
+    codec: Any = "default",
+    chunks: Any = None,
+    shards: Any = None,
+    storage_options: dict[str, Any] | None = None,
+    compute: bool = True,
+) -> Any:
+    """Write ``series`` to a Zarr group at ``path``; return the reopened series.
+
+    Parameters
+    ----------
+    overwrite
+        Replace what is at ``path``.  Without it an existing path is an error
+        (an incomplete store of the same shape is finished instead).
+    codec
+        A name from :data:`CODECS` (``"default"``), ``"none"``, or any zarr 3
+        or numcodecs codec.
+    chunks, shards
+        The array's chunks and shards (frames first).  Default: one frame per
+        chunk, small frames batched into shards of about 16 MB.
+    compute
+        With ``False``, return the dask ``store`` task instead of running it;
+        computing it writes the frames and marks the store complete.
+    """
+    import dask
+    import zarr
+
+    target = os.fspath(path)
+    n, shape, dtype = len(series), tuple(series.shape), np.dtype(series.dtype)
+    compressors = resolve_codec(codec)
+    if chunks is None and shards is None:
+        chunks, shards = default_layout(n, shape, dtype)
+    else:
+        chunks, shards = _check_layout(chunks or (1, *shape), shards, n, shape)
+    frames = series.to_dask(frames_per_chunk=(shards or chunks)[0])
+    provenance = series.description()
+    metadata = series.metadata
+    _json.encode(metadata, sink=lambda arr: "", where="metadata")  # fails before any change
+    _prepare_target(target, series, (n, *shape), dtype, overwrite, storage_options)
+
+    group = zarr.open_group(target, mode="a", storage_options=storage_options, zarr_format=3)
+    record = {"format_version": FORMAT_VERSION, "complete": False, "array": ARRAY_NAME,
+              "provenance": _json.encode(provenance, _array_sink(group, "provenance"))}
+    group.attrs.update({ATTR: record,
+                        "metadata": _json.encode(metadata, _array_sink(group, "metadata"))})
+    array = group.create_array(
+        ARRAY_NAME, shape=(n, *shape), dtype=dtype, chunks=chunks, shards=shards,
+        compressors=compressors, fill_value=0, overwrite=True,
+        dimension_names=("frame", *_dim_names(len(shape))),
+        config={"write_empty_chunks": True},
+    )
+    stored = frames.store(array, lock=False, compute=False)
+    done = dask.delayed(_mark_complete)(target, storage_options, stored)
+    if not compute:
+        return done
+    done.compute()
+    from pipeline.formats.zarr import ZarrSeries
+
+    return ZarrSeries(target, storage_options=storage_options)
+
+
+def _dim_names(ndim: int) -> tuple[str, ...]:
+    return ("y", "x") if ndim == 2 else tuple(f"dim_{i}" for i in range(ndim - 2)) + ("y", "x")
+
+
+def _array_sink(group: Any, prefix: str) -> Any:
+    counter = iter(range(1 << 30))
+
+    def sink(arr: np.ndarray) -> str:
+        key = f"_arrays/{prefix}_{next(counter)}"
+        group.create_array(key, data=np.ascontiguousarray(arr), overwrite=True)
+        return key
+
+    return sink
+
+
+def _mark_complete(target: str, storage_options: dict[str, Any] | None, _stored: Any) -> None:
+    import zarr
+
+    group = zarr.open_group(target, mode="r+", storage_options=storage_options)
+    record = dict(group.attrs[ATTR])
+    record["complete"] = True
+    group.attrs.update({ATTR: record})
+
+
+def _prepare_target(target: str, series: ImageSeries, full_shape: tuple[int, ...],
+                    dtype: np.dtype, overwrite: bool,
+                    storage_options: dict[str, Any] | None) -> None:
+    """Make room at ``target``, or refuse; nothing is removed unless asked."""
+    if not exists(target, storage_options):
+        return
+    _refuse_own_source(target, series)
+    if overwrite:
+        _remove(target, storage_options)
+        return
+    if _is_resumable(target, full_shape, dtype, storage_options):
+        return
+    raise StoreExistsError(
+        f"{target!r} exists; pass overwrite=True to replace it, or choose another path"
+    )
+
+
+def _refuse_own_source(target: str, series: ImageSeries) -> None:
+    from pipeline.processed import plan
+
+    source_path = plan(series)[0].description().get("path")
+    if source_path and not _is_url(target) and os.path.realpath(source_path) == os.path.realpath(
+        target
+    ):
+        raise ValueError(
+            f"cannot write over {target!r}: it is the source of the series being written"
+        )
+
+
+def _is_resumable(target: str, full_shape: tuple[int, ...], dtype: np.dtype,
+                  storage_options: dict[str, Any] | None) -> bool:
+    """An unfinished store of the same frames: the write that made it died; finish it."""
+    import zarr
+
+    try:
+        group = zarr.open_group(target, mode="r", storage_options=storage_options)
+        record = group.attrs.get(ATTR)
+        if record is None or record.get("complete", True):
+            return False
+        arr = group[record.get("array", ARRAY_NAME)]
+        return tuple(arr.shape) == full_shape and np.dtype(arr.dtype) == dtype
+    except Exception:  # anything unreadable is not ours to reuse
+        return False
+
+
+def _remove(target: str, storage_options: dict[str, Any] | None) -> None:
+    if _is_url(target):
+        import fsspec
+
+        fs, fs_path = fsspec.core.url_to_fs(target, **(storage_options or {}))
+        fs.rm(fs_path, recursive=True)
+    elif os.path.isdir(target) and not os.path.islink(target):
+        shutil.rmtree(target)
+    else:
+        os.remove(target)

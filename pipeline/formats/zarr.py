@@ -1,0 +1,248 @@
+"""Zarr stores (format 3 written, formats 2 and 3 read): the format every other converts to.
+
+A store written here is a group holding the frames as one array ``images``
+of shape ``(N, *frame_shape)``, the series' metadata, and a ``lazyseries``
+attribute recording the layout version, where the frames came from and
+whether the write finished.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import numpy as np
+
+from ops import Region
+from pipeline import _json
+from pipeline.errors import IncompleteStoreError, NotASeriesError, ReadOnlyError
+from pipeline.series import FrameSelection, ImageSeries, region_index
+
+FORMAT_VERSION = 1
+ARRAY_NAME = "images"
+ATTR = "lazyseries"
+
+
+def _zarr() -> Any:
+    import zarr
+
+    return zarr
+
+
+def _is_url(path: str) -> bool:
+    return "://" in path
+
+
+def exists(path: str, storage_options: dict[str, Any] | None = None) -> bool:
+    if _is_url(path):
+        import fsspec
+
+        fs, fs_path = fsspec.core.url_to_fs(path, **(storage_options or {}))
+        return bool(fs.exists(fs_path))
+    return os.path.lexists(path)
+
+
+class ZarrSeries(ImageSeries):
+    """A series over a Zarr array, read lazily.
+
+    Parameters
+    ----------
+    path
+        A local path or an fsspec URL of a group or an array.
+    mode
+        ``"r"`` (default) or ``"r+"``, which lets ``s[j, rows, cols] = value``
+        write through to the store.
+    array
+        The array's name inside a group; default: the store's recorded array,
+        else ``images``, else the group's only array of 2 or more dimensions.
+    storage_options
+        Passed to fsspec for URLs.
+    """
+
+    def __init__(self, path: str | os.PathLike[str], mode: str = "r", array: str | None = None,
+                 storage_options: dict[str, Any] | None = None) -> None:
+        if mode not in ("r", "r+"):
+            raise ValueError(f"mode must be 'r' or 'r+', got {mode!r}")
+        self._path = os.fspath(path)
+        self._mode = mode
+        self._name = array
+        self._storage_options = storage_options
+        self._handle: Any = None
+        self._meta: dict[str, Any] | None = None
+        if not exists(self._path, storage_options):
+            raise FileNotFoundError(f"no such Zarr store: {self._path!r}")
+        arr = self._array
+        if arr.ndim < 2:
+            raise NotASeriesError(
+                f"{self._path!r}: array {arr.path or '/'!r} has shape {arr.shape}; "
+                "a series needs 2 or more dimensions"
+            )
+
+    # -- opening ---------------------------------------------------------------------
+
+    @property
+    def _array(self) -> Any:
+        if self._handle is None:
+            self._handle, self._meta = _open_frames(self._path, self._mode, self._name,
+                                                    self._storage_options)
+        return self._handle
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = self.__dict__.copy()
+        state["_handle"] = state["_meta"] = None  # reopened where it is unpickled
+        return state
+
+    # -- the interface ---------------------------------------------------------------
+
+    def __len__(self) -> int:
+        return int(self._array.shape[0]) if self._array.ndim > 2 else 1
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        shape = self._array.shape
+        return tuple(shape[1:]) if len(shape) > 2 else tuple(shape)
+
+    @property
+    def dtype(self) -> np.dtype:
+        return np.dtype(self._array.dtype)
+
+    @property
+    def metadata(self) -> dict[str, Any]:
+        self._array  # noqa: B018  (loads the metadata with the handle)
+        assert self._meta is not None
+        return self._meta
+
+    @property
+    def frame_chunk(self) -> int | None:
+        arr = self._array
+        if arr.ndim == 2:
+            return 1
+        return int((arr.shards or arr.chunks)[0])
+
+    @property
+    def path(self) -> str:
+        return self._path
+
+    @property
+    def zarr_array(self) -> Any:
+        """The underlying ``zarr.Array``."""
+        return self._array
+
+    def _read(self, frames: FrameSelection, region: Region) -> np.ndarray:
+        arr = self._array
+        index = region_index(region)
+        if arr.ndim == 2:
+            return np.asarray(arr[index])[np.newaxis][frames]
+        if isinstance(frames, slice):
+            return np.asarray(arr[(frames, *index)])
+        return np.asarray(arr.oindex[(frames, *index)])
+
+    def __setitem__(self, key: Any, value: Any) -> None:
+        """``s[j] = frame`` or ``s[j, rows, cols] = value``, written to the store (mode ``r+``)."""
+        if self._mode != "r+":
+            raise ReadOnlyError(
+                f"{self._path!r} is open read-only; open it with mode='r+' to write frames"
+            )
+        key = key if isinstance(key, tuple) else (key,)
+        j = self._frame_index(key[0])
+        if self._array.ndim == 2:
+            self._array[key[1:]] = value
+        else:
+            self._array[(j, *key[1:])] = value
+
+    def _dask_token(self) -> str:
+        from dask.base import tokenize
+
+        return tokenize("zarr", os.path.abspath(self._path) if not _is_url(self._path)
+                        else self._path, self._name, self._mode, _stamp(self._path))
+
+    def description(self) -> dict[str, Any]:
+        desc: dict[str, Any] = {"format": "zarr", "path": self._path}
+        if self._name is not None:
+            desc["array"] = self._name
+        return desc
+
+    @property
+    def provenance(self) -> dict[str, Any] | None:
+        """What the store records of where its frames came from, if written by lazyseries."""
+        group = _open_group(self._path, self._storage_options)
+        if group is None or ATTR not in group.attrs:
+            return None
+        record = dict(group.attrs[ATTR])
+        return _json.decode(record.get("provenance"), _array_loader(group))
+
+    def __repr__(self) -> str:
+        return f"<ZarrSeries {self._path!r}: {len(self)} frames of {self.shape} {self.dtype}>"
+
+
+def _stamp(path: str) -> float | None:
+    try:
+        return os.stat(os.path.join(path, "zarr.json")).st_mtime_ns
+    except OSError:
+        return None
+
+
+def _open_group(path: str, storage_options: dict[str, Any] | None) -> Any:
+    zarr = _zarr()
+    try:
+        return zarr.open_group(path, mode="r", storage_options=storage_options)
+    except (FileNotFoundError, zarr.errors.GroupNotFoundError, zarr.errors.ContainsArrayError):
+        return None
+
+
+def _open_frames(path: str, mode: str, name: str | None,
+                 storage_options: dict[str, Any] | None) -> tuple[Any, dict[str, Any]]:
+    """The frames array and the decoded metadata of the store at ``path``."""
+    zarr = _zarr()
+    try:
+        node = zarr.open(path, mode=mode, storage_options=storage_options)
+    except (zarr.errors.NodeTypeValidationError, zarr.errors.GroupNotFoundError,
+            ValueError, KeyError, TypeError) as err:
+        raise NotASeriesError(f"{path!r} is not a readable Zarr store: {err}") from err
+    if isinstance(node, zarr.Array):
+        return node, dict(node.attrs)
+    record = node.attrs.get(ATTR)
+    if record is not None:
+        if not record.get("complete", False):
+            raise IncompleteStoreError(
+                f"{path!r} is an incomplete store: the write that made it did not finish; "
+                "write the same series to it again to complete it, or remove it"
+            )
+        name = name or record.get("array", ARRAY_NAME)
+    arrays = {key: arr for key, arr in node.arrays() if arr.ndim >= 2}
+    if name is None:
+        name = ARRAY_NAME if ARRAY_NAME in arrays else (next(iter(arrays)) if len(arrays) == 1
+                                                       else None)
+    if name not in arrays:
+        raise NotASeriesError(
+            f"{path!r} holds no frames array {name!r}; arrays of 2 or more dimensions "
+            f"found: {sorted(arrays)}; pass array= to choose one"
+        )
+    attrs = dict(node.attrs)
+    meta = attrs.get("metadata") if record is not None else attrs
+    return arrays[name], _json.decode(meta or {}, _array_loader(node))
+
+
+def _array_loader(group: Any) -> Any:
+    def load(key: str) -> np.ndarray:
+        return np.asarray(group[key][...])
+
+    return load
+
+
+def open(path: str | os.PathLike[str], mode: str = "r", array: str | None = None,
+         dataname: str | None = None, storage_options: dict[str, Any] | None = None
+         ) -> ZarrSeries:
+    """Open a Zarr store as a series, reading nothing but its metadata."""
+    return ZarrSeries(path, mode=mode, array=array or dataname, storage_options=storage_options)
+
+
+def sniff(path: str) -> bool:
+    return os.path.isdir(path) and any(
+        os.path.exists(os.path.join(path, name)) for name in ("zarr.json", ".zgroup", ".zarray")
+    )
+
+
+from pipeline.formats._zarr_write import write  # noqa: E402  (the writer lives beside)
+
+__all__ = ["ZarrSeries", "open", "sniff", "write"]

@@ -1,0 +1,181 @@
+"""ProcessedImageSeries: a series plus a chain of ops, evaluated lazily.
+
+hexrd's class of the same name, with its vocabulary (``oplist``,
+``frame_list``, ``addop``), but with the chain validated and its output shape
+and dtype known at construction, never by computing a frame.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+
+import ops as _ops
+from ops import FrameSpec, Op, Region
+from pipeline import graph
+from pipeline.series import FrameSelection, ImageSeries, as_selection
+
+
+class ProcessedImageSeries(ImageSeries):
+    """A series with operations applied to each frame.
+
+    Parameters
+    ----------
+    series
+        The series to process.  A processed series over a processed series
+        is one flattened chain over the innermost source.
+    oplist
+        ``(name, param)`` pairs (or :class:`ops.Op` values) applied in order.
+        The list is copied and validated here: a bad name or parameter raises
+        now, naming the bad value.
+    frame_list
+        Frames of ``series`` to keep (any integer sequence or array); the
+        ``omega`` metadata is selected with them.
+
+    Notes
+    -----
+    ``ps[j]`` reads frame ``j`` and applies the chain in numpy, with no
+    scheduler; ``ps.to_dask()`` runs the same function once per chunk of
+    frames.  The two agree bit for bit.
+    """
+
+    FLIP = "flip"
+    DARK = "dark"
+    RECT = "rectangle"
+    ADD = "add"
+    GAUSS_LAPLACE = "gauss_laplace"
+
+    def __init__(
+        self, series: ImageSeries, oplist: Sequence[Any], frame_list: Any = None, **kwargs: Any
+    ) -> None:
+        if kwargs:
+            raise TypeError(f"unexpected keyword arguments {sorted(kwargs)}")
+        if isinstance(oplist, str | bytes) or not isinstance(oplist, Sequence | np.ndarray):
+            raise TypeError(f"oplist must be a list of (name, param) pairs, got {oplist!r:.80}")
+        if not isinstance(series, ImageSeries):
+            raise TypeError(f"expected an ImageSeries to process, got {type(series).__name__}")
+        frames = None if frame_list is None else series._frame_list(frame_list)
+        if isinstance(series, ProcessedImageSeries):
+            # flatten: our ops follow the inner ones, our frames index the inner selection
+            self._registry: _ops.Registry = series._registry
+            self._source: ImageSeries = series._source
+            self._frames = series._frames if frames is None else (
+                frames if series._frames is None else series._frames[frames]
+            )
+            chain, specs = graph.build_chain(oplist, series._specs[-1], self._registry)
+            self._chain = series._chain + chain
+            self._specs = series._specs + specs[1:]
+            meta = series.metadata
+        else:
+            self._registry = _ops.registry.child()
+            self._source = series
+            self._frames = frames
+            self._chain, self._specs = graph.build_chain(oplist, series.spec, self._registry)
+            meta = series.metadata
+        self._own_oplist = list(oplist)
+        self._meta = copy.deepcopy(meta)
+        if frames is not None and "omega" in self._meta:
+            self._meta["omega"] = np.asarray(self._meta["omega"])[frames]
+
+    # -- the interface ---------------------------------------------------------------
+
+    def __len__(self) -> int:
+        return len(self._source) if self._frames is None else len(self._frames)
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return self._specs[-1].shape
+
+    @property
+    def dtype(self) -> np.dtype:
+        return self._specs[-1].dtype
+
+    @property
+    def metadata(self) -> dict[str, Any]:
+        """A copy of the source's metadata (``omega`` selected by ``frame_list``) the caller may change."""
+        return self._meta
+
+    @property
+    def frame_chunk(self) -> int | None:
+        return self._source.frame_chunk if self._frames is None else None
+
+    @property
+    def oplist(self) -> list[tuple[str, Any]]:
+        """The whole flattened chain as ``(name, param)`` pairs."""
+        return [(op.name, op.param) for op in self._chain]
+
+    @property
+    def chain(self) -> tuple[Op, ...]:
+        return self._chain
+
+    @property
+    def source(self) -> ImageSeries:
+        """The innermost, unprocessed series."""
+        return self._source
+
+    @property
+    def frame_list(self) -> np.ndarray | None:
+        return None if self._frames is None else self._frames.copy()
+
+    def addop(self, name: str, func: Callable[[np.ndarray, Any], np.ndarray]) -> None:
+        """Make ``func(frame, param)`` known as op ``name`` to this series and those built on it.
+
+        Use it in a chain with ``ps.process([(name, param)])``.
+        """
+        self._registry.register(name, func, per_frame=True, replace=True)
+
+    def _read(self, frames: FrameSelection, region: Region) -> np.ndarray:
+        source_region, chain = self._plan_region(region)
+        if self._frames is not None:
+            frames = as_selection(self._frames[frames])
+        return graph.run_block(self._source, frames, source_region, chain, self.dtype)
+
+    def _plan_region(self, region: Region | None) -> tuple[Region, tuple[Op, ...]]:
+        # cached per region: the chain is immutable, and ps[j] must not redo this work
+        key = None if region == self._specs[-1].full_region else region
+        plans = self.__dict__.setdefault("_plans", {})
+        if key not in plans:
+            plans[key] = graph.push_down(self._chain, self._specs, key)
+        return plans[key]
+
+    def _dask_token(self) -> str:
+        from dask.base import tokenize
+
+        return tokenize(self._source._dask_token(), self._frames, self._chain)
+
+    def description(self) -> dict[str, Any]:
+        desc: dict[str, Any] = {"source": self._source.description()}
+        if self._frames is not None:
+            desc["frame_list"] = self._frames.tolist()
+        desc["ops"] = [op.to_config() for op in self._chain]
+        return desc
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (_rebuild, (self._source, self._chain, self._frames, self._registry.snapshot(),
+                           self._meta))
+
+    def __repr__(self) -> str:
+        ops_text = ", ".join(repr(op) for op in self._chain) or "no ops"
+        return (
+            f"<ProcessedImageSeries: {len(self)} frames of {self.shape} {self.dtype}; "
+            f"{ops_text}; over {self._source!r}>"
+        )
+
+
+def _rebuild(source: ImageSeries, chain: tuple[Op, ...], frames: np.ndarray | None,
+             kinds: dict[str, _ops.OpKind], meta: dict[str, Any]) -> ProcessedImageSeries:
+    ps = ProcessedImageSeries(source, (), frame_list=frames)
+    ps._registry.restore(kinds)
+    ps._chain, ps._specs = graph.build_chain(chain, source.spec, ps._registry)
+    ps._meta = meta
+    return ps
+
+
+def plan(series: ImageSeries) -> tuple[ImageSeries, np.ndarray | None, tuple[Op, ...], FrameSpec]:
+    """``(source, frame_list, chain, output spec)`` of any series."""
+    if isinstance(series, ProcessedImageSeries):
+        return series._source, series._frames, series._chain, series._specs[-1]
+    return series, None, (), series.spec

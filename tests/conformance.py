@@ -1,0 +1,126 @@
+"""The conformance class every series implementation passes.
+
+Subclass :class:`SeriesConformance` and implement ``make``; every test here
+then runs against that implementation.
+"""
+
+from __future__ import annotations
+
+import pickle
+from typing import Any
+
+import numpy as np
+import pytest
+
+import pipeline
+from pipeline.series import ImageSeries
+
+
+class SeriesConformance:
+    """Shared tests; ``make(tmp_path)`` returns ``(series, frames, metadata)``.
+
+    ``frames`` is the plain-numpy truth ``(N, *shape)``; ``metadata`` the dict
+    the series must report (keys compared; arrays by value).
+    """
+
+    file_backed = True
+    """File-backed series must pickle as a recipe, far smaller than their pixels."""
+
+    def make(self, tmp_path: Any) -> tuple[ImageSeries, np.ndarray, dict[str, Any]]:
+        raise NotImplementedError
+
+    @pytest.fixture
+    def case(self, tmp_path):
+        return self.make(tmp_path)
+
+    def test_len_shape_dtype(self, case):
+        s, frames, _ = case
+        assert len(s) == len(frames)
+        assert s.shape == frames.shape[1:]
+        assert s.dtype == frames.dtype
+
+    def test_metadata(self, case):
+        s, _, meta = case
+        assert set(meta) <= set(s.metadata)
+        for key, value in meta.items():
+            np.testing.assert_equal(s.metadata[key], value)
+
+    def test_random_access(self, case):
+        s, frames, _ = case
+        n = len(frames)
+        for j in {0, n // 2, n - 1}:
+            got = s[j]
+            assert isinstance(got, np.ndarray) and got.dtype == frames.dtype
+            np.testing.assert_array_equal(got, frames[j])
+        np.testing.assert_array_equal(s[-1], frames[-1])
+        np.testing.assert_array_equal(s[np.int64(n - 1)], frames[n - 1])
+
+    def test_out_of_range(self, case):
+        s, frames, _ = case
+        with pytest.raises(IndexError, match=str(len(frames))):
+            s[len(frames)]
+        with pytest.raises(IndexError):
+            s[-len(frames) - 1]
+
+    def test_fancy_index_within_frame(self, case):
+        s, frames, _ = case
+        j = len(frames) - 1
+        rows, cols = slice(1, 7), slice(2, None, 3)
+        np.testing.assert_array_equal(s[j, rows, cols], frames[j][rows, cols])
+        np.testing.assert_array_equal(s[j, 2:5, 1:4], frames[j][2:5, 1:4])
+        idx = (np.array([0, 3, 1]), np.array([2, 2, 0]))
+        np.testing.assert_array_equal(s[(j, *idx)], frames[j][idx])
+
+    def test_get_region(self, case):
+        s, frames, _ = case
+        h, w = frames.shape[-2:]
+        region = ((1, h - 1), (w // 3, w))
+        np.testing.assert_array_equal(s.get_region(0, region), frames[0][..., 1 : h - 1, w // 3 :])
+        with pytest.raises(ValueError, match="outside"):
+            s.get_region(0, ((0, h + 1), (0, w)))
+
+    def test_sub_series(self, case):
+        s, frames, _ = case
+        sub = s[1::2]
+        assert isinstance(sub, ImageSeries) and len(sub) == len(frames[1::2])
+        np.testing.assert_array_equal(np.asarray(sub), frames[1::2])
+        pick = [len(frames) - 1, 0, 1]
+        np.testing.assert_array_equal(np.asarray(s[pick]), frames[pick])
+
+    def test_iteration(self, case):
+        s, frames, _ = case
+        np.testing.assert_array_equal(np.stack(list(s)), frames)
+
+    def test_to_dask_and_asarray(self, case):
+        s, frames, _ = case
+        arr = s.to_dask()
+        assert arr.shape == frames.shape and arr.dtype == frames.dtype
+        np.testing.assert_array_equal(arr.compute(), frames)
+        np.testing.assert_array_equal(np.asarray(s), frames)
+
+    def test_pickle_is_a_recipe(self, case):
+        s, frames, _ = case
+        payload = pickle.dumps(s)
+        if self.file_backed:
+            assert len(payload) < max(frames.nbytes // 4, 16_384)
+        again = pickle.loads(payload)
+        np.testing.assert_array_equal(again[len(frames) - 1], frames[-1])
+
+    def test_process_lazy_equals_eager_equals_numpy(self, case):
+        s, frames, _ = case
+        h, w = frames.shape[-2:]
+        ps = s.process([("flip", "v"), ("rectangle", ((1, h - 1), (0, w // 2)))])
+        ref = frames[..., ::-1][..., 1 : h - 1, : w // 2]
+        assert ps.shape == ref.shape[1:]
+        np.testing.assert_array_equal(np.stack([ps[j] for j in range(len(ps))]), ref)
+        np.testing.assert_array_equal(ps.to_dask().compute(), ref)
+
+    def test_zarr_round_trip(self, case, tmp_path):
+        s, frames, meta = case
+        out = pipeline.write(s, tmp_path / "copy.zarr")
+        back = pipeline.open(tmp_path / "copy.zarr")
+        np.testing.assert_array_equal(np.asarray(back), frames)
+        assert back.dtype == frames.dtype
+        for key, value in meta.items():
+            np.testing.assert_equal(back.metadata[key], value)
+        assert len(out) == len(frames)
