@@ -10,7 +10,7 @@ from pipeline.formats import registry
 from pipeline.series import ImageSeries
 
 
-def open(path: str | os.PathLike[str] | None, format: str | None = None, **kwargs: Any
+def open(path: str | os.PathLike[str] | None, /, format: str | None = None, **kwargs: Any
          ) -> ImageSeries:
     """Open ``path`` as a series, lazily: nothing but headers is read.
 
@@ -23,7 +23,8 @@ def open(path: str | os.PathLike[str] | None, format: str | None = None, **kwarg
         A registered format name; inferred from the path when not given
         (by extension, then by asking each reader).
     **kwargs
-        Options of the format's reader.
+        Options of the format's reader.  ``path`` is positional-only, so that
+        hexrd's ``open(f, "hdf5", path="group")`` passes ``path`` to the reader.
     """
     if format is not None:
         entry = registry.entry(format)
@@ -64,7 +65,7 @@ def _detect(path: str | os.PathLike[str], kwargs: dict[str, Any]) -> ImageSeries
     )
 
 
-def write(series: ImageSeries, path: str | os.PathLike[str], format: str | None = None,
+def write(series: ImageSeries, path: str | os.PathLike[str], /, format: str | None = None,
           **kwargs: Any) -> Any:
     """Persist ``series`` at ``path``; Zarr unless the path or ``format`` says otherwise.
 

@@ -1,0 +1,122 @@
+"""The HDF5 style (``.fch5``) of hexrd's frame caches: header reading and writing."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from pipeline.errors import NotASeriesError, NotMyFormat
+from pipeline.series import ImageSeries
+
+VERSION_ATTR = "HEXRD_FRAMECACHE_VERSION"
+VERSION = 1
+
+
+def _h5py() -> Any:
+    from ops._compat import require
+
+    return require("h5py", "hdf5", "fch5 frame caches")
+
+
+def _text(value: Any) -> str:
+    value = value.item() if isinstance(value, np.ndarray) and value.size == 1 else value
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def read_fch5_header(path: str) -> tuple[int, tuple[int, ...], np.dtype, dict[str, Any]]:
+    """``(nframes, shape, dtype, metadata)`` of an fch5 frame cache, checked for consistency."""
+    with _h5py().File(path, "r") as f:
+        if VERSION_ATTR not in f.attrs:
+            raise NotMyFormat(f"{path!r} is an HDF5 file without the {VERSION_ATTR} attribute")
+        version = int(f.attrs[VERSION_ATTR])
+        if version != VERSION:
+            raise NotASeriesError(
+                f"{path!r}: frame-cache version {version!r} is not supported; "
+                f"this reader knows version {VERSION}"
+            )
+        missing = [k for k in ("data", "indices", "frame_ids", "shape", "nframes", "dtype")
+                   if k not in f]
+        if missing:
+            raise NotASeriesError(f"{path!r}: fch5 frame cache lacks the datasets {missing}")
+        nframes = int(np.asarray(f["nframes"][()]).reshape(-1)[0])
+        shape = tuple(int(n) for n in np.asarray(f["shape"][()]).reshape(-1))
+        dtype = np.dtype(_text(f["dtype"][()]))
+        n_ids = int(f["frame_ids"].shape[0])
+        if n_ids != 2 * nframes:
+            raise NotASeriesError(
+                f"{path!r}: nframes is {nframes} but frame_ids holds {n_ids} entries "
+                f"({n_ids // 2} frames); the file is inconsistent, rewrite it"
+            )
+        meta: dict[str, Any] = {}
+        if "metadata" in f:
+            _unwrap(f["metadata"], meta)
+    if len(shape) != 2:
+        raise NotASeriesError(f"{path!r}: frame-cache shape {shape} is not (rows, cols)")
+    return nframes, shape, dtype, meta
+
+
+def _unwrap(group: Any, out: dict[str, Any]) -> None:
+    """Datasets to values as hexrd reads them: strings decoded, 1-element arrays as scalars."""
+    for key, node in group.items():
+        if not hasattr(node, "shape"):
+            out[key] = {}
+            _unwrap(node, out[key])
+        elif node.dtype.kind == "O" or node.dtype.kind == "S":
+            value = node.asstr()[()]
+            out[key] = np.asarray(value) if isinstance(value, np.ndarray) else value
+            if isinstance(out[key], np.ndarray) and out[key].size == 1:
+                out[key] = str(out[key].reshape(-1)[0])
+        else:
+            value = np.asarray(node[()])
+            out[key] = value.reshape(-1)[0].item() if value.ndim == 1 and len(value) == 1 \
+                else value
+
+
+def _wrap(group: Any, meta: dict[str, Any]) -> None:
+    for key, value in meta.items():
+        if isinstance(value, dict):
+            _wrap(group.create_group(key), value)
+        elif value is None:
+            continue  # as hexrd: HDF5 has no None
+        elif isinstance(value, str):
+            group.create_dataset(key, data=value)
+        else:
+            arr = np.atleast_1d(np.asarray(value))
+            if arr.dtype.kind == "U":
+                arr = arr.astype(object)
+                group.create_dataset(key, data=arr, dtype=_h5py().string_dtype())
+            else:
+                group.create_dataset(key, data=arr)
+
+
+def write_fch5(series: ImageSeries, tmp: str, threshold: float | None,
+               meta: dict[str, Any]) -> None:
+    """Write ``series`` into ``tmp`` in hexrd's fch5 layout, block by block."""
+    from pipeline.formats._filewrite import iter_blocks
+    from pipeline.formats.framecache import index_dtype, sparse_entries
+
+    n = len(series)
+    idx_dtype = index_dtype(series.shape)
+    frame_ids = np.zeros(2 * n, np.uint64)
+    with _h5py().File(tmp, "w") as f:
+        f.attrs[VERSION_ATTR] = VERSION
+        f["shape"] = np.asarray(series.shape)
+        f["nframes"] = n
+        f["dtype"] = str(series.dtype).encode("utf-8")
+        _wrap(f.create_group("metadata"), meta)
+        opts: dict[str, Any] = {"chunks": True, "compression": "gzip", "compression_opts": 1}
+        data = f.create_dataset("data", (0, 1), series.dtype, maxshape=(None, 1), **opts)
+        indices = f.create_dataset("indices", (0, 2), idx_dtype, maxshape=(None, 2), **opts)
+        end = 0
+        for start, block in iter_blocks(series):
+            for k, frame in enumerate(block):
+                rows, cols, vals = sparse_entries(frame, threshold)
+                count = len(vals)
+                data.resize(end + count, axis=0)
+                indices.resize(end + count, axis=0)
+                data[end:end + count, 0] = vals
+                indices[end:end + count] = np.stack([rows, cols], axis=1).astype(idx_dtype)
+                frame_ids[2 * (start + k):2 * (start + k) + 2] = (end, end + count)
+                end += count
+        f.create_dataset("frame_ids", data=frame_ids)

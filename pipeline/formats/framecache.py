@@ -1,0 +1,320 @@
+"""hexrd's sparse frame caches, in both of its styles.
+
+``npz``
+    A numpy ``.npz`` archive with ``{i}_row``, ``{i}_col``, ``{i}_data`` per
+    frame, ``shape``, ``nframes``, ``dtype``; every other key is metadata.
+``fch5``
+    An HDF5 file with the ``HEXRD_FRAMECACHE_VERSION`` attribute (1), the
+    datasets ``data`` (m, 1), ``indices`` (m, 2: row, col), ``frame_ids``
+    (2 * nframes: frame i is ``[frame_ids[2i], frame_ids[2i+1])``), ``shape``,
+    ``nframes``, ``dtype`` and a ``metadata`` group.
+
+The style is read from the file's first bytes.  Frames are densified one at
+a time when read; ``s[j, rows, cols]`` with index arrays is answered from the
+sparse entries without making the frame dense.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import threading
+from typing import Any
+
+import numpy as np
+
+from ops import Region
+from pipeline.errors import NotASeriesError, NotMyFormat
+from pipeline.formats._fch5 import read_fch5_header, write_fch5
+from pipeline.formats._filewrite import atomic_file, frame_metadata, iter_blocks
+from pipeline.series import FrameSelection, ImageSeries
+
+ZIP_SIGNATURE = b"PK\x03\x04"
+HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
+STYLES = ("npz", "fch5")
+JSON_PREFIX = "json:"
+"""Metadata numpy cannot store without pickling (dicts, None) is kept as JSON text after this."""
+
+_FRAME_KEY = re.compile(r"^(\d+)_(row|col|data)$")
+RESERVED = ("shape", "nframes", "dtype")
+
+
+def file_style(path: str) -> str | None:
+    """``"npz"``, ``"fch5"`` (an HDF5 file, frame cache or not), or None, from the first bytes."""
+    import builtins
+
+    try:
+        with builtins.open(path, "rb") as fh:
+            head = fh.read(8)
+    except OSError:
+        return None
+    if head.startswith(ZIP_SIGNATURE):
+        return "npz"
+    return "fch5" if head == HDF5_SIGNATURE else None
+
+
+class FrameCacheSeries(ImageSeries):
+    """A hexrd frame cache (``.npz`` or ``.fch5``), read one sparse frame at a time.
+
+    Parameters
+    ----------
+    path
+        The cache file.
+    style
+        ``"npz"`` or ``"fch5"``; default: read from the file.
+    """
+
+    def __init__(self, path: str | os.PathLike[str], style: str | None = None) -> None:
+        self._path = os.fspath(path)
+        found = file_style(self._path)
+        if style is not None and style not in STYLES:
+            raise ValueError(f"style={style!r}: a frame cache style is one of {STYLES}")
+        if found is None or (style is not None and style != found):
+            raise NotMyFormat(f"{self._path!r} is not a frame cache of style {style or STYLES}")
+        self._style = found
+        self._handle: Any = None
+        self._lock = threading.Lock()
+        if found == "npz":
+            self._nframes, self._shape, self._dtype, self._meta = _read_npz_header(self._path)
+        else:
+            header = read_fch5_header(self._path)
+            self._nframes, self._shape, self._dtype, self._meta = header
+
+    # -- opening ---------------------------------------------------------------------
+
+    def _source(self) -> Any:
+        if self._handle is None:
+            if self._style == "npz":
+                self._handle = np.load(self._path, allow_pickle=False)
+            else:
+                from ops._compat import require
+
+                f = require("h5py", "hdf5", "fch5 frame caches").File(self._path, "r")
+                self._handle = (f, np.asarray(f["frame_ids"][...], dtype=np.int64))
+        return self._handle
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = self.__dict__.copy()
+        state["_handle"] = state["_lock"] = None
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._lock = threading.Lock()
+
+    def sparse_frame(self, j: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``(rows, cols, values)`` of the stored entries of frame ``j``."""
+        j = self._frame_index(j)
+        with self._lock:
+            if self._style == "npz":
+                z = self._source()
+                return z[f"{j}_row"], z[f"{j}_col"], z[f"{j}_data"]
+            f, ids = self._source()
+            lo, hi = int(ids[2 * j]), int(ids[2 * j + 1])
+            idx = np.asarray(f["indices"][lo:hi])
+            vals = np.asarray(f["data"][lo:hi])
+        return idx[:, 0], idx[:, 1], vals.reshape(-1)
+
+    # -- the interface ---------------------------------------------------------------
+
+    def __len__(self) -> int:
+        return self._nframes
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return self._shape
+
+    @property
+    def dtype(self) -> np.dtype:
+        return self._dtype
+
+    @property
+    def metadata(self) -> dict[str, Any]:
+        return self._meta
+
+    @property
+    def style(self) -> str:
+        return self._style
+
+    def _read(self, frames: FrameSelection, region: Region) -> np.ndarray:
+        indices = range(*frames.indices(len(self))) if isinstance(frames, slice) else frames
+        (r0, r1), (c0, c1) = region
+        out = np.zeros((len(indices), r1 - r0, c1 - c0), self._dtype)
+        for k, j in enumerate(indices):
+            rows, cols, vals = self.sparse_frame(int(j))
+            keep = (rows >= r0) & (rows < r1) & (cols >= c0) & (cols < c1)
+            out[k, rows[keep].astype(np.intp) - r0, cols[keep].astype(np.intp) - c0] = vals[keep]
+        return out
+
+    def _index_frame(self, j: int, index: tuple[Any, ...]) -> np.ndarray:
+        """``s[j, rows, cols]`` with integer arrays: looked up in the sparse entries."""
+        if len(index) != 2 or any(isinstance(i, slice) or i is Ellipsis or i is None
+                                  for i in index):
+            return super()._index_frame(j, index)
+        want = [np.asarray(i) for i in index]
+        if any(w.dtype.kind not in "iu" for w in want):
+            return super()._index_frame(j, index)
+        want = list(np.broadcast_arrays(*want))
+        for axis, (w, n) in enumerate(zip(want, self._shape)):
+            if w.size and (w.min() < -n or w.max() >= n):
+                raise IndexError(f"index {int(w.max() if w.max() >= n else w.min())} is out of "
+                                 f"bounds for axis {axis} of frames of shape {self._shape}")
+            want[axis] = np.where(w < 0, w + n, w).astype(np.int64)
+        rows, cols, vals = self.sparse_frame(j)
+        width = self._shape[1]
+        keys = rows.astype(np.int64) * width + cols.astype(np.int64)
+        order = np.argsort(keys, kind="stable")
+        keys = keys[order]
+        query = want[0] * width + want[1]
+        pos = np.minimum(np.searchsorted(keys, query), max(len(keys) - 1, 0))
+        found = (keys[pos] == query) if len(keys) else np.zeros(query.shape, bool)
+        out = np.zeros(query.shape, self._dtype)
+        out[found] = vals[order][pos[found]]
+        return out
+
+    def _dask_token(self) -> str:
+        from dask.base import tokenize
+
+        stamp = os.stat(self._path).st_mtime_ns if os.path.exists(self._path) else None
+        return tokenize("frame-cache", os.path.abspath(self._path), stamp)
+
+    def description(self) -> dict[str, Any]:
+        return {"format": "frame-cache", "path": self._path, "style": self._style}
+
+    def __repr__(self) -> str:
+        return (f"<FrameCacheSeries {self._path!r} ({self._style}): {len(self)} frames of "
+                f"{self.shape} {self.dtype}>")
+
+
+def _read_npz_header(path: str) -> tuple[int, tuple[int, ...], np.dtype, dict[str, Any]]:
+    with np.load(path, allow_pickle=False) as z:
+        keys = list(z.keys())
+        missing = [k for k in RESERVED if k not in keys]
+        if missing:
+            raise NotMyFormat(f"{path!r} is an .npz archive without the frame-cache keys {missing}")
+        nframes = int(z["nframes"])
+        shape = tuple(int(n) for n in z["shape"])
+        raw = z["dtype"]
+        dtype = np.dtype(raw.tobytes().decode() if raw.dtype.kind == "S" else str(raw))
+        frame_keys = [k for k in keys if _FRAME_KEY.match(k)]
+        _check_frames(path, nframes, frame_keys)
+        meta = {k: _npz_meta(z[k]) for k in keys if k not in RESERVED and k not in frame_keys}
+    if len(shape) != 2:
+        raise NotASeriesError(f"{path!r}: frame-cache shape {shape} is not (rows, cols)")
+    return nframes, shape, dtype, meta
+
+
+def _check_frames(path: str, nframes: int, frame_keys: list[str]) -> None:
+    found = sorted({int(_FRAME_KEY.match(k).group(1)) for k in frame_keys})  # type: ignore[union-attr]
+    if found != list(range(nframes)) or len(frame_keys) != 3 * nframes:
+        have = f"{len(found)} frames ({found[0]}..{found[-1]})" if found else "no frames"
+        raise NotASeriesError(
+            f"{path!r}: nframes is {nframes} but the archive holds {have} of "
+            f"{{i}}_row/{{i}}_col/{{i}}_data entries ({len(frame_keys)} keys); the file is "
+            "inconsistent, rewrite it"
+        )
+
+
+def _npz_meta(value: np.ndarray) -> Any:
+    if value.ndim == 0:
+        item = value.item()
+        if isinstance(item, str) and item.startswith(JSON_PREFIX):
+            from pipeline import _json
+
+            return _json.decode(json.loads(item[len(JSON_PREFIX):]))
+        return item
+    return value
+
+
+def _npz_value(key: str, value: Any) -> Any:
+    arr = np.asarray(value) if not isinstance(value, dict) and value is not None else None
+    if arr is not None and arr.dtype.kind in "biufcUS":
+        return arr
+    from pipeline import _json
+
+    return np.asarray(JSON_PREFIX + json.dumps(_json.encode(value, where=key)))
+
+
+def open(path: str | os.PathLike[str], style: str | None = None) -> FrameCacheSeries:
+    """hexrd's ``open(f, "frame-cache")``: an ``.npz`` or ``.fch5`` frame cache, lazily."""
+    return FrameCacheSeries(path, style=style)
+
+
+def sniff(path: str) -> bool:
+    style = file_style(path)
+    if style != "fch5":
+        return style == "npz"
+    from ops._compat import require
+
+    with require("h5py", "hdf5", "fch5 frame caches").File(path, "r") as f:
+        return "HEXRD_FRAMECACHE_VERSION" in f.attrs
+
+
+def sparse_entries(frame: np.ndarray, threshold: float | None
+                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Rows, columns and values kept from ``frame``: above ``threshold``, else non-zero."""
+    mask = frame != 0 if threshold is None else frame > threshold
+    rows, cols = np.nonzero(mask)
+    return rows, cols, frame[rows, cols]
+
+
+def index_dtype(shape: tuple[int, ...]) -> np.dtype:
+    """The narrowest unsigned dtype holding every row and column index (uint16 as hexrd's)."""
+    return np.dtype(np.uint16 if max(shape) <= np.iinfo(np.uint16).max + 1 else np.uint32)
+
+
+def write(series: ImageSeries, path: str | os.PathLike[str], threshold: float | None = None,
+          style: str | None = None, overwrite: bool = False) -> FrameCacheSeries:
+    """Write ``series`` as a hexrd frame cache.
+
+    Parameters
+    ----------
+    threshold
+        Keep only values strictly above it (hexrd's ``threshold``); default
+        keeps every non-zero value, losslessly.
+    style
+        ``"npz"`` or ``"fch5"``; default from the extension (``.npz`` -> npz,
+        ``.fch5``/``.h5``/``.hdf5`` -> fch5).
+    overwrite
+        Replace an existing file (default: refuse it).
+    """
+    text = os.fspath(path)
+    style = style or ("npz" if text.lower().endswith(".npz") else "fch5")
+    if style not in STYLES:
+        raise ValueError(f"style={style!r}: a frame cache style is one of {STYLES}")
+    if len(series.shape) != 2:
+        raise ValueError(f"a frame cache holds 2-d frames; this series has shape {series.shape}")
+    meta = frame_metadata(series)
+    bad = [k for k in meta if k in RESERVED or _FRAME_KEY.match(k)]
+    if bad:
+        raise ValueError(f"metadata keys {bad} clash with frame-cache entries; rename them")
+    with atomic_file(text, overwrite) as tmp:
+        if style == "npz":
+            _write_npz(series, tmp, threshold, meta)
+        else:
+            write_fch5(series, tmp, threshold, meta)
+    return FrameCacheSeries(text, style=style)
+
+
+def _write_npz(series: ImageSeries, tmp: str, threshold: float | None,
+               meta: dict[str, Any]) -> None:
+    import builtins
+
+    idx = index_dtype(series.shape)
+    entries: dict[str, np.ndarray] = {}
+    for start, block in iter_blocks(series):
+        for k, frame in enumerate(block):
+            rows, cols, vals = sparse_entries(frame, threshold)
+            entries[f"{start + k}_row"] = rows.astype(idx)
+            entries[f"{start + k}_col"] = cols.astype(idx)
+            entries[f"{start + k}_data"] = vals
+    entries["shape"] = np.asarray(series.shape)
+    entries["nframes"] = np.asarray(len(series))
+    entries["dtype"] = np.asarray(str(series.dtype).encode())
+    entries.update({k: _npz_value(k, v) for k, v in meta.items()})
+    with builtins.open(tmp, "wb") as fh:  # a file object: savez would append ".npz" to a name
+        np.savez_compressed(fh, **entries)  # type: ignore[arg-type]
+
+
+__all__ = ["FrameCacheSeries", "open", "sniff", "write"]

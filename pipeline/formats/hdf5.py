@@ -1,0 +1,320 @@
+"""HDF5 files laid out as hexrd writes them: a group holding a frames dataset, metadata as attrs.
+
+``open(f, "hdf5", path="imageseries", dataname="images")`` reads the dataset
+``/imageseries/images``: a 2-d dataset is one frame, a 3-d (or higher) one has
+frames on axis 0.  The group's attributes are the metadata.  Only the frames
+and the region asked for are read from the file.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+from typing import Any
+
+import numpy as np
+
+from ops import Region
+from pipeline.errors import NotASeriesError, NotMyFormat
+from pipeline.formats._filewrite import atomic_file, frame_metadata, iter_blocks
+from pipeline.series import FrameSelection, ImageSeries, region_index
+
+HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
+DEFAULT_GROUP = "imageseries"
+DEFAULT_DATANAME = "images"
+
+
+def _h5py() -> Any:
+    from ops._compat import require
+
+    return require("h5py", "hdf5", "the 'hdf5' format")
+
+
+def is_hdf5(path: str) -> bool:
+    """Whether ``path`` is an HDF5 file (by its signature, read from the first bytes)."""
+    try:
+        with open_binary(path) as fh:
+            return fh.read(8) == HDF5_SIGNATURE
+    except OSError:
+        return False
+
+
+def open_binary(path: str) -> Any:
+    import builtins
+
+    return builtins.open(path, "rb")
+
+
+class HDF5Series(ImageSeries):
+    """Frames of one HDF5 dataset.
+
+    Parameters
+    ----------
+    filename
+        The HDF5 file.
+    path
+        The group holding the dataset (hexrd's ``path``); ``None`` finds the
+        only dataset called ``dataname`` in the file.
+    dataname
+        The dataset's name inside the group (default ``"images"``).
+    """
+
+    def __init__(self, filename: str | os.PathLike[str], path: str | None = None,
+                 dataname: str = DEFAULT_DATANAME) -> None:
+        self._filename = os.fspath(filename)
+        self._dataname = dataname
+        self._handle: Any = None
+        self._lock = threading.Lock()
+        h5py = _h5py()
+        if not h5py.is_hdf5(self._filename):
+            raise NotMyFormat(f"{self._filename!r} is not an HDF5 file")
+        with h5py.File(self._filename, "r") as f:
+            self._group = path if path is not None else _find_group(f, dataname, self._filename)
+            ds = _dataset(f, self._group, dataname, self._filename)
+            self._ndim = ds.ndim
+            self._dshape = tuple(int(n) for n in ds.shape)
+            self._dtype = np.dtype(ds.dtype)
+            self._chunks = ds.chunks
+            self._meta = _read_attrs(f[self._group].attrs)
+
+    # -- opening ---------------------------------------------------------------------
+
+    @property
+    def _dataset(self) -> Any:
+        if self._handle is None:
+            self._handle = _h5py().File(self._filename, "r")
+        return self._handle[self._group][self._dataname]
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = self.__dict__.copy()
+        state["_handle"] = state["_lock"] = None  # reopened where it is unpickled
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._lock = threading.Lock()
+
+    def close(self) -> None:
+        """Close the file handle (reopened on the next read)."""
+        if self._handle is not None:
+            self._handle.close()
+            self._handle = None
+
+    # -- the interface ---------------------------------------------------------------
+
+    def __len__(self) -> int:
+        return 1 if self._ndim == 2 else self._dshape[0]
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return self._dshape if self._ndim == 2 else self._dshape[1:]
+
+    @property
+    def dtype(self) -> np.dtype:
+        return self._dtype
+
+    @property
+    def metadata(self) -> dict[str, Any]:
+        return self._meta
+
+    @property
+    def frame_chunk(self) -> int | None:
+        if self._ndim == 2:
+            return 1
+        return int(self._chunks[0]) if self._chunks else None
+
+    def _read(self, frames: FrameSelection, region: Region) -> np.ndarray:
+        index = region_index(region)
+        with self._lock:  # one handle per series; h5py serialises calls anyway
+            ds = self._dataset
+            if self._ndim == 2:
+                count = len(range(*frames.indices(1))) if isinstance(frames, slice) else len(frames)
+                return np.repeat(np.asarray(ds[index])[np.newaxis], count, axis=0)
+            if isinstance(frames, slice):
+                return np.asarray(ds[(frames, *index)])
+            # h5py wants strictly increasing indices: read each frame once, in order
+            wanted, back = np.unique(frames, return_inverse=True)
+            if len(wanted) == 0:
+                return np.empty((0, *(hi - lo for lo, hi in region)), self._dtype)
+            return np.asarray(ds[(wanted, *index)])[back]
+
+    def _dask_token(self) -> str:
+        from dask.base import tokenize
+
+        return tokenize("hdf5", os.path.abspath(self._filename), self._group, self._dataname,
+                        _mtime(self._filename))
+
+    def description(self) -> dict[str, Any]:
+        return {"format": "hdf5", "path": self._filename, "group": self._group,
+                "dataname": self._dataname}
+
+    def __repr__(self) -> str:
+        return (f"<HDF5Series {self._filename!r}:{self._group}/{self._dataname}: "
+                f"{len(self)} frames of {self.shape} {self.dtype}>")
+
+
+def _mtime(path: str) -> int | None:
+    try:
+        return os.stat(path).st_mtime_ns
+    except OSError:
+        return None
+
+
+def _find_group(f: Any, dataname: str, filename: str) -> str:
+    """The group of the only dataset called ``dataname``, for ``open`` without ``path=``."""
+    found: list[str] = []
+
+    def visit(name: str, obj: Any) -> None:
+        if name.rsplit("/", 1)[-1] == dataname and hasattr(obj, "shape"):
+            found.append(name)
+
+    f.visititems(visit)
+    if len(found) != 1:
+        raise NotASeriesError(
+            f"{filename!r}: found {len(found)} datasets named {dataname!r} ({found}); "
+            "pass path= (the group) and dataname= to choose one"
+        )
+    return "/" + found[0].rpartition("/")[0]
+
+
+def _dataset(f: Any, group: str, dataname: str, filename: str) -> Any:
+    full = f"{group.rstrip('/')}/{dataname}"
+    if group not in f:
+        raise KeyError(
+            f"{filename!r} has no group {group!r}; its top-level groups are {sorted(f)}"
+        )
+    node = f[group]
+    if dataname not in node or not hasattr(node[dataname], "shape"):
+        raise KeyError(
+            f"{filename!r} has no dataset {full!r}; group {group!r} holds {sorted(node)}; "
+            "pass dataname= to choose one"
+        )
+    ds = node[dataname]
+    if ds.ndim < 2:
+        raise NotASeriesError(
+            f"{filename!r}: dataset {full!r} has shape {ds.shape}; frames need 2 or more "
+            "dimensions"
+        )
+    return ds
+
+
+def _read_attrs(attrs: Any) -> dict[str, Any]:
+    """HDF5 attributes as metadata: byte strings decoded, JSON-encoded values restored."""
+    meta: dict[str, Any] = {}
+    for key, value in attrs.items():
+        if isinstance(value, bytes):
+            value = value.decode("utf-8", "replace")
+        elif isinstance(value, np.ndarray) and value.dtype.kind == "S":
+            value = value.astype(str)
+        elif isinstance(value, np.ndarray) and value.dtype.kind == "O":
+            value = np.array([v.decode() if isinstance(v, bytes) else v for v in value.ravel()]
+                             ).reshape(value.shape)
+        if isinstance(value, str) and value.startswith(JSON_PREFIX):
+            from pipeline import _json
+
+            value = _json.decode(json.loads(value[len(JSON_PREFIX):]))
+        meta[key] = value
+    return meta
+
+
+JSON_PREFIX = "json:"
+"""Metadata HDF5 cannot hold as an attribute (dicts, None) is stored as JSON text after this."""
+
+
+def _attr_value(key: str, value: Any) -> Any:
+    """``value`` as HDF5 can hold it in an attribute."""
+    if isinstance(value, str | bytes | int | float | bool | np.generic):
+        return value
+    if isinstance(value, np.ndarray) and value.dtype.kind in "biufcS":
+        return value
+    if isinstance(value, np.ndarray) and value.dtype.kind == "U":
+        return value.astype("S")  # as hexrd: HDF5 attributes hold byte strings
+    if isinstance(value, list | tuple):
+        arr = np.asarray(value)
+        if arr.dtype.kind in "biuf":
+            return arr
+    from pipeline import _json
+
+    return JSON_PREFIX + json.dumps(_json.encode(value, where=key))
+
+
+def _write_attrs(attrs: Any, meta: dict[str, Any]) -> None:
+    for key, value in meta.items():
+        attrs[key] = _attr_value(key, value)
+
+
+def open(filename: str | os.PathLike[str], path: str | None = None,
+         dataname: str = DEFAULT_DATANAME) -> HDF5Series:
+    """hexrd's ``open(f, "hdf5", path="group", dataname="images")``, lazily."""
+    return HDF5Series(filename, path=path, dataname=dataname)
+
+
+def sniff(path: str) -> bool:
+    """An HDF5 file that is not a hexrd frame cache (those go to ``frame-cache``)."""
+    if not is_hdf5(path):
+        return False
+    with _h5py().File(path, "r") as f:
+        return "HEXRD_FRAMECACHE_VERSION" not in f.attrs
+
+
+def _h5_options(shape: tuple[int, ...], gzip: int, shuffle: bool, chunk_rows: int,
+                compression: dict[str, Any] | None) -> dict[str, Any]:
+    if not 0 <= int(gzip) <= 9:
+        raise ValueError(f"gzip={gzip!r}: the gzip level must be 0 (none) to 9")
+    rows = int(chunk_rows)
+    rows = shape[-2] if rows < 1 or rows > shape[-2] else rows
+    options: dict[str, Any] = {"chunks": (1, *shape[:-2], rows, shape[-1]),
+                               "shuffle": bool(shuffle)}
+    if gzip > 0:
+        options.update(compression="gzip", compression_opts=int(gzip))
+    if compression is not None:
+        if not isinstance(compression, dict):
+            raise TypeError(
+                f"compression={compression!r} must be a mapping of h5py create_dataset "
+                "options, e.g. {'compression': 'lzf'}"
+            )
+        options.pop("compression_opts", None)
+        options.update(compression)
+    return options
+
+
+def write(series: ImageSeries, filename: str | os.PathLike[str], path: str = DEFAULT_GROUP,
+          dataname: str = DEFAULT_DATANAME, gzip: int = 1, shuffle: bool = True,
+          chunk_rows: int = 0, compression: dict[str, Any] | None = None,
+          overwrite: bool = False) -> HDF5Series:
+    """Write ``series`` as hexrd does: dataset ``path/dataname`` (N, rows, cols), metadata as attrs.
+
+    Parameters
+    ----------
+    path, dataname
+        Group and dataset name (hexrd's ``path``; ``dataname`` default ``images``).
+    gzip
+        gzip level, 0 (none) to 9; default 1 as in hexrd.
+    shuffle
+        The HDF5 shuffle filter (default on).
+    chunk_rows
+        Rows per chunk; 0 (default) or too many means whole frames.
+    compression
+        h5py ``create_dataset`` options that replace the gzip ones, e.g.
+        ``{"compression": "lzf"}``.
+    overwrite
+        Replace an existing file (default: refuse it).
+
+    Frames are computed in parallel blocks and written from this thread, one
+    block at a time (h5py does not allow parallel writes).
+    """
+    h5py = _h5py()
+    shape = tuple(series.shape)
+    options = _h5_options(shape, gzip, shuffle, chunk_rows, compression)
+    meta = frame_metadata(series)
+    with atomic_file(filename, overwrite) as tmp, h5py.File(tmp, "w") as f:
+        group = f.require_group(path)
+        ds = group.create_dataset(dataname, (len(series), *shape), series.dtype, **options)
+        for start, block in iter_blocks(series):
+            ds[start:start + len(block)] = block
+        _write_attrs(group.attrs, meta)
+    return HDF5Series(filename, path=path, dataname=dataname)
+
+
+__all__ = ["HDF5Series", "open", "sniff", "write"]

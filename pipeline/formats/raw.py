@@ -1,0 +1,181 @@
+"""Headerless binary frames, memory-mapped; also hexrd's ``raw-image`` YAML description.
+
+``open(f, "raw", dtype="<u2", shape=(rows, cols), offset=0, order="C")`` maps
+the file after ``offset`` bytes as frames of ``shape``; the number of frames
+follows from the file size.  hexrd's YAML form::
+
+    filename: scan.bin          # relative to the YAML file
+    scalar: {type: i, bytes: 2, signed: false, endian: little}
+    shape: 2048 2048
+    skip: 0                     # bytes before the first frame
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import numpy as np
+
+from ops import Region
+from pipeline.errors import NotMyFormat
+from pipeline.series import FrameSelection, ImageSeries, region_index
+
+YAML_EXTENSIONS = (".yml", ".yaml")
+
+
+class RawSeries(ImageSeries):
+    """Frames stored back to back in a headerless file, read through ``np.memmap``.
+
+    Parameters
+    ----------
+    path
+        The binary file.
+    dtype
+        The pixel dtype, with its byte order (``"<u2"``, ``">f4"``, ...).
+    shape
+        ``(rows, cols)`` of one frame.
+    offset
+        Bytes before the first frame.
+    order
+        ``"C"`` (row-major frames, default) or ``"F"`` (column-major frames).
+    metadata
+        A dict reported as the series' metadata.
+    """
+
+    def __init__(self, path: str | os.PathLike[str], dtype: Any, shape: tuple[int, ...],
+                 offset: int = 0, order: str = "C",
+                 metadata: dict[str, Any] | None = None) -> None:
+        self._path = os.fspath(path)
+        self._stored = np.dtype(dtype)
+        # frames are handed out in native byte order, whatever the file's order
+        self._dtype = self._stored.newbyteorder("=")
+        self._shape = tuple(int(n) for n in shape)
+        self._offset = int(offset)
+        if order not in ("C", "F"):
+            raise ValueError(f"order={order!r}: frames are stored row-major 'C' or "
+                             "column-major 'F'")
+        if len(self._shape) < 2 or min(self._shape) < 1:
+            raise ValueError(f"shape={shape!r}: a frame shape is (rows, cols), each >= 1")
+        self._order = order
+        self._meta = {} if metadata is None else metadata
+        self._map: np.memmap | None = None
+        frame_bytes = int(np.prod(self._shape)) * self._stored.itemsize
+        size = os.path.getsize(self._path) - self._offset
+        if size < 0:
+            raise ValueError(f"{self._path!r}: offset={offset} is beyond the file's "
+                             f"{size + self._offset} bytes")
+        self._nframes, extra = divmod(size, frame_bytes)
+        if extra:
+            raise ValueError(
+                f"{self._path!r}: {size} bytes after offset {self._offset} are not a whole "
+                f"number of frames of {self._shape} {self._stored} ({frame_bytes} bytes each): "
+                f"{extra} bytes over after {self._nframes} frames; check dtype=, shape= "
+                "and offset="
+            )
+
+    def _mapped(self) -> np.memmap:
+        if self._map is None:
+            stored = self._shape if self._order == "C" else self._shape[::-1]
+            self._map = np.memmap(self._path, self._stored, "r", self._offset,
+                                  (self._nframes, *stored))
+        return self._map
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = self.__dict__.copy()
+        state["_map"] = None  # mapped again where it is unpickled
+        return state
+
+    def __len__(self) -> int:
+        return self._nframes
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return self._shape
+
+    @property
+    def dtype(self) -> np.dtype:
+        return self._dtype
+
+    @property
+    def metadata(self) -> dict[str, Any]:
+        return self._meta
+
+    def _read(self, frames: FrameSelection, region: Region) -> np.ndarray:
+        mapped = self._mapped()
+        index = region_index(region)
+        if self._order == "F":
+            # column-major frames: the map holds each frame transposed
+            block = mapped[(frames, *index[::-1])]
+            block = block.transpose(0, *range(block.ndim - 1, 0, -1))
+        else:
+            block = mapped[(frames, *index)]
+        return np.array(block, dtype=self._dtype)
+
+    def _dask_token(self) -> str:
+        from dask.base import tokenize
+
+        return tokenize("raw", os.path.abspath(self._path), self._stored.str, self._shape,
+                        self._offset, self._order, os.stat(self._path).st_mtime_ns)
+
+    def description(self) -> dict[str, Any]:
+        return {"format": "raw", "path": self._path, "dtype": self._stored.str,
+                "shape": list(self._shape), "offset": self._offset, "order": self._order}
+
+
+def scalar_dtype(scalar: dict[str, Any], where: str) -> np.dtype:
+    """hexrd's ``scalar: {type, bytes, signed, endian}`` as a numpy dtype."""
+    kind, nbytes = scalar.get("type"), int(scalar.get("bytes", 4))
+    endian = scalar.get("endian", "little")
+    if endian not in ("little", "big"):
+        raise ValueError(f"{where}: scalar endian {endian!r} must be 'little' or 'big'")
+    order = "<" if endian == "little" else ">"
+    if kind == "i":
+        if nbytes not in (1, 2, 4, 8):
+            raise ValueError(f"{where}: integer scalar bytes {nbytes!r} must be 1, 2, 4 or 8")
+        return np.dtype(f"{order}{'i' if scalar.get('signed', False) else 'u'}{nbytes}")
+    codes = {"f": "f4", "d": "f8", "b": "?"}
+    if kind not in codes:
+        raise ValueError(f"{where}: scalar type {kind!r} must be one of 'i', 'f', 'd', 'b'")
+    return np.dtype(order + codes[kind])
+
+
+def _from_yaml(path: str) -> RawSeries:
+    from pipeline.formats.imagefiles import load_yaml
+
+    doc = load_yaml(path)
+    if not isinstance(doc, dict) or not {"filename", "scalar", "shape"} <= set(doc):
+        raise NotMyFormat(f"{path!r} is not a raw-image YAML (filename, scalar, shape)")
+    shape = doc["shape"]
+    shape = tuple(int(n) for n in (shape.split() if isinstance(shape, str) else shape))
+    target = os.path.join(os.path.dirname(os.path.abspath(path)), str(doc["filename"]))
+    return RawSeries(target, scalar_dtype(doc["scalar"], repr(path)), shape,
+                     offset=int(doc.get("skip", 0)), metadata=dict(doc.get("meta") or {}))
+
+
+def open(path: str | os.PathLike[str], dtype: Any = None, shape: tuple[int, ...] | None = None,
+         offset: int = 0, order: str = "C", metadata: dict[str, Any] | None = None
+         ) -> RawSeries:
+    """A headerless binary file of frames (``dtype=`` and ``shape=`` needed), or a raw YAML."""
+    text = os.fspath(path)
+    if dtype is None and shape is None and text.lower().endswith(YAML_EXTENSIONS):
+        return _from_yaml(text)
+    if dtype is None or shape is None:
+        raise NotMyFormat(
+            f"{text!r}: a headerless raw file needs dtype= and shape= (rows, cols), "
+            "e.g. open(f, 'raw', dtype='<u2', shape=(2048, 2048))"
+        )
+    return RawSeries(text, dtype, shape, offset=offset, order=order, metadata=metadata)
+
+
+def sniff(path: str) -> bool:
+    """Only raw YAML descriptions are recognised by content; binary files need format='raw'."""
+    if not path.lower().endswith(YAML_EXTENSIONS):
+        return True
+    from pipeline.formats.imagefiles import load_yaml
+
+    doc = load_yaml(path) if os.path.getsize(path) < 2**20 else None
+    return isinstance(doc, dict) and {"filename", "scalar", "shape"} <= set(doc)
+
+
+__all__ = ["RawSeries", "open", "sniff"]

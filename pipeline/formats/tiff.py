@@ -1,0 +1,232 @@
+"""Multi-page and OME-TIFF stacks, opened lazily with tifffile.
+
+The file's first series is the stack.  Its axes (``TYX``, ``ZCYX``,
+``QYX``...) say which are frame axes: every axis but ``C``, ``S``, ``Y`` and
+``X``; several frame axes (``TZ``) are flattened into one, in file order.
+Frames keep ``C`` and ``S`` as leading axes before ``Y, X``, so geometric ops
+act on the image plane.  ``axes=`` names the stored axes when the file does
+not (``"YXT"`` for a stack stored with frames last).
+
+When the frame axes lead the stored layout, a frame read reads only that
+frame's pages; otherwise (frames last) each read decodes the whole stack.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from typing import Any
+
+import numpy as np
+
+from ops import Region
+from pipeline.errors import NotMyFormat
+from pipeline.formats._filewrite import atomic_file, frame_metadata, iter_blocks
+from pipeline.series import FrameSelection, ImageSeries, region_index
+
+INNER_AXES = "CS"
+"""Axes kept inside a frame, before Y and X."""
+
+META_KEY = "lazyseries"
+"""Key of the shaped-TIFF metadata under which the series' metadata is written."""
+
+
+def _tifffile() -> Any:
+    from ops._compat import require
+
+    return require("tifffile", "tiff", "the 'tiff' format")
+
+
+def frame_layout(stored_axes: str, shape: tuple[int, ...], where: str
+                 ) -> tuple[list[int], list[int]]:
+    """Positions of the frame axes and of the in-frame axes (``C, S, Y, X`` order)."""
+    axes = stored_axes.upper()
+    if len(axes) != len(shape) or len(set(axes)) != len(axes) or not {"Y", "X"} <= set(axes):
+        raise ValueError(
+            f"{where}: axes {stored_axes!r} must name each of the {len(shape)} stored axes "
+            f"(shape {shape}) once, including Y and X, e.g. 'TYX', 'ZYX' or 'YXT'"
+        )
+    frame_axes = [i for i, a in enumerate(axes) if a not in INNER_AXES + "YX"]
+    inner = [i for i, a in enumerate(axes) if a in INNER_AXES] + [axes.index("Y"),
+                                                                  axes.index("X")]
+    return frame_axes, inner
+
+
+class TiffSeries(ImageSeries):
+    """Frames of a (multi-page, OME-) TIFF file's first series.
+
+    Parameters
+    ----------
+    path
+        The TIFF file.
+    axes
+        The stored axes, overriding the file's own (same length as its shape).
+    """
+
+    def __init__(self, path: str | os.PathLike[str], axes: str | None = None) -> None:
+        self._path = os.fspath(path)
+        self._axes_arg = axes
+        self._handle: Any = None
+        self._lock = threading.Lock()
+        tifffile = _tifffile()
+        try:
+            tf = tifffile.TiffFile(self._path)
+        except tifffile.TiffFileError as err:
+            raise NotMyFormat(f"{self._path!r} is not a TIFF file: {err}") from err
+        with tf:
+            series = tf.series[0]
+            self._stored_shape = tuple(int(n) for n in series.shape)
+            self._stored_axes = (axes or series.axes).upper()
+            self._dtype = np.dtype(series.dtype)
+            self._npages = len(series.pages)
+            self._meta = _shaped_metadata(tf)
+        self._frame_axes, self._inner = frame_layout(self._stored_axes, self._stored_shape,
+                                                     repr(self._path))
+        self._nframes = int(np.prod([self._stored_shape[i] for i in self._frame_axes]))
+        self._pages_per_frame = self._npages // max(self._nframes, 1)
+        # frames are runs of pages when the frame axes lead and the pages split evenly
+        self._paged = (self._frame_axes == list(range(len(self._frame_axes)))
+                       and self._pages_per_frame * self._nframes == self._npages)
+
+    @property
+    def _tiff(self) -> Any:
+        if self._handle is None:
+            self._handle = _tifffile().TiffFile(self._path)
+        return self._handle
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = self.__dict__.copy()
+        state["_handle"] = state["_lock"] = None
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._lock = threading.Lock()
+
+    def close(self) -> None:
+        if self._handle is not None:
+            self._handle.close()
+            self._handle = None
+
+    # -- the interface ---------------------------------------------------------------
+
+    def __len__(self) -> int:
+        return self._nframes
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return tuple(self._stored_shape[i] for i in self._inner)
+
+    @property
+    def dtype(self) -> np.dtype:
+        return self._dtype
+
+    @property
+    def metadata(self) -> dict[str, Any]:
+        return self._meta
+
+    @property
+    def stored_axes(self) -> str:
+        """The stored axes as read from the file (or given as ``axes=``)."""
+        return self._stored_axes
+
+    @property
+    def frame_chunk(self) -> int | None:
+        return 1
+
+    def _frame_pages(self, j: int) -> np.ndarray:
+        """Frame ``j`` in its stored in-frame axis order, from its own pages only."""
+        ppf = self._pages_per_frame
+        with self._lock:
+            data = self._tiff.asarray(series=0, key=range(j * ppf, (j + 1) * ppf))
+        inner_sorted = sorted(self._inner)
+        return data.reshape([self._stored_shape[i] for i in inner_sorted])
+
+    def _all_frames(self) -> np.ndarray:
+        """Every frame, ``(N, *shape)``, from the whole stack (layouts with frames not first)."""
+        with self._lock:
+            data = self._tiff.asarray(series=0).reshape(self._stored_shape)
+        data = data.transpose(self._frame_axes + self._inner)
+        return data.reshape(self._nframes, *self.shape)
+
+    def _read(self, frames: FrameSelection, region: Region) -> np.ndarray:
+        indices = range(*frames.indices(len(self))) if isinstance(frames, slice) else frames
+        index = region_index(region)
+        if not self._paged:
+            key: tuple[Any, ...] = (np.asarray(indices, np.intp), *index)
+            return np.ascontiguousarray(self._all_frames()[key])
+        out = np.empty((len(indices), *(hi - lo for lo, hi in region)), self._dtype)
+        order = np.argsort(np.argsort(self._inner))  # stored in-frame order -> C, S, Y, X
+        for k, j in enumerate(indices):
+            out[k] = self._frame_pages(int(j)).transpose(order)[index]
+        return out
+
+    def _dask_token(self) -> str:
+        from dask.base import tokenize
+
+        return tokenize("tiff", os.path.abspath(self._path), self._axes_arg,
+                        os.stat(self._path).st_mtime_ns)
+
+    def description(self) -> dict[str, Any]:
+        desc: dict[str, Any] = {"format": "tiff", "path": self._path}
+        if self._axes_arg is not None:
+            desc["axes"] = self._axes_arg
+        return desc
+
+
+def _shaped_metadata(tf: Any) -> dict[str, Any]:
+    shaped: Any = tf.shaped_metadata or ({},)
+    meta = {k: v for k, v in dict(shaped[0]).items() if k not in ("shape", "axes")}
+    if isinstance(meta.get(META_KEY), dict):
+        from pipeline import _json
+
+        meta.update(_json.decode(meta.pop(META_KEY)))
+    return meta
+
+
+def open(path: str | os.PathLike[str], axes: str | None = None) -> TiffSeries:
+    """A TIFF stack, lazily; ``axes=`` names the stored axes when the file does not."""
+    return TiffSeries(path, axes=axes)
+
+
+def sniff(path: str) -> bool:
+    import builtins
+
+    try:
+        with builtins.open(path, "rb") as fh:
+            head = fh.read(4)
+    except OSError:
+        return False
+    return head[:2] in (b"II", b"MM") and head[2:4] in (b"*\x00", b"\x00*", b"+\x00", b"\x00+")
+
+
+def write(series: ImageSeries, path: str | os.PathLike[str], compression: Any = None,
+          overwrite: bool = False) -> TiffSeries:
+    """Write ``series`` as a multi-page TIFF (axes ``TYX``, or ``TCYX`` for 3-d frames).
+
+    Every 2-d plane is one page; the metadata is kept as JSON in the file's
+    description (arrays come back with their dtype).  ``compression`` is
+    passed to tifffile (e.g. ``"zlib"``).
+    """
+    from pipeline import _json
+
+    tifffile = _tifffile()
+    shape = tuple(series.shape)
+    if len(shape) not in (2, 3):
+        raise ValueError(f"the tiff writer takes 2-d or 3-d (C, Y, X) frames, not {shape}")
+    axes = "TYX" if len(shape) == 2 else "TCYX"
+    meta = {"axes": axes, META_KEY: _json.encode(frame_metadata(series))}
+
+    def planes() -> Any:
+        for _, block in iter_blocks(series):
+            yield from block.reshape(-1, *shape[-2:])
+
+    with atomic_file(path, overwrite) as tmp, \
+            tifffile.TiffWriter(tmp, bigtiff=series.nbytes > 2**31) as tw:
+        tw.write(planes(), shape=(len(series), *shape), dtype=series.dtype,
+                 photometric="minisblack", planarconfig="separate" if len(shape) == 3 else None,
+                 compression=compression, metadata=meta)
+    return TiffSeries(path)
+
+
+__all__ = ["TiffSeries", "frame_layout", "open", "sniff", "write"]
