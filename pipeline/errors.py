@@ -9,8 +9,10 @@ __all__ = [
     "MissingDependencyError",
     "NotASeriesError",
     "NotMyFormat",
+    "OmegaSeriesError",
     "OpParameterError",
     "OpResultError",
+    "PipelineFileError",
     "ReadOnlyError",
     "StoreExistsError",
     "UnknownFormatError",
@@ -38,6 +40,10 @@ class IncompleteStoreError(NotASeriesError):
     """A store whose write did not finish; writing the same series again completes it."""
 
 
+class PipelineFileError(ValueError):
+    """A pipeline file that is not YAML or breaks the schema; the message names the place."""
+
+
 class StoreExistsError(FileExistsError):
     """A write to a path that exists, without ``overwrite=True``."""
 
@@ -48,3 +54,7 @@ class ReadOnlyError(PermissionError):
 
 class MissingDependencyError(ImportError):
     """An optional dependency that is not installed; the message names the extra."""
+
+
+class OmegaSeriesError(ValueError):
+    """Omega (rotation-angle) metadata that is missing or malformed, or wedges that do not fit."""

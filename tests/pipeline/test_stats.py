@@ -1,0 +1,212 @@
+"""pipeline.stats against numpy: every statistic, every kind of input, bounded memory."""
+
+from __future__ import annotations
+
+import tracemalloc
+
+import dask
+import dask.array as da
+import numpy as np
+import pytest
+
+import pipeline
+from pipeline import stats
+
+
+def _reference(name, frames, pct=None):
+    if name == "max":
+        return frames.max(axis=0)
+    if name == "min":
+        return frames.min(axis=0)
+    if name == "sum":
+        return frames.sum(axis=0, dtype=np.float64)
+    if name == "average":
+        return frames.astype(np.float64).mean(axis=0).astype(np.float32)
+    if name == "median":
+        return np.median(frames, axis=0).astype(np.float32)
+    return np.percentile(frames, pct, axis=0).astype(np.float32)
+
+
+def _compute(name, series, **kwargs):
+    if name == "percentile":
+        return stats.percentile(series, 30, **kwargs)
+    return getattr(stats, name)(series, **kwargs)
+
+
+NAMES = ["max", "min", "sum", "average", "median", "percentile"]
+DTYPES = {"max": None, "min": None, "sum": np.float64, "average": np.float32,
+          "median": np.float32, "percentile": np.float32}
+
+
+def _check(name, got, frames):
+    ref = _reference(name, frames, 30)
+    expected_dtype = DTYPES[name] or frames.dtype
+    assert isinstance(got, np.ndarray) and got.dtype == expected_dtype
+    assert got.shape == frames.shape[1:]
+    if name in ("max", "min", "median", "percentile"):
+        np.testing.assert_array_equal(got, ref)
+    else:
+        np.testing.assert_allclose(got, ref, rtol=1e-6)
+
+
+@pytest.fixture(params=["uint16", "float32"])
+def frames(request, rng):
+    if request.param == "uint16":
+        return rng.integers(0, 60000, size=(13, 18, 22), dtype=np.uint16)
+    return rng.normal(100.0, 30.0, size=(13, 18, 22)).astype(np.float32)
+
+
+@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("nframes", [0, 5, 100])
+def test_statistic_matches_numpy(name, nframes, frames):
+    s = pipeline.from_array(frames)
+    used = frames if nframes == 0 else frames[:nframes]
+    # a small limit forces many blocks: bands of rows, groups of frames
+    _check(name, _compute(name, s, nframes=nframes, memory_limit=4096), used)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_plain_numpy_and_dask_arrays(name, frames):
+    _check(name, _compute(name, frames), frames)
+    _check(name, _compute(name, da.from_array(frames, chunks=(4, 9, 22))), frames)
+
+
+def test_sum_of_integers_does_not_overflow():
+    frames = np.full((40, 4, 5), 60000, dtype=np.uint16)
+    assert stats.sum(frames)[0, 0] == 40 * 60000
+    assert stats.average(frames)[0, 0] == 60000
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_processed_series(name, frames):
+    s = pipeline.from_array(frames)
+    ps = s.process([("flip", "v"), ("rectangle", ((2, 15), (1, 20)))], frame_list=[0, 3, 5, 7, 12])
+    ref = frames[[0, 3, 5, 7, 12]][:, :, ::-1][:, 2:15, 1:20]
+    _check(name, _compute(name, ps, memory_limit="2kB"), ref)
+
+
+def _generated_frame(j):
+    return np.random.default_rng(j).random((256, 256), dtype=np.float32)
+
+
+@pytest.fixture(scope="module")
+def generated():
+    """64 frames of 256 x 256 float32 (16 MB) made on demand, none held."""
+    s = pipeline.from_function(_generated_frame, 64, shape=(256, 256), dtype=np.float32)
+    return s, np.stack([_generated_frame(j) for j in range(64)])
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_generated_series(name, generated):
+    s, frames = generated
+    _check(name, _compute(name, s[:16], memory_limit="1MB"), frames[:16])
+
+
+def test_median_memory_stays_bounded(generated):
+    s, frames = generated
+    assert s.nbytes == 16 * 2**20
+    stats.median(s[:2], memory_limit="2MB")  # imports and caches outside the measurement
+    tracemalloc.start()
+    try:
+        got = stats.median(s, memory_limit=2 * 2**20)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < s.nbytes / 3
+    np.testing.assert_array_equal(got, np.median(frames, axis=0))
+
+
+def test_several_percentiles(frames):
+    got = stats.percentile(frames, [10, 50, 90], memory_limit=4096)
+    assert got.shape == (3, *frames.shape[1:]) and got.dtype == np.float32
+    np.testing.assert_array_equal(got, np.percentile(frames, [10, 50, 90], axis=0)
+                                  .astype(np.float32))
+
+
+def test_dark_from_median_one_liner(frames_u16):
+    raw = pipeline.from_array(frames_u16)
+    dark = stats.median(raw, nframes=8)
+    corrected = raw.process([("dark", dark), ("flip", "h")])
+    ref = np.maximum(frames_u16 - np.median(frames_u16[:8], axis=0).astype(np.float32), 0)
+    assert dark.dtype == np.float32 and corrected.dtype == np.float32
+    np.testing.assert_array_equal(np.asarray(corrected), ref[:, ::-1])
+    np.testing.assert_array_equal(corrected[3], ref[3, ::-1])
+
+
+def test_median_in_frame_dtype_keeps_uint16(frames_u16):
+    raw = pipeline.from_array(frames_u16)
+    dark = stats.median(raw, nframes=8, dtype=raw.dtype)
+    ref_dark = np.rint(np.median(frames_u16[:8], axis=0)).astype(np.uint16)
+    assert dark.dtype == np.uint16
+    np.testing.assert_array_equal(dark, ref_dark)
+    corrected = raw.process([("dark", dark)])
+    assert corrected.dtype == np.uint16
+    np.testing.assert_array_equal(
+        np.asarray(corrected), np.where(frames_u16 > ref_dark, frames_u16 - ref_dark, 0)
+    )
+
+
+def test_lazy_results_combine_in_one_pass(frames_u16):
+    s = pipeline.from_array(frames_u16)
+    lazy = [stats.max(s, lazy=True), stats.average(s, lazy=True), stats.median(s, lazy=True)]
+    assert all(isinstance(x, da.Array) for x in lazy)
+    assert [x.dtype for x in lazy] == [np.uint16, np.float32, np.float32]
+    hi, avg, med = dask.compute(*lazy)
+    np.testing.assert_array_equal(hi, frames_u16.max(axis=0))
+    np.testing.assert_allclose(avg, frames_u16.mean(axis=0), rtol=1e-6)
+    np.testing.assert_array_equal(med, np.median(frames_u16, axis=0))
+
+
+@pytest.mark.parametrize(("name", "limit"), [("median", 2048), ("sum", 40_000)])
+def test_progress_counts_up_to_total(name, limit, frames_u16):
+    # blocks are bands of rows for the median, groups of frame chunks for the sum
+    calls = []
+    got = _compute(name, frames_u16, memory_limit=limit, progress=lambda d, t: calls.append((d, t)))
+    _check(name, got, frames_u16)
+    total = calls[-1][1]
+    assert total > 1 and {t for _, t in calls} == {total}
+    assert [d for d, _ in calls] == list(range(1, total + 1))
+
+
+def test_iter_aliases_yield_the_result(frames_u16):
+    (img,) = list(stats.median_iter(frames_u16, 4))
+    np.testing.assert_array_equal(img, np.median(frames_u16, axis=0))
+    (img,) = list(stats.percentile_iter(frames_u16, 75, 4, nframes=3))
+    np.testing.assert_array_equal(img, np.percentile(frames_u16[:3], 75, axis=0).astype(np.float32))
+    (img,) = list(stats.max_iter(frames_u16, 2))
+    np.testing.assert_array_equal(img, frames_u16.max(axis=0))
+
+
+def test_hexrd_names_are_the_frame_functions():
+    assert (stats.max, stats.min, stats.sum) == (stats.frame_max, stats.frame_min, stats.frame_sum)
+    assert {"max", "min", "sum", "average", "median", "percentile"} <= set(stats.__all__)
+
+
+@pytest.mark.parametrize(
+    ("call", "error", "match"),
+    [
+        (lambda a: stats.max(a, nframes=-1), ValueError, "-1"),
+        (lambda a: stats.max(a, nframes=2.5), ValueError, "2.5"),
+        (lambda a: stats.median(a, memory_limit="lots"), ValueError, "'lots'"),
+        (lambda a: stats.median(a, memory_limit=0), ValueError, "0"),
+        (lambda a: stats.percentile(a, 101), ValueError, "101"),
+        (lambda a: stats.average("frames"), TypeError, "str"),
+        (lambda a: stats.max(a[:0]), ValueError, "no"),
+    ],
+)
+def test_bad_arguments(call, error, match, frames_u16):
+    with pytest.raises(error, match=match):
+        call(frames_u16)
+
+
+@pytest.mark.slow
+def test_distributed_client_with_progress(frames_u16):
+    distributed = pytest.importorskip("distributed")
+    with distributed.Client(n_workers=1, threads_per_worker=2, processes=False,
+                            dashboard_address=":0"):
+        calls = []
+        got = stats.median(pipeline.from_array(frames_u16), memory_limit=2048,
+                           progress=lambda d, t: calls.append((d, t)))
+        np.testing.assert_array_equal(got, np.median(frames_u16, axis=0))
+        assert calls[-1][0] == calls[-1][1] > 1
+        np.testing.assert_allclose(stats.average(frames_u16), frames_u16.mean(axis=0), rtol=1e-6)
