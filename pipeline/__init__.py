@@ -15,12 +15,15 @@ hexrd users switch with ``import pipeline as imageseries``.
 
 from __future__ import annotations
 
-from pipeline import errors, formats
+from pipeline import errors, formats, omega, stats
+from pipeline.disk import get_scratch_dir, set_scratch_dir
 from pipeline.formats.array import ArraySeries, from_array
 from pipeline.formats.function import FunctionSeries, from_function
 from pipeline.io import open, write
+from pipeline.omega import OmegaImageSeries, OmegaWedges
 from pipeline.processed import ProcessedImageSeries
 from pipeline.series import ImageSeries
+from pipeline.stack import ImageStack
 from pipeline.synthetic import synthetic
 
 __version__ = "0.1.0"
@@ -29,12 +32,19 @@ __all__ = [
     "ArraySeries",
     "FunctionSeries",
     "ImageSeries",
+    "ImageStack",
+    "OmegaImageSeries",
+    "OmegaWedges",
     "ProcessedImageSeries",
     "errors",
     "formats",
     "from_array",
     "from_function",
+    "get_scratch_dir",
+    "omega",
     "open",
+    "set_scratch_dir",
+    "stats",
     "synthetic",
     "write",
 ]

@@ -117,6 +117,11 @@ class ProcessedImageSeries(ImageSeries):
         return self._source
 
     @property
+    def _axes(self) -> str:
+        # the source's names while the chain keeps the frame's dimensions (see ImageSeries.axes)
+        return self._source.axes
+
+    @property
     def frame_list(self) -> np.ndarray | None:
         return None if self._frames is None else self._frames.copy()
 
@@ -155,7 +160,7 @@ class ProcessedImageSeries(ImageSeries):
 
     def __reduce__(self) -> tuple[Any, ...]:
         return (_rebuild, (self._source, self._chain, self._frames, self._registry.snapshot(),
-                           self._meta))
+                           self._meta, self._specs))
 
     def __repr__(self) -> str:
         ops_text = ", ".join(repr(op) for op in self._chain) or "no ops"
@@ -166,10 +171,15 @@ class ProcessedImageSeries(ImageSeries):
 
 
 def _rebuild(source: ImageSeries, chain: tuple[Op, ...], frames: np.ndarray | None,
-             kinds: dict[str, _ops.OpKind], meta: dict[str, Any]) -> ProcessedImageSeries:
-    ps = ProcessedImageSeries(source, (), frame_list=frames)
+             kinds: dict[str, _ops.OpKind], meta: dict[str, Any],
+             specs: tuple[FrameSpec, ...]) -> ProcessedImageSeries:
+    # the chain was validated when built: unpickling must not open the source
+    # (a file-backed one reopens lazily, on the worker that reads a frame)
+    ps = ProcessedImageSeries.__new__(ProcessedImageSeries)
+    ps._registry = _ops.registry.child()
     ps._registry.restore(kinds)
-    ps._chain, ps._specs = graph.build_chain(chain, source.spec, ps._registry)
+    ps._source, ps._frames, ps._chain, ps._specs = source, frames, chain, specs
+    ps._own_oplist = list(chain)
     ps._meta = meta
     return ps
 

@@ -188,6 +188,49 @@ class ImageSeries(abc.ABC):
                 )
         return pairs  # type: ignore[return-value]
 
+    # -- axes, regions and patches, memory and disk (pipeline.regions, pipeline.disk) --
+
+    @property
+    def axes(self) -> str:
+        """Names of the axes of ``(N, *shape)``: ``"TYX"``, ``"TCYX"``, ... (frames first, Y, X last)."""
+        from pipeline.axes import default_axes
+
+        axes = getattr(self, "_axes", None)
+        return axes if axes is not None and len(axes) == self.ndim + 1 else default_axes(self.ndim)
+
+    def region(self, j: int, offset: Sequence[int] = (0, 0), size: Sequence[int] | None = None,
+               stride: Sequence[int] = (1, 1), channels: Any = None) -> np.ndarray:
+        """``frame[..., y : y + h*sy : sy, x : x + w*sx : sx]``; see :func:`pipeline.regions.region`."""
+        from pipeline import regions
+
+        return regions.region(self, j, offset, size, stride, channels)
+
+    def patches(self, frames: Any, coords: Any, size: Sequence[int], channels: Any = None
+                ) -> np.ndarray:
+        """The same patch (or one per coord) of many frames; see :func:`pipeline.regions.patches`."""
+        from pipeline import regions
+
+        return regions.patches(self, frames, coords, size, channels)
+
+    def materialize(self, **write_options: Any) -> ImageSeries:
+        """Computed into a temporary Zarr store, removed with the result; see :mod:`pipeline.disk`."""
+        from pipeline import disk
+
+        return disk.materialize(self, **write_options)
+
+    def load(self) -> ImageSeries:
+        """An in-memory copy of this series (metadata copied)."""
+        from pipeline import disk
+
+        return disk.load(self)
+
+    @property
+    def in_memory(self) -> bool:
+        """True when reading a frame touches no disk (and computes no foreign graph)."""
+        from pipeline import disk
+
+        return disk.in_memory(self)
+
     def __iter__(self) -> Iterator[np.ndarray]:
         for j in range(len(self)):
             yield self._read_frame(j, self.spec.full_region)
@@ -210,6 +253,17 @@ class ImageSeries(abc.ABC):
 
     def _select(self, frames: np.ndarray) -> ImageSeries:
         return self.process((), frame_list=frames)
+
+    def to_xarray(self, name: str | None = "images") -> Any:
+        """An ``xarray.DataArray`` over :meth:`to_dask`; see :func:`pipeline.interop.to_xarray`."""
+        from pipeline.interop import to_xarray
+
+        return to_xarray(self, name)
+
+    def _repr_html_(self) -> str:
+        from pipeline.display import repr_html
+
+        return repr_html(self)
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__}: {len(self)} frames of {self.shape} {self.dtype}>"

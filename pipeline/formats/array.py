@@ -17,14 +17,18 @@ class ArraySeries(ImageSeries):
     a dask array is read only when a frame is asked for.
     """
 
-    def __init__(self, data: Any, metadata: dict[str, Any] | None = None) -> None:
+    def __init__(self, data: Any, metadata: dict[str, Any] | None = None,
+                 axes: str | None = None) -> None:
+        from pipeline.axes import as_frames
+
         if not hasattr(data, "shape") or not hasattr(data, "dtype"):
             data = np.asarray(data)
         if data.ndim < 2:
             raise ValueError(
                 f"an image series needs an array of 2 or more dimensions, got shape {data.shape}"
             )
-        self._data = data[np.newaxis] if data.ndim == 2 else data
+        # a transpose is a view: frames are read plane by plane, never copied whole
+        self._data, self._axes = as_frames(data, axes)
         self._meta = {} if metadata is None else metadata
 
     @property
@@ -71,12 +75,16 @@ class ArraySeries(ImageSeries):
         return {"format": "array", "shape": list(self._data.shape), "dtype": self.dtype.str}
 
 
-def from_array(data: Any, metadata: dict[str, Any] | None = None) -> ArraySeries:
+def from_array(data: Any, metadata: dict[str, Any] | None = None,
+               axes: str | None = None) -> ArraySeries:
     """Wrap a numpy array (no copy) or a dask array (nothing computed) as a series.
 
     A 2-d array is a series of one frame; frames run along the first axis.
+    ``axes`` names the array's axes in any order of ``T, C, Z, Y, X`` (e.g.
+    ``"YXT"``, ``"CTYX"``); the series presents them as ``T, ..., Y, X``
+    through a transposed view, without copying.
     """
-    return ArraySeries(data, metadata)
+    return ArraySeries(data, metadata, axes=axes)
 
 
 def open(path: None = None, data: Any = None, meta: dict[str, Any] | None = None,

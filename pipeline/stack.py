@@ -1,0 +1,396 @@
+"""ImageStack: a mutable, list-like series that spills least recently used frames to disk.
+
+Frames stay in memory until the stack would exceed its budget; then the
+least recently used ones are written to a Zarr array in a private scratch
+directory (one frame per chunk, so each write is a whole chunk and needs no
+lock) and only their slot number stays in memory.  Reading a spilled frame
+brings it back into memory, where it stays until the budget is hit again.
+Slots freed by deletions and replacements are reused.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import threading
+import uuid
+import weakref
+from collections import OrderedDict
+from collections.abc import Iterable
+from typing import Any, Self
+
+import numpy as np
+
+from ops import Region
+from pipeline.disk import make_scratch, remove_scratch
+from pipeline.series import FrameSelection, ImageSeries, region_index
+
+DEFAULT_MEMORY_FRACTION = 0.25
+"""Share of the memory available at construction a stack may use when given no budget."""
+
+_GROW_FROM = 16
+"""Initial number of frame slots of the scratch array; it doubles when full."""
+
+
+def available_memory() -> int:
+    """Bytes of memory available now (psutil if installed, else ``os.sysconf``)."""
+    try:
+        import psutil
+    except ImportError:
+        return int(os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE"))
+    return int(psutil.virtual_memory().available)
+
+
+def memory_budget(max_memory_mb: float | None, max_memory_fraction: float | None) -> int:
+    """The budget in bytes from either a size in MiB or a fraction of available memory."""
+    if max_memory_mb is not None and max_memory_fraction is not None:
+        raise ValueError(
+            f"give max_memory_mb ({max_memory_mb!r}) or max_memory_fraction "
+            f"({max_memory_fraction!r}), not both"
+        )
+    if max_memory_mb is not None:
+        if not max_memory_mb >= 0:
+            raise ValueError(f"max_memory_mb must be >= 0, got {max_memory_mb!r}")
+        return int(max_memory_mb * 2**20)
+    fraction = DEFAULT_MEMORY_FRACTION if max_memory_fraction is None else max_memory_fraction
+    if not 0 < fraction <= 1:
+        raise ValueError(f"max_memory_fraction must be in (0, 1], got {fraction!r}")
+    return int(fraction * available_memory())
+
+
+def convert(frame: np.ndarray, dtype: np.dtype) -> np.ndarray:
+    """A copy of ``frame`` in ``dtype``; values the dtype cannot hold are refused, never wrapped.
+
+    Floats going to integers are rounded to the nearest integer; NaN or
+    infinity, or any value outside the target range, raises ValueError
+    naming the frame's range and the dtype's.
+    """
+    src = frame.dtype
+    if src == dtype or np.can_cast(src, dtype, "safe"):
+        return frame.astype(dtype, copy=True)
+    if src.kind not in "biufc" or (src.kind == "c" and dtype.kind != "c"):
+        raise TypeError(
+            f"cannot convert a {src} frame into a stack of {dtype}; convert it first "
+            "(e.g. frame.real or np.abs(frame) for complex frames)"
+        )
+    if dtype.kind in "iub":
+        if src.kind == "f":
+            if frame.size and not np.isfinite(frame).all():
+                raise ValueError(
+                    f"frame holds NaN or infinity, which a stack of {dtype} cannot hold"
+                )
+            frame = np.rint(frame)
+        limits: tuple[Any, Any] = (0, 1) if dtype.kind == "b" else (
+            np.iinfo(dtype).min, np.iinfo(dtype).max)
+        values = frame
+    else:  # to a narrower float: infinities and NaN carry over, finite values must fit
+        values = frame[np.isfinite(frame)].real if src.kind in "fc" else frame
+        top = float(np.finfo(dtype).max)
+        limits = (-top, top)
+    if values.size:
+        low, high = values.min().item(), values.max().item()
+        if low < limits[0] or high > limits[1]:
+            _range_error(low, high, *limits, dtype)
+    return frame.astype(dtype)
+
+
+def _range_error(frame_lo: Any, frame_hi: Any, lo: Any, hi: Any, dtype: np.dtype) -> None:
+    raise ValueError(
+        f"frame values span [{frame_lo}, {frame_hi}], outside the range [{lo}, {hi}] of the "
+        f"stack's dtype {dtype}; clip the frame first (np.clip(frame, {lo}, {hi})) or make "
+        "the stack with a wider dtype"
+    )
+
+
+class ImageStack(ImageSeries):
+    """A mutable, list-like series holding frames in memory up to a budget, the rest on disk.
+
+    Parameters
+    ----------
+    dtype
+        The frames' dtype; default: the first frame's.  Frames of another
+        dtype are converted by :func:`convert`: a value the dtype cannot hold
+        raises ValueError (no wrap-around, no silent clipping).
+    max_memory_mb, max_memory_fraction
+        The budget: MiB, or a fraction of the memory available when the stack
+        is made (default :data:`DEFAULT_MEMORY_FRACTION`).  Not both.
+    scratch_dir
+        Where the spill store's private directory is made; default:
+        :func:`pipeline.get_scratch_dir`.
+    metadata
+        The stack's metadata dict.
+
+    Notes
+    -----
+    ``append``, ``extend``, ``insert``, ``st[i] = frame`` and ``del st[i]``
+    work as for a list (frames of the first frame's shape only); ``st[i]``,
+    ``st[a:b]``, iteration, ``process``, ``to_dask`` and ``pipeline.write``
+    as for any series.  A sub-series or processed series over a stack sees its
+    later changes.  Mutating the stack while a computation over it runs is
+    not supported.
+
+    The scratch store is removed when the stack is closed (``close()`` or
+    leaving ``with ImageStack(...) as st:``) or garbage-collected; a copy
+    written with ``pipeline.write`` is an ordinary store and survives.
+
+    A stack pickles as its frames: unpickling gives a new, independent stack
+    with the same frames, dtype, budget and metadata and its own scratch
+    store.  It is not a small recipe, so on dask.distributed every task
+    shipping it carries all its frames; ``pipeline.write`` (or
+    ``materialize``) it first and compute over the store instead.
+    """
+
+    def __init__(self, dtype: Any = None, max_memory_mb: float | None = None,
+                 max_memory_fraction: float | None = None,
+                 scratch_dir: str | os.PathLike[str] | None = None,
+                 metadata: dict[str, Any] | None = None) -> None:
+        self._budget = memory_budget(max_memory_mb, max_memory_fraction)
+        self._dtype = None if dtype is None else np.dtype(dtype)
+        self._shape: tuple[int, ...] | None = None
+        self._meta = {} if metadata is None else metadata
+        self._root = None if scratch_dir is None else os.fspath(scratch_dir)
+        self._order: list[int] = []  # frame keys in stack order
+        self._memory: OrderedDict[int, np.ndarray] = OrderedDict()  # least recent first
+        self._memory_bytes = 0
+        self._slots: dict[int, int] = {}  # key -> slot of its copy on disk
+        self._free: list[int] = []
+        self._keys = itertools.count()
+        self._uid = uuid.uuid4().hex
+        self._version = 0
+        self._lock = threading.RLock()
+        self._home: str | None = None
+        self._disk: Any = None
+        self._finalizer: weakref.finalize | None = None
+        self._closed = False
+
+    # -- the series interface --------------------------------------------------------
+
+    def __len__(self) -> int:
+        return len(self._order)
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        if self._shape is None:
+            raise ValueError("an empty ImageStack has no frame shape yet; append a frame first")
+        return self._shape
+
+    @property
+    def dtype(self) -> np.dtype:
+        if self._dtype is None:
+            raise ValueError("an empty ImageStack without dtype= has no dtype yet; append a frame")
+        return self._dtype
+
+    @property
+    def metadata(self) -> dict[str, Any]:
+        return self._meta
+
+    def _read(self, frames: FrameSelection, region: Region) -> np.ndarray:
+        self._check_open()
+        index = range(frames.start, frames.stop) if isinstance(frames, slice) else frames
+        with self._lock:
+            keys = [self._order[int(j)] for j in index]
+        full = region == self.spec.full_region
+        cut = region_index(region)
+        out = np.empty((len(keys), *(hi - lo for lo, hi in region)), self.dtype)
+        for i, key in enumerate(keys):
+            out[i] = self._frame(key)[cut] if full or key in self._memory else self._region(key, cut)
+        return out
+
+    def _dask_token(self) -> str:
+        return f"imagestack-{self._uid}-{self._version}"
+
+    def description(self) -> dict[str, Any]:
+        return {"format": "image-stack", "frames": len(self)}
+
+    def _in_memory(self) -> bool:
+        return len(self._memory) == len(self._order)
+
+    # -- list-like mutation -----------------------------------------------------------
+
+    def append(self, frame: Any) -> None:
+        """Add ``frame`` at the end."""
+        self.insert(len(self), frame)
+
+    def extend(self, frames: Iterable[Any]) -> None:
+        """Append each of ``frames`` (any iterable of frames, a series or an array of frames)."""
+        for frame in frames:
+            self.append(frame)
+
+    def insert(self, index: int, frame: Any) -> None:
+        """Insert ``frame`` before ``index`` (as ``list.insert``)."""
+        with self._lock:
+            arr = self._take(frame)
+            key = next(self._keys)
+            self._order.insert(index, key)
+            self._keep(key, arr)
+            self._version += 1
+
+    def __setitem__(self, index: int, frame: Any) -> None:
+        """``st[i] = frame``: replace frame ``i``."""
+        with self._lock:
+            arr = self._take(frame)
+            j = self._frame_index(index)
+            self._forget(self._order[j])
+            key = next(self._keys)
+            self._order[j] = key
+            self._keep(key, arr)
+            self._version += 1
+
+    def __delitem__(self, index: int | slice) -> None:
+        """``del st[i]`` or ``del st[a:b]``."""
+        with self._lock:
+            self._check_open()
+            if isinstance(index, slice):
+                doomed = self._order[index]
+                del self._order[index]
+            else:
+                j = self._frame_index(index)
+                doomed = [self._order.pop(j)]
+            for key in doomed:
+                self._forget(key)
+            self._version += 1
+
+    # -- memory and disk --------------------------------------------------------------
+
+    @property
+    def budget_bytes(self) -> int:
+        """Bytes of frames the stack keeps in memory at most."""
+        return self._budget
+
+    @property
+    def memory_bytes(self) -> int:
+        """Bytes of frames held in memory now."""
+        return self._memory_bytes
+
+    @property
+    def nspilled(self) -> int:
+        """Frames held only on disk now."""
+        return len(self._order) - len(self._memory)
+
+    @property
+    def scratch_path(self) -> str | None:
+        """The private directory of the spill store; None before the first spill."""
+        return self._home
+
+    def close(self) -> None:
+        """Drop every frame and remove the scratch store; the stack is unusable afterwards."""
+        with self._lock:
+            if self._finalizer is not None:
+                self._finalizer()
+            self._order.clear()
+            self._memory.clear()
+            self._slots.clear()
+            self._memory_bytes, self._disk, self._closed = 0, None, True
+            self._version += 1
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        frames = np.stack(list(self)) if len(self) else None
+        return (_rebuild, (frames, self._dtype, self._budget, self._root, self._meta))
+
+    def __repr__(self) -> str:
+        if self._shape is None:
+            return f"<ImageStack: empty, dtype {self._dtype}>"
+        return (f"<ImageStack: {len(self)} frames of {self._shape} {self._dtype}, "
+                f"{self.nspilled} on disk>")
+
+    # -- internals ---------------------------------------------------------------------
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise ValueError("this ImageStack is closed; its frames are gone")
+
+    def _take(self, frame: Any) -> np.ndarray:
+        """``frame`` as a read-only copy in the stack's dtype, its shape checked."""
+        self._check_open()
+        arr = np.asarray(frame)
+        if arr.ndim < 2:
+            raise ValueError(f"a frame needs 2 or more dimensions (Y, X), got shape {arr.shape}")
+        if self._shape is not None and arr.shape != self._shape:
+            raise ValueError(
+                f"frame of shape {arr.shape} does not fit a stack of frames of shape "
+                f"{self._shape}; crop or pad it first"
+            )
+        dtype = self._dtype or arr.dtype
+        arr = convert(arr, dtype)
+        arr.setflags(write=False)
+        self._shape, self._dtype = arr.shape, dtype
+        return arr
+
+    def _keep(self, key: int, arr: np.ndarray) -> None:
+        self._memory[key] = arr
+        self._memory_bytes += arr.nbytes
+        self._shrink()
+
+    def _shrink(self) -> None:
+        while self._memory_bytes > self._budget and self._memory:
+            key, arr = self._memory.popitem(last=False)
+            self._memory_bytes -= arr.nbytes
+            if key not in self._slots:  # a frame read back is still on disk: nothing to write
+                self._spill(key, arr)
+
+    def _spill(self, key: int, arr: np.ndarray) -> None:
+        disk = self._store()
+        if self._free:
+            slot = self._free.pop()
+        else:
+            slot = len(self._slots)
+            if slot >= disk.shape[0]:
+                disk.resize((2 * disk.shape[0], *disk.shape[1:]))
+        disk[slot] = arr
+        self._slots[key] = slot
+
+    def _forget(self, key: int) -> None:
+        arr = self._memory.pop(key, None)
+        if arr is not None:
+            self._memory_bytes -= arr.nbytes
+        slot = self._slots.pop(key, None)
+        if slot is not None:
+            self._free.append(slot)
+
+    def _store(self) -> Any:
+        if self._disk is None:
+            import zarr
+
+            self._home = make_scratch("lazyseries-stack-", self._root)
+            self._finalizer = weakref.finalize(self, remove_scratch, self._home)
+            self._disk = zarr.create_array(
+                os.path.join(self._home, "frames.zarr"), shape=(_GROW_FROM, *self.shape),
+                chunks=(1, *self.shape), dtype=self.dtype, compressors=None, fill_value=0,
+                zarr_format=3,
+            )
+        return self._disk
+
+    def _frame(self, key: int) -> np.ndarray:
+        """A whole frame; a spilled one is read back and kept in memory."""
+        with self._lock:
+            arr = self._memory.get(key)
+            if arr is not None:
+                self._memory.move_to_end(key)
+                return arr
+            slot = self._slots[key]
+        arr = np.asarray(self._disk[slot])
+        arr.setflags(write=False)
+        with self._lock:
+            if self._slots.get(key) == slot and key not in self._memory:
+                self._keep(key, arr)
+        return arr
+
+    def _region(self, key: int, cut: tuple[slice, ...]) -> np.ndarray:
+        """Part of a spilled frame, read from disk without bringing the frame back."""
+        with self._lock:
+            slot = self._slots[key]
+        return np.asarray(self._disk[(slot, *cut)])
+
+
+def _rebuild(frames: np.ndarray | None, dtype: np.dtype | None, budget: int, root: str | None,
+             meta: dict[str, Any]) -> ImageStack:
+    stack = ImageStack(dtype=dtype, max_memory_mb=budget / 2**20, scratch_dir=root, metadata=meta)
+    if frames is not None:
+        stack.extend(frames)
+    return stack
