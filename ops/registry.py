@@ -110,15 +110,20 @@ class OpKind:
         return (OpKind, tuple(getattr(self, f.name) for f in dataclasses.fields(self)))
 
 
+class _PerFrame:
+    """A per-frame function applied to a block; a class, not a closure, so that it pickles."""
+
+    def __init__(self, func: Callable[[np.ndarray, Any], np.ndarray]) -> None:
+        self.__wrapped__ = func
+        self.__name__ = getattr(func, "__name__", "per_frame")
+
+    def __call__(self, block: np.ndarray, param: Any) -> np.ndarray:
+        return np.stack([np.asarray(self.__wrapped__(frame, param)) for frame in block])
+
+
 def per_frame(func: Callable[[np.ndarray, Any], np.ndarray]) -> BlockFunc:
     """Wrap ``func(frame, param)`` as a block function, one frame at a time."""
-
-    def block_func(block: np.ndarray, param: Any) -> np.ndarray:
-        return np.stack([np.asarray(func(frame, param)) for frame in block])
-
-    block_func.__name__ = getattr(func, "__name__", "per_frame")
-    block_func.__wrapped__ = func  # type: ignore[attr-defined]
-    return block_func
+    return _PerFrame(func)
 
 
 def _probe_resolve(func: BlockFunc) -> Callable[[Any, FrameSpec], FrameSpec]:

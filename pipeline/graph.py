@@ -21,7 +21,7 @@ if TYPE_CHECKING:
 
     from pipeline.series import ImageSeries
 
-TARGET_CHUNK_BYTES = 32 * 2**20
+TARGET_CHUNK_BYTES = 8 * 2**20
 """Default bytes per dask chunk when storage does not dictate one."""
 
 
@@ -95,12 +95,23 @@ def run_block(
     dtype: np.dtype | None = None,
 ) -> np.ndarray:
     """Read ``frames`` of ``source`` within ``region`` and run ``chain`` on them: one fused task."""
-    block = source._read(frames, region)
+    block = raw = source._read(frames, region)
     for op in chain:
         block = op.apply(block)
     if dtype is not None and block.dtype != dtype:
-        check_result(chain[-1], block, FrameSpec(block.shape[1:], dtype), len(block))
+        _blame(raw, chain, block, dtype)
     return block
+
+
+def _blame(raw: np.ndarray, chain: Sequence[Op], out: np.ndarray, dtype: np.dtype) -> None:
+    """Raise naming the op that broke its declared dtype (the last op may be innocent)."""
+    # the error path only: re-run the chain checking each op against its own resolve
+    block, spec = raw, FrameSpec(raw.shape[1:], raw.dtype)
+    for op in chain:
+        block, spec = op.apply(block), op.resolve(spec)
+        if block.dtype != spec.dtype:
+            check_result(op, block, spec, len(raw))
+    check_result(chain[-1], out, FrameSpec(out.shape[1:], dtype), len(out))
 
 
 def frames_per_chunk(series: ImageSeries, target_bytes: int = TARGET_CHUNK_BYTES) -> int:
@@ -114,7 +125,8 @@ def frames_per_chunk(series: ImageSeries, target_bytes: int = TARGET_CHUNK_BYTES
 
 
 def chunk_bounds(n: int, size: int) -> list[tuple[int, int]]:
-    return [(start, min(start + size, n)) for start in range(0, n, size)]
+    # a series of no frames is still one (empty) chunk: dask expects a block per axis
+    return [(start, min(start + size, n)) for start in range(0, n, size)] or [(0, 0)]
 
 
 def to_dask(series: ImageSeries, frames_per_chunk: int | None = None) -> da.Array:
@@ -171,10 +183,11 @@ def _map_native(
 
 
 def _apply_chain(block: np.ndarray, chain: Sequence[Op], dtype: np.dtype) -> np.ndarray:
+    raw = block
     for op in chain:
         block = op.apply(block)
     if block.dtype != dtype:
-        check_result(chain[-1], block, FrameSpec(block.shape[1:], dtype), len(block))
+        _blame(raw, chain, block, dtype)
     return block
 
 
