@@ -19,8 +19,11 @@ from pipeline.errors import StoreExistsError
 from pipeline.formats.zarr import ARRAY_NAME, ATTR, FORMAT_VERSION, _is_url, exists
 from pipeline.series import ImageSeries
 
-TARGET_SHARD_BYTES = 16 * 2**20
-"""Frames are batched into shards of about this many bytes when they are small."""
+INNER_CHUNK_BYTES = 256 * 2**10
+"""Inner chunks hold whole frames, about this many bytes: reading one frame decodes little."""
+
+SHARD_BYTES = 8 * 2**20
+"""Small frames are batched into shards (stored objects) of about this many bytes."""
 
 CODECS: dict[str, tuple[str, dict[str, Any]]] = {
     "default": ("blosc", {"cname": "zstd", "clevel": 3, "shuffle": "bitshuffle"}),
@@ -65,11 +68,21 @@ def resolve_codec(codec: Any) -> Any:
 def default_layout(
     nframes: int, shape: tuple[int, ...], dtype: np.dtype
 ) -> tuple[tuple[int, ...], tuple[int, ...] | None]:
-    """``(chunks, shards)``: one frame per chunk; small frames batched into shards."""
+    """``(chunks, shards)`` for ``nframes`` frames: adapted to the frame size.
+
+    Each inner chunk holds whole frames, about :data:`INNER_CHUNK_BYTES` (one
+    frame when frames are larger), so reading one frame decodes little; small
+    frames are batched into shards of about :data:`SHARD_BYTES`, so that each
+    stored object is a few MB and per-object costs do not dominate.  Dask
+    chunks equal shards, so every task writes whole shards and needs no lock.
+    """
     frame_bytes = max(1, int(np.prod(shape)) * dtype.itemsize)
-    per_shard = max(1, min(nframes, TARGET_SHARD_BYTES // frame_bytes))
-    chunks = (1, *shape)
-    return chunks, ((per_shard, *shape) if per_shard > 1 else None)
+    n = max(nframes, 1)
+    inner = max(1, min(n, INNER_CHUNK_BYTES // frame_bytes))
+    per_shard = max(1, min(n, SHARD_BYTES // frame_bytes)) // inner * inner
+    if per_shard <= inner:
+        return (inner, *shape), None
+    return (inner, *shape), (per_shard, *shape)
 
 
 def _check_layout(chunks: Any, shards: Any, nframes: int, shape: tuple[int, ...]
@@ -111,8 +124,8 @@ def write(
         A name from :data:`CODECS` (``"default"``), ``"none"``, or any zarr 3
         or numcodecs codec.
     chunks, shards
-        The array's chunks and shards (frames first).  Default: one frame per
-        chunk, small frames batched into shards of about 16 MB.
+        The array's chunks and shards (frames first).  Default:
+        :func:`default_layout`.
     compute
         With ``False``, return the dask ``store`` task instead of running it;
         computing it writes the frames and marks the store complete.
@@ -121,6 +134,8 @@ def write(
     import zarr
 
     target = os.fspath(path)
+    if target.startswith("file://"):  # fsspec's local filesystem makes no directories unless asked
+        storage_options = {"auto_mkdir": True, **(storage_options or {})}
     n, shape, dtype = len(series), tuple(series.shape), np.dtype(series.dtype)
     compressors = resolve_codec(codec)
     if chunks is None and shards is None:

@@ -134,6 +134,8 @@ class ZarrSeries(ImageSeries):
         if arr.ndim == 2:
             return np.asarray(arr[index])[np.newaxis][frames]
         if isinstance(frames, slice):
+            if frames.stop - frames.start == 1:  # zarr's integer path is the faster one
+                return np.asarray(arr[(frames.start, *index)])[np.newaxis]
             return np.asarray(arr[(frames, *index)])
         return np.asarray(arr.oindex[(frames, *index)])
 
@@ -238,11 +240,18 @@ def open(path: str | os.PathLike[str], mode: str = "r", array: str | None = None
 
 
 def sniff(path: str) -> bool:
+    if _is_url(path):
+        return any(exists(f"{path.rstrip('/')}/{name}") for name in ("zarr.json", ".zgroup"))
     return os.path.isdir(path) and any(
         os.path.exists(os.path.join(path, name)) for name in ("zarr.json", ".zgroup", ".zarray")
     )
 
 
-from pipeline.formats._zarr_write import write  # noqa: E402  (the writer lives beside)
+def write(series: ImageSeries, path: str | os.PathLike[str], **options: Any) -> ZarrSeries:
+    """Write ``series`` to a Zarr store; options as :func:`pipeline.formats._zarr_write.write`."""
+    from pipeline.formats._zarr_write import write as write_store
+
+    return write_store(series, path, **options)
+
 
 __all__ = ["ZarrSeries", "open", "sniff", "write"]
