@@ -1,0 +1,142 @@
+"""Where and how long-running work runs: the scheduler, and progress on a terminal.
+
+The default is dask's threaded scheduler (nothing to start).  ``scheduler=``
+an address connects to an existing dask.distributed cluster; ``workers=N``
+starts a local one.  Progress is shown on stderr when it is a terminal.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import sys
+import time
+from collections.abc import Callable, Iterator
+from typing import IO, Any
+
+from dask.callbacks import Callback
+
+
+class FrameProgress(Callback):
+    """A progress bar for dask's local schedulers: frames done, rate, time left.
+
+    Frames are counted as the fraction of finished tasks times ``nframes``
+    (each task of a write handles a whole chunk of frames); without
+    ``nframes`` the bar counts tasks.
+    """
+
+    def __init__(self, nframes: int | None = None, stream: IO[str] | None = None,
+                 interval: float = 0.2, width: int = 30) -> None:
+        super().__init__()
+        self._nframes = nframes
+        self._stream = stream if stream is not None else sys.stderr
+        self._interval = interval
+        self._width = width
+        self._total = self._done = 0
+        self._t0 = self._last = 0.0
+
+    def _start(self, dsk: Any) -> None:
+        self._total += len(dsk)
+        if not self._t0:
+            self._t0 = time.monotonic()
+
+    def _posttask(self, key: Any, result: Any, dsk: Any, state: Any, id: Any) -> None:
+        self._done += 1
+        now = time.monotonic()
+        if now - self._last >= self._interval:
+            self._last = now
+            self._draw(now)
+
+    def _finish(self, dsk: Any, state: Any, errored: bool) -> None:
+        self._draw(time.monotonic())
+        self._stream.write("\n")
+        self._stream.flush()
+        self._total = self._done = 0
+        self._t0 = 0.0
+
+    def _draw(self, now: float) -> None:
+        fraction = self._done / self._total if self._total else 0.0
+        unit, total = ("frames", self._nframes) if self._nframes else ("tasks", self._total)
+        done = fraction * total if self._nframes else self._done
+        elapsed = max(now - self._t0, 1e-9)
+        rate = done / elapsed
+        left = (total - done) / rate if rate > 0 else float("nan")
+        bar = "#" * round(fraction * self._width)
+        text = (f"\r[{bar:<{self._width}}] {int(done)}/{total} {unit}  {rate:.1f} {unit}/s  "
+                f"{_clock(elapsed)} elapsed, {_clock(left)} left ")
+        self._stream.write(text)
+        self._stream.flush()
+
+
+def _clock(seconds: float) -> str:
+    if math.isnan(seconds):  # no rate yet
+        return "?"
+    minutes, sec = divmod(round(seconds), 60)
+    return f"{minutes // 60}:{minutes % 60:02d}:{sec:02d}" if minutes >= 60 else \
+        f"{minutes}:{sec:02d}"
+
+
+@contextlib.contextmanager
+def scheduler(address: str | None = None, workers: int | None = None,
+              quiet: bool = True) -> Iterator[Any]:
+    """A context in which dask work runs where asked; yields the distributed client or None.
+
+    Parameters
+    ----------
+    address
+        ``tcp://host:8786``: an existing dask.distributed scheduler.
+    workers
+        Start a ``distributed.LocalCluster`` of this many worker processes.
+    quiet
+        Without it, say where the work runs (and the dashboard link) on stderr.
+    """
+    if address is None and not workers:
+        yield None
+        return
+    from ops._compat import require
+
+    distributed = require("distributed", "distributed", "running on a dask cluster")
+    with contextlib.ExitStack() as stack:
+        if address is not None:
+            client = stack.enter_context(distributed.Client(address))
+        else:
+            cluster = stack.enter_context(distributed.LocalCluster(
+                n_workers=workers, threads_per_worker=1, dashboard_address=":0"))
+            client = stack.enter_context(distributed.Client(cluster))
+        if not quiet:
+            print(f"dask cluster: {client.scheduler.address} (dashboard {client.dashboard_link})",
+                  file=sys.stderr)
+        yield client
+
+
+def execute(task: Any, *, nframes: int | None = None, client: Any = None,
+            progress: bool = False) -> Any:
+    """Run ``task`` (a dask collection to compute, or a callable to call); return its result.
+
+    With ``progress``, a bar on stderr: :class:`FrameProgress` on the local
+    schedulers, ``distributed.progress`` on a cluster (dask collections only).
+    """
+    from dask.base import is_dask_collection
+
+    if client is not None and is_dask_collection(task):
+        future = client.compute(task)
+        if progress:
+            import distributed
+
+            distributed.progress(future)
+            sys.stderr.write("\n")
+        return future.result()
+    run: Callable[[], Any] = task.compute if is_dask_collection(task) else task
+    if not progress or client is not None:
+        return run()
+    with FrameProgress(nframes):
+        return run()
+
+
+def show_progress(quiet: bool = False, stream: IO[str] | None = None) -> bool:
+    """Whether to show progress: on a terminal, unless asked to be quiet."""
+    stream = stream if stream is not None else sys.stderr
+    return not quiet and bool(getattr(stream, "isatty", lambda: False)())
+
+
+__all__ = ["FrameProgress", "execute", "scheduler", "show_progress"]
