@@ -73,7 +73,7 @@ DARK = OpKind(
 
 def _parse_addend(value: Any) -> float | np.ndarray:
     if isinstance(value, numbers.Real) and not isinstance(value, bool):
-        return value
+        return float(value) if not isinstance(value, int | np.integer) else int(value)
     arr = _numeric_array("add", value)
     return arr[()] if arr.ndim == 0 else arr
 

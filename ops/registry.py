@@ -132,7 +132,7 @@ def _probe_resolve(func: BlockFunc) -> Callable[[Any, FrameSpec], FrameSpec]:
     def resolve(param: Any, spec: FrameSpec) -> FrameSpec:
         try:
             out = np.asarray(func(np.empty((0, *spec.shape), spec.dtype), param))
-        except Exception:
+        except Exception:  # noqa: BLE001  (a function that cannot take an empty block)
             return spec
         if out.ndim != len(spec.shape) + 1:
             return spec

@@ -121,9 +121,11 @@ def cmd_info(args: argparse.Namespace, client: Any) -> int:
         with _input():
             if not info.get("provenance"):
                 raise ValueError(f"{args.path!r} records no provenance to rebuild it from")
-            stored = getattr(series, "provenance", None)
-            spec = pipelinefile.from_provenance(stored, output={"path": os.path.abspath(args.path) + ".rerun"},
-                                                array_dir=args.pipeline + ".arrays")
+            stored = getattr(series, "provenance", None) or {}
+            spec = pipelinefile.from_provenance(
+                stored, output={"path": os.path.abspath(args.path) + ".rerun"},
+                array_dir=args.pipeline + ".arrays",
+            )
             pipelinefile.dump(spec, args.pipeline)
     if args.json:
         print(json.dumps(info, indent=2, default=str))
@@ -254,7 +256,7 @@ def demo(out: str, nframes: int = 64, size: int = 256, overwrite: bool = False,
     runner.execute(task, nframes=len(ps), progress=progress)
     reopened = pipeline.open(out)
     same = all(np.array_equal(reopened[j], ps[j]) for j in (0, len(ps) // 2, len(ps) - 1))
-    arr = reopened.zarr_array
+    arr = getattr(reopened, "zarr_array")  # noqa: B009  (a Zarr store: written just above)
     print(f"source:    {raw!r}")
     print(f"ops:       {', '.join(repr(op) for op in ps.chain)}")
     print(f"wrote:     {out}")

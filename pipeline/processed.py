@@ -60,21 +60,20 @@ class ProcessedImageSeries(ImageSeries):
         frames = None if frame_list is None else series._frame_list(frame_list)
         if isinstance(series, ProcessedImageSeries):
             # flatten: our ops follow the inner ones, our frames index the inner selection
-            self._registry: _ops.Registry = series._registry
-            self._source: ImageSeries = series._source
-            self._frames = series._frames if frames is None else (
-                frames if series._frames is None else series._frames[frames]
-            )
-            chain, specs = graph.build_chain(oplist, series._specs[-1], self._registry)
-            self._chain = series._chain + chain
-            self._specs = series._specs + specs[1:]
-            meta = series.metadata
+            registry, source = series._registry, series._source
+            inner_frames, inner_chain, inner_specs = series._frames, series._chain, series._specs
         else:
-            self._registry = _ops.registry.child()
-            self._source = series
-            self._frames = frames
-            self._chain, self._specs = graph.build_chain(oplist, series.spec, self._registry)
-            meta = series.metadata
+            registry, source = _ops.registry.child(), series
+            inner_frames, inner_chain, inner_specs = None, (), (series.spec,)
+        chain, specs = graph.build_chain(oplist, inner_specs[-1], registry)
+        self._registry: _ops.Registry = registry
+        self._source: ImageSeries = source
+        self._frames: np.ndarray | None = inner_frames if frames is None else (
+            frames if inner_frames is None else inner_frames[frames]
+        )
+        self._chain: tuple[Op, ...] = inner_chain + chain
+        self._specs: tuple[FrameSpec, ...] = inner_specs + specs[1:]
+        meta = series.metadata
         self._own_oplist = list(oplist)
         self._meta = copy.deepcopy(meta)
         if frames is not None and "omega" in self._meta:

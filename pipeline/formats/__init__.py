@@ -17,7 +17,6 @@ import importlib
 import os
 from collections.abc import Iterator
 from importlib.metadata import entry_points
-from types import ModuleType
 from typing import Any
 
 from pipeline.errors import UnknownFormatError

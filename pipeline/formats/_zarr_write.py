@@ -131,6 +131,7 @@ def write(
         computing it writes the frames and marks the store complete.
     """
     import dask
+    import dask.array as da
     import zarr
 
     target = os.fspath(path)
@@ -159,7 +160,7 @@ def write(
         dimension_names=("frame", *_dim_names(len(shape))),
         config={"write_empty_chunks": True},
     )
-    stored = frames.store(array, lock=False, compute=False)
+    stored = da.store(frames, array, lock=False, compute=False)  # type: ignore[arg-type]
     done = dask.delayed(_mark_complete)(target, storage_options, stored)
     if not compute:
         return done
@@ -184,11 +185,17 @@ def _array_sink(group: Any, prefix: str) -> Any:
     return sink
 
 
+def _record(group: Any) -> dict[str, Any] | None:
+    """The store's ``lazyseries`` attribute, if it has one."""
+    record = group.attrs.get(ATTR)
+    return dict(record) if isinstance(record, dict) else None
+
+
 def _mark_complete(target: str, storage_options: dict[str, Any] | None, _stored: Any) -> None:
     import zarr
 
     group = zarr.open_group(target, mode="r+", storage_options=storage_options)
-    record = dict(group.attrs[ATTR])
+    record = _record(group) or {}
     record["complete"] = True
     group.attrs.update({ATTR: record})
 
@@ -229,12 +236,13 @@ def _is_resumable(target: str, full_shape: tuple[int, ...], dtype: np.dtype,
 
     try:
         group = zarr.open_group(target, mode="r", storage_options=storage_options)
-        record = group.attrs.get(ATTR)
+        record = _record(group)
         if record is None or record.get("complete", True):
             return False
-        arr = group[record.get("array", ARRAY_NAME)]
-        return tuple(arr.shape) == full_shape and np.dtype(arr.dtype) == dtype
-    except Exception:  # anything unreadable is not ours to reuse
+        arr = group[str(record.get("array", ARRAY_NAME))]
+        return (isinstance(arr, zarr.Array) and tuple(arr.shape) == full_shape
+                and np.dtype(arr.dtype) == dtype)
+    except Exception:  # noqa: BLE001  (anything unreadable is not ours to reuse)
         return False
 
 

@@ -219,6 +219,8 @@ def open(path: str | os.PathLike[str]) -> ImageFilesSeries:
 
 
 def sniff(path: str) -> bool:
+    if not os.path.isfile(path):  # a directory or a URL is never an image-files YAML
+        return False
     doc = load_yaml(path) if os.path.getsize(path) < 2**20 else None
     return isinstance(doc, dict) and "image-files" in doc
 
