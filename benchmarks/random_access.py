@@ -1,0 +1,82 @@
+"""Random access: ``ps[j]`` against the same frame read and processed by hand.
+
+Two stores written by ``pipeline.write`` with its default layout (large frames;
+small frames batched into shards), plus, for the small frames, a store of one
+frame per chunk without shards read by hand: the fastest one-frame read Zarr
+offers.  Random ``j``, the same sequence for every competitor, medians per call.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from benchmarks import _pipelines as P
+from benchmarks._harness import OPS_NOTE, Context, Report, interleaved, median
+
+NAME = "random_access"
+
+
+def _competitors(case: P.Case, js: np.ndarray, prefix: str) -> dict[str, Callable[[], Any]]:
+    import zarr
+
+    import pipeline
+
+    ps = pipeline.open(case.src).process(case.oplist)
+    lazy = ps.to_dask()
+    arr = zarr.open_array(case.src, path=P.ARRAY, mode="r")
+    it = {"ps": iter(js), "hand": iter(js), "dask": iter(js), "dask_full": iter(js)}
+    return {
+        f"{prefix}: ps[j]": lambda: ps[int(next(it["ps"]))],
+        f"{prefix}: by hand zarr [j] + numpy ops": lambda: P.fused_ops(
+            np.asarray(arr[int(next(it["hand"]))])[np.newaxis], case.dark, case.crop)[0],
+        f"{prefix}: to_dask() built once, [j].compute()":
+            lambda: lazy[int(next(it["dask"]))].compute(),
+        f"{prefix}: ps.to_dask()[j].compute()":
+            lambda: ps.to_dask()[int(next(it["dask_full"]))].compute(),
+    }
+
+
+def _time_calls(calls: dict[str, Callable[[], Any]], reps: int) -> dict[str, list[float]]:
+    # one call per competitor per round, rounds interleaved: reps rounds of single calls
+    return interleaved(calls, reps, warmup=1)
+
+
+def run(ctx: Context) -> Report:
+    import zarr
+
+    reps = ctx.size(30, 200)
+    (nl, sl), (ns, ss) = ctx.size(((16, 512), (600, 128)), ((200, 2048), (5000, 128)))
+    report = Report(NAME, reference=None)
+    report.params = {"large": f"{nl} x {sl}x{sl}", "small": f"{ns} x {ss}x{ss}",
+                     "chain": OPS_NOTE, "calls per competitor": reps}
+    rng = np.random.default_rng(1)
+    results: dict[str, float] = {}
+    for prefix, (n, side) in (("large", (nl, sl)), ("small", (ns, ss))):
+        case = P.make_case(ctx.source(n, (side, side)))
+        js = rng.integers(0, n, reps + 1)
+        times = _time_calls(_competitors(case, js, prefix), reps)
+        results.update({k: median(v) for k, v in times.items()})
+    # the fastest read Zarr offers for one small frame: one frame per chunk, no shards
+    plain = ctx.source(ns, (ss, ss), chunks=(1, ss, ss))
+    arr = zarr.open_array(plain, path=P.ARRAY, mode="r")
+    js = iter(rng.integers(0, ns, reps + 1))
+    times = interleaved({"small: by hand zarr [j], 1 frame/chunk, no shards":
+                         lambda: arr[int(next(js))]}, reps, warmup=1)
+    results.update({k: median(v) for k, v in times.items()})
+    for label, value in results.items():
+        report.add(label, value)
+    for prefix in ("large", "small"):
+        ps = results[f"{prefix}: ps[j]"]
+        report.check(f"{prefix}: ps[j] / by hand read+ops (same store)",
+                     ps / results[f"{prefix}: by hand zarr [j] + numpy ops"], "<=", 1.2)
+        report.check(f"{prefix}: to_dask()[j].compute() (built once) / ps[j]",
+                     results[f"{prefix}: to_dask() built once, [j].compute()"] / ps, ">=", 3.0)
+    report.check("small: ps[j] default layout / by hand, 1 frame/chunk no shards",
+                 results["small: ps[j]"]
+                 / results["small: by hand zarr [j], 1 frame/chunk, no shards"], "<=", 2.0)
+    report.notes.append("to_dask() targets use the array built once (the harder comparison); "
+                        "the row building it per call is shown too")
+    return report
