@@ -9,6 +9,7 @@ whether the write finished.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -69,6 +70,7 @@ class ZarrSeries(ImageSeries):
         self._storage_options = storage_options
         self._handle: Any = None
         self._meta: dict[str, Any] | None = None
+        self._load_meta: Callable[[], dict[str, Any]] | None = None
         if not exists(self._path, storage_options):
             raise FileNotFoundError(f"no such Zarr store: {self._path!r}")
         arr = self._array
@@ -83,13 +85,14 @@ class ZarrSeries(ImageSeries):
     @property
     def _array(self) -> Any:
         if self._handle is None:
-            self._handle, self._meta = _open_frames(self._path, self._mode, self._name,
-                                                    self._storage_options)
+            self._handle, self._load_meta = _open_frames(self._path, self._mode, self._name,
+                                                         self._storage_options)
         return self._handle
 
     def __getstate__(self) -> dict[str, Any]:
         state = self.__dict__.copy()
-        state["_handle"] = state["_meta"] = None  # reopened where it is unpickled
+        # reopened where it is unpickled
+        state["_handle"] = state["_meta"] = state["_load_meta"] = None
         return state
 
     # -- the interface ---------------------------------------------------------------
@@ -108,8 +111,9 @@ class ZarrSeries(ImageSeries):
 
     @property
     def metadata(self) -> dict[str, Any]:
-        self._array  # noqa: B018  (loads the metadata with the handle)
-        assert self._meta is not None
+        if self._meta is None:
+            self._array  # noqa: B018  (opening gives the metadata's loader)
+            self._meta = self._load_meta()
         return self._meta
 
     @property
@@ -193,8 +197,12 @@ def _open_group(path: str, storage_options: dict[str, Any] | None) -> Any:
 
 
 def _open_frames(path: str, mode: str, name: str | None,
-                 storage_options: dict[str, Any] | None) -> tuple[Any, dict[str, Any]]:
-    """The frames array and the decoded metadata of the store at ``path``."""
+                 storage_options: dict[str, Any] | None) -> tuple[Any, Callable[[], dict]]:
+    """The frames array of the store at ``path`` and a function that decodes its metadata.
+
+    Metadata arrays are read only when the metadata is asked for, so opening a
+    store (on every worker of a cluster) reads nothing but JSON.
+    """
     zarr = _zarr()
     try:
         node = zarr.open(path, mode=mode, storage_options=storage_options)
@@ -202,7 +210,7 @@ def _open_frames(path: str, mode: str, name: str | None,
             ValueError, KeyError, TypeError) as err:
         raise NotASeriesError(f"{path!r} is not a readable Zarr store: {err}") from err
     if isinstance(node, zarr.Array):
-        return node, dict(node.attrs)
+        return node, lambda: dict(node.attrs)
     record = node.attrs.get(ATTR)
     if record is not None:
         if not record.get("complete", False):
@@ -222,7 +230,7 @@ def _open_frames(path: str, mode: str, name: str | None,
         )
     attrs = dict(node.attrs)
     meta = attrs.get("metadata") if record is not None else attrs
-    return arrays[name], _json.decode(meta or {}, _array_loader(node))
+    return arrays[name], lambda: _json.decode(meta or {}, _array_loader(node))
 
 
 def _array_loader(group: Any) -> Any:
