@@ -113,6 +113,7 @@ class ZarrSeries(ImageSeries):
     def metadata(self) -> dict[str, Any]:
         if self._meta is None:
             self._array  # noqa: B018  (opening gives the metadata's loader)
+            assert self._load_meta is not None
             self._meta = self._load_meta()
         return self._meta
 
