@@ -269,6 +269,35 @@ class ImageSeries(abc.ABC):
         return f"<{type(self).__name__}: {len(self)} frames of {self.shape} {self.dtype}>"
 
 
+class HeaderSeries(ImageSeries):
+    """A series whose length, frame shape, dtype and metadata are read once, when it opens.
+
+    Subclasses set ``_nframes``, ``_shape``, ``_dtype`` and ``_meta`` as they
+    open their header and then owe only :meth:`ImageSeries._read` (overriding
+    any of the four members where the header says it differently).
+    """
+
+    _nframes: int
+    _shape: tuple[int, ...]
+    _dtype: np.dtype
+    _meta: dict[str, Any]
+
+    def __len__(self) -> int:
+        return self._nframes
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return self._shape
+
+    @property
+    def dtype(self) -> np.dtype:
+        return self._dtype
+
+    @property
+    def metadata(self) -> dict[str, Any]:
+        return self._meta
+
+
 def _is_int(key: Any) -> bool:
     if isinstance(key, bool | np.bool_):
         return False

@@ -28,7 +28,7 @@ from ops import Region
 from pipeline.errors import NotASeriesError, NotMyFormat
 from pipeline.formats._fch5 import read_fch5_header, write_fch5
 from pipeline.formats._filewrite import atomic_file, frame_metadata, iter_blocks
-from pipeline.series import FrameSelection, ImageSeries
+from pipeline.series import FrameSelection, HeaderSeries, ImageSeries
 
 ZIP_SIGNATURE = b"PK\x03\x04"
 HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
@@ -54,7 +54,7 @@ def file_style(path: str) -> str | None:
     return "fch5" if head == HDF5_SIGNATURE else None
 
 
-class FrameCacheSeries(ImageSeries):
+class FrameCacheSeries(HeaderSeries):
     """A hexrd frame cache (``.npz`` or ``.fch5``), read one sparse frame at a time.
 
     Parameters
@@ -117,21 +117,6 @@ class FrameCacheSeries(ImageSeries):
         return idx[:, 0], idx[:, 1], vals.reshape(-1)
 
     # -- the interface ---------------------------------------------------------------
-
-    def __len__(self) -> int:
-        return self._nframes
-
-    @property
-    def shape(self) -> tuple[int, ...]:
-        return self._shape
-
-    @property
-    def dtype(self) -> np.dtype:
-        return self._dtype
-
-    @property
-    def metadata(self) -> dict[str, Any]:
-        return self._meta
 
     @property
     def style(self) -> str:

@@ -8,10 +8,10 @@ from typing import Any
 import numpy as np
 
 from ops import Region
-from pipeline.series import FrameSelection, ImageSeries, region_index
+from pipeline.series import FrameSelection, HeaderSeries, region_index
 
 
-class FunctionSeries(ImageSeries):
+class FunctionSeries(HeaderSeries):
     """Frames made on demand by ``func(j) -> array``.
 
     ``shape`` and ``dtype`` are probed from frame 0 only when not given.
@@ -44,21 +44,6 @@ class FunctionSeries(ImageSeries):
             raise ValueError(f"frames must have 2 or more dimensions, got shape {self._shape}")
         self._dtype = np.dtype(dtype)
         self._meta = {} if metadata is None else metadata
-
-    def __len__(self) -> int:
-        return self._nframes
-
-    @property
-    def shape(self) -> tuple[int, ...]:
-        return self._shape
-
-    @property
-    def dtype(self) -> np.dtype:
-        return self._dtype
-
-    @property
-    def metadata(self) -> dict[str, Any]:
-        return self._meta
 
     def _frame(self, j: int) -> np.ndarray:
         frame = np.asarray(self._func(j))

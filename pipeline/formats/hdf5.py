@@ -18,7 +18,7 @@ import numpy as np
 from ops import Region
 from pipeline.errors import NotASeriesError, NotMyFormat
 from pipeline.formats._filewrite import atomic_file, frame_metadata, iter_blocks
-from pipeline.series import FrameSelection, ImageSeries, region_index
+from pipeline.series import FrameSelection, HeaderSeries, ImageSeries, region_index
 
 HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
 DEFAULT_GROUP = "imageseries"
@@ -46,7 +46,7 @@ def open_binary(path: str) -> Any:
     return builtins.open(path, "rb")
 
 
-class HDF5Series(ImageSeries):
+class HDF5Series(HeaderSeries):
     """Frames of one HDF5 dataset.
 
     Parameters
@@ -109,14 +109,6 @@ class HDF5Series(ImageSeries):
     @property
     def shape(self) -> tuple[int, ...]:
         return self._dshape if self._ndim == 2 else self._dshape[1:]
-
-    @property
-    def dtype(self) -> np.dtype:
-        return self._dtype
-
-    @property
-    def metadata(self) -> dict[str, Any]:
-        return self._meta
 
     @property
     def frame_chunk(self) -> int | None:

@@ -28,7 +28,7 @@ import numpy as np
 
 from ops import Region
 from pipeline.errors import NotASeriesError, NotMyFormat
-from pipeline.series import FrameSelection, ImageSeries, region_index
+from pipeline.series import FrameSelection, HeaderSeries, region_index
 
 TIFF_EXTENSIONS = (".tif", ".tiff")
 
@@ -88,7 +88,7 @@ def _read_file_frame(path: str, page: int) -> np.ndarray:
     return np.asarray(_imageio().imread(path))
 
 
-class ImageFilesSeries(ImageSeries):
+class ImageFilesSeries(HeaderSeries):
     """Frames from a list of image files (hexrd's ``image-files`` format).
 
     Parameters
@@ -140,20 +140,9 @@ class ImageFilesSeries(ImageSeries):
 
     # -- the interface ---------------------------------------------------------------
 
-    def __len__(self) -> int:
-        return self._nframes
-
-    @property
-    def shape(self) -> tuple[int, ...]:
-        return self._shape
-
     @property
     def dtype(self) -> np.dtype:
         return self._want_dtype if self._want_dtype is not None else self._file_dtype
-
-    @property
-    def metadata(self) -> dict[str, Any]:
-        return self._meta
 
     @property
     def files(self) -> list[str]:

@@ -19,12 +19,12 @@ import numpy as np
 
 from ops import Region
 from pipeline.errors import NotMyFormat
-from pipeline.series import FrameSelection, ImageSeries, region_index
+from pipeline.series import FrameSelection, HeaderSeries, region_index
 
 YAML_EXTENSIONS = (".yml", ".yaml")
 
 
-class RawSeries(ImageSeries):
+class RawSeries(HeaderSeries):
     """Frames stored back to back in a headerless file, read through ``np.memmap``.
 
     Parameters
@@ -85,21 +85,6 @@ class RawSeries(ImageSeries):
         state = self.__dict__.copy()
         state["_map"] = None  # mapped again where it is unpickled
         return state
-
-    def __len__(self) -> int:
-        return self._nframes
-
-    @property
-    def shape(self) -> tuple[int, ...]:
-        return self._shape
-
-    @property
-    def dtype(self) -> np.dtype:
-        return self._dtype
-
-    @property
-    def metadata(self) -> dict[str, Any]:
-        return self._meta
 
     def _read(self, frames: FrameSelection, region: Region) -> np.ndarray:
         mapped = self._mapped()

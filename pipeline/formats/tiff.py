@@ -22,7 +22,7 @@ import numpy as np
 from ops import Region
 from pipeline.errors import NotMyFormat
 from pipeline.formats._filewrite import atomic_file, frame_metadata, iter_blocks
-from pipeline.series import FrameSelection, ImageSeries, region_index
+from pipeline.series import FrameSelection, HeaderSeries, ImageSeries, region_index
 
 INNER_AXES = "CS"
 """Axes kept inside a frame, before Y and X."""
@@ -52,7 +52,7 @@ def frame_layout(stored_axes: str, shape: tuple[int, ...], where: str
     return frame_axes, inner
 
 
-class TiffSeries(ImageSeries):
+class TiffSeries(HeaderSeries):
     """Frames of a (multi-page, OME-) TIFF file's first series.
 
     Parameters
@@ -110,20 +110,9 @@ class TiffSeries(ImageSeries):
 
     # -- the interface ---------------------------------------------------------------
 
-    def __len__(self) -> int:
-        return self._nframes
-
     @property
     def shape(self) -> tuple[int, ...]:
         return tuple(self._stored_shape[i] for i in self._inner)
-
-    @property
-    def dtype(self) -> np.dtype:
-        return self._dtype
-
-    @property
-    def metadata(self) -> dict[str, Any]:
-        return self._meta
 
     @property
     def stored_axes(self) -> str:
