@@ -15,16 +15,20 @@ from typing import Any
 
 import numpy as np
 
-from pipeline import _json
+from pipeline import _json, graph
 from pipeline.errors import StoreExistsError
 from pipeline.formats.zarr import ARRAY_NAME, ATTR, FORMAT_VERSION, _is_url, exists
 from pipeline.series import ImageSeries
 
-INNER_CHUNK_BYTES = 256 * 2**10
-"""Inner chunks hold whole frames, about this many bytes: reading one frame decodes little."""
+CHUNK_BYTES = 2**20
+"""Small frames are batched into chunks of about this many bytes (whole frames each).
 
-SHARD_BYTES = 8 * 2**20
-"""Small frames are batched into shards (stored objects) of about this many bytes."""
+Measured (benchmarks/README.md): with zarr-python, one frame read from a
+shard costs about 1 ms more than from a plain chunk, while decoding a 1 MiB
+chunk costs far less; and per-object write costs are amortised by 1 MiB.  So
+small frames go in plain multi-frame chunks; ``shards=`` is there for stores
+that must hold fewer files.
+"""
 
 CODECS: dict[str, tuple[str, dict[str, Any]]] = {
     # chosen by measurement (benchmarks/README.md, "codecs"): on detector frames Blosc lz4
@@ -72,21 +76,15 @@ def resolve_codec(codec: Any) -> Any:
 def default_layout(
     nframes: int, shape: tuple[int, ...], dtype: np.dtype
 ) -> tuple[tuple[int, ...], tuple[int, ...] | None]:
-    """``(chunks, shards)`` for ``nframes`` frames: adapted to the frame size.
+    """``(chunks, shards)`` for ``nframes`` frames, adapted to the frame size.
 
-    Each inner chunk holds whole frames, about :data:`INNER_CHUNK_BYTES` (one
-    frame when frames are larger), so reading one frame decodes little; small
-    frames are batched into shards of about :data:`SHARD_BYTES`, so that each
-    stored object is a few MB and per-object costs do not dominate.  Dask
-    chunks equal shards, so every task writes whole shards and needs no lock.
+    Each chunk holds whole frames: one frame when frames are large, else about
+    :data:`CHUNK_BYTES` of them, so that reading one frame decodes little and
+    per-object costs do not dominate writing.  No shards (see :data:`CHUNK_BYTES`).
     """
     frame_bytes = max(1, int(np.prod(shape)) * dtype.itemsize)
-    n = max(nframes, 1)
-    inner = max(1, min(n, INNER_CHUNK_BYTES // frame_bytes))
-    per_shard = max(1, min(n, SHARD_BYTES // frame_bytes)) // inner * inner
-    if per_shard <= inner:
-        return (inner, *shape), None
-    return (inner, *shape), (per_shard, *shape)
+    per_chunk = max(1, min(max(nframes, 1), CHUNK_BYTES // frame_bytes))
+    return (per_chunk, *shape), None
 
 
 def _check_layout(chunks: Any, shards: Any, nframes: int, shape: tuple[int, ...]
@@ -147,7 +145,10 @@ def write(
         chunks, shards = default_layout(n, shape, dtype)
     else:
         chunks, shards = _check_layout(chunks or (1, *shape), shards, n, shape)
-    frames = series.to_dask(frames_per_chunk=(shards or chunks)[0])
+    # each task writes whole stored objects (so no locks), about a dask chunk's worth
+    stored = (shards or chunks)[0]
+    frames = series.to_dask(frames_per_chunk=stored * max(1, graph.frames_per_chunk(
+        series) // stored))
     provenance = series.description()
     metadata = series.metadata
     _json.encode(metadata, sink=lambda arr: "", where="metadata")  # fails before any change
