@@ -115,8 +115,16 @@ def _blame(raw: np.ndarray, chain: Sequence[Op], out: np.ndarray, dtype: np.dtyp
 
 
 def frames_per_chunk(series: ImageSeries, target_bytes: int = TARGET_CHUNK_BYTES) -> int:
-    """Frames per dask chunk: whole storage chunks, about ``target_bytes`` each."""
-    frame_bytes = max(1, int(np.prod(series.shape)) * series.dtype.itemsize)
+    """Frames per dask chunk: whole storage chunks, about ``target_bytes`` each.
+
+    A task holds both the frames it reads and those it makes, so the larger of
+    the source's and the series' frame sizes counts (a crop reads more than
+    it makes).
+    """
+    from pipeline.processed import plan
+
+    source = plan(series)[0]
+    frame_bytes = max(1, *(int(np.prod(s.shape)) * s.dtype.itemsize for s in (series, source)))
     per_target = max(1, target_bytes // frame_bytes)
     stored = series.frame_chunk
     if stored is None:
