@@ -8,9 +8,8 @@ starts a local one.  Progress is shown on stderr when it is a terminal.
 from __future__ import annotations
 
 import contextlib
-import math
+import importlib.util
 import sys
-import time
 from collections.abc import Callable, Iterator
 from typing import IO, Any
 
@@ -18,62 +17,42 @@ from dask.callbacks import Callback
 
 
 class FrameProgress(Callback):
-    """A progress bar for dask's local schedulers: frames done, rate, time left.
+    """A tqdm bar for dask's local schedulers: frames done, rate, time left.
 
-    Frames are counted as the fraction of finished tasks times ``nframes``
-    (each task of a write handles a whole chunk of frames); without
-    ``nframes`` the bar counts tasks.
+    Frames are counted as the share of finished tasks times ``nframes`` (each
+    task of a write handles a whole chunk of frames); without ``nframes`` the
+    bar counts tasks.
     """
 
-    def __init__(self, nframes: int | None = None, stream: IO[str] | None = None,
-                 interval: float = 0.2, width: int = 30) -> None:
+    def __init__(self, nframes: int | None = None, stream: IO[str] | None = None) -> None:
         super().__init__()
         self._nframes = nframes
-        self._stream = stream if stream is not None else sys.stderr
-        self._interval = interval
-        self._width = width
-        self._total = self._done = 0
-        self._t0 = self._last = 0.0
+        self._stream = stream
+        self._bar: Any = None
+        self._tasks = self._done = 0
 
     def _start(self, dsk: Any) -> None:
-        self._total += len(dsk)
-        if not self._t0:
-            self._t0 = time.monotonic()
+        from tqdm import tqdm
+
+        self._tasks, self._done = len(dsk), 0
+        unit, total = ("frames", self._nframes) if self._nframes else ("tasks", self._tasks)
+        self._bar = tqdm(total=total, unit=unit, file=self._stream or sys.stderr,
+                         dynamic_ncols=True, leave=True)
 
     def _posttask(self, key: Any, result: Any, dsk: Any, state: Any, id: Any) -> None:
         self._done += 1
-        now = time.monotonic()
-        if now - self._last >= self._interval:
-            self._last = now
-            self._draw(now)
+        self._advance(self._bar.total * self._done / max(self._tasks, 1))
 
     def _finish(self, dsk: Any, state: Any, errored: bool) -> None:
-        self._draw(time.monotonic())
-        self._stream.write("\n")
-        self._stream.flush()
-        self._total = self._done = 0
-        self._t0 = 0.0
+        if not errored:
+            self._advance(self._bar.total)
+        self._bar.close()
 
-    def _draw(self, now: float) -> None:
-        fraction = self._done / self._total if self._total else 0.0
-        unit, total = ("frames", self._nframes) if self._nframes else ("tasks", self._total)
-        done = fraction * total if self._nframes else self._done
-        elapsed = max(now - self._t0, 1e-9)
-        rate = done / elapsed
-        left = (total - done) / rate if rate > 0 else float("nan")
-        bar = "#" * round(fraction * self._width)
-        text = (f"\r[{bar:<{self._width}}] {int(done)}/{total} {unit}  {rate:.1f} {unit}/s  "
-                f"{_clock(elapsed)} elapsed, {_clock(left)} left ")
-        self._stream.write(text)
-        self._stream.flush()
-
-
-def _clock(seconds: float) -> str:
-    if math.isnan(seconds):  # no rate yet
-        return "?"
-    minutes, sec = divmod(round(seconds), 60)
-    return f"{minutes // 60}:{minutes % 60:02d}:{sec:02d}" if minutes >= 60 else \
-        f"{minutes}:{sec:02d}"
+    def _advance(self, done: float) -> None:
+        # whole frames only: a task finishing part of a chunk moves the bar by its share
+        step = int(done) - self._bar.n
+        if step > 0:
+            self._bar.update(step)
 
 
 @contextlib.contextmanager
@@ -129,6 +108,11 @@ def execute(task: Any, *, nframes: int | None = None, client: Any = None,
     run: Callable[[], Any] = task.compute if is_dask_collection(task) else task
     if not progress or client is not None:
         return run()
+    if importlib.util.find_spec("tqdm") is None:  # dask's own bar: no rate or time left
+        from dask.diagnostics import ProgressBar
+
+        with ProgressBar():
+            return run()
     with FrameProgress(nframes):
         return run()
 
