@@ -32,7 +32,7 @@ that must hold fewer files.
 
 CODECS: dict[str, tuple[str, dict[str, Any]]] = {
     # chosen by measurement (benchmarks/README.md, "codecs"): on detector frames Blosc lz4
-    # with bit-shuffle keeps 97% of Blosc zstd's compression at about 3x its encode speed
+    # with bit-shuffle keeps 98% of Blosc zstd's compression at 2.4x its encode speed
     "default": ("blosc", {"cname": "lz4", "clevel": 5, "shuffle": "bitshuffle"}),
     "blosc-lz4": ("blosc", {"cname": "lz4", "clevel": 5, "shuffle": "bitshuffle"}),
     "blosc-zstd": ("blosc", {"cname": "zstd", "clevel": 3, "shuffle": "bitshuffle"}),
