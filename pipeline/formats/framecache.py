@@ -19,7 +19,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import threading
 from typing import Any
 
 import numpy as np
@@ -28,6 +27,7 @@ from ops import Region
 from pipeline.errors import NotASeriesError, NotMyFormat
 from pipeline.formats._fch5 import read_fch5_header, write_fch5
 from pipeline.formats._filewrite import atomic_file, frame_metadata, iter_blocks
+from pipeline.formats._handle import LazyHandle
 from pipeline.series import FrameSelection, HeaderSeries, ImageSeries
 
 ZIP_SIGNATURE = b"PK\x03\x04"
@@ -54,7 +54,7 @@ def file_style(path: str) -> str | None:
     return "fch5" if head == HDF5_SIGNATURE else None
 
 
-class FrameCacheSeries(HeaderSeries):
+class FrameCacheSeries(LazyHandle, HeaderSeries):
     """A hexrd frame cache (``.npz`` or ``.fch5``), read one sparse frame at a time.
 
     Parameters
@@ -73,8 +73,8 @@ class FrameCacheSeries(HeaderSeries):
         if found is None or (style is not None and style != found):
             raise NotMyFormat(f"{self._path!r} is not a frame cache of style {style or STYLES}")
         self._style = found
-        self._handle: Any = None
-        self._lock = threading.Lock()
+        self._init_handle()
+        self._ids: np.ndarray | None = None
         if found == "npz":
             self._nframes, self._shape, self._dtype, self._meta = _read_npz_header(self._path)
         else:
@@ -83,34 +83,27 @@ class FrameCacheSeries(HeaderSeries):
 
     # -- opening ---------------------------------------------------------------------
 
-    def _source(self) -> Any:
-        if self._handle is None:
-            if self._style == "npz":
-                self._handle = np.load(self._path, allow_pickle=False)
-            else:
-                from ops._compat import require
+    def _open_handle(self) -> Any:
+        if self._style == "npz":
+            return np.load(self._path, allow_pickle=False)
+        from ops._compat import require
 
-                f = require("h5py", "hdf5", "fch5 frame caches").File(self._path, "r")
-                self._handle = (f, np.asarray(f["frame_ids"][...], dtype=np.int64))
-        return self._handle
+        return require("h5py", "hdf5", "fch5 frame caches").File(self._path, "r")
 
-    def __getstate__(self) -> dict[str, Any]:
-        state = self.__dict__.copy()
-        state["_handle"] = state["_lock"] = None
-        return state
-
-    def __setstate__(self, state: dict[str, Any]) -> None:
-        self.__dict__.update(state)
-        self._lock = threading.Lock()
+    def _frame_ids(self, f: Any) -> np.ndarray:
+        if self._ids is None:
+            self._ids = np.asarray(f["frame_ids"][...], dtype=np.int64)
+        return self._ids
 
     def sparse_frame(self, j: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """``(rows, cols, values)`` of the stored entries of frame ``j``."""
         j = self._frame_index(j)
         with self._lock:
             if self._style == "npz":
-                z = self._source()
+                z = self.handle
                 return z[f"{j}_row"], z[f"{j}_col"], z[f"{j}_data"]
-            f, ids = self._source()
+            f = self.handle
+            ids = self._frame_ids(f)
             lo, hi = int(ids[2 * j]), int(ids[2 * j + 1])
             idx = np.asarray(f["indices"][lo:hi])
             vals = np.asarray(f["data"][lo:hi])

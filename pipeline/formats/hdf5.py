@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import os
-import threading
 from typing import Any
 
 import numpy as np
@@ -18,6 +17,7 @@ import numpy as np
 from ops import Region
 from pipeline.errors import NotASeriesError, NotMyFormat
 from pipeline.formats._filewrite import atomic_file, frame_metadata, iter_blocks
+from pipeline.formats._handle import LazyHandle
 from pipeline.series import FrameSelection, HeaderSeries, ImageSeries, region_index
 
 HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
@@ -46,7 +46,7 @@ def open_binary(path: str) -> Any:
     return builtins.open(path, "rb")
 
 
-class HDF5Series(HeaderSeries):
+class HDF5Series(LazyHandle, HeaderSeries):
     """Frames of one HDF5 dataset.
 
     Parameters
@@ -64,8 +64,7 @@ class HDF5Series(HeaderSeries):
                  dataname: str = DEFAULT_DATANAME) -> None:
         self._filename = os.fspath(filename)
         self._dataname = dataname
-        self._handle: Any = None
-        self._lock = threading.Lock()
+        self._init_handle()
         h5py = _h5py()
         if not h5py.is_hdf5(self._filename):
             raise NotMyFormat(f"{self._filename!r} is not an HDF5 file")
@@ -80,26 +79,8 @@ class HDF5Series(HeaderSeries):
 
     # -- opening ---------------------------------------------------------------------
 
-    @property
-    def _dataset(self) -> Any:
-        if self._handle is None:
-            self._handle = _h5py().File(self._filename, "r")
-        return self._handle[self._group][self._dataname]
-
-    def __getstate__(self) -> dict[str, Any]:
-        state = self.__dict__.copy()
-        state["_handle"] = state["_lock"] = None  # reopened where it is unpickled
-        return state
-
-    def __setstate__(self, state: dict[str, Any]) -> None:
-        self.__dict__.update(state)
-        self._lock = threading.Lock()
-
-    def close(self) -> None:
-        """Close the file handle (reopened on the next read)."""
-        if self._handle is not None:
-            self._handle.close()
-            self._handle = None
+    def _open_handle(self) -> Any:
+        return _h5py().File(self._filename, "r")
 
     # -- the interface ---------------------------------------------------------------
 
@@ -119,7 +100,7 @@ class HDF5Series(HeaderSeries):
     def _read(self, frames: FrameSelection, region: Region) -> np.ndarray:
         index = region_index(region)
         with self._lock:  # one handle per series; h5py serialises calls anyway
-            ds = self._dataset
+            ds = self.handle[self._group][self._dataname]
             if self._ndim == 2:
                 count = len(range(*frames.indices(1))) if isinstance(frames, slice) else len(frames)
                 return np.repeat(np.asarray(ds[index])[np.newaxis], count, axis=0)

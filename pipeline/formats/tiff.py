@@ -14,7 +14,6 @@ frame's pages; otherwise (frames last) each read decodes the whole stack.
 from __future__ import annotations
 
 import os
-import threading
 from typing import Any
 
 import numpy as np
@@ -22,6 +21,7 @@ import numpy as np
 from ops import Region
 from pipeline.errors import NotMyFormat
 from pipeline.formats._filewrite import atomic_file, frame_metadata, iter_blocks
+from pipeline.formats._handle import LazyHandle
 from pipeline.series import FrameSelection, HeaderSeries, ImageSeries, region_index
 
 INNER_AXES = "CS"
@@ -52,7 +52,7 @@ def frame_layout(stored_axes: str, shape: tuple[int, ...], where: str
     return frame_axes, inner
 
 
-class TiffSeries(HeaderSeries):
+class TiffSeries(LazyHandle, HeaderSeries):
     """Frames of a (multi-page, OME-) TIFF file's first series.
 
     Parameters
@@ -66,8 +66,7 @@ class TiffSeries(HeaderSeries):
     def __init__(self, path: str | os.PathLike[str], axes: str | None = None) -> None:
         self._path = os.fspath(path)
         self._axes_arg = axes
-        self._handle: Any = None
-        self._lock = threading.Lock()
+        self._init_handle()
         tifffile = _tifffile()
         try:
             tf = tifffile.TiffFile(self._path)
@@ -88,25 +87,8 @@ class TiffSeries(HeaderSeries):
         self._paged = (self._frame_axes == list(range(len(self._frame_axes)))
                        and self._pages_per_frame * self._nframes == self._npages)
 
-    @property
-    def _tiff(self) -> Any:
-        if self._handle is None:
-            self._handle = _tifffile().TiffFile(self._path)
-        return self._handle
-
-    def __getstate__(self) -> dict[str, Any]:
-        state = self.__dict__.copy()
-        state["_handle"] = state["_lock"] = None
-        return state
-
-    def __setstate__(self, state: dict[str, Any]) -> None:
-        self.__dict__.update(state)
-        self._lock = threading.Lock()
-
-    def close(self) -> None:
-        if self._handle is not None:
-            self._handle.close()
-            self._handle = None
+    def _open_handle(self) -> Any:
+        return _tifffile().TiffFile(self._path)
 
     # -- the interface ---------------------------------------------------------------
 
@@ -127,14 +109,14 @@ class TiffSeries(HeaderSeries):
         """Frame ``j`` in its stored in-frame axis order, from its own pages only."""
         ppf = self._pages_per_frame
         with self._lock:
-            data = self._tiff.asarray(series=0, key=range(j * ppf, (j + 1) * ppf))
+            data = self.handle.asarray(series=0, key=range(j * ppf, (j + 1) * ppf))
         inner_sorted = sorted(self._inner)
         return data.reshape([self._stored_shape[i] for i in inner_sorted])
 
     def _all_frames(self) -> np.ndarray:
         """Every frame, ``(N, *shape)``, from the whole stack (layouts with frames not first)."""
         with self._lock:
-            data = self._tiff.asarray(series=0).reshape(self._stored_shape)
+            data = self.handle.asarray(series=0).reshape(self._stored_shape)
         data = data.transpose(self._frame_axes + self._inner)
         return data.reshape(self._nframes, *self.shape)
 
