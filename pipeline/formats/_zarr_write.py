@@ -46,31 +46,48 @@ def codec_names() -> list[str]:
     return [*CODECS, "none"]
 
 
-def resolve_codec(codec: Any) -> Any:
-    """A zarr ``compressors`` value for ``codec``: a name, a zarr codec or a numcodecs codec."""
+_BLOSC_SHUFFLES = {0: "noshuffle", 1: "shuffle", 2: "bitshuffle"}
+
+
+def _spec_codec(kind: str, options: dict[str, Any]) -> Any:
+    """A codec of the Zarr 3 spec (read by every Zarr 3 implementation)."""
     import zarr.codecs as zc
 
+    make = {"blosc": zc.BloscCodec, "zstd": zc.ZstdCodec, "gzip": zc.GzipCodec}[kind]
+    return make(**options)
+
+
+def resolve_codec(codec: Any) -> Any:
+    """A zarr ``compressors`` value for ``codec``: a name, a zarr codec or a numcodecs codec.
+
+    numcodecs' Blosc, Zstd and GZip become the Zarr 3 spec's own codecs, so
+    any Zarr 3 reader opens the store; other numcodecs codecs are wrapped.
+    """
     if codec is None or codec == "none":
         return None
     if isinstance(codec, str):
         if codec not in CODECS:
             raise ValueError(f"unknown codec {codec!r}; known codecs are {codec_names()}")
-        kind, options = CODECS[codec]
-        if kind == "blosc":
-            return zc.BloscCodec(**options)
-        return zc.ZstdCodec(**options) if kind == "zstd" else zc.GzipCodec(**options)
+        return _spec_codec(*CODECS[codec])
     if isinstance(codec, list | tuple):
         return [resolve_codec(c) for c in codec]
     import numcodecs.abc
 
-    if isinstance(codec, numcodecs.abc.Codec):
-        config = codec.get_config()
-        wrapper = getattr(zc, type(codec).__name__, None)
-        if wrapper is None:
-            raise ValueError(f"numcodecs codec {codec!r} has no zarr 3 wrapper")
-        config.pop("id", None)
-        return wrapper(**config)
-    return codec
+    if not isinstance(codec, numcodecs.abc.Codec):
+        return codec
+    config = codec.get_config()
+    kind = config.pop("id", None)
+    if kind == "blosc" and config.get("shuffle") in _BLOSC_SHUFFLES:
+        config["shuffle"] = _BLOSC_SHUFFLES[config["shuffle"]]
+        return _spec_codec(kind, config)
+    if kind in ("zstd", "gzip"):
+        return _spec_codec(kind, config)
+    import zarr.codecs as zc
+
+    wrapper = getattr(zc, type(codec).__name__, None)
+    if wrapper is None:
+        raise ValueError(f"numcodecs codec {codec!r} has no zarr 3 wrapper")
+    return wrapper(**config)
 
 
 def default_layout(

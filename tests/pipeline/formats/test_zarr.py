@@ -92,17 +92,20 @@ def test_provenance_of_a_foreign_store(tmp_path, frames):
 
 @pytest.mark.filterwarnings("ignore:Numcodecs codecs are not in the Zarr")
 @pytest.mark.parametrize("codec", [
-    "default", "none", None, "blosc-lz4", "zstd",
+    "default", "none", None, "blosc-lz4", "zstd", "compact",
     pytest.param("bloscodec", id="zarr-BloscCodec"),
     pytest.param("numcodecs-zstd", id="numcodecs-Zstd"),
+    pytest.param("numcodecs-lz4", id="numcodecs-LZ4"),
 ])
 def test_codecs(tmp_path, frames, codec):
+    import numcodecs
+
     if codec == "bloscodec":
         codec = zarr.codecs.BloscCodec(cname="lz4", clevel=1)
     elif codec == "numcodecs-zstd":
-        import numcodecs
-
         codec = numcodecs.Zstd(level=1)
+    elif codec == "numcodecs-lz4":
+        codec = numcodecs.LZ4()
     pipeline.write(pipeline.from_array(frames), tmp_path / "c.zarr", codec=codec)
     back = _same(tmp_path / "c.zarr", frames)
     compressors = back.zarr_array.compressors
@@ -110,6 +113,25 @@ def test_codecs(tmp_path, frames, codec):
         assert compressors == ()
     else:
         assert len(compressors) == 1
+
+
+@pytest.mark.parametrize(("given", "spec"), [
+    ("zstd", "ZstdCodec"), ("blosc", "BloscCodec"), ("gzip", "GzipCodec"),
+])
+def test_numcodecs_codecs_become_spec_codecs(tmp_path, frames, given, spec):
+    """numcodecs' Zstd, Blosc and GZip are written as the Zarr 3 spec's own codecs."""
+    import warnings
+
+    import numcodecs
+
+    codec = {"zstd": numcodecs.Zstd(level=2), "gzip": numcodecs.GZip(level=2),
+             "blosc": numcodecs.Blosc(cname="zstd", clevel=2, shuffle=numcodecs.Blosc.BITSHUFFLE)}
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no "not in the Zarr 3 specification" warning
+        pipeline.write(pipeline.from_array(frames), tmp_path / "c.zarr", codec=codec[given])
+    back = _same(tmp_path / "c.zarr", frames)
+    (compressor,) = back.zarr_array.compressors
+    assert type(compressor).__name__ == spec
 
 
 def test_bad_codec_name_creates_nothing(tmp_path, frames):
