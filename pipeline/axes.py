@@ -18,6 +18,9 @@ AXIS_LETTERS = "TCZYX"
 
 _LEADING_DEFAULT = "CZ"
 
+AXIS_DIMS = {"T": "frame", "C": "channel", "Z": "z", "Y": "y", "X": "x"}
+"""Dimension names (xarray's, and a written Zarr array's) for the axis letters."""
+
 
 def default_axes(frame_ndim: int) -> str:
     """Axes of a series whose frames have ``frame_ndim`` dimensions: ``"TYX"``, ``"TCYX"``, ...
@@ -86,3 +89,8 @@ def as_frames(data: Any, axes: str | None) -> tuple[Any, str]:
     if "T" not in ordered:
         data, ordered = data[np.newaxis], "T" + ordered
     return data, ordered
+
+
+def dimension_names(axes: str) -> tuple[str, ...]:
+    """Dimension names for an axes string: ``"TCYX"`` gives ``("frame", "channel", "y", "x")``."""
+    return tuple(AXIS_DIMS.get(a, a.lower()) for a in axes)

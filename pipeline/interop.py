@@ -11,19 +11,8 @@ from typing import Any
 
 import numpy as np
 
+from pipeline.axes import dimension_names
 from pipeline.series import ImageSeries
-
-AXIS_DIMS = {"T": "frame", "C": "channel", "Z": "z", "Y": "y", "X": "x"}
-"""Dimension names for the axis letters of :attr:`ImageSeries.axes`."""
-
-
-def dims_of(series: ImageSeries) -> tuple[str, ...]:
-    """Dimension names of ``(N, *shape)``: ``("frame", "y", "x")``, with ``channel``/``z`` between."""
-    axes = getattr(series, "axes", None) or ("T" + "C" * (series.ndim - 2) + "YX")
-    dims = [AXIS_DIMS.get(a, a.lower()) for a in axes]
-    if len(set(dims)) != len(dims):  # a series with more leading axes than names
-        dims = ["frame", *(f"dim_{i}" for i in range(series.ndim - 2)), "y", "x"]
-    return tuple(dims)
 
 
 def omega_coordinate(omega: Any, nframes: int) -> np.ndarray | None:
@@ -65,7 +54,7 @@ def to_xarray(series: ImageSeries, name: str | None = "images") -> Any:
 
     xr = require("xarray", "xarray", "to_xarray()")
     meta = series.metadata
-    dims = dims_of(series)
+    dims = dimension_names(series.axes)
     coords: dict[str, Any] = {"frame": np.arange(len(series))}
     if "omega" in meta:
         omega = omega_coordinate(meta["omega"], len(series))
@@ -75,4 +64,4 @@ def to_xarray(series: ImageSeries, name: str | None = "images") -> Any:
                         attrs=json_attrs(meta))
 
 
-__all__ = ["dims_of", "to_xarray"]
+__all__ = ["to_xarray"]

@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from pipeline import _json, graph
+from pipeline.axes import dimension_names
 from pipeline.errors import StoreExistsError
 from pipeline.formats.zarr import ARRAY_NAME, ATTR, FORMAT_VERSION, _is_url, exists
 from pipeline.series import ImageSeries
@@ -179,7 +180,7 @@ def write(
     array = group.create_array(
         ARRAY_NAME, shape=(n, *shape), dtype=dtype, chunks=chunks, shards=shards,
         compressors=compressors, fill_value=0, overwrite=True,
-        dimension_names=("frame", *_dim_names(len(shape))),
+        dimension_names=dimension_names(series.axes),
         config={"write_empty_chunks": True},
     )
     stored = da.store(frames, array, lock=False, compute=False)  # type: ignore[arg-type]
@@ -190,10 +191,6 @@ def write(
     from pipeline.formats.zarr import ZarrSeries
 
     return ZarrSeries(target, storage_options=storage_options)
-
-
-def _dim_names(ndim: int) -> tuple[str, ...]:
-    return ("y", "x") if ndim == 2 else tuple(f"dim_{i}" for i in range(ndim - 2)) + ("y", "x")
 
 
 def _array_sink(group: Any) -> Callable[[np.ndarray], str]:

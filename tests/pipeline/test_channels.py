@@ -133,3 +133,11 @@ def test_channel_frames_round_trip_zarr(tcyx, tmp_path):
     assert back.shape == (3, 12, 16) and back.axes == "TCYX"
     np.testing.assert_array_equal(np.asarray(back), tcyx)
     np.testing.assert_array_equal(back.load().region(2, channels=1), tcyx[2, 1])
+
+
+def test_written_store_names_its_dimensions_like_to_xarray(tmp_path):
+    data = np.arange(2 * 3 * 4 * 5, dtype=np.uint16).reshape(2, 3, 4, 5)
+    series = pipeline.from_array(data, axes="TCYX")
+    stored = pipeline.write(series, tmp_path / "c.zarr")
+    assert stored.zarr_array.metadata.dimension_names == ("frame", "channel", "y", "x")
+    assert series.to_xarray().dims == ("frame", "channel", "y", "x")
