@@ -45,6 +45,7 @@ def _check_exists(path: str | os.PathLike[str]) -> None:
 
 def _detect(path: str | os.PathLike[str], kwargs: dict[str, Any]) -> ImageSeries:
     tried: list[str] = []
+    said: list[str] = []
     for name in registry.candidates(path):
         try:
             plugin = registry.plugin(name)
@@ -57,11 +58,14 @@ def _detect(path: str | os.PathLike[str], kwargs: dict[str, Any]) -> ImageSeries
             continue
         try:
             return plugin.open(path, **kwargs)
-        except NotMyFormat:
+        except NotMyFormat as err:
             tried.append(name)
+            said.append(f"{name} said: {err}")
+    # the first reader that looked (the extension's own) says best what was missing
+    reason = f"; {said[0]}" if said else ""
     raise UnknownFormatError(
-        f"no reader recognises {os.fspath(path)!r}; tried: {', '.join(tried) or 'none'}; "
-        f"pass format= with one of {sorted(registry)}"
+        f"no reader recognises {os.fspath(path)!r}; tried: {', '.join(tried) or 'none'}"
+        f"{reason}; pass format= with one of {sorted(registry)}"
     )
 
 

@@ -86,3 +86,10 @@ def test_memmap_is_dropped_on_pickle(tmp_path):
     again = pickle.loads(pickle.dumps(s))
     assert again._map is None
     np.testing.assert_array_equal(again[3], data[3])
+
+
+def test_detection_says_what_a_headerless_raw_file_needs(tmp_path):
+    path = tmp_path / "frames.raw"
+    np.arange(64, dtype="<u2").tofile(path)
+    with pytest.raises(pipeline.errors.UnknownFormatError, match=r"raw said: .*needs dtype= and shape="):
+        pipeline.open(path)
