@@ -15,7 +15,7 @@ hexrd users switch with ``import pipeline as imageseries``.
 
 from __future__ import annotations
 
-from pipeline import errors, formats, omega, stats
+from pipeline import errors, formats, omega, process, stats
 from pipeline.disk import get_scratch_dir, set_scratch_dir
 from pipeline.formats.array import ArraySeries, from_array
 from pipeline.formats.function import FunctionSeries, from_function
@@ -43,6 +43,7 @@ __all__ = [
     "get_scratch_dir",
     "omega",
     "open",
+    "process",
     "set_scratch_dir",
     "stats",
     "synthetic",
