@@ -392,6 +392,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.debug:
             traceback.print_exception(cause)
         text = str(cause) or type(cause).__name__
+        if isinstance(cause, FileExistsError):  # the library's advice, in the CLI's words
+            text = text.replace("pass overwrite=True", "pass --overwrite")
         print(f"lazyseries: error: {text}", file=sys.stderr)
         return code
 

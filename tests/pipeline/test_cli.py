@@ -30,7 +30,8 @@ def test_demo_then_info(tmp_path):
     out = cli("demo", "demo.zarr", "--frames", "8", "--size", "64", cwd=tmp_path)
     assert out.returncode == 0, out.stderr
     assert "frames match the processed series: True" in out.stdout
-    assert cli("demo", "demo.zarr", cwd=tmp_path).returncode == 2  # exists, not overwritten
+    again = cli("demo", "demo.zarr", cwd=tmp_path)  # exists, not overwritten
+    assert again.returncode == 2 and "pass --overwrite" in again.stderr
     info = cli("info", "demo.zarr", "--json", cwd=tmp_path)
     data = json.loads(info.stdout)
     assert data["frames"] == 8 and data["shape"] == [32, 32] and data["dtype"] == "uint16"
