@@ -200,10 +200,16 @@ def build(spec: Mapping[str, Any]) -> ImageSeries:
     except (OSError, ValueError, TypeError, KeyError, ImportError) as err:
         raise _fail(where, f"source: cannot open {src['path']!r}: {err}") from err
     frames = _frame_list(spec.get("frame_list"), len(series), where)
-    for compute_stats in (False, True):
+    # with statistics among the parameters, a first pass checks the whole chain on
+    # stand-ins before any statistic reads a frame; arrays from files load once
+    has_stats = any(isinstance(op["param"], Mapping) and "stat" in op["param"]
+                    for op in spec["ops"])
+    loaded: dict[str, np.ndarray] = {}
+    for compute_stats in ((False, True) if has_stats else (True,)):
         ps: ImageSeries = series.process(())
         for i, op in enumerate(spec["ops"]):
-            param = _param(op["param"], ps, base, where, f"ops[{i}].param", compute_stats)
+            param = _param(op["param"], ps, base, where, f"ops[{i}].param", compute_stats,
+                           loaded)
             try:
                 ps = ProcessedImageSeries(ps, [(op["name"], param)])
             except (ValueError, TypeError, KeyError) as err:
@@ -231,9 +237,12 @@ def _frame_list(value: Any, n: int, where: str) -> list[int] | None:
 
 
 def _param(param: Any, series: ImageSeries, base: str | None, where: str, at: str,
-           compute_stats: bool) -> Any:
+           compute_stats: bool, loaded: dict[str, np.ndarray]) -> Any:
     if isinstance(param, str) and param.lower().endswith(ARRAY_SUFFIXES):
-        return _load_array(_path(param, base), where, at)
+        path = _path(param, base)
+        if path not in loaded:
+            loaded[path] = _load_array(path, where, at)
+        return loaded[path]
     if isinstance(param, Mapping) and "stat" in param:
         if not compute_stats:  # a stand-in of the right shape, to check the chain first
             return np.zeros(series.shape, np.float64)
