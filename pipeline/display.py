@@ -18,14 +18,6 @@ _STYLE = (
 )
 
 
-def _size_text(nbytes: float) -> str:
-    for unit in ("B", "kB", "MB", "GB", "TB"):
-        if nbytes < 1000 or unit == "TB":
-            return f"{nbytes:.0f} {unit}" if unit == "B" else f"{nbytes:.2f} {unit}"
-        nbytes /= 1000
-    return ""  # pragma: no cover
-
-
 def _source_text(desc: dict[str, Any]) -> str:
     fmt = desc.get("format", "?")
     rest = ", ".join(f"{k}={v!r}" for k, v in desc.items() if k != "format")
@@ -34,6 +26,9 @@ def _source_text(desc: dict[str, Any]) -> str:
 
 def summary(series: Any) -> list[tuple[str, str]]:
     """``(label, text)`` rows describing ``series``; shared by the HTML view and tests."""
+    from dask.utils import format_bytes
+
+    from pipeline import graph
     from pipeline.processed import plan
 
     source, frames, chain, spec = plan(series)
@@ -44,12 +39,10 @@ def summary(series: Any) -> list[tuple[str, str]]:
     rows.append(("frames", f"{len(series)}{selected}"))
     rows.append(("frame shape", " \u00d7 ".join(str(n) for n in spec.shape)))
     rows.append(("dtype", str(spec.dtype)))
-    try:
-        chunks = series.to_dask().chunks[0]
-        rows.append(("chunks", f"{len(chunks)} chunks of up to {max(chunks, default=0)} frames"))
-    except Exception:  # noqa: BLE001, S110  (a summary renders even without a graph)
-        pass
-    rows.append(("size", _size_text(series.nbytes)))
+    size = graph.frames_per_chunk(series)  # what to_dask() would use, without building it
+    nchunks = len(graph.chunk_bounds(len(series), size))
+    rows.append(("chunks", f"{nchunks} chunks of up to {min(size, len(series))} frames"))
+    rows.append(("size", format_bytes(series.nbytes)))
     return rows
 
 
