@@ -14,9 +14,11 @@ __all__ = [
     "OpResultError",
     "PipelineFileError",
     "ReadOnlyError",
+    "SeriesOptionError",
     "StoreExistsError",
     "UnknownFormatError",
     "UnknownOpError",
+    "UnsupportedCompressionError",
 ]
 
 
@@ -58,3 +60,14 @@ class MissingDependencyError(ImportError):
 
 class OmegaSeriesError(ValueError):
     """Omega (rotation-angle) metadata that is missing or malformed, or wedges that do not fit."""
+
+
+class UnsupportedCompressionError(ValueError):
+    """A stored frame in an encoding no decoder here knows (names the encodings that are)."""
+
+
+class SeriesOptionError(ValueError, NotImplementedError):
+    """A reader option that does not exist or a value it cannot take.
+
+    Also a NotImplementedError, which hexrd's ``set_option`` raises.
+    """

@@ -56,6 +56,10 @@ BUILTIN_FORMATS: tuple[FormatEntry, ...] = (
                 aliases=("tif", "ome-tiff"), requires=("tifffile",), extra="tiff"),
     FormatEntry("raw", "pipeline.formats.raw", (".raw", ".bin", ".dat", ".yml", ".yaml"),
                 aliases=("raw-image", "rawimage")),
+    FormatEntry("eiger-stream-v1", "pipeline.formats.eiger_stream_v1", (".h5", ".hdf5"),
+                aliases=("eiger_stream_v1",), requires=("h5py",), extra="eiger"),
+    FormatEntry("eiger-stream-v2", "pipeline.formats.eiger_stream_v2", (".h5", ".hdf5"),
+                aliases=("eiger_stream_v2",), requires=("h5py",), extra="eiger"),
 )
 
 

@@ -26,9 +26,9 @@ DEFAULT_DATANAME = "images"
 
 
 def _h5py() -> Any:
-    from ops._compat import require
+    from pipeline.formats._h5 import h5py
 
-    return require("h5py", "hdf5", "the 'hdf5' format")
+    return h5py("the 'hdf5' format")  # with hdf5plugin's filters registered, when installed
 
 
 def is_hdf5(path: str) -> bool:
@@ -224,11 +224,13 @@ def open(filename: str | os.PathLike[str], path: str | None = None,
 
 
 def sniff(path: str) -> bool:
-    """An HDF5 file that is not a hexrd frame cache (those go to ``frame-cache``)."""
+    """An HDF5 file that is not a hexrd frame cache nor an Eiger stream (their own formats)."""
     if not is_hdf5(path):
         return False
+    from pipeline.formats.eiger import stream_version
+
     with _h5py().File(path, "r") as f:
-        return "HEXRD_FRAMECACHE_VERSION" not in f.attrs
+        return "HEXRD_FRAMECACHE_VERSION" not in f.attrs and stream_version(f) is None
 
 
 def _h5_options(shape: tuple[int, ...], gzip: int, shuffle: bool, chunk_rows: int,

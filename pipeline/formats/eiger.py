@@ -1,0 +1,289 @@
+"""Frames of Dectris Eiger streams saved to HDF5, and the decoding they need.
+
+The stream writer stores every frame as a group of small datasets, the fields
+of one image message of the Dectris stream:
+
+``data``
+    the encoded bytes (an opaque scalar), in the encoding named by
+``compression_type``
+    ``"lz4"`` or ``"bslz4"`` (LZ4, or bitshuffle then LZ4, both in the HDF5
+    filter's framing: 8-byte big-endian size, 4-byte block size, then blocks),
+    ``"bszstd"``, ``"csrnpz"`` (a scipy CSR matrix saved as NPZ after an 8-byte
+    size) or absent/empty for raw bytes;
+``dtype``, ``shape``, ``elem_size``
+    what the decoded frame is.
+
+Version 1 files hold ``/data/<i>/<fields>``; version 2 (stream2, Eiger2 with
+two energy thresholds) hold ``/data/<i>/<channel>/<fields>`` with channels
+``threshold_1`` and ``threshold_2``.  ``/metadata`` holds the stream's start
+message (and more), unwrapped into nested dicts.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+from typing import Any
+
+import numpy as np
+
+from ops import Region
+from pipeline.errors import NotASeriesError, NotMyFormat, UnsupportedCompressionError
+from pipeline.formats._h5 import h5py as _h5py_module
+from pipeline.formats._handle import LazyHandle
+from pipeline.series import FrameSelection, HeaderSeries, region_index
+
+ENCODINGS = (None, "lz4", "bslz4", "bszstd", "csrnpz")
+"""Values of ``compression_type`` that :func:`decompress_frame` decodes."""
+
+FRAME_FIELDS = ("compression_type", "dtype", "shape", "elem_size", "data")
+
+
+def _h5py() -> Any:
+    return _h5py_module("Eiger stream files")
+
+
+def _text(value: Any) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, np.ndarray):
+        value = value.reshape(-1)[0] if value.size == 1 else value
+    if isinstance(value, bytes | np.bytes_):
+        value = value.decode("ascii", "replace")
+    text = str(value).strip()
+    return None if text in ("", "none", "None") else text
+
+
+def _as_bytes(data: Any) -> bytes | memoryview:
+    if isinstance(data, bytes | bytearray | memoryview):
+        return data
+    return np.asarray(data).tobytes()  # np.void (HDF5 opaque) or a uint8 array
+
+
+def decompress_frame(d: dict[str, Any]) -> np.ndarray:
+    """Decode one stored frame, given as a dict of its fields (hexrd's ``decompress_frame``).
+
+    Parameters
+    ----------
+    d
+        ``compression_type`` (None for raw bytes, ``"lz4"``, ``"bslz4"``,
+        ``"bszstd"`` or ``"csrnpz"``), ``dtype``, ``shape``, ``elem_size`` and
+        ``data`` (bytes, or the ``np.void`` HDF5 hands back).
+
+    Returns
+    -------
+    numpy.ndarray
+        The frame, of ``shape`` and ``dtype``.
+    """
+    encoding = _text(d.get("compression_type"))
+    dtype = np.dtype(_text(d["dtype"]) if isinstance(d["dtype"], bytes | str | np.ndarray)
+                     else d["dtype"])
+    shape = tuple(int(n) for n in np.atleast_1d(d["shape"]))
+    if encoding is None:
+        return np.frombuffer(_as_bytes(d["data"]), dtype=dtype).reshape(shape)
+    if encoding == "csrnpz":
+        return _decode_csrnpz(_as_bytes(d["data"]), shape, dtype)
+    if encoding in ("lz4", "bslz4", "bszstd"):
+        from ops._compat import require
+
+        dectris = require("dectris.compression", "eiger", f"{encoding!r}-encoded Eiger frames")
+        elem_size = int(np.asarray(d.get("elem_size", dtype.itemsize)))
+        raw = dectris.decompress(bytes(_as_bytes(d["data"])), encoding, elem_size=elem_size)
+        return np.frombuffer(raw, dtype=dtype).reshape(shape)
+    raise UnsupportedCompressionError(
+        f"Unsupported compression type: {encoding} (compression_type={d.get('compression_type')!r});"
+        f" known types are {list(ENCODINGS)}"
+    )
+
+
+def _decode_csrnpz(data: bytes | memoryview, shape: tuple[int, ...], dtype: np.dtype
+                   ) -> np.ndarray:
+    """A CSR matrix saved by ``scipy.sparse.save_npz`` after an 8-byte size, as a dense frame."""
+    with np.load(io.BytesIO(bytes(data[8:])), allow_pickle=False) as npz:
+        kind = _text(npz["format"]) if "format" in npz else None
+        if kind != "csr":
+            raise NotASeriesError(f"a 'csrnpz' frame holds a {kind!r} matrix; only 'csr' is known")
+        nrows, ncols = (int(n) for n in npz["shape"])
+        values, indices, indptr = npz["data"], npz["indices"], npz["indptr"]
+    out = np.zeros((nrows, ncols), dtype=values.dtype)
+    rows = np.repeat(np.arange(nrows), np.diff(indptr))
+    np.add.at(out, (rows, indices), values)  # sums duplicates, as scipy's toarray does
+    if out.shape != shape and out.size == int(np.prod(shape)):
+        out = out.reshape(shape)
+    return out.astype(dtype, copy=False)
+
+
+def read_fields(group: Any) -> dict[str, Any]:
+    """The fields of one frame group, as :func:`decompress_frame` takes them."""
+    d: dict[str, Any] = {}
+    for key in FRAME_FIELDS:
+        if key in group:
+            d[key] = group[key][()]
+    if "data" not in d or "dtype" not in d or "shape" not in d:
+        raise NotASeriesError(
+            f"frame group {group.name!r} lacks {sorted(set(FRAME_FIELDS[1:]) - set(d))}; "
+            f"an Eiger stream frame holds {list(FRAME_FIELDS)}"
+        )
+    return d
+
+
+def unwrap(group: Any) -> dict[str, Any]:
+    """A group as nested dicts: strings decoded, one-element arrays as scalars (as hexrd)."""
+    out: dict[str, Any] = {}
+    for key, node in group.items():
+        if not hasattr(node, "shape"):
+            out[key] = unwrap(node)
+            continue
+        value = node[()]
+        if node.dtype.kind == "O" or isinstance(value, bytes):
+            value = node.asstr()[()] if node.dtype.kind == "O" else value.decode("utf-8", "replace")
+        elif isinstance(value, np.ndarray) and value.ndim == 1 and len(value) == 1:
+            value = value[0]
+        out[key] = value
+    return out
+
+
+def stream_version(f: Any) -> int | None:
+    """1 or 2 for an open HDF5 file laid out as an Eiger stream, else None."""
+    data = f.get("data")
+    if data is None or not hasattr(data, "keys") or "0" not in data:
+        return None
+    first = data["0"]
+    if not hasattr(first, "keys"):
+        return None
+    if "data" in first and "dtype" in first:
+        return 1
+    for channel in first.values():
+        if hasattr(channel, "keys") and "data" in channel and "dtype" in channel:
+            return 2
+    return None
+
+
+def sniff_version(path: str) -> int | None:
+    """:func:`stream_version` of the file at ``path`` (None for anything else)."""
+    h5py = _h5py()
+    try:
+        if not h5py.is_hdf5(path):
+            return None
+        with h5py.File(path, "r") as f:
+            return stream_version(f)
+    except OSError:
+        return None
+
+
+class EigerStreamSeries(LazyHandle, HeaderSeries):
+    """What both stream versions share: the file, frames counted at open, one decode per frame.
+
+    Subclasses set ``_nframes``, ``_shape`` and ``_dtype`` in ``__init__`` and
+    implement :meth:`_decode` (frame ``j`` with the open handle).
+    """
+
+    format_name = "eiger-stream"
+
+    def _init_file(self, fname: Any, version: int) -> Any:
+        """Remember the file (an open ``h5py.File`` is used as is); return its /data group."""
+        h5py = _h5py()
+        self._init_handle()
+        if isinstance(fname, h5py.File):
+            self._filename = fname.filename
+            self._handle = fname
+        else:
+            self._filename = os.fspath(fname)
+            if not h5py.is_hdf5(self._filename):
+                raise NotMyFormat(f"{self._filename!r} is not an HDF5 file")
+        self._meta_cache: dict[str, Any] | None = None
+        found = stream_version(self.handle)
+        if found != version:
+            self.close()
+            raise NotMyFormat(
+                f"{self._filename!r} is not an Eiger stream v{version} file "
+                f"(/data/0 {'is laid out as v' + str(found) if found else 'is missing'})"
+            )
+        data = self.handle["data"]
+        self._nframes = len(data)
+        return data
+
+    def _open_handle(self) -> Any:
+        return _h5py().File(self._filename, "r")
+
+    @property
+    def metadata(self) -> dict[str, Any]:
+        """``/metadata`` unwrapped (read on first use; the dict is the caller's to change)."""
+        if self._meta_cache is None:
+            with self._lock:
+                group = self.handle.get("metadata")
+                self._meta_cache = unwrap(group) if group is not None else {}
+        return self._meta_cache
+
+    def _group(self, j: int) -> Any:
+        key = str(j)
+        data = self.handle["data"]
+        if key not in data:
+            raise NotASeriesError(
+                f"{self._filename!r}: /data holds {len(data)} entries but no frame {key!r}; "
+                "frames are numbered 0, 1, ... without gaps"
+            )
+        return data[key]
+
+    def _decode(self, j: int) -> np.ndarray:
+        raise NotImplementedError
+
+    @property
+    def frame_chunk(self) -> int:
+        return 1
+
+    def _read(self, frames: FrameSelection, region: Region) -> np.ndarray:
+        indices = range(*frames.indices(len(self))) if isinstance(frames, slice) else frames
+        out = np.empty((len(indices), *(hi - lo for lo, hi in region)), self.dtype)
+        index = region_index(region)
+        for k, j in enumerate(indices):
+            with self._lock:  # h5py serialises calls; the decode itself runs outside it
+                fields = self._fields(int(j))
+            out[k] = self._combine(fields)[index]
+        return out
+
+    def _fields(self, j: int) -> Any:
+        raise NotImplementedError
+
+    def _combine(self, fields: Any) -> np.ndarray:
+        raise NotImplementedError
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = super().__getstate__()
+        state["_meta_cache"] = None  # a recipe: path and options, read again where unpickled
+        return state
+
+    def _dask_token(self) -> str:
+        from dask.base import tokenize
+
+        return tokenize(self.format_name, os.path.abspath(self._filename), self.option_values(),
+                        _mtime(self._filename))
+
+    def option_values(self) -> dict[str, Any]:
+        return {}
+
+    def description(self) -> dict[str, Any]:
+        return {"format": self.format_name, "path": self._filename, **self.option_values()}
+
+    def __repr__(self) -> str:
+        return (f"<{type(self).__name__} {self._filename!r}: {len(self)} frames of "
+                f"{self.shape} {self.dtype}>")
+
+
+def _mtime(path: str) -> int | None:
+    try:
+        return os.stat(path).st_mtime_ns
+    except OSError:
+        return None
+
+
+def frame_spec(group: Any) -> tuple[tuple[int, ...], np.dtype]:
+    """Shape and dtype of a frame group, from its ``shape`` and ``dtype`` fields only."""
+    fields = {k: group[k][()] for k in ("shape", "dtype") if k in group}
+    if len(fields) < 2:
+        raise NotASeriesError(f"frame group {group.name!r} has no 'shape' or no 'dtype' field")
+    shape = tuple(int(n) for n in np.atleast_1d(fields["shape"]))
+    return shape, np.dtype(_text(fields["dtype"]))
+
+
+__all__ = ["EigerStreamSeries", "decompress_frame", "sniff_version", "stream_version"]
