@@ -71,6 +71,9 @@ class HDF5Series(LazyHandle, HeaderSeries):
         with h5py.File(self._filename, "r") as f:
             self._group = path if path is not None else _find_group(f, dataname, self._filename)
             ds = _dataset(f, self._group, dataname, self._filename)
+            from pipeline.formats._nexus import check_virtual_sources
+
+            check_virtual_sources(ds, self._filename)
             self._ndim = ds.ndim
             self._dshape = tuple(int(n) for n in ds.shape)
             self._dtype = np.dtype(ds.dtype)
@@ -219,7 +222,17 @@ def _write_attrs(attrs: Any, meta: dict[str, Any]) -> None:
 
 def open(filename: str | os.PathLike[str], path: str | None = None,
          dataname: str = DEFAULT_DATANAME) -> HDF5Series:
-    """hexrd's ``open(f, "hdf5", path="group", dataname="images")``, lazily."""
+    """hexrd's ``open(f, "hdf5", path="group", dataname="images")``, lazily.
+
+    Without ``path``, a file with no ``images`` dataset opens the frames its
+    NeXus attributes point to, across linked data files (:mod:`._nexus`).
+    """
+    if path is None and dataname == DEFAULT_DATANAME:
+        from pipeline.formats._nexus import open_frames
+
+        found = open_frames(filename, dataname)
+        if found is not None:
+            return found  # type: ignore[return-value]
     return HDF5Series(filename, path=path, dataname=dataname)
 
 

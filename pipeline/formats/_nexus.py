@@ -1,0 +1,282 @@
+"""NeXus files: the frames' dataset found by NeXus attributes, across linked data files.
+
+Detectors (Eiger, Pilatus, Jungfrau) write a small master file and the frames
+in ``data_000001.h5``, ``data_000002.h5``, ... reached from the master by
+external links (``/entry/data/data_000001``, ...) or through one virtual
+dataset.  When ``open(f, "hdf5")`` is given no ``path``, and the file has no
+hexrd-style ``images`` dataset, the frames are found by NeXus' own pointers:
+
+1. the ``default`` attributes (root to NXentry to NXdata) and the NXdata's
+   ``signal`` attribute (or a dataset with ``signal=1``, the older form);
+2. else the first NXdata group holding ``signal``, ``data_NNNNNN`` parts or
+   ``data``; else an NXdetector's ``data``.
+
+Several ``data_NNNNNN`` parts open as one series (:class:`LinkedSeries`),
+in the order of their numbers.  A virtual dataset whose source files are
+missing is refused (HDF5 would silently give its fill value instead).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from typing import Any
+
+import numpy as np
+
+from ops import Region
+from pipeline.errors import NotASeriesError
+from pipeline.formats._h5 import h5py as _h5py_module
+from pipeline.formats._handle import LazyHandle
+from pipeline.series import FrameSelection, HeaderSeries, ImageSeries, region_index
+
+PART = re.compile(r"^data_(\d+)$")
+
+
+def _h5py() -> Any:
+    return _h5py_module("NeXus files")
+
+
+def _attr_text(node: Any, name: str) -> str | None:
+    value = node.attrs.get(name)
+    if isinstance(value, np.ndarray) and value.size == 1:
+        value = value.reshape(-1)[0]
+    if isinstance(value, bytes | np.bytes_):
+        value = value.decode("utf-8", "replace")
+    return value if isinstance(value, str) else None
+
+
+def _nx_class(node: Any) -> str | None:
+    return _attr_text(node, "NX_class")
+
+
+def _is_group(node: Any) -> bool:
+    return hasattr(node, "keys") and not hasattr(node, "shape")
+
+
+def _members(group: Any) -> list[str]:
+    return list(group.keys())
+
+
+def _from_defaults(f: Any) -> tuple[str, list[str]] | None:
+    """Follow ``default`` from the root to an NXdata and its ``signal``."""
+    node = f
+    for _ in range(3):
+        name = _attr_text(node, "default")
+        if not name or name not in node or not _is_group(node[name]):
+            break
+        node = node[name]
+        if _nx_class(node) == "NXdata":
+            return _signal(node)
+    return None
+
+
+def _signal(group: Any) -> tuple[str, list[str]] | None:
+    """The frames of one NXdata group: ``signal``, the ``data_NNNNNN`` parts, or ``data``."""
+    names = _members(group)
+    signal = _attr_text(group, "signal")
+    if signal and signal in names:
+        return group.name, [signal]
+    parts = sorted((n for n in names if PART.match(n)), key=lambda n: int(PART.match(n)[1]))
+    if parts:
+        return group.name, parts
+    for name in names:  # the older form: a dataset marked signal=1
+        link = group.get(name, getlink=True)
+        if isinstance(link, _h5py().HardLink) and hasattr(group[name], "shape"):
+            if str(group[name].attrs.get("signal", "")) == "1":
+                return group.name, [name]
+    if "data" in names:
+        return group.name, ["data"]
+    return None
+
+
+def locate(f: Any) -> tuple[str, list[str]] | None:
+    """``(group, [dataset names])`` of the frames of an open NeXus file, or None if none."""
+    found = _from_defaults(f)
+    if found is not None:
+        return found
+    groups: dict[str, list[str]] = {"NXdata": [], "NXdetector": []}
+
+    def visit(name: str, node: Any) -> None:
+        kind = _nx_class(node) if _is_group(node) else None
+        if kind in groups:
+            groups[kind].append(name)
+
+    f.visititems(visit)
+    for name in groups["NXdata"]:
+        found = _signal(f[name])
+        if found is not None:
+            return found
+    for name in groups["NXdetector"]:
+        if "data" in f[name]:
+            return f[name].name, ["data"]
+    return None
+
+
+def _has_hexrd_layout(f: Any, dataname: str) -> bool:
+    found: list[str] = []
+
+    def visit(name: str, node: Any) -> None:
+        if name.rsplit("/", 1)[-1] == dataname and hasattr(node, "shape"):
+            found.append(name)
+
+    f.visititems(visit)
+    return bool(found)
+
+
+def open_frames(filename: Any, dataname: str) -> ImageSeries | None:
+    """The NeXus frames of ``filename`` as a series; None where hexrd's layout or no NeXus is."""
+    if not isinstance(filename, str | os.PathLike):
+        return None
+    path = os.fspath(filename)
+    h5py = _h5py()
+    if not os.path.isfile(path) or not h5py.is_hdf5(path):
+        return None
+    with h5py.File(path, "r") as f:
+        if _has_hexrd_layout(f, dataname):
+            return None
+        found = locate(f)
+    if found is None:
+        return None
+    group, names = found
+    if len(names) > 1:
+        return LinkedSeries(path, group, names)
+    from pipeline.formats.hdf5 import HDF5Series
+
+    return HDF5Series(path, path=group, dataname=names[0])
+
+
+def check_virtual_sources(ds: Any, filename: str) -> None:
+    """Refuse a virtual dataset whose source files are missing (HDF5 would fill in silently)."""
+    if not getattr(ds, "is_virtual", False):
+        return
+    here = os.path.dirname(os.path.abspath(filename))
+    prefix = os.environ.get("HDF5_VDS_PREFIX", "")
+    missing = []
+    for source in {m.file_name for m in ds.virtual_sources()}:
+        if source == "." or os.path.isabs(source) and os.path.exists(source):
+            continue
+        places = [os.path.join(here, source), os.path.join(prefix, source) if prefix else None,
+                  os.path.abspath(source)]
+        if not any(p and os.path.exists(p) for p in places):
+            missing.append(source)
+    if missing:
+        raise NotASeriesError(
+            f"{filename!r}: virtual dataset {ds.name!r} maps files that are missing: "
+            f"{sorted(missing)} (looked beside {filename!r}); copy them there, or set "
+            "HDF5_VDS_PREFIX to their directory"
+        )
+
+
+class LinkedSeries(LazyHandle, HeaderSeries):
+    """Frames of several datasets (``data_000001``, ...) of one group, one after the other.
+
+    Parameters
+    ----------
+    filename
+        The master file.
+    group
+        The group holding the parts (external links, soft links or datasets).
+    names
+        The parts, in frame order.
+    """
+
+    def __init__(self, filename: str | os.PathLike[str], group: str, names: list[str]) -> None:
+        self._filename = os.fspath(filename)
+        self._group, self._names = group, list(names)
+        self._init_handle()
+        self._parts: list[Any] | None = None
+        with _h5py().File(self._filename, "r") as f:
+            counts, specs = [], set()
+            for name in self._names:
+                ds = self._part(f, name)
+                if ds.ndim != 3:
+                    raise NotASeriesError(f"{self._filename!r}: part {name!r} has shape "
+                                          f"{ds.shape}; parts hold frames as (n, rows, cols)")
+                counts.append(int(ds.shape[0]))
+                specs.add((tuple(int(n) for n in ds.shape[1:]), np.dtype(ds.dtype)))
+                chunks = ds.chunks
+            if len(specs) != 1:
+                raise NotASeriesError(f"{self._filename!r}: the parts of {group!r} disagree on "
+                                      f"frame shape or dtype: {sorted(map(str, specs))}")
+            self._meta = _group_attrs(f[group])
+        (self._shape, self._dtype), = specs
+        self._starts = np.cumsum([0, *counts])
+        self._nframes = int(self._starts[-1])
+        self._chunk = int(chunks[0]) if chunks else None
+
+    def _part(self, f: Any, name: str) -> Any:
+        group = f[self._group]
+        link = group.get(name, getlink=True)
+        try:
+            return group[name]
+        except KeyError:
+            where = (f"file {link.filename!r} (beside the master, or in HDF5_EXT_PREFIX)"
+                     if isinstance(link, _h5py().ExternalLink) else "its target")
+            raise NotASeriesError(
+                f"{self._filename!r}: part {self._group}/{name} links to {where}, which "
+                "cannot be opened; copy the data files beside the master file"
+            ) from None
+
+    def _open_handle(self) -> Any:
+        return _h5py().File(self._filename, "r")
+
+    def _datasets(self) -> list[Any]:
+        if self._parts is None or self._handle is None:
+            f = self.handle
+            self._parts = [self._part(f, name) for name in self._names]
+        return self._parts
+
+    @property
+    def frame_chunk(self) -> int | None:
+        return self._chunk
+
+    def _read(self, frames: FrameSelection, region: Region) -> np.ndarray:
+        index = region_index(region)
+        wanted = np.arange(len(self))[frames] if isinstance(frames, slice) else np.asarray(frames)
+        out = np.empty((len(wanted), *(hi - lo for lo, hi in region)), self._dtype)
+        part_of = np.searchsorted(self._starts, wanted, side="right") - 1
+        with self._lock:
+            parts = self._datasets()
+            for k in np.unique(part_of):
+                here = np.flatnonzero(part_of == k)
+                local = wanted[here] - self._starts[k]
+                if len(local) == local[-1] - local[0] + 1 and np.all(np.diff(local) == 1):
+                    out[here] = parts[k][(slice(int(local[0]), int(local[-1]) + 1), *index)]
+                else:  # h5py wants strictly increasing indices: each frame once, in order
+                    unique, back = np.unique(local, return_inverse=True)
+                    out[here] = np.asarray(parts[k][(unique, *index)])[back]
+        return out
+
+    def close(self) -> None:
+        self._parts = None
+        super().close()
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = super().__getstate__()
+        state["_parts"] = None  # datasets of the handle, reopened with it
+        return state
+
+    def _dask_token(self) -> str:
+        from dask.base import tokenize
+
+        stamp = os.stat(self._filename).st_mtime_ns if os.path.exists(self._filename) else None
+        return tokenize("hdf5-linked", os.path.abspath(self._filename), self._group,
+                        self._names, stamp)
+
+    def description(self) -> dict[str, Any]:
+        return {"format": "hdf5", "path": self._filename, "group": self._group,
+                "parts": list(self._names)}
+
+    def __repr__(self) -> str:
+        return (f"<LinkedSeries {self._filename!r}:{self._group}/{{{self._names[0]}.."
+                f"{self._names[-1]}}}: {len(self)} frames of {self.shape} {self.dtype}>")
+
+
+def _group_attrs(group: Any) -> dict[str, Any]:
+    from pipeline.formats.hdf5 import _read_attrs
+
+    return _read_attrs(group.attrs)
+
+
+__all__ = ["LinkedSeries", "check_virtual_sources", "locate", "open_frames"]
