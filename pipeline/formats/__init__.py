@@ -42,6 +42,11 @@ class FormatEntry:
     file_based: bool = True
 
 
+DETECTOR_EXTENSIONS = (".ge", ".ge1", ".ge2", ".ge3", ".ge4", ".ge5", ".gel", ".edf", ".edf.gz",
+                       ".edf.bz2", ".cbf", ".cbf.gz", ".cbf.bz2", ".mccd", ".mar2300", ".mar3450",
+                       ".mar3600", ".sfrm", ".img", ".kcd", ".xsd", ".mrc", ".dm3")
+"""Detector image files fabio reads (``pipeline.formats.detector``, kept in step with it)."""
+
 BUILTIN_FORMATS: tuple[FormatEntry, ...] = (
     FormatEntry("zarr", "pipeline.formats.zarr", (".zarr", ".zr3", ".zr")),
     FormatEntry("array", "pipeline.formats.array", file_based=False),
@@ -60,6 +65,8 @@ BUILTIN_FORMATS: tuple[FormatEntry, ...] = (
                 aliases=("eiger_stream_v1",), requires=("h5py",), extra="eiger"),
     FormatEntry("eiger-stream-v2", "pipeline.formats.eiger_stream_v2", (".h5", ".hdf5"),
                 aliases=("eiger_stream_v2",), requires=("h5py",), extra="eiger"),
+    FormatEntry("detector", "pipeline.formats.detector", DETECTOR_EXTENSIONS,
+                aliases=("fabio",), requires=("fabio",), extra="detector"),
 )
 
 

@@ -15,7 +15,8 @@
 
 Every file is looked at when the series is opened (its frame count, shape and
 dtype); a frame read opens its file, reads that frame and closes it.  TIFF
-files are read with tifffile (every page a frame), others with imageio.
+files are read with tifffile (every page a frame), detector files (GE, EDF,
+CBF, ...) with fabio (:mod:`pipeline.formats.detector`), others with imageio.
 """
 
 from __future__ import annotations
@@ -63,6 +64,11 @@ def yaml_metadata(meta: dict[str, Any] | None, yaml_path: str) -> dict[str, Any]
 
 def _file_info(path: str) -> tuple[int, tuple[int, ...], np.dtype]:
     """``(frames, frame shape, dtype)`` of one image file, from its header."""
+    from pipeline.formats import detector
+
+    found = detector.listed_info(path)  # GE, EDF, CBF, ... through fabio
+    if found is not None:
+        return found
     if path.lower().endswith(TIFF_EXTENSIONS):
         from ops._compat import require
 
@@ -81,6 +87,10 @@ def _imageio() -> Any:
 
 
 def _read_file_frame(path: str, page: int) -> np.ndarray:
+    from pipeline.formats import detector
+
+    if detector.listed_info(path) is not None:
+        return detector.read_frame(path, page)
     if path.lower().endswith(TIFF_EXTENSIONS):
         import tifffile
 

@@ -34,6 +34,7 @@ def _filter_ids(ds) -> list[int]:
     return [plist.get_filter(k)[0] for k in range(plist.get_nfilters())]
 
 
+@pytest.mark.slow
 def test_filtered_datasets_read_in_a_fresh_process(tmp_path):
     """A process that never imports hdf5plugin itself (a dask worker, say) reads them."""
     data = frames(4, (16, 20), "uint16")

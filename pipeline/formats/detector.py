@@ -1,0 +1,223 @@
+"""X-ray detector image files read through fabio: GE, EDF, CBF, MAR, ADSC, Bruker and the rest.
+
+Opening looks at the file's header only (fabio reads it and its first frame);
+each read reads one frame.  Multi-frame GE files (``.ge``, ``.ge2``, ...,
+``.ge5``: an 8192-byte header, then frames of little-endian integers) are read
+here directly, one frame (or only the rows asked for) per read, with the
+layout fabio found in the header; other formats go through fabio's
+``getframe``.  ``.gel`` frames are transformed as hexrd does: bits inverted,
+squared and scaled (float64).
+
+The same reading backs image-files series (:mod:`pipeline.formats.imagefiles`)
+for every file fabio reads that is not an ordinary picture.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import importlib.util
+import os
+from typing import Any
+
+import numpy as np
+
+from ops import Region
+from pipeline.errors import NotASeriesError, NotMyFormat
+from pipeline.formats import DETECTOR_EXTENSIONS  # the registry's: one list
+from pipeline.series import FrameSelection, HeaderSeries, region_index
+
+PICTURE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".gif", ".bmp", ".webp", ".tif", ".tiff")
+"""Ordinary pictures and TIFF, left to imageio and tifffile in image-files lists."""
+
+GEL_SCALE_FACTOR = 2.9452155399372724e-07
+"""hexrd's scale of ``.gel`` data: ``(~raw).astype(float64) ** 2 * GEL_SCALE_FACTOR``."""
+
+
+def _fabio() -> Any:
+    from ops._compat import require
+
+    return require("fabio", "detector", "detector image files")
+
+
+def claims(path: str) -> bool:
+    """Whether an image-files list reads ``path`` through fabio rather than tifffile/imageio.
+
+    Detector extensions always (a missing fabio then names the extra), other
+    names when fabio is installed and the file is not an ordinary picture
+    (numbered files such as ``scan.0001`` are common among detectors).
+    """
+    lower = path.lower()
+    if lower.endswith(DETECTOR_EXTENSIONS):
+        return True
+    return not lower.endswith(PICTURE_EXTENSIONS) and importlib.util.find_spec("fabio") is not None
+
+
+def listed_info(path: str) -> tuple[int, tuple[int, ...], np.dtype] | None:
+    """``(frames, shape, dtype)`` of a file in an image-files list, or None to leave it to imageio.
+
+    A detector extension fabio cannot read is an error; any other name fabio
+    declines goes back to imageio.
+    """
+    if not claims(path):
+        return None
+    try:
+        info = file_info(path)
+    except NotMyFormat as err:
+        if path.lower().endswith(DETECTOR_EXTENSIONS):
+            raise NotASeriesError(str(err)) from err
+        return None
+    return info.nframes, info.shape, info.dtype
+
+
+def is_gel(path: str) -> bool:
+    return os.path.splitext(path)[1] == ".gel"  # as hexrd: exactly this extension
+
+
+def gel_transform(data: np.ndarray) -> np.ndarray:
+    """hexrd's ``.gel`` conversion: bits inverted, squared and scaled, in float64."""
+    return np.invert(data).astype(np.float64) ** 2 * GEL_SCALE_FACTOR
+
+
+@dataclasses.dataclass(frozen=True)
+class FileInfo:
+    """What opening one file tells: frames, frame shape and dtype (after any transform)."""
+
+    nframes: int
+    shape: tuple[int, ...]
+    dtype: np.dtype
+    fabio_class: str
+    ge_layout: tuple[int, int, str] | None = None
+    """``(first frame's offset, bytes per frame, stored dtype)`` for GE files read directly."""
+    header: dict[str, Any] = dataclasses.field(default_factory=dict, compare=False)
+
+
+def file_info(path: str) -> FileInfo:
+    """The :class:`FileInfo` of ``path``, from fabio's reading of its header."""
+    path = os.fspath(path)
+    stat = os.stat(path)
+    return _cached_info(os.path.abspath(path), stat.st_mtime_ns, stat.st_size)
+
+
+@functools.lru_cache(maxsize=256)
+def _cached_info(path: str, mtime_ns: int, size: int) -> FileInfo:
+    fabio = _fabio()
+    try:
+        img = fabio.open(path)
+    except Exception as err:  # fabio raises anything from IOError to struct.error
+        raise NotMyFormat(f"fabio cannot read {path!r}: {err}") from err
+    with img:
+        data = np.asarray(img.data)
+        cls = type(img).__name__
+        layout = _ge_layout(img, data) if cls == "GeImage" else None
+        header = _plain_header(img.header)
+        nframes = int(img.nframes)
+    if is_gel(path):
+        data = gel_transform(data)
+    return FileInfo(nframes, tuple(data.shape), np.dtype(data.dtype.newbyteorder("=")), cls,
+                    layout, header)
+
+
+def _ge_layout(img: Any, data: np.ndarray) -> tuple[int, int, str]:
+    header = img.header
+    offset = int(header["StandardHeaderSizeInBytes"]) + int(header["UserHeaderSizeInBytes"])
+    stored = data.dtype.newbyteorder("<")
+    return offset, int(data.size) * stored.itemsize, stored.str
+
+
+def _plain_header(header: Any) -> dict[str, Any]:
+    """A fabio header as metadata: numbers kept, text decoded, binary blobs dropped."""
+    out: dict[str, Any] = {}
+    for key, value in dict(header).items():
+        if isinstance(value, bytes):
+            text = value.rstrip(b"\0")
+            if not text or any(b < 32 or b > 126 for b in text):
+                continue
+            value = text.decode("ascii")
+        if isinstance(value, int | float | str):
+            out[str(key)] = value
+    return out
+
+
+def read_frame(path: str, frame: int, region: Region | None = None) -> np.ndarray:
+    """Frame ``frame`` of ``path`` (restricted to ``region`` when given), one frame read."""
+    info = file_info(path)
+    if not 0 <= frame < info.nframes:
+        raise IndexError(f"{path!r} holds {info.nframes} frames; frame {frame} does not exist")
+    if info.ge_layout is not None:
+        data = _read_ge(path, frame, info, region)
+        region = None
+    else:
+        with _fabio().open(path) as img:
+            # fabio does arithmetic on the frame number: give it a Python int (as hexrd)
+            data = np.asarray(img.data if frame == 0 else img.getframe(int(frame)).data)
+    if is_gel(path):
+        data = gel_transform(data)
+    if region is not None:
+        data = data[region_index(region)]
+    return data.astype(data.dtype.newbyteorder("="), copy=False)
+
+
+def _read_ge(path: str, frame: int, info: FileInfo, region: Region | None) -> np.ndarray:
+    offset, frame_bytes, stored = info.ge_layout  # type: ignore[misc]
+    rows, cols = info.shape
+    (r0, r1), (c0, c1) = region if region is not None else ((0, rows), (0, cols))
+    dtype = np.dtype(stored)
+    import builtins
+
+    with builtins.open(path, "rb") as fh:  # only the rows asked for
+        fh.seek(offset + frame * frame_bytes + r0 * cols * dtype.itemsize)
+        raw = fh.read((r1 - r0) * cols * dtype.itemsize)
+    if len(raw) < (r1 - r0) * cols * dtype.itemsize:
+        raise NotASeriesError(f"{path!r} is truncated: its header promises {info.nframes} "
+                              f"frames but the file ends within frame {frame}")
+    data = np.frombuffer(raw, dtype).reshape(r1 - r0, cols)[:, c0:c1]
+    return data.copy() if c0 or c1 != cols else data
+
+
+class DetectorImageSeries(HeaderSeries):
+    """The frames of one detector image file (a multi-frame GE or EDF, or a single CBF, ...).
+
+    Parameters
+    ----------
+    path
+        The file; its format is recognised by fabio (magic bytes, then name).
+    """
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self._path = os.fspath(path)
+        info = file_info(self._path)
+        self._nframes, self._shape, self._dtype = info.nframes, info.shape, info.dtype
+        self._meta = {"fabio_class": info.fabio_class, "header": dict(info.header)}
+
+    @property
+    def frame_chunk(self) -> int:
+        return 1
+
+    def _read(self, frames: FrameSelection, region: Region) -> np.ndarray:
+        indices = range(*frames.indices(len(self))) if isinstance(frames, slice) else frames
+        out = np.empty((len(indices), *(hi - lo for lo, hi in region)), self._dtype)
+        for k, j in enumerate(indices):
+            out[k] = read_frame(self._path, int(j), region)
+        return out
+
+    def _dask_token(self) -> str:
+        from dask.base import tokenize
+
+        stat = os.stat(self._path)
+        return tokenize("detector", os.path.abspath(self._path), stat.st_mtime_ns, stat.st_size)
+
+    def description(self) -> dict[str, Any]:
+        return {"format": "detector", "path": self._path}
+
+    def __repr__(self) -> str:
+        return (f"<DetectorImageSeries {self._path!r} ({self._meta['fabio_class']}): "
+                f"{len(self)} frames of {self.shape} {self.dtype}>")
+
+
+def open(path: str | os.PathLike[str]) -> DetectorImageSeries:
+    """A detector image file as a series, lazily (``pipeline.open("scan.ge2")``)."""
+    return DetectorImageSeries(path)
+
+
+__all__ = ["DetectorImageSeries", "claims", "file_info", "listed_info", "open", "read_frame"]
