@@ -16,5 +16,6 @@ BENCHMARKS: tuple[str, ...] = (
     "pushdown",
     "cluster",
     "codecs",
+    "detector_reads",
 )
 """Benchmark names, in the order they run; each is the module ``benchmarks.<name>``."""

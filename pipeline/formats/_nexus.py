@@ -233,20 +233,40 @@ class LinkedSeries(LazyHandle, HeaderSeries):
 
     def _read(self, frames: FrameSelection, region: Region) -> np.ndarray:
         index = region_index(region)
-        wanted = np.arange(len(self))[frames] if isinstance(frames, slice) else np.asarray(frames)
-        out = np.empty((len(wanted), *(hi - lo for lo, hi in region)), self._dtype)
-        part_of = np.searchsorted(self._starts, wanted, side="right") - 1
+        n = len(range(*frames.indices(len(self)))) if isinstance(frames, slice) else len(frames)
         with self._lock:
             parts = self._datasets()
+            if isinstance(frames, slice) and n:
+                start = frames.start or 0
+                k = int(np.searchsorted(self._starts, start, side="right")) - 1
+                lo = start - int(self._starts[k])
+                if start + n <= self._starts[k + 1]:  # within one part: h5py's array as is
+                    return np.asarray(parts[k][(slice(lo, lo + n), *index)])
+            out = np.empty((n, *(hi - lo for lo, hi in region)), self._dtype)
+            if isinstance(frames, slice):
+                if n:
+                    self._read_run(parts, frames.start or 0, out, index)
+                return out
+            part_of = np.searchsorted(self._starts, frames, side="right") - 1
             for k in np.unique(part_of):
                 here = np.flatnonzero(part_of == k)
-                local = wanted[here] - self._starts[k]
-                if len(local) == local[-1] - local[0] + 1 and np.all(np.diff(local) == 1):
-                    out[here] = parts[k][(slice(int(local[0]), int(local[-1]) + 1), *index)]
-                else:  # h5py wants strictly increasing indices: each frame once, in order
-                    unique, back = np.unique(local, return_inverse=True)
-                    out[here] = np.asarray(parts[k][(unique, *index)])[back]
+                # h5py wants strictly increasing indices: each frame once, in order
+                unique, back = np.unique(frames[here] - self._starts[k], return_inverse=True)
+                out[here] = np.asarray(parts[k][(unique, *index)])[back]
         return out
+
+    def _read_run(self, parts: list[Any], start: int, out: np.ndarray,
+                  index: tuple[slice, ...]) -> None:
+        """Frames ``start, start + 1, ...`` into ``out``, straight from each part they span."""
+        done = 0
+        k = int(np.searchsorted(self._starts, start, side="right")) - 1
+        while done < len(out):
+            lo = start + done - int(self._starts[k])
+            take = min(len(out) - done, int(self._starts[k + 1] - self._starts[k]) - lo)
+            # plain slicing: h5py's fast path (read_direct is slower for whole chunks)
+            out[done:done + take] = parts[k][(slice(lo, lo + take), *index)]
+            done += take
+            k += 1
 
     def close(self) -> None:
         self._parts = None

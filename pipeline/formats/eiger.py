@@ -11,7 +11,8 @@ of one image message of the Dectris stream:
     ``"bszstd"``, ``"csrnpz"`` (a scipy CSR matrix saved as NPZ after an 8-byte
     size) or absent/empty for raw bytes;
 ``dtype``, ``shape``, ``elem_size``
-    what the decoded frame is.
+    what the decoded frame is (the same for every frame of a series: read
+    once, from frame 0).
 
 Version 1 files hold ``/data/<i>/<fields>``; version 2 (stream2, Eiger2 with
 two energy thresholds) hold ``/data/<i>/<channel>/<fields>`` with channels
@@ -113,17 +114,32 @@ def _decode_csrnpz(data: bytes | memoryview, shape: tuple[int, ...], dtype: np.d
     return out.astype(dtype, copy=False)
 
 
-def read_fields(group: Any) -> dict[str, Any]:
-    """The fields of one frame group, as :func:`decompress_frame` takes them."""
-    d: dict[str, Any] = {}
+def read_fields(group: Any, constant: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The fields of one frame group, as :func:`decompress_frame` takes them.
+
+    ``constant`` holds fields known to be the same for every frame (dtype,
+    shape, elem_size: one per stream series, read once from frame 0); only the
+    others are read here.
+    """
+    d: dict[str, Any] = dict(constant or {})
     for key in FRAME_FIELDS:
-        if key in group:
-            d[key] = group[key][()]
+        if key not in d:
+            node = group.get(key)
+            if node is not None:
+                d[key] = node[()]
     if "data" not in d or "dtype" not in d or "shape" not in d:
         raise NotASeriesError(
             f"frame group {group.name!r} lacks {sorted(set(FRAME_FIELDS[1:]) - set(d))}; "
             f"an Eiger stream frame holds {list(FRAME_FIELDS)}"
         )
+    return d
+
+
+def constant_fields(group: Any) -> dict[str, Any]:
+    """The fields of frame 0 that hold for the whole series: ``dtype``, ``shape``, ``elem_size``."""
+    d = {key: group[key][()] for key in ("dtype", "shape", "elem_size") if key in group}
+    if "dtype" not in d or "shape" not in d:
+        raise NotASeriesError(f"frame group {group.name!r} has no 'shape' or no 'dtype' field")
     return d
 
 
@@ -216,14 +232,14 @@ class EigerStreamSeries(LazyHandle, HeaderSeries):
         return self._meta_cache
 
     def _group(self, j: int) -> Any:
-        key = str(j)
         data = self.handle["data"]
-        if key not in data:
+        try:
+            return data[str(j)]
+        except KeyError:
             raise NotASeriesError(
-                f"{self._filename!r}: /data holds {len(data)} entries but no frame {key!r}; "
+                f"{self._filename!r}: /data holds {len(data)} entries but no frame {str(j)!r}; "
                 "frames are numbered 0, 1, ... without gaps"
-            )
-        return data[key]
+            ) from None
 
     def _decode(self, j: int) -> np.ndarray:
         raise NotImplementedError
@@ -277,11 +293,8 @@ def _mtime(path: str) -> int | None:
         return None
 
 
-def frame_spec(group: Any) -> tuple[tuple[int, ...], np.dtype]:
-    """Shape and dtype of a frame group, from its ``shape`` and ``dtype`` fields only."""
-    fields = {k: group[k][()] for k in ("shape", "dtype") if k in group}
-    if len(fields) < 2:
-        raise NotASeriesError(f"frame group {group.name!r} has no 'shape' or no 'dtype' field")
+def frame_spec(fields: dict[str, Any]) -> tuple[tuple[int, ...], np.dtype]:
+    """Shape and dtype of a frame, from its ``shape`` and ``dtype`` fields."""
     shape = tuple(int(n) for n in np.atleast_1d(fields["shape"]))
     return shape, np.dtype(_text(fields["dtype"]))
 

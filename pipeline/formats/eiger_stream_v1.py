@@ -12,8 +12,8 @@ from typing import Any
 
 import numpy as np
 
-from pipeline.formats.eiger import (EigerStreamSeries, decompress_frame, frame_spec, read_fields,
-                                    sniff_version)
+from pipeline.formats.eiger import (EigerStreamSeries, constant_fields, decompress_frame,
+                                    frame_spec, read_fields, sniff_version)
 
 
 class EigerStreamV1Series(EigerStreamSeries):
@@ -35,10 +35,11 @@ class EigerStreamV1Series(EigerStreamSeries):
                 f"eiger-stream-v1 takes no options, got {sorted(kwargs)!r}"
             )
         data = self._init_file(fname, 1)
-        self._shape, self._dtype = frame_spec(data["0"])
+        self._constant = constant_fields(data["0"])
+        self._shape, self._dtype = frame_spec(self._constant)
 
     def _fields(self, j: int) -> dict[str, Any]:
-        return read_fields(self._group(j))
+        return read_fields(self._group(j), self._constant)
 
     def _combine(self, fields: dict[str, Any]) -> np.ndarray:
         return decompress_frame(fields)

@@ -19,8 +19,8 @@ from typing import Any
 import numpy as np
 
 from pipeline.errors import NotASeriesError, SeriesOptionError
-from pipeline.formats.eiger import (EigerStreamSeries, decompress_frame, frame_spec, read_fields,
-                                    sniff_version)
+from pipeline.formats.eiger import (EigerStreamSeries, constant_fields, decompress_frame,
+                                    frame_spec, read_fields, sniff_version)
 
 THRESHOLD_SETTINGS = ("threshold_1", "threshold_2", "man_diff")
 OPTIONS = ("threshold_setting", "multiplier")
@@ -56,8 +56,9 @@ class EigerStreamV2Series(EigerStreamSeries):
         data = self._init_file(fname, 2)
         first = data["0"]
         self._channels = tuple(k for k in first if hasattr(first[k], "keys"))
-        self._specs = {c: frame_spec(first[c]) for c in self._channels
-                       if c in THRESHOLD_SETTINGS}
+        self._constant = {c: constant_fields(first[c]) for c in self._channels
+                          if c in THRESHOLD_SETTINGS}
+        self._specs = {c: frame_spec(fields) for c, fields in self._constant.items()}
         self._check_channels(self._threshold_setting)
 
     # -- hexrd's options -------------------------------------------------------------
@@ -122,7 +123,7 @@ class EigerStreamV2Series(EigerStreamSeries):
         setting, multiplier = self._threshold_setting, self._multiplier
         group = self._group(j)
         wanted = ("threshold_1", "threshold_2") if setting == "man_diff" else (setting,)
-        return setting, multiplier, [read_fields(group[c]) for c in wanted]
+        return setting, multiplier, [read_fields(group[c], self._constant[c]) for c in wanted]
 
     def _combine(self, fields: tuple[str, float, list[dict[str, Any]]]) -> np.ndarray:
         setting, multiplier, parts = fields
