@@ -14,9 +14,9 @@ VERSION = 1
 
 
 def _h5py() -> Any:
-    from ops._compat import require
+    from pipeline.formats._h5 import h5py
 
-    return require("h5py", "hdf5", "fch5 frame caches")
+    return h5py("fch5 frame caches")  # hdf5plugin's filters registered, when installed
 
 
 def _text(value: Any) -> str:

@@ -124,8 +124,12 @@ def _has_hexrd_layout(f: Any, dataname: str) -> bool:
     return bool(found)
 
 
-def open_frames(filename: Any, dataname: str) -> ImageSeries | None:
-    """The NeXus frames of ``filename`` as a series; None where hexrd's layout or no NeXus is."""
+def open_frames(filename: Any, dataname: str, group: str | None = None) -> ImageSeries | None:
+    """The NeXus frames of ``filename`` (or of its ``group``) as a series.
+
+    None where hexrd's layout (a dataset ``dataname``) is, or no NeXus frames
+    are: the caller then reads the file as hexrd lays it out.
+    """
     if not isinstance(filename, str | os.PathLike):
         return None
     path = os.fspath(filename)
@@ -133,9 +137,12 @@ def open_frames(filename: Any, dataname: str) -> ImageSeries | None:
     if not os.path.isfile(path) or not h5py.is_hdf5(path):
         return None
     with h5py.File(path, "r") as f:
-        if _has_hexrd_layout(f, dataname):
-            return None
-        found = locate(f)
+        if group is None:
+            found = None if _has_hexrd_layout(f, dataname) else locate(f)
+        else:
+            node = f.get(group)
+            ok = node is not None and _is_group(node) and dataname not in node
+            found = _signal(node) if ok else None
     if found is None:
         return None
     group, names = found

@@ -224,13 +224,14 @@ def open(filename: str | os.PathLike[str], path: str | None = None,
          dataname: str = DEFAULT_DATANAME) -> HDF5Series:
     """hexrd's ``open(f, "hdf5", path="group", dataname="images")``, lazily.
 
-    Without ``path``, a file with no ``images`` dataset opens the frames its
-    NeXus attributes point to, across linked data files (:mod:`._nexus`).
+    Without ``path`` (or with a group that has no ``images``), a file with no
+    ``images`` dataset opens the frames its NeXus attributes point to, across
+    linked data files (:mod:`._nexus`).
     """
-    if path is None and dataname == DEFAULT_DATANAME:
+    if dataname == DEFAULT_DATANAME:
         from pipeline.formats._nexus import open_frames
 
-        found = open_frames(filename, dataname)
+        found = open_frames(filename, dataname, path)
         if found is not None:
             return found  # type: ignore[return-value]
     return HDF5Series(filename, path=path, dataname=dataname)

@@ -42,6 +42,14 @@ def test_filtered_datasets_read_in_a_fresh_process(tmp_path):
     for name, (make, _) in FILTERS.items():
         with h5py.File(tmp_path / f"{name}.h5", "w") as f:
             f.create_dataset("imageseries/images", data=data, chunks=(1, 16, 20), **make())
+    pipeline.write(pipeline.from_array(data), tmp_path / "cache.fch5", "frame-cache",
+                   style="fch5", threshold=0)
+    with h5py.File(tmp_path / "cache.fch5", "r+") as f:  # compressed as hexrd's writer does
+        for key in ("data", "indices"):
+            values = f[key][()]
+            del f[key]
+            f.create_dataset(key, data=values, chunks=True, maxshape=(None, values.shape[1]),
+                             **hdf5plugin.Blosc(cname="zstd", clevel=5))
     script = textwrap.dedent(f"""
         import sys, h5py, numpy as np
         want = np.load({str(tmp_path / 'want.npy')!r})
@@ -54,6 +62,8 @@ def test_filtered_datasets_read_in_a_fresh_process(tmp_path):
                 pass
         assert "hdf5plugin" not in sys.modules
         import pipeline
+        cache = pipeline.open({str(tmp_path)!r} + "/cache.fch5")  # first: nothing else loaded
+        assert np.array_equal(np.asarray(cache), want)
         for name in names:
             s = pipeline.open({str(tmp_path)!r} + "/" + name + ".h5")
             assert np.array_equal(np.asarray(s), want), name
@@ -124,6 +134,16 @@ def test_master_reads_across_part_boundaries_from_any_directory(tmp_path, monkey
     pick = [8, 0, 3, 3, 7, 2]
     np.testing.assert_array_equal(np.asarray(s[pick]), data[pick])
     np.testing.assert_array_equal(s.get_region(6, ((2, 5), (1, 9))), data[6, 2:5, 1:9])
+
+
+def test_master_group_given_as_path(tmp_path):
+    master, data = eiger_master(tmp_path, parts=(2, 3))
+    s = pipeline.open(master, "hdf5", path="/entry/data")
+    assert isinstance(s, LinkedSeries) and s.description()["parts"] == ["data_000001",
+                                                                         "data_000002"]
+    np.testing.assert_array_equal(np.asarray(s), data)
+    with pytest.raises(KeyError, match="pass dataname="):
+        pipeline.open(master, "hdf5", path="/entry/instrument/detector")
 
 
 def test_missing_data_file_is_named(tmp_path):
