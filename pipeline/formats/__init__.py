@@ -44,7 +44,8 @@ class FormatEntry:
 
 DETECTOR_EXTENSIONS = (".ge", ".ge1", ".ge2", ".ge3", ".ge4", ".ge5", ".gel", ".edf", ".edf.gz",
                        ".edf.bz2", ".cbf", ".cbf.gz", ".cbf.bz2", ".mccd", ".mar2300", ".mar3450",
-                       ".mar3600", ".sfrm", ".img", ".kcd", ".xsd", ".mrc", ".dm3")
+                       ".mar3600", ".sfrm", ".img", ".kcd", ".xsd", ".mrc", ".dm3", ".rodhypix",
+                       ".esperanto")
 """Detector image files fabio reads (``pipeline.formats.detector``, kept in step with it)."""
 
 BUILTIN_FORMATS: tuple[FormatEntry, ...] = (

@@ -138,6 +138,33 @@ def test_image_files_over_cbf_and_numbered_files(tmp_path):
     np.testing.assert_array_equal(np.asarray(s), data)
 
 
+WRITERS = [  # fabio's own writers, each a format fabio reads back
+    ("edfimage", "EdfImage", "a.edf", "float32"),
+    ("cbfimage", "CbfImage", "a.cbf", "int32"),
+    ("bruker100image", "Bruker100Image", "a.sfrm", "int32"),
+    ("adscimage", "AdscImage", "a.img", "uint16"),
+    ("OXDimage", "OXDimage", "a.rodhypix", "uint16"),
+    ("esperantoimage", "EsperantoImage", "a.esperanto", "int32"),
+    ("pnmimage", "PnmImage", "a.pgm", "uint16"),
+]
+
+
+@pytest.mark.parametrize("module, cls, name, dtype", WRITERS)
+def test_every_fabio_writer_reads_back_as_fabio_reads_it(tmp_path, module, cls, name, dtype):
+    import importlib
+
+    writer = getattr(importlib.import_module(f"fabio.{module}"), cls)
+    for k, frame in enumerate(frames(3, (24, 32), dtype)):
+        writer(data=frame).write(str(tmp_path / f"{k}_{name}"))
+    want = np.stack([fabio.open(str(tmp_path / f"{k}_{name}")).data for k in range(3)])
+    listed = pipeline.open(yaml_list(tmp_path, f"*_{name}"))
+    assert listed.dtype == want.dtype
+    np.testing.assert_array_equal(np.asarray(listed), want)
+    direct = pipeline.open(tmp_path / f"1_{name}")  # by extension or, failing that, by content
+    assert isinstance(direct, DetectorImageSeries)
+    np.testing.assert_array_equal(direct[0], want[1])
+
+
 def test_a_file_fabio_cannot_read_is_named(tmp_path):
     (tmp_path / "junk.edf").write_bytes(b"\x01\x02 not an image")
     with pytest.raises(UnknownFormatError, match="detector"):
