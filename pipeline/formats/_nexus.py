@@ -77,14 +77,15 @@ def _signal(group: Any) -> tuple[str, list[str]] | None:
     signal = _attr_text(group, "signal")
     if signal and signal in names:
         return group.name, [signal]
-    parts = sorted((n for n in names if PART.match(n)), key=lambda n: int(PART.match(n)[1]))
+    numbered = {n: int(m[1]) for n in names if (m := PART.match(n)) is not None}
+    parts = sorted(numbered, key=numbered.__getitem__)
     if parts:
         return group.name, parts
     for name in names:  # the older form: a dataset marked signal=1
         link = group.get(name, getlink=True)
-        if isinstance(link, _h5py().HardLink) and hasattr(group[name], "shape"):
-            if str(group[name].attrs.get("signal", "")) == "1":
-                return group.name, [name]
+        if (isinstance(link, _h5py().HardLink) and hasattr(group[name], "shape")
+                and str(group[name].attrs.get("signal", "")) == "1"):
+            return group.name, [name]
     if "data" in names:
         return group.name, ["data"]
     return None

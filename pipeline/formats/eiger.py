@@ -55,7 +55,7 @@ def _text(value: Any) -> str | None:
     return None if text in ("", "none", "None") else text
 
 
-def _as_bytes(data: Any) -> bytes | memoryview:
+def _as_bytes(data: Any) -> bytes | bytearray | memoryview:
     if isinstance(data, bytes | bytearray | memoryview):
         return data
     return np.asarray(data).tobytes()  # np.void (HDF5 opaque) or a uint8 array
@@ -97,7 +97,7 @@ def decompress_frame(d: dict[str, Any]) -> np.ndarray:
     )
 
 
-def _decode_csrnpz(data: bytes | memoryview, shape: tuple[int, ...], dtype: np.dtype
+def _decode_csrnpz(data: bytes | bytearray | memoryview, shape: tuple[int, ...], dtype: np.dtype
                    ) -> np.ndarray:
     """A CSR matrix saved by ``scipy.sparse.save_npz`` after an 8-byte size, as a dense frame."""
     with np.load(io.BytesIO(bytes(data[8:])), allow_pickle=False) as npz:
@@ -255,8 +255,19 @@ class EigerStreamSeries(LazyHandle, HeaderSeries):
         for k, j in enumerate(indices):
             with self._lock:  # h5py serialises calls; the decode itself runs outside it
                 fields = self._fields(int(j))
-            out[k] = self._combine(fields)[index]
+            out[k] = self._decode_checked(int(j), fields)[index]
         return out
+
+    def _decode_checked(self, j: int, fields: Any) -> np.ndarray:
+        try:
+            return self._combine(fields)
+        except (UnsupportedCompressionError, NotASeriesError, ImportError):
+            raise
+        except (RuntimeError, ValueError) as err:  # the decoder's, or bytes of the wrong size
+            raise NotASeriesError(
+                f"{self._filename!r}: frame {j} cannot be decoded ({err}); its stored bytes do "
+                "not match its encoding, dtype and shape"
+            ) from err
 
     def _fields(self, j: int) -> Any:
         raise NotImplementedError

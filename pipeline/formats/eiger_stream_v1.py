@@ -12,8 +12,14 @@ from typing import Any
 
 import numpy as np
 
-from pipeline.formats.eiger import (EigerStreamSeries, constant_fields, decompress_frame,
-                                    frame_spec, read_fields, sniff_version)
+from pipeline.formats.eiger import (
+    EigerStreamSeries,
+    constant_fields,
+    decompress_frame,
+    frame_spec,
+    read_fields,
+    sniff_version,
+)
 
 
 class EigerStreamV1Series(EigerStreamSeries):

@@ -19,8 +19,14 @@ from typing import Any
 import numpy as np
 
 from pipeline.errors import NotASeriesError, SeriesOptionError
-from pipeline.formats.eiger import (EigerStreamSeries, constant_fields, decompress_frame,
-                                    frame_spec, read_fields, sniff_version)
+from pipeline.formats.eiger import (
+    EigerStreamSeries,
+    constant_fields,
+    decompress_frame,
+    frame_spec,
+    read_fields,
+    sniff_version,
+)
 
 THRESHOLD_SETTINGS = ("threshold_1", "threshold_2", "man_diff")
 OPTIONS = ("threshold_setting", "multiplier")
@@ -49,7 +55,7 @@ class EigerStreamV2Series(EigerStreamSeries):
                  multiplier: float = 1, **kwargs: Any) -> None:
         if kwargs:
             raise SeriesOptionError(
-                f"eiger-stream-v2 has no option {sorted(kwargs)[0]!r}; its options are {OPTIONS}"
+                f"eiger-stream-v2 has no option {min(kwargs)!r}; its options are {OPTIONS}"
             )
         self._threshold_setting = _check_setting(threshold_setting)
         self._multiplier = _check_multiplier(multiplier)

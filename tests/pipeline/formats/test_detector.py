@@ -16,9 +16,9 @@ from tests.conformance import SeriesConformance
 from tests.pipeline.formats._data import frames
 
 fabio = pytest.importorskip("fabio")
-from fabio.cbfimage import CbfImage  # noqa: E402
-from fabio.edfimage import EdfImage  # noqa: E402
-from fabio.tifimage import TifImage  # noqa: E402
+from fabio.cbfimage import CbfImage
+from fabio.edfimage import EdfImage
+from fabio.tifimage import TifImage
 
 GE_HEADER = 8192
 

@@ -142,7 +142,7 @@ def test_open_reads_only_the_header_and_each_read_decodes_one_frame(tmp_path):
     s = pipeline.open(path, "eiger-stream-v1")
     assert (len(s), s.shape, s.dtype) == (3, (10, 12), np.dtype("uint16"))
     np.testing.assert_array_equal(s[2], data[2])
-    with pytest.raises(Exception):
+    with pytest.raises(NotASeriesError, match="frame 1 cannot be decoded"):
         s[1]
 
 

@@ -73,7 +73,7 @@ def test_filtered_datasets_read_in_a_fresh_process(tmp_path):
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
     env.pop("HDF5_PLUGIN_PATH", None)
     run = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
-                         env=env, timeout=120)
+                         env=env, timeout=120, check=False)
     assert run.returncode == 0, run.stderr
     assert run.stdout.split() == ["OK", str(len(FILTERS))]
 
