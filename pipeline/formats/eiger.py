@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import io
 import os
+import zipfile
 from typing import Any
 
 import numpy as np
@@ -263,7 +264,8 @@ class EigerStreamSeries(LazyHandle, HeaderSeries):
             return self._combine(fields)
         except (UnsupportedCompressionError, NotASeriesError, ImportError):
             raise
-        except (RuntimeError, ValueError) as err:  # the decoder's, or bytes of the wrong size
+        except (RuntimeError, ValueError, EOFError, OSError, KeyError, zipfile.BadZipFile) as err:
+            # the decoder's complaint, bytes of the wrong size, or a broken NPZ (csrnpz)
             raise NotASeriesError(
                 f"{self._filename!r}: frame {j} cannot be decoded ({err}); its stored bytes do "
                 "not match its encoding, dtype and shape"

@@ -236,3 +236,32 @@ def test_missing_dectris_compression_names_the_extra(monkeypatch):
          "data": np.void(b"\0" * 16)}
     with pytest.raises(ImportError, match=r"lazyseries\[eiger\]"):
         eiger.decompress_frame(d)
+
+
+hypothesis = pytest.importorskip("hypothesis")
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+
+@pytest.mark.slow
+@settings(max_examples=30, deadline=None)
+@given(encoding=st.sampled_from(["lz4", "bslz4", "bszstd", "csrnpz", None]),
+       dtype=st.sampled_from(["uint8", "uint16", "int32", "uint32", "float64"]),
+       rows=st.integers(1, 40), cols=st.integers(1, 40), seed=st.integers(0, 2**16),
+       cut=st.floats(0.05, 0.95))
+def test_fuzz_round_trip_and_truncated_bytes(tmp_path_factory, encoding, dtype, rows, cols,
+                                             seed, cut):
+    frame = np.random.default_rng(seed).integers(0, 200, (rows, cols)).astype(dtype)
+    payload = encode(frame, encoding)
+    d = {"compression_type": encoding, "dtype": frame.dtype.str, "shape": frame.shape,
+         "elem_size": frame.dtype.itemsize, "data": np.void(payload)}
+    np.testing.assert_array_equal(eiger.decompress_frame(d), frame)
+    # a frame cut short never decodes to something: the read names the frame
+    path = tmp_path_factory.mktemp("fuzz") / "cut.h5"
+    with h5py.File(path, "w") as f:
+        g = f.create_group("data/0")
+        put_frame(g, frame, encoding)
+        del g["data"]
+        g["data"] = np.void(payload[: max(1, int(len(payload) * cut))])
+    with pytest.raises(NotASeriesError, match="frame 0"):
+        eiger_stream_v1.open(path)[0]
