@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 
 import pipeline
+from tests.pipeline.formats._data import frames
 from tests.pipeline.formats.test_detector import write_ge
 from tests.pipeline.formats.test_eiger import two_thresholds, write_v2
 from tests.pipeline.formats.test_hdf5_detector import eiger_master
-from tests.pipeline.formats._data import frames
 
 distributed = pytest.importorskip("distributed")
 pytest.importorskip("fabio")

@@ -8,6 +8,8 @@ import sys
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import pipeline
 from pipeline.errors import NotASeriesError, SeriesOptionError, UnsupportedCompressionError
@@ -236,11 +238,6 @@ def test_missing_dectris_compression_names_the_extra(monkeypatch):
          "data": np.void(b"\0" * 16)}
     with pytest.raises(ImportError, match=r"lazyseries\[eiger\]"):
         eiger.decompress_frame(d)
-
-
-hypothesis = pytest.importorskip("hypothesis")
-from hypothesis import given, settings  # noqa: E402
-from hypothesis import strategies as st  # noqa: E402
 
 
 @pytest.mark.slow
