@@ -30,7 +30,12 @@ from typing import Any
 import numpy as np
 
 from ops import Region
-from pipeline.errors import NotASeriesError, NotMyFormat, UnsupportedCompressionError
+from pipeline.errors import (
+    NotASeriesError,
+    NotMyFormat,
+    SeriesOptionError,
+    UnsupportedCompressionError,
+)
 from pipeline.formats._h5 import h5py as _h5py_module
 from pipeline.formats._handle import LazyHandle
 from pipeline.series import FrameSelection, HeaderSeries, region_index
@@ -289,7 +294,12 @@ class EigerStreamSeries(LazyHandle, HeaderSeries):
                         _mtime(self._filename))
 
     def option_values(self) -> dict[str, Any]:
+        """The reader's options and their values (hexrd's ``option_values``; none here)."""
         return {}
+
+    def set_option(self, key: str, value: Any) -> None:
+        """hexrd's ``set_option``: this format has no options to set."""
+        raise SeriesOptionError(f"{self.format_name} has no option {key!r} (it has none)")
 
     def description(self) -> dict[str, Any]:
         return {"format": self.format_name, "path": self._filename, **self.option_values()}

@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 
+from pipeline.errors import SeriesOptionError
 from pipeline.formats.eiger import (
     EigerStreamSeries,
     constant_fields,
@@ -35,8 +36,6 @@ class EigerStreamV1Series(EigerStreamSeries):
 
     def __init__(self, fname: str | os.PathLike[str] | Any, **kwargs: Any) -> None:
         if kwargs:
-            from pipeline.errors import SeriesOptionError
-
             raise SeriesOptionError(
                 f"eiger-stream-v1 takes no options, got {sorted(kwargs)!r}"
             )

@@ -188,6 +188,15 @@ def test_formats_are_detected_and_plain_hdf5_declines(tmp_path):
         eiger_stream_v1.open(tmp_path / "two.h5")
 
 
+def test_v1_has_no_options(tmp_path):
+    s = eiger_stream_v1.open(write_v1(tmp_path / "o.h5", frames(1, (4, 4))))
+    assert s.option_values() == {}
+    with pytest.raises(NotImplementedError, match="'threshold_setting'"):
+        s.set_option("threshold_setting", "threshold_2")
+    with pytest.raises(SeriesOptionError, match="takes no options"):
+        eiger_stream_v1.open(tmp_path / "o.h5", threshold_setting="threshold_1")
+
+
 def test_an_open_h5py_file_is_used(tmp_path):
     data = frames(2, (6, 9))
     with h5py.File(write_v1(tmp_path / "f.h5", data), "r") as f:
