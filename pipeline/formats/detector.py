@@ -50,7 +50,14 @@ def claims(path: str) -> bool:
     lower = path.lower()
     if lower.endswith(DETECTOR_EXTENSIONS):
         return True
-    return not lower.endswith(PICTURE_EXTENSIONS) and importlib.util.find_spec("fabio") is not None
+    return not lower.endswith(PICTURE_EXTENSIONS) and _fabio_installed()
+
+
+def _fabio_installed() -> bool:
+    try:
+        return importlib.util.find_spec("fabio") is not None
+    except (ImportError, ValueError):  # ValueError: blocked in sys.modules (None)
+        return False
 
 
 def listed_info(path: str) -> tuple[int, tuple[int, ...], np.dtype] | None:
