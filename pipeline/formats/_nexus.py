@@ -240,7 +240,8 @@ class LinkedSeries(LazyHandle, HeaderSeries):
         return self._chunk
 
     def _read(self, frames: FrameSelection, region: Region) -> np.ndarray:
-        index = region_index(region)
+        # whole frames without in-frame slices: h5py's cheapest selection
+        index = () if region == self.spec.full_region else region_index(region)
         n = len(range(*frames.indices(len(self)))) if isinstance(frames, slice) else len(frames)
         with self._lock:
             parts = self._datasets()
