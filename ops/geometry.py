@@ -73,8 +73,14 @@ def _crop_flip(code: str, spec: FrameSpec, region: Region) -> tuple[Region, str]
     return (*region[:-2], (r0, r1), (c0, c1)), code
 
 
+def _flip_axes(code: str, ndim: int) -> tuple[int, ...]:
+    lead = tuple(range(ndim - 2))
+    return (*lead, ndim - 1, ndim - 2) if FLIPS[code][0] else (*lead, ndim - 2, ndim - 1)
+
+
 FLIP = OpKind(
-    "flip", flip, parse=_parse_flip, resolve=_resolve_flip, crop=_crop_flip, doc=flip.__doc__ or ""
+    "flip", flip, parse=_parse_flip, resolve=_resolve_flip, crop=_crop_flip, doc=flip.__doc__ or "",
+    axes=_flip_axes,
 )
 
 

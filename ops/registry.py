@@ -87,6 +87,11 @@ class OpKind:
         such that ``op(param)(x)[region_out] == op(param')(x[region_in])``;
         ``param'`` may be :data:`DROP`.  Return ``None`` when the region cannot
         be pushed through this op.  Absent: nothing is pushed through.
+    axes
+        ``axes(param, ndim) -> perm``: for each axis of the outgoing frame (of
+        ``ndim`` axes), the incoming axis it comes from (a transpose swaps the
+        last two), so that per-axis metadata such as pixel sizes follows.
+        Absent: every axis stays where it is.
     """
 
     name: str
@@ -96,6 +101,7 @@ class OpKind:
     resolve: Callable[[Any, FrameSpec], FrameSpec] = _unchanged
     crop: Callable[[Any, FrameSpec, Region], tuple[Region, Any] | None] | None = None
     doc: str = ""
+    axes: Callable[[Any, int], tuple[int, ...]] | None = None
 
     def __call__(self, param: Any) -> Op:
         return Op(self, param)
@@ -181,6 +187,10 @@ class Op:
             return None
         region_in, param = pushed
         return region_in, (None if param is DROP else Op(self.kind, param))
+
+    def axis_map(self, ndim: int) -> tuple[int, ...] | None:
+        """For each axis of the outgoing frame, the incoming one; ``None`` if not declared."""
+        return None if self.kind.axes is None else tuple(self.kind.axes(self.param, ndim))
 
     def to_config(self) -> dict[str, Any]:
         return {"name": self.name, "param": self.param}
@@ -274,6 +284,7 @@ class Registry(Mapping[str, OpKind]):
         validate: Callable[[Any, FrameSpec], Any] | None = None,
         resolve: Callable[[Any, FrameSpec], FrameSpec] | None = None,
         crop: Callable[[Any, FrameSpec, Region], tuple[Region, Any] | None] | None = None,
+        axes: Callable[[Any, int], tuple[int, ...]] | None = None,
         replace: bool = False,
     ) -> Any:
         """Register ``func(block, param)`` under ``name``; usable as a decorator.
@@ -294,6 +305,7 @@ class Registry(Mapping[str, OpKind]):
                 resolve=resolve or (_unchanged if per_frame else _probe_resolve(block_func)),
                 crop=crop,
                 doc=(f.__doc__ or "").strip(),
+                axes=axes,
             )
             self.add(kind, replace=replace)
             return f

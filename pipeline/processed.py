@@ -15,7 +15,7 @@ import numpy as np
 
 import ops as _ops
 from ops import FrameSpec, Op, Region
-from pipeline import graph
+from pipeline import graph, microscopy
 from pipeline.series import FrameSelection, ImageSeries, as_selection
 
 
@@ -75,7 +75,9 @@ class ProcessedImageSeries(ImageSeries):
         self._specs: tuple[FrameSpec, ...] = inner_specs + specs[1:]
         meta = series.metadata
         self._own_oplist = list(oplist)
-        self._meta = copy.deepcopy(meta)
+        # per-axis metadata (pixel sizes) follows the new ops' axes
+        self._meta = microscopy.through_chain(copy.deepcopy(meta), chain, specs,
+                                              series.axes[1:])
         if frames is not None and "omega" in self._meta:
             self._meta["omega"] = np.asarray(self._meta["omega"])[frames]
 

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from pipeline import _json, graph
+from pipeline import _json, graph, ome
 from pipeline.axes import dimension_names
 from pipeline.errors import StoreExistsError
 from pipeline.formats.zarr import ARRAY_NAME, ATTR, FORMAT_VERSION, _is_url, exists
@@ -132,6 +132,7 @@ def write(
     shards: Any = None,
     storage_options: dict[str, Any] | None = None,
     compute: bool = True,
+    levels: int = 0,
 ) -> Any:
     """Write ``series`` to a Zarr group at ``path``; return the reopened series.
 
@@ -146,6 +147,9 @@ def write(
     chunks, shards
         The array's chunks and shards (frames first).  Default:
         :func:`default_layout`.
+    levels
+        Downsampled levels of the OME-Zarr image (see :mod:`pipeline.ome`),
+        computed in the same graph as the frames.
     compute
         With ``False``, return the dask ``store`` task instead of running it;
         computing it writes the frames and marks the store complete.
@@ -170,20 +174,26 @@ def write(
     provenance = series.description()
     metadata = series.metadata
     _json.encode(metadata, sink=lambda arr: "", where="metadata")  # fails before any change
+    levels = ome.check_levels(levels, series.axes, shape)
+    ome_attrs = ome.image_attrs(series.axes, metadata, levels, (n, *shape), dtype, ARRAY_NAME)
     _prepare_target(target, series, (n, *shape), dtype, overwrite, storage_options)
 
     group = zarr.open_group(target, mode="a", storage_options=storage_options, zarr_format=3)
     sink = _array_sink(group)
     record = {"format_version": FORMAT_VERSION, "complete": False, "array": ARRAY_NAME,
               "provenance": _json.encode(provenance, sink)}
-    group.attrs.update({ATTR: record, "metadata": _json.encode(metadata, sink)})
+    group.attrs.update({ATTR: record, "metadata": _json.encode(metadata, sink), **ome_attrs})
     array = group.create_array(
         ARRAY_NAME, shape=(n, *shape), dtype=dtype, chunks=chunks, shards=shards,
         compressors=compressors, fill_value=0, overwrite=True,
         dimension_names=dimension_names(series.axes),
         config={"write_empty_chunks": True},
     )
-    stored = da.store(frames, array, lock=False, compute=False)  # type: ignore[arg-type]
+    sources, targets = ome.create_levels(
+        group, frames, levels, (shards or chunks)[0], compressors=compressors, fill_value=0,
+        dimension_names=dimension_names(series.axes), config={"write_empty_chunks": True})
+    stored = da.store([frames, *sources], [array, *targets], lock=False,  # type: ignore[arg-type]
+                      compute=False)
     done = dask.delayed(_mark_complete)(target, storage_options, stored)
     if not compute:
         return done

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from ops import Region
-from pipeline import _json
+from pipeline import _json, ome
 from pipeline.errors import IncompleteStoreError, NotASeriesError, ReadOnlyError
 from pipeline.series import FrameSelection, ImageSeries, region_index
 
@@ -55,15 +55,23 @@ class ZarrSeries(ImageSeries):
         write through to the store.
     array
         The array's name inside a group; default: the store's recorded array,
-        else ``images``, else the group's only array of 2 or more dimensions.
+        else level 0 of an OME-Zarr image, else ``images``, else the group's
+        only array of 2 or more dimensions.
+    level
+        The level of an OME-Zarr image (0, full resolution, by default); its
+        metadata gives that level's pixel sizes.
     storage_options
         Passed to fsspec for URLs.
     """
 
     def __init__(self, path: str | os.PathLike[str], mode: str = "r", array: str | None = None,
-                 storage_options: dict[str, Any] | None = None) -> None:
+                 storage_options: dict[str, Any] | None = None, level: int | None = None
+                 ) -> None:
         if mode not in ("r", "r+"):
             raise ValueError(f"mode must be 'r' or 'r+', got {mode!r}")
+        if array is not None and level is not None:
+            raise ValueError(f"pass array= ({array!r}) or level= ({level!r}), not both")
+        self._level = level
         self._path = os.fspath(path)
         self._mode = mode
         self._name = array
@@ -86,8 +94,12 @@ class ZarrSeries(ImageSeries):
     def _array(self) -> Any:
         if self._handle is None:
             self._handle, self._load_meta = _open_frames(self._path, self._mode, self._name,
-                                                         self._storage_options)
+                                                         self._storage_options, self._level)
         return self._handle
+
+    @property
+    def _axes(self) -> str | None:
+        return ome.axes_of(getattr(self._array.metadata, "dimension_names", None))
 
     def __getstate__(self) -> dict[str, Any]:
         state = self.__dict__.copy()
@@ -161,12 +173,15 @@ class ZarrSeries(ImageSeries):
         from dask.base import tokenize
 
         return tokenize("zarr", os.path.abspath(self._path) if not _is_url(self._path)
-                        else self._path, self._name, self._mode, _stamp(self._path))
+                        else self._path, self._name, self._mode, _stamp(self._path),
+                        self._level)
 
     def description(self) -> dict[str, Any]:
         desc: dict[str, Any] = {"format": "zarr", "path": self._path}
         if self._name is not None:
             desc["array"] = self._name
+        if self._level is not None:
+            desc["level"] = self._level
         return desc
 
     @property
@@ -198,7 +213,8 @@ def _open_group(path: str, storage_options: dict[str, Any] | None) -> Any:
 
 
 def _open_frames(path: str, mode: str, name: str | None,
-                 storage_options: dict[str, Any] | None) -> tuple[Any, Callable[[], dict]]:
+                 storage_options: dict[str, Any] | None, level: int | None = None
+                 ) -> tuple[Any, Callable[[], dict]]:
     """The frames array of the store at ``path`` and a function that decodes its metadata.
 
     Metadata arrays are read only when the metadata is asked for, so opening a
@@ -220,6 +236,11 @@ def _open_frames(path: str, mode: str, name: str | None,
                 "write the same series to it again to complete it, or remove it"
             )
         name = name or record.get("array", ARRAY_NAME)
+    image = ome.multiscale(node.attrs)
+    if image is not None and (level is not None or (name is None and record is None)):
+        name = ome.dataset_path(image, level or 0, repr(path))
+        return (ome.level_array(node, name, path),
+                ome.level_metadata(node, image, record, level or 0, _array_loader(node)))
     arrays = {key: arr for key, arr in node.arrays() if arr.ndim >= 2}
     if name is None:
         name = ARRAY_NAME if ARRAY_NAME in arrays else (next(iter(arrays)) if len(arrays) == 1
@@ -242,10 +263,11 @@ def _array_loader(group: Any) -> Any:
 
 
 def open(path: str | os.PathLike[str], mode: str = "r", array: str | None = None,
-         dataname: str | None = None, storage_options: dict[str, Any] | None = None
-         ) -> ZarrSeries:
+         dataname: str | None = None, storage_options: dict[str, Any] | None = None,
+         level: int | None = None) -> ZarrSeries:
     """Open a Zarr store as a series, reading nothing but its metadata."""
-    return ZarrSeries(path, mode=mode, array=array or dataname, storage_options=storage_options)
+    return ZarrSeries(path, mode=mode, array=array or dataname, storage_options=storage_options,
+                      level=level)
 
 
 def sniff(path: str) -> bool:

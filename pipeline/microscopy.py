@@ -1,0 +1,187 @@
+"""Microscopy metadata: one schema for pixel sizes, units, time increment and channel names.
+
+Every reader that knows these (OME-TIFF, ImageJ TIFF, OME-Zarr) fills the same
+keys of ``series.metadata``; every writer that can hold them (OME-Zarr,
+OME-TIFF, ImageJ TIFF) and :func:`pipeline.to_xarray` reads them from there.
+All keys are optional:
+
+``physical_size``
+    ``{"x": 0.325, "y": 0.325, "z": 2.0}``: the distance between pixel centres
+    along each space axis (``x``, ``y``, ``z``, named as in ``series.axes``).
+``physical_unit``
+    ``{"x": "micrometer", ...}``: the unit of each size, as a UDUNITS-2 name
+    (the names OME-Zarr uses); symbols read from files (``µm``, ``micron``,
+    ``nm``) are normalised to those names.
+``time_increment``, ``time_unit``
+    The time between consecutive frames, and its unit (``"second"``, ...).
+``channel_names``
+    One name per channel (``C``) of a frame.
+
+Processing keeps these true: a crop keeps the pixel size; a transpose (flip
+``t``, ``r90``, ``r270``) swaps the ``y`` and ``x`` entries.  Ops declare how
+they move axes (:attr:`ops.OpKind.axes`); an op that changes the number of
+frame axes without declaring it drops the sizes it can no longer place.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from ops import FrameSpec, Op
+
+SIZE, UNIT = "physical_size", "physical_unit"
+TIME, TIME_UNIT = "time_increment", "time_unit"
+CHANNELS = "channel_names"
+KEYS = (SIZE, UNIT, TIME, TIME_UNIT, CHANNELS)
+"""The metadata keys of the schema."""
+
+SPACE_AXES = "ZYX"
+
+_LENGTHS = {
+    "angstrom": ("Å", "A", "angstroms"),
+    "picometer": ("pm",),
+    "nanometer": ("nm", "nanometers", "nanometre"),
+    "micrometer": ("µm", "μm", "um", "micron", "microns", "micrometers", "micrometre",
+                   "\\u00B5m", "u"),
+    "millimeter": ("mm", "millimeters", "millimetre"),
+    "centimeter": ("cm", "centimeters", "centimetre"),
+    "meter": ("m", "meters", "metre"),
+    "inch": ("in", "inches"),
+}
+_TIMES = {
+    "nanosecond": ("ns", "nanoseconds"),
+    "microsecond": ("µs", "μs", "us", "microseconds"),
+    "millisecond": ("ms", "msec", "milliseconds"),
+    "second": ("s", "sec", "seconds"),
+    "minute": ("min", "minutes"),
+    "hour": ("h", "hr", "hours"),
+    "day": ("d", "days"),
+}
+_NAMES = {alias.lower(): name for table in (_LENGTHS, _TIMES)
+          for name, aliases in table.items() for alias in (name, *aliases)}
+LENGTH_UNITS = tuple(_LENGTHS)
+TIME_UNITS = tuple(_TIMES)
+
+_SYMBOLS = {"angstrom": "Å", "picometer": "pm", "nanometer": "nm", "micrometer": "µm",
+            "millimeter": "mm", "centimeter": "cm", "meter": "m", "inch": "in",
+            "nanosecond": "ns", "microsecond": "µs", "millisecond": "ms", "second": "s",
+            "minute": "min", "hour": "h", "day": "d"}
+
+
+def unit_name(text: Any) -> str | None:
+    """The UDUNITS-2 name of a unit symbol or name (``"µm"`` -> ``"micrometer"``); else as given.
+
+    ``None``, empty text and ImageJ's ``"pixel"`` mean no unit.
+    """
+    if text is None:
+        return None
+    word = str(text).strip()
+    if not word or word.lower() in ("pixel", "pixels", "none"):
+        return None
+    return _NAMES.get(word.lower(), _NAMES.get(word, word))
+
+
+def unit_symbol(name: str | None) -> str | None:
+    """The symbol OME-XML and ImageJ use for a unit name (``"micrometer"`` -> ``"µm"``)."""
+    return None if name is None else _SYMBOLS.get(name, name)
+
+
+def clean(meta: Mapping[str, Any]) -> dict[str, Any]:
+    """The schema's entries of ``meta``, each checked and normalised; the rest left out."""
+    out: dict[str, Any] = {}
+    sizes = {str(k).lower(): float(v) for k, v in dict(meta.get(SIZE) or {}).items()
+             if v is not None and float(v) > 0}
+    if sizes:
+        out[SIZE] = sizes
+    units = {str(k).lower(): unit_name(v) for k, v in dict(meta.get(UNIT) or {}).items()}
+    units = {k: v for k, v in units.items() if v is not None}
+    if units:
+        out[UNIT] = units
+    if meta.get(TIME) is not None and float(meta[TIME]) > 0:
+        out[TIME] = float(meta[TIME])
+        if unit_name(meta.get(TIME_UNIT)) is not None:
+            out[TIME_UNIT] = unit_name(meta[TIME_UNIT])
+    names = meta.get(CHANNELS)
+    if names is not None and len(names):
+        out[CHANNELS] = [str(n) for n in names]
+    return out
+
+
+def spacing(meta: Mapping[str, Any], axes: str) -> list[float]:
+    """One step per axis of ``axes``: the time increment for ``T``, pixel sizes, 1 otherwise."""
+    sizes = dict(meta.get(SIZE) or {})
+    out = []
+    for a in axes:
+        if a == "T":
+            out.append(float(meta.get(TIME) or 1.0))
+        elif a in SPACE_AXES:
+            out.append(float(sizes.get(a.lower(), 1.0)))
+        else:
+            out.append(1.0)
+    return out
+
+
+def units(meta: Mapping[str, Any], axes: str) -> list[str | None]:
+    """The unit of each axis of ``axes`` (``None`` where unknown or unitless)."""
+    table = dict(meta.get(UNIT) or {})
+    return [unit_name(meta.get(TIME_UNIT)) if a == "T"
+            else unit_name(table.get(a.lower())) if a in SPACE_AXES else None for a in axes]
+
+
+def channel_names(meta: Mapping[str, Any], axes: str, shape: Sequence[int]) -> list[str] | None:
+    """The channel names when there is a ``C`` axis and one name per channel."""
+    names = meta.get(CHANNELS)
+    if "C" not in axes or names is None:
+        return None
+    names = [str(n) for n in names]
+    return names if len(names) == shape[axes.index("C")] else None
+
+
+def through_chain(meta: dict[str, Any], chain: Sequence[Op], specs: Sequence[FrameSpec],
+                  frame_axes: str) -> dict[str, Any]:
+    """``meta`` with its per-axis entries moved as ``chain`` moves the frame's axes.
+
+    ``specs[i]`` is the frame spec entering ``chain[i]``; ``frame_axes`` names
+    the axes of the frame entering the chain (``"CYX"``).  Axes keep their
+    names by position: a transpose makes the output's ``y`` the input's ``x``.
+    """
+    if not any(key in meta for key in (SIZE, UNIT)):
+        return meta
+    perm = list(range(len(frame_axes)))  # output axis -> axis of the chain's input
+    for op, spec, out in zip(chain, specs, specs[1:]):
+        ndim_in, ndim_out = len(spec.shape), len(out.shape)
+        moved = op.axis_map(ndim_out)
+        if moved is None:
+            if ndim_in != ndim_out:
+                return {k: v for k, v in meta.items() if k not in (SIZE, UNIT)}
+            continue
+        perm = [perm[i] for i in moved]
+    if len(perm) != len(frame_axes):
+        return {k: v for k, v in meta.items() if k not in (SIZE, UNIT)}
+    if perm == list(range(len(frame_axes))):
+        return meta
+    names = [a.lower() for a in frame_axes]
+    for key in (SIZE, UNIT):
+        table = meta.get(key)
+        if isinstance(table, Mapping):
+            moved_table = {names[i]: table[names[src]] for i, src in enumerate(perm)
+                           if names[src] in table}
+            kept = {k: v for k, v in table.items() if k not in names}
+            meta[key] = {**kept, **moved_table}
+    return meta
+
+
+def scaled(meta: dict[str, Any], factors: Mapping[str, float]) -> dict[str, Any]:
+    """``meta`` with the pixel size along each axis of ``factors`` multiplied by its factor."""
+    sizes = dict(meta.get(SIZE) or {})
+    for axis, factor in factors.items():
+        if factor != 1:
+            sizes[axis] = sizes.get(axis, 1.0) * factor
+    if sizes:
+        meta[SIZE] = sizes
+    return meta
+
+
+__all__ = ["CHANNELS", "KEYS", "SIZE", "TIME", "TIME_UNIT", "UNIT", "channel_names", "clean",
+           "scaled", "spacing", "through_chain", "unit_name", "unit_symbol", "units"]

@@ -1,0 +1,275 @@
+"""OME-Zarr (NGFF 0.5): the image metadata of a written store, its downsampled levels, reading.
+
+Every store lazyseries writes is also an OME-Zarr image: the group's
+attributes hold, beside the ``lazyseries`` record and ``metadata``, an
+``ome`` entry (``version: "0.5"``) whose ``multiscales`` name and type each
+axis (``frame`` is time, ``channel`` is channel, ``z``, ``y``, ``x`` are
+space, with units when the metadata knows them), give each level's scale
+from the pixel sizes and time increment, and list the levels: level 0 is the
+frames array itself (``images``), downsampled levels are ``levels/1``,
+``levels/2``, ... (each the 2 x 2 mean of the one before over ``y, x``),
+kept in a subgroup so that ``xarray.open_zarr`` of the store still sees one
+array.  Channel names, when known, go to ``omero``.
+
+Series whose axes OME-Zarr cannot describe (more than five, a depth axis
+before the channel axis) are written without the ``ome`` entry.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from pipeline import microscopy
+from pipeline.errors import NotASeriesError
+
+VERSION = "0.5"
+LEVELS_GROUP = "levels"
+AXIS_TYPES = {"T": "time", "C": "channel", "Z": "space", "Y": "space", "X": "space"}
+_DIM_AXES = {"frame": "T", "t": "T", "time": "T", "channel": "C", "c": "C",
+             "z": "Z", "y": "Y", "x": "X"}
+_COLORS = ("FFFFFF",), ("FF00FF", "00FF00"), ("FF0000", "00FF00", "0000FF")
+_MANY = ("00FFFF", "FF00FF", "FFFF00", "FF0000", "00FF00", "0000FF")
+
+
+# -- writing -----------------------------------------------------------------------------
+
+
+def describable(axes: str) -> bool:
+    """Whether OME-Zarr can describe a ``(N, *frame)`` array with these axes."""
+    if any(a not in AXIS_TYPES for a in axes) or not 2 <= len(axes) <= 5:
+        return False
+    return not ("C" in axes and "Z" in axes and axes.index("Z") < axes.index("C"))
+
+
+def level_path(level: int, base: str) -> str:
+    """The array path of ``level`` inside the store: ``base`` for level 0."""
+    return base if level == 0 else f"{LEVELS_GROUP}/{level}"
+
+
+def level_factors(axes: str, level: int) -> list[int]:
+    """The downsampling factor of each axis at ``level`` (``2**level`` on Y and X)."""
+    return [2**level if a in "YX" else 1 for a in axes]
+
+
+def check_levels(levels: Any, axes: str, shape: Sequence[int]) -> int:
+    """``levels`` as an int after checking it against the frame size; raise before any work."""
+    if isinstance(levels, bool) or not isinstance(levels, int | np.integer) or levels < 0:
+        raise ValueError(f"levels must be a whole number >= 0 of downsampled levels, got {levels!r}")
+    if levels and not describable(axes):
+        raise ValueError(f"levels={levels!r}: OME-Zarr cannot describe axes {axes!r}; "
+                         "write without levels")
+    smallest = min(shape[-2:])
+    if levels and 2**levels > smallest:
+        most = int(np.floor(np.log2(max(smallest, 1))))
+        raise ValueError(f"levels={levels!r} would shrink frames of shape {tuple(shape[-2:])} "
+                         f"below one pixel; at most {most}")
+    return int(levels)
+
+
+def image_attrs(axes: str, metadata: Mapping[str, Any], levels: int, full_shape: Sequence[int],
+                dtype: Any, base: str) -> dict[str, Any]:
+    """The ``ome`` attribute of a store (``{}`` when OME-Zarr cannot describe the axes)."""
+    from pipeline.axes import dimension_names
+
+    if not describable(axes):
+        return {}
+    meta = microscopy.clean(metadata)
+    names = dimension_names(axes)
+    ome_axes = []
+    for a, name, unit in zip(axes, names, microscopy.units(meta, axes)):
+        entry = {"name": name, "type": AXIS_TYPES[a]}
+        known = microscopy.TIME_UNITS if a == "T" else microscopy.LENGTH_UNITS
+        if unit is not None and a != "C" and unit in known:
+            entry["unit"] = unit
+        ome_axes.append(entry)
+    step = microscopy.spacing(meta, axes)
+    datasets = [{"path": level_path(k, base), "coordinateTransformations": [
+        {"type": "scale", "scale": [s * f for s, f in zip(step, level_factors(axes, k))]}]}
+        for k in range(levels + 1)]
+    multiscale: dict[str, Any] = {"axes": ome_axes, "datasets": datasets}
+    if levels:
+        multiscale["type"] = "mean"
+        multiscale["metadata"] = {"description": "each level is the 2x2 mean of the one "
+                                  "before over y and x", "method": "lazyseries.ome.downsample"}
+    ome: dict[str, Any] = {"version": VERSION, "multiscales": [multiscale]}
+    channels = microscopy.channel_names(meta, axes, full_shape)
+    if channels is not None:
+        ome["omero"] = {"channels": _omero_channels(channels, np.dtype(dtype))}
+    return {"ome": ome}
+
+
+def _omero_channels(names: list[str], dtype: np.dtype) -> list[dict[str, Any]]:
+    colors = _COLORS[len(names) - 1] if len(names) <= len(_COLORS) else _MANY
+    # the display window is the dtype's range: the frames' own range is not known
+    # without computing them, which writing the metadata must not do
+    lo, hi = (np.iinfo(dtype).min, np.iinfo(dtype).max) if dtype.kind in "iu" else (0.0, 1.0)
+    window = {"min": float(lo), "max": float(hi), "start": float(lo), "end": float(hi)}
+    return [{"label": name, "color": colors[i % len(colors)], "active": True,
+             "window": dict(window)} for i, name in enumerate(names)]
+
+
+def _pool(block: np.ndarray, dtype: np.dtype) -> np.ndarray:
+    """The 2 x 2 mean over the last two axes, trimmed to even sizes, in ``dtype``."""
+    ny, nx = block.shape[-2] // 2 * 2, block.shape[-1] // 2 * 2
+    b = block[..., :ny, :nx].reshape(*block.shape[:-2], ny // 2, 2, nx // 2, 2)
+    out = b.mean(axis=(-3, -1), dtype=np.float64)
+    if dtype.kind in "iub":
+        out = np.rint(out)
+    return out.astype(dtype)
+
+
+def downsample(frames: Any) -> Any:
+    """A dask array of ``frames`` (whole frames per chunk) pooled 2 x 2 over Y and X, lazily."""
+    if any(len(c) > 1 for c in frames.chunks[-2:]):
+        frames = frames.rechunk({frames.ndim - 2: -1, frames.ndim - 1: -1})
+    chunks = (*frames.chunks[:-2], (frames.shape[-2] // 2,), (frames.shape[-1] // 2,))
+    return frames.map_blocks(_pool, np.dtype(frames.dtype), chunks=chunks, dtype=frames.dtype)
+
+
+def create_levels(group: Any, frames: Any, levels: int, frames_per_chunk: int,
+                  **array_options: Any) -> tuple[list[Any], list[Any]]:
+    """Level arrays 1..``levels`` in ``group`` and the dask arrays to store in them.
+
+    Each level is computed from the one before in the same dask graph as
+    level 0, so every frame is read once; each store task writes whole chunks.
+    """
+    sources, targets = [], []
+    current = frames
+    for k in range(1, levels + 1):
+        current = downsample(current)
+        targets.append(group.create_array(
+            level_path(k, ""), shape=current.shape, dtype=current.dtype,
+            chunks=(frames_per_chunk, *current.shape[1:]), overwrite=True, **array_options))
+        sources.append(current)
+    return sources, targets
+
+
+# -- reading -----------------------------------------------------------------------------
+
+
+def multiscale(attrs: Mapping[str, Any]) -> dict[str, Any] | None:
+    """The first ``multiscales`` entry of a group's attributes (NGFF 0.5, or 0.4 unnamespaced)."""
+    ome = attrs.get("ome")
+    holder = ome if isinstance(ome, Mapping) else attrs
+    scales = holder.get("multiscales")
+    if isinstance(scales, Sequence) and scales and isinstance(scales[0], Mapping):
+        return dict(scales[0])
+    return None
+
+
+def omero(attrs: Mapping[str, Any]) -> dict[str, Any] | None:
+    ome = attrs.get("ome")
+    holder = ome if isinstance(ome, Mapping) else attrs
+    value = holder.get("omero")
+    return dict(value) if isinstance(value, Mapping) else None
+
+
+def dataset_path(image: Mapping[str, Any], level: Any, where: str) -> str:
+    """The array path of ``level`` of an OME-Zarr image; the error lists the levels there are."""
+    datasets = image.get("datasets") or []
+    if isinstance(level, bool) or not isinstance(level, int | np.integer) or not (
+            0 <= level < len(datasets)):
+        raise ValueError(f"{where}: no level {level!r}; the image has levels "
+                         f"0..{len(datasets) - 1}")
+    return str(datasets[int(level)]["path"])
+
+
+def axes_of(dimension_names: Sequence[str | None] | None) -> str | None:
+    """Axis letters for an array's dimension names, when they name frames first and Y, X last."""
+    if not dimension_names:
+        return None
+    letters = [_DIM_AXES.get(str(n).lower()) if n is not None else None for n in dimension_names]
+    if None in letters or len(set(letters)) != len(letters) or letters[0] != "T":
+        return None
+    text = "".join(letters)  # type: ignore[arg-type]
+    return text if text.endswith("YX") else None
+
+
+def image_metadata(image: Mapping[str, Any], omero_attrs: Mapping[str, Any] | None,
+                   level: int) -> dict[str, Any]:
+    """The microscopy metadata (see :mod:`pipeline.microscopy`) an OME-Zarr image states for ``level``."""
+    axes = [a if isinstance(a, Mapping) else {"name": a} for a in image.get("axes") or []]
+    scale = _scale(image, level, len(axes))
+    meta: dict[str, Any] = {}
+    sizes: dict[str, float] = {}
+    units: dict[str, str] = {}
+    for axis, step in zip(axes, scale):
+        name, kind, unit = str(axis.get("name")), axis.get("type"), axis.get("unit")
+        if step == 1.0 and not unit:  # the default: the image states nothing
+            continue
+        if kind == "time" or _DIM_AXES.get(name.lower()) == "T":
+            meta[microscopy.TIME] = step
+            if unit:
+                meta[microscopy.TIME_UNIT] = unit
+        elif kind == "space" or name.lower() in ("z", "y", "x"):
+            sizes[name.lower()] = step
+            if unit:
+                units[name.lower()] = unit
+    meta[microscopy.SIZE] = sizes
+    meta[microscopy.UNIT] = units
+    channels = (omero_attrs or {}).get("channels") or []
+    names = [c.get("label") for c in channels if isinstance(c, Mapping)]
+    if names and all(isinstance(n, str) for n in names):
+        meta[microscopy.CHANNELS] = names
+    return microscopy.clean(meta)
+
+
+def level_array(group: Any, name: str, where: str) -> Any:
+    """The array at ``name`` in ``group``, which the image's metadata lists as a level."""
+    import zarr
+
+    try:
+        arr = group[name]
+    except KeyError:
+        arr = None
+    if not isinstance(arr, zarr.Array):
+        raise NotASeriesError(f"{where!r}: its OME-Zarr metadata lists {name!r}, which is "
+                              "not an array there")
+    return arr
+
+
+def level_metadata(group: Any, image: Mapping[str, Any], record: Any, level: int,
+                   load_array: Callable[[str], np.ndarray]) -> Callable[[], dict[str, Any]]:
+    """A loader of the metadata of ``level``: what the store says, with that level's pixel sizes.
+
+    A lazyseries store's own metadata is used with its sizes scaled to the
+    level; another tool's image gives what its ``multiscales`` and ``omero`` state.
+    """
+    from pipeline import _json
+
+    attrs = dict(group.attrs)
+    own = record is not None
+    meta = attrs.get("metadata") if own else {
+        k: v for k, v in attrs.items() if k not in ("ome", "multiscales", "omero")}
+    axes = axes_of(getattr(level_array(group, dataset_path(image, level, "store"), "store")
+                           .metadata, "dimension_names", None)) or ""
+
+    def load() -> dict[str, Any]:
+        decoded = _json.decode(meta or {}, load_array)
+        if own:
+            factors = {a.lower(): f for a, f in zip(axes, level_factors(axes, level)) if f != 1}
+            return microscopy.scaled(decoded, factors) if factors else decoded
+        return {**decoded, **image_metadata(image, omero(attrs), level)}
+
+    return load
+
+
+def _scale(image: Mapping[str, Any], level: int, ndim: int) -> list[float]:
+    """The scale of ``level``: its own scale times the image-wide one, when given."""
+    out = [1.0] * ndim
+    datasets = image.get("datasets") or []
+    transforms = list(image.get("coordinateTransformations") or [])
+    if level < len(datasets):
+        transforms = list(datasets[level].get("coordinateTransformations") or []) + transforms
+    for t in transforms:
+        if isinstance(t, Mapping) and t.get("type") == "scale" and len(t.get("scale", [])) == ndim:
+            out = [a * float(b) for a, b in zip(out, t["scale"])]
+    return out
+
+
+__all__ = ["VERSION", "axes_of", "check_levels", "create_levels", "dataset_path", "describable",
+           "downsample", "image_attrs", "image_metadata", "level_array", "level_metadata",
+           "multiscale", "omero"]
