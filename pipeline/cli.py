@@ -79,6 +79,8 @@ def cmd_process(args: argparse.Namespace, client: Any) -> int:
             raw["frame_list"] = args.frames
         if args.codec is not None:
             raw["output"]["codec"] = args.codec
+        if args.levels:
+            raw["output"]["options"] = {"levels": args.levels}
         spec = pipelinefile.validate(raw, where="command line")
         series = pipelinefile.build(spec)
     return _write(series, spec, args, client)
@@ -345,6 +347,8 @@ def make_parser() -> argparse.ArgumentParser:
     p.add_argument("--source-format", help="the source's format (default: inferred)")
     p.add_argument("--format", help="the output's format (default: from the name, else zarr)")
     p.add_argument("--codec", help="the output's codec (Zarr: default, blosc-lz4, zstd, ...)")
+    p.add_argument("--levels", type=int, default=0, metavar="N",
+                   help="Zarr: N downsampled OME-Zarr levels beside the frames (default 0)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing output")
 
     p = sub.add_parser("info", parents=[common], help="describe a series")

@@ -49,6 +49,11 @@ def to_xarray(series: ImageSeries, name: str | None = "images") -> Any:
     ``frame`` holding each frame's midpoint angle ``(start + stop) / 2``
     (a 1-d ``omega`` is used as is; the pairs stay in ``series.metadata``).
     JSON-able metadata entries become attributes; arrays are left out.
+
+    Microscopy metadata (:mod:`pipeline.microscopy`) becomes coordinates:
+    ``z``, ``y``, ``x`` in physical units from the pixel sizes (``units``
+    attribute), ``time`` along ``frame`` from the time increment, and the
+    channel names as the ``channel`` coordinate.
     """
     from ops._compat import require
 
@@ -60,8 +65,31 @@ def to_xarray(series: ImageSeries, name: str | None = "images") -> Any:
         omega = omega_coordinate(meta["omega"], len(series))
         if omega is not None:
             coords["omega"] = ("frame", omega)
+    coords.update(physical_coords(meta, series.axes, (len(series), *series.shape)))
     return xr.DataArray(series.to_dask(), dims=dims, coords=coords, name=name,
                         attrs=json_attrs(meta))
+
+
+def physical_coords(meta: dict[str, Any], axes: str, shape: tuple[int, ...]
+                    ) -> dict[str, Any]:
+    """Coordinates (as ``(dim, values, attrs)``) the microscopy metadata gives each axis."""
+    from pipeline import microscopy
+
+    m = microscopy.clean(meta)
+    out: dict[str, Any] = {}
+    dims = dimension_names(axes)
+    steps, units = microscopy.spacing(m, axes), microscopy.units(m, axes)
+    sizes = m.get(microscopy.SIZE, {})
+    for a, dim, n, step, unit in zip(axes, dims, shape, steps, units):
+        attrs = {"units": unit} if unit else {}
+        if a in "ZYX" and a.lower() in sizes:
+            out[dim] = (dim, np.arange(n) * step, attrs)
+        elif a == "T" and microscopy.TIME in m:
+            out["time"] = (dim, np.arange(n) * step, attrs)
+    names = microscopy.channel_names(m, axes, shape)
+    if names is not None:
+        out[dims[axes.index("C")]] = (dims[axes.index("C")], names)
+    return out
 
 
 __all__ = ["to_xarray"]

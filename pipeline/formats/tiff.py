@@ -2,9 +2,13 @@
 
 The file's first series is the stack.  Its axes (``TYX``, ``ZCYX``,
 ``QYX``...) say which are frame axes: every axis but ``C``, ``S``, ``Y`` and
-``X``; several frame axes (``TZ``) are flattened into one, in file order.
-Frames keep ``C`` and ``S`` as leading axes before ``Y, X``, so geometric ops
-act on the image plane.  ``axes=`` names the stored axes when the file does
+``X``, and but ``Z`` when there is a ``T`` (a ``TZCYX`` file has frames
+``T`` of axes ``CZYX``, the order OME-Zarr uses); several frame axes are
+flattened into one, in file order.  Frames keep ``C``, ``Z`` and ``S`` as
+leading axes before ``Y, X``, so geometric ops act on the image plane, and
+``series.axes`` names them.  OME-XML and ImageJ metadata (pixel sizes, units,
+time increment, channel names) are read into the schema of
+:mod:`pipeline.microscopy`.  ``axes=`` names the stored axes when the file does
 not (``"YXT"`` for a stack stored with frames last).
 
 When the frame axes lead the stored layout, a frame read reads only that
@@ -20,12 +24,13 @@ import numpy as np
 
 from ops import Region
 from pipeline.errors import NotMyFormat
+from pipeline.formats import _tiffmeta
 from pipeline.formats._filewrite import atomic_file, frame_metadata, iter_blocks
 from pipeline.formats._handle import LazyHandle
 from pipeline.series import FrameSelection, HeaderSeries, ImageSeries, region_index
 
-INNER_AXES = "CS"
-"""Axes kept inside a frame, before Y and X."""
+INNER_AXES = "CZS"
+"""Axes kept inside a frame, before Y and X, in this order (``Z`` only when there is a ``T``)."""
 
 META_KEY = "lazyseries"
 """Key of the shaped-TIFF metadata under which the series' metadata is written."""
@@ -46,10 +51,21 @@ def frame_layout(stored_axes: str, shape: tuple[int, ...], where: str
             f"{where}: axes {stored_axes!r} must name each of the {len(shape)} stored axes "
             f"(shape {shape}) once, including Y and X, e.g. 'TYX', 'ZYX' or 'YXT'"
         )
-    frame_axes = [i for i, a in enumerate(axes) if a not in INNER_AXES + "YX"]
-    inner = [i for i, a in enumerate(axes) if a in INNER_AXES] + [axes.index("Y"),
-                                                                  axes.index("X")]
-    return frame_axes, inner
+    kept = INNER_AXES if "T" in axes else INNER_AXES.replace("Z", "")
+    frame_axes = [i for i, a in enumerate(axes) if a not in kept + "YX"]
+    inner = sorted((i for i, a in enumerate(axes) if a in kept),
+                   key=lambda i: INNER_AXES.index(axes[i]))
+    return frame_axes, [*inner, axes.index("Y"), axes.index("X")]
+
+
+def series_axes(stored_axes: str, inner: list[int]) -> str | None:
+    """The series' axes (``T`` and the frame's) for the in-frame positions ``inner``."""
+    letters = [stored_axes[i] for i in inner]
+    if "S" in letters:
+        if "C" in letters:
+            return None
+        letters[letters.index("S")] = "C"  # samples (RGB) are the frame's channels
+    return "T" + "".join(letters)
 
 
 class TiffSeries(LazyHandle, HeaderSeries):
@@ -78,9 +94,14 @@ class TiffSeries(LazyHandle, HeaderSeries):
             self._stored_axes = (axes or series.axes).upper()
             self._dtype = np.dtype(series.dtype)
             self._npages = len(series.pages)
-            self._meta = _shaped_metadata(tf)
-        self._frame_axes, self._inner = frame_layout(self._stored_axes, self._stored_shape,
-                                                     repr(self._path))
+            self._frame_axes, self._inner = frame_layout(self._stored_axes, self._stored_shape,
+                                                         repr(self._path))
+            self._axes = series_axes(self._stored_axes, self._inner)
+            channels = self._stored_shape[self._inner[0]] if self._axes and "C" in self._axes \
+                else None
+            # the writer's own JSON wins: it holds every entry exactly as it was given
+            self._meta = {**_shaped_metadata(tf), **_tiffmeta.read(tf, channels),
+                          **_tiffmeta.read_json(tf)}
         self._nframes = int(np.prod([self._stored_shape[i] for i in self._frame_axes]))
         self._pages_per_frame = self._npages // max(self._nframes, 1)
         # frames are runs of pages when the frame axes lead and the pages split evenly
@@ -171,33 +192,68 @@ def sniff(path: str) -> bool:
     return head[:2] in (b"II", b"MM") and head[2:4] in (b"*\x00", b"\x00*", b"+\x00", b"\x00+")
 
 
+STYLES = ("ome", "imagej", "plain")
+"""What the TIFF writer writes: OME-TIFF (default), an ImageJ hyperstack, or a plain TIFF."""
+
+
 def write(series: ImageSeries, path: str | os.PathLike[str], compression: Any = None,
-          overwrite: bool = False) -> TiffSeries:
-    """Write ``series`` as a multi-page TIFF (axes ``TYX``, or ``TCYX`` for 3-d frames).
+          overwrite: bool = False, style: str = "ome") -> TiffSeries:
+    """Write ``series`` as a multi-page TIFF, one page per 2-d plane.
 
-    Every 2-d plane is one page; the metadata is kept as JSON in the file's
-    description (arrays come back with their dtype).  ``compression`` is
-    passed to tifffile (e.g. ``"zlib"``).
+    ``style="ome"`` (default) writes an OME-TIFF, ``"imagej"`` an ImageJ
+    hyperstack (``TZCYX``; uint8, uint16, int16 or float32 frames), each with
+    the pixel sizes, units, time increment and channel names of the metadata
+    (:mod:`pipeline.microscopy`); ``"plain"`` a shaped TIFF.  The whole
+    metadata is also kept as JSON (arrays come back with their dtype).
+    ``compression`` is passed to tifffile (e.g. ``"zlib"``).
     """
-    from pipeline import _json
-
     tifffile = _tifffile()
-    shape = tuple(series.shape)
-    if len(shape) not in (2, 3):
-        raise ValueError(f"the tiff writer takes 2-d or 3-d (C, Y, X) frames, not {shape}")
-    axes = "TYX" if len(shape) == 2 else "TCYX"
-    meta = {"axes": axes, META_KEY: _json.encode(frame_metadata(series))}
+    axes, full = _write_axes(series, style)
+    meta = frame_metadata(series)
+    extratags = [_tiffmeta.json_tag(meta)]  # fails on unstorable metadata before any frame
+    order = _plane_order(axes, style)
+    options: dict[str, Any] = {"metadata": {"axes": axes}, "extratags": extratags}
+    if style == "ome":
+        options["metadata"] = _tiffmeta.ome_metadata(meta, axes, full)
+    elif style == "imagej":
+        options.update(_tiffmeta.imagej_options(meta, axes, full))
+        full = tuple(full[axes.index(a)] for a in options["metadata"]["axes"])
 
     def planes() -> Any:
         for _, block in iter_blocks(series):
-            yield from block.reshape(-1, *shape[-2:])
+            yield from block.transpose(order).reshape(-1, *block.shape[-2:])
 
-    with atomic_file(path, overwrite) as tmp, \
-            tifffile.TiffWriter(tmp, bigtiff=series.nbytes > 2**31) as tw:
-        tw.write(planes(), shape=(len(series), *shape), dtype=series.dtype,
-                 photometric="minisblack", planarconfig="separate" if len(shape) == 3 else None,
-                 compression=compression, metadata=meta)
+    with atomic_file(path, overwrite) as tmp, tifffile.TiffWriter(
+            tmp, bigtiff=series.nbytes > 2**31 and style != "imagej",
+            ome=style == "ome", imagej=style == "imagej") as tw:
+        tw.write(planes(), shape=full, dtype=series.dtype, photometric="minisblack",
+                 planarconfig="separate" if style == "plain" and len(full) == 4 else None,
+                 compression=compression, **options)
     return TiffSeries(path)
+
+
+def _write_axes(series: ImageSeries, style: str) -> tuple[str, tuple[int, ...]]:
+    """The axes and whole shape to write; every check made before a frame is computed."""
+    if style not in STYLES:
+        raise ValueError(f"unknown TIFF style {style!r}; choose one of {list(STYLES)}")
+    shape, axes = tuple(series.shape), series.axes
+    if len(shape) not in (2, 3, 4) or any(a not in "TCZYX" for a in axes):
+        raise ValueError(f"the tiff writer takes frames with axes among C, Z, Y, X (2 to 4 of "
+                         f"them), not {shape} with axes {axes!r}")
+    if style == "imagej" and series.dtype.char not in _tiffmeta.IMAGEJ_DTYPES:
+        raise ValueError(f"ImageJ TIFFs hold uint8, uint16, int16 or float32 frames, not "
+                         f"{series.dtype}; convert first or write style='ome'")
+    if style == "plain" and "Z" in axes:
+        raise ValueError(f"style='plain' writes frames of axes YX or CYX, not {axes!r}; "
+                         "write style='ome'")
+    return axes, (len(series), *shape)
+
+
+def _plane_order(axes: str, style: str) -> tuple[int, ...]:
+    """The transpose of a block of frames into the order its planes are written."""
+    if style != "imagej":
+        return tuple(range(len(axes)))
+    return tuple(axes.index(a) for a in "TZCYX" if a in axes)
 
 
 __all__ = ["TiffSeries", "frame_layout", "open", "sniff", "write"]

@@ -237,6 +237,8 @@ def _open_frames(path: str, mode: str, name: str | None,
             )
         name = name or record.get("array", ARRAY_NAME)
     image = ome.multiscale(node.attrs)
+    if image is None and level:
+        raise NotASeriesError(f"{path!r} is not an OME-Zarr image: it has no level {level!r}")
     if image is not None and (level is not None or (name is None and record is None)):
         name = ome.dataset_path(image, level or 0, repr(path))
         return (ome.level_array(node, name, path),

@@ -65,10 +65,18 @@ def test_frames_read_only_their_pages(tmp_path, monkeypatch):
     assert pages == [4, 2]
 
 
-def test_time_and_z_flatten_into_frames(tmp_path):
+def test_z_stays_in_the_frame_when_frames_are_time(tmp_path):
     data = frames(6).reshape(3, 2, 20, 30)
     tifffile.imwrite(tmp_path / "tz.ome.tif", data, metadata={"axes": "TZYX"})
     s = pipeline.open(tmp_path / "tz.ome.tif")
+    assert len(s) == 3 and s.shape == (2, 20, 30) and s.axes == "TZYX"
+    np.testing.assert_array_equal(np.asarray(s), data)
+
+
+def test_frame_axes_without_time_flatten_into_frames(tmp_path):
+    data = frames(6).reshape(3, 2, 20, 30)
+    tifffile.imwrite(tmp_path / "qz.ome.tif", data, metadata={"axes": "QZYX"})
+    s = pipeline.open(tmp_path / "qz.ome.tif")
     assert len(s) == 6 and s.shape == (20, 30)
     np.testing.assert_array_equal(np.asarray(s), data.reshape(6, 20, 30))
 

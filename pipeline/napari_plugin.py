@@ -1,0 +1,119 @@
+"""napari opens lazyseries: an npe2 reader for stores, any file lazyseries reads, and pipeline files.
+
+``napari scan.zarr`` (with lazyseries installed) shows the frames as an image
+layer over the series' dask array, nothing computed until napari draws a
+slice: one layer per channel (``channel_axis``), scaled by the pixel sizes
+and time increment of the metadata (:mod:`pipeline.microscopy`), every level
+of an OME-Zarr image as a multiscale layer.  A pipeline file (YAML with a
+``source``) shows its result, computed lazily.  The manifest is
+``pipeline/napari.yaml``, declared as the ``napari.manifest`` entry point.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from pipeline.errors import NotASeriesError, PipelineFileError, UnknownFormatError
+from pipeline.series import ImageSeries
+
+LayerData = tuple[Any, dict[str, Any], str]
+_DECLINE = (OSError, ValueError, TypeError, KeyError, ImportError, NotASeriesError,
+            UnknownFormatError)
+
+
+def get_reader(path: str | Sequence[str]) -> Callable[[Any], list[LayerData]] | None:
+    """napari's reader hook: a function that reads ``path``, or ``None`` if lazyseries cannot.
+
+    Deciding opens the series (headers only), so a path it declines costs
+    napari nothing later and a path it takes will open.
+    """
+    if not isinstance(path, str | os.PathLike):
+        if len(path) != 1:
+            return None
+        path = path[0]
+    try:
+        open_series(os.fspath(path))
+    except _DECLINE:
+        return None
+    return read
+
+
+def read(path: str | Sequence[str]) -> list[LayerData]:
+    """The image layers of ``path`` (one path, or a list of one)."""
+    if not isinstance(path, str | os.PathLike):
+        path = path[0]
+    series, levels = open_series(os.fspath(path))
+    name = os.path.basename(os.fspath(path).rstrip("/\\")) or os.fspath(path)
+    return [layer_data(series, name, levels)]
+
+
+def open_series(path: str) -> tuple[ImageSeries, list[ImageSeries]]:
+    """The series at ``path`` (a pipeline file's result) and its OME-Zarr levels beyond 0."""
+    import pipeline
+
+    if path.lower().endswith((".yml", ".yaml")) and _is_pipeline_file(path):
+        from pipeline import pipelinefile
+
+        return pipelinefile.build(pipelinefile.load(path)), []
+    series = pipeline.open(path)
+    return series, _levels(series)
+
+
+def _is_pipeline_file(path: str) -> bool:
+    from pipeline import pipelinefile
+
+    try:
+        pipelinefile.load(path)
+    except PipelineFileError:
+        return False
+    return True
+
+
+def _levels(series: ImageSeries) -> list[ImageSeries]:
+    """Levels 1, 2, ... of a Zarr store opened at level 0 of an OME-Zarr image."""
+    import zarr
+
+    from pipeline import ome
+    from pipeline.formats.zarr import ZarrSeries
+
+    if not isinstance(series, ZarrSeries) or set(series.description()) - {"format", "path"}:
+        return []
+    try:
+        group = zarr.open_group(series.zarr_array.store, mode="r")
+    except (zarr.errors.GroupNotFoundError, zarr.errors.ContainsArrayError, ValueError):
+        return []
+    image = ome.multiscale(group.attrs)
+    count = len((image or {}).get("datasets") or [])
+    return [ZarrSeries(series.path, level=k, storage_options=series._storage_options)
+            for k in range(1, count)]
+
+
+def layer_data(series: ImageSeries, name: str, levels: Sequence[ImageSeries] = ()
+               ) -> LayerData:
+    """``(data, kwargs, "image")`` for ``series``: dask-backed, scaled, split into channels."""
+    from pipeline import microscopy
+    from pipeline.interop import json_attrs
+
+    axes, meta = series.axes, series.metadata
+    arrays = [series.to_dask(), *(level.to_dask() for level in levels)]
+    scale = microscopy.spacing(microscopy.clean(meta), axes)
+    kwargs: dict[str, Any] = {"metadata": {"lazyseries": series.description(),
+                                           **json_attrs(meta)}}
+    if len(arrays) > 1:
+        kwargs["multiscale"] = True
+    if "C" in axes:
+        channel = axes.index("C")
+        kwargs["channel_axis"] = channel
+        del scale[channel]  # napari splits the channels: each layer has the other axes
+        names = microscopy.channel_names(meta, axes, arrays[0].shape)
+        kwargs["name"] = names if names else [f"{name} [{c}]" for c in
+                                              range(arrays[0].shape[channel])]
+    else:
+        kwargs["name"] = name
+    kwargs["scale"] = tuple(scale)
+    return (arrays if len(arrays) > 1 else arrays[0]), kwargs, "image"
+
+
+__all__ = ["get_reader", "layer_data", "open_series", "read"]
