@@ -152,13 +152,11 @@ def through_chain(meta: dict[str, Any], chain: Sequence[Op], specs: Sequence[Fra
     for op, spec, out in zip(chain, specs, specs[1:]):
         ndim_in, ndim_out = len(spec.shape), len(out.shape)
         moved = op.axis_map(ndim_out)
-        if moved is None:
-            if ndim_in != ndim_out:
-                return {k: v for k, v in meta.items() if k not in (SIZE, UNIT)}
+        if moved is None and ndim_in == ndim_out:
             continue
+        if moved is None or sorted(moved) != list(range(ndim_in)) or ndim_in != ndim_out:
+            return {k: v for k, v in meta.items() if k not in (SIZE, UNIT)}
         perm = [perm[i] for i in moved]
-    if len(perm) != len(frame_axes):
-        return {k: v for k, v in meta.items() if k not in (SIZE, UNIT)}
     if perm == list(range(len(frame_axes))):
         return meta
     names = [a.lower() for a in frame_axes]

@@ -22,6 +22,8 @@ JSON_TAG = 65000
 IMAGEJ_DTYPES = "BHhf"
 """Sample types ImageJ opens (uint8, uint16, int16, float32)."""
 
+_METERS = {"angstrom": 1e-10, "picometer": 1e-12, "nanometer": 1e-9, "micrometer": 1e-6,
+           "millimeter": 1e-3, "centimeter": 1e-2, "meter": 1.0, "inch": 0.0254}
 _SECONDS = {"nanosecond": 1e-9, "microsecond": 1e-6, "millisecond": 1e-3, "second": 1.0,
             "minute": 60.0, "hour": 3600.0, "day": 86400.0}
 
@@ -145,7 +147,10 @@ def imagej_options(meta: Mapping[str, Any], axes: str, shape: tuple[int, ...]
     if unit is not None:
         out["unit"] = {"micrometer": "micron"}.get(unit, microscopy.unit_symbol(unit))
     if "z" in sizes and "Z" in axes:
-        out["spacing"] = sizes["z"]
+        # in x's unit, ImageJ's only one
+        ratio = _METERS.get(units.get("z", ""), 1.0) / _METERS.get(unit or "", 1.0) \
+            if units.get("z") in _METERS and unit in _METERS else 1.0
+        out["spacing"] = sizes["z"] * ratio
     if microscopy.TIME in m:
         scale = _SECONDS.get(m.get(microscopy.TIME_UNIT, "second"), 1.0)
         out["finterval"] = m[microscopy.TIME] * scale
