@@ -157,10 +157,10 @@ def test_ome_zarr_py_image_opens_as_a_series(tmp_path):
     assert level.metadata["physical_size"] == {"z": 2.0, "y": 1.0, "x": 1.0}
 
 
-def test_golden_v1_store_has_no_levels_but_opens(tmp_path):
-    from tests.pipeline.formats.test_golden import GOLDEN  # noqa: F401  (the golden stores' home)
+def test_golden_v1_store_has_no_levels_but_opens():
+    import pathlib
 
-    path = "tests/data/golden/v1/raw.zarr"
+    path = pathlib.Path(__file__).parents[1] / "data" / "golden" / "v1" / "raw.zarr"
     s = pipeline.open(path)
     np.testing.assert_array_equal(np.asarray(pipeline.open(path, level=0)), np.asarray(s))
     with pytest.raises(ValueError, match="not an OME-Zarr image"):
@@ -187,3 +187,22 @@ def test_describable_and_axes_of():
     assert ome.axes_of(("t", "c", "z", "y", "x")) == "TCZYX"
     assert ome.axes_of(("frame", "y", "x")) == "TYX"
     assert ome.axes_of(("z", "y", "x")) is None and ome.axes_of(None) is None
+
+
+def test_golden_ome_store_opens_with_its_levels_and_metadata():
+    import importlib.util
+    import pathlib
+
+    golden = pathlib.Path(__file__).parents[1] / "data" / "golden"
+    spec = importlib.util.spec_from_file_location("make_golden_ome",
+                                                  golden / "make_golden_ome.py")
+    maker = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(maker)
+    path = golden / "ome-v1" / "image.zarr"
+    Image.from_zarr(zarr.open_group(path, mode="r"))
+    s = pipeline.open(path)
+    np.testing.assert_array_equal(np.asarray(s), maker.frames())
+    assert s.metadata == maker.metadata() and s.axes == "TCYX"
+    level = pipeline.open(path, level=1)
+    np.testing.assert_array_equal(np.asarray(level), _pool(maker.frames(), 1))
+    assert level.metadata["physical_size"] == {"x": 1.0, "y": 0.5}
