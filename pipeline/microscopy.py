@@ -28,6 +28,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+import numpy as np
+
 from ops import FrameSpec, Op
 
 SIZE, UNIT = "physical_size", "physical_unit"
@@ -88,29 +90,50 @@ def unit_symbol(name: str | None) -> str | None:
 
 
 def clean(meta: Mapping[str, Any]) -> dict[str, Any]:
-    """The schema's entries of ``meta``, each checked and normalised; the rest left out."""
+    """The schema's entries of ``meta``, normalised; malformed or missing ones left out.
+
+    Metadata comes from anywhere (a detector file may use these names for
+    something else), so what does not fit the schema is ignored, never an error.
+    """
     out: dict[str, Any] = {}
-    sizes = {str(k).lower(): float(v) for k, v in dict(meta.get(SIZE) or {}).items()
-             if v is not None and float(v) > 0}
+    sizes = {str(k).lower(): v for k, v in _table(meta.get(SIZE)).items()
+             if _positive(v) is not None}
     if sizes:
-        out[SIZE] = sizes
-    units = {str(k).lower(): unit_name(v) for k, v in dict(meta.get(UNIT) or {}).items()}
+        out[SIZE] = {k: _positive(v) for k, v in sizes.items()}
+    units = {str(k).lower(): unit_name(v) for k, v in _table(meta.get(UNIT)).items()
+             if isinstance(v, str)}
     units = {k: v for k, v in units.items() if v is not None}
     if units:
         out[UNIT] = units
-    if meta.get(TIME) is not None and float(meta[TIME]) > 0:
-        out[TIME] = float(meta[TIME])
-        if unit_name(meta.get(TIME_UNIT)) is not None:
-            out[TIME_UNIT] = unit_name(meta[TIME_UNIT])
+    step = _positive(meta.get(TIME))
+    if step is not None:
+        out[TIME] = step
+        unit = meta.get(TIME_UNIT)
+        if isinstance(unit, str) and unit_name(unit) is not None:
+            out[TIME_UNIT] = unit_name(unit)
     names = meta.get(CHANNELS)
-    if names is not None and len(names):
+    if isinstance(names, list | tuple | np.ndarray) and len(names):
         out[CHANNELS] = [str(n) for n in names]
     return out
 
 
+def _table(value: Any) -> dict[str, Any]:
+    return dict(value) if isinstance(value, Mapping) else {}
+
+
+def _positive(value: Any) -> float | None:
+    """``value`` as a positive finite float, else ``None``."""
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None
+    return number if np.isfinite(number) and number > 0 else None
+
+
 def spacing(meta: Mapping[str, Any], axes: str) -> list[float]:
     """One step per axis of ``axes``: the time increment for ``T``, pixel sizes, 1 otherwise."""
-    sizes = dict(meta.get(SIZE) or {})
+    meta = clean(meta)
+    sizes = meta.get(SIZE, {})
     out = []
     for a in axes:
         if a == "T":
@@ -124,17 +147,17 @@ def spacing(meta: Mapping[str, Any], axes: str) -> list[float]:
 
 def units(meta: Mapping[str, Any], axes: str) -> list[str | None]:
     """The unit of each axis of ``axes`` (``None`` where unknown or unitless)."""
-    table = dict(meta.get(UNIT) or {})
+    meta = clean(meta)
+    table = meta.get(UNIT, {})
     return [unit_name(meta.get(TIME_UNIT)) if a == "T"
             else unit_name(table.get(a.lower())) if a in SPACE_AXES else None for a in axes]
 
 
 def channel_names(meta: Mapping[str, Any], axes: str, shape: Sequence[int]) -> list[str] | None:
     """The channel names when there is a ``C`` axis and one name per channel."""
-    names = meta.get(CHANNELS)
+    names = clean(meta).get(CHANNELS)
     if "C" not in axes or names is None:
         return None
-    names = [str(n) for n in names]
     return names if len(names) == shape[axes.index("C")] else None
 
 
@@ -171,13 +194,18 @@ def through_chain(meta: dict[str, Any], chain: Sequence[Op], specs: Sequence[Fra
 
 
 def scaled(meta: dict[str, Any], factors: Mapping[str, float]) -> dict[str, Any]:
-    """``meta`` with the pixel size along each axis of ``factors`` multiplied by its factor."""
-    sizes = dict(meta.get(SIZE) or {})
+    """``meta`` with the pixel size along each axis of ``factors`` multiplied by its factor.
+
+    Sizes not given count as 1 (a pixel of level 0); a ``physical_size`` entry
+    that is not the schema's is left alone.
+    """
+    given = meta.get(SIZE, {})
+    if not isinstance(given, Mapping) or any(_positive(v) is None for v in given.values()):
+        return meta
+    sizes = {k: float(v) for k, v in given.items()}
     for axis, factor in factors.items():
-        if factor != 1:
-            sizes[axis] = sizes.get(axis, 1.0) * factor
-    if sizes:
-        meta[SIZE] = sizes
+        sizes[axis] = sizes.get(axis, 1.0) * factor
+    meta[SIZE] = sizes
     return meta
 
 

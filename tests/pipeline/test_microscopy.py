@@ -188,3 +188,21 @@ def test_to_xarray_has_physical_coordinates(ome_tiff):
 ])
 def test_unit_names(text, name):
     assert microscopy.unit_name(text) == name
+
+
+@pytest.mark.parametrize("meta", [
+    {"physical_size": 0.5}, {"physical_size": {"x": "big", "y": -1}},
+    {"time_increment": "soon", "channel_names": "DAPI"}, {"physical_unit": ["um"]},
+    {"physical_size": {"x": float("nan")}, "time_increment": float("inf")},
+])
+def test_metadata_that_only_shares_the_names_writes_and_processes(tmp_path, meta):
+    s = pipeline.from_array(_data((2, 2, 8, 8)), dict(meta), axes="TCYX")
+    turned = s.process([("flip", "t")])
+    out = pipeline.write(turned, tmp_path / "s.zarr", levels=1)
+    assert out.metadata.keys() == meta.keys()
+    assert microscopy.clean(meta) == {}
+    lvl = pipeline.open(tmp_path / "s.zarr", level=1).metadata
+    assert lvl.keys() - {"physical_size"} == meta.keys() - {"physical_size"}
+    np.testing.assert_equal(lvl["physical_size"],
+                            turned.metadata.get("physical_size", {"x": 2.0, "y": 2.0}))
+    pipeline.write(s, tmp_path / "s.ome.tif")
