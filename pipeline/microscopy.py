@@ -18,7 +18,9 @@ All keys are optional:
     One name per channel (``C``) of a frame.
 
 Processing keeps these true: a crop keeps the pixel size; a transpose (flip
-``t``, ``r90``, ``r270``) swaps the ``y`` and ``x`` entries.  Ops declare how
+``t``, ``r90``, ``r270``) swaps the ``y`` and ``x`` entries; frames selected
+at a regular step multiply the time increment by it (at uneven steps it is
+left out).  Ops declare how
 they move axes (:attr:`ops.OpKind.axes`); an op that changes the number of
 frame axes without declaring it drops the sizes it can no longer place.
 """
@@ -193,6 +195,22 @@ def through_chain(meta: dict[str, Any], chain: Sequence[Op], specs: Sequence[Fra
     return meta
 
 
+def select_frames(meta: dict[str, Any], frames: np.ndarray) -> dict[str, Any]:
+    """``meta`` for the frames ``frames`` of a series: the time increment times their step.
+
+    Frames at uneven steps have no one time increment: it is left out.
+    """
+    step = _positive(meta.get(TIME))
+    if step is None or len(frames) < 2:
+        return meta
+    gaps = np.diff(np.asarray(frames))
+    if np.all(gaps == gaps[0]) and gaps[0] > 0:
+        meta[TIME] = step * float(gaps[0])
+    else:
+        meta = {k: v for k, v in meta.items() if k not in (TIME, TIME_UNIT)}
+    return meta
+
+
 def scaled(meta: dict[str, Any], factors: Mapping[str, float]) -> dict[str, Any]:
     """``meta`` with the pixel size along each axis of ``factors`` multiplied by its factor.
 
@@ -210,4 +228,5 @@ def scaled(meta: dict[str, Any], factors: Mapping[str, float]) -> dict[str, Any]
 
 
 __all__ = ["CHANNELS", "KEYS", "SIZE", "TIME", "TIME_UNIT", "UNIT", "channel_names", "clean",
-           "scaled", "spacing", "through_chain", "unit_name", "unit_symbol", "units"]
+           "scaled", "select_frames", "spacing", "through_chain", "unit_name", "unit_symbol",
+           "units"]

@@ -80,6 +80,8 @@ class ProcessedImageSeries(ImageSeries):
                                               series.axes[1:])
         if frames is not None and "omega" in self._meta:
             self._meta["omega"] = np.asarray(self._meta["omega"])[frames]
+        if frames is not None:
+            self._meta = microscopy.select_frames(self._meta, frames)
 
     # -- the interface ---------------------------------------------------------------
 

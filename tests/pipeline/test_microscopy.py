@@ -206,3 +206,14 @@ def test_metadata_that_only_shares_the_names_writes_and_processes(tmp_path, meta
     np.testing.assert_equal(lvl["physical_size"],
                             turned.metadata.get("physical_size", {"x": 2.0, "y": 2.0}))
     pipeline.write(s, tmp_path / "s.ome.tif")
+
+
+def test_frame_selection_scales_the_time_increment(ome_tiff):
+    s = pipeline.open(ome_tiff[0])  # 3 frames, 1.5 ms apart
+    assert s[::2].metadata["time_increment"] == 3.0
+    assert s[1:].metadata["time_increment"] == 1.5
+    assert s[::2].process([], frame_list=[0, 1]).metadata["time_increment"] == 3.0
+    uneven = s[[0, 2, 1]]
+    assert "time_increment" not in uneven.metadata and "time_unit" not in uneven.metadata
+    assert uneven.metadata["physical_size"] == s.metadata["physical_size"]
+    assert s.metadata["time_increment"] == 1.5
