@@ -17,5 +17,6 @@ BENCHMARKS: tuple[str, ...] = (
     "cluster",
     "codecs",
     "detector_reads",
+    "ome_levels",
 )
 """Benchmark names, in the order they run; each is the module ``benchmarks.<name>``."""

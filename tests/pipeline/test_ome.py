@@ -23,11 +23,11 @@ def _data(shape, seed=3):
 
 
 def _pool(a, times):
-    """The 2 x 2 mean over the last two axes, ``times`` times, rounded like the writer."""
+    """The 2 x 2 mean over the last two axes, ``times`` times, rounded half up like the writer."""
     for _ in range(times):
         ny, nx = a.shape[-2] // 2 * 2, a.shape[-1] // 2 * 2
         b = a[..., :ny, :nx].reshape(*a.shape[:-2], ny // 2, 2, nx // 2, 2)
-        a = np.rint(b.mean(axis=(-3, -1))).astype(a.dtype)
+        a = np.floor(b.mean(axis=(-3, -1)) + 0.5).astype(a.dtype)
     return a
 
 
