@@ -206,3 +206,37 @@ def test_golden_ome_store_opens_with_its_levels_and_metadata():
     level = pipeline.open(path, level=1)
     np.testing.assert_array_equal(np.asarray(level), _pool(maker.frames(), 1))
     assert level.metadata["physical_size"] == {"x": 1.0, "y": 0.5}
+
+
+def test_ome_zarr_py_v04_image_on_zarr_2_opens(tmp_path):
+    from ome_zarr.format import FormatV04
+    from ome_zarr.writer import write_image
+
+    data = _data((3, 2, 64, 48))
+    group = zarr.open_group(tmp_path / "o.zarr", mode="w", zarr_format=2)
+    write_image(data, group, axes="tcyx", fmt=FormatV04(), scale_factors=[2],
+                scale={"y": 0.5, "x": 0.5})
+    assert "ome" not in group.attrs and group.attrs["multiscales"][0]["version"] == "0.4"
+    s = pipeline.open(tmp_path / "o.zarr")
+    np.testing.assert_array_equal(np.asarray(s), data)
+    assert s.metadata["physical_size"] == {"y": 0.5, "x": 0.5}
+    np.testing.assert_array_equal(np.asarray(pipeline.open(tmp_path / "o.zarr", level=1)),
+                                  np.asarray(group["s1"]))
+
+
+@pytest.mark.slow
+def test_levels_written_on_a_cluster_of_processes(tmp_path):
+    distributed = pytest.importorskip("distributed")
+
+    data = _data((8, 2, 40, 36))
+    s = pipeline.from_array(data, dict(MICRO), axes="TCYX").process([("flip", "t")])
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                                  dashboard_address=None) as cluster, \
+            distributed.Client(cluster):
+        pipeline.write(s, tmp_path / "s.zarr", levels=2)
+    turned = np.swapaxes(data, -1, -2)
+    for k in range(3):
+        level = pipeline.open(tmp_path / "s.zarr", level=k)
+        np.testing.assert_array_equal(np.asarray(level), _pool(turned, k))
+    Image.from_zarr(zarr.open_group(tmp_path / "s.zarr", mode="r"))
+    assert pipeline.open(tmp_path / "s.zarr").metadata["physical_size"]["x"] == 0.25
