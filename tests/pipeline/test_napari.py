@@ -69,8 +69,8 @@ def test_installed_plugin_is_discovered(tmp_path):
     pm.discover(include_npe1=False)
     assert pm.get_manifest("lazyseries").contributions.readers
     pipeline.write(pipeline.from_array(_data((2, 8, 8))), tmp_path / "s.zarr")
-    assert [r.command for r in pm.iter_compatible_readers([str(tmp_path / "s.zarr")])] == [
-        "lazyseries.get_reader"]
+    offered = [r.command for r in pm.iter_compatible_readers([str(tmp_path / "s.zarr")])]
+    assert "lazyseries.get_reader" in offered
 
 
 def test_store_with_levels_is_a_scaled_multiscale_layer_per_channel(tmp_path, manager):
