@@ -1,4 +1,4 @@
-"""napari opens lazyseries: an npe2 reader for stores, any file lazyseries reads, and pipeline files.
+"""napari opens lazyseries: an npe2 reader for stores, files lazyseries reads, pipeline files.
 
 ``napari scan.zarr`` (with lazyseries installed) shows the frames as an image
 layer over the series' dask array, nothing computed until napari draws a

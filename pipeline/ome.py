@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 
 from pipeline import microscopy
+from pipeline.axes import dimension_names
 from pipeline.errors import NotASeriesError
 
 VERSION = "0.5"
@@ -59,7 +60,8 @@ def level_factors(axes: str, level: int) -> list[int]:
 def check_levels(levels: Any, axes: str, shape: Sequence[int]) -> int:
     """``levels`` as an int after checking it against the frame size; raise before any work."""
     if isinstance(levels, bool) or not isinstance(levels, int | np.integer) or levels < 0:
-        raise ValueError(f"levels must be a whole number >= 0 of downsampled levels, got {levels!r}")
+        raise ValueError(f"levels must be a whole number >= 0 of downsampled levels, "
+                         f"got {levels!r}")
     if levels and not describable(axes):
         raise ValueError(f"levels={levels!r}: OME-Zarr cannot describe axes {axes!r}; "
                          "write without levels")
@@ -74,8 +76,6 @@ def check_levels(levels: Any, axes: str, shape: Sequence[int]) -> int:
 def image_attrs(axes: str, metadata: Mapping[str, Any], levels: int, full_shape: Sequence[int],
                 dtype: Any, base: str) -> dict[str, Any]:
     """The ``ome`` attribute of a store (``{}`` when OME-Zarr cannot describe the axes)."""
-    from pipeline.axes import dimension_names
-
     if not describable(axes):
         return {}
     meta = microscopy.clean(metadata)
@@ -220,7 +220,7 @@ def axes_of(dimension_names: Sequence[str | None] | None) -> str | None:
 
 def image_metadata(image: Mapping[str, Any], omero_attrs: Mapping[str, Any] | None,
                    level: int) -> dict[str, Any]:
-    """The microscopy metadata (see :mod:`pipeline.microscopy`) an OME-Zarr image states for ``level``."""
+    """The microscopy metadata (:mod:`pipeline.microscopy`) an image states for ``level``."""
     axes = [a if isinstance(a, Mapping) else {"name": a} for a in image.get("axes") or []]
     scale = _scale(image, level, len(axes))
     meta: dict[str, Any] = {}

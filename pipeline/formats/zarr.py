@@ -3,7 +3,8 @@
 A store written here is a group holding the frames as one array ``images``
 of shape ``(N, *frame_shape)``, the series' metadata, and a ``lazyseries``
 attribute recording the layout version, where the frames came from and
-whether the write finished.
+whether the write finished; and it is an OME-Zarr image (``ome`` attribute,
+optional downsampled levels: :mod:`pipeline.ome`).
 """
 
 from __future__ import annotations
