@@ -108,3 +108,13 @@ def test_reader_declines_what_lazyseries_cannot_open(tmp_path):
     for path in (tmp_path / "notes.yml", tmp_path / "empty.zarr", tmp_path / "missing.tif"):
         assert napari_plugin.get_reader(str(path)) is None, path
     assert napari_plugin.get_reader([str(tmp_path / "a.tif"), str(tmp_path / "b.tif")]) is None
+
+
+@pytest.mark.parametrize("name", ["s.h5", "s.npz"])
+def test_other_formats_open_as_dask_layers(tmp_path, manager, name):
+    data = _data((4, 12, 10))
+    pipeline.write(pipeline.from_array(data), tmp_path / name)
+    [(arr, kwargs, kind)] = _napari_read(tmp_path / name, manager)
+    assert isinstance(arr, da.Array) and kind == "image" and kwargs["name"] == name
+    np.testing.assert_array_equal(arr.compute(), data)
+    assert kwargs["scale"] == (1.0, 1.0, 1.0)
