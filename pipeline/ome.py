@@ -7,7 +7,9 @@ axis (``frame`` is time, ``channel`` is channel, ``z``, ``y``, ``x`` are
 space, with units when the metadata knows them), give each level's scale
 from the pixel sizes and time increment, and list the levels: level 0 is the
 frames array itself (``images``), downsampled levels are ``levels/1``,
-``levels/2``, ... (each the 2 x 2 mean of the one before over ``y, x``),
+``levels/2``, ... (each the 2 x 2 mean of the one before over ``y, x``,
+its scale doubled and its translation moving pixel centres to the middle
+of the pixels they pool, as ome-zarr-py writes them),
 kept in a subgroup so that ``xarray.open_zarr`` of the store still sees one
 array.  Channel names, when known, go to ``omero``.
 
@@ -88,9 +90,9 @@ def image_attrs(axes: str, metadata: Mapping[str, Any], levels: int, full_shape:
             entry["unit"] = unit
         ome_axes.append(entry)
     step = microscopy.spacing(meta, axes)
-    datasets = [{"path": level_path(k, base), "coordinateTransformations": [
-        {"type": "scale", "scale": [s * f for s, f in zip(step, level_factors(axes, k))]}]}
-        for k in range(levels + 1)]
+    datasets = [{"path": level_path(k, base),
+                 "coordinateTransformations": _transforms(step, level_factors(axes, k))}
+                for k in range(levels + 1)]
     multiscale: dict[str, Any] = {"axes": ome_axes, "datasets": datasets}
     if levels:
         multiscale["type"] = "mean"
@@ -101,6 +103,16 @@ def image_attrs(axes: str, metadata: Mapping[str, Any], levels: int, full_shape:
     if channels is not None:
         ome["omero"] = {"channels": _omero_channels(channels, np.dtype(dtype))}
     return {"ome": ome}
+
+
+def _transforms(step: list[float], factors: list[int]) -> list[dict[str, Any]]:
+    """Scale, and for a pooled level the shift of its pixel centres by ``(f - 1) / 2`` pixels."""
+    out: list[dict[str, Any]] = [{"type": "scale",
+                                  "scale": [s * f for s, f in zip(step, factors)]}]
+    if any(f != 1 for f in factors):
+        out.append({"type": "translation",
+                    "translation": [s * (f - 1) / 2 for s, f in zip(step, factors)]})
+    return out
 
 
 def _omero_channels(names: list[str], dtype: np.dtype) -> list[dict[str, Any]]:

@@ -56,8 +56,12 @@ def test_written_store_is_a_valid_ome_zarr_image(tmp_path, axes, shape, levels):
     assert [a.unit for a in multiscale.axes] == [units.get(a, "micrometer") for a in axes]
     step = {"T": 1.5, "C": 1.0, "Z": 2.0, "Y": 0.25, "X": 0.5}
     for k, dataset in enumerate(multiscale.datasets):
-        want = [step[a] * (2**k if a in "YX" else 1) for a in axes]
-        assert dataset.coordinateTransformations[0].scale == want
+        factor = [2**k if a in "YX" else 1 for a in axes]
+        assert dataset.coordinateTransformations[0].scale == [step[a] * f for a, f in
+                                                               zip(axes, factor)]
+        if k:  # a pooled pixel's centre lies between the pixels it pools
+            assert dataset.coordinateTransformations[1].translation == [
+                step[a] * (f - 1) / 2 for a, f in zip(axes, factor)]
     assert [d.path for d in multiscale.datasets] == ["images"] + [
         f"levels/{k}" for k in range(1, levels + 1)]
     attrs = _attrs(path)
