@@ -8,7 +8,7 @@ import sys
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 import pipeline
@@ -285,11 +285,13 @@ def test_fuzz_round_trip_and_truncated_bytes(tmp_path_factory, encoding, dtype, 
          "elem_size": frame.dtype.itemsize, "data": np.void(payload)}
     np.testing.assert_array_equal(eiger.decompress_frame(d), frame)
     # a frame cut short never decodes to something: the read names the frame
+    assume(len(payload) >= 2)  # a one-byte payload cannot be cut short
+    keep = min(len(payload) - 1, max(1, int(len(payload) * cut)))
     path = tmp_path_factory.mktemp("fuzz") / "cut.h5"
     with h5py.File(path, "w") as f:
         g = f.create_group("data/0")
         put_frame(g, frame, encoding)
         del g["data"]
-        g["data"] = np.void(payload[: max(1, int(len(payload) * cut))])
+        g["data"] = np.void(payload[:keep])
     with pytest.raises(NotASeriesError, match="frame 0"):
         eiger_stream_v1.open(path)[0]
