@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import glob
+import inspect
 import os
 from typing import Any
 
@@ -39,34 +41,77 @@ def open(path: str | os.PathLike[str] | None, /, format: str | None = None, **kw
 
 def _check_exists(path: str | os.PathLike[str]) -> None:
     text = os.fspath(path)
-    if "://" not in text and not os.path.lexists(text):
-        raise FileNotFoundError(f"no such file or directory: {text!r}")
+    if "://" in text or os.path.lexists(text):
+        return
+    if glob.has_magic(text):  # a pattern of files, as pims takes ("frames/*.png")
+        if not glob.glob(text):
+            raise FileNotFoundError(f"no files match the pattern {text!r}")
+        return
+    raise FileNotFoundError(f"no such file or directory: {text!r}")
 
 
 def _detect(path: str | os.PathLike[str], kwargs: dict[str, Any]) -> ImageSeries:
-    tried: list[str] = []
-    said: list[str] = []
-    for name in registry.candidates(path):
-        try:
-            plugin = registry.plugin(name)
-        except ImportError:
-            tried.append(f"{name} (not installed)")
-            continue
-        sniff = getattr(plugin, "sniff", None)
-        if sniff is not None and not sniff(os.fspath(path)):
-            tried.append(name)
-            continue
-        try:
-            return plugin.open(path, **kwargs)
-        except NotMyFormat as err:
-            tried.append(name)
-            said.append(f"{name} said: {err}")
-    # the first reader that looked (the extension's own) says best what was missing
-    reason = f"; {said[0]}" if said else ""
-    raise UnknownFormatError(
-        f"no reader recognises {os.fspath(path)!r}; tried: {', '.join(tried) or 'none'}"
-        f"{reason}; pass format= with one of {sorted(registry)}"
-    )
+    text = os.fspath(path)
+    own = registry.by_extension(text)
+    declined: list[tuple[str, str]] = []
+    for name in registry.candidates(text):
+        reason = _decline(name, text, kwargs)
+        if reason is None:
+            try:
+                return registry.plugin(name).open(path, **kwargs)
+            except NotMyFormat as err:
+                reason = str(err)
+        declined.append((name, reason))
+    raise UnknownFormatError(_not_recognised(text, own, declined))
+
+
+def _decline(name: str, text: str, kwargs: dict[str, Any]) -> str | None:
+    """Why reader ``name`` will not try ``text`` before opening it (None: let it try)."""
+    try:
+        plugin = registry.plugin(name)
+    except ImportError as err:
+        return f"not installed: {err}"
+    unknown = _unknown_options(plugin.open, kwargs)
+    if unknown:  # options meant for another reader
+        return f"takes no option {', '.join(f'{k}=' for k in unknown)}"
+    sniff = getattr(plugin, "sniff", None)
+    # sniffers read local files; a URL's reader checks its file when it opens it
+    if sniff is not None and "://" not in text and not sniff(text):
+        return "not recognised by its first bytes or extension"
+    return None
+
+
+def _unknown_options(opener: Any, kwargs: dict[str, Any]) -> list[str]:
+    try:
+        params = inspect.signature(opener).parameters
+    except (TypeError, ValueError):  # a callable without a signature: let it decide
+        return []
+    if any(p.kind is p.VAR_KEYWORD for p in params.values()):
+        return []
+    return sorted(k for k in kwargs if k not in params)
+
+
+def _not_recognised(text: str, own: list[str], declined: list[tuple[str, str]]) -> str:
+    """The message for a path no reader takes: its extension's readers first, then the rest."""
+    reasons = {name: _without_path(reason, text) for name, reason in declined}
+    if own:
+        lead = "; ".join(f"{name} said: {reasons[name]}" for name in own if name in reasons)
+    else:
+        ext = os.path.splitext(text.rstrip("/\\"))[1]
+        lead = (f"no format is registered for the extension {ext!r}" if ext
+                else "the path has no extension, so every reader was asked")
+    tried = ", ".join(name if name in own else f"{name} ({reasons[name]})"
+                      for name, _ in declined)
+    return (f"no reader recognises {text!r}; {lead}; tried: {tried or 'none'}; "
+            f"pass format= with one of {sorted(registry)}")
+
+
+def _without_path(reason: str, text: str) -> str:
+    """A reader's reason without the path it starts with (the message names it once)."""
+    for prefix in (f"{text!r}: ", f"{text!r} "):
+        if reason.startswith(prefix):
+            return reason[len(prefix):]
+    return reason
 
 
 def write(series: ImageSeries, path: str | os.PathLike[str], /, format: str | None = None,

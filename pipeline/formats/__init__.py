@@ -48,6 +48,12 @@ DETECTOR_EXTENSIONS = (".ge", ".ge1", ".ge2", ".ge3", ".ge4", ".ge5", ".gel", ".
                        ".esperanto")
 """Detector image files fabio reads (``pipeline.formats.detector``, kept in step with it)."""
 
+IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".webp", ".ppm", ".pgm", ".pbm", ".jp2",
+                    ".tif", ".tiff")
+"""Single images, and the files a directory or glob of images is made of."""
+
+VIDEO_EXTENSIONS = (".mp4", ".mov", ".avi", ".mkv", ".m4v", ".webm", ".mpg", ".mpeg", ".wmv")
+
 BUILTIN_FORMATS: tuple[FormatEntry, ...] = (
     FormatEntry("zarr", "pipeline.formats.zarr", (".zarr", ".zr3", ".zr")),
     FormatEntry("array", "pipeline.formats.array", file_based=False),
@@ -68,6 +74,14 @@ BUILTIN_FORMATS: tuple[FormatEntry, ...] = (
                 aliases=("eiger_stream_v2",), requires=("h5py",), extra="eiger"),
     FormatEntry("detector", "pipeline.formats.detector", DETECTOR_EXTENSIONS,
                 aliases=("fabio",), requires=("fabio",), extra="detector"),
+    FormatEntry("image-sequence", "pipeline.formats.imagesequence", IMAGE_EXTENSIONS,
+                aliases=("images", "image", "imagesequence", "image_sequence"),
+                requires=("imageio", "natsort"), extra="images"),
+    FormatEntry("gif", "pipeline.formats.gif", (".gif",), aliases=("animated-gif",),
+                requires=("imageio", "PIL"), extra="images"),
+    FormatEntry("video", "pipeline.formats.video", VIDEO_EXTENSIONS, aliases=("ffmpeg", "movie"),
+                requires=("imageio", "imageio_ffmpeg"), extra="video"),
+    FormatEntry("spe", "pipeline.formats.spe", (".spe",), aliases=("princeton",)),
 )
 
 
@@ -115,10 +129,14 @@ class FormatRegistry:
             self._plugins[entry.name] = importlib.import_module(entry.module)
         return self._plugins[entry.name]
 
+    def by_extension(self, path: str | os.PathLike[str]) -> list[str]:
+        """Formats whose registered extensions ``path`` ends with, in registry order."""
+        text = os.fspath(path).rstrip("/\\").lower()
+        return [n for n in self if any(text.endswith(e) for e in self._entries[n].extensions)]
+
     def candidates(self, path: str | os.PathLike[str]) -> list[str]:
         """Formats that may read ``path``, by extension first, then every file format."""
-        text = os.fspath(path).rstrip("/\\").lower()
-        by_ext = [n for n in self if any(text.endswith(e) for e in self._entries[n].extensions)]
+        by_ext = self.by_extension(path)
         rest = [n for n in self if n not in by_ext and self._entries[n].file_based]
         return by_ext + rest
 
