@@ -1,0 +1,116 @@
+"""What the readers built on imageio share: importing it, and images as frames.
+
+imageio gives colour images as ``(rows, cols, channels)``; a series keeps
+channels before the image plane (``C, Y, X``) so that geometric ops act on
+rows and columns, as they do for TIFF and Zarr frames.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import numpy as np
+
+from ops import Region
+from pipeline.errors import NotMyFormat
+from pipeline.formats._handle import LazyHandle
+from pipeline.series import FrameSelection, HeaderSeries, region_index
+
+
+def imageio(extra: str = "images") -> Any:
+    """``imageio.v3``, or an ImportError naming the extra that installs it."""
+    from ops._compat import require
+
+    return require("imageio.v3", extra, "image and video files")
+
+
+def frame_shape(image_shape: tuple[int, ...]) -> tuple[int, ...]:
+    """The frame shape of an image of ``image_shape``: ``(Y, X)`` or ``(C, Y, X)``."""
+    shape = tuple(int(n) for n in image_shape)
+    if len(shape) == 3:
+        return (shape[2], shape[0], shape[1])
+    if len(shape) != 2:
+        raise ValueError(f"an image of shape {shape} is neither (rows, cols) nor "
+                         "(rows, cols, channels)")
+    return shape
+
+
+def as_frame(image: np.ndarray) -> np.ndarray:
+    """An image from imageio as a frame: channels moved before rows and columns."""
+    image = np.asarray(image)
+    return np.moveaxis(image, -1, 0) if image.ndim == 3 else image
+
+
+def not_readable() -> tuple[type[BaseException], ...]:
+    """What imageio raises for a file none of its plugins reads (its "not my format")."""
+    from imageio.core.request import InitializationError
+
+    return (InitializationError, OSError, ValueError, SyntaxError)
+
+
+def first_line(err: BaseException) -> str:
+    """imageio's messages run over several lines of install hints; the first says what failed."""
+    return (str(err).strip().splitlines() or [type(err).__name__])[0]
+
+
+class PluginSeries(LazyHandle, HeaderSeries):
+    """The frames of one multi-frame file, read one at a time through an imageio v3 plugin.
+
+    Subclasses set :attr:`format_name`, :attr:`plugin` and :attr:`extra` and
+    implement :meth:`_header`, which reads the file's header into
+    ``_nframes``, ``_shape``, ``_dtype`` and ``_meta`` without decoding a
+    frame.  The plugin (an open file, or a running ffmpeg) is opened on the
+    first read and kept for the next, which is what makes reading frames in
+    order cheap; a pickled copy opens its own.
+    """
+
+    format_name = ""
+    plugin = ""
+    extra = "images"
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self._path = os.fspath(path)
+        self._init_handle()
+        if not os.path.isfile(self._path):
+            raise NotMyFormat(f"{self._path!r} is not a file")
+        try:
+            with self._imopen() as plugin:
+                self._header(plugin)
+        except not_readable() as err:
+            raise NotMyFormat(f"{self._path!r} is not a file imageio's {self.plugin} plugin "
+                              f"reads: {first_line(err)}") from err
+
+    def _imopen(self) -> Any:
+        return imageio(self.extra).imopen(self._path, "r", plugin=self.plugin)
+
+    def _header(self, plugin: Any) -> None:
+        raise NotImplementedError
+
+    def _open_handle(self) -> Any:
+        return self._imopen()
+
+    def _read_options(self) -> dict[str, Any]:
+        return {}
+
+    def _read(self, frames: FrameSelection, region: Region) -> np.ndarray:
+        indices = range(*frames.indices(len(self))) if isinstance(frames, slice) else frames
+        out = np.empty((len(indices), *(hi - lo for lo, hi in region)), self._dtype)
+        index = region_index(region)
+        options = self._read_options()
+        with self._lock:  # one plugin per series: its file position is shared state
+            for k, j in enumerate(indices):
+                out[k] = as_frame(self.handle.read(index=int(j), **options))[index]
+        return out
+
+    def _dask_token(self) -> str:
+        from dask.base import tokenize
+
+        return tokenize(self.format_name, os.path.abspath(self._path),
+                        os.stat(self._path).st_mtime_ns)
+
+    def description(self) -> dict[str, Any]:
+        return {"format": self.format_name, "path": self._path}
+
+
+__all__ = ["PluginSeries", "as_frame", "first_line", "frame_shape", "imageio", "not_readable"]

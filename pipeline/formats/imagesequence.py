@@ -1,0 +1,144 @@
+"""Image files as frames, as pims' ``ImageSequence`` takes them: one file, a glob, a directory.
+
+``open("frame.png")`` is a series of one frame; ``open("frames/*.png")`` and
+``open("frames/")`` are a frame per file, in natural order (``img2`` before
+``img10``).  A directory contributes the files with a known image extension.
+
+Only the first file's header is read when the series opens (every image of a
+sequence is taken to have its shape and dtype; one that does not is an
+error when it is read).  A frame read opens its file, reads its image and
+closes it.  Colour images are frames ``(C, Y, X)``.  ``mode=`` converts every
+image with Pillow (``"L"``: grey, ``"RGB"``, ``"I;16"``...), as pims'
+``as_grey`` does for grey.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+from typing import Any
+
+import numpy as np
+
+from ops import Region
+from pipeline.errors import NotASeriesError, NotMyFormat
+from pipeline.formats import IMAGE_EXTENSIONS, _imageio
+from pipeline.series import FrameSelection, HeaderSeries, region_index
+
+PIL_MODES: dict[str, tuple[str, int | None]] = {
+    "L": ("uint8", None), "I;16": ("uint16", None), "I": ("int32", None),
+    "F": ("float32", None), "LA": ("uint8", 2), "RGB": ("uint8", 3), "RGBA": ("uint8", 4),
+}
+"""Pillow modes ``mode=`` takes: the dtype and channels of an image converted to each."""
+
+
+def image_files(path: str) -> list[str]:
+    """The files ``path`` names (a file, a glob or a directory), in natural order."""
+    from ops._compat import require
+
+    natsort = require("natsort", "images", "image sequences")
+    if glob.has_magic(path) and not os.path.exists(path):
+        files = [f for f in glob.glob(path) if os.path.isfile(f)]
+        if not files:
+            raise NotMyFormat(f"no files match the pattern {path!r}")
+    elif os.path.isdir(path):
+        files = [e.path for e in os.scandir(path) if e.is_file() and not e.name.startswith(".")
+                 and e.name.lower().endswith(IMAGE_EXTENSIONS)]
+        if not files:
+            raise NotMyFormat(f"the directory {path!r} holds no image files "
+                              f"(looked for {', '.join(IMAGE_EXTENSIONS)})")
+    elif os.path.isfile(path):
+        files = [path]
+    else:
+        raise NotMyFormat(f"{path!r} is neither an image file, a glob nor a directory")
+    return list(natsort.natsorted(files))
+
+
+class ImageSequenceSeries(HeaderSeries):
+    """A frame per image file, read one file at a time.
+
+    Parameters
+    ----------
+    path
+        An image file, a glob (``"frames/*.png"``) or a directory of images.
+    mode
+        A Pillow mode every image is converted to (``"L"`` for grey); one of
+        :data:`PIL_MODES`.  Default: as stored.
+    """
+
+    def __init__(self, path: str | os.PathLike[str], mode: str | None = None) -> None:
+        self._path = os.fspath(path)
+        if mode is not None and mode not in PIL_MODES:
+            raise ValueError(f"mode={mode!r} is not a Pillow mode this reader converts to; "
+                             f"use one of {sorted(PIL_MODES)}")
+        self._mode = mode
+        self._files = image_files(self._path)
+        self._nframes = len(self._files)
+        self._shape, self._dtype = self._header(self._files[0])
+        self._meta = {}
+
+    def _header(self, first: str) -> tuple[tuple[int, ...], np.dtype]:
+        iio = _imageio.imageio()
+        try:
+            props = iio.improps(first, index=0)
+        except _imageio.not_readable() as err:
+            raise NotMyFormat(f"{first!r} is not an image imageio reads: "
+                              f"{_imageio.first_line(err)}") from err
+        shape = _imageio.frame_shape(props.shape)
+        if self._mode is None:
+            return shape, np.dtype(props.dtype)
+        dtype, channels = PIL_MODES[self._mode]
+        rows, cols = shape[-2:]
+        return ((rows, cols) if channels is None else (channels, rows, cols)), np.dtype(dtype)
+
+    @property
+    def files(self) -> list[str]:
+        """The image files, one per frame, in frame order."""
+        return list(self._files)
+
+    @property
+    def frame_chunk(self) -> int | None:
+        return 1
+
+    def read_image(self, j: int) -> np.ndarray:
+        """Frame ``j`` as a whole, read from its file and checked against the series' spec."""
+        name = self._files[j]
+        options: dict[str, Any] = {} if self._mode is None else {"plugin": "pillow",
+                                                                  "mode": self._mode}
+        frame = _imageio.as_frame(_imageio.imageio().imread(name, index=0, **options))
+        if frame.shape != self._shape or frame.dtype != self._dtype:
+            raise NotASeriesError(
+                f"{name!r} holds an image of shape {frame.shape} {frame.dtype}, but "
+                f"{self._files[0]!r} (frame 0) has {self._shape} {self._dtype}; the images of "
+                "a sequence must agree (mode='L' or 'RGB' converts them all)"
+            )
+        return frame
+
+    def _read(self, frames: FrameSelection, region: Region) -> np.ndarray:
+        indices = range(*frames.indices(len(self))) if isinstance(frames, slice) else frames
+        out = np.empty((len(indices), *(hi - lo for lo, hi in region)), self._dtype)
+        index = region_index(region)
+        for k, j in enumerate(indices):
+            out[k] = self.read_image(int(j))[index]
+        return out
+
+    def _dask_token(self) -> str:
+        from dask.base import tokenize
+
+        stamps = [os.stat(f).st_mtime_ns for f in self._files if os.path.exists(f)]
+        return tokenize("image-sequence", [os.path.abspath(f) for f in self._files], stamps,
+                        self._mode)
+
+    def description(self) -> dict[str, Any]:
+        desc: dict[str, Any] = {"format": "image-sequence", "path": self._path}
+        if self._mode is not None:
+            desc["mode"] = self._mode
+        return desc
+
+
+def open(path: str | os.PathLike[str], mode: str | None = None) -> ImageSequenceSeries:
+    """An image file, a glob or a directory of images, lazily: a frame per file."""
+    return ImageSequenceSeries(path, mode=mode)
+
+
+__all__ = ["PIL_MODES", "ImageSequenceSeries", "image_files", "open"]

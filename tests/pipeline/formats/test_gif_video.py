@@ -1,0 +1,104 @@
+"""Animated GIFs and videos: a header at open, one frame per read, frames as imageio reads them."""
+
+from __future__ import annotations
+
+import pickle
+
+import imageio.v3 as iio
+import numpy as np
+import pytest
+
+import pipeline
+from pipeline.errors import UnknownFormatError
+from pipeline.formats.gif import GifSeries
+from tests.conformance import SeriesConformance
+
+
+def blocky(n, rows=48, cols=64, channels=3, seed=7):
+    """Frames of 8 x 8 blocks: codecs keep them close to what was written."""
+    small = np.random.default_rng(seed).integers(0, 255, (n, rows // 8, cols // 8, channels))
+    return np.repeat(np.repeat(small.astype(np.uint8), 8, 1), 8, 2)
+
+
+def as_frames(images):
+    return np.moveaxis(np.asarray(images), -1, 1)
+
+
+class ColourConformance(SeriesConformance):
+    """Frames (3, Y, X): indexing within a frame names the channel first."""
+
+    def test_fancy_index_within_frame(self, case):
+        s, frames, _ = case
+        j = len(frames) - 1
+        np.testing.assert_array_equal(s[j, 2, 2:5, 1:4], frames[j, 2, 2:5, 1:4])
+        idx = (np.array([0, 2, 1]), np.array([0, 3, 1]), np.array([2, 2, 0]))
+        np.testing.assert_array_equal(s[(j, *idx)], frames[j][idx])
+
+
+class TestAnimatedGif(ColourConformance):
+    def make(self, tmp_path):
+        path = tmp_path / "a.gif"
+        iio.imwrite(path, blocky(6), loop=0, duration=80)
+        return pipeline.open(path), as_frames(iio.imread(path, index=...)), {"loop": 0}
+
+
+def test_grey_gif(tmp_path):
+    """imageio reads a grey GIF's palette as RGB; so does the series, frame after frame."""
+    path = tmp_path / "g.gif"
+    iio.imwrite(path, blocky(4, channels=1)[..., 0])
+    s = pipeline.open(path)
+    assert isinstance(s, GifSeries) and len(s) == 4
+    np.testing.assert_array_equal(np.asarray(s), as_frames(iio.imread(path, index=...)))
+
+
+@pytest.fixture
+def mp4(tmp_path):
+    pytest.importorskip("imageio_ffmpeg", reason="the video format needs imageio-ffmpeg")
+    path = tmp_path / "v.mp4"
+    iio.imwrite(path, blocky(24), fps=12, plugin="FFMPEG")
+    return path
+
+
+class TestMp4(ColourConformance):
+    @pytest.fixture
+    def case(self, mp4):
+        return pipeline.open(mp4), as_frames(iio.imread(mp4, plugin="FFMPEG")), {"fps": 12.0}
+
+
+@pytest.mark.parametrize("ext", [".mov", ".avi"])
+def test_other_containers(tmp_path, ext):
+    pytest.importorskip("imageio_ffmpeg", reason="the video format needs imageio-ffmpeg")
+    path = tmp_path / f"v{ext}"
+    codec = {".avi": "mjpeg", ".mov": "libx264"}[ext]
+    iio.imwrite(path, blocky(10), fps=5, plugin="FFMPEG", codec=codec)
+    s = pipeline.open(path)
+    truth = as_frames(iio.imread(path, plugin="FFMPEG"))
+    assert len(s) == len(truth) == 10 and s.shape == (3, 48, 64)
+    np.testing.assert_array_equal(s[7], truth[7])
+
+
+def test_video_frames_in_any_order(mp4):
+    """Jumps back and forth seek the decoder and still land on the frame asked for."""
+    s = pipeline.open(mp4)
+    truth = as_frames(iio.imread(mp4, plugin="FFMPEG"))
+    for j in (20, 3, 23, 0, 12, 11, 22):
+        np.testing.assert_array_equal(s[j], truth[j])
+    np.testing.assert_array_equal(np.asarray(s[[9, 2, 17]]), truth[[9, 2, 17]])
+
+
+def test_video_opens_without_a_decoder_and_pickles_without_one(mp4):
+    s = pipeline.open(mp4)
+    assert s._handle is None  # the header came from ffmpeg's probe; no decoder is running
+    s[4]
+    assert s._handle is not None
+    again = pickle.loads(pickle.dumps(s))
+    assert again._handle is None and len(pickle.dumps(s)) < 2000
+    np.testing.assert_array_equal(again[4], s[4])
+    s.close()
+
+
+def test_a_file_named_like_a_video_that_is_not_one(tmp_path):
+    pytest.importorskip("imageio_ffmpeg")
+    (tmp_path / "fake.mp4").write_bytes(b"\x00" * 4096)
+    with pytest.raises(UnknownFormatError, match=r"video said: .*FFMPEG.*tried: video"):
+        pipeline.open(tmp_path / "fake.mp4")
