@@ -43,10 +43,14 @@ def as_frame(image: np.ndarray) -> np.ndarray:
 
 
 def not_readable() -> tuple[type[BaseException], ...]:
-    """What imageio raises for a file none of its plugins reads (its "not my format")."""
-    from imageio.core.request import InitializationError
+    """What imageio raises for a file none of its plugins reads (its "not my format").
 
-    return (InitializationError, OSError, ValueError, SyntaxError)
+    Beyond imageio's own ``InitializationError``, its plugins' parsers raise
+    whatever they meet on bytes that are not theirs (``struct.error``,
+    ``EOFError``, ``SyntaxError``...), so a header that does not parse is
+    taken as "not this format" whatever the exception.
+    """
+    return (Exception,)
 
 
 def first_line(err: BaseException) -> str:

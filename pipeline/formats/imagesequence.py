@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import glob
 import os
+import warnings
 from typing import Any
 
 import numpy as np
@@ -80,7 +81,10 @@ class ImageSequenceSeries(HeaderSeries):
     def _header(self, first: str) -> tuple[tuple[int, ...], np.dtype]:
         iio = _imageio.imageio()
         try:
-            props = iio.improps(first, index=0)
+            with warnings.catch_warnings():
+                # trying its plugins in turn, imageio imports deprecated ones (DICOM) and says so
+                warnings.simplefilter("ignore", DeprecationWarning)
+                props = iio.improps(first, index=0)
         except _imageio.not_readable() as err:
             raise NotMyFormat(f"{first!r} is not an image imageio reads: "
                               f"{_imageio.first_line(err)}") from err
@@ -141,4 +145,15 @@ def open(path: str | os.PathLike[str], mode: str | None = None) -> ImageSequence
     return ImageSequenceSeries(path, mode=mode)
 
 
-__all__ = ["PIL_MODES", "ImageSequenceSeries", "image_files", "open"]
+def sniff(path: str) -> bool:
+    """Directories, globs and files with an image extension.
+
+    imageio reads more than images (it would take an SPE file's first frame
+    for a picture), so detection leaves other files to their own formats;
+    ``format="image-sequence"`` opens any file imageio reads.
+    """
+    return (os.path.isdir(path) or glob.has_magic(path)
+            or path.lower().endswith(IMAGE_EXTENSIONS))
+
+
+__all__ = ["PIL_MODES", "ImageSequenceSeries", "image_files", "open", "sniff"]
