@@ -16,6 +16,7 @@ import numpy as np
 
 from ops import Region
 from pipeline.errors import NotASeriesError, NotMyFormat
+from pipeline.formats import _fsspec
 from pipeline.formats._filewrite import atomic_file, frame_metadata, iter_blocks
 from pipeline.formats._handle import LazyHandle
 from pipeline.series import FrameSelection, HeaderSeries, ImageSeries, region_index
@@ -58,17 +59,22 @@ class HDF5Series(LazyHandle, HeaderSeries):
         only dataset called ``dataname`` in the file.
     dataname
         The dataset's name inside the group (default ``"images"``).
+    storage_options
+        Passed to fsspec when ``filename`` is a URL (``s3://``, ``memory://``...).
     """
 
     def __init__(self, filename: str | os.PathLike[str], path: str | None = None,
-                 dataname: str = DEFAULT_DATANAME) -> None:
+                 dataname: str = DEFAULT_DATANAME,
+                 storage_options: dict[str, Any] | None = None) -> None:
         self._filename = os.fspath(filename)
+        self._storage_options = storage_options
         self._dataname = dataname
         self._init_handle()
         h5py = _h5py()
-        if not h5py.is_hdf5(self._filename):
+        if not (_fsspec.starts_with(self._filename, HDF5_SIGNATURE, storage_options)
+                if _fsspec.is_url(self._filename) else h5py.is_hdf5(self._filename)):
             raise NotMyFormat(f"{self._filename!r} is not an HDF5 file")
-        with h5py.File(self._filename, "r") as f:
+        with h5py.File(_fsspec.openable(self._filename, storage_options), "r") as f:
             self._group = path if path is not None else _find_group(f, dataname, self._filename)
             ds = _dataset(f, self._group, dataname, self._filename)
             from pipeline.formats._nexus import check_virtual_sources
@@ -83,7 +89,7 @@ class HDF5Series(LazyHandle, HeaderSeries):
     # -- opening ---------------------------------------------------------------------
 
     def _open_handle(self) -> Any:
-        return _h5py().File(self._filename, "r")
+        return _h5py().File(_fsspec.openable(self._filename, self._storage_options), "r")
 
     # -- the interface ---------------------------------------------------------------
 
@@ -118,8 +124,8 @@ class HDF5Series(LazyHandle, HeaderSeries):
     def _dask_token(self) -> str:
         from dask.base import tokenize
 
-        return tokenize("hdf5", os.path.abspath(self._filename), self._group, self._dataname,
-                        _mtime(self._filename))
+        return tokenize("hdf5", _fsspec.token(self._filename, self._storage_options),
+                        self._group, self._dataname)
 
     def description(self) -> dict[str, Any]:
         return {"format": "hdf5", "path": self._filename, "group": self._group,
@@ -128,13 +134,6 @@ class HDF5Series(LazyHandle, HeaderSeries):
     def __repr__(self) -> str:
         return (f"<HDF5Series {self._filename!r}:{self._group}/{self._dataname}: "
                 f"{len(self)} frames of {self.shape} {self.dtype}>")
-
-
-def _mtime(path: str) -> int | None:
-    try:
-        return os.stat(path).st_mtime_ns
-    except OSError:
-        return None
 
 
 def _find_group(f: Any, dataname: str, filename: str) -> str:
@@ -221,12 +220,13 @@ def _write_attrs(attrs: Any, meta: dict[str, Any]) -> None:
 
 
 def open(filename: str | os.PathLike[str], path: str | None = None,
-         dataname: str = DEFAULT_DATANAME) -> HDF5Series:
-    """hexrd's ``open(f, "hdf5", path="group", dataname="images")``, lazily.
+         dataname: str = DEFAULT_DATANAME, storage_options: dict[str, Any] | None = None
+         ) -> HDF5Series:
+    """hexrd's ``open(f, "hdf5", path="group", dataname="images")``, lazily; URLs via fsspec.
 
     Without ``path`` (or with a group that has no ``images``), a file with no
     ``images`` dataset opens the frames its NeXus attributes point to, across
-    linked data files (:mod:`._nexus`).
+    linked data files (:mod:`._nexus`; local files only).
     """
     if dataname == DEFAULT_DATANAME:
         from pipeline.formats._nexus import open_frames
@@ -234,7 +234,7 @@ def open(filename: str | os.PathLike[str], path: str | None = None,
         found = open_frames(filename, dataname, path)
         if found is not None:
             return found  # type: ignore[return-value]
-    return HDF5Series(filename, path=path, dataname=dataname)
+    return HDF5Series(filename, path=path, dataname=dataname, storage_options=storage_options)
 
 
 def sniff(path: str) -> bool:

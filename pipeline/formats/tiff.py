@@ -24,7 +24,7 @@ import numpy as np
 
 from ops import Region
 from pipeline.errors import NotMyFormat
-from pipeline.formats import _tiffmeta
+from pipeline.formats import _fsspec, _tiffmeta
 from pipeline.formats._filewrite import atomic_file, frame_metadata, iter_blocks
 from pipeline.formats._handle import LazyHandle
 from pipeline.series import FrameSelection, HeaderSeries, ImageSeries, region_index
@@ -77,15 +77,19 @@ class TiffSeries(LazyHandle, HeaderSeries):
         The TIFF file.
     axes
         The stored axes, overriding the file's own (same length as its shape).
+    storage_options
+        Passed to fsspec when ``path`` is a URL (``s3://``, ``memory://``...).
     """
 
-    def __init__(self, path: str | os.PathLike[str], axes: str | None = None) -> None:
+    def __init__(self, path: str | os.PathLike[str], axes: str | None = None,
+                 storage_options: dict[str, Any] | None = None) -> None:
         self._path = os.fspath(path)
         self._axes_arg = axes
+        self._storage_options = storage_options
         self._init_handle()
         tifffile = _tifffile()
         try:
-            tf = tifffile.TiffFile(self._path)
+            tf = tifffile.TiffFile(_fsspec.openable(self._path, storage_options))
         except tifffile.TiffFileError as err:
             raise NotMyFormat(f"{self._path!r} is not a TIFF file: {err}") from err
         with tf:
@@ -109,7 +113,7 @@ class TiffSeries(LazyHandle, HeaderSeries):
                        and self._pages_per_frame * self._nframes == self._npages)
 
     def _open_handle(self) -> Any:
-        return _tifffile().TiffFile(self._path)
+        return _tifffile().TiffFile(_fsspec.openable(self._path, self._storage_options))
 
     # -- the interface ---------------------------------------------------------------
 
@@ -156,8 +160,7 @@ class TiffSeries(LazyHandle, HeaderSeries):
     def _dask_token(self) -> str:
         from dask.base import tokenize
 
-        return tokenize("tiff", os.path.abspath(self._path), self._axes_arg,
-                        os.stat(self._path).st_mtime_ns)
+        return tokenize("tiff", _fsspec.token(self._path, self._storage_options), self._axes_arg)
 
     def description(self) -> dict[str, Any]:
         desc: dict[str, Any] = {"format": "tiff", "path": self._path}
@@ -176,9 +179,10 @@ def _shaped_metadata(tf: Any) -> dict[str, Any]:
     return meta
 
 
-def open(path: str | os.PathLike[str], axes: str | None = None) -> TiffSeries:
+def open(path: str | os.PathLike[str], axes: str | None = None,
+         storage_options: dict[str, Any] | None = None) -> TiffSeries:
     """A TIFF stack, lazily; ``axes=`` names the stored axes when the file does not."""
-    return TiffSeries(path, axes=axes)
+    return TiffSeries(path, axes=axes, storage_options=storage_options)
 
 
 def sniff(path: str) -> bool:
