@@ -1,8 +1,11 @@
-"""How a series looks in Jupyter: a compact HTML summary, the way dask arrays show theirs.
+"""How a series looks in Jupyter: a thumbnail of one frame beside what the series is.
 
-Nothing is computed to render it: the source's description, the op chain,
-the number of frames, one frame's shape and dtype, and the chunks of the dask
-array the series would become.
+The view shows the source and the op chain (with the frame shape after each
+op), the frames, the storage chunking and the dask chunking, and for a series
+with omega metadata its omega range and wedges.  Those come from headers and
+the chain; the one thing read is the thumbnail's frame, when the view is
+rendered (never when the series is made), downsampled to at most
+:data:`~pipeline._thumbnail.MAX_SIDE` pixels a side.
 """
 
 from __future__ import annotations
@@ -11,17 +14,86 @@ import html
 from typing import Any
 
 _STYLE = (
-    "<style>.lazyseries-repr table{border-collapse:collapse;font-size:90%}"
-    ".lazyseries-repr th{text-align:right;padding:1px 8px 1px 0;font-weight:600;"
-    "vertical-align:top}.lazyseries-repr td{text-align:left;padding:1px 0}"
-    ".lazyseries-repr code{white-space:pre-wrap}</style>"
+    "<style>.lazyseries-repr{display:flex;gap:16px;align-items:flex-start;font-size:90%}"
+    ".lazyseries-repr table{border-collapse:collapse}"
+    ".lazyseries-repr th{text-align:right;padding:2px 10px 2px 0;font-weight:600;"
+    "vertical-align:top;white-space:nowrap}.lazyseries-repr td{text-align:left;padding:2px 0}"
+    ".lazyseries-repr code{white-space:pre-wrap}"
+    ".lazyseries-repr figure{margin:0;text-align:center}"
+    ".lazyseries-repr figure img{image-rendering:pixelated;border:1px solid rgba(128,128,128,.5)}"
+    ".lazyseries-repr figcaption{font-size:85%;opacity:.75}"
+    ".lazyseries-repr ol{margin:0;padding-left:1.4em}"
+    ".lazyseries-repr table.wedges td,.lazyseries-repr table.wedges th{padding:0 8px 0 0;"
+    "text-align:right;font-weight:normal}</style>"
 )
+
+THUMB_DISPLAY = 160
+"""CSS pixels of the thumbnail's longest side: small frames are shown enlarged, pixelated."""
 
 
 def _source_text(desc: dict[str, Any]) -> str:
     fmt = desc.get("format", "?")
     rest = ", ".join(f"{k}={v!r}" for k, v in desc.items() if k != "format")
     return f"{fmt} ({rest})" if rest else str(fmt)
+
+
+def _shape_text(shape: tuple[int, ...]) -> str:
+    return " \u00d7 ".join(str(n) for n in shape)
+
+
+def _unwrapped(series: Any) -> Any:
+    """The series an omega view wraps (its source and chain are that series')."""
+    from pipeline.omega import OmegaImageSeries
+
+    return series.series if isinstance(series, OmegaImageSeries) else series
+
+
+def op_steps(series: Any) -> list[tuple[str, str]]:
+    """``(op, frame after it)`` for each op of the chain, shapes folded from the source's spec."""
+    from pipeline.processed import plan
+
+    source, _, chain, _ = plan(_unwrapped(series))
+    spec, steps = source.spec, []
+    for op in chain:
+        spec = op.resolve(spec)
+        steps.append((repr(op), f"{_shape_text(spec.shape)} {spec.dtype}"))
+    return steps
+
+
+def storage_text(source: Any) -> str:
+    """How the source stores its frames: Zarr chunks and shards, HDF5 chunks, in memory..."""
+    arr = getattr(source, "zarr_array", None)
+    if arr is not None:
+        text = f"zarr chunks {_shape_text(tuple(arr.chunks))}"
+        return text + (f" in shards {_shape_text(tuple(arr.shards))}" if arr.shards else "")
+    chunks = source.storage_chunks
+    if chunks is not None:
+        return f"chunks {_shape_text(chunks)}"
+    return "in memory" if source.in_memory else "not chunked (read a frame at a time)"
+
+
+def omega_rows(series: Any) -> list[tuple[str, str]]:
+    """The omega range and wedges of a series with valid omega metadata, else nothing."""
+    from pipeline.errors import OmegaSeriesError
+    from pipeline.omega import OmegaImageSeries
+
+    if not isinstance(series, OmegaImageSeries):
+        if "omega" not in series.metadata:
+            return []
+        try:
+            series = OmegaImageSeries(series)
+        except OmegaSeriesError as err:
+            return [("omega", f"not usable: {err}")]
+    if len(series) == 0:
+        return []
+    om = series.omega
+    rows = [("omega", f"{om[:, 0].min():g}\u00b0 to {om[:, 1].max():g}\u00b0 in "
+                      f"{series.nwedges} wedge{'s' if series.nwedges != 1 else ''}")]
+    wedges = [series.wedge(i) for i in range(series.nwedges)]
+    rows.append(("wedges", "; ".join(
+        f"{w['ostart']:g}\u00b0\u2192{w['ostop']:g}\u00b0 in {w['nsteps']} steps of "
+        f"{w['delta']:g}\u00b0" for w in wedges)))
+    return rows
 
 
 def summary(series: Any) -> list[tuple[str, str]]:
@@ -31,28 +103,69 @@ def summary(series: Any) -> list[tuple[str, str]]:
     from pipeline import graph
     from pipeline.processed import plan
 
-    source, frames, chain, spec = plan(series)
-    rows = [("type", type(series).__name__), ("source", _source_text(source.description()))]
+    inner = _unwrapped(series)
+    source, frames, chain, spec = plan(inner)
+    kind = type(series).__name__ + (f" over {type(inner).__name__}" if inner is not series else "")
+    rows = [("type", kind), ("source", _source_text(source.description()))]
     if chain:
-        rows.append(("ops", " \u2192 ".join(repr(op) for op in chain)))
+        rows.append(("ops", " \u2192 ".join(op for op, _ in op_steps(series))))
     selected = f" (selected from {len(source)})" if frames is not None else ""
     rows.append(("frames", f"{len(series)}{selected}"))
-    rows.append(("frame shape", " \u00d7 ".join(str(n) for n in spec.shape)))
+    rows.append(("frame shape", _shape_text(spec.shape)))
     rows.append(("dtype", str(spec.dtype)))
-    size = graph.frames_per_chunk(series)  # what to_dask() would use, without building it
+    rows.append(("axes", series.axes))
+    rows.append(("storage chunks", storage_text(source)))
+    size = graph.frames_per_chunk(inner)  # what to_dask() would use, without building it
     nchunks = len(graph.chunk_bounds(len(series), size))
-    rows.append(("chunks", f"{nchunks} chunks of up to {min(size, len(series))} frames"))
+    per = min(size, len(series))
+    rows.append(("dask chunks", f"{nchunks} chunk{'s' if nchunks != 1 else ''} of up to "
+                                f"{_shape_text((per, *spec.shape))}, one task each"))
     rows.append(("size", format_bytes(series.nbytes)))
-    return rows
+    return rows + omega_rows(series)
+
+
+def thumbnail(series: Any) -> tuple[str, int, tuple[int, int]] | None:
+    """``(PNG data URI, frame index, (h, w))`` of the middle frame, or None for no frames.
+
+    Reads that one frame (through the chain, as ``series[j]`` does) and nothing else.
+    """
+    from pipeline import _thumbnail
+
+    if len(series) == 0:
+        return None
+    j = len(series) // 2
+    image = _thumbnail.picture(series[j], series.axes[1:])
+    return _thumbnail.data_uri(image), j, image.shape[:2]
+
+
+def _figure(series: Any) -> str:
+    try:
+        thumb = thumbnail(series)
+    except Exception as err:  # a view must render even when a frame cannot be read
+        return (f"<figure><figcaption>no preview: {html.escape(type(err).__name__)}: "
+                f"{html.escape(str(err)[:200])}</figcaption></figure>")
+    if thumb is None:
+        return ""
+    uri, j, (h, w) = thumb
+    scale = THUMB_DISPLAY / max(h, w)
+    return (f'<figure><img src="{uri}" width="{round(w * scale)}" height="{round(h * scale)}" '
+            f'alt="frame {j}"><figcaption>frame {j} of {len(series)}</figcaption></figure>')
+
+
+def _cell(label: str, text: str, series: Any) -> str:
+    if label == "ops":
+        items = "".join(f"<li><code>{html.escape(op)}</code> \u2192 <code>{html.escape(out)}</code></li>"
+                        for op, out in op_steps(series))
+        return f"<ol>{items}</ol>"
+    return f"<code>{html.escape(text)}</code>"
 
 
 def repr_html(series: Any) -> str:
-    """The HTML Jupyter shows for a series."""
-    body = "".join(
-        f"<tr><th>{html.escape(label)}</th><td><code>{html.escape(text)}</code></td></tr>"
-        for label, text in summary(series)
-    )
-    return f'{_STYLE}<div class="lazyseries-repr"><table>{body}</table></div>'
+    """The HTML Jupyter shows for a series: a thumbnail, then the summary table."""
+    body = "".join(f"<tr><th>{html.escape(label)}</th><td>{_cell(label, text, series)}</td></tr>"
+                   for label, text in summary(series))
+    return (f'{_STYLE}<div class="lazyseries-repr">{_figure(series)}'
+            f"<table>{body}</table></div>")
 
 
-__all__ = ["repr_html", "summary"]
+__all__ = ["omega_rows", "op_steps", "repr_html", "storage_text", "summary", "thumbnail"]

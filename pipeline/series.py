@@ -85,6 +85,15 @@ class ImageSeries(abc.ABC):
         """Frames per storage chunk along the frame axis, when the format has one."""
         return None
 
+    @property
+    def storage_chunks(self) -> tuple[int, ...] | None:
+        """Chunk shape of the stored ``(N, *shape)`` frames, when the format has one.
+
+        Default: whole frames, :attr:`frame_chunk` of them, when that is known.
+        """
+        chunk = self.frame_chunk
+        return None if chunk is None else (chunk, *self.shape)
+
     def _dask_token(self) -> str:
         token = self.__dict__.get("_token")
         if token is None:

@@ -106,6 +106,12 @@ class HDF5Series(LazyHandle, HeaderSeries):
             return 1
         return int(self._chunks[0]) if self._chunks else None
 
+    @property
+    def storage_chunks(self) -> tuple[int, ...] | None:
+        if not self._chunks:  # a contiguous dataset
+            return None
+        return (1, *self._chunks) if self._ndim == 2 else tuple(int(n) for n in self._chunks)
+
     def _read(self, frames: FrameSelection, region: Region) -> np.ndarray:
         index = region_index(region)
         with self._lock:  # one handle per series; h5py serialises calls anyway

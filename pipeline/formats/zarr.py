@@ -138,6 +138,12 @@ class ZarrSeries(ImageSeries):
         return int((arr.shards or arr.chunks)[0])
 
     @property
+    def storage_chunks(self) -> tuple[int, ...] | None:
+        """The array's chunks (inside its shards, when it has shards)."""
+        chunks = tuple(int(n) for n in self._array.chunks)
+        return (1, *chunks) if self._array.ndim == 2 else chunks
+
+    @property
     def path(self) -> str:
         return self._path
 
