@@ -55,7 +55,7 @@ def _detect(path: str | os.PathLike[str], kwargs: dict[str, Any]) -> ImageSeries
     own = registry.by_extension(text)
     declined: list[tuple[str, str]] = []
     for name in registry.candidates(text):
-        reason = _decline(name, text, kwargs)
+        reason = _decline(name, text, kwargs, own)
         if reason is None:
             try:
                 return registry.plugin(name).open(path, **kwargs)
@@ -65,7 +65,7 @@ def _detect(path: str | os.PathLike[str], kwargs: dict[str, Any]) -> ImageSeries
     raise UnknownFormatError(_not_recognised(text, own, declined))
 
 
-def _decline(name: str, text: str, kwargs: dict[str, Any]) -> str | None:
+def _decline(name: str, text: str, kwargs: dict[str, Any], own: list[str]) -> str | None:
     """Why reader ``name`` will not try ``text`` before opening it (None: let it try)."""
     try:
         plugin = registry.plugin(name)
@@ -75,8 +75,10 @@ def _decline(name: str, text: str, kwargs: dict[str, Any]) -> str | None:
     if unknown:  # options meant for another reader
         return f"takes no option {', '.join(f'{k}=' for k in unknown)}"
     sniff = getattr(plugin, "sniff", None)
-    # sniffers read local files; a URL's reader checks its file when it opens it
-    if sniff is not None and "://" not in text and not sniff(text):
+    # sniffers take no storage_options: a URL goes straight to its extension's readers,
+    # which check the file as they open it (other readers' sniffers may still know URLs)
+    skip = "://" in text and name in own
+    if sniff is not None and not skip and not sniff(text):
         return "not recognised by its first bytes or extension"
     return None
 
