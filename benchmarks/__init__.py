@@ -18,5 +18,6 @@ BENCHMARKS: tuple[str, ...] = (
     "codecs",
     "detector_reads",
     "ome_levels",
+    "video",
 )
 """Benchmark names, in the order they run; each is the module ``benchmarks.<name>``."""
