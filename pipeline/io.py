@@ -19,11 +19,15 @@ def open(path: str | os.PathLike[str] | None, /, format: str | None = None, **kw
     Parameters
     ----------
     path
-        A file, directory or URL; ``None`` for formats without one (hexrd's
-        ``open(None, "array", data=arr)``).
+        A file, directory, glob of image files (``"frames/*.png"``) or fsspec
+        URL (Zarr, HDF5 and TIFF take ``storage_options=``); ``None`` for
+        formats without one (hexrd's ``open(None, "array", data=arr)``).
     format
-        A registered format name; inferred from the path when not given
-        (by extension, then by asking each reader).
+        A registered format name; inferred from the path when not given:
+        the readers of its extension first, then every other reader, each
+        asked in turn.  When none takes the path, the
+        :class:`~pipeline.errors.UnknownFormatError` lists every reader tried
+        and why it declined.
     **kwargs
         Options of the format's reader.  ``path`` is positional-only, so that
         hexrd's ``open(f, "hdf5", path="group")`` passes ``path`` to the reader.
