@@ -28,7 +28,9 @@ def picture(frame: np.ndarray, axes: str, max_side: int = MAX_SIDE) -> np.ndarra
         data = data[data.shape[0] // 2 if letter == "Z" else 0]
     if colour:
         data = np.moveaxis(data[:3], 0, -1)
-    small = downsample(data.astype(np.float64), max_side)
+    # a large frame is thinned by striding before averaging, so no float copy of it is made
+    step = max(1, max(data.shape[:2]) // (4 * max_side))
+    small = downsample(data[::step, ::step].astype(np.float64), max_side)
     if colour and frame.dtype == np.uint8:
         return small.round().astype(np.uint8)  # an RGB picture is shown as it is
     return stretch(small)
