@@ -18,12 +18,13 @@ frame's pages; otherwise (frames last) each read decodes the whole stack.
 from __future__ import annotations
 
 import os
+import struct
 from typing import Any
 
 import numpy as np
 
 from ops import Region
-from pipeline.errors import NotMyFormat
+from pipeline.errors import NotASeriesError, NotMyFormat
 from pipeline.formats import _fsspec, _tiffmeta
 from pipeline.formats._filewrite import atomic_file, frame_metadata, iter_blocks
 from pipeline.formats._handle import LazyHandle
@@ -90,9 +91,12 @@ class TiffSeries(LazyHandle, HeaderSeries):
         tifffile = _tifffile()
         try:
             tf = tifffile.TiffFile(_fsspec.openable(self._path, storage_options))
-        except tifffile.TiffFileError as err:
+        except (tifffile.TiffFileError, struct.error, EOFError) as err:  # truncated headers too
             raise NotMyFormat(f"{self._path!r} is not a TIFF file: {err}") from err
         with tf:
+            if not tf.series:
+                raise NotASeriesError(f"{self._path!r} is a TIFF file without a readable image "
+                                      "series (its image directories do not parse)")
             series = tf.series[0]
             self._stored_shape = tuple(int(n) for n in series.shape)
             self._stored_axes = (axes or series.axes).upper()

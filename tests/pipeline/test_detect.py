@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 import pipeline
-from pipeline.errors import UnknownFormatError
+from pipeline.errors import NotASeriesError, UnknownFormatError
 
 
 def test_an_unknown_extension_lists_every_reader_and_its_reason(tmp_path):
@@ -45,3 +45,27 @@ def test_a_url_without_extension_still_finds_its_zarr_store():
     url = f"memory://{uuid.uuid4().hex}/store"
     pipeline.write(pipeline.from_array(np.arange(24, dtype=np.uint8).reshape(2, 3, 4)), url)
     np.testing.assert_array_equal(pipeline.open(url)[1], np.arange(12, 24).reshape(3, 4))
+
+
+SIGNATURES = [b"", b"GIF89a", b"\x89PNG\r\n\x1a\n", b"II*\x00", b"MM\x00*", b"BM", b"\xff\xd8\xff"]
+EXTENSIONS = [".png", ".gif", ".spe", ".tif", ".jpg", ".bmp", ".xyz", ""]
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_garbage_is_refused_with_the_projects_errors(tmp_path, seed):
+    """Whatever the bytes, opening says "no reader" or "corrupt", or opens lazily: no other crash.
+
+    Seeded random files (a signature, then random or zero bytes, under each extension).
+    """
+    rng = np.random.default_rng(seed)
+    for k in range(12):
+        head = SIGNATURES[rng.integers(len(SIGNATURES))]
+        size = int(rng.integers(0, 5000))
+        body = bytes(size) if k % 4 == 0 else rng.integers(0, 256, size, np.uint8).tobytes()
+        path = tmp_path / f"junk{k}{EXTENSIONS[rng.integers(len(EXTENSIONS))]}"
+        path.write_bytes(head + body)
+        try:
+            s = pipeline.open(path)
+        except (UnknownFormatError, NotASeriesError):
+            continue
+        assert len(s) >= 1  # a header that parses (a lucky BMP or JPEG); its read may still fail
