@@ -7,7 +7,9 @@
 Only the first file's header is read when the series opens (every image of a
 sequence is taken to have its shape and dtype; one that does not is an
 error when it is read).  A frame read opens its file, reads its image and
-closes it.  Colour images are frames ``(C, Y, X)``.  ``mode=`` converts every
+closes it.  Colour images are frames ``(C, Y, X)``.  TIFF files are read
+with tifffile, one page each: a multi-page stack in a sequence is refused
+(open it alone, or list stacks in an image-files YAML).  ``mode=`` converts every
 image with Pillow (``"L"``: grey, ``"RGB"``, ``"I;16"``...), as pims'
 ``as_grey`` does for grey.
 """
@@ -16,6 +18,7 @@ from __future__ import annotations
 
 import glob
 import os
+import struct
 import warnings
 from typing import Any
 
@@ -31,6 +34,8 @@ PIL_MODES: dict[str, tuple[str, int | None]] = {
     "F": ("float32", None), "LA": ("uint8", 2), "RGB": ("uint8", 3), "RGBA": ("uint8", 4),
 }
 """Pillow modes ``mode=`` takes: the dtype and channels of an image converted to each."""
+
+TIFF_EXTENSIONS = (".tif", ".tiff")
 
 
 def image_files(path: str) -> list[str]:
@@ -53,6 +58,56 @@ def image_files(path: str) -> list[str]:
     else:
         raise NotMyFormat(f"{path!r} is neither an image file, a glob nor a directory")
     return list(natsort.natsorted(files))
+
+
+def _tifffile() -> Any:
+    from ops._compat import require
+
+    return require("tifffile", "images", "TIFF files in an image sequence")
+
+
+def _tiff_header(path: str) -> tuple[tuple[int, ...], np.dtype]:
+    """A TIFF image's first page; a file of several pages is a stack, not one image."""
+    tifffile = _tifffile()
+    try:
+        with tifffile.TiffFile(path) as tf:
+            pages, page = len(tf.pages), tf.pages.first
+            shape, dtype = _page_frame_shape(page), np.dtype(page.dtype)
+    except (tifffile.TiffFileError, struct.error, EOFError) as err:
+        raise NotMyFormat(f"{path!r} is not a TIFF image: {err}") from err
+    if pages > 1:
+        raise NotASeriesError(
+            f"{path!r} holds {pages} pages; an image sequence takes one image per file. "
+            "Open a stack by itself (format 'tiff'), or list stacks in an image-files YAML"
+        )
+    return shape, dtype
+
+
+def _page_frame_shape(page: Any) -> tuple[int, ...]:
+    shape = tuple(int(n) for n in page.shape)
+    # samples (RGB) stored contiguous come last, planar ones first: frames have them first
+    return (shape[-1], *shape[:-1]) if page.axes.endswith("S") else shape
+
+
+def _read_tiff(path: str) -> np.ndarray:
+    """The first page of a TIFF file as a frame (samples first)."""
+    with _tifffile().TiffFile(path) as tf:
+        page = tf.pages.first
+        data = page.asarray()
+        return np.moveaxis(data, -1, 0) if page.axes.endswith("S") else data
+
+
+def _image_header(path: str) -> tuple[tuple[int, ...], np.dtype]:
+    iio = _imageio.imageio()
+    try:
+        with warnings.catch_warnings():
+            # trying its plugins in turn, imageio imports deprecated ones (DICOM) and says so
+            warnings.simplefilter("ignore", DeprecationWarning)
+            props = iio.improps(path, index=0)
+    except _imageio.not_readable() as err:
+        raise NotMyFormat(f"{path!r} is not an image imageio reads: "
+                          f"{_imageio.first_line(err)}") from err
+    return _imageio.frame_shape(props.shape), np.dtype(props.dtype)
 
 
 class ImageSequenceSeries(HeaderSeries):
@@ -79,21 +134,15 @@ class ImageSequenceSeries(HeaderSeries):
         self._meta = {}
 
     def _header(self, first: str) -> tuple[tuple[int, ...], np.dtype]:
-        iio = _imageio.imageio()
-        try:
-            with warnings.catch_warnings():
-                # trying its plugins in turn, imageio imports deprecated ones (DICOM) and says so
-                warnings.simplefilter("ignore", DeprecationWarning)
-                props = iio.improps(first, index=0)
-        except _imageio.not_readable() as err:
-            raise NotMyFormat(f"{first!r} is not an image imageio reads: "
-                              f"{_imageio.first_line(err)}") from err
-        shape = _imageio.frame_shape(props.shape)
+        if self._mode is None and first.lower().endswith(TIFF_EXTENSIONS):
+            shape, dtype = _tiff_header(first)
+        else:
+            shape, dtype = _image_header(first)
         if self._mode is None:
-            return shape, np.dtype(props.dtype)
-        dtype, channels = PIL_MODES[self._mode]
+            return shape, dtype
+        mode_dtype, channels = PIL_MODES[self._mode]
         rows, cols = shape[-2:]
-        return ((rows, cols) if channels is None else (channels, rows, cols)), np.dtype(dtype)
+        return ((rows, cols) if channels is None else (channels, rows, cols)), np.dtype(mode_dtype)
 
     @property
     def files(self) -> list[str]:
@@ -107,9 +156,12 @@ class ImageSequenceSeries(HeaderSeries):
     def read_image(self, j: int) -> np.ndarray:
         """Frame ``j`` as a whole, read from its file and checked against the series' spec."""
         name = self._files[j]
-        options: dict[str, Any] = {} if self._mode is None else {"plugin": "pillow",
-                                                                  "mode": self._mode}
-        frame = _imageio.as_frame(_imageio.imageio().imread(name, index=0, **options))
+        if self._mode is None and name.lower().endswith(TIFF_EXTENSIONS):
+            frame = _read_tiff(name)
+        else:
+            options: dict[str, Any] = {} if self._mode is None else {"plugin": "pillow",
+                                                                      "mode": self._mode}
+            frame = _imageio.as_frame(_imageio.imageio().imread(name, index=0, **options))
         if frame.shape != self._shape or frame.dtype != self._dtype:
             raise NotASeriesError(
                 f"{name!r} holds an image of shape {frame.shape} {frame.dtype}, but "

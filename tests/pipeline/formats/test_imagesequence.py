@@ -129,3 +129,35 @@ def test_empty_directory_and_unmatched_glob(tmp_path):
         pipeline.open(tmp_path / "empty")
     with pytest.raises(FileNotFoundError, match=r"no files match the pattern .*nothing_\*\.png"):
         pipeline.open(str(tmp_path / "nothing_*.png"))
+
+
+@pytest.mark.parametrize("photometric, planar, layout", [
+    ("minisblack", None, lambda a: a[..., 0]),
+    ("rgb", "contig", lambda a: a),
+    ("rgb", "separate", lambda a: np.moveaxis(a, -1, 0)),
+])
+def test_a_directory_of_tiff_images(tmp_path, photometric, planar, layout):
+    import tifffile
+
+    rgb = np.random.default_rng(8).integers(0, 255, (4, 20, 30, 3), dtype=np.uint8)
+    (tmp_path / "t").mkdir()
+    for j, image in enumerate(rgb):
+        tifffile.imwrite(tmp_path / "t" / f"t{j}.tif", layout(image), photometric=photometric,
+                         planarconfig=planar)
+    s = pipeline.open(tmp_path / "t")
+    truth = rgb[..., 0] if photometric == "minisblack" else np.moveaxis(rgb, -1, 1)
+    assert s.shape == truth.shape[1:]
+    np.testing.assert_array_equal(np.asarray(s), truth)
+    for j in range(4):  # what tifffile reads, samples moved first
+        page = tifffile.imread(tmp_path / "t" / f"t{j}.tif")
+        np.testing.assert_array_equal(s[j], page if page.ndim == 2 or planar == "separate"
+                                      else np.moveaxis(page, -1, 0))
+
+
+def test_a_tiff_stack_in_a_sequence_is_refused(tmp_path):
+    import tifffile
+
+    (tmp_path / "s").mkdir()
+    tifffile.imwrite(tmp_path / "s" / "stack.tif", grey(3), photometric="minisblack")
+    with pytest.raises(NotASeriesError, match="holds 3 pages; an image sequence takes one image"):
+        pipeline.open(tmp_path / "s")
