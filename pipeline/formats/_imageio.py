@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from ops import Region
-from pipeline.errors import NotMyFormat
+from pipeline.errors import NotASeriesError, NotMyFormat
 from pipeline.formats._handle import LazyHandle
 from pipeline.series import FrameSelection, HeaderSeries, region_index
 
@@ -81,6 +81,8 @@ class PluginSeries(LazyHandle, HeaderSeries):
         try:
             with self._imopen() as plugin:
                 self._header(plugin)
+        except NotASeriesError:  # the file is of this format, and says what is wrong with it
+            raise
         except not_readable() as err:
             raise NotMyFormat(f"{self._path!r} is not a file imageio's {self.plugin} plugin "
                               f"reads: {first_line(err)}") from err
