@@ -27,6 +27,9 @@ _STYLE = (
     "text-align:right;font-weight:normal}</style>"
 )
 
+MAX_WEDGES = 8
+"""Wedges listed in the view; the rest are counted."""
+
 THUMB_DISPLAY = 160
 """CSS pixels of the thumbnail's longest side: small frames are shown enlarged, pixelated."""
 
@@ -89,10 +92,11 @@ def omega_rows(series: Any) -> list[tuple[str, str]]:
     om = series.omega
     rows = [("omega", f"{om[:, 0].min():g}\u00b0 to {om[:, 1].max():g}\u00b0 in "
                       f"{series.nwedges} wedge{'s' if series.nwedges != 1 else ''}")]
-    wedges = [series.wedge(i) for i in range(series.nwedges)]
+    wedges = [series.wedge(i) for i in range(min(series.nwedges, MAX_WEDGES))]
+    more = series.nwedges - len(wedges)
     rows.append(("wedges", "; ".join(
         f"{w['ostart']:g}\u00b0\u2192{w['ostop']:g}\u00b0 in {w['nsteps']} steps of "
-        f"{w['delta']:g}\u00b0" for w in wedges)))
+        f"{w['delta']:g}\u00b0" for w in wedges) + (f"; and {more} more" if more else "")))
     return rows
 
 

@@ -132,6 +132,9 @@ def test_omega_range_and_wedges():
     omega_view = Page(OmegaImageSeries(s.process([("flip", "v")]))._repr_html_())
     assert omega_view.rows["type"] == "OmegaImageSeries over ProcessedImageSeries"
     assert omega_view.items == ["Op('flip', 'v') → 300 × 200 uint16"]
+    steps = np.cumsum(np.arange(1, 12))  # each frame a step of its own size: 10 wedges
+    ragged = pipeline.from_array(spot_frames(10), {"omega": np.stack([steps[:-1], steps[1:]], 1)})
+    assert Page(ragged._repr_html_()).rows["wedges"].endswith("; and 2 more")
     bad = pipeline.from_array(spot_frames(2), {"omega": [1, 2, 3]})
     assert Page(bad._repr_html_()).rows["omega"].startswith("not usable: omega metadata")
 
