@@ -48,9 +48,9 @@ DETECTOR_EXTENSIONS = (".ge", ".ge1", ".ge2", ".ge3", ".ge4", ".ge5", ".gel", ".
                        ".esperanto")
 """Detector image files fabio reads (``pipeline.formats.detector``, kept in step with it)."""
 
-IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".webp", ".ppm", ".pgm", ".pbm", ".jp2",
-                    ".tif", ".tiff")
-"""Single images, and the files a directory or glob of images is made of."""
+IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".webp", ".jp2", ".tif", ".tiff")
+"""Single images, and the files a directory or glob of images is made of (PNM files are
+left to ``detector``: fabio reads 16-bit ones as uint16, Pillow as int32)."""
 
 VIDEO_EXTENSIONS = (".mp4", ".mov", ".avi", ".mkv", ".m4v", ".webm", ".mpg", ".mpeg", ".wmv")
 
