@@ -10,7 +10,7 @@ not depend on import order.  Register your own with::
 
 from __future__ import annotations
 
-from ops.errors import OpParameterError, OpResultError, UnknownOpError
+from ops.errors import OpParameterError, OpResultError, OpUnavailableError, UnknownOpError
 from ops.filters import GAUSS_LAPLACE
 from ops.geometry import ADD_COLUMN, ADD_ROW, FLIP, FLIPS, RECTANGLE
 from ops.intensity import ADD, DARK
@@ -21,6 +21,7 @@ from ops.registry import (
     OpKind,
     Region,
     Registry,
+    add_portable,
     lookup,
     per_frame,
     register,
@@ -30,7 +31,7 @@ from ops.registry import (
 BUILTINS: tuple[OpKind, ...] = (FLIP, DARK, RECTANGLE, ADD, ADD_ROW, ADD_COLUMN, GAUSS_LAPLACE)
 
 for _kind in BUILTINS:
-    registry.add(_kind)
+    add_portable(_kind)
 del _kind
 
 __all__ = [
@@ -42,6 +43,7 @@ __all__ = [
     "OpKind",
     "OpParameterError",
     "OpResultError",
+    "OpUnavailableError",
     "Region",
     "Registry",
     "UnknownOpError",

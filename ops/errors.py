@@ -20,3 +20,12 @@ class OpParameterError(ValueError):
 
 class OpResultError(RuntimeError):
     """An op returned frames of another shape or dtype than it declared."""
+
+
+class OpUnavailableError(RuntimeError):
+    """An op that reached a process which cannot run it (a dask worker, say).
+
+    Its function did not unpickle there, or no op of its name is registered
+    there.  Raised when the op is used, so that it reaches the client as the
+    task's error instead of killing the worker while its task is unpickled.
+    """

@@ -10,12 +10,14 @@ token and round-trippable through a config dict.
 from __future__ import annotations
 
 import dataclasses
+import os
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 import numpy as np
 
-from ops.errors import OpParameterError, OpResultError, UnknownOpError
+from ops import _transport
+from ops.errors import OpParameterError, OpResultError, OpUnavailableError, UnknownOpError
 
 Region = tuple[tuple[int, int], ...]
 """A rectangle over every axis of a frame: one ``(start, stop)`` pair per axis."""
@@ -110,10 +112,17 @@ class OpKind:
         return f"OpKind({self.name!r})"
 
     def __reduce__(self) -> Any:
-        # a registered kind pickles as its name, so its functions need not pickle
-        if registry._kinds.get(self.name) is self:
-            return (lookup, (self.name,))
-        return (OpKind, tuple(getattr(self, f.name) for f in dataclasses.fields(self)))
+        # a kind every fresh interpreter registers travels as its name; any other (a
+        # notebook's, a script's, a module's the workers may lack) travels by value
+        if _PORTABLE.get(self.name) is self:
+            return (_portable_kind, (self.name,))
+        fields = tuple(getattr(self, f.name) for f in dataclasses.fields(self))
+        return (_kind_from_payload, (self.name, _transport.dumps(fields, fields[1:6])))
+
+    @property
+    def portable(self) -> bool:
+        """True when this kind pickles as its name (a built-in or an entry point's op)."""
+        return _PORTABLE.get(self.name) is self
 
 
 class _PerFrame:
@@ -214,10 +223,77 @@ class Op:
         return (self.name, tokenize(self.param))
 
     def __reduce__(self) -> tuple[Any, ...]:
-        return (Op, (self.kind, self.param))
+        if self.kind.portable and _plain(self.param):
+            return (_trusted_op, (self.kind, self.param))
+        # the parameter's own classes may live where the kind's functions do
+        carry = (self.param, *(getattr(self.kind, f) for f in _CALLABLES))
+        return (_op_from_payload, (self.name, _transport.dumps((self.kind, self.param), carry)))
 
     def __repr__(self) -> str:
         return f"Op({self.name!r}, {_param_repr(self.param)})"
+
+
+# -- travelling to other processes (see ops._transport) ---------------------------------
+
+_CALLABLES = ("func", "parse", "validate", "resolve", "crop")
+
+
+def _plain(param: Any) -> bool:
+    """A parameter that unpickles anywhere: numbers, strings, numeric arrays, tuples of those."""
+    if param is None or isinstance(param, str | bytes | int | float | complex | np.generic):
+        return True
+    if isinstance(param, np.ndarray):
+        return param.dtype.kind in "biufcSU"
+    if isinstance(param, tuple | list):
+        return all(_plain(p) for p in param)
+    return False
+
+
+def _trusted_op(kind: OpKind, param: Any) -> Op:
+    # the parameter was parsed when the op was made: do not parse it again
+    op = Op.__new__(Op)
+    object.__setattr__(op, "kind", kind)
+    object.__setattr__(op, "param", param)
+    return op
+
+
+class _Unavailable:
+    """The function of an op that reached a process which cannot run it: raises when called."""
+
+    def __init__(self, name: str, reason: str) -> None:
+        self.name, self.reason = name, reason
+
+    def __call__(self, *args: Any) -> Any:
+        raise OpUnavailableError(
+            f"op {self.name!r} cannot run in this process (pid {os.getpid()}): {self.reason}. "
+            "Define the op in the client (it then travels with the graph), or install the "
+            "module that provides it on every worker"
+        )
+
+
+def unavailable_kind(name: str, reason: str) -> OpKind:
+    """A stand-in kind whose every use raises :class:`OpUnavailableError` naming ``name``."""
+    fail = _Unavailable(name, reason)
+    return OpKind(name, fail, parse=_identity, validate=fail, resolve=fail)
+
+
+def _portable_kind(name: str) -> OpKind:
+    try:
+        return registry.lookup(name)
+    except Exception as err:  # noqa: BLE001  (never raise while unpickling: a worker dies of it)
+        return unavailable_kind(name, f"it is not registered here ({type(err).__name__}: {err})")
+
+
+def _kind_from_payload(name: str, payload: bytes) -> OpKind:
+    fields, reason = _transport.loads(payload)
+    return OpKind(*fields) if reason is None else unavailable_kind(name, reason)
+
+
+def _op_from_payload(name: str, payload: bytes) -> Op:
+    parts, reason = _transport.loads(payload)
+    if reason is not None:
+        return _trusted_op(unavailable_kind(name, reason), None)
+    return _trusted_op(*parts)
 
 
 def _param_equal(a: Any, b: Any) -> bool:
@@ -246,9 +322,11 @@ def _param_repr(p: Any) -> str:
 class Registry(Mapping[str, OpKind]):
     """Names to op kinds. ``parent`` is consulted for names this registry lacks."""
 
-    def __init__(self, parent: Registry | None = None) -> None:
+    def __init__(self, parent: Registry | None = None, entry_points: str | None = None) -> None:
         self._kinds: dict[str, OpKind] = {}
         self._parent = parent
+        self._group = entry_points
+        self._offered: dict[str, Any] | None = None  # entry points by name, read once
 
     def add(self, kind: OpKind, *, replace: bool = False) -> OpKind:
         if kind.name in self._kinds and not replace:
@@ -269,10 +347,29 @@ class Registry(Mapping[str, OpKind]):
             return self._kinds[name]
         if self._parent is not None and name in self._parent:
             return self._parent.lookup(name)
-        _load_entry_point(name)
-        if name in self._kinds or (self._parent is not None and name in self._parent):
-            return self.lookup(name)
+        if name in self._entry_points():
+            return self._load(name)
         raise UnknownOpError(f"unknown op {name!r}; registered ops are: {sorted(self)}")
+
+    def _entry_points(self) -> dict[str, Any]:
+        """Names offered by installed distributions; read once, each loaded on first lookup."""
+        if self._offered is None:
+            from importlib.metadata import entry_points
+
+            group = () if self._group is None else entry_points(group=self._group)
+            self._offered = {ep.name: ep for ep in group}
+        return self._offered
+
+    def _load(self, name: str) -> OpKind:
+        ep = self._entry_points()[name]
+        kind = ep.load()
+        if not isinstance(kind, OpKind) or kind.name != name:
+            raise TypeError(
+                f"entry point {name} = {ep.value!r} in group {self._group!r} must be an "
+                f"OpKind named {name!r}, got {kind!r:.80}"
+            )
+        _PORTABLE[name] = kind  # a fresh interpreter with the same installs finds it too
+        return self.add(kind, replace=True)
 
     def register(
         self,
@@ -316,10 +413,12 @@ class Registry(Mapping[str, OpKind]):
         return self.lookup(name)
 
     def __contains__(self, name: object) -> bool:
-        return name in self._kinds or (self._parent is not None and name in self._parent)
+        # the same answer as lookup: entry points count before they are loaded
+        return (name in self._kinds or (self._parent is not None and name in self._parent)
+                or name in self._entry_points())
 
     def __iter__(self) -> Iterator[str]:
-        names = set(self._kinds)
+        names = set(self._kinds) | set(self._entry_points())
         if self._parent is not None:
             names |= set(self._parent)
         return iter(sorted(names))
@@ -340,21 +439,19 @@ class Registry(Mapping[str, OpKind]):
 
 _per_frame = per_frame
 
-registry = Registry()
-"""The process-wide registry; the built-in ops are added to it in ``ops/__init__.py``."""
-
 ENTRY_POINT_GROUP = "lazyseries.ops"
 
+registry = Registry(entry_points=ENTRY_POINT_GROUP)
+"""The process-wide registry; the built-in ops are added to it in ``ops/__init__.py``."""
 
-def _load_entry_point(name: str) -> None:
-    """Load a third-party op named ``name`` from the ``lazyseries.ops`` entry points."""
-    from importlib.metadata import entry_points
+_PORTABLE: dict[str, OpKind] = {}
+"""Kinds a fresh interpreter registers under the same name (built-ins, entry points' ops)."""
 
-    for ep in entry_points(group=ENTRY_POINT_GROUP, name=name):
-        kind = ep.load()
-        if not isinstance(kind, OpKind):
-            raise TypeError(f"entry point {ep.value!r} for op {name!r} is not an OpKind")
-        registry.add(kind)
+
+def add_portable(kind: OpKind) -> OpKind:
+    """Register a kind that every process importing ``ops`` registers too, so it pickles by name."""
+    _PORTABLE[kind.name] = kind
+    return registry.add(kind)
 
 
 def register(name: str, func: Callable[..., np.ndarray] | None = None, **kwargs: Any) -> Any:

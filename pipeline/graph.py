@@ -96,10 +96,24 @@ def run_block(
 ) -> np.ndarray:
     """Read ``frames`` of ``source`` within ``region`` and run ``chain`` on them: one fused task."""
     block = raw = source._read(frames, region)
-    for op in chain:
-        block = op.apply(block)
+    block = _apply(chain, block)
     if dtype is not None and block.dtype != dtype:
         _blame(raw, chain, block, dtype)
+    return block
+
+
+def _apply(chain: Sequence[Op], block: np.ndarray) -> np.ndarray:
+    for position, op in enumerate(chain):
+        try:
+            block = op.apply(block)
+        except Exception as err:
+            # the type stays the caller's to catch; the note (kept through pickling to a
+            # dask client) says which op of the chain raised
+            names = [o.name for o in chain]
+            note = f"raised by op {op.name!r} (position {position} of the chain {names})"
+            if note not in getattr(err, "__notes__", ()):
+                err.add_note(note)
+            raise
     return block
 
 
@@ -191,9 +205,7 @@ def _map_native(
 
 
 def _apply_chain(block: np.ndarray, chain: Sequence[Op], dtype: np.dtype) -> np.ndarray:
-    raw = block
-    for op in chain:
-        block = op.apply(block)
+    raw, block = block, _apply(chain, block)
     if block.dtype != dtype:
         _blame(raw, chain, block, dtype)
     return block
