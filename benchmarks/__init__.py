@@ -19,5 +19,6 @@ BENCHMARKS: tuple[str, ...] = (
     "detector_reads",
     "ome_levels",
     "video",
+    "pickle_size",
 )
 """Benchmark names, in the order they run; each is the module ``benchmarks.<name>``."""

@@ -84,17 +84,39 @@ FLIP = OpKind(
 )
 
 
+_MAX_BOUND = 2**63 - 1
+
+
+def _bound(value: Any, rect: Any) -> int:
+    """One rectangle bound: an integer (an integral float is taken), never a bool."""
+    if isinstance(value, bool | np.bool_):
+        raise param_error("rectangle", f"bounds are integers, not bools: got {value!r} in {rect!r}")
+    if isinstance(value, float | np.floating) and np.isfinite(value) and float(value).is_integer():
+        value = int(value)
+    try:
+        bound = operator.index(value)
+    except TypeError:
+        raise param_error(
+            "rectangle", f"expected ((row0, row1), (col0, col1)) of integers, got {rect!r:.200}"
+        ) from None
+    if abs(bound) > _MAX_BOUND:
+        raise param_error(
+            "rectangle", f"bound {bound!r} of {rect!r:.200} is out of range; bounds are "
+            f"integers within +-{_MAX_BOUND} (and within the frame)"
+        )
+    return bound
+
+
 def _parse_rectangle(rect: Any) -> tuple[tuple[int, int], tuple[int, int]]:
     try:
-        arr = np.asarray(rect)
-        ok = arr.shape == (2, 2) and (arr.dtype.kind in "iu" or np.array_equal(arr, arr.astype(int)))
+        arr = np.asarray(rect, dtype=object)
     except (TypeError, ValueError):
-        ok = False
-    if not ok:
+        arr = np.empty(0, dtype=object)
+    if isinstance(rect, str | bytes) or arr.shape != (2, 2):
         raise param_error(
-            "rectangle", f"expected ((row0, row1), (col0, col1)) of integers, got {rect!r}"
+            "rectangle", f"expected ((row0, row1), (col0, col1)) of integers, got {rect!r:.200}"
         )
-    (r0, r1), (c0, c1) = arr.astype(int).tolist()
+    (r0, r1), (c0, c1) = ((_bound(v, rect) for v in pair) for pair in arr)
     return (r0, r1), (c0, c1)
 
 
@@ -145,9 +167,13 @@ def _insert_kind(name: str, axis: int) -> OpKind:
 
     def parse(idx: Any) -> int:
         try:
+            if isinstance(idx, bool | np.bool_):
+                raise TypeError
             return operator.index(idx)
         except TypeError:
-            raise param_error(name, f"expected an integer {label} index, got {idx!r}") from None
+            raise param_error(
+                name, f"expected an integer {label} index (not a bool), got {idx!r:.80}"
+            ) from None
 
     def validate(idx: int, spec: FrameSpec) -> int:
         n = spec.shape[axis]

@@ -11,7 +11,10 @@ from ops.registry import FrameSpec, OpKind, Region, param_error
 
 
 def _numeric_array(name: str, value: Any) -> np.ndarray:
-    arr = np.asarray(value)
+    try:
+        arr = np.asarray(value)
+    except (TypeError, ValueError, OverflowError):  # ragged nests, numbers beyond 64 bits
+        arr = np.asarray(None)
     if arr.dtype.kind not in "biuf":
         raise param_error(name, f"expected a real numeric array, got {arr.dtype} from {value!r:.80}")
     return arr
@@ -72,9 +75,12 @@ DARK = OpKind(
 
 
 def _parse_addend(value: Any) -> float | np.ndarray:
-    if isinstance(value, numbers.Real) and not isinstance(value, bool):
+    if isinstance(value, numbers.Real) and not isinstance(value, bool | np.bool_):
         return float(value) if not isinstance(value, int | np.integer) else int(value)
     arr = _numeric_array("add", value)
+    if arr.dtype.kind == "b":  # True + frame is frame + 1: almost surely not what was meant
+        raise param_error("add", f"the addend is a number or a numeric array, not bools: "
+                                 f"got {value!r:.80}")
     return arr[()] if arr.ndim == 0 else arr
 
 

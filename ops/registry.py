@@ -17,39 +17,18 @@ from typing import Any
 import numpy as np
 
 from ops import _transport
-from ops.errors import OpParameterError, OpResultError, OpUnavailableError, UnknownOpError
-
-Region = tuple[tuple[int, int], ...]
-"""A rectangle over every axis of a frame: one ``(start, stop)`` pair per axis."""
-
-BlockFunc = Callable[[np.ndarray, Any], np.ndarray]
-
-
-@dataclasses.dataclass(frozen=True)
-class FrameSpec:
-    """Shape and dtype of one frame: what an op sees and what it produces."""
-
-    shape: tuple[int, ...]
-    dtype: np.dtype
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "shape", tuple(int(n) for n in self.shape))
-        object.__setattr__(self, "dtype", np.dtype(self.dtype))
-
-    @property
-    def full_region(self) -> Region:
-        return tuple((0, n) for n in self.shape)
-
-
-class Drop:
-    """Returned by a ``crop`` hook when the op disappears once cropped (a rectangle)."""
-
-    def __repr__(self) -> str:
-        return "DROP"
-
-
-DROP = Drop()
-
+from ops.errors import OpUnavailableError, UnknownOpError
+from ops.spec import (  # noqa: F401  (check_result, param_error: re-exported for the ops)
+    DROP,
+    BlockFunc,
+    FrameSpec,
+    Region,
+    check_result,
+    param_equal,
+    param_error,
+    param_key,
+    param_repr,
+)
 
 def _unchanged(param: Any, spec: FrameSpec) -> FrameSpec:
     return spec
@@ -212,10 +191,10 @@ class Op:
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Op):
             return NotImplemented
-        return self.kind is other.kind and _param_equal(self.param, other.param)
+        return self.kind is other.kind and param_equal(self.param, other.param)
 
     def __hash__(self) -> int:
-        return hash((self.name, _param_key(self.param)))
+        return hash((self.name, param_key(self.param)))
 
     def __dask_tokenize__(self) -> tuple[str, str]:
         from dask.base import tokenize
@@ -230,7 +209,7 @@ class Op:
         return (_op_from_payload, (self.name, _transport.dumps((self.kind, self.param), carry)))
 
     def __repr__(self) -> str:
-        return f"Op({self.name!r}, {_param_repr(self.param)})"
+        return f"Op({self.name!r}, {param_repr(self.param)})"
 
 
 # -- travelling to other processes (see ops._transport) ---------------------------------
@@ -294,29 +273,6 @@ def _op_from_payload(name: str, payload: bytes) -> Op:
     if reason is not None:
         return _trusted_op(unavailable_kind(name, reason), None)
     return _trusted_op(*parts)
-
-
-def _param_equal(a: Any, b: Any) -> bool:
-    if isinstance(a, np.ndarray) or isinstance(b, np.ndarray):
-        a, b = np.asarray(a), np.asarray(b)
-        return a.shape == b.shape and a.dtype == b.dtype and bool(np.array_equal(a, b))
-    if isinstance(a, tuple | list) and isinstance(b, tuple | list):
-        return len(a) == len(b) and all(_param_equal(x, y) for x, y in zip(a, b))
-    return bool(a == b)
-
-
-def _param_key(p: Any) -> Any:
-    if isinstance(p, np.ndarray):
-        return (p.shape, p.dtype.str)
-    if isinstance(p, tuple | list):
-        return tuple(_param_key(x) for x in p)
-    return p
-
-
-def _param_repr(p: Any) -> str:
-    if isinstance(p, np.ndarray):
-        return f"<array {p.shape} {p.dtype}>"
-    return repr(p)
 
 
 class Registry(Mapping[str, OpKind]):
@@ -462,17 +418,3 @@ def register(name: str, func: Callable[..., np.ndarray] | None = None, **kwargs:
 def lookup(name: str) -> OpKind:
     """The op kind registered under ``name``; :class:`UnknownOpError` if none."""
     return registry.lookup(name)
-
-
-def check_result(op: Op, out: np.ndarray, expected: FrameSpec, n: int) -> None:
-    """Raise if ``op`` produced frames other than the spec it declared."""
-    if out.dtype != expected.dtype or out.ndim != len(expected.shape) + 1 or out.shape[0] != n:
-        raise OpResultError(
-            f"op {op.name!r} returned an array of shape {out.shape} and dtype {out.dtype}, "
-            f"but declared frames of shape {expected.shape} and dtype {expected.dtype} "
-            f"for a block of {n}; give register() a resolve= that says what it returns"
-        )
-
-
-def param_error(op: str, message: str) -> OpParameterError:
-    return OpParameterError(f"op {op!r}: {message}")

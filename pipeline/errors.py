@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from ops.errors import OpParameterError, OpResultError, UnknownOpError
+from ops.errors import OpParameterError, OpResultError, OpUnavailableError, UnknownOpError
 
 __all__ = [
+    "FrameIndexError",
+    "FrameSelectionError",
     "IncompleteStoreError",
     "MissingDependencyError",
     "NotASeriesError",
@@ -12,8 +14,10 @@ __all__ = [
     "OmegaSeriesError",
     "OpParameterError",
     "OpResultError",
+    "OpUnavailableError",
     "PipelineFileError",
     "ReadOnlyError",
+    "RegionError",
     "SeriesOptionError",
     "StoreExistsError",
     "UnknownFormatError",
@@ -71,3 +75,16 @@ class SeriesOptionError(ValueError, NotImplementedError):
 
     Also a NotImplementedError, which hexrd's ``set_option`` raises.
     """
+
+
+class FrameIndexError(IndexError):
+    """A frame index, or an index in a frame selection, outside the series."""
+
+
+class FrameSelectionError(TypeError, ValueError):
+    """A frame index or selection of a kind a series cannot take (a bool, a float array,
+    a slice where a frame list is wanted) or with an impossible value (a slice step of 0)."""
+
+
+class RegionError(ValueError):
+    """A region of a frame that is not ``((row0, row1), (col0, col1))`` of integers within it."""

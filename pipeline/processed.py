@@ -15,8 +15,13 @@ import numpy as np
 
 import ops as _ops
 from ops import FrameSpec, Op, Region
-from pipeline import graph, microscopy
+from pipeline import _metacopy, graph, microscopy
+from pipeline.errors import FrameSelectionError
 from pipeline.series import FrameSelection, ImageSeries, as_selection
+
+
+PLAN_CACHE_SIZE = 64
+"""Regions whose push-down plan a processed series keeps (``ps[j]`` uses one)."""
 
 
 class ProcessedImageSeries(ImageSeries):
@@ -57,6 +62,11 @@ class ProcessedImageSeries(ImageSeries):
             raise TypeError(f"oplist must be a list of (name, param) pairs, got {oplist!r:.80}")
         if not isinstance(series, ImageSeries):
             raise TypeError(f"expected an ImageSeries to process, got {type(series).__name__}")
+        if isinstance(frame_list, slice):  # hexrd's frame_list is a list of frame numbers
+            raise FrameSelectionError(
+                f"frame_list is a sequence of frame indices, got the slice {frame_list!r}; "
+                f"use series[{_slice_text(frame_list)}].process(...) or list(range(...))"
+            )
         frames = None if frame_list is None else series._frame_list(frame_list)
         if isinstance(series, ProcessedImageSeries):
             # flatten: our ops follow the inner ones, our frames index the inner selection
@@ -73,15 +83,14 @@ class ProcessedImageSeries(ImageSeries):
         )
         self._chain: tuple[Op, ...] = inner_chain + chain
         self._specs: tuple[FrameSpec, ...] = inner_specs + specs[1:]
-        meta = series.metadata
         self._own_oplist = list(oplist)
-        # per-axis metadata (pixel sizes) follows the new ops' axes
-        self._meta = microscopy.through_chain(copy.deepcopy(meta), chain, specs,
-                                              series.axes[1:])
-        if frames is not None and "omega" in self._meta:
-            self._meta["omega"] = np.asarray(self._meta["omega"])[frames]
-        if frames is not None:
-            self._meta = microscopy.select_frames(self._meta, frames)
+        # metadata is copied when first asked for, not here: slicing stays cheap
+        self._meta: dict[str, Any] | None = None
+        self._overlay = _metacopy.Overlay()
+        if isinstance(series, ProcessedImageSeries) and series._changes():
+            # the caller changed the inner series' metadata: carry it through our ops now
+            self._meta = _through(copy.deepcopy(series.metadata), chain, specs,
+                                  series.axes[1:], frames)
 
     # -- the interface ---------------------------------------------------------------
 
@@ -99,7 +108,20 @@ class ProcessedImageSeries(ImageSeries):
     @property
     def metadata(self) -> dict[str, Any]:
         """A copy of the source's metadata (``omega`` selected by ``frame_list``) the caller may change."""
+        if self._meta is None:
+            self._meta = _metacopy.derive(self._base_metadata(), self._overlay)
         return self._meta
+
+    def _base_metadata(self) -> dict[str, Any]:
+        """The source's metadata as this series reports it before any change (not copied)."""
+        return _through(dict(self._source.metadata), self._chain, self._specs,
+                        self._source.axes[1:], self._frames)
+
+    def _changes(self) -> _metacopy.Overlay:
+        """What the caller changed in :attr:`metadata`, relative to :meth:`_base_metadata`."""
+        if self._meta is None:
+            return self._overlay
+        return _metacopy.diff(self._meta, self._base_metadata())
 
     @property
     def frame_chunk(self) -> int | None:
@@ -146,6 +168,8 @@ class ProcessedImageSeries(ImageSeries):
         key = None if region == self._specs[-1].full_region else region
         plans = self.__dict__.setdefault("_plans", {})
         if key not in plans:
+            if len(plans) >= PLAN_CACHE_SIZE:  # bounded: many regions, each asked for once
+                del plans[next(iter(plans))]
             plans[key] = graph.push_down(self._chain, self._specs, key)
         return plans[key]
 
@@ -162,8 +186,10 @@ class ProcessedImageSeries(ImageSeries):
         return desc
 
     def __reduce__(self) -> tuple[Any, ...]:
+        # a recipe: the source, the chain and what the caller changed in the metadata,
+        # never the source's metadata itself (re-read lazily where it is unpickled)
         return (_rebuild, (self._source, self._chain, self._frames, self._registry.snapshot(),
-                           self._meta, self._specs))
+                           self._changes(), self._specs))
 
     def __repr__(self) -> str:
         ops_text = ", ".join(repr(op) for op in self._chain) or "no ops"
@@ -174,7 +200,7 @@ class ProcessedImageSeries(ImageSeries):
 
 
 def _rebuild(source: ImageSeries, chain: tuple[Op, ...], frames: np.ndarray | None,
-             kinds: dict[str, _ops.OpKind], meta: dict[str, Any],
+             kinds: dict[str, _ops.OpKind], overlay: _metacopy.Overlay,
              specs: tuple[FrameSpec, ...]) -> ProcessedImageSeries:
     # the chain was validated when built: unpickling must not open the source
     # (a file-backed one reopens lazily, on the worker that reads a frame)
@@ -183,8 +209,20 @@ def _rebuild(source: ImageSeries, chain: tuple[Op, ...], frames: np.ndarray | No
     ps._registry.restore(kinds)
     ps._source, ps._frames, ps._chain, ps._specs = source, frames, chain, specs
     ps._own_oplist = list(chain)
-    ps._meta = meta
+    ps._meta, ps._overlay = None, overlay
     return ps
+
+
+def _through(meta: dict[str, Any], chain: Sequence[Op], specs: Sequence[FrameSpec], axes: str,
+             frames: np.ndarray | None) -> dict[str, Any]:
+    """``meta`` (changed in place at its top level) for ``chain`` and a selection of frames."""
+    # per-axis metadata (pixel sizes) follows the ops' axes; omega and the time step the frames
+    meta = microscopy.through_chain(meta, chain, specs, axes)
+    if frames is not None and "omega" in meta:
+        meta["omega"] = np.asarray(meta["omega"])[frames]
+    if frames is not None:
+        meta = microscopy.select_frames(meta, frames)
+    return meta
 
 
 def plan(series: ImageSeries) -> tuple[ImageSeries, np.ndarray | None, tuple[Op, ...], FrameSpec]:
@@ -192,3 +230,8 @@ def plan(series: ImageSeries) -> tuple[ImageSeries, np.ndarray | None, tuple[Op,
     if isinstance(series, ProcessedImageSeries):
         return series._source, series._frames, series._chain, series._specs[-1]
     return series, None, (), series.spec
+
+
+def _slice_text(key: slice) -> str:
+    text = ":".join("" if v is None else repr(v) for v in (key.start, key.stop, key.step))
+    return text[:-1] if text.endswith(":") else text

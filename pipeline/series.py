@@ -17,6 +17,16 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ops import FrameSpec, Region
+from pipeline._selection import (
+    checked_slice,
+    in_range,
+    index_text,
+    integer_indices,
+    is_int,
+    region_bound,
+    slice_indices,
+)
+from pipeline.errors import FrameIndexError, FrameSelectionError, RegionError
 
 if TYPE_CHECKING:
     import dask.array as da
@@ -124,75 +134,91 @@ class ImageSeries(abc.ABC):
         if isinstance(key, tuple):
             if not key:
                 raise IndexError("an empty index selects nothing; use s[j] or s[a:b]")
-            if not _is_int(key[0]):
-                raise TypeError(
+            if not is_int(key[0]):
+                raise FrameSelectionError(
                     f"s[{key!r}]: index within frames only after a single frame index, "
                     "as in s[j, rows, cols]; use s[a:b] for a lazy sub-series or "
                     "s.to_dask()[...] for lazy n-d indexing"
                 )
             return self._index_frame(self._frame_index(key[0]), key[1:])
-        if _is_int(key):
+        if is_int(key):
             return self._read_frame(self._frame_index(key), self.spec.full_region)
         return self._select(self._frame_list(key))
 
     def _frame_index(self, key: Any) -> int:
+        if isinstance(key, bool | np.bool_):
+            raise FrameSelectionError(f"a frame index is an integer, not a bool: got {key!r}")
         j = operator.index(key)
         n = len(self)
         if not -n <= j < n:
-            raise IndexError(f"frame index {j} is out of range for a series of {n} frames")
+            raise FrameIndexError(
+                f"frame index {j!r} is out of range for a series of {n} frames "
+                f"(valid: {-n} to {n - 1})"
+            )
         return j + n if j < 0 else j
 
     def _frame_list(self, key: Any) -> np.ndarray:
+        """Frames selected by a slice, a boolean mask or a 1-d integer sequence, as indices."""
         n = len(self)
         if isinstance(key, slice):
-            return np.arange(n)[key]
+            return np.arange(n)[checked_slice(key)]
+        if isinstance(key, bool | np.bool_ | str | bytes) or np.ndim(key) != 1:
+            raise FrameSelectionError(
+                f"frames are selected by an int, a slice or a 1-d integer sequence, got {key!r:.80}"
+            )
         idx = np.asarray(key)
         if idx.dtype == bool:
             if idx.shape != (n,):
-                raise IndexError(f"a boolean frame mask needs {n} entries, got shape {idx.shape}")
+                raise FrameIndexError(
+                    f"a boolean frame mask needs {n} entries, got shape {idx.shape}"
+                )
             return np.flatnonzero(idx)
-        if idx.ndim != 1 or (idx.size and idx.dtype.kind not in "iu"):
-            raise TypeError(
-                f"frames are selected by an int, a slice or a 1-d integer sequence, got {key!r:.80}"
-            )
-        idx = idx.astype(np.intp)
-        bad = (idx < -n) | (idx >= n)
-        if bad.any():
-            raise IndexError(
-                f"frame index {int(idx[bad][0])} is out of range for a series of {n} frames"
-            )
-        return np.where(idx < 0, idx + n, idx)
+        if isinstance(key, list | tuple) and len(key) == 0:
+            return np.empty(0, np.intp)  # [] is no frames, as in numpy
+        return in_range(integer_indices(key, idx), n)
 
     def _read_frame(self, j: int, region: Region) -> np.ndarray:
         return self._read(slice(j, j + 1), region)[0]
 
     def _index_frame(self, j: int, index: tuple[Any, ...]) -> np.ndarray:
         """Frame ``j`` indexed by ``index``; plain slices read only their region."""
+        region, rest = self.spec.full_region, index
         if len(index) <= self.ndim and all(
             isinstance(i, slice) and i.step in (None, 1) for i in index
         ):
-            spans = tuple(
-                (lo, max(lo, hi)) for lo, hi, _ in (i.indices(n) for i, n in zip(index, self.shape))
-            )
-            return self._read_frame(j, spans + self.spec.full_region[len(spans) :])
-        return self._read_frame(j, self.spec.full_region)[index]
+            spans = tuple((lo, max(lo, hi)) for lo, hi, _ in
+                          (slice_indices(i, n, j, index) for i, n in zip(index, self.shape)))
+            region, rest = spans + region[len(spans) :], ()
+        frame = self._read_frame(j, region)
+        try:
+            return frame[rest]
+        except (IndexError, OverflowError) as err:  # numpy's, for numpy's indexing of a frame
+            raise FrameIndexError(f"s[{j}, {index_text(index)}]: {err}") from None
+        except (TypeError, ValueError) as err:
+            raise FrameSelectionError(f"s[{j}, {index_text(index)}]: {err}") from None
 
     def get_region(self, j: int, region: Sequence[Sequence[int]]) -> np.ndarray:
         """Rectangle ``((row0, row1), (col0, col1))`` of frame ``j``, reading only what it needs."""
         return self._read_frame(self._frame_index(j), self._check_region(region))
 
     def _check_region(self, region: Sequence[Sequence[int]]) -> Region:
-        pairs = tuple(tuple(int(v) for v in pair) for pair in region)
+        try:
+            pairs = tuple(tuple(region_bound(v) for v in pair) for pair in region)
+        except TypeError:
+            raise RegionError(
+                f"region {region!r:.120} must be ((row0, row1), (col0, col1)) of integers for "
+                f"frames of shape {self.shape}"
+            ) from None
         full = self.spec.full_region
         if len(pairs) > len(full) or any(len(p) != 2 for p in pairs):
-            raise ValueError(
+            raise RegionError(
                 f"region {region!r} must be ((row0, row1), (col0, col1)) for frames of shape "
                 f"{self.shape}"
             )
         pairs = full[: len(full) - len(pairs)] + pairs
         for (lo, hi), n in zip(pairs, self.shape):
             if not 0 <= lo <= hi <= n:
-                raise ValueError(
+                raise RegionError(
                     f"region {region!r} falls outside frames of shape {self.shape}"
                 )
         return pairs  # type: ignore[return-value]
@@ -305,16 +331,6 @@ class HeaderSeries(ImageSeries):
     @property
     def metadata(self) -> dict[str, Any]:
         return self._meta
-
-
-def _is_int(key: Any) -> bool:
-    if isinstance(key, bool | np.bool_):
-        return False
-    try:
-        operator.index(key)
-    except TypeError:
-        return False
-    return True
 
 
 def as_selection(frames: np.ndarray) -> FrameSelection:

@@ -217,3 +217,77 @@ def test_user_op_gets_validated_at_construction(frames):
         ProcessedImageSeries(pipeline.from_array(frames), [("gain2", -2)])
     ps = ProcessedImageSeries(pipeline.from_array(frames), [("gain2", 2)])
     assert ps.chain[0].param == 2.0 and isinstance(ps.chain[0].param, float)
+
+
+# -- entry points: in, lookup and iteration agree; each loaded once ----------------------
+
+
+@pytest.fixture
+def plugin(tmp_path, monkeypatch):
+    """An installed distribution (a real dist-info on sys.path) offering op ``plugged``."""
+    import sys
+
+    info = tmp_path / "plugged_ops-1.0.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: plugged-ops\nVersion: 1.0\n")
+    (info / "entry_points.txt").write_text(
+        "[lazyseries.ops]\nplugged = plugged_mod:PLUGGED\nnotakind = plugged_mod:NOT_A_KIND\n")
+    (tmp_path / "plugged_mod.py").write_text(
+        "import ops\nLOADS = globals().get('LOADS', 0) + 1\n"
+        "PLUGGED = ops.OpKind('plugged', lambda block, p: block + p)\nNOT_A_KIND = 3\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    yield ops.Registry(entry_points="lazyseries.ops")
+    sys.modules.pop("plugged_mod", None)
+
+
+def test_entry_point_ops_agree_in_contains_lookup_and_iteration(plugin):
+    import sys
+
+    assert "plugged" in plugin and "plugged" in list(plugin) and "plugged" in plugin.keys()
+    assert "plugged_mod" not in sys.modules  # offered by name; nothing imported yet
+    kind = plugin.lookup("plugged")
+    assert plugin.lookup("plugged") is kind is plugin["plugged"]
+    assert sys.modules["plugged_mod"].LOADS == 1
+    assert kind.portable  # a fresh interpreter with the same installs finds it by name
+    assert len(pickle.dumps(kind)) < 200
+    child = plugin.child()
+    assert "plugged" in child and child.lookup("plugged") is kind
+    with pytest.raises(ops.UnknownOpError, match="'absent'"):
+        plugin.lookup("absent")
+    assert "absent" not in plugin
+
+
+def test_an_entry_point_that_is_not_an_op_kind_is_named(plugin):
+    with pytest.raises(TypeError, match="notakind.*plugged_mod:NOT_A_KIND"):
+        plugin.lookup("notakind")
+
+
+def test_user_ops_travel_by_value_built_ins_by_name():
+    ops.register("local_gain", lambda block, f: block * f)
+    payload = pickle.dumps(Op("local_gain", 3))
+    ops.registry.remove("local_gain")  # as on a worker that never saw the registration
+    again = pickle.loads(payload)
+    np.testing.assert_array_equal(again.apply(np.ones((1, 2, 2))), np.full((1, 2, 2), 3))
+    assert not again.kind.portable and ops.lookup("flip").portable
+    assert b"flip" in pickle.dumps(Op("flip", "v")) and len(pickle.dumps(Op("flip", "v"))) < 200
+
+
+def test_an_op_that_cannot_unpickle_fails_when_used_not_when_unpickled(tmp_path, monkeypatch):
+    import importlib
+    import sys
+
+    (tmp_path / "vanishing_mod.py").write_text("def f(block, p):\n    return block\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    module = importlib.import_module("vanishing_mod")
+
+    class Param:
+        def __reduce__(self):
+            return (importlib.import_module, ("vanishing_mod",))
+
+    ops.register("vanishing", module.f)
+    payload = pickle.dumps(Op("vanishing", Param()))
+    del sys.modules["vanishing_mod"]
+    monkeypatch.setattr(sys, "path", [p for p in sys.path if p != str(tmp_path)])
+    again = pickle.loads(payload)  # no error here: a dask worker would die of it
+    with pytest.raises(ops.OpUnavailableError, match="'vanishing'.*vanishing_mod"):
+        again.apply(np.ones((1, 2, 2)))

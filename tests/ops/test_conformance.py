@@ -1,0 +1,178 @@
+"""Every built-in op, and registered user ops, through the op conformance class."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import ops
+from ops import FrameSpec, OpParameterError
+from tests.ops.conformance import OpConformance
+
+SHAPE = OpConformance.shape
+FLIPS = {
+    "v": lambda f: f[..., ::-1], "y": lambda f: f[..., ::-1],
+    "h": lambda f: f[..., ::-1, :], "x": lambda f: f[..., ::-1, :],
+    "vh": lambda f: f[..., ::-1, ::-1], "hv": lambda f: f[..., ::-1, ::-1],
+    "r180": lambda f: np.rot90(f, 2, axes=(-2, -1)),
+    "t": lambda f: np.swapaxes(f, -1, -2), "T": lambda f: np.swapaxes(f, -1, -2),
+    "r90": lambda f: np.rot90(f, axes=(-2, -1)), "ccw90": lambda f: np.rot90(f, axes=(-2, -1)),
+    "r270": lambda f: np.rot90(f, -1, axes=(-2, -1)),
+    "cw90": lambda f: np.rot90(f, -1, axes=(-2, -1)),
+    "none": lambda f: f,
+}
+DARK = np.random.default_rng(9).integers(0, 300, SHAPE).astype(np.uint16)
+
+
+class TestFlip(OpConformance):
+    name = "flip"
+    params = sorted(FLIPS)
+    bad_params = [("z", OpParameterError), (90, OpParameterError), (("v",), OpParameterError)]
+
+    def reference(self, frames, code):
+        return FLIPS[code](frames)
+
+
+class TestRectangle(OpConformance):
+    name = "rectangle"
+    params = [((0, 12), (0, 17)), ((3, 9), (2, 15)), ((11, 12), (16, 17)), ((0.0, 5.0), (1, 2))]
+    bad_params = [
+        (((0, 13), (0, 17)), OpParameterError), (((5, 5), (0, 3)), OpParameterError),
+        (((True, 5), (0, 3)), OpParameterError), (((0, 2**64), (0, 3)), OpParameterError),
+        (((0, 1.5), (0, 3)), OpParameterError), ("((0, 1), (0, 1))", OpParameterError),
+        ((0, 1, 0, 1), OpParameterError),
+    ]
+
+    def reference(self, frames, rect):
+        (r0, r1), (c0, c1) = (tuple(int(v) for v in pair) for pair in rect)
+        return frames[:, r0:r1, c0:c1]
+
+
+class TestDark(OpConformance):
+    name = "dark"
+    params = [DARK, DARK.astype(np.float32), np.full(SHAPE, 7, np.int16)]
+    bad_params = [(np.zeros((3, 3)), OpParameterError), ("dark", OpParameterError)]
+
+    def reference(self, frames, dark):
+        dtype = np.result_type(frames.dtype, dark.dtype)
+        wide = frames.astype(np.float64) - dark.astype(np.float64)
+        return np.clip(wide, 0, None).astype(dtype)
+
+
+class TestAdd(OpConformance):
+    name = "add"
+    params = [3, 2.5, -1, np.linspace(0, 1, SHAPE[1], dtype=np.float32),
+              np.arange(SHAPE[0] * SHAPE[1], dtype=np.int16).reshape(SHAPE)]
+    bad_params = [(True, OpParameterError), (np.array([True, False]), OpParameterError),
+                  ("1", OpParameterError), (np.zeros(5), OpParameterError)]
+
+    def reference(self, frames, addend):
+        dtype = frames.dtype if frames.dtype.kind == "f" else np.dtype(np.float32)
+        return (frames.astype(dtype) + np.asarray(addend)).astype(dtype)
+
+
+class _Insert(OpConformance):
+    axis: int
+
+    def reference(self, frames, idx):
+        return np.insert(frames, idx, 0, axis=self.axis)
+
+
+class TestAddRow(_Insert):
+    name, axis = "add-row", -2
+    params = [0, 5, 12]
+    bad_params = [(13, OpParameterError), (-1, OpParameterError), (True, OpParameterError),
+                  (1.0, OpParameterError), ("2", OpParameterError)]
+
+
+class TestAddColumn(_Insert):
+    name, axis = "add-column", -1
+    params = [0, 9, 17]
+    bad_params = [(18, OpParameterError), (False, OpParameterError)]
+
+
+class TestGaussLaplace(OpConformance):
+    name = "gauss_laplace"
+    params = [1.0, (0.5, 2.0), 3]
+    bad_params = [(True, OpParameterError), ("1", OpParameterError),
+                  (float("inf"), OpParameterError), (float("nan"), OpParameterError),
+                  (0, OpParameterError), (1e6, OpParameterError), (1e12, OpParameterError),
+                  ((1.0, 2.0, 3.0), OpParameterError), (5.0, OpParameterError)]
+
+    def reference(self, frames, sigma):
+        ndimage = pytest.importorskip("scipy.ndimage")
+        data = frames.astype(frames.dtype if frames.dtype.kind == "f" else np.float32)
+        return np.stack([ndimage.gaussian_laplace(f, sigma) for f in data])
+
+
+# -- registered user ops: the same laws hold for them ------------------------------------
+
+
+def _validate_gain(factor, spec):
+    if factor <= 0:
+        raise OpParameterError(f"op 'gain': factor must be positive, got {factor!r}")
+    return float(factor)
+
+
+class TestUserBlockOp(OpConformance):
+    """A block function with parse, validate, resolve and a pixel-wise crop hook."""
+
+    name = "gain"
+    params = [0.5, 2, 3.25]
+    bad_params = [(-1, OpParameterError), (0, OpParameterError), ("x", OpParameterError)]
+
+    def register(self):
+        def parse(value):
+            if not isinstance(value, int | float) or isinstance(value, bool):
+                raise OpParameterError(f"op 'gain': factor is a number, got {value!r}")
+            return value
+
+        ops.register(
+            "gain", lambda block, f: (block * f).astype(np.float32), parse=parse,
+            validate=_validate_gain,
+            resolve=lambda f, spec: FrameSpec(spec.shape, np.float32),
+            crop=lambda f, spec, region: (region, f),
+        )
+
+    def reference(self, frames, factor):
+        return (frames * float(factor)).astype(np.float32)
+
+
+class TestUserPerFrameOp(OpConformance):
+    """A per-frame function whose output spec is probed, with a geometric crop hook."""
+
+    name = "mirror_rows"
+    params = [None]
+    dtypes = [np.uint16, np.float32]
+
+    def register(self):
+        def crop(param, spec, region):
+            (r0, r1), cols = region[-2:]
+            n = spec.shape[-2]
+            return (*region[:-2], (n - r1, n - r0), cols), param
+
+        ops.register("mirror_rows", lambda frame, p: frame[::-1], per_frame=True, crop=crop)
+
+    def reference(self, frames, param):
+        return frames[:, ::-1]
+
+
+def test_every_builtin_has_a_conformance_class():
+    tested = {cls.name for cls in (TestFlip, TestRectangle, TestDark, TestAdd, TestAddRow,
+                                   TestAddColumn, TestGaussLaplace)}
+    assert tested == {kind.name for kind in ops.BUILTINS}
+
+
+def test_a_wrong_crop_hook_breaks_the_law():
+    """The law's test can fail: a hook that forgets the flip is caught."""
+    ops.register("bad_mirror", lambda frame, p: frame[::-1], per_frame=True,
+                 crop=lambda p, spec, region: (region, p))
+
+    class Bad(TestUserPerFrameOp):
+        name = "bad_mirror"
+
+        def register(self):
+            pass
+
+    with pytest.raises(AssertionError):
+        Bad().test_crop_law_on_random_regions()
