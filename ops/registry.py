@@ -202,7 +202,7 @@ class Op:
         return (self.name, tokenize(self.param))
 
     def __reduce__(self) -> tuple[Any, ...]:
-        if self.kind.portable and _plain(self.param):
+        if _plain(self.param):  # the kind pickles itself, by name or by value
             return (_trusted_op, (self.kind, self.param))
         # the parameter's own classes may live where the kind's functions do
         carry = (self.param, *(getattr(self.kind, f) for f in _CALLABLES))

@@ -32,7 +32,9 @@ def checked_slice(key: slice) -> slice:
                 f"slice {key!r}: start, stop and step are integers or None, got {bound!r}"
             )
     if key.step is not None and operator.index(key.step) == 0:
-        raise FrameSelectionError(f"slice {key!r}: the step cannot be zero")
+        raise FrameSelectionError(
+            f"slice {key!r}: the step cannot be zero; use a positive or negative step, or None"
+        )
     return key
 
 

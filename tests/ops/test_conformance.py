@@ -143,6 +143,7 @@ class TestUserPerFrameOp(OpConformance):
 
     name = "mirror_rows"
     params = [None]
+    bad_params = [("up", OpParameterError), (1, OpParameterError)]
     dtypes = [np.uint16, np.float32]
 
     def register(self):
@@ -151,7 +152,13 @@ class TestUserPerFrameOp(OpConformance):
             n = spec.shape[-2]
             return (*region[:-2], (n - r1, n - r0), cols), param
 
-        ops.register("mirror_rows", lambda frame, p: frame[::-1], per_frame=True, crop=crop)
+        def validate(param, spec):
+            if param is not None:
+                raise OpParameterError(f"op 'mirror_rows' takes no parameter, got {param!r}")
+            return param
+
+        ops.register("mirror_rows", lambda frame, p: frame[::-1], per_frame=True, crop=crop,
+                     validate=validate)
 
     def reference(self, frames, param):
         return frames[:, ::-1]
