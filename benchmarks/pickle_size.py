@@ -53,6 +53,6 @@ def run(ctx: Context) -> Report:
                   "flip, metadata copied and one key changed",
                   "dask graph of flip + rectangle (to_dask)"):
         report.check(f"{label} [B]", report.value(label), "<", 16_384)
-    report.notes.append("the dark op's own parameter is part of its recipe: that graph "
-                        "carries one frame of dark once (its 'ops' key), not once per task")
+    report.notes.append("the dark op's own parameter is part of its recipe: that graph carries "
+                        "it once (its 'ops' key), cut by push-down to the rectangle it feeds")
     return report
