@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from ops import _transport
+from ops import transport as _transport
 from ops.errors import OpUnavailableError, UnknownOpError
 from ops.spec import (  # noqa: F401  (check_result, param_error: re-exported for the ops)
     DROP,

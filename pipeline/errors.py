@@ -19,6 +19,7 @@ __all__ = [
     "ReadOnlyError",
     "RegionError",
     "SeriesOptionError",
+    "SourceUnavailableError",
     "StoreExistsError",
     "UnknownFormatError",
     "UnknownOpError",
@@ -88,3 +89,7 @@ class FrameSelectionError(TypeError, ValueError):
 
 class RegionError(ValueError):
     """A region of a frame that is not ``((row0, row1), (col0, col1))`` of integers within it."""
+
+
+class SourceUnavailableError(RuntimeError):
+    """A source that reached a process which cannot read it (a dask worker lacking its code)."""

@@ -14,6 +14,7 @@ import numpy as np
 
 from ops import FrameSpec, Op, OpKind, Region, Registry
 from ops.registry import check_result
+from pipeline import _carried
 from pipeline.series import FrameSelection, as_selection, region_index
 
 if TYPE_CHECKING:
@@ -95,7 +96,7 @@ def run_block(
     dtype: np.dtype | None = None,
 ) -> np.ndarray:
     """Read ``frames`` of ``source`` within ``region`` and run ``chain`` on them: one fused task."""
-    block = raw = source._read(frames, region)
+    block = raw = _carried.unwrap(source)._read(frames, region)
     block = _apply(chain, block)
     if dtype is not None and block.dtype != dtype:
         _blame(raw, chain, block, dtype)
@@ -176,7 +177,7 @@ def _fused_graph(
     token = tokenize(source._dask_token(), frame_list, chain, size)
     name = f"{type(series).__name__.lower()}-{token}"
     src_key, ops_key = f"source-{name}", f"ops-{name}"
-    dsk: dict[Any, Any] = {src_key: source, ops_key: plan_ops}
+    dsk: dict[Any, Any] = {src_key: _carried.carry(source), ops_key: plan_ops}
     zeros = (0,) * len(spec.shape)
     for i, (start, stop) in enumerate(chunk_bounds(n, size)):
         frames = slice(start, stop) if frame_list is None else as_selection(frame_list[start:stop])

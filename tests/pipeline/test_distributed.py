@@ -295,3 +295,33 @@ def test_source_missing_on_the_workers_names_the_file(client, tmp_path):
     shutil.rmtree(tmp_path / "gone.zarr")  # the client knew it; the workers cannot find it
     _raises_quickly(client, arr, FileNotFoundError, "gone.zarr")
     _healthy(client)
+
+
+def test_function_series_over_client_only_code_runs_on_the_cluster(client, tmp_path,
+                                                                   monkeypatch):
+    import importlib
+
+    (tmp_path / "framesmod_c.py").write_text(
+        "import numpy as np\n\ndef frame(j):\n    return np.full((6, 5), 3 * j, np.uint16)\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    module = importlib.import_module("framesmod_c")
+    from pipeline.formats.function import FunctionSeries
+
+    ps = FunctionSeries(module.frame, 6, (6, 5), np.uint16).process([("flip", "v")])
+    want = np.stack([np.full((6, 5), 3 * j, np.uint16) for j in range(6)])
+    np.testing.assert_array_equal(_compute(client, ps.to_dask(frames_per_chunk=2)), want)
+    monkeypatch.delitem(__import__("sys").modules, "framesmod_c")
+
+
+def test_source_that_cannot_unpickle_on_the_workers_names_the_source(client,
+                                                                     client_only_module):
+    from pipeline.errors import SourceUnavailableError
+    from pipeline.formats.function import FunctionSeries
+
+    _, module = client_only_module
+    meta = {"calibration": _NeedsClientModule(module.__name__)}
+    ps = FunctionSeries(lambda j: np.zeros((4, 4), np.uint8), 4, (4, 4), np.uint8, meta)
+    err = _raises_quickly(client, ps.process([("flip", "h")]).to_dask(),
+                          SourceUnavailableError, "FunctionSeries")
+    assert module.__name__ in str(err)
+    _healthy(client)

@@ -71,7 +71,7 @@ def _module_of(obj: Any) -> str | None:
     return type(obj).__module__
 
 
-def dumps(obj: Any, carry: Iterable[Any] = ()) -> bytes:
+def dumps(obj: Any, carry: Iterable[Any] = (), buffers: list[Any] | None = None) -> bytes:
     """Pickle ``obj``; the modules of ``carry`` that are not installed travel by value.
 
     Parameters
@@ -81,6 +81,10 @@ def dumps(obj: Any, carry: Iterable[Any] = ()) -> bytes:
     carry
         Callables and values whose defining modules decide what travels by
         value (with their closures and ``__wrapped__`` functions).
+    buffers
+        When given, large array buffers are appended to it (pickle protocol
+        5, out of band) instead of being copied into the payload: pass them
+        to :func:`loads` with it.
     """
     import cloudpickle  # a dependency of dask itself
 
@@ -93,15 +97,16 @@ def dumps(obj: Any, carry: Iterable[Any] = ()) -> bytes:
         for module in added:
             cloudpickle.register_pickle_by_value(module)
         try:
-            return cloudpickle.dumps(obj, protocol=pickle.HIGHEST_PROTOCOL)
+            return cloudpickle.dumps(obj, protocol=pickle.HIGHEST_PROTOCOL,
+                                     buffer_callback=None if buffers is None else buffers.append)
         finally:
             for module in added:
                 cloudpickle.unregister_pickle_by_value(module)
 
 
-def loads(payload: bytes) -> tuple[Any, str | None]:
+def loads(payload: bytes, buffers: Iterable[Any] = ()) -> tuple[Any, str | None]:
     """``(object, None)``, or ``(None, reason)`` when it cannot be unpickled here."""
     try:
-        return pickle.loads(payload), None
+        return pickle.loads(payload, buffers=buffers), None
     except Exception as err:  # noqa: BLE001  (any failure becomes an error at use time)
         return None, f"{type(err).__name__}: {err}"
