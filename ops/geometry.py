@@ -90,7 +90,9 @@ _MAX_BOUND = 2**63 - 1
 def _bound(value: Any, rect: Any) -> int:
     """One rectangle bound: an integer (an integral float is taken), never a bool."""
     if isinstance(value, bool | np.bool_):
-        raise param_error("rectangle", f"bounds are integers, not bools: got {value!r} in {rect!r}")
+        raise param_error(
+            "rectangle", f"bounds are integers, not bools: got {value!r} in {rect!r:.200}"
+        )
     if isinstance(value, float | np.floating) and np.isfinite(value) and float(value).is_integer():
         value = int(value)
     try:

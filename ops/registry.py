@@ -405,7 +405,7 @@ _PORTABLE: dict[str, OpKind] = {}
 
 
 def add_portable(kind: OpKind) -> OpKind:
-    """Register a kind that every process importing ``ops`` registers too, so it pickles by name."""
+    """Register a kind every process importing ``ops`` registers too: it pickles by name."""
     _PORTABLE[kind.name] = kind
     return registry.add(kind)
 

@@ -164,7 +164,8 @@ class ImageSeries(abc.ABC):
             return np.arange(n)[checked_slice(key)]
         if isinstance(key, bool | np.bool_ | str | bytes) or np.ndim(key) != 1:
             raise FrameSelectionError(
-                f"frames are selected by an int, a slice or a 1-d integer sequence, got {key!r:.80}"
+                "frames are selected by an int, a slice or a 1-d integer sequence, "
+                f"got {key!r:.80}"
             )
         idx = np.asarray(key)
         if idx.dtype == bool:

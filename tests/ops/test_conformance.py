@@ -27,6 +27,7 @@ DARK = np.random.default_rng(9).integers(0, 300, SHAPE).astype(np.uint16)
 class TestFlip(OpConformance):
     name = "flip"
     params = sorted(FLIPS)
+    dtypes = [np.uint16, np.float32]
     bad_params = [("z", OpParameterError), (90, OpParameterError), (("v",), OpParameterError)]
 
     def reference(self, frames, code):

@@ -7,6 +7,8 @@ value, at construction.  Examples are bounded so the suite stays fast.
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -18,8 +20,9 @@ import pipeline
 from pipeline import ProcessedImageSeries
 from pipeline.errors import FrameIndexError, FrameSelectionError, OpParameterError
 
-FUZZ = settings(max_examples=int(__import__("os").environ.get("FUZZ_EXAMPLES", 250)), deadline=None, database=None,
-                suppress_health_check=[HealthCheck.too_slow])
+# FUZZ_EXAMPLES=5000 fuzzes harder; the suite's default stays fast
+FUZZ = settings(max_examples=int(os.environ.get("FUZZ_EXAMPLES", 250)), deadline=None,
+                database=None, suppress_health_check=[HealthCheck.too_slow])
 N, SHAPE = 5, (12, 17)
 FRAMES = np.random.default_rng(4).integers(0, 4000, (N, *SHAPE)).astype(np.uint16)
 

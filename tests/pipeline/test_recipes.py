@@ -1,4 +1,4 @@
-"""A series pickles as a recipe: never the pixels of its source's metadata, only the caller's changes."""
+"""A series pickles as a recipe: never its source's metadata arrays, only the caller's changes."""
 
 from __future__ import annotations
 
