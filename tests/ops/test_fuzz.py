@@ -24,6 +24,18 @@ from pipeline.errors import FrameIndexError, FrameSelectionError, OpParameterErr
 FUZZ = settings(max_examples=int(os.environ.get("FUZZ_EXAMPLES", 250)), deadline=None,
                 database=None, suppress_health_check=[HealthCheck.too_slow])
 N, SHAPE = 5, (12, 17)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _hypothesis_home(tmp_path_factory):
+    """Hypothesis keeps its caches here, not in a .hypothesis directory of the repository."""
+    from hypothesis.configuration import set_hypothesis_home_dir
+
+    set_hypothesis_home_dir(tmp_path_factory.mktemp("hypothesis"))
+    yield
+    set_hypothesis_home_dir(None)
+
+
 FRAMES = np.random.default_rng(4).integers(0, 4000, (N, *SHAPE)).astype(np.uint16)
 
 scalars = st.one_of(
