@@ -8,10 +8,12 @@ value, at construction.  Examples are bounded so the suite stays fast.
 from __future__ import annotations
 
 import os
+import tempfile
 
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
+from hypothesis.configuration import set_hypothesis_home_dir
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
@@ -20,20 +22,13 @@ import pipeline
 from pipeline import ProcessedImageSeries
 from pipeline.errors import FrameIndexError, FrameSelectionError, OpParameterError
 
+# hypothesis keeps its caches there, not in a .hypothesis directory in the repository; set
+# on import, as it scans the test's constants when collecting
+set_hypothesis_home_dir(os.path.join(tempfile.gettempdir(), "lazyseries-hypothesis"))
 # FUZZ_EXAMPLES=5000 fuzzes harder; the suite's default stays fast
 FUZZ = settings(max_examples=int(os.environ.get("FUZZ_EXAMPLES", 250)), deadline=None,
                 database=None, suppress_health_check=[HealthCheck.too_slow])
 N, SHAPE = 5, (12, 17)
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _hypothesis_home(tmp_path_factory):
-    """Hypothesis keeps its caches here, not in a .hypothesis directory of the repository."""
-    from hypothesis.configuration import set_hypothesis_home_dir
-
-    set_hypothesis_home_dir(tmp_path_factory.mktemp("hypothesis"))
-    yield
-    set_hypothesis_home_dir(None)
 
 
 FRAMES = np.random.default_rng(4).integers(0, 4000, (N, *SHAPE)).astype(np.uint16)
