@@ -310,7 +310,10 @@ class HeaderSeries(ImageSeries):
 
     Subclasses set ``_nframes``, ``_shape``, ``_dtype`` and ``_meta`` as they
     open their header and then owe only :meth:`ImageSeries._read` (overriding
-    any of the four members where the header says it differently).
+    any of the four members where the header says it differently).  One that
+    can read its metadata again from the file overrides :meth:`_reread_metadata`:
+    it then pickles without it (metadata arrays stay behind; a dask worker
+    re-reads them only if asked).
     """
 
     _nframes: int
@@ -331,7 +334,19 @@ class HeaderSeries(ImageSeries):
 
     @property
     def metadata(self) -> dict[str, Any]:
+        if self._meta is None:  # left behind by pickling
+            self._meta = self._reread_metadata()
         return self._meta
+
+    def _reread_metadata(self) -> dict[str, Any]:
+        """The metadata read from the source again; by default it travels with the series."""
+        raise NotImplementedError
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = self.__dict__.copy()
+        if type(self)._reread_metadata is not HeaderSeries._reread_metadata:
+            state["_meta"] = None
+        return state
 
 
 def as_selection(frames: np.ndarray) -> FrameSelection:

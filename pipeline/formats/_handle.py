@@ -38,7 +38,8 @@ class LazyHandle:
             handle.close()
 
     def __getstate__(self) -> dict[str, Any]:
-        state = self.__dict__.copy()
+        getstate = getattr(super(), "__getstate__", None)  # the series' own rules (metadata)
+        state = dict(getstate() if getstate is not None else self.__dict__)
         state["_handle"] = state["_lock"] = None  # reopened where it is unpickled
         return state
 

@@ -127,6 +127,10 @@ class HDF5Series(LazyHandle, HeaderSeries):
                 return np.empty((0, *(hi - lo for lo, hi in region)), self._dtype)
             return np.asarray(ds[(wanted, *index)])[back]
 
+    def _reread_metadata(self) -> dict[str, Any]:
+        with self._lock:
+            return _read_attrs(self.handle[self._group].attrs)
+
     def _dask_token(self) -> str:
         from dask.base import tokenize
 

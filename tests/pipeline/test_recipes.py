@@ -117,3 +117,21 @@ def test_in_memory_series_carries_its_data():
     again = pickle.loads(pickle.dumps(ps))
     np.testing.assert_array_equal(np.asarray(again), frames[..., ::-1])
     np.testing.assert_array_equal(again.metadata["dark"], np.ones((8, 8)))
+
+
+def test_hdf5_series_leaves_its_metadata_arrays_behind(tmp_path):
+    h5py = pytest.importorskip("h5py")
+    frames = np.arange(4 * 16 * 16, dtype=np.uint16).reshape(4, 16, 16)
+    dark = np.random.default_rng(0).random((64, 64))
+    with h5py.File(tmp_path / "x.h5", "w") as f:
+        group = f.create_group("imageseries")
+        group.create_dataset("images", data=frames)
+        group.attrs["dark"] = dark
+    raw = pipeline.open(tmp_path / "x.h5")
+    np.testing.assert_array_equal(raw.metadata["dark"], dark)
+    for series in (raw, raw[:2], raw.process([("flip", "v")])):
+        payload = pickle.dumps(series)
+        assert len(payload) < dark.nbytes // 8, len(payload)
+        again = pickle.loads(payload)
+        np.testing.assert_array_equal(again.metadata["dark"], dark)  # re-read from the file
+        np.testing.assert_array_equal(again[1], series[1])
