@@ -10,7 +10,6 @@ import numpy as np
 from ops._compat import require
 from ops.registry import FrameSpec, OpKind, param_error
 
-
 TRUNCATE = 4.0
 """scipy's default truncation: the kernel reaches ``TRUNCATE * sigma`` pixels out."""
 
@@ -22,7 +21,7 @@ def _parse_sigma(sigma: Any) -> float | tuple[float, float]:
         values = np.empty((0, 0), dtype=object)
     ok = values.ndim == 1 and len(values) in (1, 2) and all(
         isinstance(v, numbers.Real) and not isinstance(v, bool | np.bool_)
-        and np.isfinite(v) and v > 0 for v in values
+        and np.isfinite(float(v)) and float(v) > 0 for v in values
     )
     if not ok:
         raise param_error(

@@ -30,6 +30,7 @@ from ops.spec import (  # noqa: F401  (check_result, param_error: re-exported fo
     param_repr,
 )
 
+
 def _unchanged(param: Any, spec: FrameSpec) -> FrameSpec:
     return spec
 

@@ -19,7 +19,6 @@ from pipeline import _metacopy, graph, microscopy
 from pipeline.errors import FrameSelectionError
 from pipeline.series import FrameSelection, ImageSeries, as_selection
 
-
 PLAN_CACHE_SIZE = 64
 """Regions whose push-down plan a processed series keeps (``ps[j]`` uses one)."""
 
@@ -234,4 +233,4 @@ def plan(series: ImageSeries) -> tuple[ImageSeries, np.ndarray | None, tuple[Op,
 
 def _slice_text(key: slice) -> str:
     text = ":".join("" if v is None else repr(v) for v in (key.start, key.stop, key.step))
-    return text[:-1] if text.endswith(":") else text
+    return text.removesuffix(":")

@@ -14,6 +14,7 @@ here then runs against that op:
 from __future__ import annotations
 
 import pickle
+from collections.abc import Sequence
 from typing import Any, ClassVar
 
 import numpy as np
@@ -51,11 +52,11 @@ class OpConformance:
     """Shared tests for one op; subclasses say which op and which parameters."""
 
     name: ClassVar[str]
-    params: ClassVar[list[Any]]
+    params: ClassVar[Sequence[Any]]
     """Valid parameters, each tried on every dtype."""
-    bad_params: ClassVar[list[tuple[Any, type[BaseException]]]] = []
+    bad_params: ClassVar[Sequence[tuple[Any, type[BaseException]]]] = ()
     """``(param, error)``: each must raise ``error`` when the op joins a chain."""
-    dtypes: ClassVar[list[Any]] = [np.uint16, np.int16, np.float32]
+    dtypes: ClassVar[Sequence[Any]] = (np.uint16, np.int16, np.float32)
     shape: ClassVar[tuple[int, ...]] = (12, 17)
     regions: ClassVar[int] = 12
     """Random regions per parameter for the crop law."""

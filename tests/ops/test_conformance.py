@@ -27,8 +27,8 @@ DARK = np.random.default_rng(9).integers(0, 300, SHAPE).astype(np.uint16)
 class TestFlip(OpConformance):
     name = "flip"
     params = sorted(FLIPS)
-    dtypes = [np.uint16, np.float32]
-    bad_params = [("z", OpParameterError), (90, OpParameterError), (("v",), OpParameterError)]
+    dtypes = (np.uint16, np.float32)
+    bad_params = (("z", OpParameterError), (90, OpParameterError), (("v",), OpParameterError))
 
     def reference(self, frames, code):
         return FLIPS[code](frames)
@@ -36,13 +36,13 @@ class TestFlip(OpConformance):
 
 class TestRectangle(OpConformance):
     name = "rectangle"
-    params = [((0, 12), (0, 17)), ((3, 9), (2, 15)), ((11, 12), (16, 17)), ((0.0, 5.0), (1, 2))]
-    bad_params = [
+    params = (((0, 12), (0, 17)), ((3, 9), (2, 15)), ((11, 12), (16, 17)), ((0.0, 5.0), (1, 2)))
+    bad_params = (
         (((0, 13), (0, 17)), OpParameterError), (((5, 5), (0, 3)), OpParameterError),
         (((True, 5), (0, 3)), OpParameterError), (((0, 2**64), (0, 3)), OpParameterError),
         (((0, 1.5), (0, 3)), OpParameterError), ("((0, 1), (0, 1))", OpParameterError),
         ((0, 1, 0, 1), OpParameterError),
-    ]
+    )
 
     def reference(self, frames, rect):
         (r0, r1), (c0, c1) = (tuple(int(v) for v in pair) for pair in rect)
@@ -51,8 +51,8 @@ class TestRectangle(OpConformance):
 
 class TestDark(OpConformance):
     name = "dark"
-    params = [DARK, DARK.astype(np.float32), np.full(SHAPE, 7, np.int16)]
-    bad_params = [(np.zeros((3, 3)), OpParameterError), ("dark", OpParameterError)]
+    params = (DARK, DARK.astype(np.float32), np.full(SHAPE, 7, np.int16))
+    bad_params = ((np.zeros((3, 3)), OpParameterError), ("dark", OpParameterError))
 
     def reference(self, frames, dark):
         dtype = np.result_type(frames.dtype, dark.dtype)
@@ -62,10 +62,10 @@ class TestDark(OpConformance):
 
 class TestAdd(OpConformance):
     name = "add"
-    params = [3, 2.5, -1, np.linspace(0, 1, SHAPE[1], dtype=np.float32),
-              np.arange(SHAPE[0] * SHAPE[1], dtype=np.int16).reshape(SHAPE)]
-    bad_params = [(True, OpParameterError), (np.array([True, False]), OpParameterError),
-                  ("1", OpParameterError), (np.zeros(5), OpParameterError)]
+    params = (3, 2.5, -1, np.linspace(0, 1, SHAPE[1], dtype=np.float32),
+              np.arange(SHAPE[0] * SHAPE[1], dtype=np.int16).reshape(SHAPE))
+    bad_params = ((True, OpParameterError), (np.array([True, False]), OpParameterError),
+                  ("1", OpParameterError), (np.zeros(5), OpParameterError))
 
     def reference(self, frames, addend):
         dtype = frames.dtype if frames.dtype.kind == "f" else np.dtype(np.float32)
@@ -81,24 +81,24 @@ class _Insert(OpConformance):
 
 class TestAddRow(_Insert):
     name, axis = "add-row", -2
-    params = [0, 5, 12]
-    bad_params = [(13, OpParameterError), (-1, OpParameterError), (True, OpParameterError),
-                  (1.0, OpParameterError), ("2", OpParameterError)]
+    params = (0, 5, 12)
+    bad_params = ((13, OpParameterError), (-1, OpParameterError), (True, OpParameterError),
+                  (1.0, OpParameterError), ("2", OpParameterError))
 
 
 class TestAddColumn(_Insert):
     name, axis = "add-column", -1
-    params = [0, 9, 17]
-    bad_params = [(18, OpParameterError), (False, OpParameterError)]
+    params = (0, 9, 17)
+    bad_params = ((18, OpParameterError), (False, OpParameterError))
 
 
 class TestGaussLaplace(OpConformance):
     name = "gauss_laplace"
-    params = [1.0, (0.5, 2.0), 3]
-    bad_params = [(True, OpParameterError), ("1", OpParameterError),
+    params = (1.0, (0.5, 2.0), 3)
+    bad_params = ((True, OpParameterError), ("1", OpParameterError),
                   (float("inf"), OpParameterError), (float("nan"), OpParameterError),
                   (0, OpParameterError), (1e6, OpParameterError), (1e12, OpParameterError),
-                  ((1.0, 2.0, 3.0), OpParameterError), (5.0, OpParameterError)]
+                  ((1.0, 2.0, 3.0), OpParameterError), (5.0, OpParameterError))
 
     def reference(self, frames, sigma):
         ndimage = pytest.importorskip("scipy.ndimage")
@@ -119,8 +119,8 @@ class TestUserBlockOp(OpConformance):
     """A block function with parse, validate, resolve and a pixel-wise crop hook."""
 
     name = "gain"
-    params = [0.5, 2, 3.25]
-    bad_params = [(-1, OpParameterError), (0, OpParameterError), ("x", OpParameterError)]
+    params = (0.5, 2, 3.25)
+    bad_params = ((-1, OpParameterError), (0, OpParameterError), ("x", OpParameterError))
 
     def register(self):
         def parse(value):
@@ -143,9 +143,9 @@ class TestUserPerFrameOp(OpConformance):
     """A per-frame function whose output spec is probed, with a geometric crop hook."""
 
     name = "mirror_rows"
-    params = [None]
-    bad_params = [("up", OpParameterError), (1, OpParameterError)]
-    dtypes = [np.uint16, np.float32]
+    params = (None,)
+    bad_params = (("up", OpParameterError), (1, OpParameterError))
+    dtypes = (np.uint16, np.float32)
 
     def register(self):
         def crop(param, spec, region):

@@ -13,8 +13,8 @@ import tempfile
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
-from hypothesis.configuration import set_hypothesis_home_dir
 from hypothesis import strategies as st
+from hypothesis.configuration import set_hypothesis_home_dir
 from hypothesis.extra import numpy as hnp
 
 import ops
@@ -26,7 +26,7 @@ from pipeline.errors import FrameIndexError, FrameSelectionError, OpParameterErr
 # on import, as it scans the test's constants when collecting
 set_hypothesis_home_dir(os.path.join(tempfile.gettempdir(), "lazyseries-hypothesis"))
 # FUZZ_EXAMPLES=5000 fuzzes harder; the suite's default stays fast
-FUZZ = settings(max_examples=int(os.environ.get("FUZZ_EXAMPLES", 250)), deadline=None,
+FUZZ = settings(max_examples=int(os.environ.get("FUZZ_EXAMPLES", "250")), deadline=None,
                 database=None, suppress_health_check=[HealthCheck.too_slow])
 N, SHAPE = 5, (12, 17)
 

@@ -243,7 +243,7 @@ def plugin(tmp_path, monkeypatch):
 def test_entry_point_ops_agree_in_contains_lookup_and_iteration(plugin):
     import sys
 
-    assert "plugged" in plugin and "plugged" in list(plugin) and "plugged" in plugin.keys()
+    assert "plugged" in plugin and "plugged" in list(plugin) and "plugged" in plugin.keys()  # noqa: SIM118
     assert "plugged_mod" not in sys.modules  # offered by name; nothing imported yet
     kind = plugin.lookup("plugged")
     assert plugin.lookup("plugged") is kind is plugin["plugged"]

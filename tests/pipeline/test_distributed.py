@@ -133,7 +133,7 @@ def nb_gain(block, factor):
 def _run_as_main(source):
     """Run ``source`` as a notebook cell does: in a namespace named ``__main__``."""
     namespace = {"__name__": "__main__"}
-    exec(compile(source, "<notebook cell>", "exec"), namespace)
+    exec(compile(source, "<notebook cell>", "exec"), namespace)  # noqa: S102
     return namespace
 
 
@@ -179,7 +179,7 @@ def client_only_module(tmp_path, monkeypatch):
 
 def test_op_from_a_module_the_workers_lack_writes_on_the_cluster(client, case, tmp_path,
                                                                  client_only_module):
-    root, _, ps, ref = case
+    _, _, ps, ref = case
     op_name, module = client_only_module
     import importlib.util
 
