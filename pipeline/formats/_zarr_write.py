@@ -18,6 +18,7 @@ import numpy as np
 from pipeline import _json, graph, ome
 from pipeline.axes import dimension_names
 from pipeline.errors import StoreExistsError
+from pipeline.formats import _chunkio
 from pipeline.formats.zarr import ARRAY_NAME, ATTR, FORMAT_VERSION, _is_url, exists
 from pipeline.series import ImageSeries
 
@@ -192,8 +193,8 @@ def write(
     sources, targets = ome.create_levels(
         group, frames, levels, (shards or chunks)[0], compressors=compressors, fill_value=0,
         dimension_names=dimension_names(series.axes), config={"write_empty_chunks": True})
-    stored = da.store([frames, *sources], [array, *targets], lock=False,  # type: ignore[arg-type]
-                      compute=False)
+    stored = da.store([frames, *sources], [_chunkio.store_target(array), *targets],
+                      lock=False, compute=False)  # type: ignore[arg-type]
     done = dask.delayed(_mark_complete)(target, storage_options, stored)
     if not compute:
         return done

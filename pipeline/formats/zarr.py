@@ -18,6 +18,7 @@ import numpy as np
 from ops import Region
 from pipeline import _json, ome
 from pipeline.errors import IncompleteStoreError, NotASeriesError, ReadOnlyError
+from pipeline.formats import _chunkio
 from pipeline.series import FrameSelection, ImageSeries, region_index
 
 FORMAT_VERSION = 1
@@ -80,6 +81,7 @@ class ZarrSeries(ImageSeries):
         self._handle: Any = None
         self._meta: dict[str, Any] | None = None
         self._load_meta: Callable[[], dict[str, Any]] | None = None
+        self._chunk_plan: Any = None  # chunk I/O without zarr-python (False: not possible)
         if not exists(self._path, storage_options):
             raise FileNotFoundError(f"no such Zarr store: {self._path!r}")
         arr = self._array
@@ -106,6 +108,7 @@ class ZarrSeries(ImageSeries):
         state = self.__dict__.copy()
         # reopened where it is unpickled
         state["_handle"] = state["_meta"] = state["_load_meta"] = None
+        state["_chunk_plan"] = None
         return state
 
     # -- the interface ---------------------------------------------------------------
@@ -154,6 +157,10 @@ class ZarrSeries(ImageSeries):
 
     def _read(self, frames: FrameSelection, region: Region) -> np.ndarray:
         arr = self._array
+        if self._chunk_plan is None:
+            self._chunk_plan = _chunkio.plan(arr, strict=_chunkio.complete_store(arr)) or False
+        if self._chunk_plan and arr.ndim > 2:
+            return _chunkio.read(self._chunk_plan, frames, region)
         index = region_index(region)
         if arr.ndim == 2:
             return np.asarray(arr[index])[np.newaxis][frames]

@@ -1,0 +1,287 @@
+"""Whole-chunk reads and writes of local Zarr 3 arrays with numcodecs and plain file I/O.
+
+zarr-python's per-chunk path costs about 0.7 ms per read and 1 ms per write
+in thread hand-offs to its event loop (benchmarks/README.md), more than
+decoding a chunk.  For the arrays lazyseries writes (a local store, regular
+chunks, the ``bytes`` codec in native byte order and at most one of Blosc,
+Zstd or GZip), a chunk is one file holding the codec's output, so it is read
+and written here directly: the same numcodecs codec zarr-python calls, the
+same chunk keys, the same padding of edge chunks with the fill value, the
+same atomic file replacement.  Every byte is identical (tests/pipeline/
+formats/test_chunkio.py).  Anything else (URLs, shards, filters, transposes,
+checksums, format 2) is left to zarr-python: :func:`plan` returns None.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from ops import Region
+
+_COMPRESSORS = ("blosc", "zstd", "gzip")
+_SHUFFLES = {"noshuffle": 0, "shuffle": 1, "bitshuffle": 2}
+
+
+def _codec(spec: dict[str, Any]) -> Any:
+    """The numcodecs codec zarr-python builds for the Zarr 3 codec ``spec``."""
+    import numcodecs
+
+    name, conf = spec["name"], dict(spec.get("configuration") or {})
+    if name == "blosc":
+        return numcodecs.Blosc(cname=conf["cname"], clevel=int(conf["clevel"]),
+                               shuffle=_SHUFFLES[conf["shuffle"]],
+                               blocksize=int(conf.get("blocksize", 0)),
+                               typesize=int(conf["typesize"]))
+    if name == "zstd":
+        return numcodecs.Zstd(level=int(conf.get("level", 0)),
+                              checksum=bool(conf.get("checksum", False)))
+    return numcodecs.GZip(level=int(conf.get("level", 5)))
+
+
+@dataclass
+class ChunkPlan:
+    """Where an array's chunks live and how they are encoded; picklable, a recipe.
+
+    Build one with :func:`plan`; ``strict`` says a missing chunk is lost
+    data (a complete lazyseries store holds every chunk) rather than the
+    fill value.
+    """
+
+    root: str
+    shape: tuple[int, ...]
+    chunks: tuple[int, ...]
+    dtype: np.dtype
+    fill_value: Any
+    codec_spec: dict[str, Any] | None
+    key_prefix: str
+    separator: str
+    write_empty_chunks: bool
+    strict: bool = False
+    _codec: Any = field(default=None, repr=False, compare=False)
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {**self.__dict__, "_codec": None}
+
+    @property
+    def codec(self) -> Any:
+        if self._codec is None and self.codec_spec is not None:
+            self._codec = _codec(self.codec_spec)
+        return self._codec
+
+    def chunk_path(self, coords: tuple[int, ...]) -> str:
+        key = self.key_prefix + self.separator.join(str(c) for c in coords)
+        return os.path.join(self.root, *key.split("/"))
+
+    # -- reading ---------------------------------------------------------------------
+
+    def read(self, selection: tuple[slice | np.ndarray, ...]) -> np.ndarray:
+        """``array[selection]`` (orthogonal: step-1 slices, or integer arrays on the first axis)."""
+        first = selection[0]
+        spans = [(s.start, s.stop) for s in selection[1:]]
+        if isinstance(first, slice):
+            out = np.empty((first.stop - first.start, *(b - a for a, b in spans)), self.dtype)
+            self._read_box(out, [(first.start, first.stop), *spans])
+            return out
+        frames = np.asarray(first, dtype=np.intp).reshape(-1)
+        out = np.empty((len(frames), *(b - a for a, b in spans)), self.dtype)
+        size = self.chunks[0]
+        # frames grouped by chunk: each chunk of the selection read once
+        for chunk in np.unique(frames // size):
+            where = np.flatnonzero(frames // size == chunk)
+            lo = int(chunk) * size
+            hi = min(lo + size, self.shape[0])
+            box = np.empty((hi - lo, *out.shape[1:]), self.dtype)
+            self._read_box(box, [(lo, hi), *spans])
+            out[where] = box[frames[where] - lo]
+        return out
+
+    def _read_box(self, out: np.ndarray, box: list[tuple[int, int]]) -> None:
+        """Fill ``out`` with the array within ``box`` (one ``(start, stop)`` per axis)."""
+        ranges = [range(a // c, (max(b, a + 1) - 1) // c + 1) if b > a else range(0)
+                  for (a, b), c in zip(box, self.chunks)]
+        for coords in itertools.product(*ranges):
+            origin = [i * c for i, c in zip(coords, self.chunks)]
+            inner = tuple(slice(max(a, o) - o, min(b, o + c) - o)
+                          for (a, b), o, c in zip(box, origin, self.chunks))
+            dest = tuple(slice(max(a, o) - a, min(b, o + c) - a)
+                         for (a, b), o, c in zip(box, origin, self.chunks))
+            target = out[dest]
+            whole = all(s.start == 0 and s.stop == c for s, c in zip(inner, self.chunks))
+            if whole and target.flags.c_contiguous:
+                self._decode_into(coords, target)  # no intermediate buffer
+            else:
+                chunk = np.empty(self.chunks, self.dtype)
+                self._decode_into(coords, chunk)
+                target[...] = chunk[inner]
+
+    def _decode_into(self, coords: tuple[int, ...], out: np.ndarray) -> None:
+        path = self.chunk_path(coords)
+        try:
+            fh = open(path, "rb")  # noqa: SIM115  (closed below; readinto needs the handle)
+        except FileNotFoundError:
+            if self.strict:
+                raise _missing(path, coords, self) from None
+            out[...] = self.fill_value
+            return
+        with fh:
+            if self.codec is None:
+                if fh.readinto(memoryview(out).cast("B")) != out.nbytes:
+                    # zarr-python fails too (a wrong-sized buffer); its codecs' errors pass as is
+                    raise RuntimeError(f"chunk file {path!r} is shorter than its chunk; the "
+                                       "store is damaged, rewrite it")
+                return
+            data = fh.read()
+        self.codec.decode(data, out=out)
+
+    # -- writing ---------------------------------------------------------------------
+
+    def __setitem__(self, key: tuple[slice, ...], value: np.ndarray) -> None:
+        """``plan[box] = block``: what ``dask.array.store`` calls; whole chunks only."""
+        self.write(key, value)
+
+    def write(self, key: tuple[slice, ...], block: np.ndarray) -> None:
+        """Write ``block`` at ``key``, which must cover whole chunks (edge chunks: to the end)."""
+        block = np.asarray(block, dtype=self.dtype)
+        box = [(s.start or 0, self.shape[i] if s.stop is None else s.stop)
+               for i, s in enumerate(key)]
+        for (a, b), c, n in zip(box, self.chunks, self.shape):
+            if a % c or (b % c and b != n):
+                raise ValueError(f"box {box!r} does not cover whole chunks {self.chunks!r}")
+        ranges = [range(a // c, -(-b // c)) for (a, b), c in zip(box, self.chunks)]
+        for coords in itertools.product(*ranges):
+            part = tuple(slice(i * c - a, min((i + 1) * c, b) - a)
+                         for i, c, (a, b) in zip(coords, self.chunks, box))
+            self._encode_to(coords, block[part])
+
+    def _encode_to(self, coords: tuple[int, ...], data: np.ndarray) -> None:
+        path = self.chunk_path(coords)
+        if data.shape != self.chunks:  # an edge chunk: padded with the fill value, as zarr does
+            full = np.full(self.chunks, self.fill_value, self.dtype)
+            full[tuple(slice(0, n) for n in data.shape)] = data
+            data = full
+        if not self.write_empty_chunks and np.all(data == self.fill_value):
+            try:
+                os.remove(path)
+            except FileNotFoundError:
+                pass
+            return
+        data = np.ascontiguousarray(data)
+        payload = data if self.codec is None else self.codec.encode(data)
+        _atomic_write(path, payload)
+
+
+def _atomic_write(path: str, payload: Any) -> None:
+    """Write beside, then replace: a reader sees the old chunk or the new one, never half."""
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    tmp = f"{path}.{uuid.uuid4().hex}.partial"
+    try:
+        with open(tmp, "wb") as fh:
+            fh.write(memoryview(payload).cast("B") if isinstance(payload, np.ndarray)
+                     else payload)
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.remove(tmp)
+        except FileNotFoundError:
+            pass
+        raise
+
+
+def _missing(path: str, coords: tuple[int, ...], plan: ChunkPlan) -> Exception:
+    from pipeline import errors
+
+    cls = getattr(errors, "MissingChunkError", errors.NotASeriesError)
+    return cls(f"chunk file {path!r} (frames from {coords[0] * plan.chunks[0]}) is missing "
+               "from this complete store; the data is lost or the store was damaged; "
+               "rewrite it from its source")
+
+
+def plan(array: Any, strict: bool = False) -> ChunkPlan | None:
+    """A :class:`ChunkPlan` for the ``zarr.Array`` ``array``, or None where zarr must do it.
+
+    ``strict``: a missing chunk raises instead of reading as the fill value.
+    """
+    import zarr.storage
+
+    if os.environ.get("LAZYSERIES_CHUNKIO", "1") == "0" or array.metadata.zarr_format != 3:
+        return None
+    store = array.store
+    if type(store) is not zarr.storage.LocalStore or array.ndim < 1:
+        return None
+    meta = array.metadata.to_dict()
+    codec_spec = _plain_codecs(meta.get("codecs") or [], np.dtype(array.dtype))
+    grid, keys = meta.get("chunk_grid") or {}, meta.get("chunk_key_encoding") or {}
+    if codec_spec is False or grid.get("name") != "regular":
+        return None
+    prefix, separator = _key_encoding(keys)
+    if separator is None:
+        return None
+    dtype = np.dtype(array.dtype)
+    if dtype.hasobject or dtype.kind not in "biufcmM" or array.order != "C":
+        return None
+    root = os.path.join(str(store.root), *[p for p in array.path.split("/") if p])
+    return ChunkPlan(root=root, shape=tuple(array.shape),
+                     chunks=tuple(int(c) for c in grid["configuration"]["chunk_shape"]),
+                     dtype=dtype, fill_value=array.metadata.fill_value,
+                     codec_spec=codec_spec, key_prefix=prefix, separator=separator,
+                     write_empty_chunks=bool(array.config.write_empty_chunks),
+                     strict=strict)
+
+
+def _plain_codecs(codecs: list[dict[str, Any]], dtype: np.dtype) -> Any:
+    """The one compressor of a ``bytes [+ compressor]`` chain, None for none, False otherwise."""
+    if not codecs or codecs[0].get("name") != "bytes":
+        return False
+    endian = (codecs[0].get("configuration") or {}).get("endian")
+    native = "little" if np.little_endian else "big"
+    if dtype.itemsize > 1 and (endian != native or not dtype.isnative):
+        return False
+    rest = codecs[1:]
+    if not rest:
+        return None
+    if len(rest) == 1 and rest[0].get("name") in _COMPRESSORS:
+        return rest[0]
+    return False
+
+
+def _key_encoding(keys: dict[str, Any]) -> tuple[str, str | None]:
+    name = keys.get("name", "default")
+    separator = (keys.get("configuration") or {}).get("separator")
+    if name == "default":
+        return "c" + (separator or "/"), separator or "/"
+    if name == "v2":
+        return "", separator or "."
+    return "", None
+
+
+def read(chunk_plan: ChunkPlan, frames: slice | np.ndarray, region: Region) -> np.ndarray:
+    """Frames ``frames`` of a frames-first array within ``region``: what a series ``_read`` owes."""
+    rest = [slice(0, n) for n in chunk_plan.shape[1 + len(region):]]
+    return chunk_plan.read((frames, *(slice(a, b) for a, b in region), *rest))
+
+
+def complete_store(array: Any) -> bool:
+    """Whether ``array`` is the frames of a complete lazyseries store (which holds every chunk)."""
+    import json
+
+    parts = [p for p in array.path.split("/") if p]
+    if not parts or not hasattr(array.store, "root"):
+        return False
+    group = os.path.join(str(array.store.root), *parts[:-1], "zarr.json")
+    try:
+        with open(group, encoding="utf-8") as fh:
+            record = json.load(fh).get("attributes", {}).get("lazyseries")
+    except (OSError, ValueError, AttributeError):
+        return False
+    return isinstance(record, dict) and record.get("complete") is True
+
+
+def store_target(array: Any) -> Any:
+    """What ``dask.array.store`` should write ``array`` through: a plan, or the array itself."""
+    return plan(array) or array
