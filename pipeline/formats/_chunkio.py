@@ -148,6 +148,8 @@ class ChunkPlan:
     def write(self, key: tuple[slice, ...], block: np.ndarray) -> None:
         """Write ``block`` at ``key``, which must cover whole chunks (edge chunks: to the end)."""
         block = np.asarray(block, dtype=self.dtype)
+        key = key if isinstance(key, tuple) else (key,)
+        key = (*key, *(slice(None),) * (len(self.shape) - len(key)))
         box = [(s.start or 0, self.shape[i] if s.stop is None else s.stop)
                for i, s in enumerate(key)]
         for (a, b), c, n in zip(box, self.chunks, self.shape):

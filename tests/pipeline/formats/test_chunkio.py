@@ -1,0 +1,222 @@
+"""Chunk I/O without zarr-python: byte for byte what zarr-python writes and reads, or no plan."""
+
+from __future__ import annotations
+
+import os
+import pickle
+
+import numpy as np
+import pytest
+import zarr
+import zarr.codecs as zc
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import pipeline
+from pipeline import errors
+from pipeline.formats import _chunkio
+
+CODECS = {
+    "none": None,
+    "blosc-lz4-bitshuffle": zc.BloscCodec(cname="lz4", clevel=5, shuffle="bitshuffle"),
+    "blosc-zstd-shuffle": zc.BloscCodec(cname="zstd", clevel=1, shuffle="shuffle"),
+    "blosc-noshuffle": zc.BloscCodec(cname="blosclz", clevel=9, shuffle="noshuffle"),
+    "zstd": zc.ZstdCodec(level=3),
+    "zstd-checksum": zc.ZstdCodec(level=1, checksum=True),
+    "gzip": zc.GzipCodec(level=4),
+}
+KEYS = {"default/": {"name": "default", "separator": "/"},
+        "default.": {"name": "default", "separator": "."},
+        "v2.": {"name": "v2", "separator": "."}}
+LAYOUTS = {"frames": ((11, 6, 7), (3, 6, 7)), "tiles": ((7, 9, 10), (2, 4, 4))}
+
+
+def _create(path, shape, chunks, dtype, codec, keys, empty=True):
+    return zarr.create_array(os.fspath(path), shape=shape, chunks=chunks, dtype=dtype,
+                             compressors=codec, fill_value=0, chunk_key_encoding=keys,
+                             config={"write_empty_chunks": empty})
+
+
+def _data(shape, dtype, seed=0):
+    rng = np.random.default_rng(seed)
+    return (rng.integers(0, 3000, shape) * (rng.random(shape) < 0.7)).astype(dtype)
+
+
+def _chunk_files(root):
+    return {os.path.relpath(os.path.join(d, f), root): os.path.join(d, f)
+            for d, _, files in os.walk(root) for f in files if f != "zarr.json"}
+
+
+def _payload(path, gzip):
+    data = open(path, "rb").read()
+    # gzip's header holds the second it was written at (numcodecs sets no mtime), for zarr too
+    return data[:4] + data[8:] if gzip else data
+
+
+@pytest.mark.parametrize("dtype", ["u2", "f4", "i1"])
+@pytest.mark.parametrize("layout", LAYOUTS)
+@pytest.mark.parametrize("keys", KEYS)
+@pytest.mark.parametrize("codec", CODECS)
+def test_both_ways_byte_identical(tmp_path, codec, keys, layout, dtype):
+    shape, chunks = LAYOUTS[layout]
+    data = _data(shape, dtype)
+    theirs = _create(tmp_path / "zarr.zarr", shape, chunks, dtype, CODECS[codec], KEYS[keys])
+    theirs[...] = data
+    ours = _create(tmp_path / "ours.zarr", shape, chunks, dtype, CODECS[codec], KEYS[keys])
+    plan = _chunkio.plan(ours)
+    assert plan is not None
+    plan[tuple(slice(0, n) for n in shape)] = data
+    a, b = _chunk_files(tmp_path / "zarr.zarr"), _chunk_files(tmp_path / "ours.zarr")
+    assert sorted(a) == sorted(b) and len(a) == np.prod([-(-n // c) for n, c in
+                                                         zip(shape, chunks)])
+    for key in a:
+        assert _payload(a[key], codec == "gzip") == _payload(b[key], codec == "gzip"), key
+    # zarr-python reads ours, ours reads zarr-python's
+    np.testing.assert_array_equal(zarr.open_array(tmp_path / "ours.zarr")[...], data)
+    read = _chunkio.plan(zarr.open_array(tmp_path / "zarr.zarr"))
+    region = tuple((1, n - 1) for n in shape[1:])
+    np.testing.assert_array_equal(_chunkio.read(read, slice(1, shape[0]), region),
+                                  data[1:, 1:-1, 1:-1])
+    frames = np.array([shape[0] - 1, 0, 4, 3, 4])
+    np.testing.assert_array_equal(_chunkio.read(read, frames, region), data[frames, 1:-1, 1:-1])
+
+
+def test_empty_chunks_skipped_as_zarr_skips_them(tmp_path):
+    data = np.zeros((9, 4, 4), np.uint16)
+    data[4] = 7
+    theirs = _create(tmp_path / "a.zarr", data.shape, (3, 4, 4), "u2", CODECS["zstd"],
+                     KEYS["default/"], empty=False)
+    theirs[...] = data
+    ours = _create(tmp_path / "b.zarr", data.shape, (3, 4, 4), "u2", CODECS["zstd"],
+                   KEYS["default/"], empty=False)
+    _chunkio.plan(ours)[:] = np.ones_like(data)  # every chunk written, then emptied again
+    _chunkio.plan(ours)[:] = data
+    assert sorted(_chunk_files(tmp_path / "a.zarr")) == sorted(_chunk_files(tmp_path / "b.zarr"))
+    assert sorted(_chunk_files(tmp_path / "b.zarr")) == ["c/1/0/0"]
+    np.testing.assert_array_equal(_chunkio.read(_chunkio.plan(ours), slice(0, 9),
+                                                ((0, 4), (0, 4))), data)
+
+
+def test_write_refuses_a_box_that_splits_chunks(tmp_path):
+    plan = _chunkio.plan(_create(tmp_path / "a.zarr", (9, 4, 4), (3, 4, 4), "u2", None,
+                                 KEYS["default/"]))
+    with pytest.raises(ValueError, match="whole chunks"):
+        plan[1:3, :, :] = np.zeros((2, 4, 4), np.uint16)
+
+
+@pytest.mark.parametrize("make", [
+    lambda p: zarr.create_array(p, shape=(8, 4, 4), chunks=(1, 4, 4), shards=(4, 4, 4),
+                                dtype="u2"),
+    lambda p: zarr.create_array(p, shape=(8, 4, 4), chunks=(1, 4, 4), dtype="u2",
+                                compressors=[zc.ZstdCodec(), zc.Crc32cCodec()]),
+    lambda p: zarr.create_array(p, shape=(8, 4, 4), chunks=(1, 4, 4), dtype="u2",
+                                filters=[zc.TransposeCodec(order=(0, 2, 1))]),
+    lambda p: zarr.create_array(p, shape=(8, 4, 4), chunks=(1, 4, 4), dtype=">u2",
+                                serializer=zc.BytesCodec(endian="big")),
+    lambda p: zarr.create_array(p, shape=(8, 4, 4), chunks=(1, 4, 4), dtype="u2",
+                                zarr_format=2),
+    lambda p: zarr.create_array(f"file://{p}", shape=(8, 4, 4), chunks=(1, 4, 4), dtype="u2",
+                                storage_options={"auto_mkdir": True}),
+    lambda p: zarr.create_array(zarr.storage.MemoryStore(), shape=(8, 4, 4), chunks=(1, 4, 4),
+                                dtype="u2"),
+], ids=["shards", "crc32c", "transpose", "big-endian", "format-2", "fsspec-url", "memory"])
+def test_unusual_arrays_are_left_to_zarr(tmp_path, make):
+    arr = make(os.fspath(tmp_path / "a.zarr"))
+    assert _chunkio.plan(arr) is None
+    assert _chunkio.store_target(arr) is arr
+
+
+def test_series_of_unusual_layout_reads_through_zarr(tmp_path):
+    frames = _data((10, 6, 8), np.uint16)
+    back = pipeline.write(pipeline.from_array(frames), tmp_path / "s.zarr", chunks=(1, 6, 8),
+                          shards=(5, 6, 8))
+    np.testing.assert_array_equal(back[3], frames[3])
+    assert back._chunk_plan is False  # fell back, and said so once
+    np.testing.assert_array_equal(np.asarray(back.process([("flip", "v")])),
+                                  frames[:, :, ::-1])
+
+
+def test_switched_off_by_environment(tmp_path, monkeypatch):
+    arr = _create(tmp_path / "a.zarr", (4, 4, 4), (1, 4, 4), "u2", None, KEYS["default/"])
+    monkeypatch.setenv("LAZYSERIES_CHUNKIO", "0")
+    assert _chunkio.plan(arr) is None
+
+
+@pytest.mark.parametrize("codec", ["default", "zstd", "gzip", "none"])
+def test_written_series_matches_zarr_python(tmp_path, codec):
+    frames = _data((37, 20, 24), np.uint16, seed=3)  # 37: an edge chunk in the frames axis
+    ps = pipeline.from_array(frames).process([("flip", "v")])
+    back = pipeline.write(ps, tmp_path / "s.zarr", codec=codec, chunks=(4, 20, 24))
+    stored = zarr.open_array(tmp_path / "s.zarr" / "images")
+    np.testing.assert_array_equal(stored[...], frames[:, :, ::-1])
+    np.testing.assert_array_equal(back[36], frames[36, :, ::-1])
+    assert back._chunk_plan  # the read went through chunk I/O
+    np.testing.assert_array_equal(back.get_region(5, ((2, 9), (3, 20))),
+                                  frames[5, 2:9, ::-1][:, 3:20])
+    np.testing.assert_array_equal(np.asarray(back[[30, 2, 3]]), frames[[30, 2, 3], :, ::-1])
+    np.testing.assert_array_equal(back.process([("flip", "h")]).to_dask().compute(),
+                                  frames[:, ::-1, ::-1])
+
+
+def _lazyseries_store(tmp_path):
+    frames = _data((12, 8, 8), np.uint16, seed=5)
+    pipeline.write(pipeline.from_array(frames), tmp_path / "s.zarr", chunks=(3, 8, 8))
+    return frames, tmp_path / "s.zarr"
+
+
+def test_missing_chunk_of_a_complete_store_raises(tmp_path):
+    frames, path = _lazyseries_store(tmp_path)
+    os.remove(path / "images" / "c" / "2" / "0" / "0")
+    series = pipeline.open(path)
+    np.testing.assert_array_equal(series[2], frames[2])
+    with pytest.raises(errors.NotASeriesError, match=r"c/2/0/0.*missing"):
+        series[7]
+    with pytest.raises(errors.NotASeriesError, match="missing"):
+        series.to_dask().compute()
+
+
+def test_missing_chunk_of_a_foreign_array_is_the_fill_value(tmp_path):
+    arr = zarr.create_array(tmp_path / "a.zarr", shape=(6, 4, 4), chunks=(2, 4, 4),
+                            dtype="u2", fill_value=9)
+    arr[:2] = 1
+    series = pipeline.open(tmp_path / "a.zarr")
+    np.testing.assert_array_equal(np.asarray(series), arr[...])
+    assert series._chunk_plan and not series._chunk_plan.strict
+
+
+def test_plan_and_series_pickle_as_recipes(tmp_path):
+    frames, path = _lazyseries_store(tmp_path)
+    series = pipeline.open(path)
+    series[0]
+    plan = series._chunk_plan
+    plan.codec  # noqa: B018  (built, then not pickled)
+    again = pickle.loads(pickle.dumps(plan))
+    assert again._codec is None and again == plan
+    np.testing.assert_array_equal(_chunkio.read(again, slice(4, 9), ((0, 8), (0, 8))),
+                                  frames[4:9])
+    copy = pickle.loads(pickle.dumps(series))
+    assert copy._chunk_plan is None
+    np.testing.assert_array_equal(copy[11], frames[11])
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.data())
+def test_random_selections_read_as_zarr_reads_them(tmp_path_factory, data):
+    root = tmp_path_factory.mktemp("fuzz")
+    shape = (data.draw(st.integers(1, 9)), data.draw(st.integers(1, 7)),
+             data.draw(st.integers(1, 7)))
+    chunks = tuple(data.draw(st.integers(1, n + 2)) for n in shape)
+    arr = _create(root / "a.zarr", shape, chunks, "u2", CODECS["blosc-lz4-bitshuffle"],
+                  KEYS["default/"])
+    values = _data(shape, np.uint16, seed=shape[0])
+    arr[...] = values
+    region = tuple(sorted(data.draw(st.lists(st.integers(0, n), min_size=2, max_size=2)))
+                   for n in shape[1:])
+    frames = np.array(data.draw(st.lists(st.integers(0, shape[0] - 1), max_size=6)), np.intp)
+    index = tuple(slice(a, b) for a, b in region)
+    plan = _chunkio.plan(arr)
+    np.testing.assert_array_equal(_chunkio.read(plan, frames, region),
+                                  arr.oindex[(frames, *index)])
+    a = data.draw(st.integers(0, shape[0]))
+    np.testing.assert_array_equal(_chunkio.read(plan, slice(a, shape[0]), region),
+                                  arr[(slice(a, shape[0]), *index)])
