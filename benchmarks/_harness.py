@@ -64,26 +64,32 @@ def dir_bytes(path: str) -> int:
 
 
 def interleaved(competitors: dict[str, Callable[[], Any]], repeats: int, warmup: int = 0,
-                cleanup: Callable[[], None] | None = None, once: frozenset[str] = frozenset()
-                ) -> dict[str, list[float]]:
+                cleanup: Callable[[], None] | None = None, once: frozenset[str] = frozenset(),
+                errors: dict[str, str] | None = None) -> dict[str, list[float]]:
     """Wall times of each competitor over ``repeats`` rounds, the order rotated per round.
 
     Competitors named in ``once`` (slow ones, far from the others) run in the
-    first timed round only.
+    first timed round only.  A competitor that raises is dropped from later
+    rounds, its error kept in ``errors`` (name -> message) and its times
+    left empty: one broken competitor does not end the benchmark.
     """
     names = list(competitors)
     times: dict[str, list[float]] = {name: [] for name in names}
+    errors = {} if errors is None else errors
     for r in range(warmup + repeats):
         shift = r % len(names)
         for name in names[shift:] + names[:shift]:
-            if name in once and r != warmup:
+            if (name in once and r != warmup) or name in errors:
                 continue
             start = time.perf_counter()
-            competitors[name]()
+            try:
+                competitors[name]()
+            except Exception as err:  # noqa: BLE001  (reported as the competitor's row)
+                errors[name] = f"{type(err).__name__}: {err}"[:300]
             elapsed = time.perf_counter() - start
             if cleanup is not None:
                 cleanup()
-            if r >= warmup:
+            if r >= warmup and name not in errors:
                 times[name].append(elapsed)
     return times
 
@@ -113,12 +119,20 @@ class Report:
                 return float(row["median"])
         raise KeyError(label)
 
-    def add_times(self, times: dict[str, list[float]], **extras: dict[str, Any]) -> None:
+    def add_times(self, times: dict[str, list[float]], errors: dict[str, str] | None = None,
+                  **extras: dict[str, Any]) -> None:
         for label, values in times.items():
-            self.add(label, median(values), repeats=len(values), **extras.get(label, {}))
+            extra = extras.get(label, {})
+            if errors and label in errors:
+                extra = {**extra, "error": errors[label]}
+            self.add(label, median(values), repeats=len(values), **extra)
+
 
     def check(self, what: str, value: float, op: str, target: float) -> None:
-        """Record ``value op target`` (``op`` is ``"<="``, ``"<"``, ``">="`` or ``">"``)."""
+        """Record ``value op target`` (``op`` is ``"<="``, ``"<"``, ``">="`` or ``">"``).
+
+        A value that is NaN (a competitor failed) is recorded as a miss.
+        """
         passed = {"<=": value <= target, "<": value < target,
                   ">=": value >= target, ">": value > target}[op]
         self.checks.append({"what": what, "value": float(value), "op": op,

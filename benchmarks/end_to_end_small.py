@@ -10,7 +10,8 @@ from __future__ import annotations
 
 from benchmarks import _pipelines as P
 from benchmarks._harness import OPS_NOTE, Context, Report
-from benchmarks.end_to_end_large import DEFAULT_CODEC, FLOOR, HEXRD, LAZY, run_competitors
+from benchmarks.end_to_end_large import (DASK_COPY, DEFAULT_CODEC, FLOOR, HEXRD, LAZY,
+                                         optional_competitors, run_competitors)
 
 NAME = "end_to_end_small"
 HAND_1 = "dask by hand, 1 frame/chunk"
@@ -25,13 +26,15 @@ def run(ctx: Context) -> Report:
                      "codec": "Blosc zstd 3 bitshuffle", "repeats": ctx.repeats}
     comps = {
         LAZY: P.lazyseries,
-        FLOOR: lambda c, o: P.dask_floor(c, o, frames_per_chunk=100),
+        FLOOR: P.codec_floor,
+        DASK_COPY: lambda c, o: P.dask_floor(c, o, frames_per_chunk=100),
         HAND_1: lambda c, o: P.dask_by_hand(c, o, frames_per_chunk=1),
         HAND_100: lambda c, o: P.dask_by_hand(c, o, frames_per_chunk=100),
         "dask by hand, 100 frames/chunk, write_empty_chunks=True":
             lambda c, o: P.dask_by_hand(c, o, frames_per_chunk=100, write_empty_chunks=True),
         "numpy per-frame loop": P.numpy_loop,
         DEFAULT_CODEC: P.lazyseries_default_codec,
+        **optional_competitors(report),
     }
     if P.hexrd_available():
         comps[HEXRD] = P.hexrd_processed
@@ -42,5 +45,6 @@ def run(ctx: Context) -> Report:
     report.notes.append(f"{sorted(slow)} timed once (some 30x slower than the rest)")
     report.check("lazyseries default layout / best dask by hand (100 frames/chunk)",
                  report.ratio(LAZY, HAND_100), "<=", 1.3)
-    report.notes.append("the floor copies the crop in chunks of 100 frames")
+    report.check("lazyseries default layout / codec floor", report.ratio(LAZY, FLOOR), "<=", 1.2)
+    report.notes.append("the dask copy copies the crop in chunks of 100 frames")
     return report

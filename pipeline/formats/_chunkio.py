@@ -148,7 +148,7 @@ class ChunkPlan:
     def write(self, key: tuple[slice, ...], block: np.ndarray) -> None:
         """Write ``block`` at ``key``, which must cover whole chunks (edge chunks: to the end)."""
         block = np.asarray(block, dtype=self.dtype)
-        key = key if isinstance(key, tuple) else (key,)
+        key = () if key is Ellipsis else key if isinstance(key, tuple) else (key,)
         key = (*key, *(slice(None),) * (len(self.shape) - len(key)))
         box = [(s.start or 0, self.shape[i] if s.stop is None else s.stop)
                for i, s in enumerate(key)]
@@ -282,6 +282,29 @@ def complete_store(array: Any) -> bool:
     except (OSError, ValueError, AttributeError):
         return False
     return isinstance(record, dict) and record.get("complete") is True
+
+
+def create_filled(group: Any, key: str, data: np.ndarray) -> Any:
+    """``group.create_array(key, data=data, overwrite=True)``, its chunks written here.
+
+    The same array zarr-python makes (its own choice of chunks and codecs,
+    empty chunks skipped as it skips them), byte for byte, without its
+    per-chunk path; chunks are encoded on two threads (a metadata array is
+    written before the frames, by the caller's thread alone).
+    """
+    from concurrent.futures import ThreadPoolExecutor
+
+    probe = group.create_array(key, shape=data.shape, dtype=data.dtype, overwrite=True,
+                               config={"write_empty_chunks": False})
+    chunk_plan = plan(probe)
+    if chunk_plan is None or data.ndim == 0:
+        probe[...] = data
+        return probe
+    size = chunk_plan.chunks[0]
+    boxes = [(slice(a, min(a + size, data.shape[0])),) for a in range(0, data.shape[0], size)]
+    with ThreadPoolExecutor(2) as pool:
+        list(pool.map(lambda box: chunk_plan.write(box, data[box]), boxes))
+    return probe
 
 
 def store_target(array: Any) -> Any:

@@ -216,7 +216,7 @@ def _array_sink(group: Any) -> Callable[[np.ndarray], str]:
 
         key = f"_arrays/{tokenize(arr.dtype.str, arr.shape, arr)[:16]}"
         if key not in group:
-            group.create_array(key, data=np.ascontiguousarray(arr), overwrite=True)
+            _chunkio.create_filled(group, key, np.ascontiguousarray(arr))
         return key
 
     return sink

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import pickle
 
@@ -220,3 +221,18 @@ def test_random_selections_read_as_zarr_reads_them(tmp_path_factory, data):
     a = data.draw(st.integers(0, shape[0]))
     np.testing.assert_array_equal(_chunkio.read(plan, slice(a, shape[0]), region),
                                   arr[(slice(a, shape[0]), *index)])
+
+
+@pytest.mark.parametrize("shape,dtype", [((3000,), "f8"), ((700, 900), "u2"), ((5, 3, 2), "i4"),
+                                         ((), "f4")])
+def test_metadata_arrays_as_zarr_makes_them(tmp_path, shape, dtype):
+    data = _data(shape, dtype, seed=9) if shape else np.array(2.5, dtype)
+    group = zarr.open_group(tmp_path / "g.zarr", mode="w")
+    group.create_array("theirs", data=data, overwrite=True)
+    _chunkio.create_filled(group, "ours", data)
+    a, b = _chunk_files(tmp_path / "g.zarr" / "theirs"), _chunk_files(tmp_path / "g.zarr" / "ours")
+    assert sorted(a) == sorted(b)
+    assert all(open(a[k], "rb").read() == open(b[k], "rb").read() for k in a)
+    meta = [json.load(open(tmp_path / "g.zarr" / n / "zarr.json")) for n in ("theirs", "ours")]
+    assert meta[0] == meta[1]
+    np.testing.assert_array_equal(zarr.open_array(tmp_path / "g.zarr" / "ours")[...], data)
