@@ -1,19 +1,23 @@
 """Random access: ``ps[j]`` against the same frame read and processed by hand.
 
 Two stores written by ``pipeline.write`` with its default layout (large frames;
-small frames batched into shards), plus, for the small frames, a store of one
-frame per chunk without shards read by hand: the fastest one-frame read Zarr
-offers.  Random ``j``, the same sequence for every competitor, medians per call.
+small frames batched into ~1 MiB chunks), plus, for the small frames, a store
+of one frame per chunk without shards read by hand: the fastest one-frame read
+zarr-python offers.  The raw frame ``s[j]`` is compared with h5py reading one
+frame of an HDF5 file of one frame per chunk, Blosc lz4 bit-shuffle (what
+hexrd users read), and with tensorstore on the same store when installed.  Random ``j``, the same sequence for every competitor, medians per call.
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
 from benchmarks import _pipelines as P
+from benchmarks._floor import tensorstore_available
 from benchmarks._harness import OPS_NOTE, Context, Report, interleaved, median
 
 NAME = "random_access"
@@ -39,6 +43,50 @@ def _competitors(case: P.Case, js: np.ndarray, prefix: str) -> dict[str, Callabl
     }
 
 
+def _h5_store(ctx: Context, src: str, n: int) -> str:
+    """The source frames in HDF5, one frame per chunk, Blosc lz4 bit-shuffle (hdf5plugin)."""
+    import h5py
+    import hdf5plugin
+
+    import pipeline
+
+    path = src.replace(".zarr", "-1frame.h5")
+    if not os.path.exists(path):
+        series = pipeline.open(src)
+        with h5py.File(path, "w") as fh:
+            dset = fh.create_dataset("images", shape=(n, *series.shape), dtype=series.dtype,
+                                     chunks=(1, *series.shape),
+                                     **hdf5plugin.Blosc(cname="lz4", clevel=5,
+                                                        shuffle=hdf5plugin.Blosc.BITSHUFFLE))
+            for a in range(0, n, 64):
+                dset[a:a + 64] = np.asarray(series[a:a + 64])
+    return path
+
+
+def _raw_competitors(ctx: Context, src: str, n: int, js: np.ndarray, prefix: str
+                     ) -> dict[str, Callable[[], Any]]:
+    """The raw frame ``s[j]`` against h5py (and tensorstore) reading one frame."""
+    import h5py
+
+    import pipeline
+
+    series = pipeline.open(src)
+    dset = h5py.File(_h5_store(ctx, src, n), "r")["images"]
+    it = {k: iter(js) for k in ("s", "h5", "ts")}
+    calls: dict[str, Callable[[], Any]] = {
+        f"{prefix}: raw s[j]": lambda: series[int(next(it["s"]))],
+        f"{prefix}: h5py [j], 1 frame/chunk Blosc lz4": lambda: dset[int(next(it["h5"]))],
+    }
+    if tensorstore_available():
+        import tensorstore as ts
+
+        arr = ts.open({"driver": "zarr3", "kvstore": {
+            "driver": "file", "path": os.path.join(src, P.ARRAY)}}).result()
+        calls[f"{prefix}: tensorstore [j] (same store)"] = \
+            lambda: arr[int(next(it["ts"]))].read().result()
+    return calls
+
+
 def _time_calls(calls: dict[str, Callable[[], Any]], reps: int) -> dict[str, list[float]]:
     # one call per competitor per round, rounds interleaved: reps rounds of single calls
     return interleaved(calls, reps, warmup=1)
@@ -54,6 +102,7 @@ def run(ctx: Context) -> Report:
                      "chain": OPS_NOTE, "calls per competitor": reps}
     rng = np.random.default_rng(1)
     results: dict[str, float] = {}
+    notes: list[str] = []
     for prefix, (n, side) in (("large", (nl, sl)), ("small", (ns, ss))):
         case = P.make_case(ctx.source(n, (side, side)))
         js = rng.integers(0, n, reps + 1)
@@ -64,6 +113,11 @@ def run(ctx: Context) -> Report:
             picked = {k: f for k, f in calls.items() if any(g in k for g in group)}
             times = _time_calls(picked, reps)
             results.update({k: median(v) for k, v in times.items()})
+        raw = _raw_competitors(ctx, case.src, n, rng.integers(0, n, reps + 1), prefix)
+        errors: dict[str, str] = {}
+        times = interleaved(raw, reps, warmup=1, errors=errors)
+        results.update({k: median(v) for k, v in times.items()})
+        notes.extend(f"{k} failed: {e}" for k, e in errors.items())
     # the fastest read Zarr offers for one small frame: one frame per chunk, no shards
     plain = ctx.source(ns, (ss, ss), chunks=(1, ss, ss))
     arr = zarr.open_array(plain, path=P.ARRAY, mode="r")
@@ -82,6 +136,11 @@ def run(ctx: Context) -> Report:
     report.check("small: ps[j] default layout / by hand, 1 frame/chunk no shards",
                  results["small: ps[j]"]
                  / results["small: by hand zarr [j], 1 frame/chunk, no shards"], "<=", 2.0)
+    for prefix, target in (("large", 1.2), ("small", 1.5)):
+        report.check(f"{prefix}: raw s[j] / h5py one frame (1 frame/chunk Blosc)",
+                     results[f"{prefix}: raw s[j]"]
+                     / results[f"{prefix}: h5py [j], 1 frame/chunk Blosc lz4"], "<=", target)
+    report.notes.extend(notes)
     report.notes.append("to_dask() targets use the array built once (the harder comparison); "
                         "the row building it per call is shown too")
     return report

@@ -86,6 +86,12 @@ class ChunkPlan:
         spans = [(s.start, s.stop) for s in selection[1:]]
         if isinstance(first, slice):
             out = np.empty((first.stop - first.start, *(b - a for a, b in spans)), self.dtype)
+            if (self.chunks[0] == 1 and first.stop - first.start == 1
+                    and self.chunks[1:] == self.shape[1:] == tuple(b for _, b in spans)
+                    and not any(a for a, _ in spans)):
+                # one whole frame in a chunk of its own: the random-access case, kept short
+                self._decode_into((first.start, *(0,) * len(spans)), out)
+                return out
             self._read_box(out, [(first.start, first.stop), *spans])
             return out
         frames = np.asarray(first, dtype=np.intp).reshape(-1)
@@ -178,6 +184,70 @@ class ChunkPlan:
         _atomic_write(path, payload)
 
 
+_EMPTY = 2**64 - 1
+
+
+@dataclass
+class ShardPlan(ChunkPlan):
+    """Reads of an array in shards (``sharding_indexed``): ``chunks`` are the inner chunks.
+
+    Each shard's index is read once and kept, so reading one inner chunk (one
+    frame, in lazyseries' layouts) reads and decodes that chunk's bytes
+    alone, as HDF5 does.  Writes stay with zarr-python.
+    """
+
+    shard: tuple[int, ...] = ()
+    index_at_end: bool = True
+    index_crc: bool = True
+    _indexes: dict[tuple[int, ...], np.ndarray] = field(default_factory=dict, repr=False,
+                                                        compare=False)
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {**super().__getstate__(), "_indexes": {}}
+
+    def write(self, key: tuple[slice, ...], block: np.ndarray) -> None:
+        raise NotImplementedError("sharded arrays are written by zarr-python")
+
+    def _index(self, coords: tuple[int, ...], fd: int) -> np.ndarray:
+        index = self._indexes.get(coords)
+        if index is None:
+            per = [s // c for s, c in zip(self.shard, self.chunks)]
+            size = 16 * int(np.prod(per)) + 4 * self.index_crc
+            start = os.fstat(fd).st_size - size if self.index_at_end else 0
+            raw = os.pread(fd, size, start)
+            if self.index_crc:
+                from numcodecs.checksum32 import CRC32C
+
+                raw = CRC32C().decode(raw)  # raises on a damaged index, as zarr-python does
+            index = np.frombuffer(raw, "<u8").reshape(*per, 2)
+            self._indexes[coords] = index
+        return index
+
+    def _decode_into(self, coords: tuple[int, ...], out: np.ndarray) -> None:
+        outer = tuple(c * i // s for c, i, s in zip(coords, self.chunks, self.shard))
+        path = self.chunk_path(outer)
+        try:
+            fd = os.open(path, os.O_RDONLY)
+        except FileNotFoundError:
+            if self.strict:
+                raise _missing(path, coords, self) from None
+            out[...] = self.fill_value
+            return
+        try:
+            local = tuple(c % (s // i) for c, i, s in zip(coords, self.chunks, self.shard))
+            offset, nbytes = (int(v) for v in self._index(outer, fd)[local])
+            if offset == _EMPTY:  # an inner chunk all fill value, left out by zarr
+                out[...] = self.fill_value
+                return
+            data = os.pread(fd, nbytes, offset)
+        finally:
+            os.close(fd)
+        if self.codec is None:
+            out[...] = np.frombuffer(data, self.dtype).reshape(out.shape)
+        else:
+            self.codec.decode(data, out=out)
+
+
 def _atomic_write(path: str, payload: Any) -> None:
     """Write beside, then replace: a reader sees the old chunk or the new one, never half."""
     os.makedirs(os.path.dirname(path), exist_ok=True)
@@ -217,9 +287,13 @@ def plan(array: Any, strict: bool = False) -> ChunkPlan | None:
     if type(store) is not zarr.storage.LocalStore or array.ndim < 1:
         return None
     meta = array.metadata.to_dict()
-    codec_spec = _plain_codecs(meta.get("codecs") or [], np.dtype(array.dtype))
+    codecs = meta.get("codecs") or []
+    sharding = _sharding(codecs)
+    if sharding is not None:
+        codecs = sharding["codecs"]
+    codec_spec = _plain_codecs(codecs, np.dtype(array.dtype))
     grid, keys = meta.get("chunk_grid") or {}, meta.get("chunk_key_encoding") or {}
-    if codec_spec is False or grid.get("name") != "regular":
+    if codec_spec is False or grid.get("name") != "regular" or sharding is False:
         return None
     prefix, separator = _key_encoding(keys)
     if separator is None:
@@ -228,12 +302,34 @@ def plan(array: Any, strict: bool = False) -> ChunkPlan | None:
     if dtype.hasobject or dtype.kind not in "biufcmM" or array.order != "C":
         return None
     root = os.path.join(str(store.root), *[p for p in array.path.split("/") if p])
-    return ChunkPlan(root=root, shape=tuple(array.shape),
-                     chunks=tuple(int(c) for c in grid["configuration"]["chunk_shape"]),
-                     dtype=dtype, fill_value=array.metadata.fill_value,
-                     codec_spec=codec_spec, key_prefix=prefix, separator=separator,
-                     write_empty_chunks=bool(array.config.write_empty_chunks),
-                     strict=strict)
+    stored = tuple(int(c) for c in grid["configuration"]["chunk_shape"])
+    common = dict(root=root, shape=tuple(array.shape), dtype=dtype,
+                  fill_value=array.metadata.fill_value, codec_spec=codec_spec,
+                  key_prefix=prefix, separator=separator,
+                  write_empty_chunks=bool(array.config.write_empty_chunks), strict=strict)
+    if sharding is None:
+        return ChunkPlan(chunks=stored, **common)
+    inner = tuple(int(c) for c in sharding["chunk_shape"])
+    if len(inner) != len(stored) or any(s % c for s, c in zip(stored, inner)):
+        return None
+    return ShardPlan(chunks=inner, shard=stored, index_at_end=sharding["at_end"],
+                     index_crc=sharding["crc"], **common)
+
+
+def _sharding(codecs: list[dict[str, Any]]) -> dict[str, Any] | bool | None:
+    """The inner layout of a ``sharding_indexed`` array; None if not sharded; False if unusual."""
+    if len(codecs) != 1 or codecs[0].get("name") != "sharding_indexed":
+        return None
+    conf = codecs[0].get("configuration") or {}
+    index = [c.get("name") for c in conf.get("index_codecs") or []]
+    endian = ((conf.get("index_codecs") or [{}])[0].get("configuration") or {}).get("endian")
+    if index not in (["bytes"], ["bytes", "crc32c"]) or endian not in (None, "little"):
+        return False
+    location = conf.get("index_location", "end")
+    if location not in ("start", "end"):
+        return False
+    return {"chunk_shape": conf["chunk_shape"], "codecs": conf.get("codecs") or [],
+            "at_end": location == "end", "crc": index == ["bytes", "crc32c"]}
 
 
 def _plain_codecs(codecs: list[dict[str, Any]], dtype: np.dtype) -> Any:
@@ -297,7 +393,7 @@ def create_filled(group: Any, key: str, data: np.ndarray) -> Any:
     probe = group.create_array(key, shape=data.shape, dtype=data.dtype, overwrite=True,
                                config={"write_empty_chunks": False})
     chunk_plan = plan(probe)
-    if chunk_plan is None or data.ndim == 0:
+    if chunk_plan is None or isinstance(chunk_plan, ShardPlan) or data.ndim == 0:
         probe[...] = data
         return probe
     size = chunk_plan.chunks[0]
@@ -309,4 +405,5 @@ def create_filled(group: Any, key: str, data: np.ndarray) -> Any:
 
 def store_target(array: Any) -> Any:
     """What ``dask.array.store`` should write ``array`` through: a plan, or the array itself."""
-    return plan(array) or array
+    chunk_plan = plan(array)
+    return array if chunk_plan is None or isinstance(chunk_plan, ShardPlan) else chunk_plan

@@ -178,6 +178,7 @@ class ZarrSeries(ImageSeries):
             )
         key = key if isinstance(key, tuple) else (key,)
         j = self._frame_index(key[0])
+        self._chunk_plan = None  # its shard indexes are the old ones once zarr rewrites a shard
         if self._array.ndim == 2:
             self._array[key[1:]] = value
         else:

@@ -106,8 +106,6 @@ def test_write_refuses_a_box_that_splits_chunks(tmp_path):
 
 
 @pytest.mark.parametrize("make", [
-    lambda p: zarr.create_array(p, shape=(8, 4, 4), chunks=(1, 4, 4), shards=(4, 4, 4),
-                                dtype="u2"),
     lambda p: zarr.create_array(p, shape=(8, 4, 4), chunks=(1, 4, 4), dtype="u2",
                                 compressors=[zc.ZstdCodec(), zc.Crc32cCodec()]),
     lambda p: zarr.create_array(p, shape=(8, 4, 4), chunks=(1, 4, 4), dtype="u2",
@@ -120,7 +118,7 @@ def test_write_refuses_a_box_that_splits_chunks(tmp_path):
                                 storage_options={"auto_mkdir": True}),
     lambda p: zarr.create_array(zarr.storage.MemoryStore(), shape=(8, 4, 4), chunks=(1, 4, 4),
                                 dtype="u2"),
-], ids=["shards", "crc32c", "transpose", "big-endian", "format-2", "fsspec-url", "memory"])
+], ids=["crc32c", "transpose", "big-endian", "format-2", "fsspec-url", "memory"])
 def test_unusual_arrays_are_left_to_zarr(tmp_path, make):
     arr = make(os.fspath(tmp_path / "a.zarr"))
     assert _chunkio.plan(arr) is None
@@ -129,12 +127,57 @@ def test_unusual_arrays_are_left_to_zarr(tmp_path, make):
 
 def test_series_of_unusual_layout_reads_through_zarr(tmp_path):
     frames = _data((10, 6, 8), np.uint16)
-    back = pipeline.write(pipeline.from_array(frames), tmp_path / "s.zarr", chunks=(1, 6, 8),
-                          shards=(5, 6, 8))
+    pipeline.write(pipeline.from_array(frames), tmp_path / "s.zarr")
+    zarr.create_array(tmp_path / "s.zarr" / "images", shape=frames.shape, chunks=(2, 6, 8),
+                      dtype="u2", compressors=[zc.ZstdCodec(), zc.Crc32cCodec()],
+                      overwrite=True)[...] = frames
+    back = pipeline.open(tmp_path / "s.zarr")
     np.testing.assert_array_equal(back[3], frames[3])
     assert back._chunk_plan is False  # fell back, and said so once
     np.testing.assert_array_equal(np.asarray(back.process([("flip", "v")])),
                                   frames[:, :, ::-1])
+
+
+SHARDED = {"end-crc": {}, "start": {"index_location": "start"},
+           "no-crc": {"index_codecs": [zc.BytesCodec()]}}
+
+
+@pytest.mark.parametrize("codec", ["none", "blosc-lz4-bitshuffle", "zstd"])
+@pytest.mark.parametrize("index", SHARDED)
+def test_sharded_arrays_read_as_zarr_reads_them(tmp_path, codec, index):
+    data = _data((13, 6, 10), np.uint16, seed=4)
+    data[4:6] = 0  # inner chunks of the fill value: left out of their shard
+    sharding = zc.ShardingCodec(chunk_shape=(1, 3, 5), codecs=[
+        zc.BytesCodec(), *([CODECS[codec]] if CODECS[codec] else [])], **SHARDED[index])
+    arr = zarr.create_array(tmp_path / "a.zarr", shape=data.shape, chunks=(4, 6, 10),
+                            dtype="u2", serializer=sharding, compressors=None)
+    arr[...] = data
+    chunk_plan = _chunkio.plan(arr)
+    assert isinstance(chunk_plan, _chunkio.ShardPlan) and _chunkio.store_target(arr) is arr
+    region = ((1, 6), (2, 9))
+    np.testing.assert_array_equal(_chunkio.read(chunk_plan, slice(0, 13), region),
+                                  data[:, 1:6, 2:9])
+    frames = np.array([12, 4, 0, 7])
+    np.testing.assert_array_equal(_chunkio.read(chunk_plan, frames, ((0, 6), (0, 10))),
+                                  data[frames])
+
+
+def test_sharded_series_missing_shard_and_damaged_index(tmp_path):
+    frames = _data((12, 8, 8), np.uint16, seed=6)
+    back = pipeline.write(pipeline.from_array(frames), tmp_path / "s.zarr", chunks=(1, 8, 8),
+                          shards=(4, 8, 8))
+    np.testing.assert_array_equal(back[5], frames[5])
+    assert isinstance(back._chunk_plan, _chunkio.ShardPlan)
+    np.testing.assert_array_equal(np.asarray(back), frames)
+    shard = tmp_path / "s.zarr" / "images" / "c" / "2" / "0" / "0"
+    raw = bytearray(shard.read_bytes())
+    raw[-10] ^= 0xFF  # inside the index: its checksum no longer matches
+    shard.write_bytes(bytes(raw))
+    with pytest.raises(Exception, match="(?i)checksum|crc"):
+        pipeline.open(tmp_path / "s.zarr")[9]
+    os.remove(tmp_path / "s.zarr" / "images" / "c" / "1" / "0" / "0")
+    with pytest.raises(errors.NotASeriesError, match="missing"):
+        pipeline.open(tmp_path / "s.zarr")[5]
 
 
 def test_switched_off_by_environment(tmp_path, monkeypatch):
@@ -236,3 +279,14 @@ def test_metadata_arrays_as_zarr_makes_them(tmp_path, shape, dtype):
     meta = [json.load(open(tmp_path / "g.zarr" / n / "zarr.json")) for n in ("theirs", "ours")]
     assert meta[0] == meta[1]
     np.testing.assert_array_equal(zarr.open_array(tmp_path / "g.zarr" / "ours")[...], data)
+
+
+def test_frames_written_through_a_sharded_series_read_back(tmp_path):
+    frames = _data((8, 6, 6), np.uint16, seed=8)
+    pipeline.write(pipeline.from_array(frames), tmp_path / "s.zarr", chunks=(1, 6, 6),
+                   shards=(4, 6, 6))
+    series = pipeline.open(tmp_path / "s.zarr", mode="r+")
+    np.testing.assert_array_equal(series[2], frames[2])  # the shard's index is now kept
+    series[2] = np.full((6, 6), 77, np.uint16)  # zarr rewrites the shard: a new index
+    np.testing.assert_array_equal(series[2], np.full((6, 6), 77))
+    np.testing.assert_array_equal(series[3], frames[3])
