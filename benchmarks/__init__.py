@@ -11,6 +11,7 @@ BENCHMARKS: tuple[str, ...] = (
     "end_to_end_large",
     "end_to_end_small",
     "random_access",
+    "stats_speed",
     "graph_scale",
     "memory",
     "pushdown",

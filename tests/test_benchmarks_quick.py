@@ -54,3 +54,36 @@ def test_unknown_benchmark_is_refused(tmp_path):
 def test_each_benchmark_module_has_name_and_run(name):
     module = importlib.import_module(f"benchmarks.{name}")
     assert module.NAME == name and callable(module.run)
+
+
+def test_a_failing_competitor_is_a_row_with_its_error():
+    from benchmarks._harness import Report, interleaved
+
+    calls = {"ok": lambda: None, "broken": lambda: 1 / 0}
+    errors: dict[str, str] = {}
+    times = interleaved(calls, repeats=3, errors=errors)
+    assert len(times["ok"]) == 3 and times["broken"] == []
+    assert errors == {"broken": "ZeroDivisionError: division by zero"}
+    report = Report("x", reference="ok")
+    report.add_times(times, errors)
+    report.check("broken / ok", report.ratio("broken", "ok"), "<=", 1.0)
+    rows = {row["label"]: row for row in report.to_json()["rows"]}
+    assert rows["broken"]["error"].startswith("ZeroDivisionError")
+    assert report.checks[0]["pass"] is False  # NaN: a miss, not a crash
+
+
+def test_codec_floor_writes_a_store_zarr_reads(tmp_path):
+    import numpy as np
+    import zarr
+
+    import pipeline
+    from benchmarks import _floor, _pipelines
+
+    src = tmp_path / "src.zarr"
+    pipeline.write(pipeline.synthetic(70, (32, 32), seed=0), src)
+    case = _pipelines.make_case(str(src))
+    _floor.codec_floor(case, str(tmp_path / "floor.zarr"))
+    _pipelines.lazyseries(case, str(tmp_path / "lazy.zarr"))
+    floor = zarr.open_array(tmp_path / "floor.zarr" / "images")[...]
+    np.testing.assert_array_equal(floor, np.asarray(pipeline.open(tmp_path / "lazy.zarr")))
+    assert floor.shape == case.out_shape
