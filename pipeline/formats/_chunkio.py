@@ -10,12 +10,15 @@ same chunk keys, the same padding of edge chunks with the fill value, the
 same atomic file replacement.  Every byte is identical (tests/pipeline/
 formats/test_chunkio.py).  Anything else (URLs, shards, filters, transposes,
 checksums, format 2) is left to zarr-python: :func:`plan` returns None.
+Sharded arrays are read here too (:mod:`pipeline.formats._shardio`), written
+by zarr-python.
 """
 
 from __future__ import annotations
 
 import itertools
 import os
+import threading
 import uuid
 from dataclasses import dataclass, field
 from typing import Any
@@ -64,6 +67,7 @@ class ChunkPlan:
     write_empty_chunks: bool
     strict: bool = False
     _codec: Any = field(default=None, repr=False, compare=False)
+    writable = True  # by this module; sharded arrays are written by zarr-python
 
     def __getstate__(self) -> dict[str, Any]:
         return {**self.__dict__, "_codec": None}
@@ -122,7 +126,7 @@ class ChunkPlan:
             if whole and target.flags.c_contiguous:
                 self._decode_into(coords, target)  # no intermediate buffer
             else:
-                chunk = np.empty(self.chunks, self.dtype)
+                chunk = _scratch(self.chunks, self.dtype)
                 self._decode_into(coords, chunk)
                 target[...] = chunk[inner]
 
@@ -184,68 +188,20 @@ class ChunkPlan:
         _atomic_write(path, payload)
 
 
-_EMPTY = 2**64 - 1
+_LOCAL = threading.local()
 
 
-@dataclass
-class ShardPlan(ChunkPlan):
-    """Reads of an array in shards (``sharding_indexed``): ``chunks`` are the inner chunks.
-
-    Each shard's index is read once and kept, so reading one inner chunk (one
-    frame, in lazyseries' layouts) reads and decodes that chunk's bytes
-    alone, as HDF5 does.  Writes stay with zarr-python.
-    """
-
-    shard: tuple[int, ...] = ()
-    index_at_end: bool = True
-    index_crc: bool = True
-    _indexes: dict[tuple[int, ...], np.ndarray] = field(default_factory=dict, repr=False,
-                                                        compare=False)
-
-    def __getstate__(self) -> dict[str, Any]:
-        return {**super().__getstate__(), "_indexes": {}}
-
-    def write(self, key: tuple[slice, ...], block: np.ndarray) -> None:
-        raise NotImplementedError("sharded arrays are written by zarr-python")
-
-    def _index(self, coords: tuple[int, ...], fd: int) -> np.ndarray:
-        index = self._indexes.get(coords)
-        if index is None:
-            per = [s // c for s, c in zip(self.shard, self.chunks)]
-            size = 16 * int(np.prod(per)) + 4 * self.index_crc
-            start = os.fstat(fd).st_size - size if self.index_at_end else 0
-            raw = os.pread(fd, size, start)
-            if self.index_crc:
-                from numcodecs.checksum32 import CRC32C
-
-                raw = CRC32C().decode(raw)  # raises on a damaged index, as zarr-python does
-            index = np.frombuffer(raw, "<u8").reshape(*per, 2)
-            self._indexes[coords] = index
-        return index
-
-    def _decode_into(self, coords: tuple[int, ...], out: np.ndarray) -> None:
-        outer = tuple(c * i // s for c, i, s in zip(coords, self.chunks, self.shard))
-        path = self.chunk_path(outer)
-        try:
-            fd = os.open(path, os.O_RDONLY)
-        except FileNotFoundError:
-            if self.strict:
-                raise _missing(path, coords, self) from None
-            out[...] = self.fill_value
-            return
-        try:
-            local = tuple(c % (s // i) for c, i, s in zip(coords, self.chunks, self.shard))
-            offset, nbytes = (int(v) for v in self._index(outer, fd)[local])
-            if offset == _EMPTY:  # an inner chunk all fill value, left out by zarr
-                out[...] = self.fill_value
-                return
-            data = os.pread(fd, nbytes, offset)
-        finally:
-            os.close(fd)
-        if self.codec is None:
-            out[...] = np.frombuffer(data, self.dtype).reshape(out.shape)
-        else:
-            self.codec.decode(data, out=out)
+def _scratch(shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
+    """A decode buffer kept per thread: a partly read chunk is copied out of it at once, so
+    reusing it saves an allocation (and the allocator's growth) per chunk."""
+    key = (shape, dtype.str)
+    buf = getattr(_LOCAL, "buffers", {}).get(key)
+    if buf is None and int(np.prod(shape)) * dtype.itemsize > 2**26:
+        return np.empty(shape, dtype)  # not kept: a thread would hold a huge buffer for good
+    if buf is None:
+        _LOCAL.buffers = {key: np.empty(shape, dtype)}  # one shape kept: chunks of one array
+        buf = _LOCAL.buffers[key]
+    return buf
 
 
 def _atomic_write(path: str, payload: Any) -> None:
@@ -288,7 +244,9 @@ def plan(array: Any, strict: bool = False) -> ChunkPlan | None:
         return None
     meta = array.metadata.to_dict()
     codecs = meta.get("codecs") or []
-    sharding = _sharding(codecs)
+    from pipeline.formats._shardio import sharding_of
+
+    sharding = sharding_of(codecs)
     if sharding is not None:
         codecs = sharding["codecs"]
     codec_spec = _plain_codecs(codecs, np.dtype(array.dtype))
@@ -309,27 +267,9 @@ def plan(array: Any, strict: bool = False) -> ChunkPlan | None:
                   write_empty_chunks=bool(array.config.write_empty_chunks), strict=strict)
     if sharding is None:
         return ChunkPlan(chunks=stored, **common)
-    inner = tuple(int(c) for c in sharding["chunk_shape"])
-    if len(inner) != len(stored) or any(s % c for s, c in zip(stored, inner)):
-        return None
-    return ShardPlan(chunks=inner, shard=stored, index_at_end=sharding["at_end"],
-                     index_crc=sharding["crc"], **common)
+    from pipeline.formats._shardio import shard_plan
 
-
-def _sharding(codecs: list[dict[str, Any]]) -> dict[str, Any] | bool | None:
-    """The inner layout of a ``sharding_indexed`` array; None if not sharded; False if unusual."""
-    if len(codecs) != 1 or codecs[0].get("name") != "sharding_indexed":
-        return None
-    conf = codecs[0].get("configuration") or {}
-    index = [c.get("name") for c in conf.get("index_codecs") or []]
-    endian = ((conf.get("index_codecs") or [{}])[0].get("configuration") or {}).get("endian")
-    if index not in (["bytes"], ["bytes", "crc32c"]) or endian not in (None, "little"):
-        return False
-    location = conf.get("index_location", "end")
-    if location not in ("start", "end"):
-        return False
-    return {"chunk_shape": conf["chunk_shape"], "codecs": conf.get("codecs") or [],
-            "at_end": location == "end", "crc": index == ["bytes", "crc32c"]}
+    return shard_plan(sharding, stored, common)
 
 
 def _plain_codecs(codecs: list[dict[str, Any]], dtype: np.dtype) -> Any:
@@ -393,7 +333,7 @@ def create_filled(group: Any, key: str, data: np.ndarray) -> Any:
     probe = group.create_array(key, shape=data.shape, dtype=data.dtype, overwrite=True,
                                config={"write_empty_chunks": False})
     chunk_plan = plan(probe)
-    if chunk_plan is None or isinstance(chunk_plan, ShardPlan) or data.ndim == 0:
+    if chunk_plan is None or not chunk_plan.writable or data.ndim == 0:
         probe[...] = data
         return probe
     size = chunk_plan.chunks[0]
@@ -406,4 +346,4 @@ def create_filled(group: Any, key: str, data: np.ndarray) -> Any:
 def store_target(array: Any) -> Any:
     """What ``dask.array.store`` should write ``array`` through: a plan, or the array itself."""
     chunk_plan = plan(array)
-    return array if chunk_plan is None or isinstance(chunk_plan, ShardPlan) else chunk_plan
+    return array if chunk_plan is None or not chunk_plan.writable else chunk_plan

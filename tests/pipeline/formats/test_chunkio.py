@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 
 import pipeline
 from pipeline import errors
-from pipeline.formats import _chunkio
+from pipeline.formats import _chunkio, _shardio
 
 CODECS = {
     "none": None,
@@ -153,7 +153,7 @@ def test_sharded_arrays_read_as_zarr_reads_them(tmp_path, codec, index):
                             dtype="u2", serializer=sharding, compressors=None)
     arr[...] = data
     chunk_plan = _chunkio.plan(arr)
-    assert isinstance(chunk_plan, _chunkio.ShardPlan) and _chunkio.store_target(arr) is arr
+    assert isinstance(chunk_plan, _shardio.ShardPlan) and _chunkio.store_target(arr) is arr
     region = ((1, 6), (2, 9))
     np.testing.assert_array_equal(_chunkio.read(chunk_plan, slice(0, 13), region),
                                   data[:, 1:6, 2:9])
@@ -167,7 +167,7 @@ def test_sharded_series_missing_shard_and_damaged_index(tmp_path):
     back = pipeline.write(pipeline.from_array(frames), tmp_path / "s.zarr", chunks=(1, 8, 8),
                           shards=(4, 8, 8))
     np.testing.assert_array_equal(back[5], frames[5])
-    assert isinstance(back._chunk_plan, _chunkio.ShardPlan)
+    assert isinstance(back._chunk_plan, _shardio.ShardPlan)
     np.testing.assert_array_equal(np.asarray(back), frames)
     shard = tmp_path / "s.zarr" / "images" / "c" / "2" / "0" / "0"
     raw = bytearray(shard.read_bytes())
