@@ -257,7 +257,7 @@ def plan(array: Any, strict: bool = False) -> ChunkPlan | None:
     if separator is None:
         return None
     dtype = np.dtype(array.dtype)
-    if dtype.hasobject or dtype.kind not in "biufcmM" or array.order != "C":
+    if dtype.hasobject or dtype.kind not in "biufc" or array.order != "C":
         return None
     root = os.path.join(str(store.root), *[p for p in array.path.split("/") if p])
     stored = tuple(int(c) for c in grid["configuration"]["chunk_shape"])
@@ -305,15 +305,18 @@ def read(chunk_plan: ChunkPlan, frames: slice | np.ndarray, region: Region) -> n
 
 
 def complete_store(array: Any) -> bool:
-    """Whether ``array`` is the frames of a complete lazyseries store (which holds every chunk)."""
+    """Whether ``array`` lies in a complete lazyseries store (one that holds every chunk).
+
+    The store's record is in the group at the root of the array's store: the
+    path a series was opened at.
+    """
     import json
 
-    parts = [p for p in array.path.split("/") if p]
-    if not parts or not hasattr(array.store, "root"):
+    root = getattr(array.store, "root", None)
+    if root is None or not [p for p in array.path.split("/") if p]:
         return False
-    group = os.path.join(str(array.store.root), *parts[:-1], "zarr.json")
     try:
-        with open(group, encoding="utf-8") as fh:
+        with open(os.path.join(str(root), "zarr.json"), encoding="utf-8") as fh:
             record = json.load(fh).get("attributes", {}).get("lazyseries")
     except (OSError, ValueError, AttributeError):
         return False
