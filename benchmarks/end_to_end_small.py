@@ -10,8 +10,15 @@ from __future__ import annotations
 
 from benchmarks import _pipelines as P
 from benchmarks._harness import OPS_NOTE, Context, Report
-from benchmarks.end_to_end_large import (DASK_COPY, DEFAULT_CODEC, FLOOR, HEXRD, LAZY,
-                                         optional_competitors, run_competitors)
+from benchmarks.end_to_end_large import (
+    DASK_COPY,
+    DEFAULT_CODEC,
+    FLOOR,
+    HEXRD,
+    LAZY,
+    optional_competitors,
+    run_competitors,
+)
 
 NAME = "end_to_end_small"
 HAND_1 = "dask by hand, 1 frame/chunk"

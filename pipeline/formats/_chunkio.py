@@ -87,7 +87,7 @@ class ChunkPlan:
     def read(self, selection: tuple[slice | np.ndarray, ...]) -> np.ndarray:
         """``array[selection]`` (orthogonal: step-1 slices, or integer arrays on the first axis)."""
         first = selection[0]
-        spans = [(s.start, s.stop) for s in selection[1:]]
+        spans = [(s.start, s.stop) for s in selection[1:] if isinstance(s, slice)]
         if isinstance(first, slice):
             out = np.empty((first.stop - first.start, *(b - a for a, b in spans)), self.dtype)
             if (self.chunks[0] == 1 and first.stop - first.start == 1
@@ -141,7 +141,7 @@ class ChunkPlan:
             return
         with fh:
             if self.codec is None:
-                if fh.readinto(memoryview(out).cast("B")) != out.nbytes:
+                if fh.readinto(out.data.cast("B")) != out.nbytes:
                     # zarr-python fails too (a wrong-sized buffer); its codecs' errors pass as is
                     raise RuntimeError(f"chunk file {path!r} is shorter than its chunk; the "
                                        "store is damaged, rewrite it")
@@ -210,8 +210,7 @@ def _atomic_write(path: str, payload: Any) -> None:
     tmp = f"{path}.{uuid.uuid4().hex}.partial"
     try:
         with open(tmp, "wb") as fh:
-            fh.write(memoryview(payload).cast("B") if isinstance(payload, np.ndarray)
-                     else payload)
+            fh.write(payload.data.cast("B") if isinstance(payload, np.ndarray) else payload)
         os.replace(tmp, path)
     except BaseException:
         try:
@@ -247,11 +246,13 @@ def plan(array: Any, strict: bool = False) -> ChunkPlan | None:
     from pipeline.formats._shardio import sharding_of
 
     sharding = sharding_of(codecs)
-    if sharding is not None:
+    if sharding is False:
+        return None
+    if isinstance(sharding, dict):
         codecs = sharding["codecs"]
     codec_spec = _plain_codecs(codecs, np.dtype(array.dtype))
     grid, keys = meta.get("chunk_grid") or {}, meta.get("chunk_key_encoding") or {}
-    if codec_spec is False or grid.get("name") != "regular" or sharding is False:
+    if codec_spec is False or grid.get("name") != "regular":
         return None
     prefix, separator = _key_encoding(keys)
     if separator is None:
@@ -261,11 +262,11 @@ def plan(array: Any, strict: bool = False) -> ChunkPlan | None:
         return None
     root = os.path.join(str(store.root), *[p for p in array.path.split("/") if p])
     stored = tuple(int(c) for c in grid["configuration"]["chunk_shape"])
-    common = dict(root=root, shape=tuple(array.shape), dtype=dtype,
-                  fill_value=array.metadata.fill_value, codec_spec=codec_spec,
-                  key_prefix=prefix, separator=separator,
-                  write_empty_chunks=bool(array.config.write_empty_chunks), strict=strict)
-    if sharding is None:
+    common = {"root": root, "shape": tuple(array.shape), "dtype": dtype,
+              "fill_value": array.metadata.fill_value, "codec_spec": codec_spec,
+              "key_prefix": prefix, "separator": separator,
+              "write_empty_chunks": bool(array.config.write_empty_chunks), "strict": strict}
+    if not isinstance(sharding, dict):
         return ChunkPlan(chunks=stored, **common)
     from pipeline.formats._shardio import shard_plan
 

@@ -49,7 +49,8 @@ def _chunk_files(root):
 
 
 def _payload(path, gzip):
-    data = open(path, "rb").read()
+    with open(path, "rb") as fh:
+        data = fh.read()
     # gzip's header holds the second it was written at (numcodecs sets no mtime), for zarr too
     return data[:4] + data[8:] if gzip else data
 
@@ -275,8 +276,9 @@ def test_metadata_arrays_as_zarr_makes_them(tmp_path, shape, dtype):
     _chunkio.create_filled(group, "ours", data)
     a, b = _chunk_files(tmp_path / "g.zarr" / "theirs"), _chunk_files(tmp_path / "g.zarr" / "ours")
     assert sorted(a) == sorted(b)
-    assert all(open(a[k], "rb").read() == open(b[k], "rb").read() for k in a)
-    meta = [json.load(open(tmp_path / "g.zarr" / n / "zarr.json")) for n in ("theirs", "ours")]
+    assert all(_payload(a[k], False) == _payload(b[k], False) for k in a)
+    meta = [json.loads((tmp_path / "g.zarr" / n / "zarr.json").read_text())
+            for n in ("theirs", "ours")]
     assert meta[0] == meta[1]
     np.testing.assert_array_equal(zarr.open_array(tmp_path / "g.zarr" / "ours")[...], data)
 
