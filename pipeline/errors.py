@@ -5,9 +5,13 @@ from __future__ import annotations
 from ops.errors import OpParameterError, OpResultError, OpUnavailableError, UnknownOpError
 
 __all__ = [
+    "DiskFullError",
+    "EmptySeriesError",
     "FrameIndexError",
     "FrameSelectionError",
     "IncompleteStoreError",
+    "MetadataError",
+    "MissingChunkError",
     "MissingDependencyError",
     "NotASeriesError",
     "NotMyFormat",
@@ -19,8 +23,12 @@ __all__ = [
     "ReadOnlyError",
     "RegionError",
     "SeriesOptionError",
+    "SourceTargetError",
     "SourceUnavailableError",
+    "StoreChangedError",
     "StoreExistsError",
+    "TargetBusyError",
+    "TargetRefusedError",
     "UnknownFormatError",
     "UnknownOpError",
     "UnsupportedCompressionError",
@@ -93,3 +101,35 @@ class RegionError(ValueError):
 
 class SourceUnavailableError(RuntimeError):
     """A source that reached a process which cannot read it (a dask worker lacking its code)."""
+
+
+class MetadataError(TypeError):
+    """Metadata a container cannot hold (a type the codec does not know, nesting too deep)."""
+
+
+class TargetRefusedError(StoreExistsError):
+    """A write target that must not be replaced: not a series of the format, a source, the cwd."""
+
+
+class SourceTargetError(TargetRefusedError, ValueError):
+    """A write target that is, contains or lies inside a file the series reads."""
+
+
+class TargetBusyError(StoreExistsError):
+    """A write target claimed by another writer that is still alive; the message names it."""
+
+
+class StoreChangedError(NotASeriesError):
+    """A store replaced or being rewritten since this series opened it; reopen it."""
+
+
+class MissingChunkError(NotASeriesError):
+    """A chunk absent from a complete store (deleted or lost); the message names it."""
+
+
+class DiskFullError(OSError):
+    """Not enough free space for a write; the message names the target and the bytes."""
+
+
+class EmptySeriesError(ValueError):
+    """A series of no frames given to a writer whose container cannot hold one."""

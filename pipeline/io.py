@@ -125,20 +125,23 @@ def write(series: ImageSeries, path: str | os.PathLike[str], /, format: str | No
     """Persist ``series`` at ``path``; Zarr unless the path or ``format`` says otherwise.
 
     ``overwrite=False`` (default) refuses an existing path and leaves it
-    untouched.  Other options belong to the format's writer (for Zarr:
-    ``codec``, ``chunks``, ``shards``, ``storage_options``).  Returns what the
-    writer returns (for Zarr, the written store opened as a series).
+    untouched; ``overwrite=True`` replaces only a series of the same format,
+    and only once the new one is complete (:mod:`pipeline.persist`).  Other
+    options belong to the format's writer (for Zarr: ``codec``, ``chunks``,
+    ``shards``, ``storage_options``, ``compute``).  Returns the written
+    series reopened (Zarr with ``compute=False``: the task that writes it).
     """
     if not isinstance(series, ImageSeries):
         raise TypeError(f"write() takes an image series, got {type(series).__name__}")
     name = registry.entry(format).name if format is not None else registry.writer_for(path)
-    writer = getattr(registry.plugin(name), "write", None)
-    if writer is None:
+    if not hasattr(registry.plugin(name), "write"):
         writable = [n for n in registry if _has_writer(n)]
         raise UnknownFormatError(
             f"format {name!r} can be read but not written; writable formats: {writable}"
         )
-    return writer(series, path, **kwargs)
+    from pipeline.persist import write as persist
+
+    return persist(series, path, format=name, **kwargs)
 
 
 def _has_writer(name: str) -> bool:

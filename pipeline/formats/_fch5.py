@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import numpy as np
@@ -57,7 +58,11 @@ def read_fch5_header(path: str) -> tuple[int, tuple[int, ...], np.dtype, dict[st
 
 
 def _unwrap(group: Any, out: dict[str, Any]) -> None:
-    """Datasets to values as hexrd reads them: strings decoded, 1-element arrays as scalars."""
+    """Datasets to values as hexrd reads them: strings decoded, 1-element arrays as scalars.
+
+    Strings ``"json:..."`` are values this writer could not store as hexrd
+    does; the one codec restores them.
+    """
     for key, node in group.items():
         if not hasattr(node, "shape"):
             out[key] = {}
@@ -67,33 +72,54 @@ def _unwrap(group: Any, out: dict[str, Any]) -> None:
             out[key] = np.asarray(value) if isinstance(value, np.ndarray) else value
             if isinstance(out[key], np.ndarray) and out[key].size == 1:
                 out[key] = str(out[key].reshape(-1)[0])
+            if isinstance(out[key], str) and out[key].startswith(JSON_PREFIX):
+                from pipeline import _json
+
+                out[key] = _json.decode(json.loads(out[key][len(JSON_PREFIX):]))
         else:
             value = np.asarray(node[()])
             out[key] = value.reshape(-1)[0].item() if value.ndim == 1 and len(value) == 1 \
                 else value
 
 
-def _wrap(group: Any, meta: dict[str, Any]) -> None:
-    for key, value in meta.items():
-        if isinstance(value, dict):
-            _wrap(group.create_group(key), value)
-        elif value is None:
-            continue  # as hexrd: HDF5 has no None
-        elif isinstance(value, str):
-            group.create_dataset(key, data=value)
-        else:
-            arr = np.atleast_1d(np.asarray(value))
-            if arr.dtype.kind == "U":
-                arr = arr.astype(object)
-                group.create_dataset(key, data=arr, dtype=_h5py().string_dtype())
-            else:
-                group.create_dataset(key, data=arr)
+JSON_PREFIX = "json:"
+
+
+def _hexrd_native(value: Any) -> bool:
+    """Whether hexrd's layout gives ``value`` back exactly (type, dtype and shape)."""
+    if isinstance(value, bool | float) or isinstance(value, int) and -2**63 <= value < 2**63:
+        return True  # stored as 1-element arrays, read back with .item()
+    if isinstance(value, str):
+        return not value.startswith(JSON_PREFIX)
+    return (isinstance(value, np.ndarray) and value.dtype.kind in "biufc" and value.ndim >= 1
+            and value.size != 1)
+
+
+def wrap_value(key: str, value: Any, group: Any) -> None:
+    """Store ``value`` under ``key`` in ``group`` (``None``: only check that it can be)."""
+    from pipeline import _json
+    from pipeline.errors import MetadataError
+
+    if not isinstance(key, str) or "/" in key or key in ("", ".", ".."):
+        raise MetadataError(f"metadata key {key!r}: an fch5 frame cache needs keys without '/'")
+    if isinstance(value, bytes):
+        value = _json.decode(_json.encode(value))  # str when UTF-8
+    if isinstance(value, dict) and all(isinstance(k, str) for k in value):
+        sub = group.create_group(key) if group is not None else None
+        for k, v in value.items():
+            wrap_value(k, v, sub)
+        return
+    if _hexrd_native(value):
+        data: Any = value if isinstance(value, str) else np.atleast_1d(np.asarray(value))
+    else:
+        data = JSON_PREFIX + json.dumps(_json.encode(value, where=key))
+    if group is not None:
+        group.create_dataset(key, data=data)
 
 
 def write_fch5(series: ImageSeries, tmp: str, threshold: float | None,
-               meta: dict[str, Any]) -> None:
-    """Write ``series`` into ``tmp`` in hexrd's fch5 layout, block by block."""
-    from pipeline.formats._filewrite import iter_blocks
+               meta: dict[str, Any], blocks: Any) -> None:
+    """Write ``series`` (its ``blocks``) into ``tmp`` in hexrd's fch5 layout, block by block."""
     from pipeline.formats.framecache import index_dtype, sparse_entries
 
     n = len(series)
@@ -104,12 +130,14 @@ def write_fch5(series: ImageSeries, tmp: str, threshold: float | None,
         f["shape"] = np.asarray(series.shape)
         f["nframes"] = n
         f["dtype"] = str(series.dtype).encode("utf-8")
-        _wrap(f.create_group("metadata"), meta)
+        group = f.create_group("metadata")
+        for key, value in meta.items():
+            wrap_value(key, value, group)
         opts: dict[str, Any] = {"chunks": True, "compression": "gzip", "compression_opts": 1}
         data = f.create_dataset("data", (0, 1), series.dtype, maxshape=(None, 1), **opts)
         indices = f.create_dataset("indices", (0, 2), idx_dtype, maxshape=(None, 2), **opts)
         end = 0
-        for start, block in iter_blocks(series):
+        for start, block in blocks:
             for k, frame in enumerate(block):
                 rows, cols, vals = sparse_entries(frame, threshold)
                 count = len(vals)

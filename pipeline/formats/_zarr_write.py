@@ -1,26 +1,24 @@
-"""Writing a series to a Zarr (format 3) store, in parallel, safely.
+"""Encoding a series into a Zarr (format 3) store: codecs, layout, header, completion.
 
-Safety: an existing path is an error unless ``overwrite=True``; every argument
-is checked before anything on disk changes; the store is marked complete only
-after the last chunk is written, so a write that dies leaves a store that
-``open`` refuses as incomplete and that a repeated write finishes.
+Where a store goes, whether it may replace what is there, who may write it
+and when it counts as complete are decided by :mod:`pipeline.persist`; this
+module only lays frames and metadata out in the container.
 """
 
 from __future__ import annotations
 
+import json
 import os
-import shutil
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from pipeline import _json, graph, ome
+from pipeline import _json, ome
 from pipeline.axes import dimension_names
-from pipeline.errors import StoreExistsError
 from pipeline.formats import _chunkio
-from pipeline.formats.zarr import ARRAY_NAME, ATTR, FORMAT_VERSION, _is_url, exists
-from pipeline.series import ImageSeries
+from pipeline.formats.zarr import ARRAY_NAME, ATTR
 
 CHUNK_BYTES = 2**20
 """Small frames are batched into chunks of about this many bytes (whole frames each).
@@ -123,85 +121,82 @@ def _check_layout(chunks: Any, shards: Any, nframes: int, shape: tuple[int, ...]
     return chunks, shards
 
 
-def write(
-    series: ImageSeries,
-    path: str | os.PathLike[str],
-    *,
-    overwrite: bool = False,
-    codec: Any = "default",
-    chunks: Any = None,
-    shards: Any = None,
-    storage_options: dict[str, Any] | None = None,
-    compute: bool = True,
-    levels: int = 0,
-) -> Any:
-    """Write ``series`` to a Zarr group at ``path``; return the reopened series.
+@dataclass(frozen=True)
+class Layout:
+    """How the frames are laid out: chunks, shards, codecs, and frames per write task."""
 
-    Parameters
-    ----------
-    overwrite
-        Replace what is at ``path``.  Without it an existing path is an error
-        (an incomplete store of the same shape is finished instead).
-    codec
-        A name from :data:`CODECS` (``"default"``), ``"none"``, or any zarr 3
-        or numcodecs codec.
-    chunks, shards
-        The array's chunks and shards (frames first).  Default:
-        :func:`default_layout`.
-    levels
-        Downsampled levels of the OME-Zarr image (see :mod:`pipeline.ome`),
-        computed in the same graph as the frames.
-    compute
-        With ``False``, return the dask ``store`` task instead of running it;
-        computing it writes the frames and marks the store complete.
-    """
-    import dask
-    import dask.array as da
-    import zarr
+    chunks: tuple[int, ...]
+    shards: tuple[int, ...] | None
+    compressors: Any
+    levels: int = 0
+    """Downsampled levels of the OME-Zarr image (see :mod:`pipeline.ome`)."""
 
-    target = os.fspath(path)
-    if target.startswith("file://"):  # fsspec's local filesystem makes no directories unless asked
-        storage_options = {"auto_mkdir": True, **(storage_options or {})}
-    n, shape, dtype = len(series), tuple(series.shape), np.dtype(series.dtype)
+    @property
+    def stored(self) -> int:
+        """Frames in one stored object (a shard, else a chunk): a write task writes whole ones."""
+        return (self.shards or self.chunks)[0]
+
+    def config(self) -> dict[str, Any]:
+        return {"chunks": list(self.chunks), "shards": self.shards and list(self.shards),
+                "compressors": repr(self.compressors), "levels": self.levels}
+
+
+def plan_layout(nframes: int, shape: tuple[int, ...], dtype: np.dtype, codec: Any = "default",
+                chunks: Any = None, shards: Any = None, levels: int = 0, axes: str = ""
+                ) -> Layout:
+    """The checked layout for ``nframes`` frames; raises on a bad option before any work."""
     compressors = resolve_codec(codec)
     if chunks is None and shards is None:
-        chunks, shards = default_layout(n, shape, dtype)
+        chunks, shards = default_layout(nframes, shape, dtype)
     else:
-        chunks, shards = _check_layout(chunks or (1, *shape), shards, n, shape)
-    # each task writes whole stored objects (so no locks), about a dask chunk's worth
-    stored = (shards or chunks)[0]
-    frames = series.to_dask(frames_per_chunk=stored * max(1, graph.frames_per_chunk(
-        series) // stored))
-    provenance = series.description()
-    metadata = series.metadata
-    _json.encode(metadata, sink=lambda arr: "", where="metadata")  # fails before any change
-    levels = ome.check_levels(levels, series.axes, shape)
-    ome_attrs = ome.image_attrs(series.axes, metadata, levels, (n, *shape), dtype, ARRAY_NAME)
-    _prepare_target(target, series, (n, *shape), dtype, overwrite, storage_options)
+        chunks, shards = _check_layout(chunks or (1, *shape), shards, nframes, shape)
+    return Layout(chunks, shards, compressors, ome.check_levels(levels, axes, shape))
 
-    group = zarr.open_group(target, mode="a", storage_options=storage_options, zarr_format=3)
+
+def create_store(location: str, frames: Any, layout: Layout, axes: str, record: dict[str, Any],
+                 metadata: Any, storage_options: dict[str, Any] | None = None,
+                 phase: Callable[[str], None] = lambda name: None
+                 ) -> tuple[list[Any], list[str]]:
+    """A new store at ``location``: header, metadata, and the empty arrays ``frames`` go to.
+
+    ``record`` (the ``lazyseries`` attribute) and ``metadata`` are encoded
+    with the one codec here, their large arrays stored beside the frames.
+    Returns the dask arrays to store (the frames, then any OME-Zarr levels
+    computed from them in the same graph) and the paths of their arrays.
+    """
+    import zarr
+
+    full_shape, dtype, dims = tuple(frames.shape), np.dtype(frames.dtype), dimension_names(axes)
+    ome_attrs = ome.image_attrs(axes, metadata, layout.levels, full_shape, dtype, ARRAY_NAME)
+    group = zarr.open_group(location, mode="w", storage_options=storage_options, zarr_format=3)
     sink = _array_sink(group)
-    record = {"format_version": FORMAT_VERSION, "complete": False, "array": ARRAY_NAME,
-              "provenance": _json.encode(provenance, sink)}
+    record = {**record, "provenance": _json.encode(record.get("provenance"), sink)}
     group.attrs.update({ATTR: record, "metadata": _json.encode(metadata, sink), **ome_attrs})
+    phase("metadata")
     array = group.create_array(
-        ARRAY_NAME, shape=(n, *shape), dtype=dtype, chunks=chunks, shards=shards,
-        compressors=compressors, fill_value=0, overwrite=True,
-        dimension_names=dimension_names(series.axes),
+        ARRAY_NAME, shape=full_shape, dtype=dtype, chunks=layout.chunks, shards=layout.shards,
+        compressors=layout.compressors, fill_value=0, overwrite=True, dimension_names=dims,
         config={"write_empty_chunks": True},
     )
     sources, targets = ome.create_levels(
-        group, frames, levels, (shards or chunks)[0], compressors=compressors, fill_value=0,
-        dimension_names=dimension_names(series.axes), config={"write_empty_chunks": True})
-    stored = da.store([frames, *sources], [_chunkio.store_target(array), *targets],
-                      lock=False, compute=False)  # type: ignore[arg-type]
-    done = dask.delayed(_mark_complete)(target, storage_options, stored)
-    if not compute:
-        return done
-    done.compute()
-    from pipeline.formats.zarr import ZarrSeries
+        group, frames, layout.levels, layout.stored, compressors=layout.compressors,
+        fill_value=0, dimension_names=dims, config={"write_empty_chunks": True})
+    phase("array")
+    return [frames, *sources], [array.path, *(t.path for t in targets)]
 
-    return ZarrSeries(target, storage_options=storage_options)
+
+def open_arrays(location: str, paths: list[str],
+                storage_options: dict[str, Any] | None = None) -> list[Any]:
+    """The arrays at ``paths`` of the store at ``location``, for writing."""
+    import zarr
+
+    # every chunk written, zeros too: a complete store holds them all, so a missing one is lost
+    arrays = [zarr.open_array(f"{location.rstrip('/')}/{path}", mode="r+",
+                              storage_options=storage_options).with_config(
+                                  {"write_empty_chunks": True})  # open_array drops config=
+              for path in paths]
+    # the frames through chunk I/O where it can (local plain chunks), the levels through zarr
+    return [_chunkio.store_target(arrays[0]), *arrays[1:]] if arrays else arrays
 
 
 def _array_sink(group: Any) -> Callable[[np.ndarray], str]:
@@ -222,74 +217,48 @@ def _array_sink(group: Any) -> Callable[[np.ndarray], str]:
     return sink
 
 
-def _record(group: Any) -> dict[str, Any] | None:
-    """The store's ``lazyseries`` attribute, if it has one."""
-    record = group.attrs.get(ATTR)
-    return dict(record) if isinstance(record, dict) else None
-
-
-def _mark_complete(target: str, storage_options: dict[str, Any] | None, _stored: Any) -> None:
+def read_record(location: str, storage_options: dict[str, Any] | None = None
+                ) -> dict[str, Any] | None:
+    """The store's ``lazyseries`` attribute, or None (no store, not ours, unreadable)."""
     import zarr
 
-    group = zarr.open_group(target, mode="r+", storage_options=storage_options)
-    record = _record(group) or {}
+    try:
+        group = zarr.open_group(location, mode="r", storage_options=storage_options)
+        record = group.attrs.get(ATTR)
+        arr = group.get(str(record.get("array", ARRAY_NAME))) if isinstance(record, dict) \
+            else None
+    except Exception:  # noqa: BLE001  (anything unreadable is not ours)
+        return None
+    if not isinstance(record, dict):
+        return None
+    out = dict(record)
+    if isinstance(arr, zarr.Array):
+        out["_shape"], out["_dtype"] = tuple(arr.shape), np.dtype(arr.dtype).str
+    return out
+
+
+def set_complete(location: str, storage_options: dict[str, Any] | None = None) -> None:
+    """Mark the store at ``location`` complete: the last step of a write."""
+    import zarr
+
+    group = zarr.open_group(location, mode="r+", storage_options=storage_options)
+    found = group.attrs.get(ATTR)
+    record: dict[str, Any] = dict(found) if isinstance(found, dict) else {}
     record["complete"] = True
     group.attrs.update({ATTR: record})
 
 
-def _prepare_target(target: str, series: ImageSeries, full_shape: tuple[int, ...],
-                    dtype: np.dtype, overwrite: bool,
-                    storage_options: dict[str, Any] | None) -> None:
-    """Make room at ``target``, or refuse; nothing is removed unless asked."""
-    if not exists(target, storage_options):
-        return
-    _refuse_own_source(target, series)
-    if overwrite:
-        _remove(target, storage_options)
-        return
-    if _is_resumable(target, full_shape, dtype, storage_options):
-        return
-    raise StoreExistsError(
-        f"{target!r} exists; pass overwrite=True to replace it, or choose another path"
-    )
-
-
-def _refuse_own_source(target: str, series: ImageSeries) -> None:
-    from pipeline.processed import plan
-
-    source_path = plan(series)[0].description().get("path")
-    if source_path and not _is_url(target) and os.path.realpath(source_path) == os.path.realpath(
-        target
-    ):
-        raise ValueError(
-            f"cannot write over {target!r}: it is the source of the series being written"
-        )
-
-
-def _is_resumable(target: str, full_shape: tuple[int, ...], dtype: np.dtype,
-                  storage_options: dict[str, Any] | None) -> bool:
-    """An unfinished store of the same frames: the write that made it died; finish it."""
-    import zarr
-
-    try:
-        group = zarr.open_group(target, mode="r", storage_options=storage_options)
-        record = _record(group)
-        if record is None or record.get("complete", True):
-            return False
-        arr = group[str(record.get("array", ARRAY_NAME))]
-        return (isinstance(arr, zarr.Array) and tuple(arr.shape) == full_shape
-                and np.dtype(arr.dtype) == dtype)
-    except Exception:  # noqa: BLE001  (anything unreadable is not ours to reuse)
+def is_store(local: str) -> bool:
+    """Whether the local path ``local`` is a Zarr group or array (format 2 or 3)."""
+    if not os.path.isdir(local):
         return False
-
-
-def _remove(target: str, storage_options: dict[str, Any] | None) -> None:
-    if _is_url(target):
-        import fsspec
-
-        fs, fs_path = fsspec.core.url_to_fs(target, **(storage_options or {}))
-        fs.rm(fs_path, recursive=True)
-    elif os.path.isdir(target) and not os.path.islink(target):
-        shutil.rmtree(target)
-    else:
-        os.remove(target)
+    for name in ("zarr.json", ".zgroup", ".zarray"):
+        try:
+            with open(os.path.join(local, name), encoding="utf-8") as fh:
+                doc = json.load(fh)
+        except (OSError, ValueError):
+            continue
+        if isinstance(doc, dict) and (name != "zarr.json" or
+                                      doc.get("node_type") in ("group", "array")):
+            return True
+    return False

@@ -25,8 +25,8 @@ import numpy as np
 
 from ops import Region
 from pipeline.errors import NotASeriesError, NotMyFormat
-from pipeline.formats._fch5 import read_fch5_header, write_fch5
-from pipeline.formats._filewrite import atomic_file, frame_metadata, iter_blocks
+from pipeline.formats._fch5 import read_fch5_header, wrap_value, write_fch5
+from pipeline.formats._filewrite import frame_metadata
 from pipeline.formats._handle import LazyHandle
 from pipeline.series import FrameSelection, HeaderSeries, ImageSeries
 
@@ -206,11 +206,17 @@ def _npz_meta(value: np.ndarray) -> Any:
 
 
 def _npz_value(key: str, value: Any) -> Any:
-    arr = np.asarray(value) if not isinstance(value, dict) and value is not None else None
-    if arr is not None and arr.dtype.kind in "biufcUS":
-        return arr
+    """``value`` as an npz entry that loads back as it was; JSON text where numpy cannot."""
     from pipeline import _json
 
+    if isinstance(value, bytes):
+        value = _json.decode(_json.encode(value))  # str when UTF-8
+    native = isinstance(value, bool | float) or (
+        isinstance(value, int) and -2**63 <= value < 2**63) or (
+        isinstance(value, str) and not value.startswith(JSON_PREFIX)) or (
+        isinstance(value, np.ndarray) and value.ndim >= 1 and value.dtype.kind in "biufcUS")
+    if native:
+        return np.asarray(value)
     return np.asarray(JSON_PREFIX + json.dumps(_json.encode(value, where=key)))
 
 
@@ -255,10 +261,22 @@ def write(series: ImageSeries, path: str | os.PathLike[str], threshold: float | 
         ``"npz"`` or ``"fch5"``; default from the extension (``.npz`` -> npz,
         ``.fch5``/``.h5``/``.hdf5`` -> fch5).
     overwrite
-        Replace an existing file (default: refuse it).
+        Replace an existing frame cache or HDF5/npz file (default: refuse
+        it); any other file is never replaced.
     """
-    text = os.fspath(path)
-    style = style or ("npz" if text.lower().endswith(".npz") else "fch5")
+    from pipeline.persist import write as persist
+
+    return persist(series, path, format="frame-cache", threshold=threshold, style=style,
+                   overwrite=overwrite)
+
+
+def file_job(series: ImageSeries, threshold: float | None = None, style: str | None = None,
+             target: str = "") -> Any:
+    """The frame-cache encoding of ``series`` for :func:`pipeline.persist.write`."""
+    from pipeline import _json
+    from pipeline.persist.files import FileJob
+
+    style = style or ("npz" if target.lower().endswith(".npz") else "fch5")
     if style not in STYLES:
         raise ValueError(f"style={style!r}: a frame cache style is one of {STYLES}")
     if len(series.shape) != 2:
@@ -267,21 +285,43 @@ def write(series: ImageSeries, path: str | os.PathLike[str], threshold: float | 
     bad = [k for k in meta if k in RESERVED or _FRAME_KEY.match(k)]
     if bad:
         raise ValueError(f"metadata keys {bad} clash with frame-cache entries; rename them")
-    with atomic_file(text, overwrite) as tmp:
-        if style == "npz":
-            _write_npz(series, tmp, threshold, meta)
-        else:
-            write_fch5(series, tmp, threshold, meta)
-    return FrameCacheSeries(text, style=style)
+    _json.check(meta)
+    if style == "npz":
+        entries = {k: _npz_value(k, v) for k, v in meta.items()}
+
+        def encode(tmp: str, blocks: Any) -> None:
+            _write_npz(series, tmp, threshold, entries, blocks)
+    else:
+        for key, value in meta.items():
+            wrap_value(key, value, None)  # checks keys and values before any work
+
+        def encode(tmp: str, blocks: Any) -> None:
+            write_fch5(series, tmp, threshold, meta, blocks)
+
+    def is_container(path: str) -> bool:
+        """An HDF5 file, or a zip archive of ``.npy`` members only (not any zip, a .docx)."""
+        found = file_style(path)
+        if found != "npz":
+            return found == "fch5"
+        import zipfile
+
+        try:
+            with zipfile.ZipFile(path) as zf:
+                return all(name.endswith(".npy") for name in zf.namelist())
+        except (OSError, zipfile.BadZipFile):
+            return False
+
+    return FileJob("frame-cache", encode, is_container,
+                   lambda p: FrameCacheSeries(p, style=style), check_blocks=style == "fch5")
 
 
 def _write_npz(series: ImageSeries, tmp: str, threshold: float | None,
-               meta: dict[str, Any]) -> None:
+               meta_entries: dict[str, Any], blocks: Any) -> None:
     import builtins
 
     idx = index_dtype(series.shape)
     entries: dict[str, np.ndarray] = {}
-    for start, block in iter_blocks(series):
+    for start, block in blocks:
         for k, frame in enumerate(block):
             rows, cols, vals = sparse_entries(frame, threshold)
             entries[f"{start + k}_row"] = rows.astype(idx)
@@ -290,7 +330,7 @@ def _write_npz(series: ImageSeries, tmp: str, threshold: float | None,
     entries["shape"] = np.asarray(series.shape)
     entries["nframes"] = np.asarray(len(series))
     entries["dtype"] = np.asarray(str(series.dtype).encode())
-    entries.update({k: _npz_value(k, v) for k, v in meta.items()})
+    entries.update(meta_entries)
     with builtins.open(tmp, "wb") as fh:  # a file object: savez would append ".npz" to a name
         np.savez_compressed(fh, **entries)  # type: ignore[arg-type]
 

@@ -8,7 +8,6 @@ and the region asked for are read from the file.
 
 from __future__ import annotations
 
-import json
 import os
 from typing import Any
 
@@ -17,7 +16,7 @@ import numpy as np
 from ops import Region
 from pipeline.errors import NotASeriesError, NotMyFormat
 from pipeline.formats import _fsspec
-from pipeline.formats._filewrite import atomic_file, frame_metadata, iter_blocks
+from pipeline.formats._filewrite import frame_metadata
 from pipeline.formats._handle import LazyHandle
 from pipeline.series import FrameSelection, HeaderSeries, ImageSeries, region_index
 
@@ -84,7 +83,7 @@ class HDF5Series(LazyHandle, HeaderSeries):
             self._dshape = tuple(int(n) for n in ds.shape)
             self._dtype = np.dtype(ds.dtype)
             self._chunks = ds.chunks
-            self._meta = _read_attrs(f[self._group].attrs)
+            self._meta = _read_attrs(f[self._group].attrs, f[self._group])
 
     # -- opening ---------------------------------------------------------------------
 
@@ -129,7 +128,7 @@ class HDF5Series(LazyHandle, HeaderSeries):
 
     def _reread_metadata(self) -> dict[str, Any]:
         with self._lock:
-            return _read_attrs(self.handle[self._group].attrs)
+            return _read_attrs(self.handle[self._group].attrs, self.handle[self._group])
 
     def _dask_token(self) -> str:
         from dask.base import tokenize
@@ -184,8 +183,10 @@ def _dataset(f: Any, group: str, dataname: str, filename: str) -> Any:
     return ds
 
 
-def _read_attrs(attrs: Any) -> dict[str, Any]:
+def _read_attrs(attrs: Any, group: Any = None) -> dict[str, Any]:
     """HDF5 attributes as metadata: byte strings decoded, JSON-encoded values restored."""
+    from pipeline.formats import _h5meta
+
     meta: dict[str, Any] = {}
     for key, value in attrs.items():
         if isinstance(value, bytes):
@@ -196,37 +197,13 @@ def _read_attrs(attrs: Any) -> dict[str, Any]:
             value = np.array([v.decode() if isinstance(v, bytes) else v for v in value.ravel()]
                              ).reshape(value.shape)
         if isinstance(value, str) and value.startswith(JSON_PREFIX):
-            from pipeline import _json
-
-            value = _json.decode(json.loads(value[len(JSON_PREFIX):]))
+            value = _h5meta.decode_attr(value, group)
         meta[key] = value
     return meta
 
 
 JSON_PREFIX = "json:"
 """Metadata HDF5 cannot hold as an attribute (dicts, None) is stored as JSON text after this."""
-
-
-def _attr_value(key: str, value: Any) -> Any:
-    """``value`` as HDF5 can hold it in an attribute."""
-    if isinstance(value, str | bytes | int | float | bool | np.generic):
-        return value
-    if isinstance(value, np.ndarray) and value.dtype.kind in "biufcS":
-        return value
-    if isinstance(value, np.ndarray) and value.dtype.kind == "U":
-        return value.astype("S")  # as hexrd: HDF5 attributes hold byte strings
-    if isinstance(value, list | tuple):
-        arr = np.asarray(value)
-        if arr.dtype.kind in "biuf":
-            return arr
-    from pipeline import _json
-
-    return JSON_PREFIX + json.dumps(_json.encode(value, where=key))
-
-
-def _write_attrs(attrs: Any, meta: dict[str, Any]) -> None:
-    for key, value in meta.items():
-        attrs[key] = _attr_value(key, value)
 
 
 def open(filename: str | os.PathLike[str], path: str | None = None,
@@ -298,22 +275,51 @@ def write(series: ImageSeries, filename: str | os.PathLike[str], path: str = DEF
         h5py ``create_dataset`` options that replace the gzip ones, e.g.
         ``{"compression": "lzf"}``.
     overwrite
-        Replace an existing file (default: refuse it).
+        Replace an existing HDF5 file (default: refuse it); any other file is
+        never replaced.
 
     Frames are computed in parallel blocks and written from this thread, one
-    block at a time (h5py does not allow parallel writes).
+    block at a time (h5py does not allow parallel writes).  The file is
+    written beside its target and renamed into place when complete
+    (:mod:`pipeline.persist`).
     """
+    from pipeline.persist import write as persist
+
+    return persist(series, filename, format="hdf5", path=path, dataname=dataname, gzip=gzip,
+                   shuffle=shuffle, chunk_rows=chunk_rows, compression=compression,
+                   overwrite=overwrite)
+
+
+def file_job(series: ImageSeries, path: str = DEFAULT_GROUP, dataname: str = DEFAULT_DATANAME,
+             gzip: int = 1, shuffle: bool = True, chunk_rows: int = 0,
+             compression: dict[str, Any] | None = None, target: str = "") -> Any:
+    """The HDF5 encoding of ``series`` for :func:`pipeline.persist.write`, options checked."""
+    from pipeline import _json
+    from pipeline.persist.files import FileJob
+
     h5py = _h5py()
     shape = tuple(series.shape)
     options = _h5_options(shape, gzip, shuffle, chunk_rows, compression)
     meta = frame_metadata(series)
-    with atomic_file(filename, overwrite) as tmp, h5py.File(tmp, "w") as f:
-        group = f.require_group(path)
-        ds = group.create_dataset(dataname, (len(series), *shape), series.dtype, **options)
-        for start, block in iter_blocks(series):
-            ds[start:start + len(block)] = block
-        _write_attrs(group.attrs, meta)
-    return HDF5Series(filename, path=path, dataname=dataname)
+    _json.check(meta)
+    n, dtype = len(series), np.dtype(series.dtype)
+    if n == 0:  # HDF5 chunks cannot exceed an empty dataset: a contiguous empty one
+        options = {}
+
+    def encode(tmp: str, blocks: Any) -> None:
+        with h5py.File(tmp, "w") as f:
+            group = f.require_group(path)
+            ds = group.create_dataset(dataname, (n, *shape), dtype, **options)
+            from pipeline.formats._h5meta import write_attrs
+
+            write_attrs(group, meta)
+            for start, block in blocks:
+                ds[start:start + len(block)] = block
+
+    raw = options.get("compression") is None
+    return FileJob("hdf5", encode, is_hdf5, lambda p: HDF5Series(p, path=path,
+                                                                 dataname=dataname),
+                   estimate=series.nbytes if raw else 0, check_blocks=True)
 
 
 __all__ = ["HDF5Series", "open", "sniff", "write"]

@@ -26,7 +26,7 @@ import numpy as np
 from ops import Region
 from pipeline.errors import NotASeriesError, NotMyFormat
 from pipeline.formats import _fsspec, _tiffmeta
-from pipeline.formats._filewrite import atomic_file, frame_metadata, iter_blocks
+from pipeline.formats._filewrite import frame_metadata
 from pipeline.formats._handle import LazyHandle
 from pipeline.series import FrameSelection, HeaderSeries, ImageSeries, region_index
 
@@ -212,9 +212,28 @@ def write(series: ImageSeries, path: str | os.PathLike[str], compression: Any = 
     hyperstack (``TZCYX``; uint8, uint16, int16 or float32 frames), each with
     the pixel sizes, units, time increment and channel names of the metadata
     (:mod:`pipeline.microscopy`); ``"plain"`` a shaped TIFF.  The whole
-    metadata is also kept as JSON (arrays come back with their dtype).
-    ``compression`` is passed to tifffile (e.g. ``"zlib"``).
+    metadata is also kept as JSON (values come back with their types, arrays
+    with their dtype).  ``compression`` is passed to tifffile (e.g.
+    ``"zlib"``).  ``overwrite=True`` replaces an existing TIFF, never any
+    other file (:mod:`pipeline.persist`).  A TIFF cannot hold a series of no
+    frames (:class:`~pipeline.errors.EmptySeriesError`).
     """
+    from pipeline.persist import write as persist
+
+    return persist(series, path, format="tiff", compression=compression, overwrite=overwrite,
+                   style=style)
+
+
+def is_tiff(path: str) -> bool:
+    """Whether ``path`` is a TIFF file (classic or BigTIFF), by its first bytes."""
+    return sniff(path)
+
+
+def file_job(series: ImageSeries, compression: Any = None, style: str = "ome",
+             target: str = "") -> Any:
+    """The TIFF encoding of ``series`` for :func:`pipeline.persist.write`, options checked."""
+    from pipeline.persist.files import FileJob
+
     tifffile = _tifffile()
     axes, full = _write_axes(series, style)
     meta = frame_metadata(series)
@@ -226,18 +245,21 @@ def write(series: ImageSeries, path: str | os.PathLike[str], compression: Any = 
     elif style == "imagej":
         options.update(_tiffmeta.imagej_options(meta, axes, full))
         full = tuple(full[axes.index(a)] for a in options["metadata"]["axes"])
+    dtype, big = series.dtype, series.nbytes > 2**31 and style != "imagej"
 
-    def planes() -> Any:
-        for _, block in iter_blocks(series):
-            yield from block.transpose(order).reshape(-1, *block.shape[-2:])
+    def encode(tmp: str, blocks: Any) -> None:
+        def planes() -> Any:
+            for _, block in blocks:
+                yield from block.transpose(order).reshape(-1, *block.shape[-2:])
 
-    with atomic_file(path, overwrite) as tmp, tifffile.TiffWriter(
-            tmp, bigtiff=series.nbytes > 2**31 and style != "imagej",
-            ome=style == "ome", imagej=style == "imagej") as tw:
-        tw.write(planes(), shape=full, dtype=series.dtype, photometric="minisblack",
-                 planarconfig="separate" if style == "plain" and len(full) == 4 else None,
-                 compression=compression, **options)
-    return TiffSeries(path)
+        with tifffile.TiffWriter(tmp, bigtiff=big, ome=style == "ome",
+                                 imagej=style == "imagej") as tw:
+            tw.write(planes(), shape=full, dtype=dtype, photometric="minisblack",
+                     planarconfig="separate" if style == "plain" and len(full) == 4 else None,
+                     compression=compression, **options)
+
+    return FileJob("tiff", encode, is_tiff, TiffSeries, empty_ok=False,
+                   estimate=series.nbytes if compression is None else 0)
 
 
 def _write_axes(series: ImageSeries, style: str) -> tuple[str, tuple[int, ...]]:

@@ -82,6 +82,9 @@ class ZarrSeries(ImageSeries):
         self._meta: dict[str, Any] | None = None
         self._load_meta: Callable[[], dict[str, Any]] | None = None
         self._chunk_plan: Any = None  # chunk I/O without zarr-python (False: not possible)
+        self._local = _local_root(self._path)
+        self._identity: tuple[Any, ...] | None = None
+        self._check_chunks = False
         if not exists(self._path, storage_options):
             raise FileNotFoundError(f"no such Zarr store: {self._path!r}")
         arr = self._array
@@ -96,13 +99,32 @@ class ZarrSeries(ImageSeries):
     @property
     def _array(self) -> Any:
         if self._handle is None:
-            self._handle, self._load_meta = _open_frames(self._path, self._mode, self._name,
-                                                         self._storage_options, self._level)
+            for _ in range(3):  # a store swapped while opening it: open the new one
+                before = _identity(self._local)
+                handle, self._load_meta, record = _open_frames(
+                    self._path, self._mode, self._name, self._storage_options, self._level)
+                if _identity(self._local) == before:
+                    break
+            self._handle = handle
+            identity = (*before, record.get("write_id") if record else None)
+            if self._identity is None:
+                self._identity = identity
+            elif identity != self._identity:
+                self._handle = None
+                raise _changed(self._path)
+            # stores lazyseries completed hold every chunk: a missing one is lost data
+            self._check_chunks = bool(record) and self._local is not None
         return self._handle
 
     @property
     def _axes(self) -> str | None:
         return ome.axes_of(getattr(self._array.metadata, "dimension_names", None))
+
+    def _check_same_store(self) -> None:
+        """Raise if the store was replaced, or is being rewritten, since it was opened."""
+        if self._identity is not None and self._local is not None and \
+                _identity(self._local) != self._identity[:-1]:
+            raise _changed(self._path)
 
     def __getstate__(self) -> dict[str, Any]:
         state = self.__dict__.copy()
@@ -130,7 +152,9 @@ class ZarrSeries(ImageSeries):
         if self._meta is None:
             self._array  # noqa: B018  (opening gives the metadata's loader)
             assert self._load_meta is not None
-            self._meta = self._load_meta()
+            meta = self._load_meta()
+            self._check_same_store()  # read lazily: it must be the opened store's metadata
+            self._meta = meta
         return self._meta
 
     @property
@@ -157,6 +181,14 @@ class ZarrSeries(ImageSeries):
 
     def _read(self, frames: FrameSelection, region: Region) -> np.ndarray:
         arr = self._array
+        if self._check_chunks:
+            _require_chunks(arr, self._local, frames, region, self._path)
+        out = self._read_array(arr, frames, region)
+        # after the read: a store swapped or removed meanwhile may have given other frames
+        self._check_same_store()
+        return out
+
+    def _read_array(self, arr: Any, frames: FrameSelection, region: Region) -> np.ndarray:
         if self._chunk_plan is None:
             self._chunk_plan = _chunkio.plan(arr, strict=_chunkio.complete_store(arr)) or False
         if self._chunk_plan and arr.ndim > 2:
@@ -205,8 +237,11 @@ class ZarrSeries(ImageSeries):
         group = _open_group(self._path, self._storage_options)
         if group is None or ATTR not in group.attrs:
             return None
+        self._array  # noqa: B018  (the identity of the store opened)
         record = dict(group.attrs[ATTR])
-        return _json.decode(record.get("provenance"), _array_loader(group))
+        provenance = _json.decode(record.get("provenance"), _array_loader(group))
+        self._check_same_store()
+        return provenance
 
     def __repr__(self) -> str:
         return f"<ZarrSeries {self._path!r}: {len(self)} frames of {self.shape} {self.dtype}>"
@@ -227,10 +262,11 @@ def _open_group(path: str, storage_options: dict[str, Any] | None) -> Any:
         return None
 
 
-def _open_frames(path: str, mode: str, name: str | None,
-                 storage_options: dict[str, Any] | None, level: int | None = None
-                 ) -> tuple[Any, Callable[[], dict]]:
-    """The frames array of the store at ``path`` and a function that decodes its metadata.
+def _open_frames(path: str, mode: str, name: str | None, storage_options: dict[str, Any] | None,
+                 level: int | None = None
+                 ) -> tuple[Any, Callable[[], dict], dict[str, Any] | None]:
+    """The frames array of the store at ``path``, a function that decodes its metadata, and
+    the store's ``lazyseries`` record (None for stores written by other tools).
 
     Metadata arrays are read only when the metadata is asked for, so opening a
     store (on every worker of a cluster) reads nothing but JSON.
@@ -239,16 +275,20 @@ def _open_frames(path: str, mode: str, name: str | None,
     try:
         node = zarr.open(path, mode=mode, storage_options=storage_options)
     except (zarr.errors.NodeTypeValidationError, zarr.errors.GroupNotFoundError,
-            ValueError, KeyError, TypeError) as err:
+            ValueError, KeyError, TypeError, AttributeError) as err:
         raise NotASeriesError(f"{path!r} is not a readable Zarr store: {err}") from err
     if isinstance(node, zarr.Array):
-        return node, lambda: dict(node.attrs)
+        return node, lambda: dict(node.attrs), None
     record = node.attrs.get(ATTR)
     if record is not None:
-        if not record.get("complete", False):
+        if not isinstance(record, dict):
+            raise NotASeriesError(f"{path!r}: its {ATTR!r} record is {record!r:.80}, not a "
+                                  "mapping; the store is corrupt, rewrite it")
+        if record.get("complete") is not True:  # "false", 0, missing: not complete
             raise IncompleteStoreError(
-                f"{path!r} is an incomplete store: the write that made it did not finish; "
-                "write the same series to it again to complete it, or remove it"
+                f"{path!r} is an incomplete store: the write that made it did not finish "
+                "(or is still running); write the same series to it again to complete it, "
+                "or remove it"
             )
         name = name or record.get("array", ARRAY_NAME)
     image = ome.multiscale(node.attrs)
@@ -257,7 +297,7 @@ def _open_frames(path: str, mode: str, name: str | None,
     if image is not None and (level is not None or (name is None and record is None)):
         name = ome.dataset_path(image, level or 0, repr(path))
         return (ome.level_array(node, name, path),
-                ome.level_metadata(node, image, record, level or 0, _array_loader(node)))
+                ome.level_metadata(node, image, record, level or 0, _array_loader(node)), record)
     arrays = {key: arr for key, arr in node.arrays() if arr.ndim >= 2}
     if name is None:
         name = ARRAY_NAME if ARRAY_NAME in arrays else (next(iter(arrays)) if len(arrays) == 1
@@ -269,7 +309,73 @@ def _open_frames(path: str, mode: str, name: str | None,
         )
     attrs = dict(node.attrs)
     meta = attrs.get("metadata") if record is not None else attrs
-    return arrays[name], lambda: _json.decode(meta or {}, _array_loader(node))
+    return arrays[name], lambda: _json.decode(meta or {}, _array_loader(node)), record
+
+
+def _local_root(path: str) -> str | None:
+    """The local directory of a store path or ``file://`` URL; None for remote stores."""
+    if not _is_url(path):
+        return os.path.abspath(path)
+    import urllib.parse
+
+    parts = urllib.parse.urlsplit(path)
+    if parts.scheme == "file" and parts.netloc in ("", "localhost"):
+        return urllib.parse.unquote(parts.path)
+    return None
+
+
+def _identity(local: str | None) -> tuple[Any, ...]:
+    """What tells this store from one that replaced it: its directory's inode.
+
+    Not the device: the same NFS export has different device numbers on
+    different hosts, and a series opened on a client is read on workers.
+    """
+    if local is None:
+        return ()
+    try:
+        return (os.stat(local).st_ino,)
+    except OSError:
+        return (None,)
+
+
+def _changed(path: str) -> Exception:
+    from pipeline.errors import StoreChangedError
+
+    return StoreChangedError(
+        f"{path!r} was replaced or is being rewritten since this series opened it; its frames "
+        "may now be another write's; open it again"
+    )
+
+
+def _require_chunks(arr: Any, local: str | None, frames: FrameSelection, region: Region,
+                    path: str) -> None:
+    """Raise naming the first stored chunk of the read that is missing (zarr would give zeros)."""
+    if local is None or arr.ndim < 3:
+        return
+    grid = arr.metadata.chunk_grid.chunk_shape  # stored objects: shards if sharded
+    if isinstance(frames, slice):
+        if frames.stop <= frames.start:
+            return
+        frame_chunks: Any = range(frames.start // grid[0], (frames.stop - 1) // grid[0] + 1)
+    else:
+        frame_chunks = sorted({int(j) // grid[0] for j in np.asarray(frames).reshape(-1)})
+    spans = [range(lo // g, (max(hi, lo + 1) - 1) // g + 1)
+             for (lo, hi), g in zip(region, grid[1:])]
+    spans += [range(-(-n // g)) for n, g in zip(arr.shape[1 + len(region):],
+                                                   grid[1 + len(region):])]
+    import itertools
+
+    base = os.path.join(local, *arr.path.split("/"))
+    for coords in itertools.product(frame_chunks, *spans):
+        key = arr.metadata.encode_chunk_key(coords)
+        if not os.path.exists(os.path.join(base, *key.split("/"))):
+            from pipeline.errors import MissingChunkError
+
+            raise MissingChunkError(
+                f"{path!r}: chunk {key!r} of array {arr.path!r} (frames from "
+                f"{coords[0] * grid[0]}) is missing from this complete store; the data is "
+                "lost or the store was damaged; rewrite it from its source"
+            )
 
 
 def _array_loader(group: Any) -> Any:
@@ -295,11 +401,39 @@ def sniff(path: str) -> bool:
     )
 
 
-def write(series: ImageSeries, path: str | os.PathLike[str], **options: Any) -> ZarrSeries:
-    """Write ``series`` to a Zarr store; options as :func:`pipeline.formats._zarr_write.write`."""
-    from pipeline.formats._zarr_write import write as write_store
+def write(series: ImageSeries, path: str | os.PathLike[str], *, overwrite: bool = False,
+          codec: Any = "default", chunks: Any = None, shards: Any = None,
+          storage_options: dict[str, Any] | None = None, compute: bool = True,
+          levels: int = 0) -> Any:
+    """Write ``series`` to a Zarr group at ``path``; return the reopened series.
 
-    return write_store(series, path, **options)
+    Parameters
+    ----------
+    overwrite
+        Replace the Zarr store at ``path`` once the new one is complete.
+        Without it an existing path is an error (an incomplete store left by
+        the same write, killed, is finished instead).  Never replaces
+        anything that is not a Zarr store.
+    codec
+        A name from :data:`pipeline.formats._zarr_write.CODECS`
+        (``"default"``), ``"none"``, or any zarr 3 or numcodecs codec.
+    chunks, shards
+        The array's chunks and shards (frames first).  Default:
+        :func:`pipeline.formats._zarr_write.default_layout`.
+    levels
+        Downsampled levels of the OME-Zarr image (see :mod:`pipeline.ome`),
+        computed in the same graph as the frames.
+    compute
+        With ``False``, return the dask task instead of running it;
+        computing it writes the frames and marks the store complete.  The
+        target stays claimed by this process until the task has run (or
+        is dropped).
+    """
+    from pipeline.persist import write as persist
+
+    return persist(series, path, format="zarr", overwrite=overwrite, codec=codec, chunks=chunks,
+                   shards=shards, storage_options=storage_options, compute=compute,
+                   levels=levels)
 
 
 __all__ = ["ZarrSeries", "open", "sniff", "write"]

@@ -1,0 +1,64 @@
+"""The one write path: every format's writer goes through here.
+
+:func:`write` owns what a write must get right whatever the container:
+
+- the target: a ``file://`` URL, ``..``, a trailing slash or a symlink name
+  the same place, and a target that is, contains or lies inside a file the
+  series reads (:mod:`pipeline.persist.target`) is refused, as is the
+  current directory;
+- the overwrite policy: ``overwrite=True`` replaces only a series container
+  of the target's format; any other file or directory is left untouched;
+- one writer at a time (:mod:`pipeline.persist.claim`);
+- writing beside the target and swapping into place, so that a failed or
+  killed write leaves the old data readable, and cleaning up what killed
+  writes left (:mod:`pipeline.persist.staging`);
+- the metadata codec (:mod:`pipeline._json`), checked before any frame is
+  computed; free space, checked before and during HDF5 writes.
+
+A format's writer only encodes frames and metadata into its container: a
+single-file format offers ``file_job(series, **options)`` returning a
+:class:`~pipeline.persist.files.FileJob`; Zarr's directory stores are
+written by :mod:`pipeline.persist.stores` with the encoding of
+:mod:`pipeline.formats._zarr_write`.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from pipeline.errors import UnknownFormatError
+from pipeline.series import ImageSeries
+
+__all__ = ["write"]
+
+
+def write(series: ImageSeries, path: str | os.PathLike[str], /, format: str | None = None,
+          *, overwrite: bool = False, **options: Any) -> Any:
+    """Persist ``series`` at ``path`` in ``format`` (inferred from the path when not given).
+
+    See :func:`pipeline.write`; ``options`` belong to the format's writer.
+    """
+    from pipeline.formats import registry
+
+    if not isinstance(series, ImageSeries):
+        raise TypeError(f"write() takes an image series, got {type(series).__name__}")
+    if not isinstance(overwrite, bool):
+        raise TypeError(f"overwrite={overwrite!r}: expected True or False")
+    name = registry.entry(format).name if format is not None else registry.writer_for(path)
+    text = os.fspath(path)
+    if name == "zarr":
+        from pipeline.persist.stores import write_zarr
+
+        return write_zarr(series, text, overwrite=overwrite, **options)
+    plugin = registry.plugin(name)
+    make = getattr(plugin, "file_job", None)
+    if make is not None:
+        from pipeline.persist.files import write_file
+
+        return write_file(series, text, make(series, target=text, **options), overwrite)
+    writer = getattr(plugin, "write", None)
+    if writer is None:
+        raise UnknownFormatError(f"format {name!r} can be read but not written")
+    # a format outside the project with a writer of its own: its own guarantees
+    return writer(series, path, overwrite=overwrite, **options)
