@@ -21,7 +21,8 @@ store's recorded pipeline reproduces the store::
       overwrite: false           # optional
       options: {}                # optional: the writer's other options
 
-Relative paths are taken relative to the pipeline file's directory.  A
+Relative paths are taken relative to the pipeline file's directory (a relative
+output path must stay inside it; give an absolute path to write elsewhere).  A
 ``{stat: ...}`` parameter is computed (with :mod:`pipeline.stats`) over the
 source's frames with the ops before it applied, and before ``frame_list``
 selects frames; ``nframes`` (default 0, all frames) is hexrd's meaning.
@@ -284,9 +285,27 @@ def write_output(series: ImageSeries, spec: Mapping[str, Any], **extra: Any) -> 
     options = dict(out.get("options", {}))
     if "codec" in out:
         options["codec"] = out["codec"]
-    return pipeline.write(series, _path(out["path"], spec.get("base_dir")),
+    return pipeline.write(series, _output_path(out["path"], spec),
                           format=out.get("format"), overwrite=out.get("overwrite", False),
                           **options, **extra)
+
+
+def _output_path(path: str, spec: Mapping[str, Any]) -> str:
+    """A relative output path, inside the pipeline file's folder; absolute paths as given.
+
+    A pipeline file shared with a colleague must not write (or, with
+    ``overwrite: true``, replace) anything outside its own folder unless it
+    says where in full.
+    """
+    base = spec.get("base_dir")
+    full = _path(path, base)
+    if base is None or "://" in path or os.path.isabs(path):
+        return full
+    inside = os.path.normpath(full)
+    if os.path.commonpath([inside, os.path.normpath(base)]) != os.path.normpath(base):
+        raise _fail(spec["where"], f"output.path: {path!r} leads outside the pipeline file's "
+                    f"folder {base!r}; give an absolute path to write there")
+    return full
 
 
 def run(spec_or_path: Any, **extra: Any) -> Any:
