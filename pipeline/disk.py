@@ -6,6 +6,12 @@ when that object is garbage-collected.  ``pipeline.write`` of it to a path of
 your own is an ordinary copy, which survives.  ``series.load()`` goes the
 other way: an in-memory copy of any series.
 
+Every scratch entry carries its owner in its name (pid, host, the process's
+start time): the next use of a scratch directory removes entries whose owner
+has died (killed, crashed, or exited before it could clean up), never those
+of a live process or of another host.  On a normal exit a process removes
+what it still owns.
+
 A materialised series pickles as a recipe (its store's path), like any Zarr
 series: an unpickled copy does not own the store, and stops working once the
 original is collected.  Keep the original alive while copies are in use (for
@@ -15,10 +21,16 @@ it to a path that outlives it.
 
 from __future__ import annotations
 
+import atexit
+import contextlib
 import copy
+import hashlib
 import os
+import re
 import shutil
+import socket
 import tempfile
+import uuid
 import weakref
 from typing import Any
 
@@ -47,15 +59,120 @@ def get_scratch_dir() -> str:
     return _scratch_dir if _scratch_dir is not None else tempfile.gettempdir()
 
 
-def make_scratch(prefix: str, scratch_dir: str | os.PathLike[str] | None = None) -> str:
-    """A new private directory in ``scratch_dir`` (default: :func:`get_scratch_dir`)."""
+SCRATCH_PREFIX = "lazyseries-"
+"""Every scratch entry's name starts with this; nothing else in a scratch directory is touched."""
+
+_OWNER = re.compile(r"\.p(\d+)\.t(\d+)\.h([0-9a-f]{8})\.")
+_owned: set[str] = set()  # this process's entries, removed at exit
+
+
+def _host() -> str:
+    return hashlib.sha1(socket.gethostname().encode()).hexdigest()[:8]
+
+
+def _start_time(pid: int) -> int | None:
+    """When process ``pid`` started (clock ticks since boot), or None if it is gone.
+
+    With the pid, it names a process uniquely: a recycled pid starts later.
+    """
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            # the command name (field 2) may hold spaces and parentheses: split after it
+            return int(f.read().rsplit(b")", 1)[1].split()[19])
+    except FileNotFoundError:
+        return None
+    except OSError:
+        pass
+    try:
+        import psutil
+
+        return int(psutil.Process(pid).create_time() * 100)
+    except ImportError:  # no /proc and no psutil: liveness by pid alone
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return None
+        except PermissionError:
+            pass
+        return 0
+    except Exception:  # noqa: BLE001  (psutil.NoSuchProcess and friends: it is gone)
+        return None
+
+
+def owner_tag() -> str:
+    """``.p<pid>.t<start>.h<host>.``: what a scratch name says about its owner."""
+    pid = os.getpid()
+    return f".p{pid}.t{_start_time(pid) or 0}.h{_host()}."
+
+
+def owner_alive(name: str) -> bool:
+    """Whether the process that made scratch entry ``name`` still runs (or may, elsewhere).
+
+    Entries without an owner tag, or made on another host, count as alive:
+    they are not ours to judge.
+    """
+    m = _OWNER.search(name)
+    if m is None or m[3] != _host():
+        return True
+    pid, start = int(m[1]), int(m[2])
+    now = _start_time(pid)
+    return now is not None and (start == 0 or now == 0 or now == start)
+
+
+def sweep_scratch(where: str | os.PathLike[str] | None = None) -> list[str]:
+    """Remove the scratch entries in ``where`` whose owner died; return their paths."""
+    root = os.fspath(where) if where is not None else get_scratch_dir()
+    try:
+        names = [n for n in os.listdir(root) if n.startswith(SCRATCH_PREFIX)]
+    except OSError:
+        return []
+    removed = []
+    for name in names:
+        if not owner_alive(name):
+            path = os.path.join(root, name)
+            if os.path.isdir(path) and not os.path.islink(path):
+                shutil.rmtree(path, ignore_errors=True)
+            else:
+                with contextlib.suppress(OSError):
+                    os.remove(path)
+            removed.append(path)
+    return removed
+
+
+def scratch_name(prefix: str, scratch_dir: str | os.PathLike[str] | None = None) -> str:
+    """A new, not yet existing path for a scratch entry of this process (see :func:`claim_scratch`)."""
     where = os.fspath(scratch_dir) if scratch_dir is not None else get_scratch_dir()
+    return os.path.join(where, f"{prefix}{owner_tag()}{uuid.uuid4().hex[:12]}")
+
+
+def claim_scratch(path: str) -> str:
+    """Make the directory ``path`` (from :func:`scratch_name`), sweeping dead owners' entries first."""
+    where = os.path.dirname(path)
     os.makedirs(where, exist_ok=True)
-    return tempfile.mkdtemp(prefix=prefix, dir=where)
+    sweep_scratch(where)
+    os.makedirs(path, mode=0o700, exist_ok=True)  # private, as mkdtemp's
+    _owned.add(path)
+    return path
+
+
+def make_scratch(prefix: str, scratch_dir: str | os.PathLike[str] | None = None) -> str:
+    """A new private directory in ``scratch_dir`` (default: :func:`get_scratch_dir`).
+
+    Its name records this process as its owner; making it first removes the
+    entries of owners that died.
+    """
+    return claim_scratch(scratch_name(prefix, scratch_dir))
 
 
 def remove_scratch(path: str) -> None:
     shutil.rmtree(path, ignore_errors=True)
+    _owned.discard(path)
+
+
+@atexit.register
+def _remove_owned() -> None:
+    for path in list(_owned):
+        remove_scratch(path)
 
 
 def materialize(series: ImageSeries, **write_options: Any) -> ImageSeries:

@@ -7,15 +7,20 @@ They accept any series (processed ones included) and plain numpy or dask
 arrays of shape ``(N, *frame_shape)``.
 
 Everything runs on the active dask scheduler: the threaded one by default,
-or a ``dask.distributed`` client when one exists.  Memory stays bounded by
-``memory_limit``:
+or a ``dask.distributed`` client when one exists.  Memory stays within
+``memory_limit`` (per process: on a cluster, per worker), whatever the size
+of the series; what counts is laid out in :mod:`pipeline._stats_graph`:
 
-- ``max``, ``min``, ``sum``, ``average`` reduce chunks of frames and combine
-  a few partial images;
+- ``max``, ``min``, ``sum``, ``average`` fold groups of frames into one
+  accumulator per thread, and combine those few partial images;
 - ``median`` and ``percentile`` need every frame of a pixel at once, so they
-  work on blocks of *all frames x a band of rows*, each band read through a
-  ``rectangle`` pushed down into the source, never stacking whole frames.
-  A series larger than memory works; its frames are read once per band.
+  work on blocks of *all frames x a band of rows*, never stacking whole
+  frames.  Reads are sized by what the source decodes (a whole storage
+  chunk), not by the band.  When the bands are many, the frames are first
+  copied once into a scratch store chunked by bands (in
+  :func:`pipeline.get_scratch_dir`, removed when done), so the source is
+  decoded once rather than once per band; on a distributed cluster, whose
+  workers may not share a disk, each band reads the source instead.
 
 Output dtypes follow hexrd: ``max``/``min`` keep the frame dtype, ``sum``
 accumulates in float64, ``average`` accumulates in float64 and returns
@@ -30,10 +35,10 @@ A dark frame from the series itself::
 statistics share one pass: ``dask.compute(stats.max(s, lazy=True),
 stats.average(s, lazy=True))``.
 
-hexrd's ``*_iter`` generators (partial images, used for progress bars) are
-replaced by ``progress=``, a callable receiving ``(done, total)`` as blocks
-of work finish.  ``max_iter`` etc. remain as thin aliases yielding the final
-image once.
+``progress=``, a callable receiving ``(done, total)`` as blocks of work
+finish, follows a long statistic.  hexrd's ``*_iter`` generators
+(:func:`max_iter`, ..., :func:`sum_iter`) yield its running results, one per
+chunk, each computed in bounded memory as above.
 """
 
 from __future__ import annotations
@@ -52,7 +57,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "average", "average_iter", "max", "max_iter", "median", "median_iter", "min", "min_iter",
-    "percentile", "percentile_iter", "sum",
+    "percentile", "percentile_iter", "sum", "sum_iter",
 ]
 
 DEFAULT_MEMORY_LIMIT = 512 * 2**20
@@ -61,9 +66,6 @@ DEFAULT_MEMORY_LIMIT = 512 * 2**20
 A fixed figure rather than a fraction of free memory, so that the same call
 builds the same graph on every machine.
 """
-
-MAX_PARTIALS = 8
-"""Partial images combined at the end of ``max``/``min``/``sum``/``average``."""
 
 Progress = Callable[[int, int], None]
 
@@ -130,9 +132,8 @@ def frame_percentile(series: Any, pct: Any, nframes: int = 0, *, dtype: Any = np
     ----------
     series, nframes, memory_limit, lazy, progress
         As :func:`max`.  The frames are processed in blocks of all frames x a
-        band of rows sized so that one block takes about a quarter of
-        ``memory_limit``; each band reads every frame again (restricted to
-        the band where the source allows), never all frames at once.
+        band of rows, as many bands at once as fit ``memory_limit``, never
+        all frames at once.
     pct
         A percentile in [0, 100], or a sequence of them (the result then has
         a leading axis, one image per percentile).
@@ -143,13 +144,12 @@ def frame_percentile(series: Any, pct: Any, nframes: int = 0, *, dtype: Any = np
         uint16 series in uint16 (the ``dark`` op's dtype is numpy's result
         type of frame and dark, so a float32 dark makes float32 frames).
     """
-    q = np.asarray(pct, dtype=np.float64)
-    if q.ndim > 1 or not np.all((q >= 0) & (q <= 100)):
-        raise ValueError(f"percentile {pct!r} must be a number or 1-d sequence in [0, 100]")
-    arr, block_bytes = _prepare(series, nframes, memory_limit)
-    out_dtype = np.dtype(dtype)
-    bands = _percentile_bands(arr, q, out_dtype, block_bytes)
-    return _run(bands, lambda done: done, lazy, progress)
+    from pipeline import _stats_graph as G
+
+    q = _check_pct(pct)
+    s, b = _prepare(series, nframes, memory_limit)
+    bands, home = G.percentile_graph(s, q, np.dtype(dtype), b)
+    return _run(bands, lambda done: G.assemble(done, home), lazy, progress)
 
 
 def frame_median(series: Any, nframes: int = 0, *, dtype: Any = np.float32,
@@ -174,45 +174,128 @@ median = frame_median
 percentile = frame_percentile
 
 
-# -- hexrd's *_iter generators --------------------------------------------------------------
+# -- hexrd's *_iter generators: running results ---------------------------------------------
+
+
+def _chunk_stops(n: int, nchunks: int) -> np.ndarray:
+    """hexrd's yield points: the last item of each of ``nchunks`` near-equal chunks of ``n``."""
+    if isinstance(nchunks, bool) or not isinstance(nchunks, int | np.integer) or nchunks < 1:
+        raise ValueError(f"nchunk must be a positive number of chunks, got {nchunks!r}")
+    if nchunks > n:
+        raise ValueError(f"nchunk {nchunks!r} exceeds the {n} items to split; give 1 to {n}")
+    pieces = np.full(nchunks, n // nchunks, dtype=int)
+    pieces[: n % nchunks] += 1
+    return np.cumsum(pieces) - 1
+
+
+def _running(series: Any, nchunk: int, nframes: int, kind: str,
+             kwargs: dict[str, Any]) -> Iterator[np.ndarray]:
+    """After each chunk of frames, the statistic over every frame seen so far."""
+    s = _as_series(series)
+    count = _nframes(len(s), nframes)
+    kwargs = {k: v for k, v in kwargs.items() if k != "use_buffer"}
+    acc: np.ndarray | None = None
+    start = 0
+    for stop in _chunk_stops(count, nchunk):
+        kind_now = "sum" if kind == "average" else kind
+        part = _reduce(s[start:stop + 1], 0, kwargs.get("memory_limit"), False,
+                       kwargs.get("progress"), kind_now)
+        if acc is None:
+            acc = part
+        elif kind == "max":
+            acc = np.maximum(acc, part)
+        elif kind == "min":
+            acc = np.minimum(acc, part)
+        else:
+            acc = acc + part
+        start = stop + 1
+        yield (acc / (stop + 1)).astype(np.float32) if kind == "average" else acc.copy()
 
 
 def max_iter(series: Any, nchunk: int = 1, nframes: int = 0, **kwargs: Any
              ) -> Iterator[np.ndarray]:
-    """hexrd's ``max_iter``: yields the final :func:`max` image once.
+    """hexrd's ``max_iter``: the maximum over the frames seen so far, after each chunk.
 
-    Chunking belongs to the scheduler now, so ``nchunk`` (and hexrd's
-    ``use_buffer``) are accepted and ignored; for progress while it computes
-    pass ``progress=`` to the statistic.  The same holds for every ``*_iter``.
+    The first ``min(nframes, N)`` frames (all for 0) are split into
+    ``nchunk`` near-equal chunks as hexrd does (``nchunk`` > frames is a
+    ValueError); after each chunk the running result is yielded, so the last
+    one is :func:`max`.  ``memory_limit`` and ``progress`` apply per chunk.
+    The same holds for every ``*_iter`` over frames.
     """
-    yield frame_max(series, nframes, **kwargs)
+    return _running(series, nchunk, nframes, "max", kwargs)
 
 
 def min_iter(series: Any, nchunk: int = 1, nframes: int = 0, **kwargs: Any
              ) -> Iterator[np.ndarray]:
-    """hexrd's ``min_iter``: yields the final :func:`min` image once (see :func:`max_iter`)."""
-    yield frame_min(series, nframes, **kwargs)
+    """hexrd's ``min_iter``: the running :func:`min`, one per chunk (see :func:`max_iter`)."""
+    return _running(series, nchunk, nframes, "min", kwargs)
+
+
+def sum_iter(series: Any, nchunk: int = 1, nframes: int = 0, **kwargs: Any
+             ) -> Iterator[np.ndarray]:
+    """hexrd's ``sum_iter``: the running :func:`sum` (float64), one per chunk (see :func:`max_iter`)."""
+    return _running(series, nchunk, nframes, "sum", kwargs)
 
 
 def average_iter(series: Any, nchunk: int = 1, nframes: int = 0, **kwargs: Any
                  ) -> Iterator[np.ndarray]:
-    """hexrd's ``average_iter``: yields the final :func:`average` once (see :func:`max_iter`)."""
-    yield frame_average(series, nframes, **kwargs)
+    """hexrd's ``average_iter``: the running :func:`average`, one per chunk (see :func:`max_iter`)."""
+    return _running(series, nchunk, nframes, "average", kwargs)
 
 
 def percentile_iter(series: Any, pct: Any, nchunks: int = 1, nframes: int = 0,
                     use_buffer: bool = True, **kwargs: Any) -> Iterator[np.ndarray]:
-    """hexrd's ``percentile_iter``: yields the final :func:`percentile` once (see :func:`max_iter`)."""
-    yield frame_percentile(series, pct, nframes, **kwargs)
+    """hexrd's ``percentile_iter``: the image filled band by band of rows.
+
+    The rows are split into ``nchunks`` near-equal bands; after each band
+    the image (float32, unless ``dtype=``) is yielded with the rows done so
+    far filled and the others 0, as hexrd does, so the last one is
+    :func:`percentile`.  ``use_buffer`` (hexrd's frame cache) is accepted and
+    not needed: each band reads only its rows where the source allows.
+    """
+    q = _check_pct(pct)
+    s = _as_series(series)
+    count = _nframes(len(s), nframes)
+    s = s[:count] if count < len(s) else s
+    dtype = np.dtype(kwargs.pop("dtype", np.float32))
+    height = s.shape[-2]
+    stops = _chunk_stops(height, nchunks)
+    img = np.zeros((*q.shape, *s.shape), dtype)
+    r0 = 0
+    for stop in stops:
+        r1 = int(stop) + 1
+        region = [[0, n] for n in s.shape]
+        region[-2] = [r0, r1]
+        band = s.process([("rectangle", tuple(map(tuple, region[-2:])))]) if s.ndim == 2 else \
+            _row_band(s, r0, r1)
+        img[..., r0:r1, :] = frame_percentile(band, q, dtype=dtype, **kwargs)
+        r0 = r1
+        yield img.copy()
+
+
+def _row_band(s: ImageSeries, r0: int, r1: int) -> ImageSeries:
+    from pipeline.formats.array import from_array
+
+    return from_array(s.to_dask()[..., r0:r1, :])
 
 
 def median_iter(series: Any, nchunks: int = 1, nframes: int = 0, use_buffer: bool = True,
                 **kwargs: Any) -> Iterator[np.ndarray]:
-    """hexrd's ``median_iter``: yields the final :func:`median` once (see :func:`max_iter`)."""
-    yield frame_median(series, nframes, **kwargs)
+    """hexrd's ``median_iter``: :func:`percentile_iter` at 50."""
+    return percentile_iter(series, 50.0, nchunks, nframes, use_buffer, **kwargs)
 
 
 # -- preparing the frames ------------------------------------------------------------------
+
+
+def _check_pct(pct: Any) -> np.ndarray:
+    try:
+        q = np.asarray(pct, dtype=np.float64)
+    except (TypeError, ValueError):
+        q = np.asarray(np.nan)
+    if q.ndim > 1 or q.size == 0 or not np.all((q >= 0) & (q <= 100)):
+        raise ValueError(f"percentile {pct!r} must be a number or 1-d sequence in [0, 100]")
+    return q
 
 
 def parse_bytes(value: Any) -> int:
@@ -260,15 +343,16 @@ def _as_series(series: Any) -> ImageSeries:
     )
 
 
-def _prepare(series: Any, nframes: Any, memory_limit: Any) -> tuple[ImageSeries, int]:
-    """The frames to use as a series, and the bytes one block of work may take."""
+def _prepare(series: Any, nframes: Any, memory_limit: Any) -> tuple[ImageSeries, Any]:
+    """The frames to use as a series, and the :class:`~pipeline._stats_graph.Budget` of work on them."""
+    from pipeline import _stats_graph as G
+
     s = _as_series(series)
     count = _nframes(len(s), nframes)
     if count < len(s):
         s = s[:count]
     limit = DEFAULT_MEMORY_LIMIT if memory_limit is None else parse_bytes(memory_limit)
-    # a block, the copy numpy works on, its result and a block in flight fit the limit
-    return s, builtins.max(1, limit // 4)
+    return s, G.budget(s, limit)
 
 
 # -- the reductions ---------------------------------------------------------------------
@@ -276,93 +360,11 @@ def _prepare(series: Any, nframes: Any, memory_limit: Any) -> tuple[ImageSeries,
 
 def _reduce(series: Any, nframes: Any, memory_limit: Any, lazy: bool,
             progress: Progress | None, kind: str) -> Any:
-    from pipeline import graph
+    from pipeline import _stats_graph as G
 
-    s, block_bytes = _prepare(series, nframes, memory_limit)
-    target = builtins.min(graph.TARGET_CHUNK_BYTES, block_bytes)
-    arr = s.to_dask(frames_per_chunk=graph.frames_per_chunk(s, target))
-    partials = _partials(arr, kind, block_bytes)
-    return _run(partials, lambda p: _combine(p, kind, len(s)), lazy, progress)
-
-
-def _partials(arr: da.Array, kind: str, block_bytes: int) -> da.Array:
-    """One partial image per group of frame chunks, ``(groups, *frame_shape)``.
-
-    A handful of groups keeps the final combination within memory and gives
-    progress something to count.
-    """
-    import dask.array as da
-
-    partial_bytes = int(np.prod(arr.shape[1:])) * (8 if kind in ("sum", "average") else
-                                                    arr.dtype.itemsize)
-    ngroups = builtins.max(1, builtins.min(len(arr.chunks[0]), MAX_PARTIALS,
-                                           block_bytes // builtins.max(1, partial_bytes)))
-    bounds = np.cumsum((0, *arr.chunks[0]))
-    edges = np.unique(bounds[np.linspace(0, len(arr.chunks[0]), ngroups + 1).astype(int)])
-    # dask combines this many chunk results at a time: few, so they fit the block budget
-    split = builtins.max(2, builtins.min(32, block_bytes // builtins.max(1, partial_bytes)))
-    parts = []
-    for start, stop in itertools.pairwise(edges):
-        group = arr[int(start):int(stop)]
-        if kind in ("max", "min"):
-            part = getattr(group, kind)(axis=0, keepdims=True, split_every=split)
-        else:
-            part = group.sum(axis=0, dtype=np.float64, keepdims=True, split_every=split)
-        parts.append(part)
-    return da.concatenate(parts, axis=0)
-
-
-def _combine(partials: da.Array, kind: str, count: int) -> da.Array:
-    if kind == "max":
-        return partials.max(axis=0)
-    if kind == "min":
-        return partials.min(axis=0)
-    total = partials.sum(axis=0, dtype=np.float64)
-    return total if kind == "sum" else (total / count).astype(np.float32)
-
-
-# -- percentiles by bands of rows ---------------------------------------------------------
-
-
-def _band_rows(s: ImageSeries, block_bytes: int) -> int:
-    """Rows per band: all frames x the band fit ``block_bytes`` (one row at least)."""
-    shape = s.shape
-    row_bytes = len(s) * int(np.prod(shape[:-2] + shape[-1:])) * s.dtype.itemsize
-    return builtins.max(1, builtins.min(shape[-2], block_bytes // builtins.max(1, row_bytes)))
-
-
-def _percentile_bands(s: ImageSeries, q: np.ndarray, dtype: np.dtype,
-                      block_bytes: int) -> da.Array:
-    """A dask array of the result, one task per band of rows holding all frames."""
-    import dask.array as da
-
-    shape = s.shape
-    rows = _band_rows(s, block_bytes)
-    band_frame_bytes = builtins.max(1, s.nbytes // len(s) * rows // shape[-2])
-    per_chunk = builtins.max(1, block_bytes // band_frame_bytes)
-    bands = []
-    for r0 in range(0, shape[-2], rows):
-        r1 = builtins.min(r0 + rows, shape[-2])
-        # the rectangle is pushed down into the source read: a band of rows per task
-        band = s.process([("rectangle", ((r0, r1), (0, shape[-1])))])
-        bands.append(band.to_dask(frames_per_chunk=per_chunk))
-    arr = da.concatenate(bands, axis=-2) if len(bands) > 1 else bands[0]
-    # merging along frames only: each block depends on its own band's reads
-    arr = arr.rechunk({0: -1})
-    lead = q.shape  # () for one percentile, (k,) for several
-    return arr.map_blocks(
-        _percentile_block, q, dtype, drop_axis=0, new_axis=list(range(len(lead))) or None,
-        chunks=(*((n,) for n in lead), *arr.chunks[1:]), dtype=dtype,
-        meta=np.empty((0,) * (len(lead) + arr.ndim - 1), dtype),
-    )
-
-
-def _percentile_block(block: np.ndarray, q: np.ndarray, dtype: np.dtype) -> np.ndarray:
-    out = np.percentile(block, q, axis=0)
-    if dtype.kind in "iu":
-        info = np.iinfo(dtype)
-        out = np.clip(np.rint(out), info.min, info.max)
-    return out.astype(dtype, copy=False)
+    s, b = _prepare(series, nframes, memory_limit)
+    partials = G.reduce_graph(s, kind, b)
+    return _run(partials, lambda p: G.combine(p, kind, len(s)), lazy, progress)
 
 
 # -- running on the active scheduler -----------------------------------------------------

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import tracemalloc
 
 import dask
@@ -168,13 +169,46 @@ def test_progress_counts_up_to_total(name, limit, frames_u16):
     assert [d for d, _ in calls] == list(range(1, total + 1))
 
 
-def test_iter_aliases_yield_the_result(frames_u16):
-    (img,) = list(stats.median_iter(frames_u16, 4))
-    np.testing.assert_array_equal(img, np.median(frames_u16, axis=0))
-    (img,) = list(stats.percentile_iter(frames_u16, 75, 4, nframes=3))
-    np.testing.assert_array_equal(img, np.percentile(frames_u16[:3], 75, axis=0).astype(np.float32))
-    (img,) = list(stats.max_iter(frames_u16, 2))
-    np.testing.assert_array_equal(img, frames_u16.max(axis=0))
+def _hexrd_chunks(n, nchunk):
+    """hexrd's chunks: near-equal, the larger ones first."""
+    sizes = [n // nchunk + (1 if i < n % nchunk else 0) for i in range(nchunk)]
+    return np.cumsum(sizes)
+
+
+@pytest.mark.parametrize("nchunk", [1, 3, 12])
+@pytest.mark.parametrize(("name", "fold"), [
+    ("max", lambda f: f.max(axis=0)), ("min", lambda f: f.min(axis=0)),
+    ("sum", lambda f: f.sum(axis=0, dtype=np.float64)),
+    ("average", lambda f: f.mean(axis=0, dtype=np.float64).astype(np.float32)),
+])
+def test_iter_yields_running_results(name, fold, nchunk, frames_u16):
+    got = list(getattr(stats, f"{name}_iter")(pipeline.from_array(frames_u16), nchunk,
+                                             memory_limit=4096))
+    assert len(got) == nchunk
+    for img, stop in zip(got, _hexrd_chunks(len(frames_u16), nchunk), strict=True):
+        np.testing.assert_allclose(img, fold(frames_u16[:stop]), rtol=1e-6)
+        assert img.dtype == fold(frames_u16[:1]).dtype
+
+
+def test_iter_with_nframes_and_too_many_chunks(frames_u16):
+    (last,) = list(stats.sum_iter(frames_u16, 1, nframes=5))
+    np.testing.assert_array_equal(last, frames_u16[:5].sum(axis=0, dtype=np.float64))
+    with pytest.raises(ValueError, match="13"):
+        next(stats.max_iter(frames_u16, 13))
+
+
+@pytest.mark.parametrize("nchunks", [1, 2, 7])
+def test_percentile_iter_fills_rows_band_by_band(nchunks, frames_u16):
+    height = frames_u16.shape[1]
+    ref = np.percentile(frames_u16[:9], 75, axis=0).astype(np.float32)
+    got = list(stats.percentile_iter(frames_u16, 75, nchunks, nframes=9, use_buffer=False))
+    assert len(got) == nchunks
+    for img, stop in zip(got, _hexrd_chunks(height, nchunks), strict=True):
+        assert img.dtype == np.float32 and img.shape == ref.shape
+        np.testing.assert_array_equal(img[:stop], ref[:stop])
+        assert not img[stop:].any()
+    (med,) = list(stats.median_iter(frames_u16, 1))
+    np.testing.assert_array_equal(med, np.median(frames_u16, axis=0))
 
 
 def test_hexrd_names_are_the_frame_functions():
@@ -210,3 +244,62 @@ def test_distributed_client_with_progress(frames_u16):
         np.testing.assert_array_equal(got, np.median(frames_u16, axis=0))
         assert calls[-1][0] == calls[-1][1] > 1
         np.testing.assert_allclose(stats.average(frames_u16), frames_u16.mean(axis=0), rtol=1e-6)
+
+
+# -- memory plans over stored series -----------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def stored(tmp_path_factory):
+    """40 frames of 48 x 40 uint16 in a Zarr store, 4 frames per chunk."""
+    frames = np.random.default_rng(7).integers(0, 4000, (40, 48, 40), dtype=np.uint16)
+    path = tmp_path_factory.mktemp("stored") / "s.zarr"
+    pipeline.write(pipeline.from_array(frames), str(path), chunks=4)
+    return pipeline.open(str(path)), frames
+
+
+@pytest.mark.parametrize("limit", [60_000, 200_000, 10**9])
+def test_percentiles_of_a_store_by_every_plan(limit, stored, tmp_path):
+    from pipeline import _stats_graph as G
+
+    s, frames = stored
+    pipeline.set_scratch_dir(tmp_path)
+    try:
+        plan = G.band_plan(s, G.budget(s, limit), 2, np.dtype(np.float32))
+        got = stats.percentile(s, [25, 90], memory_limit=limit)
+        med = stats.median(s.process([("flip", "h")]), nframes=31, memory_limit=limit)
+    finally:
+        pipeline.set_scratch_dir(None)
+    # the small limits copy the frames into a band-ordered scratch file first
+    assert plan.transpose == (limit < 10**9)
+    np.testing.assert_array_equal(got, np.percentile(frames, [25, 90], axis=0)
+                                  .astype(np.float32))
+    np.testing.assert_array_equal(med, np.median(frames[:31, ::-1], axis=0))
+    assert os.listdir(tmp_path) == []  # the scratch copy is gone once the result is made
+
+
+def test_lazy_percentile_computes_twice_and_cleans_up(stored, tmp_path):
+    s, frames = stored
+    pipeline.set_scratch_dir(tmp_path)
+    try:
+        lazy = stats.median(s, memory_limit=60_000, lazy=True)
+        assert os.listdir(tmp_path) == []  # nothing made before it computes
+        first, second = lazy.compute(), (lazy + 1).compute()
+    finally:
+        pipeline.set_scratch_dir(None)
+    np.testing.assert_array_equal(first, np.median(frames, axis=0))
+    np.testing.assert_array_equal(second, first + 1)
+    assert os.listdir(tmp_path) == []
+
+
+@pytest.mark.parametrize("name", ["max", "min", "sum", "average"])
+@pytest.mark.parametrize("limit", [20_000, 10**9])
+def test_reductions_of_a_store_fold_in_chains(name, limit, stored):
+    from pipeline import _stats_graph as G
+
+    s, frames = stored
+    chains, step = G.reduce_plan(G.budget(s, limit), name, s.shape)
+    assert step % 4 == 0  # whole storage chunks per read
+    if limit == 20_000:
+        assert chains == 1
+    _check(name, _compute(name, s, memory_limit=limit), frames)
