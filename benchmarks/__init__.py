@@ -14,6 +14,7 @@ BENCHMARKS: tuple[str, ...] = (
     "stats_speed",
     "graph_scale",
     "memory",
+    "stats_memory",
     "pushdown",
     "cluster",
     "codecs",

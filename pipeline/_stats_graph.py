@@ -33,7 +33,7 @@ from pipeline.series import ImageSeries
 if TYPE_CHECKING:
     import dask.array as da
 
-SAFETY = 0.8
+SAFETY = 0.6
 """Share of ``memory_limit`` the plan fills: the rest covers Python, zarr and allocator overhead."""
 
 TRANSPOSE_FROM_BANDS = 3
@@ -79,9 +79,9 @@ def budget(s: ImageSeries, limit: int) -> Budget:
         unit_bytes = unit_frames * frame_in
     if in_memory(source):
         unit_frames, unit_bytes = 1, 0
-    # a decoded chunk passes through a compressed buffer and a decoded one
+    # a decoded chunk passes through a compressed buffer, a decoded one and a copy out
     return Budget(int(SAFETY * limit), threads(), len(s), frame_in, frame_out, bool(chain),
-                  builtins.max(1, unit_frames), 2 * unit_bytes)
+                  builtins.max(1, unit_frames), 3 * unit_bytes)
 
 
 def threads() -> int:
@@ -211,7 +211,7 @@ def band_plan(s: ImageSeries, b: Budget, nq: int, out_dtype: np.dtype) -> BandPl
         # a band read from the scratch file is its own bytes and nothing else
         rows = per_task // builtins.max(1, row_task)
         rows = builtins.max(1, builtins.min(height, rows))
-        copy_share = b.limit // b.threads
+        copy_share = b.limit // (2 * b.threads)  # a copy holds what it reads and writes
         read_frames = b.unit_frames
         while (read_frames + b.unit_frames <= b.count
                and b.read_cost(read_frames + b.unit_frames) + (read_frames + b.unit_frames)

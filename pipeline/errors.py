@@ -32,6 +32,8 @@ __all__ = [
     "UnknownFormatError",
     "UnknownOpError",
     "UnsupportedCompressionError",
+    "YAMLError",
+    "YAMLLimitError",
 ]
 
 
@@ -133,3 +135,11 @@ class DiskFullError(OSError):
 
 class EmptySeriesError(ValueError):
     """A series of no frames given to a writer whose container cannot hold one."""
+
+
+class YAMLError(ValueError):
+    """YAML text that does not parse; the message names the file and the line."""
+
+
+class YAMLLimitError(YAMLError):
+    """A YAML document whose aliases expand, or whose nesting goes, beyond the loader's limits."""

@@ -70,19 +70,16 @@ def load(path: str | os.PathLike[str]) -> dict[str, Any]:
         For a file that is not YAML or breaks the schema; the message starts
         with the file name and the place in it.
     """
-    import yaml
+    from pipeline._yaml import load_yaml
+    from pipeline.errors import YAMLError
 
     name = os.fspath(path)
     try:
-        with open(name, encoding="utf-8") as f:
-            text = yaml.safe_load(f)
+        text = load_yaml(name, what="pipeline file")
     except FileNotFoundError:
         raise PipelineFileError(f"no such pipeline file: {name!r}") from None
-    except yaml.YAMLError as err:
-        mark = getattr(err, "problem_mark", None)
-        place = f"line {mark.line + 1}" if mark is not None else "YAML"
-        problem = getattr(err, "problem", None) or str(err)
-        raise PipelineFileError(f"{name}: {place}: not valid YAML: {problem}") from None
+    except YAMLError as err:
+        raise PipelineFileError(str(err)) from None
     spec = validate(text, where=name)
     spec["base_dir"] = os.path.dirname(os.path.abspath(name))
     return spec

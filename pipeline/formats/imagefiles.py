@@ -35,16 +35,21 @@ TIFF_EXTENSIONS = (".tif", ".tiff")
 
 
 def load_yaml(path: str) -> Any:
-    """The YAML document at ``path`` (``yaml.safe_load``), or None if it is not YAML text."""
-    import builtins
+    """The YAML document at ``path`` (or in ``path``, YAML text), or None if it is not YAML.
 
+    Loaded by :func:`pipeline._yaml.load_yaml`: a document whose aliases expand
+    beyond its limits raises :class:`~pipeline.errors.YAMLLimitError`.
+    """
     from ops._compat import require
+    from pipeline._yaml import load_yaml as bounded
+    from pipeline.errors import YAMLError, YAMLLimitError
 
-    yaml = require("yaml", "yaml", "YAML-described series")
+    require("yaml", "yaml", "YAML-described series")
     try:
-        with builtins.open(path, encoding="utf-8") as fh:
-            return yaml.safe_load(fh)
-    except (yaml.YAMLError, UnicodeDecodeError, IsADirectoryError):
+        return bounded(path, what="image-files YAML")
+    except YAMLLimitError:
+        raise
+    except YAMLError:
         return None
 
 
