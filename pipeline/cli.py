@@ -3,8 +3,12 @@
 Subcommands: ``run`` (a pipeline file), ``process`` (a one-liner), ``info``,
 ``stats`` and ``demo``.  Work runs on dask's threaded scheduler, or on a
 cluster with ``--scheduler ADDRESS`` / ``--workers N``.  Errors are one line
-on stderr: exit code 2 for bad input, 1 for a failure (``--debug`` shows the
-traceback).
+on stderr, their exit code chosen by their class (:func:`exit_code`): 2 for
+bad input, 1 for a failure, 130 for Ctrl-C (``--debug`` shows the
+traceback).  Nothing is guessed: an output name whose extension no writer
+knows, an extension that contradicts ``--format``, a frame selection beyond
+the source or selecting nothing, an op without its value: each is refused
+before anything is read or written.
 """
 
 from __future__ import annotations
@@ -12,8 +16,10 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import logging
 import os
 import re
+import shutil
 import sys
 import traceback
 from collections.abc import Iterator, Sequence
@@ -26,21 +32,34 @@ from pipeline.errors import (
     NotASeriesError,
     OpParameterError,
     PipelineFileError,
+    StoreExistsError,
     UnknownFormatError,
     UnknownOpError,
+    YAMLError,
 )
 
 BAD_INPUT: tuple[type[BaseException], ...] = (
     PipelineFileError, UnknownOpError, OpParameterError, UnknownFormatError, NotASeriesError,
-    FileNotFoundError, FileExistsError,
+    YAMLError, FileNotFoundError, FileExistsError,
 )
 """Errors that mean the input was wrong (exit code 2) wherever they happen."""
 
 STAT_FLAGS = ("max", "min", "sum", "mean", "average", "median")
 
+SCHEDULER_TIMEOUT = 5
+"""Seconds to reach a ``--scheduler`` before giving up."""
+
 
 class BadInput(Exception):
     """Wraps an error found while reading the command's input (exit code 2)."""
+
+
+def exit_code(err: BaseException) -> int:
+    """The exit code of an error: 2 for bad input, 130 for Ctrl-C, else 1."""
+    if isinstance(err, KeyboardInterrupt):
+        return 130
+    cause = err.__cause__ if isinstance(err, BadInput) and err.__cause__ else err
+    return 2 if isinstance(err, BadInput) or isinstance(cause, BAD_INPUT) else 1
 
 
 @contextlib.contextmanager
@@ -70,6 +89,7 @@ def cmd_process(args: argparse.Namespace, client: Any) -> int:
     from pipeline import pipelinefile
 
     with _input():
+        check_output(args.out, args.format)
         raw: dict[str, Any] = {
             "source": {"path": args.src, "format": args.source_format},
             "ops": [parse_op(text) for text in args.op],
@@ -97,18 +117,90 @@ def _write(series: Any, spec: dict[str, Any], args: argparse.Namespace, client: 
     from pipeline.formats import registry
 
     with _input():
-        fmt = registry.entry(out["format"]).name if out.get("format") else \
-            registry.writer_for(out["path"])
-    if fmt == "zarr":  # its writer hands back the task, so progress can follow it
-        with _input():
-            task = pipelinefile.write_output(series, spec, compute=False)
-        runner.execute(task, nframes=len(series), client=client, progress=progress)
-    else:
-        runner.execute(lambda: pipelinefile.write_output(series, spec), nframes=len(series),
-                       progress=progress)
+        fmt = check_output(out["path"], out.get("format"))
+    target = out["path"] if os.path.isabs(out["path"]) or not spec.get("base_dir") else \
+        os.path.join(spec["base_dir"], out["path"])
+    existed = os.path.lexists(target)
+    try:
+        if fmt == "zarr":  # its writer hands back the task, so progress can follow it
+            with _input(), _exists_in_cli_words(out["path"]):
+                task = pipelinefile.write_output(series, spec, compute=False)
+            runner.execute(task, nframes=len(series), client=client, progress=progress)
+        else:
+            with _exists_in_cli_words(out["path"]):
+                runner.execute(lambda: pipelinefile.write_output(series, spec),
+                               nframes=len(series), progress=progress)
+    except BaseException:
+        if not existed:  # a failed run leaves nothing behind that it made
+            _remove(target)
+        raise
     if not args.quiet:
         print(f"wrote {len(series)} frames of {series.shape} {series.dtype} to {out['path']}")
     return 0
+
+
+@contextlib.contextmanager
+def _exists_in_cli_words(path: str) -> Iterator[None]:
+    """An existing output, reported with the command line's flag (the library names its keyword)."""
+    try:
+        yield
+    except StoreExistsError:
+        raise BadInput(StoreExistsError(
+            f"{path!r} exists; pass --overwrite to replace it")) from None
+
+
+def _remove(path: str) -> None:
+    if os.path.isdir(path) and not os.path.islink(path):
+        shutil.rmtree(path, ignore_errors=True)
+    elif os.path.lexists(path):
+        with contextlib.suppress(OSError):
+            os.remove(path)
+
+
+def writers() -> dict[str, tuple[str, ...]]:
+    """Formats that can be written, with their extensions."""
+    import importlib
+
+    from pipeline.formats import registry
+
+    out = {}
+    for name in registry:
+        entry = registry.entry(name)
+        if not entry.file_based or not entry.extensions:
+            continue
+        try:
+            module = importlib.import_module(entry.module)
+        except ImportError:
+            continue
+        if callable(getattr(module, "write", None)):
+            out[entry.name] = entry.extensions
+    return out
+
+
+def check_output(path: str, fmt: str | None) -> str:
+    """The format an output gets; refuses an unknown extension or one contradicting ``fmt``."""
+    from pipeline.formats import registry
+
+    known = writers()
+    text = path.rstrip("/\\").lower()
+    by_name = next((name for name, exts in known.items()
+                    if any(text.endswith(e) for e in exts)), None)
+    stem, ext = os.path.splitext(os.path.basename(text))
+    if fmt is not None:
+        name = registry.entry(fmt).name
+        if name not in known:
+            raise UnknownFormatError(f"--format {fmt!r} has no writer; formats that write: "
+                                     f"{sorted(known)}")
+        if (by_name is not None and by_name != name) or (by_name is None and ext):
+            raise UnknownFormatError(
+                f"output {path!r}: its extension {ext!r} contradicts --format {fmt!r}; name it "
+                f"with one of {list(known[name])}")
+        return name
+    if by_name is None and ext:
+        listed = ", ".join(f"{n} ({' '.join(e)})" for n, e in sorted(known.items()))
+        raise UnknownFormatError(
+            f"output {path!r}: no writer for the extension {ext!r}; known: {listed}")
+    return by_name or "zarr"
 
 
 def cmd_info(args: argparse.Namespace, client: Any) -> int:
@@ -125,7 +217,7 @@ def cmd_info(args: argparse.Namespace, client: Any) -> int:
                 raise ValueError(f"{args.path!r} records no provenance to rebuild it from")
             stored = getattr(series, "provenance", None) or {}
             spec = pipelinefile.from_provenance(
-                stored, output={"path": os.path.abspath(args.path) + ".rerun"},
+                stored, output={"path": _rerun_name(args.path)},
                 array_dir=args.pipeline + ".arrays",
             )
             pipelinefile.dump(spec, args.pipeline)
@@ -139,6 +231,12 @@ def cmd_info(args: argparse.Namespace, client: Any) -> int:
         else:
             print(f"{key + ':':<12} {value}")
     return 0
+
+
+def _rerun_name(path: str) -> str:
+    """``x.zarr`` -> ``x.rerun.zarr``: beside the store, with an extension a writer knows."""
+    root, ext = os.path.splitext(os.path.abspath(path.rstrip("/\\")))
+    return f"{root}.rerun{ext or '.zarr'}"
 
 
 def describe(series: Any) -> dict[str, Any]:
@@ -205,34 +303,67 @@ def summarise(value: Any) -> Any:
     return value
 
 
-def cmd_stats(args: argparse.Namespace, client: Any) -> int:
-    import pipeline
-    from pipeline import pipelinefile
-
-    stat = "percentile" if args.percentile is not None else next(
-        (s for s in STAT_FLAGS if getattr(args, s)), None)
-    if stat is None:
+def chosen_stats(args: argparse.Namespace) -> list[str]:
+    """The statistics asked for, in the order of :data:`STAT_FLAGS` then percentile."""
+    names = [s for s in STAT_FLAGS if getattr(args, s)]
+    if "mean" in names and "average" in names:
+        names.remove("mean")
+    if args.percentile is not None:
+        if not 0 <= args.percentile <= 100:
+            raise BadInput(ValueError(
+                f"--percentile {args.percentile:g} must be in [0, 100]"))
+        names.append("percentile")
+    if not names:
         raise BadInput(ValueError(
             "choose a statistic: --max, --min, --sum, --mean, --median or --percentile P"))
+    return names
+
+
+def cmd_stats(args: argparse.Namespace, client: Any) -> int:
+    import dask
+
+    import pipeline
+
+    names = chosen_stats(args)
     with _input():
+        if args.output and len(names) > 1 and not args.output.lower().endswith(".npz"):
+            raise ValueError(f"-o {args.output!r}: several statistics go to one .npz file "
+                             "(one array per statistic)")
         series = pipeline.open(args.path, format=args.format)
         if args.nframes < 0 or args.nframes > len(series):
             raise ValueError(f"--nframes {args.nframes} must be 0 (all) to {len(series)}")
-        import pipeline.stats
-    result = runner.execute(
-        lambda: pipelinefile.compute_stat(series, stat, args.nframes, args.percentile),
-        nframes=args.nframes or len(series), progress=runner.show_progress(args.quiet))
+        lazy = [_lazy_stat(series, name, args.nframes, args.percentile) for name in names]
+    # one pass of the scheduler for all of them: they share its threads
+    results = runner.execute(lambda: dask.compute(*lazy), nframes=args.nframes or len(series),
+                             progress=runner.show_progress(args.quiet))
+    results = [np.asarray(r) for r in results]
     if args.output:
         with _input():
-            _save_array(result, args.output)
+            _save_array(dict(zip(names, results, strict=True)), args.output)
     if not args.quiet:
         where = f" to {args.output}" if args.output else ""
-        print(f"{stat} of {args.nframes or len(series)} frames: {result.shape} {result.dtype}, "
-              f"values {result.min()}..{result.max()}, mean {result.mean():.4g}{where}")
+        for name, result in zip(names, results, strict=True):
+            label = f"percentile {args.percentile:g}" if name == "percentile" else name
+            print(f"{label} of {args.nframes or len(series)} frames: {result.shape} "
+                  f"{result.dtype}, values {result.min()}..{result.max()}, "
+                  f"mean {result.mean():.4g}{where}")
     return 0
 
 
-def _save_array(arr: np.ndarray, path: str) -> None:
+def _lazy_stat(series: Any, name: str, nframes: int, pct: float | None) -> Any:
+    from pipeline import stats
+
+    name = "average" if name == "mean" else name
+    if name == "percentile":
+        return stats.percentile(series, pct, nframes=nframes, lazy=True)
+    return getattr(stats, name)(series, nframes=nframes, lazy=True)
+
+
+def _save_array(arrays: dict[str, np.ndarray], path: str) -> None:
+    if path.lower().endswith(".npz"):
+        np.savez(path, **arrays)
+        return
+    (arr,) = arrays.values()
     if path.lower().endswith((".tif", ".tiff")):
         from ops._compat import require
 
@@ -240,7 +371,7 @@ def _save_array(arr: np.ndarray, path: str) -> None:
     elif path.lower().endswith(".npy"):
         np.save(path, arr)
     else:
-        raise ValueError(f"-o {path!r}: write the result to a .npy or .tif file")
+        raise ValueError(f"-o {path!r}: write the result to a .npy, .tif or .npz file")
 
 
 def demo(out: str, nframes: int = 64, size: int = 256, overwrite: bool = False,
@@ -253,7 +384,7 @@ def demo(out: str, nframes: int = 64, size: int = 256, overwrite: bool = False,
     half = size // 4
     ps = raw.process([("dark", dark), ("flip", "v"),
                       ("rectangle", ((half, size - half), (half, size - half)))])
-    with _input():
+    with _input(), _exists_in_cli_words(out):
         task = pipeline.write(ps, out, overwrite=overwrite, compute=False)
     runner.execute(task, nframes=len(ps), progress=progress)
     reopened = pipeline.open(out)
@@ -292,8 +423,10 @@ def parse_op(text: str) -> dict[str, Any]:
     name = name.strip()
     if name not in ops.registry:
         raise UnknownOpError(f"--op {text!r}: unknown op {name!r}; known ops: {list(ops.registry)}")
-    if not sep:
-        return {"name": name, "param": None}
+    if not sep or not value.strip():
+        raise OpParameterError(
+            f"--op {text!r}: give the op's value as NAME=VALUE, e.g. flip=v, add=10, "
+            "dark=dark.npy, rectangle=0:512,0:512")
     if m := _RECT.fullmatch(value):
         r0, r1, c0, c1 = (int(g) for g in m.groups())
         return {"name": name, "param": [[r0, r1], [c0, c1]]}
@@ -309,15 +442,48 @@ def parse_op(text: str) -> dict[str, Any]:
     return {"name": name, "param": param}
 
 
+_SLICE = re.compile(r"\s*(-?\d+)?\s*:\s*(-?\d+)?\s*(?::\s*(-?\d+)\s*)?")
+
+
 def _frames(text: str) -> str | list[int]:
-    if ":" in text:
-        return text
+    """``start:stop[:step]`` or ``i,j,k``; negative numbers count from the end, as in Python."""
+    if _SLICE.fullmatch(text):
+        return text.replace(" ", "")
     try:
         return [int(v) for v in text.split(",")]
     except ValueError:
         raise argparse.ArgumentTypeError(
-            f"--frames {text!r}: give start:stop[:step] or a comma-separated list of frames"
+            f"--frames {text!r}: give start:stop[:step] or a comma-separated list of frames "
+            "(negative ones count from the end)"
         ) from None
+
+
+def _join_values(argv: list[str]) -> list[str]:
+    """``--frames -1,-2`` as ``--frames=-1,-2``: argparse takes a leading '-' for an option."""
+    out: list[str] = []
+    it = iter(argv)
+    for arg in it:
+        if arg in ("--frames", "--op") and not out[-1:] == ["--"]:
+            value = next(it, None)
+            out.append(arg if value is None else f"{arg}={value}")
+        else:
+            out.append(arg)
+    return out
+
+
+def _epilog() -> str:
+    import ops
+    from pipeline.formats import registry
+
+    ops_text = ", ".join(sorted(ops.registry))
+    formats = ", ".join(registry)
+    written = ", ".join(f"{n} ({' '.join(e)})" for n, e in sorted(writers().items()))
+    return (f"ops: {ops_text}\nformats read: {formats}\nformats written: {written}\n"
+            "exit codes: 0 done, 1 failed, 2 bad input, 130 interrupted")
+
+
+class _Formatter(argparse.RawDescriptionHelpFormatter):
+    """Keeps the epilog's lines (ops, formats) as written."""
 
 
 def make_parser() -> argparse.ArgumentParser:
@@ -331,19 +497,31 @@ def make_parser() -> argparse.ArgumentParser:
     group.add_argument("-q", "--quiet", action="store_true", help="no progress, no summary")
     group.add_argument("--debug", action="store_true", help="show tracebacks of errors")
 
-    parser = argparse.ArgumentParser(prog="lazyseries", description=__doc__.split("\n\n")[0])
+    epilog = _epilog()
+    parser = argparse.ArgumentParser(
+        prog="lazyseries", formatter_class=_Formatter, epilog=epilog,
+        description="Process series of images lazily: run a pipeline file, process a series "
+                    "with ops, describe a series, compute statistics over its frames.")
+    parser.add_argument("--version", action="version", version=f"lazyseries {_version()}")
     sub = parser.add_subparsers(dest="command", required=True)
-    p = sub.add_parser("run", parents=[common], help="run a pipeline file")
+
+    def add(name: str, text: str) -> argparse.ArgumentParser:
+        return sub.add_parser(name, parents=[common], help=text, description=text,
+                              epilog=epilog, formatter_class=_Formatter)
+
+    p = add("run", "run a pipeline file")
     p.add_argument("pipeline", help="the pipeline file (YAML)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing output")
 
-    p = sub.add_parser("process", parents=[common], help="process a series with ops, write it")
+    p = add("process", "process a series with ops, write it")
     p.add_argument("src", help="the series to process")
-    p.add_argument("out", help="where to write the result (Zarr unless the name says otherwise)")
+    p.add_argument("out", help="where to write the result: its extension names the format "
+                               "(no extension: Zarr)")
     p.add_argument("--op", action="append", default=[], metavar="NAME=VALUE",
                    help="an op, applied in the order given: dark=dark.npy, dark=median:100, "
                         "flip=v, rectangle=0:1024,0:1024, add=10")
-    p.add_argument("--frames", type=_frames, help="start:stop[:step] or a list: 0,5,9")
+    p.add_argument("--frames", type=_frames,
+                   help="start:stop[:step] or a list: 0,5,9 (negative: from the end)")
     p.add_argument("--source-format", help="the source's format (default: inferred)")
     p.add_argument("--format", help="the output's format (default: from the name, else zarr)")
     p.add_argument("--codec", help="the output's codec (Zarr: default, blosc-lz4, zstd, ...)")
@@ -351,14 +529,14 @@ def make_parser() -> argparse.ArgumentParser:
                    help="Zarr: N downsampled OME-Zarr levels beside the frames (default 0)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing output")
 
-    p = sub.add_parser("info", parents=[common], help="describe a series")
+    p = add("info", "describe a series")
     p.add_argument("path")
     p.add_argument("--format", help="the series' format (default: inferred)")
     p.add_argument("--json", action="store_true", help="print JSON")
     p.add_argument("--pipeline", metavar="FILE",
                    help="write a pipeline file that recomputes this store from its provenance")
 
-    p = sub.add_parser("stats", parents=[common], help="a statistic over the frames")
+    p = add("stats", "statistics over the frames (several at once are computed in one pass)")
     p.add_argument("path")
     p.add_argument("--format", help="the series' format (default: inferred)")
     for name in STAT_FLAGS:
@@ -367,8 +545,7 @@ def make_parser() -> argparse.ArgumentParser:
     p.add_argument("--nframes", type=int, default=0, help="use the first N frames (0: all)")
     p.add_argument("-o", "--output", help="save the result (.npy or .tif)")
 
-    p = sub.add_parser("demo", parents=[common],
-                       help="process the built-in synthetic series into a Zarr store")
+    p = add("demo", "process the built-in synthetic series into a Zarr store")
     p.add_argument("out", help="path of the Zarr store to write")
     p.add_argument("--frames", type=int, default=64)
     p.add_argument("--size", type=int, default=256)
@@ -379,27 +556,47 @@ def make_parser() -> argparse.ArgumentParser:
 COMMANDS = {"run": cmd_run, "process": cmd_process, "info": cmd_info, "stats": cmd_stats}
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    args = make_parser().parse_args(argv)
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
     try:
-        with runner.scheduler(args.scheduler, args.workers, quiet=args.quiet) as client:
+        return version("lazyseries")
+    except PackageNotFoundError:  # running from a source tree
+        return "unknown"
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = make_parser().parse_args(_join_values(list(sys.argv[1:] if argv is None else argv)))
+    try:
+        with runner.scheduler(args.scheduler, args.workers, quiet=args.quiet,
+                              timeout=SCHEDULER_TIMEOUT) as client:
             if args.command == "demo":
                 return demo(args.out, args.frames, args.size, args.overwrite,
                             progress=runner.show_progress(args.quiet))
             return COMMANDS[args.command](args, client)
     except KeyboardInterrupt:
-        print("lazyseries: interrupted", file=sys.stderr)
-        return 130
+        _interrupted()
     except Exception as err:  # noqa: BLE001  (the one place that turns errors into exit codes)
         cause = err.__cause__ if isinstance(err, BadInput) and err.__cause__ else err
-        code = 2 if isinstance(err, BadInput) or isinstance(cause, BAD_INPUT) else 1
         if args.debug:
             traceback.print_exception(cause)
-        text = str(cause) or type(cause).__name__
-        if isinstance(cause, FileExistsError):  # the library's advice, in the CLI's words
-            text = text.replace("pass overwrite=True", "pass --overwrite")
+        text = " ".join((str(cause) or type(cause).__name__).split())  # one line
         print(f"lazyseries: error: {text}", file=sys.stderr)
-        return code
+        return exit_code(err)
+    return 130  # pragma: no cover  (_interrupted does not return)
+
+
+def _interrupted() -> None:
+    """Ctrl-C: one line, exit 130, without waiting for running tasks or the event loops'
+    complaints about tasks they never finished (zarr's, distributed's)."""
+    from pipeline.disk import remove_owned_scratch
+
+    print("lazyseries: interrupted", file=sys.stderr)
+    logging.getLogger("asyncio").setLevel(logging.CRITICAL)
+    remove_owned_scratch()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(130)
 
 
 if __name__ == "__main__":

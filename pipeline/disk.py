@@ -170,7 +170,8 @@ def remove_scratch(path: str) -> None:
 
 
 @atexit.register
-def _remove_owned() -> None:
+def remove_owned_scratch() -> None:
+    """Remove every scratch entry this process still owns (run at exit)."""
     for path in list(_owned):
         remove_scratch(path)
 

@@ -222,15 +222,31 @@ def _path(path: str, base: str | None) -> str:
 
 
 def _frame_list(value: Any, n: int, where: str) -> list[int] | None:
+    """Frame numbers from a list (negative ones count from the end) or ``"start:stop[:step]"``.
+
+    Python's meaning, but never clipped: a bound beyond the source's frames,
+    a zero step or a selection of no frames is an error.
+    """
     if value is None:
         return None
     if isinstance(value, str):
         parts = [int(p) if p.strip() else None for p in value.split(":")]
-        value = list(range(n))[slice(*parts)]
+        for bound in parts[:2]:
+            if bound is not None and not -n <= bound <= n:
+                raise _fail(where, f"frame_list {value!r}: {bound} is beyond the source's {n} "
+                            f"frames; bounds go from {-n} to {n}")
+        if len(parts) == 3 and parts[2] == 0:
+            raise _fail(where, f"frame_list {value!r}: the step must not be 0")
+        text, value = value, list(range(n))[slice(*parts)]
+        if not value:
+            raise _fail(where, f"frame_list {text!r} selects no frames of the source's {n}; "
+                        "give start < stop (or a negative step)")
     bad = [j for j in value if not -n <= j < n]
     if bad:
         raise _fail(where, f"frame_list: frame {bad[0]} is out of range for a source of "
-                    f"{n} frames")
+                    f"{n} frames; give 0 to {n - 1} (or -{n} to -1 from the end)")
+    if not value:
+        raise _fail(where, "frame_list: an empty list selects no frames")
     return list(value)
 
 

@@ -16,6 +16,10 @@ from typing import IO, Any
 from dask.callbacks import Callback
 
 
+class SchedulerUnreachableError(ConnectionError):
+    """A ``--scheduler`` address where no dask scheduler answers in time."""
+
+
 class FrameProgress(Callback):
     """A tqdm bar for dask's local schedulers: frames done, rate, time left.
 
@@ -57,7 +61,7 @@ class FrameProgress(Callback):
 
 @contextlib.contextmanager
 def scheduler(address: str | None = None, workers: int | None = None,
-              quiet: bool = True) -> Iterator[Any]:
+              quiet: bool = True, timeout: float = 5) -> Iterator[Any]:
     """A context in which dask work runs where asked; yields the distributed client or None.
 
     Parameters
@@ -68,6 +72,8 @@ def scheduler(address: str | None = None, workers: int | None = None,
         Start a ``distributed.LocalCluster`` of this many worker processes.
     quiet
         Without it, say where the work runs (and the dashboard link) on stderr.
+    timeout
+        Seconds to reach ``address``; then :class:`SchedulerUnreachableError`.
     """
     if address is None and not workers:
         yield None
@@ -77,7 +83,13 @@ def scheduler(address: str | None = None, workers: int | None = None,
     distributed = require("distributed", "distributed", "running on a dask cluster")
     with contextlib.ExitStack() as stack:
         if address is not None:
-            client = stack.enter_context(distributed.Client(address))
+            try:
+                client = stack.enter_context(distributed.Client(address, timeout=timeout))
+            except (OSError, TimeoutError) as err:
+                raise SchedulerUnreachableError(
+                    f"cannot reach the dask scheduler at {address!r} within {timeout:g} s "
+                    f"({type(err).__name__}); is it running, and is the address right?"
+                ) from err
         else:
             cluster = stack.enter_context(distributed.LocalCluster(
                 n_workers=workers, threads_per_worker=1, dashboard_address=":0"))
@@ -123,4 +135,4 @@ def show_progress(quiet: bool = False, stream: IO[str] | None = None) -> bool:
     return not quiet and bool(getattr(stream, "isatty", lambda: False)())
 
 
-__all__ = ["FrameProgress", "execute", "scheduler", "show_progress"]
+__all__ = ["FrameProgress", "SchedulerUnreachableError", "execute", "scheduler", "show_progress"]

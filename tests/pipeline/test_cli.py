@@ -73,7 +73,7 @@ def test_run_and_rerun_from_recorded_provenance(raw, tmp_path):
     rerun = cli("run", "again.yaml", cwd=tmp_path)
     assert rerun.returncode == 0, rerun.stderr
     first, second = pipeline.open(tmp_path / "run.zarr"), pipeline.open(
-        tmp_path / "run.zarr.rerun")
+        tmp_path / "run.rerun.zarr")
     assert np.asarray(first).tobytes() == np.asarray(second).tobytes()
 
 

@@ -1,0 +1,156 @@
+"""The command line never guesses: every bad input is exit 2 with one line, nothing written."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+import pipeline
+from pipeline import cli
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+@pytest.fixture
+def src(tmp_path):
+    frames = np.random.default_rng(3).integers(0, 1000, (10, 16, 12), dtype=np.uint16)
+    pipeline.write(pipeline.from_array(frames), tmp_path / "src.zarr")
+    return str(tmp_path / "src.zarr"), frames
+
+
+def run(capsys, *args):
+    code = cli.main([str(a) for a in args])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["out.txt"], "no writer for the extension '.txt'; known: "),
+    (["x.zarr", "--format", "tiff"], "'.zarr' contradicts --format 'tiff'"),
+    (["o.zarr", "--op", "flip"], "--op 'flip': give the op's value"),
+    (["o.zarr", "--frames", "5:2"], "'5:2' selects no frames"),
+    (["o.zarr", "--frames", "0:11"], "11 is beyond the source's 10 frames"),
+    (["o.zarr", "--frames", "3,10"], "frame 10 is out of range"),
+    (["o.zarr", "--frames", "::0"], "step must not be 0"),
+    (["o.zarr", "--source-format", "nope"], "unknown format 'nope'"),
+    (["o.zarr", "--op", "gauss_laplace=.inf"], ""),
+])
+def test_bad_process_input_writes_nothing(args, message, src, tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    code, out, err = run(capsys, "process", src[0], *args)
+    assert code in ((1, 2) if "gauss" in args[-1] else (2,)), err
+    assert err.count("\n") == 1 and err.startswith("lazyseries: error: ") and message in err
+    assert sorted(os.listdir(tmp_path)) == ["src.zarr"]
+
+
+def test_negative_frames_count_from_the_end(src, tmp_path, capsys):
+    code, _, err = run(capsys, "process", src[0], tmp_path / "o.zarr", "--frames", "-1,-3", "-q")
+    assert code == 0, err
+    np.testing.assert_array_equal(np.asarray(pipeline.open(tmp_path / "o.zarr")),
+                                  src[1][[-1, -3]])
+    code, _, _ = run(capsys, "process", src[0], tmp_path / "p.zarr", "--frames", "-4:", "-q")
+    np.testing.assert_array_equal(np.asarray(pipeline.open(tmp_path / "p.zarr")), src[1][-4:])
+
+
+def test_format_and_extension_agreeing_are_fine(src, tmp_path, capsys):
+    code, _, err = run(capsys, "process", src[0], tmp_path / "o.tif", "--format", "tiff", "-q")
+    assert code == 0, err
+    np.testing.assert_array_equal(np.asarray(pipeline.open(tmp_path / "o.tif")), src[1])
+    code, _, err = run(capsys, "process", src[0], tmp_path / "plain", "-q")  # no extension: Zarr
+    assert code == 0 and pipeline.open(tmp_path / "plain", format="zarr").shape == (16, 12)
+
+
+def test_several_statistics_in_one_pass(src, tmp_path, capsys, monkeypatch):
+    import dask
+
+    calls = []
+    real = dask.compute
+    monkeypatch.setattr(dask, "compute", lambda *a, **k: calls.append(len(a)) or real(*a, **k))
+    out_path = tmp_path / "all.npz"
+    code, out, err = run(capsys, "stats", src[0], "--max", "--min", "--sum", "--mean",
+                         "--median", "--percentile", "90", "-o", out_path)
+    assert code == 0, err
+    assert calls[0] == 6  # one compute for all six
+    frames = src[1]
+    got = np.load(out_path)
+    np.testing.assert_array_equal(got["max"], frames.max(axis=0))
+    np.testing.assert_array_equal(got["min"], frames.min(axis=0))
+    np.testing.assert_array_equal(got["sum"], frames.sum(axis=0, dtype=np.float64))
+    np.testing.assert_allclose(got["mean"], frames.mean(axis=0), rtol=1e-6)
+    np.testing.assert_array_equal(got["median"], np.median(frames, axis=0).astype(np.float32))
+    np.testing.assert_array_equal(got["percentile"],
+                                  np.percentile(frames, 90, axis=0).astype(np.float32))
+    assert [line.split(" of ")[0] for line in out.splitlines()] == [
+        "max", "min", "sum", "mean", "median", "percentile 90"]
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["--percentile", "150"], "--percentile 150 must be in [0, 100]"),
+    (["--max", "--nframes", "11"], "--nframes 11 must be 0 (all) to 10"),
+    (["--max", "--min", "-o", "x.npy"], "several statistics go to one .npz"),
+    ([], "choose a statistic"),
+])
+def test_bad_stats_input(args, message, src, capsys):
+    code, _, err = run(capsys, "stats", src[0], *args)
+    assert code == 2 and err.count("\n") == 1 and message in err
+
+
+def test_existing_output_names_the_flag(src, capsys):
+    code, _, err = run(capsys, "process", src[0], src[0] + "/../src.zarr")
+    assert code == 2 and err.count("\n") == 1
+
+
+def test_version_and_plain_help(capsys):
+    with pytest.raises(SystemExit) as stop:
+        cli.main(["--version"])
+    assert stop.value.code == 0 and capsys.readouterr().out.startswith("lazyseries ")
+    for args in (["--help"], ["process", "--help"], ["stats", "--help"]):
+        with pytest.raises(SystemExit):
+            cli.main(args)
+        text = capsys.readouterr().out
+        assert "``" not in text and "`" not in text
+        assert "ops: " in text and "flip" in text and "gauss_laplace" in text
+        assert "formats read: " in text and "zarr" in text and "formats written: " in text
+
+
+def test_exit_codes_follow_error_classes():
+    from pipeline.errors import OpParameterError, YAMLLimitError
+
+    assert cli.exit_code(OpParameterError("x")) == 2
+    assert cli.exit_code(YAMLLimitError("x")) == 2
+    assert cli.exit_code(cli.BadInput(ValueError("x"))) == 2
+    assert cli.exit_code(RuntimeError("x")) == 1
+    assert cli.exit_code(KeyboardInterrupt()) == 130
+
+
+@pytest.mark.slow
+def test_unreachable_scheduler_fails_fast_naming_it(src, capsys):
+    pytest.importorskip("distributed")
+    start = time.monotonic()
+    code, _, err = run(capsys, "stats", src[0], "--max", "--scheduler", "tcp://127.0.0.1:1")
+    assert time.monotonic() - start < 15
+    assert code == 1 and "tcp://127.0.0.1:1" in err and err.count("\n") == 1
+
+
+@pytest.mark.slow
+def test_ctrl_c_exits_130_with_one_line(tmp_path):
+    env = {**os.environ, "PYTHONPATH": ROOT}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "pipeline", "demo", str(tmp_path / "big.zarr"), "--frames",
+         "4000", "--size", "512", "-q"], cwd=tmp_path, env=env, stderr=subprocess.PIPE,
+        stdout=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 60
+    while not any(n.startswith("big.zarr") for n in os.listdir(tmp_path)):
+        assert time.monotonic() < deadline and proc.poll() is None
+        time.sleep(0.1)
+    time.sleep(1.0)  # well inside the write
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 130, err
+    assert err == "lazyseries: interrupted\n"
