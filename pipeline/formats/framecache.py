@@ -166,6 +166,16 @@ class FrameCacheSeries(LazyHandle, HeaderSeries):
 
 
 def _read_npz_header(path: str) -> tuple[int, tuple[int, ...], np.dtype, dict[str, Any]]:
+    import zipfile
+
+    try:
+        return _npz_header(path)
+    except (zipfile.BadZipFile, EOFError) as err:  # truncated or corrupt: say which file
+        raise NotASeriesError(f"{path!r} is a truncated or corrupt .npz archive ({err}); "
+                              "write it again") from None
+
+
+def _npz_header(path: str) -> tuple[int, tuple[int, ...], np.dtype, dict[str, Any]]:
     with np.load(path, allow_pickle=False) as z:
         keys = list(z.keys())
         missing = [k for k in RESERVED if k not in keys]

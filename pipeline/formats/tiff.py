@@ -17,8 +17,11 @@ frame's pages; otherwise (frames last) each read decodes the whole stack.
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import os
 import struct
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -89,35 +92,60 @@ class TiffSeries(LazyHandle, HeaderSeries):
         self._storage_options = storage_options
         self._init_handle()
         tifffile = _tifffile()
-        try:
-            tf = tifffile.TiffFile(_fsspec.openable(self._path, storage_options))
-        except (tifffile.TiffFileError, struct.error, EOFError) as err:  # truncated headers too
-            raise NotMyFormat(f"{self._path!r} is not a TIFF file: {err}") from err
-        with tf:
-            if not tf.series:
-                raise NotASeriesError(f"{self._path!r} is a TIFF file without a readable image "
-                                      "series (its image directories do not parse)")
-            series = tf.series[0]
-            self._stored_shape = tuple(int(n) for n in series.shape)
-            self._stored_axes = (axes or series.axes).upper()
-            self._dtype = np.dtype(series.dtype)
-            self._npages = len(series.pages)
-            self._frame_axes, self._inner = frame_layout(self._stored_axes, self._stored_shape,
-                                                         repr(self._path))
-            self._axes = series_axes(self._stored_axes, self._inner)
-            channels = self._stored_shape[self._inner[0]] if self._axes and "C" in self._axes \
-                else None
-            # the writer's own JSON wins: it holds every entry exactly as it was given
-            self._meta = {**_shaped_metadata(tf), **_tiffmeta.read(tf, channels),
-                          **_tiffmeta.read_json(tf)}
+        with _quiet_tifffile() as log:
+            try:
+                tf = tifffile.TiffFile(_fsspec.openable(self._path, storage_options))
+            except (tifffile.TiffFileError, struct.error, EOFError) as err:  # truncated headers
+                if _tiff_magic(self._path):  # a TIFF, cut short or corrupt: not another format's
+                    raise NotASeriesError(f"{self._path!r} is a truncated or corrupt TIFF file "
+                                          f"({type(err).__name__}: {err})") from None
+                raise NotMyFormat(f"{self._path!r} is not a TIFF file: {err}") from err
+            with tf, self._corrupt():
+                if not tf.series:
+                    raise NotASeriesError(f"{self._path!r} is a TIFF file without a readable "
+                                          "image series (its image directories do not parse)")
+                self._read_header(tf, axes)
+        if log.errors:  # tifffile skipped what it could not parse: frames would be missing
+            raise NotASeriesError(f"{self._path!r} is a truncated or corrupt TIFF file "
+                                  f"({log.errors[0]})")
         self._nframes = int(np.prod([self._stored_shape[i] for i in self._frame_axes]))
         self._pages_per_frame = self._npages // max(self._nframes, 1)
         # frames are runs of pages when the frame axes lead and the pages split evenly
         self._paged = (self._frame_axes == list(range(len(self._frame_axes)))
                        and self._pages_per_frame * self._nframes == self._npages)
 
+    def _read_header(self, tf: Any, axes: str | None) -> None:
+        with self._corrupt():
+            series = tf.series[0]
+            if os.path.isfile(self._path):  # a local file: its pages' data must be in it
+                _check_complete(tf, series, self._path)
+            self._stored_shape = tuple(int(n) for n in series.shape)
+            self._stored_axes = (axes or series.axes).upper()
+            self._dtype = np.dtype(series.dtype)
+            self._npages = len(series.pages)
+        self._frame_axes, self._inner = frame_layout(self._stored_axes, self._stored_shape,
+                                                     repr(self._path))
+        self._axes = series_axes(self._stored_axes, self._inner)
+        channels = self._stored_shape[self._inner[0]] if self._axes and "C" in self._axes \
+            else None
+        with self._corrupt():
+            # the writer's own JSON wins: it holds every entry exactly as it was given
+            self._meta = {**_shaped_metadata(tf), **_tiffmeta.read(tf, channels),
+                          **_tiffmeta.read_json(tf)}
+
+    @contextlib.contextmanager
+    def _corrupt(self) -> Iterator[None]:
+        """What tifffile raises on a truncated or corrupt file, as a project error naming it."""
+        try:
+            yield
+        except (IndexError, ValueError, KeyError, EOFError, OSError, struct.error,
+                _tifffile().TiffFileError) as err:
+            raise NotASeriesError(f"{self._path!r} is a truncated or corrupt TIFF file "
+                                  f"({type(err).__name__}: {err})") from None
+
     def _open_handle(self) -> Any:
-        return _tifffile().TiffFile(_fsspec.openable(self._path, self._storage_options))
+        with _quiet_tifffile():  # what it would say was said when the series was opened
+            return _tifffile().TiffFile(_fsspec.openable(self._path, self._storage_options))
 
     # -- the interface ---------------------------------------------------------------
 
@@ -287,3 +315,57 @@ def _plane_order(axes: str, style: str) -> tuple[int, ...]:
 
 
 __all__ = ["TiffSeries", "frame_layout", "open", "sniff", "write"]
+
+
+class _TiffLog(logging.Handler):
+    """Keeps what tifffile logs instead of printing it: its errors mean a broken file."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.errors: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if record.levelno >= logging.ERROR:
+            self.errors.append(record.getMessage())
+
+
+@contextlib.contextmanager
+def _quiet_tifffile() -> Iterator[_TiffLog]:
+    """tifffile logs what it finds wrong in a file (and goes on with less); collect it."""
+    log = logging.getLogger("tifffile")
+    handler = _TiffLog()
+    propagate = log.propagate
+    log.addHandler(handler)
+    log.propagate = False
+    try:
+        yield handler
+    finally:
+        log.removeHandler(handler)
+        log.propagate = propagate
+
+
+def _tiff_magic(path: str) -> bool:
+    """Whether a local file starts as a TIFF (classic or BigTIFF, either byte order) does."""
+    import builtins
+
+    try:
+        with builtins.open(path, "rb") as f:  # this module's open() opens series
+            head = f.read(4)
+    except OSError:
+        return False
+    return head in (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+")
+
+
+def _check_complete(tf: Any, series: Any, path: str) -> None:
+    """A truncated file: the first and last pages' data must be there, within the file."""
+    size = os.path.getsize(path)
+    pages = series.pages
+    if not len(pages):
+        raise ValueError("no pages")
+    for page in (pages[0], pages[len(pages) - 1]):
+        offsets, counts = tuple(page.dataoffsets), tuple(page.databytecounts)
+        if not offsets or len(offsets) != len(counts) or not all(offsets):
+            raise ValueError(f"page {page.index} has no valid data offsets")
+        end = max(o + n for o, n in zip(offsets, counts, strict=True))
+        if end > size:
+            raise EOFError(f"page {page.index}'s data ends at byte {end}, the file has {size}")

@@ -137,3 +137,44 @@ def test_text_and_files_load_the_same(tmp_path):
         str(tmp_path / "ok.yaml")) == expected
     with pytest.raises(FileNotFoundError):
         load_yaml(tmp_path / "missing.yaml")
+
+
+# -- truncated files -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("ext", [".npz", ".tif"])
+def test_truncated_files_are_project_errors_naming_the_file(ext, tmp_path, caplog):
+    import logging
+
+    frames = np.arange(4 * 8 * 8, dtype=np.uint16).reshape(4, 8, 8)
+    whole = tmp_path / f"whole{ext}"
+    pipeline.write(pipeline.from_array(frames), whole)
+    data = whole.read_bytes()
+    np.testing.assert_array_equal(np.asarray(pipeline.open(whole)), frames)
+    cut = tmp_path / f"cut{ext}"
+    caplog.set_level(logging.WARNING)
+    for size in range(16, len(data) - 1, max(1, len(data) // 40)):
+        cut.write_bytes(data[:size])
+        with _no_warnings():
+            try:
+                got = np.asarray(pipeline.open(cut))
+            except (pipeline.errors.NotASeriesError, pipeline.errors.UnknownFormatError) as err:
+                assert "cut" in str(err)
+            else:  # only trailing metadata was cut: the frames are all there
+                np.testing.assert_array_equal(got, frames)
+    assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
+
+
+def _no_warnings():
+    import warnings
+
+    class Guard:
+        def __enter__(self):
+            self._ctx = warnings.catch_warnings()
+            self._ctx.__enter__()
+            warnings.simplefilter("error")
+
+        def __exit__(self, *exc):
+            return self._ctx.__exit__(*exc)
+
+    return Guard()
