@@ -10,7 +10,11 @@ Memory goes to four places, and each is budgeted:
 - the result, and the pieces it is assembled from.
 
 The budget is divided by the number of tasks that can run at once (the
-local scheduler's threads, or a distributed worker's).  Reductions run as
+local scheduler's threads, or a distributed worker's).  One more place is
+the allocator's: zarr decodes in a pool of threads, and glibc gives each
+thread an arena that keeps the buffers it freed, so every pool thread would
+hold a chunk's worth of dead buffers; each task hands freed memory back
+(``malloc_trim``) after its reads.  Reductions run as
 a few sequential *chains* of read-and-fold tasks (one chain per thread), so
 no read runs ahead of the fold that consumes it.  Percentiles read every
 frame once per band of rows; when that would mean decoding the series many
@@ -97,6 +101,35 @@ def threads() -> int:
     return int(dask.config.get("num_workers", None) or CPU_COUNT)
 
 
+def _load_trim() -> Any:
+    import ctypes
+    import ctypes.util
+
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        return libc.malloc_trim
+    except (OSError, AttributeError):  # not glibc: nothing to hand back
+        return None
+
+
+_TRIM: list[Any] = []
+
+
+def trim() -> None:
+    """Give memory freed by this process's threads back to the system (glibc only)."""
+    if not _TRIM:
+        _TRIM.append(_load_trim())
+    if _TRIM[0] is not None:
+        _TRIM[0](0)
+
+
+def read(s: ImageSeries, start: int, stop: int, region: Any = None) -> np.ndarray:
+    """Frames ``start:stop`` of ``s`` (within ``region``), the reader's freed buffers handed back."""
+    block = s._read(slice(start, stop), s.spec.full_region if region is None else region)
+    trim()
+    return block
+
+
 # -- reductions: chains of read-and-fold tasks ---------------------------------------------
 
 
@@ -151,7 +184,7 @@ def _fold(acc: np.ndarray | None, s: ImageSeries, start: int, stop: int,
     The accumulator is updated in place: it is the previous step's result,
     which only this step consumes.
     """
-    block = s._read(slice(start, stop), s.spec.full_region)
+    block = read(s, start, stop)
     if acc is None:
         if kind in ("sum", "average"):
             acc = np.zeros((1, *block.shape[1:]), np.float64)
@@ -164,13 +197,35 @@ def _fold(acc: np.ndarray | None, s: ImageSeries, start: int, stop: int,
 
 
 def combine(partials: da.Array, kind: str, count: int) -> da.Array:
-    """The statistic from the chains' partial images."""
-    if kind == "max":
-        return partials.max(axis=0)
-    if kind == "min":
-        return partials.min(axis=0)
-    total = partials.sum(axis=0, dtype=np.float64)
-    return total if kind == "sum" else (total / count).astype(np.float32)
+    """The statistic from the chains' partial images, in one task folding them in place."""
+    import dask.array as da
+    from dask.base import tokenize
+    from dask.highlevelgraph import HighLevelGraph
+
+    name = f"stats-{kind}-combined-{tokenize(partials.name, count)}"
+    ndim = partials.ndim - 1
+    keys = [k for k in _flat(partials.__dask_keys__())]
+    dsk = {(name, *(0,) * ndim): (_combine_parts, keys, kind, count)}
+    graph = HighLevelGraph.from_collections(name, dsk, dependencies=[partials])
+    dtype = np.dtype(np.float32) if kind == "average" else partials.dtype
+    return da.Array(graph, name, tuple((n,) for n in partials.shape[1:]),
+                    meta=np.empty((0,) * ndim, dtype))
+
+
+def _flat(keys: Any) -> list[Any]:
+    return [k for sub in keys for k in _flat(sub)] if isinstance(keys, list) else [keys]
+
+
+def _combine_parts(parts: list[np.ndarray], kind: str, count: int) -> np.ndarray:
+    # the partials are this task's alone: fold them into the first, no new image
+    acc = parts[0][0]
+    ufunc = {"max": np.maximum, "min": np.minimum}.get(kind, np.add)
+    for part in parts[1:]:
+        ufunc(acc, part[0], out=acc)
+    if kind != "average":
+        return acc
+    np.divide(acc, count, out=acc)
+    return acc.astype(np.float32)
 
 
 # -- percentiles: all frames x a band of rows -----------------------------------------------
@@ -300,7 +355,7 @@ def _band_direct(s: ImageSeries, count: int, r0: int, r1: int, read_frames: int,
     band = np.empty((count, *s.shape[:-2], r1 - r0, s.shape[-1]), s.dtype)
     for start in range(0, count, read_frames):
         stop = builtins.min(start + read_frames, count)
-        band[start:stop] = s._read(slice(start, stop), region)
+        band[start:stop] = read(s, start, stop, region)
     return percentile_block(band, q, dtype)
 
 
@@ -327,7 +382,7 @@ def _band_offset(spec: Any, count: int, r0: int) -> tuple[int, int]:
 
 def _copy_frames(path: str, s: ImageSeries, start: int, stop: int, count: int,
                  bands: list[tuple[int, int]]) -> None:
-    block = s._read(slice(start, stop), s.spec.full_region)
+    block = read(s, start, stop)
     with open(path, "r+b") as f:
         for r0, r1 in bands:
             offset, row = _band_offset(s.spec, count, r0)
