@@ -7,6 +7,7 @@ finish: through a dask callback on the local schedulers, through
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable
 from typing import Any
 
@@ -28,6 +29,8 @@ def persist_with_progress(collection: Any, progress: Progress) -> Any:
 
 def current_client() -> Any:
     """The ``distributed`` client dask's active scheduler belongs to, or None."""
+    if "distributed" not in sys.modules:  # no client without it; importing it costs ~70 MB
+        return None
     from dask.base import get_scheduler
 
     owner = getattr(get_scheduler(), "__self__", None)

@@ -237,6 +237,7 @@ class BandPlan:
     tasks: int  # bands computed at once
     read_frames: int  # frames per read of a band (direct) or per copy task (transpose)
     transpose: bool
+    copy_chains: int = 1  # copy tasks running at once (each chain copies in turn)
 
 
 def band_plan(s: ImageSeries, b: Budget, nq: int, out_dtype: np.dtype) -> BandPlan:
@@ -246,33 +247,35 @@ def band_plan(s: ImageSeries, b: Budget, nq: int, out_dtype: np.dtype) -> BandPl
     height = s.shape[-2]
     row_out = b.frame_out // height  # one row of one frame
     row_result = int(np.prod(s.shape)) // height * nq * out_dtype.itemsize
-    # the result, and the band results it is assembled from
-    result = 2 * height * row_result
-    avail = builtins.max(0, b.limit - result)
-    tasks = builtins.max(1, builtins.min(b.threads, height))
-    read_frames = b.unit_frames
     row_task = b.count * row_out + row_result // out_dtype.itemsize * 8  # band, float64 result
-    least = b.read_cost(read_frames, 1 / height) + row_task
-    while tasks > 1 and tasks * least > avail:
-        tasks -= 1
-    per_task = avail // tasks
-    direct_read = b.read_cost(read_frames, 0)  # decoding cost of one read, whatever its rows
-    rows = (per_task - direct_read) // builtins.max(1, row_task)
-    rows = builtins.max(1, builtins.min(height, rows))
-    nbands = math.ceil(height / rows)
-    transpose = (nbands >= TRANSPOSE_FROM_BANDS and b.unit_bytes > 0
+    result = height * row_result
+    # read from the source: the result is assembled from band results held meanwhile (2x)
+    rows, tasks = _rows(b, b.limit - 2 * result, row_task, b.read_cost(b.unit_frames, 0),
+                        height)
+    transpose = (math.ceil(height / rows) >= TRANSPOSE_FROM_BANDS and b.unit_bytes > 0
                  and current_client() is None)
-    if transpose:
-        # a band read from the scratch file is its own bytes and nothing else
-        rows = per_task // builtins.max(1, row_task)
-        rows = builtins.max(1, builtins.min(height, rows))
-        copy_share = b.limit // (2 * b.threads)  # a copy holds what it reads and writes
-        read_frames = b.unit_frames
-        while (read_frames + b.unit_frames <= b.count
-               and b.read_cost(read_frames + b.unit_frames) + (read_frames + b.unit_frames)
-               * b.frame_out <= copy_share):
-            read_frames += b.unit_frames
-    return BandPlan(rows, tasks, read_frames, transpose)
+    if not transpose:
+        return BandPlan(rows, tasks, b.unit_frames, False)
+    # read from the scratch file: a band is its own bytes; band results go to the file too
+    rows, tasks = _rows(b, b.limit - result, row_task, 0, height)
+    copy = b.read_cost(b.unit_frames) + b.unit_frames * b.frame_out
+    chains = builtins.max(1, builtins.min(b.threads, b.limit // builtins.max(1, copy)))
+    frames = b.unit_frames
+    while frames + b.unit_frames <= math.ceil(b.count / chains) and chains * (
+            b.read_cost(frames + b.unit_frames) + (frames + b.unit_frames) * b.frame_out
+    ) <= b.limit:
+        frames += b.unit_frames
+    return BandPlan(rows, tasks, frames, True, chains)
+
+
+def _rows(b: Budget, avail: int, row_task: int, read: int, height: int) -> tuple[int, int]:
+    """Rows per band and bands at once, each task holding ``read`` + rows x ``row_task``."""
+    avail = builtins.max(0, avail)
+    tasks = builtins.max(1, builtins.min(b.threads, height))
+    while tasks > 1 and tasks * (read + row_task) > avail:
+        tasks -= 1
+    rows = (avail // tasks - read) // builtins.max(1, row_task)
+    return builtins.max(1, builtins.min(height, rows)), tasks
 
 
 def percentile_graph(s: ImageSeries, q: np.ndarray, out_dtype: np.dtype,
@@ -297,21 +300,26 @@ def percentile_graph(s: ImageSeries, q: np.ndarray, out_dtype: np.dtype,
     bands = [(r0, builtins.min(r0 + p.rows, height)) for r0 in range(0, height, p.rows)]
     if home is not None:
         made = f"{name}-store"
-        path = os.path.join(home, "bands.bin")
-        dsk[made] = (_make_store, home, path, b.count * b.frame_out)
-        copies = [(f"{name}-copy", i) for i in range(math.ceil(b.count / p.read_frames))]
-        for i, key in enumerate(copies):
-            start = i * p.read_frames
-            stop = builtins.min(start + p.read_frames, b.count)
-            dsk[key] = (_copy_frames, made, src, start, stop, b.count, bands)
-        dsk[f"{name}-copied"] = (_all_done, copies, made)
+        dsk[made] = (_make_store, home, b.count * b.frame_out)
+        starts = list(range(0, b.count, p.read_frames))
+        ends = []
+        for c, share in enumerate(np.array_split(np.arange(len(starts)), p.copy_chains)):
+            prev: Any = made  # each chain copies in turn: a copy never runs ahead of its turn
+            for i in share:
+                key = (f"{name}-copy", c, int(i))
+                start = starts[i]
+                stop = builtins.min(start + p.read_frames, b.count)
+                dsk[key] = (_copy_frames, prev, src, start, stop, b.count, bands)
+                prev = key
+            ends.append(prev)
+        dsk[f"{name}-copied"] = (_all_done, ends, made)
     lead = (0,) * q.ndim
     rest = (0,) * (len(s.shape) - 2)
     for i, (r0, r1) in enumerate(bands):
         key = (name, *lead, *rest, i, 0)
         if home is not None:
             dsk[key] = (_band_from_store, f"{name}-copied", s.spec, b.count, r0, r1, q,
-                        out_dtype)
+                        out_dtype, _result_offset(s, q, out_dtype, r0))
         else:
             dsk[key] = (_band_direct, src, b.count, r0, r1, p.read_frames, q, out_dtype)
     graph = HighLevelGraph.from_collections(name, dsk, dependencies=())
@@ -322,7 +330,7 @@ def percentile_graph(s: ImageSeries, q: np.ndarray, out_dtype: np.dtype,
 
 
 def assemble(bands: da.Array, home: str | None) -> da.Array:
-    """``bands`` as one block; the scratch store (if any) removed once they are all done."""
+    """``bands`` as one block; with a scratch store, read from it and the store removed."""
     import dask.array as da
     from dask.base import tokenize
     from dask.highlevelgraph import HighLevelGraph
@@ -331,16 +339,32 @@ def assemble(bands: da.Array, home: str | None) -> da.Array:
         return bands
     name = f"stats-assembled-{tokenize(bands.name, home)}"
     key = (name, *(0,) * bands.ndim)
-    dsk = {key: (_assemble, bands.__dask_keys__(), home)}
+    rows = [int(r) for r in np.cumsum((0, *bands.chunks[-2]))]
+    dsk = {key: (_assemble, _flat(bands.__dask_keys__()), home, bands.shape,
+                 bands.dtype, rows)}
     graph = HighLevelGraph.from_collections(name, dsk, dependencies=[bands])
     return da.Array(graph, name, tuple((n,) for n in bands.shape), meta=bands._meta)
 
 
-def _assemble(blocks: list[Any], home: str) -> np.ndarray:
+def _result_offset(s: ImageSeries, q: np.ndarray, dtype: np.dtype, r0: int) -> int:
+    """Where the result of band ``r0:`` starts in the results file: bands one after another."""
+    return q.size * int(np.prod(s.shape)) // s.shape[-2] * r0 * dtype.itemsize
+
+
+def _assemble(_: list[None], home: str, shape: tuple[int, ...], dtype: np.dtype,
+              rows: list[int]) -> np.ndarray:
     from pipeline.disk import remove_scratch
 
-    remove_scratch(home)
-    return np.block(blocks)
+    out = np.empty(shape, dtype)
+    try:
+        with open(os.path.join(home, "result.bin"), "rb") as f:
+            for r0, r1 in zip(rows, rows[1:], strict=False):
+                piece = np.empty((*shape[:-2], r1 - r0, shape[-1]), dtype)
+                f.readinto(piece.data)
+                out[..., r0:r1, :] = piece
+    finally:
+        remove_scratch(home)
+    return out
 
 
 def _band_region(s: ImageSeries, r0: int, r1: int) -> tuple[tuple[int, int], ...]:
@@ -365,12 +389,14 @@ def _band_direct(s: ImageSeries, count: int, r0: int, r1: int, read_frames: int,
 # more in per-chunk overhead than the reads they save.
 
 
-def _make_store(home: str, path: str, nbytes: int) -> str:
+def _make_store(home: str, nbytes: int) -> str:
     from pipeline.disk import claim_scratch
 
     claim_scratch(home)
+    path = os.path.join(home, "bands.bin")
     with open(path, "wb") as f:
         f.truncate(nbytes)
+    open(os.path.join(home, "result.bin"), "wb").close()
     return path
 
 
@@ -380,14 +406,16 @@ def _band_offset(spec: Any, count: int, r0: int) -> tuple[int, int]:
     return count * r0 * row, row
 
 
-def _copy_frames(path: str, s: ImageSeries, start: int, stop: int, count: int,
-                 bands: list[tuple[int, int]]) -> None:
+def _copy_frames(prev: Any, s: ImageSeries, start: int, stop: int, count: int,
+                 bands: list[tuple[int, int]]) -> str:
+    path = prev
     block = read(s, start, stop)
     with open(path, "r+b") as f:
         for r0, r1 in bands:
             offset, row = _band_offset(s.spec, count, r0)
             f.seek(offset + start * (r1 - r0) * row)
             f.write(np.ascontiguousarray(block[..., r0:r1, :]).data)
+    return path
 
 
 def _all_done(_: Any, path: str) -> str:
@@ -395,12 +423,17 @@ def _all_done(_: Any, path: str) -> str:
 
 
 def _band_from_store(path: str, spec: Any, count: int, r0: int, r1: int, q: np.ndarray,
-                     dtype: np.dtype) -> np.ndarray:
+                     dtype: np.dtype, result_at: int) -> None:
     band = np.empty((count, *spec.shape[:-2], r1 - r0, spec.shape[-1]), spec.dtype)
     with open(path, "rb") as f:
         f.seek(_band_offset(spec, count, r0)[0])
         f.readinto(band.data)
-    return percentile_block(band, q, dtype)
+    out = percentile_block(band, q, dtype)
+    del band
+    # the results go to the file, so the band results are not all held until assembled
+    with open(os.path.join(os.path.dirname(path), "result.bin"), "r+b") as f:
+        f.seek(result_at)
+        f.write(np.ascontiguousarray(out).data)
 
 
 def percentile_block(block: np.ndarray, q: np.ndarray, dtype: np.dtype) -> np.ndarray:

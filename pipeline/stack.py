@@ -22,6 +22,7 @@ from typing import Any, Self
 import numpy as np
 
 from ops import Region
+from pipeline._stats_graph import trim
 from pipeline.disk import make_scratch, remove_scratch
 from pipeline.series import FrameSelection, ImageSeries, region_index
 
@@ -343,6 +344,7 @@ class ImageStack(ImageSeries):
             if slot >= disk.shape[0]:
                 disk.resize((2 * disk.shape[0], *disk.shape[1:]))
         disk[slot] = arr
+        trim()  # zarr encodes in its own threads, whose allocator arenas keep what they freed
         self._slots[key] = slot
 
     def _forget(self, key: int) -> None:
@@ -375,6 +377,7 @@ class ImageStack(ImageSeries):
                 return arr
             slot = self._slots[key]
         arr = np.asarray(self._disk[slot])
+        trim()
         arr.setflags(write=False)
         with self._lock:
             if self._slots.get(key) == slot and key not in self._memory:
@@ -385,7 +388,9 @@ class ImageStack(ImageSeries):
         """Part of a spilled frame, read from disk without bringing the frame back."""
         with self._lock:
             slot = self._slots[key]
-        return np.asarray(self._disk[(slot, *cut)])
+        part = np.asarray(self._disk[(slot, *cut)])
+        trim()
+        return part
 
 
 def _rebuild(frames: np.ndarray | None, dtype: np.dtype | None, budget: int, root: str | None,
