@@ -378,4 +378,9 @@ def _run(partials: da.Array, finish: Callable[[da.Array], da.Array], lazy: bool,
         from pipeline._progress import persist_with_progress
 
         partials = persist_with_progress(partials, progress)
-    return np.asarray(finish(partials).compute())
+    result = finish(partials)
+    if all(len(c) == 1 for c in result.chunks):
+        # the one block as it is: computing the array would concatenate it, a copy
+        (block,) = result.to_delayed().ravel()
+        return np.asarray(block.compute())
+    return np.asarray(result.compute())

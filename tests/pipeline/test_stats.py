@@ -303,3 +303,17 @@ def test_reductions_of_a_store_fold_in_chains(name, limit, stored):
     if limit == 20_000:
         assert chains == 1
     _check(name, _compute(name, s, memory_limit=limit), frames)
+
+
+@pytest.mark.parametrize("name", ["sum", "average", "max"])
+def test_reduction_memory_stays_bounded(name, generated):
+    s, frames = generated
+    getattr(stats, name)(s[:2], memory_limit="2MB")  # imports and caches outside the measurement
+    tracemalloc.start()
+    try:
+        got = getattr(stats, name)(s, memory_limit=2 * 2**20)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 2 * 2**20 * 1.25
+    _check(name, got, frames)
