@@ -18,7 +18,6 @@ import contextlib
 import json
 import logging
 import os
-import re
 import shutil
 import sys
 import traceback
@@ -28,6 +27,14 @@ from typing import Any
 import numpy as np
 
 from pipeline import runner
+from pipeline.cli_args import (
+    STAT_FLAGS,
+    check_output,
+    join_values,
+    make_parser,
+    parse_op,
+    writers,  # noqa: F401  (part of the command line's face)
+)
 from pipeline.errors import (
     NotASeriesError,
     OpParameterError,
@@ -43,8 +50,6 @@ BAD_INPUT: tuple[type[BaseException], ...] = (
     YAMLError, FileNotFoundError, FileExistsError,
 )
 """Errors that mean the input was wrong (exit code 2) wherever they happen."""
-
-STAT_FLAGS = ("max", "min", "sum", "mean", "average", "median")
 
 SCHEDULER_TIMEOUT = 5
 """Seconds to reach a ``--scheduler`` before giving up."""
@@ -114,8 +119,6 @@ def _write(series: Any, spec: dict[str, Any], args: argparse.Namespace, client: 
         raise BadInput(PipelineFileError(f"{spec['where']}: output: missing; give the path "
                                          "to write to"))
     progress = runner.show_progress(args.quiet)
-    from pipeline.formats import registry
-
     with _input():
         fmt = check_output(out["path"], out.get("format"))
     target = out["path"] if os.path.isabs(out["path"]) or not spec.get("base_dir") else \
@@ -155,52 +158,6 @@ def _remove(path: str) -> None:
     elif os.path.lexists(path):
         with contextlib.suppress(OSError):
             os.remove(path)
-
-
-def writers() -> dict[str, tuple[str, ...]]:
-    """Formats that can be written, with their extensions."""
-    import importlib
-
-    from pipeline.formats import registry
-
-    out = {}
-    for name in registry:
-        entry = registry.entry(name)
-        if not entry.file_based or not entry.extensions:
-            continue
-        try:
-            module = importlib.import_module(entry.module)
-        except ImportError:
-            continue
-        if callable(getattr(module, "write", None)):
-            out[entry.name] = entry.extensions
-    return out
-
-
-def check_output(path: str, fmt: str | None) -> str:
-    """The format an output gets; refuses an unknown extension or one contradicting ``fmt``."""
-    from pipeline.formats import registry
-
-    known = writers()
-    text = path.rstrip("/\\").lower()
-    by_name = next((name for name, exts in known.items()
-                    if any(text.endswith(e) for e in exts)), None)
-    stem, ext = os.path.splitext(os.path.basename(text))
-    if fmt is not None:
-        name = registry.entry(fmt).name
-        if name not in known:
-            raise UnknownFormatError(f"--format {fmt!r} has no writer; formats that write: "
-                                     f"{sorted(known)}")
-        if (by_name is not None and by_name != name) or (by_name is None and ext):
-            raise UnknownFormatError(
-                f"output {path!r}: its extension {ext!r} contradicts --format {fmt!r}; name it "
-                f"with one of {list(known[name])}")
-        return name
-    if by_name is None and ext:
-        listed = ", ".join(f"{n} ({' '.join(e)})" for n, e in sorted(known.items()))
-        raise UnknownFormatError(
-            f"output {path!r}: no writer for the extension {ext!r}; known: {listed}")
-    return by_name or "zarr"
 
 
 def cmd_info(args: argparse.Namespace, client: Any) -> int:
@@ -401,172 +358,11 @@ def demo(out: str, nframes: int = 64, size: int = 256, overwrite: bool = False,
     return 0 if same else 1
 
 
-# -- parsing ------------------------------------------------------------------------------------
-
-_RECT = re.compile(r"\s*(-?\d+)\s*:\s*(-?\d+)\s*,\s*(-?\d+)\s*:\s*(-?\d+)\s*")
-_STAT = re.compile(r"(max|min|sum|mean|average|median)(?::(\d+))?")
-_PCT = re.compile(r"percentile:([0-9.]+)(?::(\d+))?")
-
-
-def parse_op(text: str) -> dict[str, Any]:
-    """``NAME=VALUE`` from ``--op`` as a pipeline-file op ``{"name": ..., "param": ...}``.
-
-    VALUE is ``r0:r1,c0:c1`` (a rectangle), a path ending in .npy/.tif (an
-    array), ``median[:N]`` and the like (a statistic of the first N frames,
-    0 or none meaning all), ``percentile:P[:N]``, else a YAML scalar or list.
-    """
-    import yaml
-
-    import ops
-
-    name, sep, value = text.partition("=")
-    name = name.strip()
-    if name not in ops.registry:
-        raise UnknownOpError(f"--op {text!r}: unknown op {name!r}; known ops: {list(ops.registry)}")
-    if not sep or not value.strip():
-        raise OpParameterError(
-            f"--op {text!r}: give the op's value as NAME=VALUE, e.g. flip=v, add=10, "
-            "dark=dark.npy, rectangle=0:512,0:512")
-    if m := _RECT.fullmatch(value):
-        r0, r1, c0, c1 = (int(g) for g in m.groups())
-        return {"name": name, "param": [[r0, r1], [c0, c1]]}
-    if m := _STAT.fullmatch(value):
-        return {"name": name, "param": {"stat": m[1], "nframes": int(m[2] or 0)}}
-    if m := _PCT.fullmatch(value):
-        return {"name": name, "param": {"stat": "percentile", "pct": float(m[1]),
-                                        "nframes": int(m[2] or 0)}}
-    try:
-        param = yaml.safe_load(value)
-    except yaml.YAMLError:
-        param = value
-    return {"name": name, "param": param}
-
-
-_SLICE = re.compile(r"\s*(-?\d+)?\s*:\s*(-?\d+)?\s*(?::\s*(-?\d+)\s*)?")
-
-
-def _frames(text: str) -> str | list[int]:
-    """``start:stop[:step]`` or ``i,j,k``; negative numbers count from the end, as in Python."""
-    if _SLICE.fullmatch(text):
-        return text.replace(" ", "")
-    try:
-        return [int(v) for v in text.split(",")]
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"--frames {text!r}: give start:stop[:step] or a comma-separated list of frames "
-            "(negative ones count from the end)"
-        ) from None
-
-
-def _join_values(argv: list[str]) -> list[str]:
-    """``--frames -1,-2`` as ``--frames=-1,-2``: argparse takes a leading '-' for an option."""
-    out: list[str] = []
-    it = iter(argv)
-    for arg in it:
-        if arg in ("--frames", "--op") and not out[-1:] == ["--"]:
-            value = next(it, None)
-            out.append(arg if value is None else f"{arg}={value}")
-        else:
-            out.append(arg)
-    return out
-
-
-def _epilog() -> str:
-    import ops
-    from pipeline.formats import registry
-
-    ops_text = ", ".join(sorted(ops.registry))
-    formats = ", ".join(registry)
-    written = ", ".join(f"{n} ({' '.join(e)})" for n, e in sorted(writers().items()))
-    return (f"ops: {ops_text}\nformats read: {formats}\nformats written: {written}\n"
-            "exit codes: 0 done, 1 failed, 2 bad input, 130 interrupted")
-
-
-class _Formatter(argparse.RawDescriptionHelpFormatter):
-    """Keeps the epilog's lines (ops, formats) as written."""
-
-
-def make_parser() -> argparse.ArgumentParser:
-    common = argparse.ArgumentParser(add_help=False)
-    group = common.add_argument_group("evaluation")
-    where = group.add_mutually_exclusive_group()
-    where.add_argument("--scheduler", metavar="ADDRESS",
-                       help="run on an existing dask cluster, e.g. tcp://host:8786")
-    where.add_argument("--workers", type=int, metavar="N",
-                       help="start a local dask.distributed cluster of N workers")
-    group.add_argument("-q", "--quiet", action="store_true", help="no progress, no summary")
-    group.add_argument("--debug", action="store_true", help="show tracebacks of errors")
-
-    epilog = _epilog()
-    parser = argparse.ArgumentParser(
-        prog="lazyseries", formatter_class=_Formatter, epilog=epilog,
-        description="Process series of images lazily: run a pipeline file, process a series "
-                    "with ops, describe a series, compute statistics over its frames.")
-    parser.add_argument("--version", action="version", version=f"lazyseries {_version()}")
-    sub = parser.add_subparsers(dest="command", required=True)
-
-    def add(name: str, text: str) -> argparse.ArgumentParser:
-        return sub.add_parser(name, parents=[common], help=text, description=text,
-                              epilog=epilog, formatter_class=_Formatter)
-
-    p = add("run", "run a pipeline file")
-    p.add_argument("pipeline", help="the pipeline file (YAML)")
-    p.add_argument("--overwrite", action="store_true", help="replace an existing output")
-
-    p = add("process", "process a series with ops, write it")
-    p.add_argument("src", help="the series to process")
-    p.add_argument("out", help="where to write the result: its extension names the format "
-                               "(no extension: Zarr)")
-    p.add_argument("--op", action="append", default=[], metavar="NAME=VALUE",
-                   help="an op, applied in the order given: dark=dark.npy, dark=median:100, "
-                        "flip=v, rectangle=0:1024,0:1024, add=10")
-    p.add_argument("--frames", type=_frames,
-                   help="start:stop[:step] or a list: 0,5,9 (negative: from the end)")
-    p.add_argument("--source-format", help="the source's format (default: inferred)")
-    p.add_argument("--format", help="the output's format (default: from the name, else zarr)")
-    p.add_argument("--codec", help="the output's codec (Zarr: default, blosc-lz4, zstd, ...)")
-    p.add_argument("--levels", type=int, default=0, metavar="N",
-                   help="Zarr: N downsampled OME-Zarr levels beside the frames (default 0)")
-    p.add_argument("--overwrite", action="store_true", help="replace an existing output")
-
-    p = add("info", "describe a series")
-    p.add_argument("path")
-    p.add_argument("--format", help="the series' format (default: inferred)")
-    p.add_argument("--json", action="store_true", help="print JSON")
-    p.add_argument("--pipeline", metavar="FILE",
-                   help="write a pipeline file that recomputes this store from its provenance")
-
-    p = add("stats", "statistics over the frames (several at once are computed in one pass)")
-    p.add_argument("path")
-    p.add_argument("--format", help="the series' format (default: inferred)")
-    for name in STAT_FLAGS:
-        p.add_argument(f"--{name}", action="store_true", help=f"the pixel-wise {name}")
-    p.add_argument("--percentile", type=float, metavar="P", help="the P-th percentile")
-    p.add_argument("--nframes", type=int, default=0, help="use the first N frames (0: all)")
-    p.add_argument("-o", "--output", help="save the result (.npy or .tif)")
-
-    p = add("demo", "process the built-in synthetic series into a Zarr store")
-    p.add_argument("out", help="path of the Zarr store to write")
-    p.add_argument("--frames", type=int, default=64)
-    p.add_argument("--size", type=int, default=256)
-    p.add_argument("--overwrite", action="store_true")
-    return parser
-
-
 COMMANDS = {"run": cmd_run, "process": cmd_process, "info": cmd_info, "stats": cmd_stats}
 
 
-def _version() -> str:
-    from importlib.metadata import PackageNotFoundError, version
-
-    try:
-        return version("lazyseries")
-    except PackageNotFoundError:  # running from a source tree
-        return "unknown"
-
-
 def main(argv: Sequence[str] | None = None) -> int:
-    args = make_parser().parse_args(_join_values(list(sys.argv[1:] if argv is None else argv)))
+    args = make_parser().parse_args(join_values(list(sys.argv[1:] if argv is None else argv)))
     try:
         with runner.scheduler(args.scheduler, args.workers, quiet=args.quiet,
                               timeout=SCHEDULER_TIMEOUT) as client:
