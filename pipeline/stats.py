@@ -9,7 +9,8 @@ arrays of shape ``(N, *frame_shape)``.
 Everything runs on the active dask scheduler: the threaded one by default,
 or a ``dask.distributed`` client when one exists.  Memory stays within
 ``memory_limit`` (per process: on a cluster, per worker), whatever the size
-of the series; what counts is laid out in :mod:`pipeline._stats_graph`:
+of the series; what counts is laid out in :mod:`pipeline._stats_graph` and
+:mod:`pipeline._stats_bands`:
 
 - ``max``, ``min``, ``sum``, ``average`` fold groups of frames into one
   accumulator per thread, and combine those few partial images;
@@ -144,12 +145,12 @@ def frame_percentile(series: Any, pct: Any, nframes: int = 0, *, dtype: Any = np
         uint16 series in uint16 (the ``dark`` op's dtype is numpy's result
         type of frame and dark, so a float32 dark makes float32 frames).
     """
-    from pipeline import _stats_graph as G
+    from pipeline import _stats_bands as B
 
     q = _check_pct(pct)
     s, b = _prepare(series, nframes, memory_limit)
-    bands, home = G.percentile_graph(s, q, np.dtype(dtype), b)
-    return _run(bands, lambda done: G.assemble(done, home), lazy, progress)
+    bands, home = B.percentile_graph(s, q, np.dtype(dtype), b)
+    return _run(bands, lambda done: B.assemble(done, home), lazy, progress)
 
 
 def frame_median(series: Any, nframes: int = 0, *, dtype: Any = np.float32,

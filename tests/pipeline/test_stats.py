@@ -260,12 +260,13 @@ def stored(tmp_path_factory):
 
 @pytest.mark.parametrize("limit", [60_000, 200_000, 10**9])
 def test_percentiles_of_a_store_by_every_plan(limit, stored, tmp_path):
+    from pipeline import _stats_bands as B
     from pipeline import _stats_graph as G
 
     s, frames = stored
     pipeline.set_scratch_dir(tmp_path)
     try:
-        plan = G.band_plan(s, G.budget(s, limit), 2, np.dtype(np.float32))
+        plan = B.band_plan(s, G.budget(s, limit), 2, np.dtype(np.float32))
         got = stats.percentile(s, [25, 90], memory_limit=limit)
         med = stats.median(s.process([("flip", "h")]), nframes=31, memory_limit=limit)
     finally:
