@@ -160,7 +160,7 @@ def make_parser() -> argparse.ArgumentParser:
     epilog = _epilog()
     parser = argparse.ArgumentParser(
         prog="lazyseries", formatter_class=_Formatter, epilog=epilog,
-        description="Process series of images lazily: run a pipeline file, process a series "
+        description="Process series of images lazily: run a pipeline file, process a series\n"
                     "with ops, describe a series, compute statistics over its frames.")
     parser.add_argument("--version", action="version", version=f"lazyseries {_version()}")
     sub = parser.add_subparsers(dest="command", required=True)
