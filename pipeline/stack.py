@@ -1,9 +1,11 @@
 """ImageStack: a mutable, list-like series that spills least recently used frames to disk.
 
 Frames stay in memory until the stack would exceed its budget; then the
-least recently used ones are written to a Zarr array in a private scratch
-directory (one frame per chunk, so each write is a whole chunk and needs no
-lock) and only their slot number stays in memory.  Reading a spilled frame
+least recently used ones are written to a flat file in a private scratch
+directory (one slot of the frame's bytes each, so writes of different slots
+need no lock) and only their slot number stays in memory.  A flat file, not a
+Zarr array: zarr's encoding and decoding buffers, in its own threads, cost
+several frames of memory per access, which the budget is there to bound.  Reading a spilled frame
 brings it back into memory, where it stays until the budget is hit again.
 Slots freed by deletions and replacements are reused.
 """
@@ -22,15 +24,11 @@ from typing import Any, Self
 import numpy as np
 
 from ops import Region
-from pipeline._stats_graph import trim
 from pipeline.disk import make_scratch, remove_scratch
 from pipeline.series import FrameSelection, ImageSeries, region_index
 
 DEFAULT_MEMORY_FRACTION = 0.25
 """Share of the memory available at construction a stack may use when given no budget."""
-
-_GROW_FROM = 16
-"""Initial number of frame slots of the scratch array; it doubles when full."""
 
 
 def available_memory() -> int:
@@ -160,7 +158,7 @@ class ImageStack(ImageSeries):
         self._version = 0
         self._lock = threading.RLock()
         self._home: str | None = None
-        self._disk: Any = None
+        self._disk: str | None = None  # the spill file, once there is one
         self._finalizer: weakref.finalize | None = None
         self._closed = False
 
@@ -336,15 +334,11 @@ class ImageStack(ImageSeries):
                 self._spill(key, arr)
 
     def _spill(self, key: int, arr: np.ndarray) -> None:
-        disk = self._store()
-        if self._free:
-            slot = self._free.pop()
-        else:
-            slot = len(self._slots)
-            if slot >= disk.shape[0]:
-                disk.resize((2 * disk.shape[0], *disk.shape[1:]))
-        disk[slot] = arr
-        trim()  # zarr encodes in its own threads, whose allocator arenas keep what they freed
+        path = self._store()
+        slot = self._free.pop() if self._free else len(self._slots)
+        with open(path, "r+b") as f:
+            f.seek(slot * arr.nbytes)
+            f.write(np.ascontiguousarray(arr).data)
         self._slots[key] = slot
 
     def _forget(self, key: int) -> None:
@@ -355,18 +349,20 @@ class ImageStack(ImageSeries):
         if slot is not None:
             self._free.append(slot)
 
-    def _store(self) -> Any:
+    def _store(self) -> str:
         if self._disk is None:
-            import zarr
-
             self._home = make_scratch("lazyseries-stack-", self._root)
             self._finalizer = weakref.finalize(self, remove_scratch, self._home)
-            self._disk = zarr.create_array(
-                os.path.join(self._home, "frames.zarr"), shape=(_GROW_FROM, *self.shape),
-                chunks=(1, *self.shape), dtype=self.dtype, compressors=None, fill_value=0,
-                zarr_format=3,
-            )
+            self._disk = os.path.join(self._home, "frames.bin")
+            open(self._disk, "wb").close()
         return self._disk
+
+    def _load(self, slot: int) -> np.ndarray:
+        arr = np.empty(self.shape, self.dtype)
+        with open(self._disk, "rb") as f:
+            f.seek(slot * arr.nbytes)
+            f.readinto(arr.data)
+        return arr
 
     def _frame(self, key: int) -> np.ndarray:
         """A whole frame; a spilled one is read back and kept in memory."""
@@ -376,8 +372,7 @@ class ImageStack(ImageSeries):
                 self._memory.move_to_end(key)
                 return arr
             slot = self._slots[key]
-        arr = np.asarray(self._disk[slot])
-        trim()
+        arr = self._load(slot)
         arr.setflags(write=False)
         with self._lock:
             if self._slots.get(key) == slot and key not in self._memory:
@@ -388,9 +383,7 @@ class ImageStack(ImageSeries):
         """Part of a spilled frame, read from disk without bringing the frame back."""
         with self._lock:
             slot = self._slots[key]
-        part = np.asarray(self._disk[(slot, *cut)])
-        trim()
-        return part
+        return self._load(slot)[cut].copy()
 
 
 def _rebuild(frames: np.ndarray | None, dtype: np.dtype | None, budget: int, root: str | None,
