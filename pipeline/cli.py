@@ -147,7 +147,9 @@ def _exists_in_cli_words(path: str) -> Iterator[None]:
     """An existing output, reported with the command line's flag (the library names its keyword)."""
     try:
         yield
-    except StoreExistsError:
+    except StoreExistsError as err:
+        if type(err) is not StoreExistsError:  # a refused or busy target: its own words say why
+            raise BadInput(err) from None
         raise BadInput(StoreExistsError(
             f"{path!r} exists; pass --overwrite to replace it")) from None
 
