@@ -34,3 +34,19 @@ def register_plugins() -> bool:
         else:
             _plugins_loaded = True
     return _plugins_loaded
+
+
+def open_file(path: str, purpose: str = "HDF5 files") -> Any:
+    """``h5py.File(path, "r")``; a file HDF5 cannot open is NotASeriesError naming it.
+
+    HDF5 says "truncated file", "bad superblock", "bad symbol table" and the
+    like as a bare OSError; a file that starts as HDF5 but will not open is a
+    corrupt file of this format, not another format's.
+    """
+    from pipeline.errors import NotASeriesError
+
+    module = h5py(purpose)
+    try:
+        return module.File(path, "r")
+    except OSError as err:
+        raise NotASeriesError(f"{path!r} is not a readable HDF5 file: {err}") from err

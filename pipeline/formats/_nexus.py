@@ -27,6 +27,7 @@ import numpy as np
 from ops import Region
 from pipeline.errors import NotASeriesError
 from pipeline.formats._h5 import h5py as _h5py_module
+from pipeline.formats._h5 import open_file
 from pipeline.formats._handle import LazyHandle
 from pipeline.series import FrameSelection, HeaderSeries, ImageSeries, region_index
 
@@ -137,7 +138,7 @@ def open_frames(filename: Any, dataname: str, group: str | None = None) -> Image
     h5py = _h5py()
     if not os.path.isfile(path) or not h5py.is_hdf5(path):
         return None
-    with h5py.File(path, "r") as f:
+    with open_file(path) as f:
         if group is None:
             found = None if _has_hexrd_layout(f, dataname) else locate(f)
         else:
@@ -194,7 +195,7 @@ class LinkedSeries(LazyHandle, HeaderSeries):
         self._group, self._names = group, list(names)
         self._init_handle()
         self._parts: list[Any] | None = None
-        with _h5py().File(self._filename, "r") as f:
+        with open_file(self._filename) as f:
             counts, specs = [], set()
             for name in self._names:
                 ds = self._part(f, name)
@@ -227,7 +228,7 @@ class LinkedSeries(LazyHandle, HeaderSeries):
             ) from None
 
     def _open_handle(self) -> Any:
-        return _h5py().File(self._filename, "r")
+        return open_file(self._filename)
 
     def _datasets(self) -> list[Any]:
         if self._parts is None or self._handle is None:
