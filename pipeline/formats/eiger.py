@@ -23,6 +23,7 @@ message (and more), unwrapped into nested dicts.
 from __future__ import annotations
 
 import io
+import math
 import os
 import zipfile
 from typing import Any
@@ -37,6 +38,7 @@ from pipeline.errors import (
     UnsupportedCompressionError,
 )
 from pipeline.formats._h5 import h5py as _h5py_module
+from pipeline.formats._h5 import open_file
 from pipeline.formats._handle import LazyHandle
 from pipeline.series import FrameSelection, HeaderSeries, region_index
 
@@ -87,13 +89,16 @@ def decompress_frame(d: dict[str, Any]) -> np.ndarray:
                      else d["dtype"])
     shape = tuple(int(n) for n in np.atleast_1d(d["shape"]))
     if encoding is None:
+        check_size(d, shape, dtype)
         return np.frombuffer(_as_bytes(d["data"]), dtype=dtype).reshape(shape)
     if encoding == "csrnpz":
+        check_size(d, shape, dtype)
         return _decode_csrnpz(_as_bytes(d["data"]), shape, dtype)
     if encoding in ("lz4", "bslz4", "bszstd"):
         from ops._compat import require
 
         dectris = require("dectris.compression", "eiger", f"{encoding!r}-encoded Eiger frames")
+        check_size(d, shape, dtype)
         elem_size = int(np.asarray(d.get("elem_size", dtype.itemsize)))
         raw = dectris.decompress(bytes(_as_bytes(d["data"])), encoding, elem_size=elem_size)
         return np.frombuffer(raw, dtype=dtype).reshape(shape)
@@ -226,7 +231,17 @@ class EigerStreamSeries(LazyHandle, HeaderSeries):
         return data
 
     def _open_handle(self) -> Any:
-        return _h5py().File(self._filename, "r")
+        return open_file(self._filename, "Eiger stream files")
+
+    def _frame0(self, group: Any) -> tuple[dict[str, Any], tuple[tuple[int, ...], np.dtype]]:
+        """Frame 0's constant fields and spec, its stored size checked against the spec."""
+        try:
+            constant = constant_fields(group)
+            spec = frame_spec(constant)
+            check_size(read_fields(group, constant), *spec)
+        except NotASeriesError as err:
+            raise NotASeriesError(f"{self._filename!r}: frame 0: {err}") from None
+        return constant, spec
 
     @property
     def metadata(self) -> dict[str, Any]:
@@ -267,8 +282,11 @@ class EigerStreamSeries(LazyHandle, HeaderSeries):
     def _decode_checked(self, j: int, fields: Any) -> np.ndarray:
         try:
             return self._combine(fields)
-        except (UnsupportedCompressionError, NotASeriesError, ImportError):
+        except (UnsupportedCompressionError, ImportError):
             raise
+        except NotASeriesError as err:
+            raise NotASeriesError(f"{self._filename!r}: frame {j} cannot be decoded ({err})"
+                                  ) from None
         except (RuntimeError, ValueError, EOFError, OSError, KeyError, zipfile.BadZipFile) as err:
             # the decoder's complaint, bytes of the wrong size, or a broken NPZ (csrnpz)
             raise NotASeriesError(
@@ -317,9 +335,40 @@ def _mtime(path: str) -> int | None:
 
 
 def frame_spec(fields: dict[str, Any]) -> tuple[tuple[int, ...], np.dtype]:
-    """Shape and dtype of a frame, from its ``shape`` and ``dtype`` fields."""
-    shape = tuple(int(n) for n in np.atleast_1d(fields["shape"]))
-    return shape, np.dtype(_text(fields["dtype"]))
+    """Shape and dtype of a frame, from its ``shape`` and ``dtype`` fields (checked)."""
+    try:
+        shape = tuple(int(n) for n in np.atleast_1d(fields["shape"]))
+        dtype = np.dtype(_text(fields["dtype"]))
+    except (TypeError, ValueError) as err:
+        raise NotASeriesError(f"the shape {fields['shape']!r} or dtype "
+                              f"{fields['dtype']!r} is not a frame's: {err}") from None
+    if dtype.kind not in "biuf" or not shape or min(shape) < 1:
+        raise NotASeriesError(f"it declares shape {shape} of dtype {dtype}; frames have "
+                              "positive sizes and a numeric dtype")
+    return shape, dtype
+
+
+def check_size(d: dict[str, Any], shape: tuple[int, ...], dtype: np.dtype) -> None:
+    """Refuse a frame whose stored size disagrees with ``shape`` and ``dtype``, before decoding.
+
+    Raw bytes are the frame itself; every encoding starts with the 8-byte
+    big-endian size of the decoded frame.  A header claiming an absurd frame
+    is caught here, not by an allocation.
+    """
+    encoding = _text(d.get("compression_type"))
+    data = _as_bytes(d["data"])
+    if encoding is None:
+        stored = len(data)
+    elif encoding in ENCODINGS:
+        stored = int.from_bytes(bytes(data[:8]), "big") if len(data) >= 8 else -1
+    else:
+        return  # decoding names the unknown encoding
+    wanted = math.prod(shape) * dtype.itemsize
+    if stored != wanted:
+        raise NotASeriesError(
+            f"a frame of shape {shape} {dtype} is {wanted} bytes, but the stored "
+            f"{encoding or 'raw'} frame holds {stored}"
+        )
 
 
 __all__ = ["EigerStreamSeries", "decompress_frame", "sniff_version", "stream_version"]

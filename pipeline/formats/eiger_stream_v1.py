@@ -15,9 +15,7 @@ import numpy as np
 from pipeline.errors import SeriesOptionError
 from pipeline.formats.eiger import (
     EigerStreamSeries,
-    constant_fields,
     decompress_frame,
-    frame_spec,
     read_fields,
     sniff_version,
 )
@@ -40,8 +38,7 @@ class EigerStreamV1Series(EigerStreamSeries):
                 f"eiger-stream-v1 takes no options, got {sorted(kwargs)!r}"
             )
         data = self._init_file(fname, 1)
-        self._constant = constant_fields(data["0"])
-        self._shape, self._dtype = frame_spec(self._constant)
+        self._constant, (self._shape, self._dtype) = self._frame0(data["0"])
 
     def _fields(self, j: int) -> dict[str, Any]:
         return read_fields(self._group(j), self._constant)

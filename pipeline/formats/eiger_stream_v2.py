@@ -21,9 +21,7 @@ import numpy as np
 from pipeline.errors import NotASeriesError, SeriesOptionError
 from pipeline.formats.eiger import (
     EigerStreamSeries,
-    constant_fields,
     decompress_frame,
-    frame_spec,
     read_fields,
     sniff_version,
 )
@@ -62,9 +60,9 @@ class EigerStreamV2Series(EigerStreamSeries):
         data = self._init_file(fname, 2)
         first = data["0"]
         self._channels = tuple(k for k in first if hasattr(first[k], "keys"))
-        self._constant = {c: constant_fields(first[c]) for c in self._channels
-                          if c in THRESHOLD_SETTINGS}
-        self._specs = {c: frame_spec(fields) for c, fields in self._constant.items()}
+        frame0 = {c: self._frame0(first[c]) for c in self._channels if c in THRESHOLD_SETTINGS}
+        self._constant = {c: fields for c, (fields, _) in frame0.items()}
+        self._specs = {c: spec for c, (_, spec) in frame0.items()}
         self._check_channels(self._threshold_setting)
 
     # -- hexrd's options -------------------------------------------------------------
