@@ -95,6 +95,9 @@ class SpeSeries(HeaderSeries):
         self._meta: dict[str, Any] = {"spe_version": round(float(head["version"]), 3)}
         end = os.path.getsize(self._path)
         if head["version"] >= 3 and head["xml_offset"]:
+            if not DATA_START <= head["xml_offset"] <= end:
+                raise NotASeriesError(f"{self._path!r}: the header puts the XML footer at byte "
+                                      f"{head['xml_offset']}, outside the file ({end} bytes)")
             xml, stride = _footer_layout(self._path, int(head["xml_offset"]))
             self._meta["spe_xml"] = xml
             self._stride = stride or frame_bytes
@@ -106,6 +109,12 @@ class SpeSeries(HeaderSeries):
     def _count(self, declared: int, end: int, frame_bytes: int) -> int:
         # the last frame needs only its pixels, not a whole stride after it
         held = max(0, (end - DATA_START - frame_bytes) // self._stride + 1)
+        if held == 0:
+            raise NotASeriesError(
+                f"{self._path!r} holds no whole frame: a frame of {self._shape[0]} x "
+                f"{self._shape[1]} {self._dtype} is {frame_bytes} bytes, the data "
+                f"{max(0, end - DATA_START)}"
+            )
         if declared > held:  # some acquisition software writes a wrong count; trust the bytes
             warnings.warn(f"{self._path!r}: the header says {declared} frames but the file "
                           f"holds {held}; reading {held}", stacklevel=4)
