@@ -114,7 +114,13 @@ def _cached_info(path: str, mtime_ns: int, size: int) -> FileInfo:
     except Exception as err:  # fabio raises anything from IOError to struct.error
         raise NotMyFormat(f"fabio cannot read {path!r}: {err}") from err
     with img:
-        data = np.asarray(img.data)
+        _check_blocks(path, img, size)
+        try:
+            data = np.asarray(img.data)
+        except (MemoryError, ValueError, OSError, EOFError) as err:
+            # fabio decodes lazily: a header's sizes meet the bytes only here
+            raise NotASeriesError(f"{path!r}: fabio cannot read its first frame: "
+                                  f"{type(err).__name__}: {err}") from err
         cls = type(img).__name__
         layout = _ge_layout(img, data) if cls == "GeImage" else None
         header = _plain_header(img.header)
@@ -123,6 +129,24 @@ def _cached_info(path: str, mtime_ns: int, size: int) -> FileInfo:
         data = gel_transform(data)
     return FileInfo(nframes, tuple(data.shape), np.dtype(data.dtype.newbyteorder("=")), cls,
                     layout, header)
+
+
+def _check_blocks(path: str, img: Any, size: int) -> None:
+    """Refuse an EDF file whose frames' data blocks run past its end.
+
+    fabio pads a short block with zeros (and logs it), which would read as
+    frames that are silently wrong; a block claiming absurd sizes would be
+    allocated.  Compressed files (``.gz``, ``.bz2``) are checked as they decode.
+    """
+    if path.lower().endswith((".gz", ".bz2")):
+        return
+    for k, frame in enumerate(getattr(img, "_frames", None) or ()):
+        start, blob = getattr(frame, "start", None), getattr(frame, "blobsize", None)
+        if isinstance(start, int) and isinstance(blob, int) and start + blob > size:
+            raise NotASeriesError(
+                f"{path!r} is truncated: frame {k}'s data block needs bytes {start} to "
+                f"{start + blob}, but the file holds {size}"
+            )
 
 
 def _ge_layout(img: Any, data: np.ndarray) -> tuple[int, int, str]:
@@ -155,14 +179,22 @@ def read_frame(path: str, frame: int, region: Region | None = None) -> np.ndarra
         data = _read_ge(path, frame, info, region)
         region = None
     else:
-        with _fabio().open(path) as img:
-            # fabio does arithmetic on the frame number: give it a Python int (as hexrd)
-            data = np.asarray(img.data if frame == 0 else img.getframe(int(frame)).data)
+        data = _read_fabio(path, frame)
     if is_gel(path):
         data = gel_transform(data)
     if region is not None:
         data = data[region_index(region)]
     return data.astype(data.dtype.newbyteorder("="), copy=False)
+
+
+def _read_fabio(path: str, frame: int) -> np.ndarray:
+    try:
+        with _fabio().open(path) as img:
+            # fabio does arithmetic on the frame number: give it a Python int (as hexrd)
+            return np.asarray(img.data if frame == 0 else img.getframe(int(frame)).data)
+    except (MemoryError, ValueError, OSError, EOFError, IndexError) as err:
+        raise NotASeriesError(f"{path!r}: fabio cannot read frame {frame}: "
+                              f"{type(err).__name__}: {err}") from err
 
 
 def _read_ge(path: str, frame: int, info: FileInfo, region: Region | None) -> np.ndarray:
