@@ -31,6 +31,7 @@ __all__ = [
     "TargetRefusedError",
     "UnknownFormatError",
     "UnknownOpError",
+    "UnreadableFrameError",
     "UnsupportedCompressionError",
     "YAMLError",
     "YAMLLimitError",
@@ -143,3 +144,11 @@ class YAMLError(ValueError):
 
 class YAMLLimitError(YAMLError):
     """A YAML document whose aliases expand, or whose nesting goes, beyond the loader's limits."""
+
+
+class UnreadableFrameError(NotASeriesError, OSError):
+    """A frame whose stored bytes do not decode: a file cut short or damaged after its header.
+
+    Also an OSError, which the decoders' own complaints (Pillow's "image file
+    is truncated") are.
+    """

@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from ops import Region
-from pipeline.errors import NotASeriesError, NotMyFormat
+from pipeline.errors import NotASeriesError, NotMyFormat, UnreadableFrameError
 from pipeline.formats._handle import LazyHandle
 from pipeline.series import FrameSelection, HeaderSeries, region_index
 
@@ -56,6 +56,17 @@ def not_readable() -> tuple[type[BaseException], ...]:
 def first_line(err: BaseException) -> str:
     """imageio's messages run over several lines of install hints; the first says what failed."""
     return (str(err).strip().splitlines() or [type(err).__name__])[0]
+
+
+def unreadable_frame(path: str, j: int, err: BaseException) -> UnreadableFrameError:
+    """The error for frame ``j`` of ``path`` that its plugin fails to decode (cut short, corrupt).
+
+    The header was read at open, so the file is of the format: whatever the
+    decoder raised (``OSError``, ``struct.error``, ``SyntaxError``...) means
+    its bytes are damaged.
+    """
+    return UnreadableFrameError(f"{path!r}: frame {j} cannot be read: {type(err).__name__}: "
+                           f"{first_line(err)}")
 
 
 class PluginSeries(LazyHandle, HeaderSeries):
@@ -105,8 +116,13 @@ class PluginSeries(LazyHandle, HeaderSeries):
         index = region_index(region)
         options = self._read_options()
         with self._lock:  # one plugin per series: its file position is shared state
+            handle = self.handle
             for k, j in enumerate(indices):
-                out[k] = as_frame(self.handle.read(index=int(j), **options))[index]
+                try:
+                    image = handle.read(index=int(j), **options)
+                except not_readable() as err:
+                    raise unreadable_frame(self._path, int(j), err) from err
+                out[k] = as_frame(image)[index]
         return out
 
     def _dask_token(self) -> str:
@@ -119,4 +135,5 @@ class PluginSeries(LazyHandle, HeaderSeries):
         return {"format": self.format_name, "path": self._path}
 
 
-__all__ = ["PluginSeries", "as_frame", "first_line", "frame_shape", "imageio", "not_readable"]
+__all__ = ["PluginSeries", "as_frame", "first_line", "frame_shape", "imageio", "not_readable",
+           "unreadable_frame"]

@@ -156,12 +156,12 @@ class ImageSequenceSeries(HeaderSeries):
     def read_image(self, j: int) -> np.ndarray:
         """Frame ``j`` as a whole, read from its file and checked against the series' spec."""
         name = self._files[j]
-        if self._mode is None and name.lower().endswith(TIFF_EXTENSIONS):
-            frame = _read_tiff(name)
-        else:
-            options: dict[str, Any] = {} if self._mode is None else {"plugin": "pillow",
-                                                                      "mode": self._mode}
-            frame = _imageio.as_frame(_imageio.imageio().imread(name, index=0, **options))
+        try:
+            frame = self._load(name)
+        except _imageio.not_readable() as err:
+            if isinstance(err, NotASeriesError | ImportError):
+                raise
+            raise _imageio.unreadable_frame(name, j, err) from err
         if frame.shape != self._shape or frame.dtype != self._dtype:
             raise NotASeriesError(
                 f"{name!r} holds an image of shape {frame.shape} {frame.dtype}, but "
@@ -169,6 +169,13 @@ class ImageSequenceSeries(HeaderSeries):
                 "a sequence must agree (mode='L' or 'RGB' converts them all)"
             )
         return frame
+
+    def _load(self, name: str) -> np.ndarray:
+        if self._mode is None and name.lower().endswith(TIFF_EXTENSIONS):
+            return _read_tiff(name)
+        options: dict[str, Any] = {} if self._mode is None else {"plugin": "pillow",
+                                                                  "mode": self._mode}
+        return _imageio.as_frame(_imageio.imageio().imread(name, index=0, **options))
 
     def _read(self, frames: FrameSelection, region: Region) -> np.ndarray:
         indices = range(*frames.indices(len(self))) if isinstance(frames, slice) else frames
