@@ -26,7 +26,7 @@ import numpy as np
 
 from pipeline import microscopy
 from pipeline.axes import dimension_names
-from pipeline.errors import NotASeriesError
+from pipeline.errors import NotASeriesError, SeriesOptionError
 
 VERSION = "0.5"
 LEVELS_GROUP = "levels"
@@ -212,10 +212,14 @@ def omero(attrs: Mapping[str, Any]) -> dict[str, Any] | None:
 def dataset_path(image: Mapping[str, Any], level: Any, where: str) -> str:
     """The array path of ``level`` of an OME-Zarr image; the error lists the levels there are."""
     datasets = image.get("datasets") or []
+    if not isinstance(datasets, list) or not all(
+            isinstance(d, Mapping) and isinstance(d.get("path"), str) for d in datasets):
+        raise NotASeriesError(f"{where}: its OME-Zarr 'datasets' is {datasets!r}; it should "
+                              "be a list of objects, each with a 'path' string")
     if isinstance(level, bool) or not isinstance(level, int | np.integer) or not (
             0 <= level < len(datasets)):
-        raise ValueError(f"{where}: no level {level!r}; the image has levels "
-                         f"0..{len(datasets) - 1}")
+        raise SeriesOptionError(f"{where}: no level {level!r}; the image has levels "
+                                f"0..{len(datasets) - 1}")
     return str(datasets[int(level)]["path"])
 
 
@@ -265,7 +269,7 @@ def level_array(group: Any, name: str, where: str) -> Any:
 
     try:
         arr = group[name]
-    except KeyError:
+    except (KeyError, ValueError):  # ValueError: a path zarr refuses ('..' segments)
         arr = None
     if not isinstance(arr, zarr.Array):
         raise NotASeriesError(f"{where!r}: its OME-Zarr metadata lists {name!r}, which is "
