@@ -410,3 +410,74 @@ XFAIL: dict[tuple[str, ...], str] = {
     ("hdf5", "test_truncated_file_url"): _HDF5_URL,
 }
 """Cases the older readers (owned elsewhere) still fail: (case, test[, where]) -> what to fix."""
+
+
+# -- OME-Zarr metadata, napari and the HTML view over hostile files ------------------------
+
+
+def _ome_store(tmp: Path) -> Path:
+    data = frames(4, (32, 32))
+    path = tmp / "o.zarr"
+    pipeline.write(pipeline.open(None, "array", data=data), path, levels=1)
+    return path
+
+
+def _mangle_multiscale(path: Path, change: Callable[[dict[str, Any]], None]) -> None:
+    import json
+
+    meta_file = path / "zarr.json"
+    meta = json.loads(meta_file.read_text())
+    change(meta["attributes"]["ome"]["multiscales"][0])
+    meta_file.write_text(json.dumps(meta))
+
+
+OME_DAMAGE: dict[str, Callable[[dict[str, Any]], None]] = {
+    "datasets-not-a-list": lambda m: m.update(datasets="0"),
+    "dataset-not-an-object": lambda m: m.update(datasets=[0, 1]),
+    "dataset-without-path": lambda m: m.update(datasets=[{}, {}]),
+    "path-to-nothing": lambda m: m["datasets"][1].update(path="../../elsewhere"),
+    "transforms-garbage": lambda m: [d.update(coordinateTransformations=[{"type": "scale",
+                                                                          "scale": "big"}])
+                                     for d in m["datasets"]],
+    "axes-garbage": lambda m: m.update(axes=7),
+}
+
+
+@pytest.mark.parametrize("level", [0, 1])
+@pytest.mark.parametrize("damage", sorted(OME_DAMAGE))
+def test_ome_zarr_with_damaged_multiscales(damage, level, tmp_path):
+    path = _ome_store(tmp_path)
+    expected = np.asarray(pipeline.open(path, level=level))
+    _mangle_multiscale(path, OME_DAMAGE[damage])
+    attempt(Case(path, expected, "zarr", {"level": level}))
+
+
+@pytest.mark.parametrize("name", ["eiger-v1", "spe", "gif", "png-dir", "ge", "nexus"])
+def test_napari_declines_a_truncated_file(name, tmp_path):
+    from pipeline import napari_plugin
+
+    case = BUILDERS[name](tmp_path)
+    whole = case.victim.read_bytes()
+    case.victim.write_bytes(whole[:16])
+    try:
+        reader = napari_plugin.get_reader(os.fspath(case.path))
+    except PROJECT_ERRORS:
+        return
+    if reader is not None:  # the header survived (a later file or part is damaged)
+        with pytest.raises(PROJECT_ERRORS):
+            reader(os.fspath(case.path))[0][0][-1].compute()
+
+
+@pytest.mark.parametrize("name", ["eiger-v1", "spe", "gif", "png-dir", "ge"])
+def test_html_view_of_a_series_whose_frames_are_damaged(name, tmp_path):
+    case = BUILDERS[name](tmp_path)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        s = pipeline.open(case.path, format=case.format)
+    whole = case.victim.read_bytes()
+    cut = len(whole) // 2 + 7
+    case.victim.write_bytes(whole[:cut] + bytes(len(whole) - cut))  # same size, frames zeroed
+    if hasattr(s, "close"):
+        s.close()
+    html = s._repr_html_()
+    assert "<" in html and str(len(s)) in html
