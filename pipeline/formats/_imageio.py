@@ -14,8 +14,9 @@ import numpy as np
 
 from ops import Region
 from pipeline.errors import NotASeriesError, NotMyFormat, UnreadableFrameError
+from pipeline.formats._frames import FrameAtATime, file_token
 from pipeline.formats._handle import LazyHandle
-from pipeline.series import FrameSelection, HeaderSeries, region_index
+from pipeline.series import region_index
 
 
 def imageio(extra: str = "images") -> Any:
@@ -69,7 +70,7 @@ def unreadable_frame(path: str, j: int, err: BaseException) -> UnreadableFrameEr
                            f"{first_line(err)}")
 
 
-class PluginSeries(LazyHandle, HeaderSeries):
+class PluginSeries(LazyHandle, FrameAtATime):
     """The frames of one multi-frame file, read one at a time through an imageio v3 plugin.
 
     Subclasses set :attr:`format_name`, :attr:`plugin` and :attr:`extra` and
@@ -110,26 +111,17 @@ class PluginSeries(LazyHandle, HeaderSeries):
     def _read_options(self) -> dict[str, Any]:
         return {}
 
-    def _read(self, frames: FrameSelection, region: Region) -> np.ndarray:
-        indices = range(*frames.indices(len(self))) if isinstance(frames, slice) else frames
-        out = np.empty((len(indices), *(hi - lo for lo, hi in region)), self._dtype)
-        index = region_index(region)
-        options = self._read_options()
+    def _read_one(self, j: int, region: Region) -> np.ndarray:
         with self._lock:  # one plugin per series: its file position is shared state
             handle = self.handle
-            for k, j in enumerate(indices):
-                try:
-                    image = handle.read(index=int(j), **options)
-                except not_readable() as err:
-                    raise unreadable_frame(self._path, int(j), err) from err
-                out[k] = as_frame(image)[index]
-        return out
+            try:
+                image = handle.read(index=j, **self._read_options())
+            except not_readable() as err:
+                raise unreadable_frame(self._path, j, err) from err
+        return as_frame(image)[region_index(region)]
 
     def _dask_token(self) -> str:
-        from dask.base import tokenize
-
-        return tokenize(self.format_name, os.path.abspath(self._path),
-                        os.stat(self._path).st_mtime_ns)
+        return file_token(self.format_name, self._path)
 
     def description(self) -> dict[str, Any]:
         return {"format": self.format_name, "path": self._path}

@@ -25,7 +25,8 @@ import numpy as np
 from ops import Region
 from pipeline.errors import NotASeriesError, NotMyFormat
 from pipeline.formats import DETECTOR_EXTENSIONS  # the registry's: one list
-from pipeline.series import FrameSelection, HeaderSeries, region_index
+from pipeline.formats._frames import FrameAtATime
+from pipeline.series import region_index
 
 PICTURE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".gif", ".bmp", ".webp", ".tif", ".tiff")
 """Ordinary pictures and TIFF, left to imageio and tifffile in image-files lists."""
@@ -214,7 +215,7 @@ def _read_ge(path: str, frame: int, info: FileInfo, region: Region | None) -> np
     return data.copy() if c0 or c1 != cols else data
 
 
-class DetectorImageSeries(HeaderSeries):
+class DetectorImageSeries(FrameAtATime):
     """The frames of one detector image file (a multi-frame GE or EDF, or a single CBF, ...).
 
     Parameters
@@ -229,16 +230,8 @@ class DetectorImageSeries(HeaderSeries):
         self._nframes, self._shape, self._dtype = info.nframes, info.shape, info.dtype
         self._meta = {"fabio_class": info.fabio_class, "header": dict(info.header)}
 
-    @property
-    def frame_chunk(self) -> int:
-        return 1
-
-    def _read(self, frames: FrameSelection, region: Region) -> np.ndarray:
-        indices = range(*frames.indices(len(self))) if isinstance(frames, slice) else frames
-        out = np.empty((len(indices), *(hi - lo for lo, hi in region)), self._dtype)
-        for k, j in enumerate(indices):
-            out[k] = read_frame(self._path, int(j), region)
-        return out
+    def _read_one(self, j: int, region: Region) -> np.ndarray:
+        return read_frame(self._path, j, region)
 
     def _dask_token(self) -> str:
         from dask.base import tokenize

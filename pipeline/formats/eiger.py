@@ -39,8 +39,9 @@ from pipeline.errors import (
 )
 from pipeline.formats._h5 import h5py as _h5py_module
 from pipeline.formats._h5 import open_file
+from pipeline.formats._frames import FrameAtATime, file_token
 from pipeline.formats._handle import LazyHandle
-from pipeline.series import FrameSelection, HeaderSeries, region_index
+from pipeline.series import region_index
 
 ENCODINGS = (None, "lz4", "bslz4", "bszstd", "csrnpz")
 """Values of ``compression_type`` that :func:`decompress_frame` decodes."""
@@ -198,11 +199,13 @@ def sniff_version(path: str) -> int | None:
         return None
 
 
-class EigerStreamSeries(LazyHandle, HeaderSeries):
+class EigerStreamSeries(LazyHandle, FrameAtATime):
     """What both stream versions share: the file, frames counted at open, one decode per frame.
 
-    Subclasses set ``_nframes``, ``_shape`` and ``_dtype`` in ``__init__`` and
-    implement :meth:`_decode` (frame ``j`` with the open handle).
+    Subclasses call :meth:`_init_file` and set ``_shape`` and ``_dtype`` in
+    ``__init__`` (:meth:`_frame0` checks them), and implement :meth:`_fields`
+    (frame ``j``'s stored fields, read under the lock) and :meth:`_combine`
+    (those fields decoded into the frame, outside it).
     """
 
     format_name = "eiger-stream"
@@ -262,22 +265,10 @@ class EigerStreamSeries(LazyHandle, HeaderSeries):
                 "frames are numbered 0, 1, ... without gaps"
             ) from None
 
-    def _decode(self, j: int) -> np.ndarray:
-        raise NotImplementedError
-
-    @property
-    def frame_chunk(self) -> int:
-        return 1
-
-    def _read(self, frames: FrameSelection, region: Region) -> np.ndarray:
-        indices = range(*frames.indices(len(self))) if isinstance(frames, slice) else frames
-        out = np.empty((len(indices), *(hi - lo for lo, hi in region)), self.dtype)
-        index = region_index(region)
-        for k, j in enumerate(indices):
-            with self._lock:  # h5py serialises calls; the decode itself runs outside it
-                fields = self._fields(int(j))
-            out[k] = self._decode_checked(int(j), fields)[index]
-        return out
+    def _read_one(self, j: int, region: Region) -> np.ndarray:
+        with self._lock:  # h5py serialises calls; the decode itself runs outside it
+            fields = self._fields(j)
+        return self._decode_checked(j, fields)[region_index(region)]
 
     def _decode_checked(self, j: int, fields: Any) -> np.ndarray:
         try:
@@ -306,10 +297,7 @@ class EigerStreamSeries(LazyHandle, HeaderSeries):
         return state
 
     def _dask_token(self) -> str:
-        from dask.base import tokenize
-
-        return tokenize(self.format_name, os.path.abspath(self._filename), self.option_values(),
-                        _mtime(self._filename))
+        return file_token(self.format_name, self._filename, self.option_values())
 
     def option_values(self) -> dict[str, Any]:
         """The reader's options and their values (hexrd's ``option_values``; none here)."""
@@ -325,13 +313,6 @@ class EigerStreamSeries(LazyHandle, HeaderSeries):
     def __repr__(self) -> str:
         return (f"<{type(self).__name__} {self._filename!r}: {len(self)} frames of "
                 f"{self.shape} {self.dtype}>")
-
-
-def _mtime(path: str) -> int | None:
-    try:
-        return os.stat(path).st_mtime_ns
-    except OSError:
-        return None
 
 
 def frame_spec(fields: dict[str, Any]) -> tuple[tuple[int, ...], np.dtype]:

@@ -27,7 +27,8 @@ import numpy as np
 from ops import Region
 from pipeline.errors import NotASeriesError, NotMyFormat
 from pipeline.formats import IMAGE_EXTENSIONS, _imageio
-from pipeline.series import FrameSelection, HeaderSeries, region_index
+from pipeline.formats._frames import FrameAtATime
+from pipeline.series import region_index
 
 PIL_MODES: dict[str, tuple[str, int | None]] = {
     "L": ("uint8", None), "I;16": ("uint16", None), "I": ("int32", None),
@@ -110,7 +111,7 @@ def _image_header(path: str) -> tuple[tuple[int, ...], np.dtype]:
     return _imageio.frame_shape(props.shape), np.dtype(props.dtype)
 
 
-class ImageSequenceSeries(HeaderSeries):
+class ImageSequenceSeries(FrameAtATime):
     """A frame per image file, read one file at a time.
 
     Parameters
@@ -149,10 +150,6 @@ class ImageSequenceSeries(HeaderSeries):
         """The image files, one per frame, in frame order."""
         return list(self._files)
 
-    @property
-    def frame_chunk(self) -> int | None:
-        return 1
-
     def read_image(self, j: int) -> np.ndarray:
         """Frame ``j`` as a whole, read from its file and checked against the series' spec."""
         name = self._files[j]
@@ -177,13 +174,8 @@ class ImageSequenceSeries(HeaderSeries):
                                                                   "mode": self._mode}
         return _imageio.as_frame(_imageio.imageio().imread(name, index=0, **options))
 
-    def _read(self, frames: FrameSelection, region: Region) -> np.ndarray:
-        indices = range(*frames.indices(len(self))) if isinstance(frames, slice) else frames
-        out = np.empty((len(indices), *(hi - lo for lo, hi in region)), self._dtype)
-        index = region_index(region)
-        for k, j in enumerate(indices):
-            out[k] = self.read_image(int(j))[index]
-        return out
+    def _read_one(self, j: int, region: Region) -> np.ndarray:
+        return self.read_image(j)[region_index(region)]
 
     def _dask_token(self) -> str:
         from dask.base import tokenize

@@ -24,7 +24,8 @@ import numpy as np
 
 from ops import Region
 from pipeline.errors import NotASeriesError, NotMyFormat
-from pipeline.series import FrameSelection, HeaderSeries
+from pipeline.formats._frames import FrameAtATime, file_token, frame_indices, output
+from pipeline.series import FrameSelection
 
 DATA_START = 4100
 HEADER = {  # name: (offset, little-endian dtype), from the SPE 2.5 and 3.0 specifications
@@ -69,7 +70,7 @@ def _footer_layout(path: str, offset: int) -> tuple[str, int | None]:
     return xml, None
 
 
-class SpeSeries(HeaderSeries):
+class SpeSeries(FrameAtATime):
     """The frames of a Princeton Instruments SPE file.
 
     Parameters
@@ -121,15 +122,12 @@ class SpeSeries(HeaderSeries):
             return held
         return declared
 
-    @property
-    def frame_chunk(self) -> int | None:
-        return 1
-
     def _read(self, frames: FrameSelection, region: Region) -> np.ndarray:
-        indices = range(*frames.indices(len(self))) if isinstance(frames, slice) else frames
+        # the frame-at-a-time loop, with one open file for all the frames of a read
+        indices = frame_indices(frames, len(self))
         (r0, r1), (c0, c1) = region
-        rows, cols = self._shape
-        out = np.empty((len(indices), r1 - r0, c1 - c0), self._dtype)
+        cols = self._shape[1]
+        out = output(indices, region, self._dtype)
         item = self._dtype.itemsize
         with builtins.open(self._path, "rb") as fh:
             for k, j in enumerate(indices):
@@ -140,9 +138,7 @@ class SpeSeries(HeaderSeries):
         return out
 
     def _dask_token(self) -> str:
-        from dask.base import tokenize
-
-        return tokenize("spe", os.path.abspath(self._path), os.stat(self._path).st_mtime_ns)
+        return file_token("spe", self._path)
 
     def description(self) -> dict[str, Any]:
         return {"format": "spe", "path": self._path}
