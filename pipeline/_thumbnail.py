@@ -81,6 +81,7 @@ def png(image: np.ndarray) -> bytes:
 
 
 def data_uri(image: np.ndarray) -> str:
+    """``image`` as a PNG ``data:`` URI, for an ``<img src=...>`` in the HTML view."""
     return "data:image/png;base64," + base64.b64encode(png(image)).decode("ascii")
 
 

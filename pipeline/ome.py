@@ -203,6 +203,7 @@ def multiscale(attrs: Mapping[str, Any]) -> dict[str, Any] | None:
 
 
 def omero(attrs: Mapping[str, Any]) -> dict[str, Any] | None:
+    """The ``omero`` entry of a group's attributes (channel names, colours), if any."""
     ome = attrs.get("ome")
     holder = ome if isinstance(ome, Mapping) else attrs
     value = holder.get("omero")

@@ -60,6 +60,7 @@ def starts_with(path: str, signature: bytes,
 
 
 def exists(path: str, storage_options: dict[str, Any] | None = None) -> bool:
+    """Whether a local path or a URL names something that exists."""
     if not is_url(path):
         return os.path.lexists(path)
     fs, fs_path = _fs(path, storage_options)

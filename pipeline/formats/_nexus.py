@@ -27,6 +27,7 @@ import numpy as np
 from ops import Region
 from pipeline.errors import NotASeriesError
 from pipeline.formats._h5 import h5py as _h5py_module
+from pipeline.formats._frames import file_token
 from pipeline.formats._h5 import open_file
 from pipeline.formats._handle import LazyHandle
 from pipeline.series import FrameSelection, HeaderSeries, ImageSeries, region_index
@@ -288,11 +289,7 @@ class LinkedSeries(LazyHandle, HeaderSeries):
         return state
 
     def _dask_token(self) -> str:
-        from dask.base import tokenize
-
-        stamp = os.stat(self._filename).st_mtime_ns if os.path.exists(self._filename) else None
-        return tokenize("hdf5-linked", os.path.abspath(self._filename), self._group,
-                        self._names, stamp)
+        return file_token("hdf5-linked", self._filename, self._group, self._names)
 
     def description(self) -> dict[str, Any]:
         return {"format": "hdf5", "path": self._filename, "group": self._group,

@@ -79,6 +79,7 @@ def listed_info(path: str) -> tuple[int, tuple[int, ...], np.dtype] | None:
 
 
 def is_gel(path: str) -> bool:
+    """Whether ``path`` is a ``.gel`` file, whose frames :func:`gel_transform` converts."""
     return os.path.splitext(path)[1] == ".gel"  # as hexrd: exactly this extension
 
 

@@ -53,6 +53,7 @@ def open(fname: str | os.PathLike[str] | Any, **kwargs: Any) -> EigerStreamV1Ser
 
 
 def sniff(path: str) -> bool:
+    """Whether ``path`` is an HDF5 file laid out as an Eiger stream, version 1."""
     return sniff_version(path) == 1
 
 

@@ -161,6 +161,7 @@ def open(fname: str | os.PathLike[str] | Any, threshold_setting: str = "threshol
 
 
 def sniff(path: str) -> bool:
+    """Whether ``path`` is an HDF5 file laid out as an Eiger stream, version 2."""
     return sniff_version(path) == 2
 
 

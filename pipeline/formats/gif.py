@@ -51,6 +51,7 @@ def open(path: str | os.PathLike[str]) -> GifSeries:
 
 
 def sniff(path: str) -> bool:
+    """Whether ``path`` starts with a GIF signature (``GIF87a`` or ``GIF89a``)."""
     import builtins
 
     try:
