@@ -277,6 +277,9 @@ def _open_frames(path: str, mode: str, name: str | None, storage_options: dict[s
     except (zarr.errors.NodeTypeValidationError, zarr.errors.GroupNotFoundError,
             ValueError, KeyError, TypeError, AttributeError) as err:
         raise NotASeriesError(f"{path!r} is not a readable Zarr store: {err}") from err
+    except RecursionError:  # JSON nested deeper than the parser goes
+        raise NotASeriesError(f"{path!r} is not a readable Zarr store: its zarr.json nests "
+                              "deeper than a JSON parser can follow") from None
     if isinstance(node, zarr.Array):
         return node, lambda: dict(node.attrs), None
     record = node.attrs.get(ATTR)
