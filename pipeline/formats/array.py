@@ -14,7 +14,8 @@ class ArraySeries(ImageSeries):
     """Frames held by an array of shape ``(N, *frame_shape)``.
 
     A numpy array is used as it is (changes to it are seen by the series);
-    a dask array is read only when a frame is asked for.
+    a dask array is read only when a frame is asked for.  Frames read are
+    copies: changing one changes neither the series nor the array.
     """
 
     def __init__(self, data: Any, metadata: dict[str, Any] | None = None,
@@ -62,8 +63,12 @@ class ArraySeries(ImageSeries):
     def _read(self, frames: FrameSelection, region: Region) -> np.ndarray:
         index = (frames, *region_index(region))
         if self._is_dask:
-            return np.asarray(self._data[index].compute())
-        return self._data[index]
+            out = np.asarray(self._data[index].compute())
+            # a dask array over a numpy one may hand back a view of the caller's array
+            return out if out.base is None else out.copy()
+        # a copy, as hexrd's adapter gives: a caller editing a frame changes neither the
+        # series nor the array it wraps
+        return np.array(self._data[index])
 
     def _as_dask(self) -> Any:
         return self._data if self._is_dask else None
