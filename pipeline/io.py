@@ -9,6 +9,7 @@ from typing import Any
 
 from pipeline.errors import NotMyFormat, UnknownFormatError
 from pipeline.formats import registry
+from pipeline.formats.protocol import as_series
 from pipeline.series import ImageSeries
 
 
@@ -131,8 +132,7 @@ def write(series: ImageSeries, path: str | os.PathLike[str], /, format: str | No
     ``shards``, ``storage_options``, ``compute``).  Returns the written
     series reopened (Zarr with ``compute=False``: the task that writes it).
     """
-    if not isinstance(series, ImageSeries):
-        raise TypeError(f"write() takes an image series, got {type(series).__name__}")
+    series = as_series(series)  # hexrd's protocol (len, [i], shape, dtype, metadata) too
     name = registry.entry(format).name if format is not None else registry.writer_for(path)
     if not hasattr(registry.plugin(name), "write"):
         writable = [n for n in registry if _has_writer(n)]

@@ -15,6 +15,7 @@ import numpy as np
 
 from ops import Region
 from pipeline.errors import OmegaSeriesError
+from pipeline.formats.protocol import as_series
 from pipeline.series import FrameSelection, ImageSeries
 
 if TYPE_CHECKING:
@@ -48,9 +49,7 @@ class OmegaImageSeries(ImageSeries):
     TAU = 360.0
 
     def __init__(self, series: ImageSeries) -> None:
-        if not isinstance(series, ImageSeries):
-            raise TypeError(f"OmegaImageSeries wraps an image series, got {type(series).__name__}")
-        self._series = series
+        self._series = series = as_series(series)
         self._omega = _check_omega(series.metadata.get(OMEGA_KEY), len(series))
         self._omega.flags.writeable = False
         self._wedge_om, self._wedge_f = _find_wedges(self._omega, self.DFLT_TOL)
@@ -133,25 +132,25 @@ class OmegaImageSeries(ImageSeries):
                 return int(f0) + step, w
         return -1, -1
 
-    def omegarange_to_frames(self, omin: float, omax: float) -> list[int]:
+    def omegarange_to_frames(self, omin: float, omax: float) -> list[int] | tuple[()]:
         """Frames from the one holding ``omin`` to the one holding ``omax``, inclusive.
 
         Both ends in one wedge (``omax``'s frame not before ``omin``'s), or in
         two wedges where the first ends where the second starts modulo 360
         (a range across the 0/360 wrap).  Otherwise, or when an end is in no
-        wedge, an empty list.
+        wedge, ``()`` as in hexrd (empty, and unequal to a list of frames).
         """
         f0, w0 = self.omega_to_frame(omin)
         f1, w1 = self.omega_to_frame(omax)
         if w0 < 0 or w1 < 0:
-            return []
+            return ()
         if w0 == w1 and f1 >= f0:
             return list(range(f0, f1 + 1))
         gap = np.mod(self._wedge_om[w1, 0] - self._wedge_om[w0, 1], self.TAU)
         if min(gap, self.TAU - gap) < self.DFLT_TOL:
             end0 = int(self._wedge_f[w0].sum())
             return list(range(f0, end0)) + list(range(int(self._wedge_f[w1, 0]), f1 + 1))
-        return []
+        return ()
 
     def __repr__(self) -> str:
         return (f"<OmegaImageSeries: {len(self)} frames of {self.shape} {self.dtype} in "
@@ -161,7 +160,7 @@ class OmegaImageSeries(ImageSeries):
 def _check_omega(omega: Any, nframes: int) -> np.ndarray:
     if omega is None:
         raise OmegaSeriesError(
-            "the series has no 'omega' metadata; set metadata['omega'] to an (nframes, 2) "
+            "the series has no omega metadata; set metadata['omega'] to an (nframes, 2) "
             "array of start and stop angles (OmegaWedges(nframes).omegas builds one)"
         )
     try:
@@ -170,15 +169,15 @@ def _check_omega(omega: Any, nframes: int) -> np.ndarray:
         raise OmegaSeriesError(f"omega metadata {omega!r:.80} is not numeric") from exc
     if arr.shape != (nframes, 2):
         raise OmegaSeriesError(
-            f"omega metadata has shape {arr.shape}; expected ({nframes}, 2), one "
-            "(start, stop) pair per frame"
+            f"omega array mismatch: omega metadata has shape {arr.shape}; expected "
+            f"({nframes}, 2), one (start, stop) pair per frame"
         )
     if not np.isfinite(arr).all():
         raise OmegaSeriesError("omega metadata holds NaN or infinite angles")
     bad = np.flatnonzero(arr[:, 1] <= arr[:, 0])
     if bad.size:
         raise OmegaSeriesError(
-            f"omega must increase within each frame; frame {int(bad[0])} runs from "
+            f"omega must be increasing within each frame; frame {int(bad[0])} runs from "
             f"{float(arr[bad[0], 0])!r} to {float(arr[bad[0], 1])!r}"
         )
     return arr
@@ -248,8 +247,8 @@ class OmegaWedges:
         """
         if self.nframes != self.wframes:
             raise OmegaSeriesError(
-                f"the wedges cover {self.wframes} frames but nframes is {self.nframes}; "
-                "add or remove wedges (or steps) until they match"
+                f"the wedges cover {self.wframes} frames, which does not match nframes "
+                f"{self.nframes}; add or remove wedges (or steps) until they match"
             )
         out = np.zeros((self.nframes, 2))
         start = 0

@@ -17,6 +17,7 @@ import ops as _ops
 from ops import FrameSpec, Op, Region
 from pipeline import _metacopy, graph, microscopy
 from pipeline.errors import FrameSelectionError
+from pipeline.formats.protocol import as_series
 from pipeline.series import FrameSelection, ImageSeries, as_selection
 
 PLAN_CACHE_SIZE = 64
@@ -59,8 +60,7 @@ class ProcessedImageSeries(ImageSeries):
             raise TypeError(f"unexpected keyword arguments {sorted(kwargs)}")
         if isinstance(oplist, str | bytes) or not isinstance(oplist, Sequence | np.ndarray):
             raise TypeError(f"oplist must be a list of (name, param) pairs, got {oplist!r:.80}")
-        if not isinstance(series, ImageSeries):
-            raise TypeError(f"expected an ImageSeries to process, got {type(series).__name__}")
+        series = as_series(series)  # hexrd's protocol: len, [i], shape, dtype, metadata
         if isinstance(frame_list, slice):  # hexrd's frame_list is a list of frame numbers
             raise FrameSelectionError(
                 f"frame_list is a sequence of frame indices, got the slice {frame_list!r}; "

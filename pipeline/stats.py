@@ -51,6 +51,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from pipeline.formats.protocol import as_series
 from pipeline.series import ImageSeries
 
 if TYPE_CHECKING:
@@ -332,6 +333,8 @@ def _nframes(total: int, nframes: Any) -> int:
 
 
 def _as_series(series: Any) -> ImageSeries:
+    if not isinstance(series, ImageSeries) and hasattr(type(series), "__getitem__"):
+        return as_series(series)  # arrays and hexrd's series protocol
     if isinstance(series, ImageSeries):
         return series
     if hasattr(series, "shape") and hasattr(series, "dtype"):
