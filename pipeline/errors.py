@@ -5,6 +5,7 @@ from __future__ import annotations
 from ops.errors import OpParameterError, OpResultError, OpUnavailableError, UnknownOpError
 
 __all__ = [
+    "DenseFrameWarning",
     "DiskFullError",
     "EmptySeriesError",
     "FrameIndexError",
@@ -13,12 +14,14 @@ __all__ = [
     "MetadataError",
     "MissingChunkError",
     "MissingDependencyError",
+    "MissingOptionError",
     "NotASeriesError",
     "NotMyFormat",
     "OmegaSeriesError",
     "OpParameterError",
     "OpResultError",
     "OpUnavailableError",
+    "OptionValueError",
     "PipelineFileError",
     "ReadOnlyError",
     "RegionError",
@@ -152,3 +155,17 @@ class UnreadableFrameError(NotASeriesError, OSError):
     Also an OSError, which the decoders' own complaints (Pillow's "image file
     is truncated") are.
     """
+
+
+class MissingOptionError(TypeError, KeyError):
+    """A reader option that must be given and was not (hexrd raises KeyError there)."""
+
+    __str__ = Exception.__str__  # the message, not KeyError's quoted repr of it
+
+
+class OptionValueError(ValueError, TypeError):
+    """An option value that is not one of the valid ones (hexrd raises TypeError there)."""
+
+
+class DenseFrameWarning(UserWarning):
+    """A frame written to a sparse frame cache keeps too many of its pixels to be sparse."""

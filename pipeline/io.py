@@ -45,6 +45,8 @@ def open(path: str | os.PathLike[str] | None, /, format: str | None = None, **kw
 
 
 def _check_exists(path: str | os.PathLike[str]) -> None:
+    if not isinstance(path, str | bytes | os.PathLike) or (isinstance(path, str) and "\n" in path):
+        return  # an open file (an h5py.File, say) or YAML text: its reader checks it
     text = os.fspath(path)
     if "://" in text or os.path.lexists(text):
         return

@@ -25,9 +25,11 @@ def _text(value: Any) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
 
 
-def read_fch5_header(path: str) -> tuple[int, tuple[int, ...], np.dtype, dict[str, Any]]:
-    """``(nframes, shape, dtype, metadata)`` of an fch5 frame cache, checked for consistency."""
-    with _h5py().File(path, "r") as f:
+def read_fch5_header(path: Any) -> tuple[int, tuple[int, ...], np.dtype, dict[str, Any]]:
+    """``(nframes, shape, dtype, metadata)`` of an fch5 frame cache (a file or an open group)."""
+    from pipeline.formats._h5node import opened
+
+    with opened(path) as f:
         if VERSION_ATTR not in f.attrs:
             raise NotMyFormat(f"{path!r} is an HDF5 file without the {VERSION_ATTR} attribute")
         version = int(f.attrs[VERSION_ATTR])
@@ -119,13 +121,14 @@ def wrap_value(key: str, value: Any, group: Any) -> None:
 
 def write_fch5(series: ImageSeries, tmp: str, threshold: float | None,
                meta: dict[str, Any], blocks: Any) -> None:
-    """Write ``series`` (its ``blocks``) into ``tmp`` in hexrd's fch5 layout, block by block."""
+    """Write ``series`` (its ``blocks``) into ``tmp`` (a file, or an open group), hexrd's layout."""
+    from pipeline.formats._h5node import opened
     from pipeline.formats.framecache import index_dtype, sparse_entries
 
     n = len(series)
     idx_dtype = index_dtype(series.shape)
     frame_ids = np.zeros(2 * n, np.uint64)
-    with _h5py().File(tmp, "w") as f:
+    with opened(tmp, "w") as f:
         f.attrs[VERSION_ATTR] = VERSION
         f["shape"] = np.asarray(series.shape)
         f["nframes"] = n
@@ -139,7 +142,7 @@ def write_fch5(series: ImageSeries, tmp: str, threshold: float | None,
         end = 0
         for start, block in blocks:
             for k, frame in enumerate(block):
-                rows, cols, vals = sparse_entries(frame, threshold)
+                rows, cols, vals = sparse_entries(frame, threshold, start + k)
                 count = len(vals)
                 data.resize(end + count, axis=0)
                 indices.resize(end + count, axis=0)

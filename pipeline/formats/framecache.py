@@ -24,20 +24,32 @@ from typing import Any
 import numpy as np
 
 from ops import Region
-from pipeline.errors import NotASeriesError, NotMyFormat
+from pipeline.errors import NotASeriesError, NotMyFormat, OptionValueError
+from pipeline.formats._cacheopts import (
+    YML_STYLES,
+    _read_yml_cache,
+    _yml_cache,
+    cache_target,
+    write_into_group,
+)
 from pipeline.formats._fch5 import read_fch5_header, wrap_value, write_fch5
 from pipeline.formats._filewrite import frame_metadata
-from pipeline.formats._handle import LazyHandle
+from pipeline.formats._h5node import BorrowedHandle, is_h5_node, node_location, opened
 from pipeline.series import FrameSelection, HeaderSeries, ImageSeries
 
 ZIP_SIGNATURE = b"PK\x03\x04"
 HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
 STYLES = ("npz", "fch5")
+READ_STYLES = (*STYLES, "yml", "yaml")
 JSON_PREFIX = "json:"
 """Metadata numpy cannot store without pickling (dicts, None) is kept as JSON text after this."""
 
 _FRAME_KEY = re.compile(r"^(\d+)_(row|col|data)$")
 RESERVED = ("shape", "nframes", "dtype")
+
+
+def _style_name(style: str) -> str:
+    return "yml" if style in YML_STYLES else style
 
 
 def file_style(path: str) -> str | None:
@@ -54,37 +66,57 @@ def file_style(path: str) -> str | None:
     return "fch5" if head == HDF5_SIGNATURE else None
 
 
-class FrameCacheSeries(LazyHandle, HeaderSeries):
+class FrameCacheSeries(BorrowedHandle, HeaderSeries):
     """A hexrd frame cache (``.npz`` or ``.fch5``), read one sparse frame at a time.
 
     Parameters
     ----------
     path
-        The cache file.
+        The cache file; for fch5 also an open ``h5py.File`` or group, read
+        through while the caller keeps it open.  For the deprecated ``yml``
+        style, the YAML file naming the npz cache.
     style
-        ``"npz"`` or ``"fch5"``; default: read from the file.
+        ``"npz"``, ``"fch5"`` or ``"yml"`` (also ``"yaml"``); default: read
+        from the file.
+    group
+        The group holding an fch5 cache inside the file (hexrd's ``path=``),
+        relative to an open group given as ``path``; default the root.
     """
 
-    def __init__(self, path: str | os.PathLike[str], style: str | None = None) -> None:
-        self._path = os.fspath(path)
-        found = file_style(self._path)
-        if style is not None and style not in STYLES:
-            raise ValueError(f"style={style!r}: a frame cache style is one of {STYLES}")
-        if found is None or (style is not None and style != found):
+    def __init__(self, path: Any, style: str | None = None, group: str | None = None) -> None:
+        if style is not None and style not in READ_STYLES:
+            raise OptionValueError(
+                f"style={style!r}: a frame cache style is one of {READ_STYLES}")
+        self._init_handle()
+        self._group = group
+        self._ids: np.ndarray | None = None
+        where: Any = path
+        if is_h5_node(path):
+            self._borrowed = path.file
+            self._path, self._group = node_location(path, group)
+            found: str | None = "fch5"
+        else:
+            self._path = where = os.fspath(path)
+            found = file_style(self._path)
+        if found is None and style in (None, *YML_STYLES):
+            found = "yml" if style is not None or _yml_cache(self._path) is not None else None
+        if found is None or (style is not None and _style_name(style) != found):
             raise NotMyFormat(f"{self._path!r} is not a frame cache of style {style or STYLES}")
         self._style = found
-        self._init_handle()
-        self._ids: np.ndarray | None = None
-        if found == "npz":
-            self._nframes, self._shape, self._dtype, self._meta = _read_npz_header(self._path)
+        if found == "yml":
+            self._yml = self._path
+            self._path, header = _read_yml_cache(self._path)
+        elif found == "npz":
+            header = _read_npz_header(self._path)
         else:
-            header = read_fch5_header(self._path)
-            self._nframes, self._shape, self._dtype, self._meta = header
+            with opened(where) as f:
+                header = read_fch5_header(f[self._group] if self._group else f)
+        self._nframes, self._shape, self._dtype, self._meta = header
 
     # -- opening ---------------------------------------------------------------------
 
     def _open_handle(self) -> Any:
-        if self._style == "npz":
+        if self._style != "fch5":
             return np.load(self._path, allow_pickle=False)
         from pipeline.formats._h5 import h5py  # hexrd compresses fch5 with hdf5plugin's Blosc
 
@@ -99,10 +131,10 @@ class FrameCacheSeries(LazyHandle, HeaderSeries):
         """``(rows, cols, values)`` of the stored entries of frame ``j``."""
         j = self._frame_index(j)
         with self._lock:
-            if self._style == "npz":
+            if self._style != "fch5":
                 z = self.handle
                 return z[f"{j}_row"], z[f"{j}_col"], z[f"{j}_data"]
-            f = self.handle
+            f = self.handle[self._group] if self._group else self.handle
             ids = self._frame_ids(f)
             lo, hi = int(ids[2 * j]), int(ids[2 * j + 1])
             idx = np.asarray(f["indices"][lo:hi])
@@ -158,7 +190,10 @@ class FrameCacheSeries(LazyHandle, HeaderSeries):
         return tokenize("frame-cache", os.path.abspath(self._path), stamp)
 
     def description(self) -> dict[str, Any]:
-        return {"format": "frame-cache", "path": self._path, "style": self._style}
+        desc = {"format": "frame-cache", "path": self._path, "style": self._style}
+        if self._group:
+            desc["group"] = self._group
+        return desc
 
     def __repr__(self) -> str:
         return (f"<FrameCacheSeries {self._path!r} ({self._style}): {len(self)} frames of "
@@ -230,9 +265,15 @@ def _npz_value(key: str, value: Any) -> Any:
     return np.asarray(JSON_PREFIX + json.dumps(_json.encode(value, where=key)))
 
 
-def open(path: str | os.PathLike[str], style: str | None = None) -> FrameCacheSeries:
-    """hexrd's ``open(f, "frame-cache")``: an ``.npz`` or ``.fch5`` frame cache, lazily."""
-    return FrameCacheSeries(path, style=style)
+def open(fname: Any, /, style: str | None = None, path: str | None = None
+         ) -> FrameCacheSeries:
+    """hexrd's ``open(f, "frame-cache", style=..., path=...)``: a frame cache, lazily.
+
+    ``fname`` is an ``.npz`` or ``.fch5`` file, an open ``h5py.File`` or
+    group holding an fch5 cache (``path=`` the group inside it), or a
+    deprecated ``yml`` cache description.
+    """
+    return FrameCacheSeries(fname, style=style, group=path)
 
 
 def sniff(path: str) -> bool:
@@ -245,12 +286,34 @@ def sniff(path: str) -> bool:
         return "HEXRD_FRAMECACHE_VERSION" in f.attrs
 
 
-def sparse_entries(frame: np.ndarray, threshold: float | None
+MAX_NZ_FRACTION = 0.1
+"""hexrd's bound: a frame keeping more of its pixels than this is too dense for a sparse cache."""
+
+
+def sparse_entries(frame: np.ndarray, threshold: float | None, j: int | None = None
                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Rows, columns and values kept from ``frame``: above ``threshold``, else non-zero."""
+    """Rows, columns and values kept from ``frame``: above ``threshold``, else non-zero.
+
+    When more than :data:`MAX_NZ_FRACTION` of the pixels of frame ``j`` are
+    kept, a :class:`~pipeline.errors.DenseFrameWarning` says so (as hexrd).
+    """
     mask = frame != 0 if threshold is None else frame > threshold
     rows, cols = np.nonzero(mask)
+    if j is not None and len(rows) > MAX_NZ_FRACTION * frame.size:
+        _warn_dense(j, len(rows), frame.size, threshold)
     return rows, cols, frame[rows, cols]
+
+
+def _warn_dense(j: int, count: int, size: int, threshold: float | None) -> None:
+    import warnings
+
+    from pipeline.errors import DenseFrameWarning
+
+    warnings.warn(DenseFrameWarning(
+        f"frame {j} is {100.0 * (1 - count / size):.2f}% sparse: {count} of its {size} "
+        f"pixels are above threshold={threshold!r}, more than the "
+        f"{100 * MAX_NZ_FRACTION:.0f}% a frame cache is meant for; raise threshold= or "
+        "write a dense format (zarr, hdf5)"), stacklevel=4)
 
 
 def index_dtype(shape: tuple[int, ...]) -> np.dtype:
@@ -258,26 +321,53 @@ def index_dtype(shape: tuple[int, ...]) -> np.dtype:
     return np.dtype(np.uint16 if max(shape) <= np.iinfo(np.uint16).max + 1 else np.uint32)
 
 
-def write(series: ImageSeries, path: str | os.PathLike[str], threshold: float | None = None,
-          style: str | None = None, overwrite: bool = False) -> FrameCacheSeries:
+def write(series: ImageSeries, fname: Any, /, threshold: float | None = None,
+          style: str | None = None, overwrite: bool = False, cache_file: Any = None,
+          path: str | None = None, max_workers: int | None = None) -> FrameCacheSeries:
     """Write ``series`` as a hexrd frame cache.
 
     Parameters
     ----------
+    fname
+        The file to write; or, for fch5, an open writable ``h5py.File`` or
+        group to write into (hexrd's form; it is left open).
     threshold
         Keep only values strictly above it (hexrd's ``threshold``); default
-        keeps every non-zero value, losslessly.
+        keeps every non-zero value, losslessly.  A frame keeping more than
+        10% of its pixels warns (:class:`~pipeline.errors.DenseFrameWarning`).
     style
         ``"npz"`` or ``"fch5"``; default from the extension (``.npz`` -> npz,
         ``.fch5``/``.h5``/``.hdf5`` -> fch5).
     overwrite
-        Replace an existing frame cache or HDF5/npz file (default: refuse
-        it); any other file is never replaced.
+        Replace an existing frame cache or HDF5/npz file, or a frame cache in
+        an open file (default: refuse it); any other file is never replaced.
+    cache_file
+        hexrd's name of the file the frames go to, relative to ``fname``'s
+        directory (or absolute); ``fname`` itself is then not written.
+    path
+        With an open file as ``fname``: the group to create for the cache.
+    max_workers
+        Accepted for hexrd's scripts; frames are computed in parallel by the
+        dask scheduler, whatever its value.
     """
+    if is_h5_node(fname):  # the caller's open file, written in place and left open
+        return _write_into(series, fname, path, threshold, style or "fch5", overwrite)
     from pipeline.persist import write as persist
 
-    return persist(series, path, format="frame-cache", threshold=threshold, style=style,
-                   overwrite=overwrite)
+    return persist(series, cache_target(fname, cache_file), format="frame-cache",
+                   threshold=threshold, style=style, overwrite=overwrite)
+
+
+def _write_into(series: ImageSeries, node: Any, path: str | None, threshold: float | None,
+                style: str, overwrite: bool) -> FrameCacheSeries:
+    check_style(style)
+    if len(series.shape) != 2:
+        raise ValueError(f"a frame cache holds 2-d frames; this series has shape {series.shape}")
+    meta = frame_metadata(series)
+    for key, value in meta.items():
+        wrap_value(key, value, None)  # checks keys and values before any work
+    write_into_group(series, node, path, threshold, style, overwrite, meta)
+    return FrameCacheSeries(node, style="fch5", group=path)
 
 
 def file_job(series: ImageSeries, threshold: float | None = None, style: str | None = None,
@@ -287,8 +377,7 @@ def file_job(series: ImageSeries, threshold: float | None = None, style: str | N
     from pipeline.persist.files import FileJob
 
     style = style or ("npz" if target.lower().endswith(".npz") else "fch5")
-    if style not in STYLES:
-        raise ValueError(f"style={style!r}: a frame cache style is one of {STYLES}")
+    check_style(style)
     if len(series.shape) != 2:
         raise ValueError(f"a frame cache holds 2-d frames; this series has shape {series.shape}")
     meta = frame_metadata(series)
@@ -325,6 +414,12 @@ def file_job(series: ImageSeries, threshold: float | None = None, style: str | N
                    lambda p: FrameCacheSeries(p, style=style), check_blocks=style == "fch5")
 
 
+def check_style(style: Any) -> None:
+    if style not in STYLES:
+        raise OptionValueError(f"Unknown file style for writing a frame cache: style={style!r}; "
+                               f"the styles are {STYLES}")
+
+
 def _write_npz(series: ImageSeries, tmp: str, threshold: float | None,
                meta_entries: dict[str, Any], blocks: Any) -> None:
     import builtins
@@ -333,7 +428,7 @@ def _write_npz(series: ImageSeries, tmp: str, threshold: float | None,
     entries: dict[str, np.ndarray] = {}
     for start, block in blocks:
         for k, frame in enumerate(block):
-            rows, cols, vals = sparse_entries(frame, threshold)
+            rows, cols, vals = sparse_entries(frame, threshold, start + k)
             entries[f"{start + k}_row"] = rows.astype(idx)
             entries[f"{start + k}_col"] = cols.astype(idx)
             entries[f"{start + k}_data"] = vals

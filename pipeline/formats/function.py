@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 
 from ops import Region
+from pipeline.errors import MissingOptionError
 from pipeline.series import FrameSelection, HeaderSeries, region_index
 
 
@@ -89,8 +90,9 @@ def open(path: None = None, func: Callable[[int], np.ndarray] | None = None,
          ) -> FunctionSeries:
     """hexrd's ``open(None, "function", func=f, num_frames=n, meta={...})``."""
     if func is None:
-        raise TypeError("the 'function' format needs func=, a function of the frame index")
+        raise MissingOptionError(
+            "the 'function' format needs func=, a function of the frame index")
     count = num_frames if num_frames is not None else nframes
     if count is None:
-        raise TypeError("the 'function' format needs num_frames= (or nframes=)")
+        raise MissingOptionError("the 'function' format needs num_frames= (or nframes=)")
     return FunctionSeries(func, count, shape, dtype, meta if meta is not None else metadata)

@@ -9,6 +9,8 @@ and the region asked for are read from the file.
 from __future__ import annotations
 
 import os
+import posixpath
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -16,8 +18,8 @@ import numpy as np
 from ops import Region
 from pipeline.errors import NotASeriesError, NotMyFormat
 from pipeline.formats import _fsspec
-from pipeline.formats._filewrite import frame_metadata
-from pipeline.formats._handle import LazyHandle
+from pipeline.formats._filewrite import frame_metadata, iter_blocks
+from pipeline.formats._h5node import BorrowedHandle, is_h5_node, node_location, opened
 from pipeline.series import FrameSelection, HeaderSeries, ImageSeries, region_index
 
 HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
@@ -46,34 +48,47 @@ def open_binary(path: str) -> Any:
     return builtins.open(path, "rb")
 
 
-class HDF5Series(LazyHandle, HeaderSeries):
+class HDF5Series(BorrowedHandle, HeaderSeries):
     """Frames of one HDF5 dataset.
 
     Parameters
     ----------
     filename
-        The HDF5 file.
+        The HDF5 file, or an open ``h5py.File`` (or group) to read through
+        while it stays open (hexrd's ``open(f, "hdf5", path=...)``).
     path
-        The group holding the dataset (hexrd's ``path``); ``None`` finds the
-        only dataset called ``dataname`` in the file.
+        The group holding the dataset (hexrd's ``path``), relative to an open
+        group given as ``filename``; ``None`` finds the only dataset called
+        ``dataname`` in the file.
     dataname
         The dataset's name inside the group (default ``"images"``).
+    close_when_finished
+        Close an open file given as ``filename`` when this series is closed
+        or collected (hexrd's option; default False: the caller's file stays
+        the caller's).
     storage_options
         Passed to fsspec when ``filename`` is a URL (``s3://``, ``memory://``...).
     """
 
-    def __init__(self, filename: str | os.PathLike[str], path: str | None = None,
-                 dataname: str = DEFAULT_DATANAME,
+    def __init__(self, filename: Any, path: str | None = None,
+                 dataname: str = DEFAULT_DATANAME, close_when_finished: bool = False,
                  storage_options: dict[str, Any] | None = None) -> None:
-        self._filename = os.fspath(filename)
         self._storage_options = storage_options
         self._dataname = dataname
         self._init_handle()
-        h5py = _h5py()
-        if not (_fsspec.starts_with(self._filename, HDF5_SIGNATURE, storage_options)
-                if _fsspec.is_url(self._filename) else h5py.is_hdf5(self._filename)):
-            raise NotMyFormat(f"{self._filename!r} is not an HDF5 file")
-        with h5py.File(_fsspec.openable(self._filename, storage_options), "r") as f:
+        where: Any
+        if is_h5_node(filename):
+            self._borrowed, self._close_borrowed = filename.file, bool(close_when_finished)
+            self._filename, base = node_location(filename, None)
+            where = filename.file
+            path = None if path is None else posixpath.join(base, path)
+        else:
+            self._filename = os.fspath(filename)
+            if not (_fsspec.starts_with(self._filename, HDF5_SIGNATURE, storage_options)
+                    if _fsspec.is_url(self._filename) else _h5py().is_hdf5(self._filename)):
+                raise NotMyFormat(f"{self._filename!r} is not an HDF5 file")
+            where = _fsspec.openable(self._filename, storage_options)
+        with opened(where) as f:
             self._group = path if path is not None else _find_group(f, dataname, self._filename)
             ds = _dataset(f, self._group, dataname, self._filename)
             from pipeline.formats._nexus import check_virtual_sources
@@ -206,12 +221,13 @@ JSON_PREFIX = "json:"
 """Metadata HDF5 cannot hold as an attribute (dicts, None) is stored as JSON text after this."""
 
 
-def open(filename: str | os.PathLike[str], path: str | None = None,
-         dataname: str = DEFAULT_DATANAME, storage_options: dict[str, Any] | None = None
+def open(filename: Any, path: str | None = None, dataname: str = DEFAULT_DATANAME,
+         close_when_finished: bool = False, storage_options: dict[str, Any] | None = None
          ) -> HDF5Series:
     """hexrd's ``open(f, "hdf5", path="group", dataname="images")``, lazily; URLs via fsspec.
 
-    Without ``path`` (or with a group that has no ``images``), a file with no
+    ``filename`` is a file name or an open ``h5py.File``/group.  Without
+    ``path`` (or with a group that has no ``images``), a file with no
     ``images`` dataset opens the frames its NeXus attributes point to, across
     linked data files (:mod:`._nexus`; local files only).
     """
@@ -221,7 +237,8 @@ def open(filename: str | os.PathLike[str], path: str | None = None,
         found = open_frames(filename, dataname, path)
         if found is not None:
             return found  # type: ignore[return-value]
-    return HDF5Series(filename, path=path, dataname=dataname, storage_options=storage_options)
+    return HDF5Series(filename, path=path, dataname=dataname,
+                      close_when_finished=close_when_finished, storage_options=storage_options)
 
 
 def sniff(path: str) -> bool:
@@ -235,29 +252,43 @@ def sniff(path: str) -> bool:
 
 
 def _h5_options(shape: tuple[int, ...], gzip: int, shuffle: bool, chunk_rows: int,
-                compression: dict[str, Any] | None) -> dict[str, Any]:
+                compression: Any) -> dict[str, Any]:
     if not 0 <= int(gzip) <= 9:
         raise ValueError(f"gzip={gzip!r}: the gzip level must be 0 (none) to 9")
     rows = int(chunk_rows)
     rows = shape[-2] if rows < 1 or rows > shape[-2] else rows
-    options: dict[str, Any] = {"chunks": (1, *shape[:-2], rows, shape[-1]),
-                               "shuffle": bool(shuffle)}
+    options: dict[str, Any] = {"chunks": (1, *shape[:-2], rows, shape[-1])}
+    if compression is not None:
+        # as hexrd: an explicit spec is used as it is, with its own shuffle, no gzip
+        options.update(compression_options(compression))
+        return options
+    options["shuffle"] = bool(shuffle)
     if gzip > 0:
         options.update(compression="gzip", compression_opts=int(gzip))
-    if compression is not None:
-        if not isinstance(compression, dict):
-            raise TypeError(
-                f"compression={compression!r} must be a mapping of h5py create_dataset "
-                "options, e.g. {'compression': 'lzf'}"
-            )
-        options.pop("compression_opts", None)
-        options.update(compression)
     return options
 
 
-def write(series: ImageSeries, filename: str | os.PathLike[str], path: str = DEFAULT_GROUP,
+def compression_options(compression: Any) -> dict[str, Any]:
+    """h5py ``create_dataset`` options from a filter name, a mapping or an hdf5plugin filter.
+
+    ``"lzf"``/``"gzip"``, ``{"compression": 32001, "compression_opts": (...)}``
+    and ``hdf5plugin.Blosc(cname="zstd", clevel=5)`` (a mapping of exactly
+    those options) are all accepted.
+    """
+    if isinstance(compression, str):
+        return {"compression": compression}
+    if isinstance(compression, Mapping) and "compression" in compression:
+        return dict(compression)
+    raise TypeError(
+        f"compression={compression!r} must be a filter name ('lzf', 'gzip'), a mapping of "
+        "h5py create_dataset options such as {'compression': 'lzf'}, or an hdf5plugin "
+        "filter such as hdf5plugin.Blosc(cname='zstd', clevel=5)"
+    )
+
+
+def write(series: ImageSeries, filename: Any, path: str = DEFAULT_GROUP,
           dataname: str = DEFAULT_DATANAME, gzip: int = 1, shuffle: bool = True,
-          chunk_rows: int = 0, compression: dict[str, Any] | None = None,
+          chunk_rows: int = 0, compression: Any = None,
           overwrite: bool = False) -> HDF5Series:
     """Write ``series`` as hexrd does: dataset ``path/dataname`` (N, rows, cols), metadata as attrs.
 
@@ -272,17 +303,26 @@ def write(series: ImageSeries, filename: str | os.PathLike[str], path: str = DEF
     chunk_rows
         Rows per chunk; 0 (default) or too many means whole frames.
     compression
-        h5py ``create_dataset`` options that replace the gzip ones, e.g.
-        ``{"compression": "lzf"}``.
+        Replaces the gzip and shuffle options, as in hexrd: an hdf5plugin
+        filter (``hdf5plugin.Blosc(cname="zstd", clevel=5)``), a filter name
+        (``"lzf"``) or a mapping of h5py ``create_dataset`` options.
     overwrite
-        Replace an existing HDF5 file (default: refuse it); any other file is
-        never replaced.
+        Replace an existing HDF5 file (default: refuse it), or the dataset in
+        an open file; any other file is never replaced.
+
+    ``filename`` may be an open, writable ``h5py.File`` (hexrd's form); the
+    dataset is written into it in place and the file is left open.
 
     Frames are computed in parallel blocks and written from this thread, one
     block at a time (h5py does not allow parallel writes).  The file is
     written beside its target and renamed into place when complete
     (:mod:`pipeline.persist`).
     """
+    if is_h5_node(filename):  # into the caller's open file, in place; it stays open
+        options = _h5_options(tuple(series.shape), gzip, shuffle, chunk_rows, compression)
+        group = _target_group(filename, path, dataname, overwrite)
+        _write_group(series, group, dataname, options, frame_metadata(series))
+        return HDF5Series(filename, path=path, dataname=dataname)
     from pipeline.persist import write as persist
 
     return persist(series, filename, format="hdf5", path=path, dataname=dataname, gzip=gzip,
@@ -292,7 +332,7 @@ def write(series: ImageSeries, filename: str | os.PathLike[str], path: str = DEF
 
 def file_job(series: ImageSeries, path: str = DEFAULT_GROUP, dataname: str = DEFAULT_DATANAME,
              gzip: int = 1, shuffle: bool = True, chunk_rows: int = 0,
-             compression: dict[str, Any] | None = None, target: str = "") -> Any:
+             compression: Any = None, target: str = "") -> Any:
     """The HDF5 encoding of ``series`` for :func:`pipeline.persist.write`, options checked."""
     from pipeline import _json
     from pipeline.persist.files import FileJob
@@ -320,6 +360,36 @@ def file_job(series: ImageSeries, path: str = DEFAULT_GROUP, dataname: str = DEF
     return FileJob("hdf5", encode, is_hdf5, lambda p: HDF5Series(p, path=path,
                                                                  dataname=dataname),
                    estimate=series.nbytes if raw else 0, check_blocks=True)
+
+
+def _write_group(series: ImageSeries, group: Any, dataname: str, options: dict[str, Any],
+                 meta: dict[str, Any]) -> None:
+    ds = group.create_dataset(dataname, (len(series), *series.shape), series.dtype, **options)
+    from pipeline import _json
+    from pipeline.formats._h5meta import write_attrs
+
+    _json.check(meta)
+    write_attrs(group, meta)
+    for start, block in iter_blocks(series):
+        ds[start:start + len(block)] = block
+
+
+def _target_group(node: Any, path: str, dataname: str, overwrite: bool) -> Any:
+    """The group ``path`` of an open file to write ``dataname`` into, after the overwrite check."""
+    from pipeline.errors import StoreExistsError
+
+    if node.file.mode != "r+":
+        raise ValueError(f"{node.file.filename!r} is open read-only; open it with mode 'a' "
+                         "or 'w' to write into it")
+    group = node.require_group(path)
+    if dataname in group:
+        if not overwrite:
+            raise StoreExistsError(
+                f"{node.file.filename!r} already holds {group.name}/{dataname}; pass "
+                "overwrite=True to replace it, or choose another path= or dataname="
+            )
+        del group[dataname]
+    return group
 
 
 __all__ = ["HDF5Series", "open", "sniff", "write"]

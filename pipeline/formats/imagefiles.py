@@ -53,18 +53,72 @@ def load_yaml(path: str) -> Any:
         return None
 
 
-def yaml_metadata(meta: dict[str, Any] | None, yaml_path: str) -> dict[str, Any]:
-    """hexrd's YAML metadata: ``"! load-numpy-array f.npy"`` loads ``f.npy`` beside the YAML."""
+def is_yaml_text(source: Any) -> bool:
+    """Whether ``source`` is a YAML document rather than a path (hexrd accepts both)."""
+    return isinstance(source, str) and ("\n" in source or source.lstrip().startswith("{"))
+
+
+def load_yaml_source(source: Any) -> tuple[Any, str | None]:
+    """``(document, path)`` of a YAML file, or ``(document, None)`` of YAML text."""
+    if not is_yaml_text(source):
+        path = os.fspath(source)
+        return load_yaml(path), path
+    from ops._compat import require
+
+    yaml = require("yaml", "yaml", "YAML-described series")
+    try:
+        return yaml.safe_load(source), None
+    except yaml.YAMLError:
+        return None, None
+
+
+LEGACY_ARRAY = "++np.array"
+"""Old frame caches stored an array ``k`` as ``k: ++np.array`` plus ``k-array: [...]``."""
+
+
+def yaml_metadata(meta: dict[str, Any] | None, path: str | None = None) -> dict[str, Any]:
+    """hexrd's ``yamlmeta``: metadata read from YAML, with its triggers applied.
+
+    Parameters
+    ----------
+    meta
+        The YAML ``meta:`` mapping (not changed).
+    path
+        The YAML file's path; files named by triggers are found in its
+        directory (default: the working directory).
+
+    A value ``"! load-numpy-array f.npy"`` becomes the array in ``f.npy``;
+    ``k: "++np.array"`` with ``k-array: [...]`` becomes an array ``k``
+    (hexrd's obsolete frame-cache form).  A value starting with ``"! "`` and
+    an unknown command is dropped, as hexrd does, with a warning.
+    """
+    meta = dict(meta or {})
+    base = os.path.dirname(path) if path is not None else "."
+    legacy = {f"{k}-array" for k, v in meta.items() if isinstance(v, str) and v == LEGACY_ARRAY}
     out: dict[str, Any] = {}
-    for key, value in (meta or {}).items():
+    for key, value in meta.items():
         words = value.split() if isinstance(value, str) else []
-        if len(words) > 2 and words[0] == "!" and words[1] == "load-numpy-array":
-            name = value.split("load-numpy-array", 1)[1].strip()
-            out[key] = np.load(os.path.join(os.path.dirname(yaml_path), name),
-                               allow_pickle=False)
+        if key in legacy:
+            continue
+        if isinstance(value, str) and value == LEGACY_ARRAY:
+            out[key] = np.array(meta.get(f"{key}-array", []))
+        elif len(words) > 1 and words[0] == "!":
+            _trigger(out, key, words, base)
         else:
             out[key] = value
     return out
+
+
+def _trigger(out: dict[str, Any], key: str, words: list[str], base: str) -> None:
+    if words[1] != "load-numpy-array":
+        import warnings
+
+        warnings.warn(f"metadata {key!r}: unknown trigger {' '.join(words)!r} dropped; the "
+                      "known one is '! load-numpy-array FILE.npy'", UserWarning, stacklevel=3)
+        return
+    if len(words) < 3:
+        raise ValueError(f"metadata {key!r}: '! load-numpy-array' needs a file name after it")
+    out[key] = np.load(os.path.join(base, " ".join(words[2:])), allow_pickle=False)
 
 
 def _file_info(path: str) -> tuple[int, tuple[int, ...], np.dtype]:
@@ -109,23 +163,26 @@ class ImageFilesSeries(HeaderSeries):
     Parameters
     ----------
     path
-        The YAML file describing the list.
+        The YAML file describing the list, or the YAML text itself (hexrd's
+        form; a relative ``directory`` is then taken from the working directory).
     """
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
-        self._path = os.fspath(path)
-        doc = load_yaml(self._path)
+        doc, yaml_path = load_yaml_source(path)
+        self._text = None if yaml_path is not None else str(path)
+        self._path = yaml_path if yaml_path is not None else "the image-files YAML text"
         if not isinstance(doc, dict) or not isinstance(doc.get("image-files"), dict):
             raise NotMyFormat(f"{self._path!r} is not an image-files YAML (no 'image-files:')")
         spec = doc["image-files"]
         options = doc.get("options") or {}
-        self._files = _expand(self._path, spec.get("directory", "."), spec.get("files", ""))
+        self._files = _expand(yaml_path or os.path.join(os.getcwd(), "-"),
+                              spec.get("directory", "."), spec.get("files", ""))
         self._empty = int(options.get("empty-frames", 0))
         self._max_file = int(options.get("max-file-frames", 0))
         self._max_total = int(options.get("max-total-frames", options.get("max-frames", 0)))
         self._want_dtype = np.dtype(options["dtype"]) if options.get("dtype") else None
         self._counts, self._shape, self._file_dtype = self._scan()
-        self._meta = yaml_metadata(doc.get("meta", doc.get("metadata")), self._path)
+        self._meta = yaml_metadata(doc.get("meta", doc.get("metadata")), yaml_path)
         starts = np.cumsum([0, *self._counts])
         self._starts = starts
         total = int(starts[-1])
@@ -158,6 +215,11 @@ class ImageFilesSeries(HeaderSeries):
     @property
     def dtype(self) -> np.dtype:
         return self._want_dtype if self._want_dtype is not None else self._file_dtype
+
+    @property
+    def fname(self) -> str:
+        """hexrd's name: the YAML file's path, or the YAML text it was given."""
+        return self._path if self._text is None else self._text
 
     @property
     def files(self) -> list[str]:
@@ -193,9 +255,12 @@ class ImageFilesSeries(HeaderSeries):
         from dask.base import tokenize
 
         stamps = [os.stat(f).st_mtime_ns for f in self._files if os.path.exists(f)]
-        return tokenize("image-files", os.path.abspath(self._path), self._files, stamps)
+        return tokenize("image-files", self.fname if self._text else os.path.abspath(self._path),
+                        self._files, stamps)
 
     def description(self) -> dict[str, Any]:
+        if self._text is not None:
+            return {"format": "image-files", "yaml": self._text}
         return {"format": "image-files", "path": self._path}
 
 

@@ -48,8 +48,8 @@ class RawSeries(HeaderSeries):
                  metadata: dict[str, Any] | None = None) -> None:
         self._path = os.fspath(path)
         self._stored = np.dtype(dtype)
-        # frames are handed out in native byte order, whatever the file's order
-        self._dtype = self._stored.newbyteorder("=")
+        # the file's own dtype, byte order included (hexrd reports '>u2' for big-endian data)
+        self._dtype = self._stored
         self._shape = tuple(int(n) for n in shape)
         self._offset = int(offset)
         if order not in ("C", "F"):
@@ -68,10 +68,10 @@ class RawSeries(HeaderSeries):
         self._nframes, extra = divmod(size, frame_bytes)
         if extra:
             raise ValueError(
-                f"{self._path!r}: {size} bytes after offset {self._offset} are not a whole "
-                f"number of frames of {self._shape} {self._stored} ({frame_bytes} bytes each): "
-                f"{extra} bytes over after {self._nframes} frames; check dtype=, shape= "
-                "and offset="
+                f"{self._path!r}: Total number of bytes ({size + self._offset}) minus the offset "
+                f"{self._offset} is not a whole number of frames of {self._shape} "
+                f"{self._stored} ({frame_bytes} bytes each): {extra} bytes over after "
+                f"{self._nframes} frames; check dtype=, shape= and offset= (skip:)"
             )
 
     def _mapped(self) -> np.memmap:
@@ -113,7 +113,7 @@ def scalar_dtype(scalar: dict[str, Any], where: str) -> np.dtype:
     kind, nbytes = scalar.get("type"), int(scalar.get("bytes", 4))
     endian = scalar.get("endian", "little")
     if endian not in ("little", "big"):
-        raise ValueError(f"{where}: scalar endian {endian!r} must be 'little' or 'big'")
+        raise ValueError(f'{where}: scalar endian must be "big" or "little", got {endian!r}')
     order = "<" if endian == "little" else ">"
     if kind == "i":
         if nbytes not in (1, 2, 4, 8):
@@ -125,23 +125,33 @@ def scalar_dtype(scalar: dict[str, Any], where: str) -> np.dtype:
     return np.dtype(order + codes[kind])
 
 
-def _from_yaml(path: str) -> RawSeries:
-    from pipeline.formats.imagefiles import load_yaml
+def _from_yaml(source: Any) -> RawSeries:
+    from pipeline.formats.imagefiles import load_yaml_source
 
-    doc = load_yaml(path)
+    doc, path = load_yaml_source(source)
+    where = repr(path) if path is not None else "the raw-image YAML text"
     if not isinstance(doc, dict) or not {"filename", "scalar", "shape"} <= set(doc):
-        raise NotMyFormat(f"{path!r} is not a raw-image YAML (filename, scalar, shape)")
+        raise NotMyFormat(f"{where} is not a raw-image YAML (filename, scalar, shape)")
     shape = doc["shape"]
     shape = tuple(int(n) for n in (shape.split() if isinstance(shape, str) else shape))
-    target = os.path.join(os.path.dirname(os.path.abspath(path)), str(doc["filename"]))
-    return RawSeries(target, scalar_dtype(doc["scalar"], repr(path)), shape,
+    # relative to the YAML file; to the working directory for YAML text
+    base = os.path.dirname(os.path.abspath(path)) if path is not None else os.getcwd()
+    target = os.path.join(base, str(doc["filename"]))
+    return RawSeries(target, scalar_dtype(doc["scalar"], where), shape,
                      offset=int(doc.get("skip", 0)), metadata=dict(doc.get("meta") or {}))
 
 
 def open(path: str | os.PathLike[str], dtype: Any = None, shape: tuple[int, ...] | None = None,
          offset: int = 0, order: str = "C", metadata: dict[str, Any] | None = None
          ) -> RawSeries:
-    """A headerless binary file of frames (``dtype=`` and ``shape=`` needed), or a raw YAML."""
+    """A headerless binary file of frames (``dtype=`` and ``shape=`` needed), or a raw YAML.
+
+    The YAML may be a file or the YAML text itself.
+    """
+    from pipeline.formats.imagefiles import is_yaml_text
+
+    if dtype is None and shape is None and is_yaml_text(path):
+        return _from_yaml(path)
     text = os.fspath(path)
     if dtype is None and shape is None and text.lower().endswith(YAML_EXTENSIONS):
         return _from_yaml(text)

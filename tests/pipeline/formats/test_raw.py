@@ -47,8 +47,17 @@ class TestHexrdRawYaml(SeriesConformance):
             "skip: 16\n"
         )
         s = pipeline.open(tmp_path / "det.yml")
-        assert s.dtype == np.dtype("int16") and s.description()["dtype"] == ">i2"
-        return s, data.astype(np.int16), {}
+        # the file's dtype, byte order included, as hexrd reports it
+        assert s.dtype == np.dtype(">i2") and s.description()["dtype"] == ">i2"
+        return s, data, {}
+
+    def test_zarr_round_trip(self, case, tmp_path):
+        # Zarr stores its own byte order: the values come back, the order is the store's
+        s, frames, _ = case
+        back = pipeline.write(s, tmp_path / "copy.zarr")
+        np.testing.assert_array_equal(np.asarray(back), frames)
+        assert back.dtype == frames.dtype.newbyteorder("=")
+        assert s[0].dtype == np.dtype(">i2")
 
 
 def test_size_that_does_not_divide_says_by_how_much(tmp_path):
@@ -68,7 +77,7 @@ def test_missing_dtype_or_shape_is_not_claimed(tmp_path):
 @pytest.mark.parametrize("scalar, match", [
     ("{type: i, bytes: 3, signed: false, endian: little}", "bytes 3"),
     ("{type: q, bytes: 2, signed: false, endian: little}", "type 'q'"),
-    ("{type: i, bytes: 2, signed: false, endian: middle}", "endian 'middle'"),
+    ("{type: i, bytes: 2, signed: false, endian: middle}", 'endian must be "big" or "little", got .middle.'),
 ])
 def test_bad_raw_yaml_scalar(tmp_path, scalar, match):
     (tmp_path / "d.dat").write_bytes(b"\0" * 24)
