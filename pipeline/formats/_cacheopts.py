@@ -91,15 +91,19 @@ def write_into_group(series: ImageSeries, node: Any, path: str | None, threshold
 def _cache_group(node: Any, path: str | None, overwrite: bool) -> Any:
     from pipeline.formats._fch5 import VERSION_ATTR
 
-    where = node[path] if path and path in node else (None if path else node)
-    members = [] if where is None else [k for k in FCH5_MEMBERS if k in where]
-    if where is None or not (members or VERSION_ATTR in where.attrs):
-        return node.create_group(path) if path else node
+    if path and path not in node:
+        return node.create_group(path)
+    where = node[path] if path else node
+    is_group = hasattr(where, "keys")
+    members = [k for k in FCH5_MEMBERS if k in where] if is_group else []
+    is_cache = is_group and VERSION_ATTR in where.attrs
+    if is_group and not (members or is_cache) and (not path or not len(where)):
+        return where  # nothing of a frame cache there yet
     name = f"{node.file.filename!r}:{where.name}"
     if not overwrite:
-        raise StoreExistsError(f"{name} already holds a frame cache (or its members {members}); "
-                               "pass overwrite=True to replace it, or choose another path=")
-    if VERSION_ATTR not in where.attrs:
+        raise StoreExistsError(f"{name} already holds a frame cache (or something else); pass "
+                               "overwrite=True to replace a frame cache, or choose another path=")
+    if not is_cache:
         raise StoreExistsError(f"{name} holds {members} but is not a frame cache; it is not "
                                "replaced even with overwrite=True")
     if path:
