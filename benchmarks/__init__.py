@@ -22,5 +22,6 @@ BENCHMARKS: tuple[str, ...] = (
     "ome_levels",
     "video",
     "pickle_size",
+    "hexrd_reads",
 )
 """Benchmark names, in the order they run; each is the module ``benchmarks.<name>``."""

@@ -59,8 +59,24 @@ class BorrowedHandle(LazyHandle):
             return borrowed
         return LazyHandle.handle.fget(self)  # type: ignore[attr-defined]
 
+    def node(self, path: str) -> Any:
+        """The h5py object at ``path`` in the handle, looked up once per handle (use under the lock).
+
+        A group or dataset lookup costs more than reading a small frame, so
+        ``ps[j]`` must not repeat it.
+        """
+        handle = self.handle
+        cache = self.__dict__.get("_nodes")
+        if cache is None or cache[0] is not handle:
+            cache = self.__dict__["_nodes"] = (handle, {})
+        found = cache[1].get(path)
+        if found is None:
+            found = cache[1][path] = handle[path]
+        return found
+
     def close(self) -> None:
         """Close this series' own handle, and the caller's file if ``close_when_finished``."""
+        self.__dict__.pop("_nodes", None)
         borrowed, self._borrowed = self._borrowed, None
         if borrowed is not None and self._close_borrowed and borrowed:
             borrowed.close()
@@ -69,6 +85,7 @@ class BorrowedHandle(LazyHandle):
     def __getstate__(self) -> dict[str, Any]:
         state = LazyHandle.__getstate__(self)
         state["_borrowed"] = None  # reopened by file name where it is unpickled
+        state.pop("_nodes", None)
         return state
 
     def __del__(self) -> None:

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import os
+import posixpath
 import re
 from typing import Any
 
@@ -43,6 +44,9 @@ STYLES = ("npz", "fch5")
 READ_STYLES = (*STYLES, "yml", "yaml")
 JSON_PREFIX = "json:"
 """Metadata numpy cannot store without pickling (dicts, None) is kept as JSON text after this."""
+
+SPARSE_CACHE_BYTES = 256 * 2**20
+"""Bytes of sparse entries a frame-cache series keeps in memory once read."""
 
 _FRAME_KEY = re.compile(r"^(\d+)_(row|col|data)$")
 RESERVED = ("shape", "nframes", "dtype")
@@ -128,18 +132,44 @@ class FrameCacheSeries(BorrowedHandle, HeaderSeries):
         return self._ids
 
     def sparse_frame(self, j: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """``(rows, cols, values)`` of the stored entries of frame ``j``."""
+        """``(rows, cols, values)`` of the stored entries of frame ``j``.
+
+        Entries read are kept (up to :data:`SPARSE_CACHE_BYTES` per series, the
+        oldest dropped first), so a frame read again costs no file access, as
+        with hexrd's in-memory frame list; the arrays are shared, read-only.
+        """
         j = self._frame_index(j)
+        cache = self.__dict__.setdefault("_sparse", {})
+        hit = cache.get(j)
+        if hit is not None:
+            return hit  # type: ignore[no-any-return]
         with self._lock:
-            if self._style != "fch5":
-                z = self.handle
-                return z[f"{j}_row"], z[f"{j}_col"], z[f"{j}_data"]
-            f = self.handle[self._group] if self._group else self.handle
-            ids = self._frame_ids(f)
-            lo, hi = int(ids[2 * j]), int(ids[2 * j + 1])
-            idx = np.asarray(f["indices"][lo:hi])
-            vals = np.asarray(f["data"][lo:hi])
+            entries = self._read_sparse(j)
+            for part in entries:
+                part.flags.writeable = False
+            cache[j] = entries
+            size = self.__dict__.get("_sparse_bytes", 0) + sum(p.nbytes for p in entries)
+            while size > SPARSE_CACHE_BYTES and len(cache) > 1:
+                size -= sum(p.nbytes for p in cache.pop(next(iter(cache))))
+            self._sparse_bytes = size
+        return entries
+
+    def _read_sparse(self, j: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        if self._style != "fch5":
+            z = self.handle
+            return z[f"{j}_row"], z[f"{j}_col"], z[f"{j}_data"]
+        base = self._group or "/"
+        ids = self._frame_ids(self.node(base))
+        lo, hi = int(ids[2 * j]), int(ids[2 * j + 1])
+        idx = np.asarray(self.node(posixpath.join(base, "indices"))[lo:hi])
+        vals = np.asarray(self.node(posixpath.join(base, "data"))[lo:hi])
         return idx[:, 0], idx[:, 1], vals.reshape(-1)
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = super().__getstate__()
+        state.pop("_sparse", None)  # a recipe: entries are read again where it is unpickled
+        state.pop("_sparse_bytes", None)
+        return state
 
     # -- the interface ---------------------------------------------------------------
 
@@ -151,8 +181,12 @@ class FrameCacheSeries(BorrowedHandle, HeaderSeries):
         indices = range(*frames.indices(len(self))) if isinstance(frames, slice) else frames
         (r0, r1), (c0, c1) = region
         out = np.zeros((len(indices), r1 - r0, c1 - c0), self._dtype)
+        full = region == ((0, self._shape[0]), (0, self._shape[1]))
         for k, j in enumerate(indices):
             rows, cols, vals = self.sparse_frame(int(j))
+            if full:  # one flat scatter: twice as fast as a 2-d fancy assignment
+                out[k].reshape(-1)[rows.astype(np.intp) * self._shape[1] + cols] = vals
+                continue
             keep = (rows >= r0) & (rows < r1) & (cols >= c0) & (cols < c1)
             out[k, rows[keep].astype(np.intp) - r0, cols[keep].astype(np.intp) - c0] = vals[keep]
         return out
