@@ -19,6 +19,7 @@ from pipeline import errors, formats, omega, process, stats
 from pipeline.disk import get_scratch_dir, set_scratch_dir
 from pipeline.formats.array import ArraySeries, from_array
 from pipeline.formats.function import FunctionSeries, from_function
+from pipeline.formats.protocol import as_series
 from pipeline.io import open, write
 from pipeline.omega import OmegaImageSeries, OmegaWedges
 from pipeline.processed import ProcessedImageSeries
@@ -36,6 +37,7 @@ __all__ = [
     "OmegaImageSeries",
     "OmegaWedges",
     "ProcessedImageSeries",
+    "as_series",
     "errors",
     "formats",
     "from_array",

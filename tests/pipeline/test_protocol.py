@@ -158,3 +158,7 @@ def test_array_series_frames_are_copies():
     # the series still sees changes the caller makes to the array itself
     data[2, 0, 0] = 5
     assert s[2][0, 0] == 5
+
+
+def test_as_series_is_public():
+    assert pipeline.as_series is as_series and "as_series" in pipeline.__all__
