@@ -193,8 +193,9 @@ def run(ctx: Context) -> Report:
     results.update({k: median(v) for k, v in _copy_cost(data, reps).items()})
     for label, value in results.items():
         report.add(label, value)
-    for fmt, hand in (("npz", "by hand, np.load + scatter"), ("fch5", "by hand, h5py slices + "
-                      "scatter"), ("hdf5", "by hand, h5py ds[j]")):
+    hands = {"npz": "by hand, np.load + scatter", "fch5": "by hand, h5py slices + scatter",
+             "hdf5": "by hand, h5py ds[j]"}
+    for fmt, hand in hands.items():
         report.check(f"{fmt}: ps[j] / {hand}", results[f"{fmt}: ps[j]"]
                      / results[f"{fmt}: {hand}"], "<=", 1.2)
     report.check("npz: ps[j] (every frame read once) / hexrd's way (CSR, all in memory)",

@@ -66,13 +66,13 @@ class BorrowedHandle(LazyHandle):
         ``ps[j]`` must not repeat it.
         """
         handle = self.handle
-        cache = self.__dict__.get("_nodes")
+        cache: tuple[Any, dict[str, Any]] | None = self.__dict__.get("_nodes")
         if cache is None or cache[0] is not handle:
             cache = self.__dict__["_nodes"] = (handle, {})
-        found = cache[1].get(path)
-        if found is None:
-            found = cache[1][path] = handle[path]
-        return found
+        nodes = cache[1]
+        if path not in nodes:
+            nodes[path] = handle[path]
+        return nodes[path]
 
     def close(self) -> None:
         """Close this series' own handle, and the caller's file if ``close_when_finished``."""
@@ -93,7 +93,7 @@ class BorrowedHandle(LazyHandle):
             return  # __init__ failed before there was anything to close
         try:
             self.close()
-        except Exception as err:  # a finaliser must not raise; say what was left open
+        except Exception as err:  # noqa: BLE001  (a finaliser must not raise: say it instead)
             with contextlib.suppress(Exception):
                 warnings.warn(f"{type(self).__name__} could not close its HDF5 file: {err!r}",
                               UserWarning, stacklevel=2)
