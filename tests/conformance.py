@@ -55,6 +55,16 @@ class SeriesConformance:
         np.testing.assert_array_equal(s[-1], frames[-1])
         np.testing.assert_array_equal(s[np.int64(n - 1)], frames[n - 1])
 
+    def test_frames_are_copies_the_caller_may_edit(self, case):
+        # hexrd hands out a fresh array from every adapter; so does every series here
+        s, frames, _ = case
+        for get in (lambda: s[0], lambda: next(iter(s)), lambda: s[0:1][0],
+                    lambda: s.get_region(0, ((0, 1), (0, 1)))):
+            got = get()
+            if got.flags.writeable:
+                got[...] = 0
+            np.testing.assert_array_equal(s[0], frames[0])
+
     def test_out_of_range(self, case):
         s, frames, _ = case
         with pytest.raises(IndexError, match=str(len(frames))):
