@@ -36,6 +36,8 @@ __all__ = [
     "UnknownOpError",
     "UnreadableFrameError",
     "UnsupportedCompressionError",
+    "UnsupportedVersionError",
+    "ValueRangeError",
     "YAMLError",
     "YAMLLimitError",
 ]
@@ -169,3 +171,11 @@ class OptionValueError(ValueError, TypeError):
 
 class DenseFrameWarning(UserWarning):
     """A frame written to a sparse frame cache keeps too many of its pixels to be sparse."""
+
+
+class UnsupportedVersionError(NotASeriesError, NotImplementedError):
+    """A file of a format version this reader does not know (hexrd raises NotImplementedError)."""
+
+
+class ValueRangeError(ValueError, RuntimeError):
+    """Frame values that do not fit the dtype asked for (hexrd raises RuntimeError there)."""

@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from pipeline.errors import NotASeriesError, NotMyFormat
+from pipeline.errors import NotASeriesError, NotMyFormat, UnsupportedVersionError
 from pipeline.series import ImageSeries
 
 VERSION_ATTR = "HEXRD_FRAMECACHE_VERSION"
@@ -34,7 +34,7 @@ def read_fch5_header(path: Any) -> tuple[int, tuple[int, ...], np.dtype, dict[st
             raise NotMyFormat(f"{path!r} is an HDF5 file without the {VERSION_ATTR} attribute")
         version = int(f.attrs[VERSION_ATTR])
         if version != VERSION:
-            raise NotASeriesError(
+            raise UnsupportedVersionError(
                 f"{path!r}: frame-cache version {version!r} is not supported; "
                 f"this reader knows version {VERSION}"
             )

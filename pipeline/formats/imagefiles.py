@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 
 from ops import Region
-from pipeline.errors import NotASeriesError, NotMyFormat
+from pipeline.errors import NotASeriesError, NotMyFormat, ValueRangeError
 from pipeline.series import FrameSelection, HeaderSeries, region_index
 
 TIFF_EXTENSIONS = (".tif", ".tiff")
@@ -247,7 +247,7 @@ class ImageFilesSeries(HeaderSeries):
         if dtype.kind in "iu" and data.size:
             info = np.iinfo(dtype)
             if data.min() < info.min or data.max() > info.max:
-                raise ValueError(f"{name!r}: values {data.min()}..{data.max()} do not fit the "
+                raise ValueRangeError(f"{name!r}: values {data.min()}..{data.max()} do not fit the "
                                  f"dtype {dtype} set in {self._path!r}")
         return data.astype(dtype)
 

@@ -247,3 +247,20 @@ def test_function_options_missing_are_key_errors():
     with pytest.raises(MissingOptionError, match="num_frames="):
         function.open(None, func=np.zeros)
     assert str(MissingOptionError("plain")) == "plain"
+
+
+def test_unknown_fch5_version_is_not_implemented(tmp_path):
+    pipeline.write(array_series(sparse()), tmp_path / "c.fch5", threshold=0)
+    with h5py.File(tmp_path / "c.fch5", "a") as f:
+        f.attrs["HEXRD_FRAMECACHE_VERSION"] = 99
+    with pytest.raises(NotImplementedError, match="version 99"):
+        pipeline.open(tmp_path / "c.fch5", "frame-cache", style="fch5")
+
+
+def test_values_beyond_the_asked_dtype_are_a_runtime_error(tmp_path):
+    tifffile = pytest.importorskip("tifffile")
+    tifffile.imwrite(tmp_path / "big.tif", np.full((4, 4), 300, np.int32))
+    s = imagefiles.open(f"image-files: {{directory: {tmp_path}, files: big.tif}}\n"
+                        "options: {dtype: uint8}\n")
+    with pytest.raises(RuntimeError, match="do not fit the dtype uint8"):
+        s[0]
