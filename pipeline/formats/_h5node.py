@@ -36,9 +36,9 @@ def opened(where: Any, mode: str = "r") -> Iterator[Any]:
     if is_h5_node(where):
         yield where
         return
-    from ops._compat import require
+    from pipeline.formats._h5 import h5py  # hdf5plugin's filters registered
 
-    with require("h5py", "hdf5", "HDF5 files").File(where, mode) as f:
+    with h5py("HDF5 files").File(where, mode) as f:
         yield f
 
 
