@@ -264,3 +264,17 @@ def test_values_beyond_the_asked_dtype_are_a_runtime_error(tmp_path):
                         "options: {dtype: uint8}\n")
     with pytest.raises(RuntimeError, match="do not fit the dtype uint8"):
         s[0]
+
+
+def test_frame_cache_entries_are_kept_within_a_budget(tmp_path, monkeypatch):
+    data = sparse(6)
+    s = pipeline.write(array_series(data), tmp_path / "c.npz", threshold=0)
+    per_frame = sum(p.nbytes for p in s._entries(0))
+    monkeypatch.setattr(framecache, "SPARSE_CACHE_BYTES", 3 * per_frame)
+    for j in range(6):
+        np.testing.assert_array_equal(s[j], data[j])
+    assert sorted(s._sparse) == [3, 4, 5]  # the oldest dropped first
+    vals = s.sparse_frame(4)[2]
+    with pytest.raises(ValueError, match="read-only"):
+        vals[0] = 1  # shared by later reads: never changed by a caller
+    assert "_sparse" not in pickle.loads(pickle.dumps(s)).__dict__
