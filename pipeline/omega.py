@@ -169,8 +169,8 @@ def _check_omega(omega: Any, nframes: int) -> np.ndarray:
         raise OmegaSeriesError(f"omega metadata {omega!r:.80} is not numeric") from exc
     if arr.shape != (nframes, 2):
         raise OmegaSeriesError(
-            f"omega array mismatch: omega metadata has shape {arr.shape}; expected "
-            f"({nframes}, 2), one (start, stop) pair per frame"
+            f"omega metadata has shape {arr.shape}; expected ({nframes}, 2), one (start, stop) "
+            "pair per frame (an omega array mismatch)"
         )
     if not np.isfinite(arr).all():
         raise OmegaSeriesError("omega metadata holds NaN or infinite angles")
