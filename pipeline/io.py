@@ -9,6 +9,7 @@ from typing import Any
 
 from pipeline.errors import NotMyFormat, UnknownFormatError
 from pipeline.formats import registry
+from pipeline.formats._h5node import is_h5_node
 from pipeline.formats.protocol import as_series
 from pipeline.series import ImageSeries
 
@@ -141,6 +142,10 @@ def write(series: ImageSeries, path: str | os.PathLike[str], /, format: str | No
         raise UnknownFormatError(
             f"format {name!r} can be read but not written; writable formats: {writable}"
         )
+    kwargs.pop("max_workers", None)  # hexrd's writer threads: dask's scheduler computes frames
+    if is_h5_node(path) or "cache_file" in kwargs:
+        # hexrd's forms (an open h5py file, a frame cache's cache_file): the format resolves them
+        return registry.plugin(name).write(series, path, **kwargs)
     from pipeline.persist import write as persist
 
     return persist(series, path, format=name, **kwargs)
