@@ -26,6 +26,19 @@ from ops import FrameSpec, Op
 from pipeline import ProcessedImageSeries
 from pipeline.formats.function import FunctionSeries
 
+#: every flip code as numpy reorients frames (..., y, x): the reference the ops are held to
+NUMPY_FLIPS = {
+    "v": lambda f: f[..., ::-1], "y": lambda f: f[..., ::-1],
+    "h": lambda f: f[..., ::-1, :], "x": lambda f: f[..., ::-1, :],
+    "vh": lambda f: f[..., ::-1, ::-1], "hv": lambda f: f[..., ::-1, ::-1],
+    "r180": lambda f: np.rot90(f, 2, axes=(-2, -1)),
+    "t": lambda f: np.swapaxes(f, -1, -2), "T": lambda f: np.swapaxes(f, -1, -2),
+    "r90": lambda f: np.rot90(f, axes=(-2, -1)), "ccw90": lambda f: np.rot90(f, axes=(-2, -1)),
+    "r270": lambda f: np.rot90(f, -1, axes=(-2, -1)),
+    "cw90": lambda f: np.rot90(f, -1, axes=(-2, -1)),
+    "none": lambda f: f,
+}
+
 
 def frames_of(dtype: Any, shape: tuple[int, ...], seed: int = 3) -> np.ndarray:
     rng = np.random.default_rng(seed)

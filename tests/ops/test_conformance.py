@@ -7,20 +7,9 @@ import pytest
 
 import ops
 from ops import FrameSpec, OpParameterError
-from tests.ops.conformance import OpConformance
+from tests.ops.conformance import NUMPY_FLIPS as FLIPS, OpConformance
 
 SHAPE = OpConformance.shape
-FLIPS = {
-    "v": lambda f: f[..., ::-1], "y": lambda f: f[..., ::-1],
-    "h": lambda f: f[..., ::-1, :], "x": lambda f: f[..., ::-1, :],
-    "vh": lambda f: f[..., ::-1, ::-1], "hv": lambda f: f[..., ::-1, ::-1],
-    "r180": lambda f: np.rot90(f, 2, axes=(-2, -1)),
-    "t": lambda f: np.swapaxes(f, -1, -2), "T": lambda f: np.swapaxes(f, -1, -2),
-    "r90": lambda f: np.rot90(f, axes=(-2, -1)), "ccw90": lambda f: np.rot90(f, axes=(-2, -1)),
-    "r270": lambda f: np.rot90(f, -1, axes=(-2, -1)),
-    "cw90": lambda f: np.rot90(f, -1, axes=(-2, -1)),
-    "none": lambda f: f,
-}
 DARK = np.random.default_rng(9).integers(0, 300, SHAPE).astype(np.uint16)
 
 

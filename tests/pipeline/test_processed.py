@@ -9,6 +9,7 @@ import pytest
 import ops
 import pipeline
 from pipeline import ProcessedImageSeries
+from tests.ops.conformance import NUMPY_FLIPS
 
 SHAPE = (16, 24)
 
@@ -149,17 +150,6 @@ def test_hexrd_addop(frames):
 # -- crop push-down -------------------------------------------------------------------
 
 FULL = SHAPE[0] * SHAPE[1]
-FLIP_REF = {
-    "v": lambda f: f[..., ::-1], "y": lambda f: f[..., ::-1],
-    "h": lambda f: f[..., ::-1, :], "x": lambda f: f[..., ::-1, :],
-    "vh": lambda f: f[..., ::-1, ::-1], "hv": lambda f: f[..., ::-1, ::-1],
-    "r180": lambda f: np.rot90(f, 2, axes=(-2, -1)),
-    "t": lambda f: np.swapaxes(f, -1, -2), "T": lambda f: np.swapaxes(f, -1, -2),
-    "r90": lambda f: np.rot90(f, axes=(-2, -1)), "ccw90": lambda f: np.rot90(f, axes=(-2, -1)),
-    "r270": lambda f: np.rot90(f, -1, axes=(-2, -1)),
-    "cw90": lambda f: np.rot90(f, -1, axes=(-2, -1)),
-    "none": lambda f: f,
-}
 
 
 def _area(region):
@@ -175,20 +165,20 @@ def _check_pushed(ps, ref):
     return region
 
 
-@pytest.mark.parametrize("code", sorted(FLIP_REF))
+@pytest.mark.parametrize("code", sorted(NUMPY_FLIPS))
 def test_push_down_dark_flip_rectangle(frames, dark, code):
     ps = ProcessedImageSeries(pipeline.from_array(frames), [
         ("dark", dark), ("flip", code), ("rectangle", ((3, 11), (2, 13)))])
-    ref = FLIP_REF[code](_dark_ref(frames, dark))[:, 3:11, 2:13]
+    ref = NUMPY_FLIPS[code](_dark_ref(frames, dark))[:, 3:11, 2:13]
     region = _check_pushed(ps, ref)
     assert _area(region) == 8 * 11
 
 
-@pytest.mark.parametrize("code", sorted(FLIP_REF))
+@pytest.mark.parametrize("code", sorted(NUMPY_FLIPS))
 def test_push_down_rectangle_flip_rectangle(frames, code):
     ps = ProcessedImageSeries(pipeline.from_array(frames), [
         ("rectangle", ((2, 14), (1, 21))), ("flip", code), ("rectangle", ((1, 7), (2, 9)))])
-    ref = FLIP_REF[code](frames[:, 2:14, 1:21])[:, 1:7, 2:9]
+    ref = NUMPY_FLIPS[code](frames[:, 2:14, 1:21])[:, 1:7, 2:9]
     assert _area(_check_pushed(ps, ref)) == 6 * 7
 
 
