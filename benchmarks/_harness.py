@@ -14,7 +14,7 @@ import shutil
 import statistics
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Self
 
 import numpy as np
 
@@ -49,6 +49,35 @@ class Context:
         """A fresh path in the scratch directory."""
         self._counter += 1
         return os.path.join(self.tmp, f"{stem}-{self._counter}.zarr")
+
+
+class PeakRSS:
+    """This process's peak resident memory while the block runs, polled every 2 ms.
+
+    ``with PeakRSS() as rss: ...`` then ``rss.peak`` (bytes); ``rss.start`` is
+    the RSS when the block began.
+    """
+
+    def __enter__(self) -> Self:
+        import threading
+
+        import psutil
+
+        self._proc = psutil.Process()
+        self.start = self.peak = self._proc.memory_info().rss
+        self._done = threading.Event()
+        self._watcher = threading.Thread(target=self._poll, daemon=True)
+        self._watcher.start()
+        return self
+
+    def _poll(self) -> None:
+        while not self._done.wait(0.002):
+            self.peak = max(self.peak, self._proc.memory_info().rss)
+
+    def __exit__(self, *exc: object) -> None:
+        self._done.set()
+        self._watcher.join()
+        self.peak = max(self.peak, self._proc.memory_info().rss)
 
 
 def remove(path: str) -> None:

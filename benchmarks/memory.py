@@ -16,10 +16,9 @@ import os
 import resource
 import subprocess
 import sys
-import threading
 
 from benchmarks import _pipelines as P
-from benchmarks._harness import Context, Report, remove
+from benchmarks._harness import Context, PeakRSS, Report, remove
 from benchmarks.end_to_end_large import FLOOR, HAND, LAZY
 
 NAME = "memory"
@@ -31,28 +30,15 @@ QUICK_RUNS = (BASELINE, LAZY, HAND)
 def child(name: str, src: str, out: str) -> None:
     """Run one competitor (or nothing, for the baseline) and print the peak RSS as JSON."""
     import dask.array  # noqa: F401  (the baseline imports what the competitors import)
-    import psutil
     import zarr  # noqa: F401
 
     import pipeline  # noqa: F401
 
-    proc = psutil.Process()
-    peak = [proc.memory_info().rss]
-    done = threading.Event()
-
-    def poll() -> None:
-        while not done.wait(0.002):
-            peak[0] = max(peak[0], proc.memory_info().rss)
-
-    watcher = threading.Thread(target=poll, daemon=True)
-    watcher.start()
-    if name != BASELINE:
-        P.COMPETITORS[name](P.make_case(src), out)
-    done.set()
-    watcher.join()
-    peak[0] = max(peak[0], proc.memory_info().rss)
+    with PeakRSS() as rss:
+        if name != BASELINE:
+            P.COMPETITORS[name](P.make_case(src), out)
     maxrss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # KiB on Linux
-    print(json.dumps({"peak_bytes": peak[0], "ru_maxrss_bytes": maxrss}))
+    print(json.dumps({"peak_bytes": rss.peak, "ru_maxrss_bytes": maxrss}))
 
 
 def _peak(ctx: Context, name: str, src: str) -> tuple[int, str]:

@@ -16,11 +16,10 @@ import json
 import os
 import subprocess
 import sys
-import threading
 import time
 from typing import Any
 
-from benchmarks._harness import Context, Report
+from benchmarks._harness import Context, PeakRSS, Report
 
 NAME = "stats_memory"
 STATS = ("max", "min", "sum", "average", "median", "percentile", "ImageStack")
@@ -33,7 +32,6 @@ def child(stat: str, src: str, limit_mb: str) -> None:
     """Compute one statistic over the store at ``src``; print peak RSS above baseline as JSON."""
     import dask.array  # noqa: F401
     import numpy as np
-    import psutil
 
     import pipeline
     from pipeline import stats
@@ -43,29 +41,17 @@ def child(stat: str, src: str, limit_mb: str) -> None:
     # codecs, ...) belongs to the baseline: the same call over a tiny series first
     tiny = pipeline.from_array(np.zeros((4, 6, 8), s.dtype))
     _run(stat, tiny, 2**20, pipeline, stats)
-    proc = psutil.Process()
-    base = proc.memory_info().rss
-    peak = [base]
-    done = threading.Event()
-
-    def poll() -> None:
-        while not done.wait(0.002):
-            peak[0] = max(peak[0], proc.memory_info().rss)
-
-    watcher = threading.Thread(target=poll, daemon=True)
-    watcher.start()
-    start = time.perf_counter()
-    out = _run(stat, s, int(float(limit_mb) * MB), pipeline, stats)
-    wall = time.perf_counter() - start
-    done.set()
-    watcher.join()
-    peak[0] = max(peak[0], proc.memory_info().rss)
+    with PeakRSS() as rss:
+        start = time.perf_counter()
+        out = _run(stat, s, int(float(limit_mb) * MB), pipeline, stats)
+        wall = time.perf_counter() - start
+    base = rss.start
     ok = True
     if stat in ("median", "percentile"):  # a few rows against numpy, outside the measurement
         rows = np.asarray(s.to_dask()[:, :3].compute())
         pct = 50 if stat == "median" else 90
         ok = bool(np.array_equal(out[:3], np.percentile(rows, pct, axis=0).astype(np.float32)))
-    print(json.dumps({"above_baseline": peak[0] - base, "baseline": base, "wall_s": wall,
+    print(json.dumps({"above_baseline": rss.peak - base, "baseline": base, "wall_s": wall,
                       "matches_numpy": ok}))
 
 
