@@ -322,12 +322,13 @@ class ImageStack(ImageSeries):
         return arr
 
     def _keep(self, key: int, arr: np.ndarray) -> None:
+        self._shrink(room=arr.nbytes)  # make room first: never over budget, not even briefly
         self._memory[key] = arr
         self._memory_bytes += arr.nbytes
         self._shrink()
 
-    def _shrink(self) -> None:
-        while self._memory_bytes > self._budget and self._memory:
+    def _shrink(self, room: int = 0) -> None:
+        while self._memory_bytes + room > self._budget and self._memory:
             key, arr = self._memory.popitem(last=False)
             self._memory_bytes -= arr.nbytes
             if key not in self._slots:  # a frame read back is still on disk: nothing to write
@@ -372,6 +373,7 @@ class ImageStack(ImageSeries):
                 self._memory.move_to_end(key)
                 return arr
             slot = self._slots[key]
+            self._shrink(room=int(np.prod(self.shape)) * self.dtype.itemsize)  # before reading
         arr = self._load(slot)
         arr.setflags(write=False)
         with self._lock:
