@@ -354,8 +354,8 @@ def _warn_dense(j: int, count: int, size: int, threshold: float | None) -> None:
 
     warnings.warn(DenseFrameWarning(
         f"frame {j} is {100.0 * (1 - count / size):.2f}% sparse: {count} of its {size} "
-        f"pixels are above threshold={threshold!r}, more than the "
-        f"{100 * MAX_NZ_FRACTION:.0f}% a frame cache is meant for; raise threshold= or "
+        f"pixels ({100.0 * count / size:.2f}%) are above threshold={threshold!r}, more than "
+        f"the {100 * MAX_NZ_FRACTION:.0f}% a frame cache is meant for; raise threshold= or "
         "write a dense format (zarr, hdf5)"), stacklevel=4)
 
 
