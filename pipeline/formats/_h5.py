@@ -36,8 +36,11 @@ def register_plugins() -> bool:
     return _plugins_loaded
 
 
-def open_file(path: str, purpose: str = "HDF5 files") -> Any:
+def open_file(path: Any, purpose: str = "HDF5 files", name: str | None = None) -> Any:
     """``h5py.File(path, "r")``; a file HDF5 cannot open is NotASeriesError naming it.
+
+    ``path`` may be an open binary file object (an fsspec URL's); ``name``
+    then says which file it is.
 
     HDF5 says "truncated file", "bad superblock", "bad symbol table" and the
     like as a bare OSError; a file that starts as HDF5 but will not open is a
@@ -49,4 +52,5 @@ def open_file(path: str, purpose: str = "HDF5 files") -> Any:
     try:
         return module.File(path, "r")
     except OSError as err:
-        raise NotASeriesError(f"{path!r} is not a readable HDF5 file: {err}") from err
+        where = path if name is None else name
+        raise NotASeriesError(f"{where!r} is not a readable HDF5 file: {err}") from err

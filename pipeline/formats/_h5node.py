@@ -31,14 +31,19 @@ def node_location(node: Any, path: str | None) -> tuple[str, str]:
 
 
 @contextlib.contextmanager
-def opened(where: Any, mode: str = "r") -> Iterator[Any]:
-    """The h5py File at file name ``where``, or ``where`` itself if it is open (left open)."""
+def opened(where: Any, mode: str = "r", name: str | None = None) -> Iterator[Any]:
+    """The h5py File at file name ``where``, or ``where`` itself if it is open (left open).
+
+    A file that will not open for reading is NotASeriesError naming it
+    (``name`` when ``where`` is a file object).
+    """
     if is_h5_node(where):
         yield where
         return
-    from pipeline.formats._h5 import h5py  # hdf5plugin's filters registered
+    from pipeline.formats._h5 import h5py, open_file  # hdf5plugin's filters registered
 
-    with h5py("HDF5 files").File(where, mode) as f:
+    f = open_file(where, name=name) if mode == "r" else h5py("HDF5 files").File(where, mode)
+    with f:
         yield f
 
 

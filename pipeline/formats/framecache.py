@@ -323,9 +323,9 @@ def sniff(path: str) -> bool:
     style = file_style(path)
     if style != "fch5":
         return style == "npz"
-    from ops._compat import require
+    from pipeline.formats._h5 import open_file
 
-    with require("h5py", "hdf5", "fch5 frame caches").File(path, "r") as f:
+    with open_file(path, "fch5 frame caches") as f:
         return "HEXRD_FRAMECACHE_VERSION" in f.attrs
 
 

@@ -88,7 +88,7 @@ class HDF5Series(BorrowedHandle, HeaderSeries):
                     if _fsspec.is_url(self._filename) else _h5py().is_hdf5(self._filename)):
                 raise NotMyFormat(f"{self._filename!r} is not an HDF5 file")
             where = _fsspec.openable(self._filename, storage_options)
-        with opened(where) as f:
+        with opened(where, name=self._filename) as f:
             self._group = path if path is not None else _find_group(f, dataname, self._filename)
             ds = _dataset(f, self._group, dataname, self._filename)
             from pipeline.formats._nexus import check_virtual_sources
@@ -254,9 +254,10 @@ def sniff(path: str) -> bool:
     """An HDF5 file that is not a hexrd frame cache nor an Eiger stream (their own formats)."""
     if not is_hdf5(path):
         return False
+    from pipeline.formats._h5 import open_file
     from pipeline.formats.eiger import stream_version
 
-    with _h5py().File(path, "r") as f:
+    with open_file(path, "the 'hdf5' format") as f:
         return "HEXRD_FRAMECACHE_VERSION" not in f.attrs and stream_version(f) is None
 
 

@@ -21,8 +21,11 @@ CBF, ...) with fabio (:mod:`pipeline.formats.detector`), others with imageio.
 
 from __future__ import annotations
 
+import contextlib
 import glob
 import os
+import struct
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -132,7 +135,7 @@ def _file_info(path: str) -> tuple[int, tuple[int, ...], np.dtype]:
         from ops._compat import require
 
         tifffile = require("tifffile", "images", "TIFF image files")
-        with tifffile.TiffFile(path) as tf:
+        with _damaged_tiff(path), tifffile.TiffFile(path) as tf:
             page = tf.pages.first
             return len(tf.pages), tuple(page.shape), np.dtype(page.dtype)
     props = _imageio().improps(path)
@@ -153,8 +156,26 @@ def _read_file_frame(path: str, page: int) -> np.ndarray:
     if path.lower().endswith(TIFF_EXTENSIONS):
         import tifffile
 
-        return tifffile.imread(path, key=page)
+        with _damaged_tiff(path):
+            return tifffile.imread(path, key=page)
     return np.asarray(_imageio().imread(path))
+
+
+@contextlib.contextmanager
+def _damaged_tiff(path: str) -> Iterator[None]:
+    """What tifffile raises on a listed TIFF that is cut short, corrupt or a directory.
+
+    As NotASeriesError naming the file, so the caller learns which of the
+    listed files is bad.
+    """
+    import tifffile
+
+    try:
+        yield
+    except (tifffile.TiffFileError, ValueError, IndexError, KeyError, EOFError, OSError,
+            struct.error) as err:
+        raise NotASeriesError(f"{path!r}: a listed TIFF file that is truncated, corrupt or "
+                              f"not a file ({type(err).__name__}: {err})") from err
 
 
 class ImageFilesSeries(HeaderSeries):

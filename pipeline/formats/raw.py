@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from ops import Region
-from pipeline.errors import NotMyFormat
+from pipeline.errors import NotASeriesError, NotMyFormat
 from pipeline.series import FrameSelection, HeaderSeries, region_index
 
 YAML_EXTENSIONS = (".yml", ".yaml")
@@ -61,18 +61,23 @@ class RawSeries(HeaderSeries):
         self._meta = {} if metadata is None else metadata
         self._map: np.memmap | None = None
         frame_bytes = int(np.prod(self._shape)) * self._stored.itemsize
+        if os.path.isdir(self._path):
+            raise NotASeriesError(f"{self._path!r} is a directory, not a raw file of frames")
         size = os.path.getsize(self._path) - self._offset
         if size < 0:
-            raise ValueError(f"{self._path!r}: offset={offset} is beyond the file's "
+            raise NotASeriesError(f"{self._path!r}: offset={offset} is beyond the file's "
                              f"{size + self._offset} bytes")
         self._nframes, extra = divmod(size, frame_bytes)
         if extra:
-            raise ValueError(
+            raise NotASeriesError(
                 f"{self._path!r}: Total number of bytes ({size + self._offset}) minus the offset "
                 f"{self._offset} is not a whole number of frames of {self._shape} "
                 f"{self._stored} ({frame_bytes} bytes each): {extra} bytes over after "
                 f"{self._nframes} frames; check dtype=, shape= and offset= (skip:)"
             )
+        if not self._nframes:
+            raise NotASeriesError(f"{self._path!r} holds no frame: {size + self._offset} bytes "
+                                  f"with offset {self._offset}")
 
     def _mapped(self) -> np.memmap:
         if self._map is None:

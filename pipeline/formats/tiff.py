@@ -95,6 +95,8 @@ class TiffSeries(LazyHandle, HeaderSeries):
         with _quiet_tifffile() as log:
             try:
                 tf = tifffile.TiffFile(_fsspec.openable(self._path, storage_options))
+            except IsADirectoryError:
+                raise NotASeriesError(f"{self._path!r} is a directory, not a TIFF file") from None
             except (tifffile.TiffFileError, struct.error, EOFError) as err:  # truncated headers
                 if _tiff_magic(self._path):  # a TIFF, cut short or corrupt: not another format's
                     raise NotASeriesError(f"{self._path!r} is a truncated or corrupt TIFF file "

@@ -375,33 +375,8 @@ def test_nexus_master_whose_part_is_a_directory(tmp_path):
     attempt(case)
 
 
-_FCH5 = ("framecache.py / _fch5.py open the .fch5 with h5py.File directly: a corrupt file "
-         "raises h5py's bare OSError (pipeline.formats._h5.open_file names the file)")
-_IMAGE_FILES = ("imagefiles.py reads the listed TIFFs with tifffile unguarded: a damaged one "
-                "raises TiffFileError, ValueError, IndexError or IsADirectoryError")
-_RAW = ("raw.py: a size that is not a whole number of frames raises a bare ValueError (a "
-        "directory is sized as a file); an empty file opens as a series of 0 frames")
-_TIFF = "tiff.py TiffSeries: a directory where the file belongs raises IsADirectoryError"
-_HDF5_SNIFF = ("hdf5.py sniff() opens h5py.File directly: detection of a damaged .h5 raises "
-               "h5py's bare OSError (pipeline.formats._h5.open_file names the file)")
-_HDF5_URL = ("hdf5.py HDF5Series.__init__ opens a URL's file object with h5py.File directly: "
-             "a damaged file raises h5py's bare OSError")
-
-XFAIL: dict[tuple[str, ...], str] = {
-    **{("fch5", t): _FCH5 for t in ("test_truncated", "test_random_bytes_behind_the_magic",
-                                    "test_detection_of_a_damaged_file")},
-    **{("image-files", t): _IMAGE_FILES for t in (
-        "test_truncated", "test_empty", "test_random_bytes_behind_the_magic",
-        "test_a_directory_where_the_file_belongs", "test_detection_of_a_damaged_file")},
-    **{("raw", t): _RAW for t in ("test_truncated", "test_empty",
-                                  "test_a_directory_where_the_file_belongs",
-                                  "test_detection_of_a_damaged_file")},
-    ("tiff", "test_a_directory_where_the_file_belongs"): _TIFF,
-    **{(name, "test_detection_of_a_damaged_file"): _HDF5_SNIFF
-       for name in ("hdf5", "eiger-v1", "eiger-v1-bslz4", "eiger-v2")},
-    ("hdf5", "test_truncated_file_url"): _HDF5_URL,
-}
-"""Cases the older readers (owned elsewhere) still fail: (case, test[, where]) -> what to fix."""
+XFAIL: dict[tuple[str, ...], str] = {}
+"""Cases a reader still fails: (case, test[, where]) -> what to fix (none at present)."""
 
 
 # -- OME-Zarr metadata, napari and the HTML view over hostile files ------------------------
