@@ -26,8 +26,8 @@ import numpy as np
 
 from ops import Region
 from pipeline.errors import NotASeriesError
-from pipeline.formats._h5 import h5py as _h5py_module
 from pipeline.formats._frames import file_token
+from pipeline.formats._h5 import h5py as _h5py_module
 from pipeline.formats._h5 import open_file
 from pipeline.formats._handle import LazyHandle
 from pipeline.series import FrameSelection, HeaderSeries, ImageSeries, region_index

@@ -37,9 +37,9 @@ from pipeline.errors import (
     SeriesOptionError,
     UnsupportedCompressionError,
 )
+from pipeline.formats._frames import FrameAtATime, file_token
 from pipeline.formats._h5 import h5py as _h5py_module
 from pipeline.formats._h5 import open_file
-from pipeline.formats._frames import FrameAtATime, file_token
 from pipeline.formats._handle import LazyHandle
 from pipeline.series import region_index
 
