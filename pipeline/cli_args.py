@@ -45,7 +45,7 @@ def check_output(path: str, fmt: str | None) -> str:
     text = path.rstrip("/\\").lower()
     by_name = next((name for name, exts in known.items()
                     if any(text.endswith(e) for e in exts)), None)
-    stem, ext = os.path.splitext(os.path.basename(text))
+    _, ext = os.path.splitext(os.path.basename(text))
     if fmt is not None:
         name = registry.entry(fmt).name
         if name not in known:
@@ -123,7 +123,7 @@ def join_values(argv: list[str]) -> list[str]:
     out: list[str] = []
     it = iter(argv)
     for arg in it:
-        if arg in ("--frames", "--op") and not out[-1:] == ["--"]:
+        if arg in ("--frames", "--op") and out[-1:] != ["--"]:
             value = next(it, None)
             out.append(arg if value is None else f"{arg}={value}")
         else:

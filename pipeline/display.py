@@ -90,8 +90,8 @@ def omega_rows(series: Any) -> list[tuple[str, str]]:
     if len(series) == 0:
         return []
     om = series.omega
-    rows = [("omega", f"{om[:, 0].min():g}\u00b0 to {om[:, 1].max():g}\u00b0 in "
-                      f"{series.nwedges} wedge{'s' if series.nwedges != 1 else ''}")]
+    rows = [("omega", (f"{om[:, 0].min():g}\u00b0 to {om[:, 1].max():g}\u00b0 in "
+                       f"{series.nwedges} wedge{'s' if series.nwedges != 1 else ''}"))]
     wedges = [series.wedge(i) for i in range(min(series.nwedges, MAX_WEDGES))]
     more = series.nwedges - len(wedges)
     rows.append(("wedges", "; ".join(
@@ -122,8 +122,8 @@ def summary(series: Any) -> list[tuple[str, str]]:
     size = graph.frames_per_chunk(inner)  # what to_dask() would use, without building it
     nchunks = len(graph.chunk_bounds(len(series), size))
     per = min(size, len(series))
-    rows.append(("dask chunks", f"{nchunks} chunk{'s' if nchunks != 1 else ''} of up to "
-                                f"{_shape_text((per, *spec.shape))}, one task each"))
+    rows.append(("dask chunks", (f"{nchunks} chunk{'s' if nchunks != 1 else ''} of up to "
+                                 f"{_shape_text((per, *spec.shape))}, one task each")))
     rows.append(("size", format_bytes(series.nbytes)))
     return rows + omega_rows(series)
 
@@ -145,7 +145,7 @@ def thumbnail(series: Any) -> tuple[str, int, tuple[int, int]] | None:
 def _figure(series: Any) -> str:
     try:
         thumb = thumbnail(series)
-    except Exception as err:  # a view must render even when a frame cannot be read
+    except Exception as err:  # noqa: BLE001  (a view must render even when a frame cannot be read)
         return (f"<figure><figcaption>no preview: {html.escape(type(err).__name__)}: "
                 f"{html.escape(str(err)[:200])}</figcaption></figure>")
     if thumb is None:

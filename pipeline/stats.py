@@ -45,7 +45,6 @@ chunk, each computed in bounded memory as above.
 from __future__ import annotations
 
 import builtins
-import itertools
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 

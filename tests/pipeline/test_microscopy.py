@@ -149,8 +149,8 @@ def test_imagej_refuses_float64_before_writing(tmp_path):
 
 
 def test_tiff_to_ome_zarr_keeps_the_metadata(ome_tiff, tmp_path):
-    from ome_zarr_models.v05.image import Image
     import zarr
+    from ome_zarr_models.v05.image import Image
 
     s = pipeline.open(ome_tiff[0])
     out = pipeline.write(s, tmp_path / "s.zarr")

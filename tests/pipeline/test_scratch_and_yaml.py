@@ -69,7 +69,7 @@ def test_owner_tags_judge_liveness(tmp_path):
     assert disk.owner_alive(f"lazyseries-x-{tag}abc")
     pid = os.getpid()
     # same pid, another start time: the pid was recycled, the owner is gone
-    assert not disk.owner_alive(f"lazyseries-x-{tag.replace(f'.t', '.t9', 1)}abc") or \
+    assert not disk.owner_alive(f"lazyseries-x-{tag.replace('.t', '.t9', 1)}abc") or \
         disk._start_time(pid) == 0
     gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
                           capture_output=True, text=True, check=True).stdout.strip()

@@ -301,8 +301,8 @@ def test_cli_process_overwrite_refuses_a_non_store_directory(tmp_path, frames):
       '{"complete": "false", "array": "images"}}}'), "incomplete"),
     ('{"zarr_format": 3, "node_type": "group", "attributes": {"lazyseries": [1]}}',
      "not a mapping"),
-    ('{"zarr_format": 3, "node_type": "group", "attributes": {"deep": %s%s}}'
-     % ("[" * 50_000, "]" * 50_000), "nests deeper"),
+    ('{"zarr_format": 3, "node_type": "group", "attributes": {"deep": '
+     + "[" * 50_000 + "]" * 50_000 + "}}", "nests deeper"),
 ])
 def test_store_records_that_do_not_say_complete_are_refused(tmp_path, body, message):
     target = tmp_path / "j.zarr"
