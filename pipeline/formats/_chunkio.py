@@ -136,7 +136,7 @@ class ChunkPlan:
             fh = open(path, "rb")  # noqa: SIM115  (closed below; readinto needs the handle)
         except FileNotFoundError:
             if self.strict:
-                raise _missing(path, coords, self) from None
+                raise _missing(coords, self) from None
             out[...] = self.fill_value
             return
         with fh:
@@ -220,13 +220,14 @@ def _atomic_write(path: str, payload: Any) -> None:
         raise
 
 
-def _missing(path: str, coords: tuple[int, ...], plan: ChunkPlan) -> Exception:
+def _missing(coords: tuple[int, ...], plan: ChunkPlan) -> Exception:
     from pipeline import errors
 
-    cls = getattr(errors, "MissingChunkError", errors.NotASeriesError)
-    return cls(f"chunk file {path!r} (frames from {coords[0] * plan.chunks[0]}) is missing "
-               "from this complete store; the data is lost or the store was damaged; "
-               "rewrite it from its source")
+    key = plan.key_prefix + plan.separator.join(str(c) for c in coords)
+    return errors.MissingChunkError(
+        f"{plan.root!r}: chunk {key!r} (frames from {coords[0] * plan.chunks[0]}) is missing "
+        "from this complete store; the data is lost or the store was damaged; "
+        "rewrite it from its source")
 
 
 def plan(array: Any, strict: bool = False) -> ChunkPlan | None:
@@ -303,25 +304,6 @@ def read(chunk_plan: ChunkPlan, frames: slice | np.ndarray, region: Region) -> n
     """Frames ``frames`` of a frames-first array within ``region``: what a series ``_read`` owes."""
     rest = [slice(0, n) for n in chunk_plan.shape[1 + len(region):]]
     return chunk_plan.read((frames, *(slice(a, b) for a, b in region), *rest))
-
-
-def complete_store(array: Any) -> bool:
-    """Whether ``array`` lies in a complete lazyseries store (one that holds every chunk).
-
-    The store's record is in the group at the root of the array's store: the
-    path a series was opened at.
-    """
-    import json
-
-    root = getattr(array.store, "root", None)
-    if root is None or not [p for p in array.path.split("/") if p]:
-        return False
-    try:
-        with open(os.path.join(str(root), "zarr.json"), encoding="utf-8") as fh:
-            record = json.load(fh).get("attributes", {}).get("lazyseries")
-    except (OSError, ValueError, AttributeError):
-        return False
-    return isinstance(record, dict) and record.get("complete") is True
 
 
 def create_filled(group: Any, key: str, data: np.ndarray) -> Any:

@@ -64,7 +64,7 @@ class ShardPlan(ChunkPlan):
             fd = os.open(path, os.O_RDONLY)
         except FileNotFoundError:
             if self.strict:
-                raise _missing(path, coords, self) from None
+                raise _missing(coords, self) from None
             out[...] = self.fill_value
             return
         try:

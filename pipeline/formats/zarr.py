@@ -181,18 +181,20 @@ class ZarrSeries(ImageSeries):
 
     def _read(self, frames: FrameSelection, region: Region) -> np.ndarray:
         arr = self._array
-        if self._check_chunks:
-            _require_chunks(arr, self._local, frames, region, self._path)
-        out = self._read_array(arr, frames, region)
+        if self._chunk_plan is None:
+            # a complete lazyseries store holds every chunk: the plan raises on a missing one
+            self._chunk_plan = _chunkio.plan(arr, strict=self._check_chunks) or False
+        if self._chunk_plan and arr.ndim > 2:
+            out = _chunkio.read(self._chunk_plan, frames, region)
+        else:
+            if self._check_chunks:  # zarr-python would give the fill value
+                _require_chunks(arr, self._local, frames, region, self._path)
+            out = self._read_array(arr, frames, region)
         # after the read: a store swapped or removed meanwhile may have given other frames
         self._check_same_store()
         return out
 
     def _read_array(self, arr: Any, frames: FrameSelection, region: Region) -> np.ndarray:
-        if self._chunk_plan is None:
-            self._chunk_plan = _chunkio.plan(arr, strict=_chunkio.complete_store(arr)) or False
-        if self._chunk_plan and arr.ndim > 2:
-            return _chunkio.read(self._chunk_plan, frames, region)
         index = region_index(region)
         if arr.ndim == 2:
             return np.asarray(arr[index])[np.newaxis][frames]
