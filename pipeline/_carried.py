@@ -42,7 +42,7 @@ class _Unreadable:
     def __init__(self, what: str, reason: str) -> None:
         self.what, self.reason = what, reason
 
-    def _read(self, frames: Any, region: Region) -> np.ndarray:
+    def read(self, frames: Any, region: Region) -> np.ndarray:
         raise SourceUnavailableError(
             f"the source {self.what} cannot be read in this process: {self.reason}. Define its "
             "code in the client (it then travels with the graph), or install it on every worker"

@@ -121,7 +121,7 @@ def trim() -> None:
 
 def read(s: ImageSeries, start: int, stop: int, region: Any = None) -> np.ndarray:
     """Frames ``start:stop`` of ``s`` (within ``region``), the reader's freed buffers handed back."""
-    block = s._read(slice(start, stop), s.spec.full_region if region is None else region)
+    block = s.read(slice(start, stop), s.spec.full_region if region is None else region)
     trim()
     return block
 

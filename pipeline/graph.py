@@ -96,7 +96,7 @@ def run_block(
     dtype: np.dtype | None = None,
 ) -> np.ndarray:
     """Read ``frames`` of ``source`` within ``region`` and run ``chain`` on them: one fused task."""
-    block = raw = _carried.unwrap(source)._read(frames, region)
+    block = raw = _carried.unwrap(source).read(frames, region)
     block = _apply(chain, block)
     if dtype is not None and block.dtype != dtype:
         _blame(raw, chain, block, dtype)

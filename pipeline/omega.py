@@ -75,8 +75,8 @@ class OmegaImageSeries(ImageSeries):
     def frame_chunk(self) -> int | None:
         return self._series.frame_chunk
 
-    def _read(self, frames: FrameSelection, region: Region) -> np.ndarray:
-        return self._series._read(frames, region)
+    def read(self, frames: FrameSelection, region: Region) -> np.ndarray:
+        return self._series.read(frames, region)
 
     def to_dask(self, frames_per_chunk: int | None = None) -> da.Array:
         # the wrapped series' own graph: its fused chain, its chunking

@@ -156,7 +156,7 @@ class ProcessedImageSeries(ImageSeries):
         """
         self._registry.register(name, func, per_frame=True, replace=True)
 
-    def _read(self, frames: FrameSelection, region: Region) -> np.ndarray:
+    def read(self, frames: FrameSelection, region: Region) -> np.ndarray:
         source_region, chain = self._plan_region(region)
         if self._frames is not None:
             frames = as_selection(self._frames[frames])

@@ -136,7 +136,7 @@ def _read_patches(series: ImageSeries, frames: np.ndarray, coords: np.ndarray,
     h, w = size
     if coords.ndim == 1:  # one rectangle for every frame: one read
         y, x = (int(v) for v in coords)
-        block = series._read(as_selection(frames), (*lead, (y, y + h), (x, x + w)))
+        block = series.read(as_selection(frames), (*lead, (y, y + h), (x, x + w)))
         return block[(slice(None), *post)]
     out = [series._read_frame(int(j), (*lead, (int(y), int(y) + h), (int(x), int(x) + w)))[post]
            for j, (y, x) in zip(frames, coords)]

@@ -2,7 +2,7 @@
 
 A series is a sequence of frames of one shape and dtype, read lazily.  An
 implementation owes :meth:`ImageSeries.__len__`, :attr:`shape`, :attr:`dtype`
-and :meth:`ImageSeries._read`; everything else (indexing, sub-series,
+and :meth:`ImageSeries.read`; everything else (indexing, sub-series,
 iteration, regions, dask arrays, processing) is built on those here.
 """
 
@@ -46,7 +46,7 @@ class ImageSeries(abc.ABC):
         The number of frames, known without reading one.
     ``shape``, ``dtype``
         Shape and dtype of one frame, known without reading one.
-    ``_read(frames, region)``
+    ``read(frames, region)``
         An array ``(n, *region_shape)`` of the selected frames restricted to
         ``region`` (one ``(start, stop)`` pair per frame axis, already checked
         against :attr:`shape`).  Read only what is needed where the format allows.
@@ -82,7 +82,7 @@ class ImageSeries(abc.ABC):
         """Dtype of the frames."""
 
     @abc.abstractmethod
-    def _read(self, frames: FrameSelection, region: Region) -> np.ndarray: ...
+    def read(self, frames: FrameSelection, region: Region) -> np.ndarray: ...
 
     # -- what it may provide ---------------------------------------------------------
 
@@ -179,7 +179,7 @@ class ImageSeries(abc.ABC):
         return in_range(integer_indices(key, idx), n)
 
     def _read_frame(self, j: int, region: Region) -> np.ndarray:
-        return self._read(slice(j, j + 1), region)[0]
+        return self.read(slice(j, j + 1), region)[0]
 
     def _index_frame(self, j: int, index: tuple[Any, ...]) -> np.ndarray:
         """Frame ``j`` indexed by ``index``; plain slices read only their region."""
@@ -309,7 +309,7 @@ class HeaderSeries(ImageSeries):
     """A series whose length, frame shape, dtype and metadata are read once, when it opens.
 
     Subclasses set ``_nframes``, ``_shape``, ``_dtype`` and ``_meta`` as they
-    open their header and then owe only :meth:`ImageSeries._read` (overriding
+    open their header and then owe only :meth:`ImageSeries.read` (overriding
     any of the four members where the header says it differently).  One that
     can read its metadata again from the file overrides :meth:`_reread_metadata`:
     it then pickles without it (metadata arrays stay behind; a dask worker

@@ -183,7 +183,7 @@ class ImageStack(ImageSeries):
     def metadata(self) -> dict[str, Any]:
         return self._meta
 
-    def _read(self, frames: FrameSelection, region: Region) -> np.ndarray:
+    def read(self, frames: FrameSelection, region: Region) -> np.ndarray:
         self._check_open()
         index = range(frames.start, frames.stop) if isinstance(frames, slice) else frames
         with self._lock:

@@ -301,7 +301,7 @@ def _key_encoding(keys: dict[str, Any]) -> tuple[str, str | None]:
 
 
 def read(chunk_plan: ChunkPlan, frames: slice | np.ndarray, region: Region) -> np.ndarray:
-    """Frames ``frames`` of a frames-first array within ``region``: what a series ``_read`` owes."""
+    """Frames ``frames`` of a frames-first array within ``region``: what a series ``read`` owes."""
     rest = [slice(0, n) for n in chunk_plan.shape[1 + len(region):]]
     return chunk_plan.read((frames, *(slice(a, b) for a, b in region), *rest))
 

@@ -48,7 +48,7 @@ class FrameAtATime(HeaderSeries):
         """Frame ``j`` restricted to ``region``."""
         raise NotImplementedError
 
-    def _read(self, frames: FrameSelection, region: Region) -> np.ndarray:
+    def read(self, frames: FrameSelection, region: Region) -> np.ndarray:
         indices = frame_indices(frames, len(self))
         out = output(indices, region, self.dtype)
         for k, j in enumerate(indices):

@@ -241,7 +241,7 @@ class LinkedSeries(LazyHandle, HeaderSeries):
     def frame_chunk(self) -> int | None:
         return self._chunk
 
-    def _read(self, frames: FrameSelection, region: Region) -> np.ndarray:
+    def read(self, frames: FrameSelection, region: Region) -> np.ndarray:
         # whole frames without in-frame slices: h5py's cheapest selection
         index = () if region == self.spec.full_region else region_index(region)
         n = len(range(*frames.indices(len(self)))) if isinstance(frames, slice) else len(frames)

@@ -60,7 +60,7 @@ class ArraySeries(ImageSeries):
     def _is_dask(self) -> bool:
         return hasattr(self._data, "dask")
 
-    def _read(self, frames: FrameSelection, region: Region) -> np.ndarray:
+    def read(self, frames: FrameSelection, region: Region) -> np.ndarray:
         index = (frames, *region_index(region))
         if self._is_dask:
             out = np.asarray(self._data[index].compute())

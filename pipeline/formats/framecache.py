@@ -186,7 +186,7 @@ class FrameCacheSeries(BorrowedHandle, HeaderSeries):
     def style(self) -> str:
         return self._style
 
-    def _read(self, frames: FrameSelection, region: Region) -> np.ndarray:
+    def read(self, frames: FrameSelection, region: Region) -> np.ndarray:
         indices = range(*frames.indices(len(self))) if isinstance(frames, slice) else frames
         (r0, r1), (c0, c1) = region
         out = np.zeros((len(indices), r1 - r0, c1 - c0), self._dtype)

@@ -54,7 +54,7 @@ class FunctionSeries(HeaderSeries):
             )
         return frame.astype(self._dtype, copy=False)
 
-    def _read(self, frames: FrameSelection, region: Region) -> np.ndarray:
+    def read(self, frames: FrameSelection, region: Region) -> np.ndarray:
         indices = range(*frames.indices(len(self))) if isinstance(frames, slice) else frames
         index = region_index(region)
         out = np.empty((len(indices), *(hi - lo for lo, hi in region)), self._dtype)

@@ -134,7 +134,7 @@ class HDF5Series(BorrowedHandle, HeaderSeries):
             return None
         return (1, *self._chunks) if self._ndim == 2 else tuple(int(n) for n in self._chunks)
 
-    def _read(self, frames: FrameSelection, region: Region) -> np.ndarray:
+    def read(self, frames: FrameSelection, region: Region) -> np.ndarray:
         # whole frames are asked without in-frame slices: h5py's fastest selection
         index = () if region == self._full else region_index(region)
         with self._lock:  # one handle per series; h5py serialises calls anyway

@@ -252,7 +252,7 @@ class ImageFilesSeries(HeaderSeries):
         k = int(np.searchsorted(self._starts, j, side="right")) - 1
         return self._files[k], j - int(self._starts[k]) + self._empty
 
-    def _read(self, frames: FrameSelection, region: Region) -> np.ndarray:
+    def read(self, frames: FrameSelection, region: Region) -> np.ndarray:
         indices = range(*frames.indices(len(self))) if isinstance(frames, slice) else frames
         out = np.empty((len(indices), *(hi - lo for lo, hi in region)), self.dtype)
         index = region_index(region)

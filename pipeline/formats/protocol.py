@@ -125,7 +125,7 @@ class ProtocolSeries(ImageSeries):
         meta = getattr(self._obj, "metadata", None)
         return meta if isinstance(meta, Mapping) else {}  # type: ignore[return-value]
 
-    def _read(self, frames: FrameSelection, region: Region) -> np.ndarray:
+    def read(self, frames: FrameSelection, region: Region) -> np.ndarray:
         indices = range(*frames.indices(len(self))) if isinstance(frames, slice) else frames
         full = region == self.spec.full_region
         index = region_index(region)

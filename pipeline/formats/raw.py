@@ -91,7 +91,7 @@ class RawSeries(HeaderSeries):
         state["_map"] = None  # mapped again where it is unpickled
         return state
 
-    def _read(self, frames: FrameSelection, region: Region) -> np.ndarray:
+    def read(self, frames: FrameSelection, region: Region) -> np.ndarray:
         mapped = self._mapped()
         index = region_index(region)
         if self._order == "F":

@@ -122,7 +122,7 @@ class SpeSeries(FrameAtATime):
             return held
         return declared
 
-    def _read(self, frames: FrameSelection, region: Region) -> np.ndarray:
+    def read(self, frames: FrameSelection, region: Region) -> np.ndarray:
         # the frame-at-a-time loop, with one open file for all the frames of a read
         indices = frame_indices(frames, len(self))
         (r0, r1), (c0, c1) = region

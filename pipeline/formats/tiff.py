@@ -179,7 +179,7 @@ class TiffSeries(LazyHandle, HeaderSeries):
         data = data.transpose(self._frame_axes + self._inner)
         return data.reshape(self._nframes, *self.shape)
 
-    def _read(self, frames: FrameSelection, region: Region) -> np.ndarray:
+    def read(self, frames: FrameSelection, region: Region) -> np.ndarray:
         indices = range(*frames.indices(len(self))) if isinstance(frames, slice) else frames
         index = region_index(region)
         if not self._paged:

@@ -179,7 +179,7 @@ class ZarrSeries(ImageSeries):
         """The underlying ``zarr.Array``."""
         return self._array
 
-    def _read(self, frames: FrameSelection, region: Region) -> np.ndarray:
+    def read(self, frames: FrameSelection, region: Region) -> np.ndarray:
         arr = self._array
         if self._chunk_plan is None:
             # a complete lazyseries store holds every chunk: the plan raises on a missing one

@@ -193,13 +193,13 @@ def test_push_down_add_row_before_rectangle(frames, row):
 def test_push_down_reads_only_the_region(frames):
     read = []
     source = pipeline.from_array(frames)
-    original = source._read
+    original = source.read
 
     def spy(sel, region):
         read.append(region)
         return original(sel, region)
 
-    source._read = spy
+    source.read = spy
     ps = source.process([("flip", "v"), ("rectangle", ((3, 11), (2, 13)))])
     ps[0]
     assert read == [((3, 11), (24 - 13, 24 - 2))]

@@ -88,7 +88,7 @@ def test_fancy_index_answers_from_sparse_entries(cache, monkeypatch):
     s, data = cache
     rows, cols = np.array([[0, 5], [19, -1]]), np.array([[3, 3], [29, 0]])
     expect = data[2][rows, cols]
-    monkeypatch.setattr(s, "_read", lambda *a: pytest.fail("densified a frame"))
+    monkeypatch.setattr(s, "read", lambda *a: pytest.fail("densified a frame"))
     np.testing.assert_array_equal(s[2, rows, cols], expect)
     nz = np.nonzero(data[4])
     np.testing.assert_array_equal(s[4, nz[0], nz[1]], data[4][nz])

@@ -68,7 +68,7 @@ def test_unordered_repeated_frames_read_in_order(tmp_path):
     data = frames()
     s = pipeline.open(hexrd_h5(tmp_path / "s.h5", data), "hdf5", path="imageseries")
     pick = [4, 1, 4, 0]
-    np.testing.assert_array_equal(s._read(np.array(pick), ((0, 20), (5, 9))),
+    np.testing.assert_array_equal(s.read(np.array(pick), ((0, 20), (5, 9))),
                                   data[pick][:, :, 5:9])
     np.testing.assert_array_equal(s[pick].to_dask().compute(), data[pick])
 

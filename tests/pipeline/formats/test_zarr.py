@@ -160,7 +160,7 @@ class _Recording(ImageSeries):
     shape = property(lambda self: self.data.shape[1:])
     dtype = property(lambda self: self.data.dtype)
 
-    def _read(self, frames, region):
+    def read(self, frames, region):
         self.reads.append((frames.start, frames.stop) if isinstance(frames, slice)
                           else tuple(frames))
         return self.data[frames][(slice(None), *(slice(a, b) for a, b in region))]
