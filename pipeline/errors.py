@@ -36,6 +36,7 @@ __all__ = [
     "UnknownOpError",
     "UnreadableFrameError",
     "UnsupportedCompressionError",
+    "UnsupportedDtypeError",
     "UnsupportedVersionError",
     "ValueRangeError",
     "YAMLError",
@@ -179,3 +180,7 @@ class UnsupportedVersionError(NotASeriesError, NotImplementedError):
 
 class ValueRangeError(ValueError, RuntimeError):
     """Frame values that do not fit the dtype asked for (hexrd raises RuntimeError there)."""
+
+
+class UnsupportedDtypeError(TypeError):
+    """Values of a kind a dtype cannot take at all (complex to real, text to numbers)."""

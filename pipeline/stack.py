@@ -24,7 +24,9 @@ from typing import Any, Self
 import numpy as np
 
 from ops import Region
+from pipeline import dtypes
 from pipeline.disk import make_scratch, remove_scratch
+from pipeline.dtypes import limits
 from pipeline.series import FrameSelection, ImageSeries, region_index
 
 DEFAULT_MEMORY_FRACTION = 0.25
@@ -60,45 +62,15 @@ def memory_budget(max_memory_mb: float | None, max_memory_fraction: float | None
 def convert(frame: np.ndarray, dtype: np.dtype) -> np.ndarray:
     """A copy of ``frame`` in ``dtype``; values the dtype cannot hold are refused, never wrapped.
 
-    Floats going to integers are rounded to the nearest integer; NaN or
-    infinity, or any value outside the target range, raises ValueError
-    naming the frame's range and the dtype's.
+    :func:`pipeline.dtypes.convert` with the ``"round"`` policy: floats going to
+    integers are rounded to the nearest integer; NaN or infinity, or any value
+    outside the target range, raises ValueRangeError (a ValueError) naming
+    the frame's range and the dtype's.
     """
-    src = frame.dtype
-    if src == dtype or np.can_cast(src, dtype, "safe"):
-        return frame.astype(dtype, copy=True)
-    if src.kind not in "biufc" or (src.kind == "c" and dtype.kind != "c"):
-        raise TypeError(
-            f"cannot convert a {src} frame into a stack of {dtype}; convert it first "
-            "(e.g. frame.real or np.abs(frame) for complex frames)"
-        )
-    if dtype.kind in "iub":
-        if src.kind == "f":
-            if frame.size and not np.isfinite(frame).all():
-                raise ValueError(
-                    f"frame holds NaN or infinity, which a stack of {dtype} cannot hold"
-                )
-            frame = np.rint(frame)
-        limits: tuple[Any, Any] = (0, 1) if dtype.kind == "b" else (
-            np.iinfo(dtype).min, np.iinfo(dtype).max)
-        values = frame
-    else:  # to a narrower float: infinities and NaN carry over, finite values must fit
-        values = frame[np.isfinite(frame)].real if src.kind in "fc" else frame
-        top = float(np.finfo(dtype).max)
-        limits = (-top, top)
-    if values.size:
-        low, high = values.min().item(), values.max().item()
-        if low < limits[0] or high > limits[1]:
-            _range_error(low, high, *limits, dtype)
-    return frame.astype(dtype)
-
-
-def _range_error(frame_lo: Any, frame_hi: Any, lo: Any, hi: Any, dtype: np.dtype) -> None:
-    raise ValueError(
-        f"frame values span [{frame_lo}, {frame_hi}], outside the range [{lo}, {hi}] of the "
-        f"stack's dtype {dtype}; clip the frame first (np.clip(frame, {lo}, {hi})) or make "
-        "the stack with a wider dtype"
-    )
+    lo, hi = limits(np.dtype(dtype))
+    return dtypes.convert(frame, dtype, "round", what="frame values", copy=True, hint=(
+        f"clip the frame first (np.clip(frame, {lo}, {hi})) or make the stack with a wider "
+        "dtype"))
 
 
 class ImageStack(ImageSeries):

@@ -31,7 +31,8 @@ from typing import Any
 import numpy as np
 
 from ops import Region
-from pipeline.errors import NotASeriesError, NotMyFormat, ValueRangeError
+from pipeline.dtypes import convert
+from pipeline.errors import NotASeriesError, NotMyFormat
 from pipeline.series import FrameSelection, HeaderSeries, region_index
 
 TIFF_EXTENSIONS = (".tif", ".tiff")
@@ -262,15 +263,8 @@ class ImageFilesSeries(HeaderSeries):
         return out
 
     def _convert(self, data: np.ndarray, name: str) -> np.ndarray:
-        dtype = self.dtype
-        if data.dtype == dtype:
-            return data
-        if dtype.kind in "iu" and data.size:
-            info = np.iinfo(dtype)
-            if data.min() < info.min or data.max() > info.max:
-                raise ValueRangeError(f"{name!r}: values {data.min()}..{data.max()} do not fit the "
-                                 f"dtype {dtype} set in {self._path!r}")
-        return data.astype(dtype)
+        return convert(data, self.dtype, "truncate", what=f"{name!r}: values",
+                       hint=f"the dtype is set in {self._path!r}")
 
     def _dask_token(self) -> str:
         from dask.base import tokenize

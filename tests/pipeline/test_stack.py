@@ -207,7 +207,7 @@ def test_dtype_and_shape_rules(tmp_path):
     st.append(np.array([[1.4, 2.6], [0, 255]]))
     np.testing.assert_array_equal(st[0], [[1, 3], [0, 255]])
     assert st.dtype == np.uint8
-    with pytest.raises(ValueError, match=r"\[-1.0, 300.0\].*\[0, 255\].*uint8"):
+    with pytest.raises(ValueError, match=r"\[-1.0, 300.0\].*uint8.*\[0, 255\]"):
         st.append(np.array([[-1.0, 300.0], [0, 0]]))
     with pytest.raises(ValueError, match="NaN"):
         st.append(np.array([[np.nan, 0], [0, 0]]))
