@@ -324,7 +324,7 @@ def _save_array(arrays: dict[str, np.ndarray], path: str) -> None:
         return
     (arr,) = arrays.values()
     if path.lower().endswith((".tif", ".tiff")):
-        from ops._compat import require
+        from ops import require
 
         require("tifffile", "tiff", "writing .tif files").imwrite(path, arr)
     elif path.lower().endswith(".npy"):

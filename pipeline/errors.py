@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
-from ops.errors import OpParameterError, OpResultError, OpUnavailableError, UnknownOpError
+from ops.errors import (
+    MissingDependencyError,
+    OpParameterError,
+    OpResultError,
+    OpUnavailableError,
+    UnknownOpError,
+)
 
 __all__ = [
     "DenseFrameWarning",
@@ -25,6 +31,7 @@ __all__ = [
     "PipelineFileError",
     "ReadOnlyError",
     "RegionError",
+    "SchedulerUnreachableError",
     "SeriesOptionError",
     "SourceTargetError",
     "SourceUnavailableError",
@@ -74,10 +81,6 @@ class StoreExistsError(FileExistsError):
 
 class ReadOnlyError(PermissionError):
     """A write into a series opened read-only."""
-
-
-class MissingDependencyError(ImportError):
-    """An optional dependency that is not installed; the message names the extra."""
 
 
 class OmegaSeriesError(ValueError):
@@ -184,3 +187,7 @@ class ValueRangeError(ValueError, RuntimeError):
 
 class UnsupportedDtypeError(TypeError):
     """Values of a kind a dtype cannot take at all (complex to real, text to numbers)."""
+
+
+class SchedulerUnreachableError(ConnectionError):
+    """A ``--scheduler`` address where no dask scheduler answers in time."""
