@@ -11,6 +11,7 @@ from ops.errors import (
 )
 
 __all__ = [
+    "BadInputError",
     "DenseFrameWarning",
     "DiskFullError",
     "EmptySeriesError",
@@ -77,6 +78,13 @@ class PipelineFileError(ValueError):
 
 class StoreExistsError(FileExistsError):
     """A write to a path that exists, without ``overwrite=True``."""
+
+    @classmethod
+    def at(cls, path: str) -> StoreExistsError:
+        """The error for ``path``, its fix in the words of each way a write is asked for."""
+        return cls(f"{path!r} exists; to replace it pass overwrite=True (--overwrite on the "
+                   "command line, overwrite: true in a pipeline file's output), or write to "
+                   "another path")
 
 
 class ReadOnlyError(PermissionError):
@@ -191,3 +199,7 @@ class UnsupportedDtypeError(TypeError):
 
 class SchedulerUnreachableError(ConnectionError):
     """A ``--scheduler`` address where no dask scheduler answers in time."""
+
+
+class BadInputError(Exception):
+    """An error found while the command line read its input (exit code 2); the cause is it."""
