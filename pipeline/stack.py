@@ -106,9 +106,14 @@ class ImageStack(ImageSeries):
 
     A stack pickles as its frames: unpickling gives a new, independent stack
     with the same frames, dtype, budget and metadata and its own scratch
-    store.  It is not a small recipe, so on dask.distributed every task
-    shipping it carries all its frames; ``pipeline.write`` (or
-    ``materialize``) it first and compute over the store instead.
+    store.  The frames travel as they are, never stacked into one array:
+    those in memory as they are held, spilled ones mapped from the spill
+    file, without reading them back (with pickle protocol 5, which
+    dask.distributed uses, as out-of-band buffers, so pickling copies no
+    frame).  While such a pickle lives, the slots it maps are not rewritten.
+    It is not a small recipe, so on dask.distributed every task shipping
+    it carries all its frames; ``pipeline.write`` (or ``materialize``) it
+    first and compute over the store instead.
     """
 
     def __init__(self, dtype: Any = None, max_memory_mb: float | None = None,
@@ -125,6 +130,9 @@ class ImageStack(ImageSeries):
         self._memory_bytes = 0
         self._slots: dict[int, int] = {}  # key -> slot of its copy on disk
         self._free: list[int] = []
+        self._nslots = 0  # slots the spill file has
+        # maps of the spill file handed to pickles: while one lives, no slot is rewritten
+        self._exports: list[weakref.ref[np.ndarray]] = []
         self._keys = itertools.count()
         self._uid = uuid.uuid4().hex
         self._version = 0
@@ -261,8 +269,24 @@ class ImageStack(ImageSeries):
         self.close()
 
     def __reduce__(self) -> tuple[Any, ...]:
-        frames = np.stack(list(self)) if len(self) else None
+        with self._lock:
+            frames = self._exported_frames()
         return (_rebuild, (frames, self._dtype, self._budget, self._root, self._meta))
+
+    def _exported_frames(self) -> list[np.ndarray]:
+        """Every frame as it is: in memory, or a read-only map of its slot of the spill file.
+
+        No frame is copied or read back: pickle protocol 5 hands each one over as a
+        buffer (out of band to dask.distributed), so the stack's pickle is the size
+        of its frames and costs no second copy of them, spilled ones included.
+        """
+        if self._disk is None or len(self._memory) == len(self._order):
+            return [self._memory[key] for key in self._order]
+        slots = os.path.getsize(self._disk) // (int(np.prod(self.shape)) * self.dtype.itemsize)
+        spilled = np.memmap(self._disk, self.dtype, "r", shape=(slots, *self.shape))
+        self._exports.append(weakref.ref(spilled))
+        return [self._memory[key] if key in self._memory else np.asarray(spilled[self._slots[key]])
+                for key in self._order]
 
     def __repr__(self) -> str:
         if self._shape is None:
@@ -308,7 +332,11 @@ class ImageStack(ImageSeries):
 
     def _spill(self, key: int, arr: np.ndarray) -> None:
         path = self._store()
-        slot = self._free.pop() if self._free else len(self._slots)
+        self._exports = [ref for ref in self._exports if ref() is not None]
+        if self._free and not self._exports:
+            slot = self._free.pop()
+        else:  # a pickle may still be reading the freed slots: grow instead
+            slot, self._nslots = self._nslots, self._nslots + 1
         with open(path, "r+b") as f:
             f.seek(slot * arr.nbytes)
             f.write(np.ascontiguousarray(arr).data)
