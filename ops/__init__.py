@@ -10,10 +10,17 @@ not depend on import order.  Register your own with::
 
 from __future__ import annotations
 
-from ops.errors import OpParameterError, OpResultError, OpUnavailableError, UnknownOpError
+from ops.errors import (
+    MissingDependencyError,
+    OpParameterError,
+    OpResultError,
+    OpUnavailableError,
+    UnknownOpError,
+)
 from ops.filters import GAUSS_LAPLACE
 from ops.geometry import ADD_COLUMN, ADD_ROW, FLIP, FLIPS, RECTANGLE
 from ops.intensity import ADD, DARK
+from ops.optional import require
 from ops.registry import (
     DROP,
     FrameSpec,
@@ -39,6 +46,7 @@ __all__ = [
     "DROP",
     "FLIPS",
     "FrameSpec",
+    "MissingDependencyError",
     "Op",
     "OpKind",
     "OpParameterError",
@@ -51,4 +59,5 @@ __all__ = [
     "per_frame",
     "register",
     "registry",
+    "require",
 ]

@@ -29,3 +29,27 @@ class OpUnavailableError(RuntimeError):
     there.  Raised when the op is used, so that it reaches the client as the
     task's error instead of killing the worker while its task is unpickled.
     """
+
+
+class MissingDependencyError(ImportError):
+    """An optional dependency that is not installed; the message names it and the extra.
+
+    Parameters
+    ----------
+    package
+        The module that did not import (also the ImportError's ``name``).
+    extra
+        The lazyseries extra that installs it.
+    purpose
+        What it was needed for.
+    """
+
+    def __init__(self, package: str, extra: str, purpose: str = "") -> None:
+        what = f" for {purpose}" if purpose else ""
+        super().__init__(
+            f"{package!r} is needed{what} but is not installed; install it with: "
+            f"pip install 'lazyseries[{extra}]'", name=package)
+        self.package, self.extra, self.purpose = package, extra, purpose
+
+    def __reduce__(self) -> tuple[object, ...]:  # ImportError's would pass only the message
+        return type(self), (self.package, self.extra, self.purpose)

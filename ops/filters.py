@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from ops._compat import require
+from ops.optional import require
 from ops.registry import FrameSpec, OpKind, param_error
 
 TRUNCATE = 4.0

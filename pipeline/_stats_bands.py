@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from pipeline._stats_graph import Budget, flat_keys, read
+from pipeline.dtypes import convert
 from pipeline.series import ImageSeries
 
 if TYPE_CHECKING:
@@ -236,7 +237,4 @@ def _band_from_store(path: str, spec: Any, count: int, r0: int, r1: int, q: np.n
 def percentile_block(block: np.ndarray, q: np.ndarray, dtype: np.dtype) -> np.ndarray:
     """``numpy.percentile`` over axis 0, partitioning ``block`` in place (it is ours)."""
     out = np.percentile(block, q, axis=0, overwrite_input=True)
-    if dtype.kind in "iu":
-        info = np.iinfo(dtype)
-        out = np.clip(np.rint(out), info.min, info.max)
-    return out.astype(dtype, copy=False)
+    return convert(out, dtype, "clip", what="percentiles")

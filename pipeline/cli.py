@@ -36,35 +36,41 @@ from pipeline.cli_args import (
     writers,  # noqa: F401  (part of the command line's face)
 )
 from pipeline.errors import (
+    BadInputError,
     NotASeriesError,
+    NotMyFormat,
     OpParameterError,
     PipelineFileError,
-    StoreExistsError,
     UnknownFormatError,
     UnknownOpError,
     YAMLError,
 )
 
-BAD_INPUT: tuple[type[BaseException], ...] = (
-    PipelineFileError, UnknownOpError, OpParameterError, UnknownFormatError, NotASeriesError,
-    YAMLError, FileNotFoundError, FileExistsError,
+EXIT_CODES: tuple[tuple[type[BaseException], int], ...] = (
+    (KeyboardInterrupt, 130),
+    (BadInputError, 2),
+    (PipelineFileError, 2),
+    (UnknownOpError, 2),
+    (OpParameterError, 2),
+    (UnknownFormatError, 2),
+    (NotASeriesError, 2),
+    (NotMyFormat, 2),
+    (YAMLError, 2),
+    (FileNotFoundError, 2),
+    (FileExistsError, 2),
 )
-"""Errors that mean the input was wrong (exit code 2) wherever they happen."""
+"""Error classes and the exit code each means, the first that matches winning; others exit 1.
+
+2 is bad input (wherever it is found), 130 is Ctrl-C.  Any error raised while
+the command reads its input arrives as a :class:`~pipeline.errors.BadInputError`.
+"""
 
 SCHEDULER_TIMEOUT = 5
 """Seconds to reach a ``--scheduler`` before giving up."""
 
-
-class BadInput(Exception):
-    """Wraps an error found while reading the command's input (exit code 2)."""
-
-
 def exit_code(err: BaseException) -> int:
-    """The exit code of an error: 2 for bad input, 130 for Ctrl-C, else 1."""
-    if isinstance(err, KeyboardInterrupt):
-        return 130
-    cause = err.__cause__ if isinstance(err, BadInput) and err.__cause__ else err
-    return 2 if isinstance(err, BadInput) or isinstance(cause, BAD_INPUT) else 1
+    """The exit code of ``err`` from :data:`EXIT_CODES` (1 for any other error)."""
+    return next((code for kind, code in EXIT_CODES if isinstance(err, kind)), 1)
 
 
 @contextlib.contextmanager
@@ -73,7 +79,7 @@ def _input() -> Iterator[None]:
     try:
         yield
     except (ValueError, KeyError, TypeError, OSError, ImportError) as err:
-        raise BadInput(err) from err
+        raise BadInputError(err) from err
 
 
 # -- subcommands -------------------------------------------------------------------------------
@@ -116,8 +122,7 @@ def _write(series: Any, spec: dict[str, Any], args: argparse.Namespace, client: 
 
     out = spec.get("output")
     if out is None:
-        raise BadInput(PipelineFileError(f"{spec['where']}: output: missing; give the path "
-                                         "to write to"))
+        raise PipelineFileError(f"{spec['where']}: output: missing; give the path to write to")
     progress = runner.show_progress(args.quiet)
     with _input():
         fmt = check_output(out["path"], out.get("format"))
@@ -126,13 +131,12 @@ def _write(series: Any, spec: dict[str, Any], args: argparse.Namespace, client: 
     existed = os.path.lexists(target)
     try:
         if fmt == "zarr":  # its writer hands back the task, so progress can follow it
-            with _input(), _exists_in_cli_words(out["path"]):
+            with _input():
                 task = pipelinefile.write_output(series, spec, compute=False)
             runner.execute(task, nframes=len(series), client=client, progress=progress)
         else:
-            with _exists_in_cli_words(out["path"]):
-                runner.execute(lambda: pipelinefile.write_output(series, spec),
-                               nframes=len(series), progress=progress)
+            runner.execute(lambda: pipelinefile.write_output(series, spec),
+                           nframes=len(series), progress=progress)
     except BaseException:
         if not existed:  # a failed run leaves nothing behind that it made
             _remove(target)
@@ -140,18 +144,6 @@ def _write(series: Any, spec: dict[str, Any], args: argparse.Namespace, client: 
     if not args.quiet:
         print(f"wrote {len(series)} frames of {series.shape} {series.dtype} to {out['path']}")
     return 0
-
-
-@contextlib.contextmanager
-def _exists_in_cli_words(path: str) -> Iterator[None]:
-    """An existing output, reported with the command line's flag (the library names its keyword)."""
-    try:
-        yield
-    except StoreExistsError as err:
-        if type(err) is not StoreExistsError:  # a refused or busy target: its own words say why
-            raise BadInput(err) from None
-        raise BadInput(StoreExistsError(
-            f"{path!r} exists; pass --overwrite to replace it")) from None
 
 
 def _remove(path: str) -> None:
@@ -173,7 +165,7 @@ def cmd_info(args: argparse.Namespace, client: Any) -> int:
 
         with _input():
             if not info.get("provenance"):
-                raise ValueError(f"{args.path!r} records no provenance to rebuild it from")
+                raise BadInputError(f"{args.path!r} records no provenance to rebuild it from")
             stored = getattr(series, "provenance", None) or {}
             spec = pipelinefile.from_provenance(
                 stored, output={"path": _rerun_name(args.path)},
@@ -269,12 +261,11 @@ def chosen_stats(args: argparse.Namespace) -> list[str]:
         names.remove("mean")
     if args.percentile is not None:
         if not 0 <= args.percentile <= 100:
-            raise BadInput(ValueError(
-                f"--percentile {args.percentile:g} must be in [0, 100]"))
+            raise BadInputError(f"--percentile {args.percentile:g} must be in [0, 100]")
         names.append("percentile")
     if not names:
-        raise BadInput(ValueError(
-            "choose a statistic: --max, --min, --sum, --mean, --median or --percentile P"))
+        raise BadInputError(
+            "choose a statistic: --max, --min, --sum, --mean, --median or --percentile P")
     return names
 
 
@@ -286,11 +277,11 @@ def cmd_stats(args: argparse.Namespace, client: Any) -> int:
     names = chosen_stats(args)
     with _input():
         if args.output and len(names) > 1 and not args.output.lower().endswith(".npz"):
-            raise ValueError(f"-o {args.output!r}: several statistics go to one .npz file "
-                             "(one array per statistic)")
+            raise BadInputError(f"-o {args.output!r}: several statistics go to one .npz file "
+                                "(one array per statistic)")
         series = pipeline.open(args.path, format=args.format)
         if args.nframes < 0 or args.nframes > len(series):
-            raise ValueError(f"--nframes {args.nframes} must be 0 (all) to {len(series)}")
+            raise BadInputError(f"--nframes {args.nframes} must be 0 (all) to {len(series)}")
         lazy = [_lazy_stat(series, name, args.nframes, args.percentile) for name in names]
     # one pass of the scheduler for all of them: they share its threads
     results = runner.execute(lambda: dask.compute(*lazy), nframes=args.nframes or len(series),
@@ -324,13 +315,13 @@ def _save_array(arrays: dict[str, np.ndarray], path: str) -> None:
         return
     (arr,) = arrays.values()
     if path.lower().endswith((".tif", ".tiff")):
-        from ops._compat import require
+        from ops import require
 
         require("tifffile", "tiff", "writing .tif files").imwrite(path, arr)
     elif path.lower().endswith(".npy"):
         np.save(path, arr)
     else:
-        raise ValueError(f"-o {path!r}: write the result to a .npy, .tif or .npz file")
+        raise BadInputError(f"-o {path!r}: write the result to a .npy, .tif or .npz file")
 
 
 def demo(out: str, nframes: int = 64, size: int = 256, overwrite: bool = False,
@@ -343,7 +334,7 @@ def demo(out: str, nframes: int = 64, size: int = 256, overwrite: bool = False,
     half = size // 4
     ps = raw.process([("dark", dark), ("flip", "v"),
                       ("rectangle", ((half, size - half), (half, size - half)))])
-    with _input(), _exists_in_cli_words(out):
+    with _input():
         task = pipeline.write(ps, out, overwrite=overwrite, compute=False)
     runner.execute(task, nframes=len(ps), progress=progress)
     reopened = pipeline.open(out)
@@ -375,7 +366,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         _interrupted()
     except Exception as err:  # noqa: BLE001  (the one place that turns errors into exit codes)
-        cause = err.__cause__ if isinstance(err, BadInput) and err.__cause__ else err
+        cause = err.__cause__ if isinstance(err, BadInputError) and err.__cause__ else err
         if args.debug:
             traceback.print_exception(cause)
         text = " ".join((str(cause) or type(cause).__name__).split())  # one line

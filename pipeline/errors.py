@@ -2,9 +2,16 @@
 
 from __future__ import annotations
 
-from ops.errors import OpParameterError, OpResultError, OpUnavailableError, UnknownOpError
+from ops.errors import (
+    MissingDependencyError,
+    OpParameterError,
+    OpResultError,
+    OpUnavailableError,
+    UnknownOpError,
+)
 
 __all__ = [
+    "BadInputError",
     "DenseFrameWarning",
     "DiskFullError",
     "EmptySeriesError",
@@ -25,6 +32,7 @@ __all__ = [
     "PipelineFileError",
     "ReadOnlyError",
     "RegionError",
+    "SchedulerUnreachableError",
     "SeriesOptionError",
     "SourceTargetError",
     "SourceUnavailableError",
@@ -36,6 +44,7 @@ __all__ = [
     "UnknownOpError",
     "UnreadableFrameError",
     "UnsupportedCompressionError",
+    "UnsupportedDtypeError",
     "UnsupportedVersionError",
     "ValueRangeError",
     "YAMLError",
@@ -70,13 +79,16 @@ class PipelineFileError(ValueError):
 class StoreExistsError(FileExistsError):
     """A write to a path that exists, without ``overwrite=True``."""
 
+    @classmethod
+    def at(cls, path: str) -> StoreExistsError:
+        """The error for ``path``, its fix in the words of each way a write is asked for."""
+        return cls(f"{path!r} exists; to replace it pass overwrite=True (--overwrite on the "
+                   "command line, overwrite: true in a pipeline file's output), or write to "
+                   "another path")
+
 
 class ReadOnlyError(PermissionError):
     """A write into a series opened read-only."""
-
-
-class MissingDependencyError(ImportError):
-    """An optional dependency that is not installed; the message names the extra."""
 
 
 class OmegaSeriesError(ValueError):
@@ -179,3 +191,15 @@ class UnsupportedVersionError(NotASeriesError, NotImplementedError):
 
 class ValueRangeError(ValueError, RuntimeError):
     """Frame values that do not fit the dtype asked for (hexrd raises RuntimeError there)."""
+
+
+class UnsupportedDtypeError(TypeError):
+    """Values of a kind a dtype cannot take at all (complex to real, text to numbers)."""
+
+
+class SchedulerUnreachableError(ConnectionError):
+    """A ``--scheduler`` address where no dask scheduler answers in time."""
+
+
+class BadInputError(Exception):
+    """An error found while the command line read its input (exit code 2); the cause is it."""

@@ -55,7 +55,7 @@ def to_xarray(series: ImageSeries, name: str | None = "images") -> Any:
     attribute), ``time`` along ``frame`` from the time increment, and the
     channel names as the ``channel`` coordinate.
     """
-    from ops._compat import require
+    from ops import require
 
     xr = require("xarray", "xarray", "to_xarray()")
     meta = series.metadata

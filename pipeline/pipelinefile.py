@@ -270,7 +270,7 @@ def _load_array(path: str, where: str, at: str) -> np.ndarray:
     try:
         if path.lower().endswith(".npy"):
             return np.load(path, allow_pickle=False)
-        from ops._compat import require
+        from ops import require
 
         return np.asarray(require("tifffile", "tiff", "reading .tif arrays").imread(path))
     except (OSError, ValueError) as err:

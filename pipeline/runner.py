@@ -15,9 +15,7 @@ from typing import IO, Any
 
 from dask.callbacks import Callback
 
-
-class SchedulerUnreachableError(ConnectionError):
-    """A ``--scheduler`` address where no dask scheduler answers in time."""
+from pipeline.errors import SchedulerUnreachableError
 
 
 class FrameProgress(Callback):
@@ -78,7 +76,7 @@ def scheduler(address: str | None = None, workers: int | None = None,
     if address is None and not workers:
         yield None
         return
-    from ops._compat import require
+    from ops import require
 
     distributed = require("distributed", "distributed", "running on a dask cluster")
     with contextlib.ExitStack() as stack:

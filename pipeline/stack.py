@@ -24,7 +24,9 @@ from typing import Any, Self
 import numpy as np
 
 from ops import Region
+from pipeline import dtypes
 from pipeline.disk import make_scratch, remove_scratch
+from pipeline.dtypes import limits
 from pipeline.series import FrameSelection, ImageSeries, region_index
 
 DEFAULT_MEMORY_FRACTION = 0.25
@@ -60,45 +62,15 @@ def memory_budget(max_memory_mb: float | None, max_memory_fraction: float | None
 def convert(frame: np.ndarray, dtype: np.dtype) -> np.ndarray:
     """A copy of ``frame`` in ``dtype``; values the dtype cannot hold are refused, never wrapped.
 
-    Floats going to integers are rounded to the nearest integer; NaN or
-    infinity, or any value outside the target range, raises ValueError
-    naming the frame's range and the dtype's.
+    :func:`pipeline.dtypes.convert` with the ``"round"`` policy: floats going to
+    integers are rounded to the nearest integer; NaN or infinity, or any value
+    outside the target range, raises ValueRangeError (a ValueError) naming
+    the frame's range and the dtype's.
     """
-    src = frame.dtype
-    if src == dtype or np.can_cast(src, dtype, "safe"):
-        return frame.astype(dtype, copy=True)
-    if src.kind not in "biufc" or (src.kind == "c" and dtype.kind != "c"):
-        raise TypeError(
-            f"cannot convert a {src} frame into a stack of {dtype}; convert it first "
-            "(e.g. frame.real or np.abs(frame) for complex frames)"
-        )
-    if dtype.kind in "iub":
-        if src.kind == "f":
-            if frame.size and not np.isfinite(frame).all():
-                raise ValueError(
-                    f"frame holds NaN or infinity, which a stack of {dtype} cannot hold"
-                )
-            frame = np.rint(frame)
-        limits: tuple[Any, Any] = (0, 1) if dtype.kind == "b" else (
-            np.iinfo(dtype).min, np.iinfo(dtype).max)
-        values = frame
-    else:  # to a narrower float: infinities and NaN carry over, finite values must fit
-        values = frame[np.isfinite(frame)].real if src.kind in "fc" else frame
-        top = float(np.finfo(dtype).max)
-        limits = (-top, top)
-    if values.size:
-        low, high = values.min().item(), values.max().item()
-        if low < limits[0] or high > limits[1]:
-            _range_error(low, high, *limits, dtype)
-    return frame.astype(dtype)
-
-
-def _range_error(frame_lo: Any, frame_hi: Any, lo: Any, hi: Any, dtype: np.dtype) -> None:
-    raise ValueError(
-        f"frame values span [{frame_lo}, {frame_hi}], outside the range [{lo}, {hi}] of the "
-        f"stack's dtype {dtype}; clip the frame first (np.clip(frame, {lo}, {hi})) or make "
-        "the stack with a wider dtype"
-    )
+    lo, hi = limits(np.dtype(dtype))
+    return dtypes.convert(frame, dtype, "round", what="frame values", copy=True, hint=(
+        f"clip the frame first (np.clip(frame, {lo}, {hi})) or make the stack with a wider "
+        "dtype"))
 
 
 class ImageStack(ImageSeries):
@@ -134,9 +106,14 @@ class ImageStack(ImageSeries):
 
     A stack pickles as its frames: unpickling gives a new, independent stack
     with the same frames, dtype, budget and metadata and its own scratch
-    store.  It is not a small recipe, so on dask.distributed every task
-    shipping it carries all its frames; ``pipeline.write`` (or
-    ``materialize``) it first and compute over the store instead.
+    store.  The frames travel as they are, never stacked into one array:
+    those in memory as they are held, spilled ones mapped from the spill
+    file, without reading them back (with pickle protocol 5, which
+    dask.distributed uses, as out-of-band buffers, so pickling copies no
+    frame).  While such a pickle lives, the slots it maps are not rewritten.
+    It is not a small recipe, so on dask.distributed every task shipping
+    it carries all its frames; ``pipeline.write`` (or ``materialize``) it
+    first and compute over the store instead.
     """
 
     def __init__(self, dtype: Any = None, max_memory_mb: float | None = None,
@@ -153,6 +130,9 @@ class ImageStack(ImageSeries):
         self._memory_bytes = 0
         self._slots: dict[int, int] = {}  # key -> slot of its copy on disk
         self._free: list[int] = []
+        self._nslots = 0  # slots the spill file has
+        # maps of the spill file handed to pickles: while one lives, no slot is rewritten
+        self._exports: list[weakref.ref[np.ndarray]] = []
         self._keys = itertools.count()
         self._uid = uuid.uuid4().hex
         self._version = 0
@@ -289,8 +269,24 @@ class ImageStack(ImageSeries):
         self.close()
 
     def __reduce__(self) -> tuple[Any, ...]:
-        frames = np.stack(list(self)) if len(self) else None
+        with self._lock:
+            frames = self._exported_frames()
         return (_rebuild, (frames, self._dtype, self._budget, self._root, self._meta))
+
+    def _exported_frames(self) -> list[np.ndarray]:
+        """Every frame as it is: in memory, or a read-only map of its slot of the spill file.
+
+        No frame is copied or read back: pickle protocol 5 hands each one over as a
+        buffer (out of band to dask.distributed), so the stack's pickle is the size
+        of its frames and costs no second copy of them, spilled ones included.
+        """
+        if self._disk is None or len(self._memory) == len(self._order):
+            return [self._memory[key] for key in self._order]
+        slots = os.path.getsize(self._disk) // (int(np.prod(self.shape)) * self.dtype.itemsize)
+        spilled = np.memmap(self._disk, self.dtype, "r", shape=(slots, *self.shape))
+        self._exports.append(weakref.ref(spilled))
+        return [self._memory[key] if key in self._memory else np.asarray(spilled[self._slots[key]])
+                for key in self._order]
 
     def __repr__(self) -> str:
         if self._shape is None:
@@ -336,7 +332,11 @@ class ImageStack(ImageSeries):
 
     def _spill(self, key: int, arr: np.ndarray) -> None:
         path = self._store()
-        slot = self._free.pop() if self._free else len(self._slots)
+        self._exports = [ref for ref in self._exports if ref() is not None]
+        if self._free and not self._exports:
+            slot = self._free.pop()
+        else:  # a pickle may still be reading the freed slots: grow instead
+            slot, self._nslots = self._nslots, self._nslots + 1
         with open(path, "r+b") as f:
             f.seek(slot * arr.nbytes)
             f.write(np.ascontiguousarray(arr).data)

@@ -140,7 +140,8 @@ def frame_percentile(series: Any, pct: Any, nframes: int = 0, *, dtype: Any = np
         a leading axis, one image per percentile).
     dtype
         Dtype of the result, float32 by default (hexrd's).  An integer dtype
-        rounds to the nearest integer and clips to the dtype's range, e.g.
+        rounds to the nearest integer and clips to the dtype's range (the "clip"
+        policy of :func:`pipeline.dtypes.convert`; NaN there is an error), e.g.
         ``dtype=raw.dtype`` for a uint16 dark frame that keeps a dark-subtracted
         uint16 series in uint16 (the ``dark`` op's dtype is numpy's result
         type of frame and dark, so a float32 dark makes float32 frames).

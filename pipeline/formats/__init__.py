@@ -188,7 +188,7 @@ class _LazyEntryPoint:
 
 
 def _require(package: str, entry: FormatEntry) -> None:
-    from ops._compat import require
+    from ops import require
 
     require(package, entry.extra or "all", f"the {entry.name!r} format")
 

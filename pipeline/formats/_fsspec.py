@@ -20,7 +20,7 @@ def is_url(path: str) -> bool:
 
 
 def _fs(url: str, storage_options: dict[str, Any] | None) -> tuple[Any, str]:
-    from ops._compat import require
+    from ops import require
 
     fsspec = require("fsspec", "remote", f"reading {url!r}")
     return fsspec.core.url_to_fs(url, **(storage_options or {}))

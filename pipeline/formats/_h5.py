@@ -16,7 +16,7 @@ _plugins_loaded: bool | None = None
 
 def h5py(purpose: str = "HDF5 files") -> Any:
     """The h5py module (ImportError naming the ``hdf5`` extra if missing), filters registered."""
-    from ops._compat import require
+    from ops import require
 
     module = require("h5py", "hdf5", purpose)
     register_plugins()

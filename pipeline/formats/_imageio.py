@@ -21,7 +21,7 @@ from pipeline.series import region_index
 
 def imageio(extra: str = "images") -> Any:
     """``imageio.v3``, or an ImportError naming the extra that installs it."""
-    from ops._compat import require
+    from ops import require
 
     return require("imageio.v3", extra, "image and video files")
 

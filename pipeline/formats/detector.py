@@ -36,7 +36,7 @@ GEL_SCALE_FACTOR = 2.9452155399372724e-07
 
 
 def _fabio() -> Any:
-    from ops._compat import require
+    from ops import require
 
     return require("fabio", "detector", "detector image files")
 

@@ -96,7 +96,7 @@ def decompress_frame(d: dict[str, Any]) -> np.ndarray:
         check_size(d, shape, dtype)
         return _decode_csrnpz(_as_bytes(d["data"]), shape, dtype)
     if encoding in ("lz4", "bslz4", "bszstd"):
-        from ops._compat import require
+        from ops import require
 
         dectris = require("dectris.compression", "eiger", f"{encoding!r}-encoded Eiger frames")
         check_size(d, shape, dtype)

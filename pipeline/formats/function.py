@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 
 from ops import Region
+from pipeline.dtypes import convert
 from pipeline.errors import MissingOptionError
 from pipeline.series import FrameSelection, HeaderSeries, region_index
 
@@ -52,7 +53,7 @@ class FunctionSeries(HeaderSeries):
             raise ValueError(
                 f"func({j}) returned a frame of shape {frame.shape}, expected {self._shape}"
             )
-        return frame.astype(self._dtype, copy=False)
+        return convert(frame, self._dtype, "truncate", what=f"func({j}) values")
 
     def read(self, frames: FrameSelection, region: Region) -> np.ndarray:
         indices = range(*frames.indices(len(self))) if isinstance(frames, slice) else frames

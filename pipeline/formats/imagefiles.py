@@ -31,7 +31,8 @@ from typing import Any
 import numpy as np
 
 from ops import Region
-from pipeline.errors import NotASeriesError, NotMyFormat, ValueRangeError
+from pipeline.dtypes import convert
+from pipeline.errors import NotASeriesError, NotMyFormat
 from pipeline.series import FrameSelection, HeaderSeries, region_index
 
 TIFF_EXTENSIONS = (".tif", ".tiff")
@@ -43,7 +44,7 @@ def load_yaml(path: str) -> Any:
     Loaded by :func:`pipeline._yaml.load_yaml`: a document whose aliases expand
     beyond its limits raises :class:`~pipeline.errors.YAMLLimitError`.
     """
-    from ops._compat import require
+    from ops import require
     from pipeline._yaml import load_yaml as bounded
     from pipeline.errors import YAMLError, YAMLLimitError
 
@@ -66,7 +67,7 @@ def load_yaml_source(source: Any) -> tuple[Any, str | None]:
     if not is_yaml_text(source):
         path = os.fspath(source)
         return load_yaml(path), path
-    from ops._compat import require
+    from ops import require
 
     yaml = require("yaml", "yaml", "YAML-described series")
     try:
@@ -132,7 +133,7 @@ def _file_info(path: str) -> tuple[int, tuple[int, ...], np.dtype]:
     if found is not None:
         return found
     if path.lower().endswith(TIFF_EXTENSIONS):
-        from ops._compat import require
+        from ops import require
 
         tifffile = require("tifffile", "images", "TIFF image files")
         with _damaged_tiff(path), tifffile.TiffFile(path) as tf:
@@ -143,7 +144,7 @@ def _file_info(path: str) -> tuple[int, tuple[int, ...], np.dtype]:
 
 
 def _imageio() -> Any:
-    from ops._compat import require
+    from ops import require
 
     return require("imageio.v3", "images", "image files")
 
@@ -262,15 +263,8 @@ class ImageFilesSeries(HeaderSeries):
         return out
 
     def _convert(self, data: np.ndarray, name: str) -> np.ndarray:
-        dtype = self.dtype
-        if data.dtype == dtype:
-            return data
-        if dtype.kind in "iu" and data.size:
-            info = np.iinfo(dtype)
-            if data.min() < info.min or data.max() > info.max:
-                raise ValueRangeError(f"{name!r}: values {data.min()}..{data.max()} do not fit the "
-                                 f"dtype {dtype} set in {self._path!r}")
-        return data.astype(dtype)
+        return convert(data, self.dtype, "truncate", what=f"{name!r}: values",
+                       hint=f"the dtype is set in {self._path!r}")
 
     def _dask_token(self) -> str:
         from dask.base import tokenize
@@ -287,7 +281,7 @@ class ImageFilesSeries(HeaderSeries):
 
 def _expand(yaml_path: str, directory: str, patterns: str) -> list[str]:
     """Files matched by ``patterns``, naturally sorted (so frame_10 follows frame_9)."""
-    from ops._compat import require
+    from ops import require
 
     natsort = require("natsort", "images", "image-files lists")
     base = os.path.join(os.path.dirname(os.path.abspath(yaml_path)), directory)

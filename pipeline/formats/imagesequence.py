@@ -41,7 +41,7 @@ TIFF_EXTENSIONS = (".tif", ".tiff")
 
 def image_files(path: str) -> list[str]:
     """The files ``path`` names (a file, a glob or a directory), in natural order."""
-    from ops._compat import require
+    from ops import require
 
     natsort = require("natsort", "images", "image sequences")
     if glob.has_magic(path) and not os.path.exists(path):
@@ -62,7 +62,7 @@ def image_files(path: str) -> list[str]:
 
 
 def _tifffile() -> Any:
-    from ops._compat import require
+    from ops import require
 
     return require("tifffile", "images", "TIFF files in an image sequence")
 

@@ -41,7 +41,7 @@ META_KEY = "lazyseries"
 
 
 def _tifffile() -> Any:
-    from ops._compat import require
+    from ops import require
 
     return require("tifffile", "tiff", "the 'tiff' format")
 

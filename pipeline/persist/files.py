@@ -102,9 +102,7 @@ def _check_existing(text: str, local: str, job: FileJob, overwrite: bool) -> Non
             "directory is left untouched"
         )
     if not overwrite:
-        raise StoreExistsError(
-            f"{text!r} exists; pass overwrite=True to replace it, or write to another path"
-        )
+        raise StoreExistsError.at(text)
     refuse_foreign(text, local, job.format, job.is_container)
 
 

@@ -167,9 +167,7 @@ def _decide(text: str, local: str, overwrite: bool, full_shape: tuple[int, ...],
         return False  # the write that made it died: finish it
     if overwrite:
         return True
-    raise StoreExistsError(
-        f"{text!r} exists; pass overwrite=True to replace it, or write to another path"
-    )
+    raise StoreExistsError.at(text)
 
 
 def _same_job(record: dict[str, Any], full_shape: tuple[int, ...], dtype: np.dtype) -> bool:
@@ -214,8 +212,7 @@ def _write_remote(series: ImageSeries, text: str, frames: Any, job: _Job, overwr
         resumable = record is not None and record.get("complete") is not True and _same_job(
             record, job.full_shape, job.dtype)
         if not resumable and not overwrite:
-            raise StoreExistsError(f"{text!r} exists; pass overwrite=True to replace it, or "
-                                   "write to another path")
+            raise StoreExistsError.at(text)
         if not any(fs.exists(f"{path}/{n}") for n in ("zarr.json", ".zgroup", ".zarray")):
             raise TargetRefusedError(
                 f"{text!r} exists and is not a zarr series; overwrite=True only replaces a "

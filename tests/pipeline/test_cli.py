@@ -31,7 +31,7 @@ def test_demo_then_info(tmp_path):
     assert out.returncode == 0, out.stderr
     assert "frames match the processed series: True" in out.stdout
     again = cli("demo", "demo.zarr", cwd=tmp_path)  # exists, not overwritten
-    assert again.returncode == 2 and "pass --overwrite" in again.stderr
+    assert again.returncode == 2 and "--overwrite on the command line" in again.stderr
     info = cli("info", "demo.zarr", "--json", cwd=tmp_path)
     data = json.loads(info.stdout)
     assert data["frames"] == 8 and data["shape"] == [32, 32] and data["dtype"] == "uint16"

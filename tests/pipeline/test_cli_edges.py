@@ -120,13 +120,40 @@ def test_version_and_plain_help(capsys):
 
 
 def test_exit_codes_follow_error_classes():
-    from pipeline.errors import OpParameterError, YAMLLimitError
+    from pipeline import errors
 
-    assert cli.exit_code(OpParameterError("x")) == 2
-    assert cli.exit_code(YAMLLimitError("x")) == 2
-    assert cli.exit_code(cli.BadInput(ValueError("x"))) == 2
+    assert cli.exit_code(errors.OpParameterError("x")) == 2
+    assert cli.exit_code(errors.YAMLLimitError("x")) == 2
+    assert cli.exit_code(cli.BadInputError(ValueError("x"))) == 2
+    assert cli.exit_code(errors.NotMyFormat("x")) == 2
+    assert cli.exit_code(errors.StoreExistsError("x")) == 2
+    assert cli.exit_code(errors.TargetBusyError("x")) == 2
+    assert cli.exit_code(errors.UnreadableFrameError("x")) == 2  # a NotASeriesError
+    assert cli.exit_code(errors.MissingDependencyError("h5py", "hdf5")) == 1
+    assert cli.exit_code(errors.SchedulerUnreachableError("x")) == 1
     assert cli.exit_code(RuntimeError("x")) == 1
     assert cli.exit_code(KeyboardInterrupt()) == 130
+    for kind, code in cli.EXIT_CODES:  # a table of classes, nothing else
+        assert isinstance(kind, type) and issubclass(kind, BaseException) and code in (2, 130)
+
+
+@pytest.mark.parametrize("fmt", ["hdf5", "tiff", "zarr"])
+def test_a_file_not_of_the_named_format_is_bad_input(tmp_path, capsys, fmt):
+    path = tmp_path / "notes.txt"
+    path.write_text("not a series\n")
+    code, out, err = run(capsys, "info", path, "--format", fmt)
+    assert code == 2 and out == "" and err.count("\n") == 1, err
+    assert err.startswith("lazyseries: error: ") and "notes.txt" in err
+
+
+def test_an_existing_output_names_the_flag_from_the_library(src, tmp_path, capsys):
+    path, _ = src
+    pipeline.write(pipeline.open(path), tmp_path / "o.zarr")
+    code, _, err = run(capsys, "process", path, tmp_path / "o.zarr", "--op", "flip=v")
+    assert code == 2 and "exists; to replace it pass overwrite=True (--overwrite on the " \
+        "command line" in err
+    with pytest.raises(pipeline.errors.StoreExistsError, match="--overwrite on the command line"):
+        pipeline.write(pipeline.open(path), tmp_path / "o.zarr")
 
 
 @pytest.mark.slow
