@@ -11,6 +11,7 @@ __all__ = [
     "FrameIndexError",
     "FrameSelectionError",
     "IncompleteStoreError",
+    "LayerNotLoadedError",
     "MetadataError",
     "MissingChunkError",
     "MissingDependencyError",
@@ -179,3 +180,7 @@ class UnsupportedVersionError(NotASeriesError, NotImplementedError):
 
 class ValueRangeError(ValueError, RuntimeError):
     """Frame values that do not fit the dtype asked for (hexrd raises RuntimeError there)."""
+
+
+class LayerNotLoadedError(RuntimeError):
+    """A series convenience whose layer (``pipeline.graph``, ``pipeline.disk``, ...) is not loaded."""
