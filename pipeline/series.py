@@ -59,7 +59,11 @@ class ImageSeries(abc.ABC):
     :meth:`_dask_token` (a token per object), :meth:`_as_dask` (``None``: no
     dask array of its own), :meth:`_plan_region` (read the region itself, no
     ops), :meth:`_in_memory` (``False``) and :attr:`_axes` (``None``: the
-    default names).
+    default names).  The underscored hooks are the implementer's side only:
+    callers use the public members built on them (``tokenize(series)``,
+    :meth:`to_dask`, :attr:`in_memory`, :attr:`axes`); only the processing
+    layer (:mod:`pipeline.graph`) asks :meth:`_as_dask` and
+    :meth:`_plan_region` directly.
 
     Conveniences that need higher layers (:meth:`to_dask`, :meth:`process`,
     :meth:`materialize`, :meth:`load`, :meth:`to_xarray`, :meth:`region`,
