@@ -15,7 +15,21 @@ hexrd users switch with ``import pipeline as imageseries``.
 
 from __future__ import annotations
 
-from pipeline import errors, formats, omega, process, stats
+# every layer is imported: disk, display, graph, interop, processed and regions register the
+# series conveniences they implement (pipeline._generic)
+from pipeline import (  # noqa: F401
+    disk,
+    display,
+    errors,
+    formats,
+    graph,
+    interop,
+    omega,
+    process,
+    processed,
+    regions,
+    stats,
+)
 from pipeline.disk import get_scratch_dir, set_scratch_dir
 from pipeline.formats.array import ArraySeries, from_array
 from pipeline.formats.function import FunctionSeries, from_function

@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from pipeline.errors import FrameIndexError, FrameSelectionError
+from pipeline.errors import FrameIndexError, FrameSelectionError, RegionError
 
 
 def is_int(key: Any) -> bool:
@@ -82,3 +82,49 @@ def region_bound(value: Any) -> int:
     if isinstance(value, bool | np.bool_):
         raise TypeError
     return operator.index(value)
+
+
+def checked_region(region: Any, shape: tuple[int, ...]) -> tuple[tuple[int, int], ...]:
+    """``region`` (pairs for the last axes of a frame of ``shape``) as one pair per axis.
+
+    Leading axes it leaves out are whole; a region that is not pairs of
+    integers within the frame raises :class:`~pipeline.errors.RegionError`.
+    """
+    try:
+        pairs = tuple(tuple(region_bound(v) for v in pair) for pair in region)
+    except TypeError:
+        raise RegionError(
+            f"region {region!r:.120} must be ((row0, row1), (col0, col1)) of integers for "
+            f"frames of shape {shape}"
+        ) from None
+    full = tuple((0, n) for n in shape)
+    if len(pairs) > len(full) or any(len(p) != 2 for p in pairs):
+        raise RegionError(
+            f"region {region!r} must be ((row0, row1), (col0, col1)) for frames of shape {shape}"
+        )
+    pairs = full[: len(full) - len(pairs)] + pairs
+    for (lo, hi), n in zip(pairs, shape):
+        if not 0 <= lo <= hi <= n:
+            raise RegionError(f"region {region!r} falls outside frames of shape {shape}")
+    return pairs  # type: ignore[return-value]
+
+
+def frame_list(key: Any, n: int) -> np.ndarray:
+    """Frames of ``n`` selected by a slice, a boolean mask or a 1-d integer sequence, as indices."""
+    if isinstance(key, slice):
+        return np.arange(n)[checked_slice(key)]
+    if isinstance(key, bool | np.bool_ | str | bytes) or np.ndim(key) != 1:
+        raise FrameSelectionError(
+            "frames are selected by an int, a slice or a 1-d integer sequence, "
+            f"got {key!r:.80}"
+        )
+    idx = np.asarray(key)
+    if idx.dtype == bool:
+        if idx.shape != (n,):
+            raise FrameIndexError(
+                f"a boolean frame mask needs {n} entries, got shape {idx.shape}"
+            )
+        return np.flatnonzero(idx)
+    if isinstance(key, list | tuple) and len(key) == 0:
+        return np.empty(0, np.intp)  # [] is no frames, as in numpy
+    return in_range(integer_indices(key, idx), n)

@@ -91,7 +91,7 @@ def percentile_graph(s: ImageSeries, q: np.ndarray, out_dtype: np.dtype,
 
     p = band_plan(s, b, q.size, out_dtype)
     height = s.shape[-2]
-    name = f"stats-percentile-{tokenize(s._dask_token(), q, out_dtype, p, b.count)}"
+    name = f"stats-percentile-{tokenize(s, q, out_dtype, p, b.count)}"
     src = f"source-{name}"
     dsk: dict[Any, Any] = {src: s}
     home = scratch_name("lazyseries-stats-") if p.transpose else None

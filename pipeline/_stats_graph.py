@@ -31,6 +31,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from pipeline import plan
+from pipeline._progress import current_client
 from pipeline.series import ImageSeries
 
 if TYPE_CHECKING:
@@ -63,21 +65,18 @@ class Budget:
 
 def budget(s: ImageSeries, limit: int) -> Budget:
     """The :class:`Budget` of statistics over ``s`` (its frames already selected)."""
-    from pipeline.disk import in_memory
-    from pipeline.processed import plan
-
-    source, _, chain, _ = plan(s)
+    source, _, chain, _ = plan.of(s)
     frame_in = int(np.prod(source.shape)) * source.dtype.itemsize
     frame_out = int(np.prod(s.shape)) * s.dtype.itemsize
     unit_frames, unit_bytes = 1, frame_in
-    arr = getattr(source, "zarr_array", None)
+    arr = source.zarr_array
     if arr is not None and arr.ndim > 2:
         unit_frames = int(arr.chunks[0])  # inner chunks: a shard is read in parts
         unit_bytes = int(np.prod(arr.chunks)) * arr.dtype.itemsize
     elif source.frame_chunk:
         unit_frames = int(source.frame_chunk)
         unit_bytes = unit_frames * frame_in
-    if in_memory(source):
+    if source.in_memory:
         unit_frames, unit_bytes = 1, 0
     # a decoded chunk passes through a compressed buffer, a decoded one and a copy out
     return Budget(int(SAFETY * limit), threads(), len(s), frame_in, frame_out, bool(chain),
@@ -86,8 +85,6 @@ def budget(s: ImageSeries, limit: int) -> Budget:
 
 def threads() -> int:
     """Tasks that may run at once where the statistic will compute."""
-    from pipeline._progress import current_client
-
     client = current_client()
     if client is not None:
         return builtins.max(1, *client.nthreads().values())
@@ -154,7 +151,7 @@ def reduce_graph(s: ImageSeries, kind: str, b: Budget) -> da.Array:
 
     chains, step = reduce_plan(b, kind, s.shape)
     dtype = np.dtype(np.float64) if kind in ("sum", "average") else s.dtype
-    name = f"stats-{kind}-{tokenize(s._dask_token(), kind, chains, step, b.count)}"
+    name = f"stats-{kind}-{tokenize(s, kind, chains, step, b.count)}"
     src = f"source-{name}"
     dsk: dict[Any, Any] = {src: s}
     zeros = (0,) * len(s.shape)

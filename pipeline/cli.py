@@ -166,7 +166,7 @@ def cmd_info(args: argparse.Namespace, client: Any) -> int:
         with _input():
             if not info.get("provenance"):
                 raise BadInputError(f"{args.path!r} records no provenance to rebuild it from")
-            stored = getattr(series, "provenance", None) or {}
+            stored = series.provenance or {}
             spec = pipelinefile.from_provenance(
                 stored, output={"path": _rerun_name(args.path)},
                 array_dir=args.pipeline + ".arrays",
@@ -197,17 +197,17 @@ def describe(series: Any) -> dict[str, Any]:
         "path": desc.get("path", ""), "format": desc.get("format", type(series).__name__),
         "frames": len(series), "shape": list(series.shape), "dtype": str(series.dtype),
     }
-    arr = getattr(series, "zarr_array", None)
+    arr = series.zarr_array
     if arr is not None:
         info["chunks"] = list(arr.chunks)
         info["shards"] = list(arr.shards) if arr.shards else None
         info["codec"] = ", ".join(_codec_text(c) for c in arr.compressors) or "none"
     else:
         info["chunks"] = series.frame_chunk
-        info["codec"] = getattr(series, "codec", None)
+        info["codec"] = series.codec
     info["size"] = f"{_bytes_text(series.nbytes)} uncompressed"
     info["metadata"] = summarise(series.metadata)
-    info["provenance"] = summarise(getattr(series, "provenance", None) or {})
+    info["provenance"] = summarise(series.provenance or {})
     return info
 
 
@@ -339,7 +339,7 @@ def demo(out: str, nframes: int = 64, size: int = 256, overwrite: bool = False,
     runner.execute(task, nframes=len(ps), progress=progress)
     reopened = pipeline.open(out)
     same = all(np.array_equal(reopened[j], ps[j]) for j in (0, len(ps) // 2, len(ps) - 1))
-    arr = getattr(reopened, "zarr_array")  # noqa: B009  (a Zarr store: written just above)
+    arr = reopened.zarr_array  # a Zarr store: written just above
     print(f"source:    {raw!r}")
     print(f"ops:       {', '.join(repr(op) for op in ps.chain)}")
     print(f"wrote:     {out}")

@@ -4,7 +4,8 @@
 scratch directory and returns it opened as a series; the store is removed
 when that object is garbage-collected.  ``pipeline.write`` of it to a path of
 your own is an ordinary copy, which survives.  ``series.load()`` goes the
-other way: an in-memory copy of any series.
+other way: an in-memory copy of any series.  Both are registered here as
+``ImageSeries.materialize`` and ``ImageSeries.load`` (:mod:`pipeline._generic`).
 
 Every scratch entry carries its owner in its name (pid, host, the process's
 start time): the next use of a scratch directory removes entries whose owner
@@ -36,6 +37,10 @@ from typing import Any
 
 import numpy as np
 
+from pipeline import _generic
+from pipeline.axes import AXIS_LETTERS
+from pipeline.formats.array import from_array
+from pipeline.io import write
 from pipeline.series import ImageSeries
 
 _scratch_dir: str | None = None
@@ -184,8 +189,6 @@ def materialize(series: ImageSeries, **write_options: Any) -> ImageSeries:
     on it, such as ``m[2:5]`` or ``m.process(...)``, keep it alive).
     ``write_options`` go to the Zarr writer (``codec``, ``chunks``, ...).
     """
-    from pipeline.io import write
-
     home = make_scratch("lazyseries-materialized-")
     try:
         result = write(series, os.path.join(home, "series.zarr"), format="zarr", **write_options)
@@ -198,29 +201,10 @@ def materialize(series: ImageSeries, **write_options: Any) -> ImageSeries:
 
 def load(series: ImageSeries) -> ImageSeries:
     """An in-memory copy of ``series``: its frames in one numpy array, its metadata copied."""
-    from pipeline.axes import AXIS_LETTERS
-    from pipeline.formats.array import from_array
-
     frames = np.asarray(series)
     axes = series.axes if set(series.axes) <= set(AXIS_LETTERS) else None
     return from_array(frames, metadata=copy.deepcopy(series.metadata), axes=axes)
 
 
-def in_memory(series: ImageSeries) -> bool:
-    """True when reading a frame of ``series`` touches no disk.
-
-    Numpy-backed array series: True.  Dask-backed ones: False (their graph
-    may read anything).  A processed series: as its source.  An
-    :class:`~pipeline.stack.ImageStack`: True while none of its frames is
-    spilled to disk.  Any other source: its ``_in_memory()`` if it has one,
-    else False.
-    """
-    from pipeline.formats.array import ArraySeries
-    from pipeline.processed import ProcessedImageSeries
-
-    if isinstance(series, ProcessedImageSeries):
-        return in_memory(series.source)
-    if isinstance(series, ArraySeries):
-        return isinstance(series.data, np.ndarray)
-    probe = getattr(series, "_in_memory", None)
-    return bool(probe()) if probe is not None else False
+_generic.materialize.register(ImageSeries, materialize)
+_generic.load.register(ImageSeries, load)

@@ -5,13 +5,19 @@ op), the frames, the storage chunking and the dask chunking, and for a series
 with omega metadata its omega range and wedges.  Those come from headers and
 the chain; the one thing read is the thumbnail's frame, when the view is
 rendered (never when the series is made), downsampled to at most
-:data:`~pipeline._thumbnail.MAX_SIDE` pixels a side.
+:data:`~pipeline._thumbnail.MAX_SIDE` pixels a side.  Registered as
+``ImageSeries._repr_html_`` (:mod:`pipeline._generic`).
 """
 
 from __future__ import annotations
 
 import html
 from typing import Any
+
+from pipeline import _generic, _thumbnail, graph, plan
+from pipeline.errors import OmegaSeriesError
+from pipeline.omega import OmegaImageSeries
+from pipeline.series import ImageSeries
 
 _STYLE = (
     "<style>.lazyseries-repr{display:flex;gap:16px;align-items:flex-start;font-size:90%}"
@@ -46,16 +52,12 @@ def _shape_text(shape: tuple[int, ...]) -> str:
 
 def _unwrapped(series: Any) -> Any:
     """The series an omega view wraps (its source and chain are that series')."""
-    from pipeline.omega import OmegaImageSeries
-
     return series.series if isinstance(series, OmegaImageSeries) else series
 
 
 def op_steps(series: Any) -> list[tuple[str, str]]:
     """``(op, frame after it)`` for each op of the chain, shapes folded from the source's spec."""
-    from pipeline.processed import plan
-
-    source, _, chain, _ = plan(_unwrapped(series))
+    source, _, chain, _ = plan.of(_unwrapped(series))
     spec, steps = source.spec, []
     for op in chain:
         spec = op.resolve(spec)
@@ -65,7 +67,7 @@ def op_steps(series: Any) -> list[tuple[str, str]]:
 
 def storage_text(source: Any) -> str:
     """How the source stores its frames: Zarr chunks and shards, HDF5 chunks, in memory..."""
-    arr = getattr(source, "zarr_array", None)
+    arr = source.zarr_array
     if arr is not None:
         text = f"zarr chunks {_shape_text(tuple(arr.chunks))}"
         return text + (f" in shards {_shape_text(tuple(arr.shards))}" if arr.shards else "")
@@ -77,9 +79,6 @@ def storage_text(source: Any) -> str:
 
 def omega_rows(series: Any) -> list[tuple[str, str]]:
     """The omega range and wedges of a series with valid omega metadata, else nothing."""
-    from pipeline.errors import OmegaSeriesError
-    from pipeline.omega import OmegaImageSeries
-
     if not isinstance(series, OmegaImageSeries):
         if "omega" not in series.metadata:
             return []
@@ -104,11 +103,8 @@ def summary(series: Any) -> list[tuple[str, str]]:
     """``(label, text)`` rows describing ``series``; shared by the HTML view and tests."""
     from dask.utils import format_bytes
 
-    from pipeline import graph
-    from pipeline.processed import plan
-
     inner = _unwrapped(series)
-    source, frames, chain, spec = plan(inner)
+    source, frames, chain, spec = plan.of(inner)
     kind = type(series).__name__ + (f" over {type(inner).__name__}" if inner is not series else "")
     rows = [("type", kind), ("source", _source_text(source.description()))]
     if chain:
@@ -133,8 +129,6 @@ def thumbnail(series: Any) -> tuple[str, int, tuple[int, int]] | None:
 
     Reads that one frame (through the chain, as ``series[j]`` does) and nothing else.
     """
-    from pipeline import _thumbnail
-
     if len(series) == 0:
         return None
     j = len(series) // 2
@@ -171,5 +165,7 @@ def repr_html(series: Any) -> str:
     return (f'{_STYLE}<div class="lazyseries-repr">{_figure(series)}'
             f"<table>{body}</table></div>")
 
+
+_generic.repr_html.register(ImageSeries, repr_html)
 
 __all__ = ["omega_rows", "op_steps", "repr_html", "storage_text", "summary", "thumbnail"]

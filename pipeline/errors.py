@@ -18,6 +18,7 @@ __all__ = [
     "FrameIndexError",
     "FrameSelectionError",
     "IncompleteStoreError",
+    "LayerNotLoadedError",
     "MetadataError",
     "MissingChunkError",
     "MissingDependencyError",
@@ -203,3 +204,7 @@ class SchedulerUnreachableError(ConnectionError):
 
 class BadInputError(Exception):
     """An error found while the command line read its input (exit code 2); the cause is it."""
+
+
+class LayerNotLoadedError(RuntimeError):
+    """A series convenience whose layer (``pipeline.graph``, ``pipeline.disk``, ...) is not loaded."""

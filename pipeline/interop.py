@@ -2,6 +2,7 @@
 
 ``to_xarray`` wraps the series' dask array (nothing is computed) with named
 dimensions, the rotation angle as a coordinate and the metadata as attributes.
+Registered as ``ImageSeries.to_xarray`` (:mod:`pipeline._generic`).
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from typing import Any
 
 import numpy as np
 
+from pipeline import _generic, microscopy
 from pipeline.axes import dimension_names
 from pipeline.series import ImageSeries
 
@@ -73,8 +75,6 @@ def to_xarray(series: ImageSeries, name: str | None = "images") -> Any:
 def physical_coords(meta: dict[str, Any], axes: str, shape: tuple[int, ...]
                     ) -> dict[str, Any]:
     """Coordinates (as ``(dim, values, attrs)``) the microscopy metadata gives each axis."""
-    from pipeline import microscopy
-
     m = microscopy.clean(meta)
     out: dict[str, Any] = {}
     dims = dimension_names(axes)
@@ -91,5 +91,7 @@ def physical_coords(meta: dict[str, Any], axes: str, shape: tuple[int, ...]
         out[dims[axes.index("C")]] = (dims[axes.index("C")], names)
     return out
 
+
+_generic.to_xarray.register(ImageSeries, to_xarray)
 
 __all__ = ["to_xarray"]

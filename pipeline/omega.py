@@ -83,10 +83,13 @@ class OmegaImageSeries(ImageSeries):
         return self._series.to_dask(frames_per_chunk)
 
     def _dask_token(self) -> str:
-        return self._series._dask_token()
+        return self._series.__dask_tokenize__()
 
     def description(self) -> dict[str, Any]:
         return self._series.description()
+
+    def source_paths(self) -> list[str]:
+        return self._series.source_paths()
 
     @property
     def series(self) -> ImageSeries:

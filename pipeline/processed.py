@@ -15,7 +15,7 @@ import numpy as np
 
 import ops as _ops
 from ops import FrameSpec, Op, Region
-from pipeline import _metacopy, graph, microscopy
+from pipeline import _generic, _metacopy, microscopy, plan
 from pipeline.errors import FrameSelectionError
 from pipeline.formats.protocol import as_series
 from pipeline.series import FrameSelection, ImageSeries, as_selection
@@ -66,7 +66,7 @@ class ProcessedImageSeries(ImageSeries):
                 f"frame_list is a sequence of frame indices, got the slice {frame_list!r}; "
                 f"use series[{_slice_text(frame_list)}].process(...) or list(range(...))"
             )
-        frames = None if frame_list is None else series._frame_list(frame_list)
+        frames = None if frame_list is None else series.frame_indices(frame_list)
         if isinstance(series, ProcessedImageSeries):
             # flatten: our ops follow the inner ones, our frames index the inner selection
             registry, source = series._registry, series._source
@@ -74,7 +74,7 @@ class ProcessedImageSeries(ImageSeries):
         else:
             registry, source = _ops.registry.child(), series
             inner_frames, inner_chain, inner_specs = None, (), (series.spec,)
-        chain, specs = graph.build_chain(oplist, inner_specs[-1], registry)
+        chain, specs = plan.build_chain(oplist, inner_specs[-1], registry)
         self._registry: _ops.Registry = registry
         self._source: ImageSeries = source
         self._frames: np.ndarray | None = inner_frames if frames is None else (
@@ -160,7 +160,7 @@ class ProcessedImageSeries(ImageSeries):
         source_region, chain = self._plan_region(region)
         if self._frames is not None:
             frames = as_selection(self._frames[frames])
-        return graph.run_block(self._source, frames, source_region, chain, self.dtype)
+        return plan.run_block(self._source, frames, source_region, chain, self.dtype)
 
     def _plan_region(self, region: Region | None) -> tuple[Region, tuple[Op, ...]]:
         # cached per region: the chain is immutable, and ps[j] must not redo this work
@@ -169,8 +169,14 @@ class ProcessedImageSeries(ImageSeries):
         if key not in plans:
             if len(plans) >= PLAN_CACHE_SIZE:  # bounded: many regions, each asked for once
                 del plans[next(iter(plans))]
-            plans[key] = graph.push_down(self._chain, self._specs, key)
+            plans[key] = plan.push_down(self._chain, self._specs, key)
         return plans[key]
+
+    def _in_memory(self) -> bool:
+        return self._source.in_memory
+
+    def source_paths(self) -> list[str]:
+        return self._source.source_paths()
 
     def _dask_token(self) -> str:
         from dask.base import tokenize
@@ -224,11 +230,22 @@ def _through(meta: dict[str, Any], chain: Sequence[Op], specs: Sequence[FrameSpe
     return meta
 
 
-def plan(series: ImageSeries) -> tuple[ImageSeries, np.ndarray | None, tuple[Op, ...], FrameSpec]:
-    """``(source, frame_list, chain, output spec)`` of any series."""
-    if isinstance(series, ProcessedImageSeries):
-        return series._source, series._frames, series._chain, series._specs[-1]
-    return series, None, (), series.spec
+@plan.of.register(ProcessedImageSeries)
+def _plan(series: ProcessedImageSeries) -> plan.Plan:
+    return plan.Plan(series._source, series._frames, series._chain, series._specs[-1])
+
+
+def _process(series: ImageSeries, oplist: Sequence[Any], frame_list: Any = None
+             ) -> ProcessedImageSeries:
+    return ProcessedImageSeries(series, oplist, frame_list=frame_list)
+
+
+def _select(series: ImageSeries, frames: np.ndarray) -> ProcessedImageSeries:
+    return ProcessedImageSeries(series, (), frame_list=frames)
+
+
+_generic.process.register(ImageSeries, _process)
+_generic.select.register(ImageSeries, _select)
 
 
 def _slice_text(key: slice) -> str:

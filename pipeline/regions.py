@@ -3,20 +3,19 @@
 Both read the bounding rectangle through the series' region read (Zarr and
 HDF5 then touch only the chunks it covers; a processed series pushes the
 rectangle down its chain) and apply strides and channel selections in numpy
-on that small block.
+on that small block.  Registered as ``ImageSeries.region`` and
+``ImageSeries.patches`` (:mod:`pipeline._generic`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
-from pipeline.series import as_selection
-
-if TYPE_CHECKING:
-    from pipeline.series import ImageSeries
+from pipeline import _generic
+from pipeline.series import ImageSeries, as_selection
 
 PATCH_TASK_FRAMES = 32
 """Frames per task when patches are read through dask; fewer frames are read directly."""
@@ -95,7 +94,7 @@ def region(series: ImageSeries, j: int, offset: Sequence[int] = (0, 0),
 
     Only the bounding rectangle of the strided region is read.
     """
-    j = series._frame_index(j)
+    j = series.frame_index(j)
     height, width = series.shape[-2:]
     y, x = _pair("offset", offset, positive=False)
     sy, sx = _pair("stride", stride, positive=True)
@@ -110,7 +109,7 @@ def region(series: ImageSeries, j: int, offset: Sequence[int] = (0, 0),
             f"{y}..{y1 - 1} and columns {x}..{x1 - 1}, outside frames of {height} x {width}"
         )
     lead, post = channel_plan(series, channels)
-    block = series._read_frame(j, (*lead, (y, y1), (x, x1)))
+    block = series.read(slice(j, j + 1), (*lead, (y, y1), (x, x1)))[0]
     return block[(*post, slice(None, None, sy), slice(None, None, sx))]
 
 
@@ -138,7 +137,8 @@ def _read_patches(series: ImageSeries, frames: np.ndarray, coords: np.ndarray,
         y, x = (int(v) for v in coords)
         block = series.read(as_selection(frames), (*lead, (y, y + h), (x, x + w)))
         return block[(slice(None), *post)]
-    out = [series._read_frame(int(j), (*lead, (int(y), int(y) + h), (int(x), int(x) + w)))[post]
+    out = [series.read(slice(int(j), int(j) + 1),
+                       (*lead, (int(y), int(y) + h), (int(x), int(x) + w)))[0][post]
            for j, (y, x) in zip(frames, coords)]
     return np.stack(out)
 
@@ -160,7 +160,7 @@ def patches(series: ImageSeries, frames: Any, coords: Any, size: Sequence[int],
     More than :data:`PATCH_TASK_FRAMES` frames are read through dask in
     parallel tasks; each task reads only its patches.
     """
-    index = np.atleast_1d(series._frame_list(frames if not np.isscalar(frames) else [frames]))
+    index = np.atleast_1d(series.frame_indices(frames if not np.isscalar(frames) else [frames]))
     patch = _pair("size", size, positive=True)
     plane = (series.shape[-2], series.shape[-1])
     coords = _coords(coords, len(index), patch, plane)
@@ -176,3 +176,7 @@ def patches(series: ImageSeries, frames: Any, coords: Any, size: Sequence[int],
         # pure=False: a series is not tokenized (a stack would be pickled to do it)
         tasks.append(dask.delayed(_read_patches, pure=False)(series, index[part], where, patch, lead, post))
     return np.concatenate(dask.compute(*tasks))
+
+
+_generic.region.register(ImageSeries, region)
+_generic.patches.register(ImageSeries, patches)

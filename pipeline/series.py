@@ -16,19 +16,13 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ops import FrameSpec, Region
-from pipeline._selection import (
-    checked_slice,
-    in_range,
-    index_text,
-    integer_indices,
-    is_int,
-    region_bound,
-    slice_indices,
-)
-from pipeline.errors import FrameIndexError, FrameSelectionError, RegionError
+from ops import FrameSpec, Op, Region
+from pipeline import _generic
+from pipeline._selection import checked_region, frame_list, index_text, is_int, slice_indices
+from pipeline.axes import default_axes
+from pipeline.errors import FrameIndexError, FrameSelectionError
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # annotations only: the series layer imports nothing above it
     import dask.array as da
 
     from pipeline.processed import ProcessedImageSeries
@@ -49,18 +43,32 @@ class ImageSeries(abc.ABC):
     ``read(frames, region)``
         An array ``(n, *region_shape)`` of the selected frames restricted to
         ``region`` (one ``(start, stop)`` pair per frame axis, already checked
-        against :attr:`shape`).  Read only what is needed where the format allows.
+        against :attr:`shape`).  ``frames`` is a :data:`FrameSelection`: a
+        step-1 slice with in-range, non-negative bounds, or a 1-d int64 array
+        of in-range indices.  Read only what is needed where the format allows.
 
-    Implementers may also provide
-    -----------------------------
-    ``metadata``
-        A dict (default: empty).
-    ``frame_chunk``
-        Frames per stored chunk, so that dask chunks align with storage.
-    ``_dask_token()``
-        A string identifying the data, for deterministic dask names.
-    ``description()``
-        A JSON-able dict saying where the frames come from (format, path, options).
+    Implementers may also override
+    ------------------------------
+    Every optional member is declared below with its default, so that no
+    caller needs to probe a series with ``getattr``:
+
+    :attr:`metadata` (``{}``), :attr:`frame_chunk` and :attr:`storage_chunks`
+    (``None``: no storage chunking), :meth:`description` (the class name),
+    :meth:`source_paths` (none), :attr:`provenance`, :attr:`zarr_array` and
+    :attr:`codec` (``None``), and the hooks the framework calls:
+    :meth:`_dask_token` (a token per object), :meth:`_as_dask` (``None``: no
+    dask array of its own), :meth:`_plan_region` (read the region itself, no
+    ops), :meth:`_in_memory` (``False``) and :attr:`_axes` (``None``: the
+    default names).  The underscored hooks are the implementer's side only:
+    callers use the public members built on them (``tokenize(series)``,
+    :meth:`to_dask`, :attr:`in_memory`, :attr:`axes`); only the processing
+    layer (:mod:`pipeline.graph`) asks :meth:`_as_dask` and
+    :meth:`_plan_region` directly.
+
+    Conveniences that need higher layers (:meth:`to_dask`, :meth:`process`,
+    :meth:`materialize`, :meth:`load`, :meth:`to_xarray`, :meth:`region`,
+    :meth:`patches`, HTML display) call the generic functions of
+    :mod:`pipeline._generic`, which those layers implement.
 
     A series must pickle as a recipe: a file-backed one pickles its path and
     options, never an open handle or its pixels.
@@ -82,12 +90,17 @@ class ImageSeries(abc.ABC):
         """Dtype of the frames."""
 
     @abc.abstractmethod
-    def read(self, frames: FrameSelection, region: Region) -> np.ndarray: ...
+    def read(self, frames: FrameSelection, region: Region) -> np.ndarray:
+        """The frames ``frames`` within ``region``, as an array ``(n, *region_shape)``."""
 
     # -- what it may provide ---------------------------------------------------------
 
+    _axes: str | None = None
+    """Names of the axes of ``(N, *shape)`` (see :attr:`axes`); ``None``: the default ones."""
+
     @property
     def metadata(self) -> dict[str, Any]:
+        """A dict of metadata (default: empty)."""
         return {}
 
     @property
@@ -104,20 +117,65 @@ class ImageSeries(abc.ABC):
         chunk = self.frame_chunk
         return None if chunk is None else (chunk, *self.shape)
 
+    def description(self) -> dict[str, Any]:
+        """Where the frames come from, as a JSON-able dict (default: the class name)."""
+        return {"format": type(self).__name__}
+
+    def source_paths(self) -> list[str]:
+        """Files this series reads that its :meth:`description` does not name (default: none).
+
+        A write refuses a target that is, contains or lies inside any of them.
+        """
+        return []
+
+    provenance: dict[str, Any] | None = None
+    """What the container records of where its frames came from (default: ``None``)."""
+
+    zarr_array: Any = None
+    """The ``zarr.Array`` holding the frames, for a Zarr-backed series (default: ``None``)."""
+
+    codec: str | None = None
+    """How the stored frames are encoded, as text, where known (default: ``None``)."""
+
     def _dask_token(self) -> str:
+        """A string identifying the data, for deterministic dask names (default: one per object).
+
+        Used through :meth:`__dask_tokenize__`; a file-backed series derives it
+        from its path, options and the file's modification time.
+        """
         token = self.__dict__.get("_token")
         if token is None:
             token = self.__dict__["_token"] = uuid.uuid4().hex
         return token
 
-    def description(self) -> dict[str, Any]:
-        """Where the frames come from, as a JSON-able dict."""
-        return {"format": type(self).__name__}
+    def _as_dask(self) -> da.Array | None:
+        """The frames as a dask array ``(N, *shape)`` of the series' own (default: ``None``).
+
+        A series backed by a dask array returns it, so that :meth:`to_dask`
+        maps over its blocks instead of building a graph of reads.
+        """
+        return None
+
+    def _plan_region(self, region: Region | None) -> tuple[Region, tuple[Op, ...]]:
+        """The source region and ops giving ``region`` of the output (``None``: whole frames).
+
+        Default: the region itself, no ops.  A processed series pushes the
+        region down its chain.
+        """
+        return (self.spec.full_region if region is None else region), ()
+
+    def _in_memory(self) -> bool:
+        """Whether reading a frame touches no disk (default: ``False``); see :attr:`in_memory`."""
+        return False
+
+    def __dask_tokenize__(self) -> str:
+        return self._dask_token()
 
     # -- derived ---------------------------------------------------------------------
 
     @property
     def spec(self) -> FrameSpec:
+        """Shape and dtype of one frame, as an :class:`ops.FrameSpec`."""
         return FrameSpec(self.shape, self.dtype)
 
     @property
@@ -127,7 +185,19 @@ class ImageSeries(abc.ABC):
 
     @property
     def nbytes(self) -> int:
+        """Bytes of all frames."""
         return len(self) * int(np.prod(self.shape)) * self.dtype.itemsize
+
+    @property
+    def axes(self) -> str:
+        """Names of the axes of ``(N, *shape)``: ``"TYX"``, ``"TCYX"``, ... (frames first, Y, X last)."""
+        axes = self._axes
+        return axes if axes is not None and len(axes) == self.ndim + 1 else default_axes(self.ndim)
+
+    @property
+    def in_memory(self) -> bool:
+        """True when reading a frame touches no disk (and computes no foreign graph)."""
+        return bool(self._in_memory())
 
     def __getitem__(self, key: Any) -> Any:
         """``s[j]`` a frame, ``s[j, rows, cols]`` part of one, ``s[a:b]``/``s[[i, k]]`` a sub-series."""
@@ -140,12 +210,16 @@ class ImageSeries(abc.ABC):
                     "as in s[j, rows, cols]; use s[a:b] for a lazy sub-series or "
                     "s.to_dask()[...] for lazy n-d indexing"
                 )
-            return self._index_frame(self._frame_index(key[0]), key[1:])
+            return self._index_frame(self.frame_index(key[0]), key[1:])
         if is_int(key):
-            return self._read_frame(self._frame_index(key), self.spec.full_region)
-        return self._select(self._frame_list(key))
+            return self._read_frame(self.frame_index(key), self.spec.full_region)
+        return _generic.select(self, self.frame_indices(key))
 
-    def _frame_index(self, key: Any) -> int:
+    def frame_index(self, key: Any) -> int:
+        """Frame index ``key`` (negative counts from the end) as a non-negative one.
+
+        Raises :class:`~pipeline.errors.FrameIndexError` when out of range.
+        """
         if isinstance(key, bool | np.bool_):
             raise FrameSelectionError(f"a frame index is an integer, not a bool: got {key!r}")
         j = operator.index(key)
@@ -157,26 +231,13 @@ class ImageSeries(abc.ABC):
             )
         return j + n if j < 0 else j
 
-    def _frame_list(self, key: Any) -> np.ndarray:
+    def frame_indices(self, key: Any) -> np.ndarray:
         """Frames selected by a slice, a boolean mask or a 1-d integer sequence, as indices."""
-        n = len(self)
-        if isinstance(key, slice):
-            return np.arange(n)[checked_slice(key)]
-        if isinstance(key, bool | np.bool_ | str | bytes) or np.ndim(key) != 1:
-            raise FrameSelectionError(
-                "frames are selected by an int, a slice or a 1-d integer sequence, "
-                f"got {key!r:.80}"
-            )
-        idx = np.asarray(key)
-        if idx.dtype == bool:
-            if idx.shape != (n,):
-                raise FrameIndexError(
-                    f"a boolean frame mask needs {n} entries, got shape {idx.shape}"
-                )
-            return np.flatnonzero(idx)
-        if isinstance(key, list | tuple) and len(key) == 0:
-            return np.empty(0, np.intp)  # [] is no frames, as in numpy
-        return in_range(integer_indices(key, idx), n)
+        return frame_list(key, len(self))
+
+    # the names implementations inside the package have long used
+    _frame_index = frame_index
+    _frame_list = frame_indices
 
     def _read_frame(self, j: int, region: Region) -> np.ndarray:
         return self.read(slice(j, j + 1), region)[0]
@@ -200,72 +261,17 @@ class ImageSeries(abc.ABC):
 
     def get_region(self, j: int, region: Sequence[Sequence[int]]) -> np.ndarray:
         """Rectangle ``((row0, row1), (col0, col1))`` of frame ``j``, reading only what it needs."""
-        return self._read_frame(self._frame_index(j), self._check_region(region))
+        return self._read_frame(self.frame_index(j), self.check_region(region))
 
-    def _check_region(self, region: Sequence[Sequence[int]]) -> Region:
-        try:
-            pairs = tuple(tuple(region_bound(v) for v in pair) for pair in region)
-        except TypeError:
-            raise RegionError(
-                f"region {region!r:.120} must be ((row0, row1), (col0, col1)) of integers for "
-                f"frames of shape {self.shape}"
-            ) from None
-        full = self.spec.full_region
-        if len(pairs) > len(full) or any(len(p) != 2 for p in pairs):
-            raise RegionError(
-                f"region {region!r} must be ((row0, row1), (col0, col1)) for frames of shape "
-                f"{self.shape}"
-            )
-        pairs = full[: len(full) - len(pairs)] + pairs
-        for (lo, hi), n in zip(pairs, self.shape):
-            if not 0 <= lo <= hi <= n:
-                raise RegionError(
-                    f"region {region!r} falls outside frames of shape {self.shape}"
-                )
-        return pairs  # type: ignore[return-value]
+    def check_region(self, region: Sequence[Sequence[int]]) -> Region:
+        """``region`` as a full :class:`ops.Region` of these frames (leading axes whole).
 
-    # -- axes, regions and patches, memory and disk (pipeline.regions, pipeline.disk) --
+        Raises :class:`~pipeline.errors.RegionError` for a region that is not
+        pairs of integers within the frame.
+        """
+        return checked_region(region, self.shape)
 
-    @property
-    def axes(self) -> str:
-        """Names of the axes of ``(N, *shape)``: ``"TYX"``, ``"TCYX"``, ... (frames first, Y, X last)."""
-        from pipeline.axes import default_axes
-
-        axes = getattr(self, "_axes", None)
-        return axes if axes is not None and len(axes) == self.ndim + 1 else default_axes(self.ndim)
-
-    def region(self, j: int, offset: Sequence[int] = (0, 0), size: Sequence[int] | None = None,
-               stride: Sequence[int] = (1, 1), channels: Any = None) -> np.ndarray:
-        """``frame[..., y : y + h*sy : sy, x : x + w*sx : sx]``; see :func:`pipeline.regions.region`."""
-        from pipeline import regions
-
-        return regions.region(self, j, offset, size, stride, channels)
-
-    def patches(self, frames: Any, coords: Any, size: Sequence[int], channels: Any = None
-                ) -> np.ndarray:
-        """The same patch (or one per coord) of many frames; see :func:`pipeline.regions.patches`."""
-        from pipeline import regions
-
-        return regions.patches(self, frames, coords, size, channels)
-
-    def materialize(self, **write_options: Any) -> ImageSeries:
-        """Computed into a temporary Zarr store, removed with the result; see :mod:`pipeline.disk`."""
-        from pipeline import disk
-
-        return disk.materialize(self, **write_options)
-
-    def load(self) -> ImageSeries:
-        """An in-memory copy of this series (metadata copied)."""
-        from pipeline import disk
-
-        return disk.load(self)
-
-    @property
-    def in_memory(self) -> bool:
-        """True when reading a frame touches no disk (and computes no foreign graph)."""
-        from pipeline import disk
-
-        return disk.in_memory(self)
+    _check_region = check_region
 
     def __iter__(self) -> Iterator[np.ndarray]:
         for j in range(len(self)):
@@ -275,31 +281,43 @@ class ImageSeries(abc.ABC):
         out = self.to_dask().compute()
         return out if dtype is None else out.astype(dtype, copy=False)
 
-    def to_dask(self, frames_per_chunk: int | None = None) -> da.Array:
-        """All frames as a dask array ``(N, *shape)``, one task per chunk of frames."""
-        from pipeline import graph
+    # -- conveniences implemented by higher layers (see pipeline._generic) -------------
 
-        return graph.to_dask(self, frames_per_chunk=frames_per_chunk)
+    def to_dask(self, frames_per_chunk: int | None = None) -> da.Array:
+        """All frames as a dask array ``(N, *shape)``, one task per chunk of frames.
+
+        See :func:`pipeline.graph.to_dask`.
+        """
+        return _generic.to_dask(self, frames_per_chunk=frames_per_chunk)
 
     def process(self, oplist: Sequence[Any], frame_list: Any = None) -> ProcessedImageSeries:
         """A :class:`~pipeline.processed.ProcessedImageSeries` applying ``oplist`` to this series."""
-        from pipeline.processed import ProcessedImageSeries
+        return _generic.process(self, oplist, frame_list=frame_list)
 
-        return ProcessedImageSeries(self, oplist, frame_list=frame_list)
+    def materialize(self, **write_options: Any) -> ImageSeries:
+        """Computed into a temporary Zarr store, removed with the result; see :mod:`pipeline.disk`."""
+        return _generic.materialize(self, **write_options)
 
-    def _select(self, frames: np.ndarray) -> ImageSeries:
-        return self.process((), frame_list=frames)
+    def load(self) -> ImageSeries:
+        """An in-memory copy of this series (metadata copied); see :func:`pipeline.disk.load`."""
+        return _generic.load(self)
+
+    def region(self, j: int, offset: Sequence[int] = (0, 0), size: Sequence[int] | None = None,
+               stride: Sequence[int] = (1, 1), channels: Any = None) -> np.ndarray:
+        """``frame[..., y : y + h*sy : sy, x : x + w*sx : sx]``; see :func:`pipeline.regions.region`."""
+        return _generic.region(self, j, offset, size, stride, channels)
+
+    def patches(self, frames: Any, coords: Any, size: Sequence[int], channels: Any = None
+                ) -> np.ndarray:
+        """The same patch (or one per coord) of many frames; see :func:`pipeline.regions.patches`."""
+        return _generic.patches(self, frames, coords, size, channels)
 
     def to_xarray(self, name: str | None = "images") -> Any:
         """An ``xarray.DataArray`` over :meth:`to_dask`; see :func:`pipeline.interop.to_xarray`."""
-        from pipeline.interop import to_xarray
-
-        return to_xarray(self, name)
+        return _generic.to_xarray(self, name)
 
     def _repr_html_(self) -> str:
-        from pipeline.display import repr_html
-
-        return repr_html(self)
+        return _generic.repr_html(self)
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__}: {len(self)} frames of {self.shape} {self.dtype}>"

@@ -73,6 +73,9 @@ class ArraySeries(ImageSeries):
     def _as_dask(self) -> Any:
         return self._data if self._is_dask else None
 
+    def _in_memory(self) -> bool:
+        return isinstance(self._data, np.ndarray)  # a dask array's graph may read anything
+
     def _dask_token(self) -> str:
         return str(self._data.name) if self._is_dask else super()._dask_token()
 

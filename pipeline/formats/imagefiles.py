@@ -247,6 +247,9 @@ class ImageFilesSeries(HeaderSeries):
     def files(self) -> list[str]:
         return list(self._files)
 
+    def source_paths(self) -> list[str]:
+        return self.files
+
     def locate(self, j: int) -> tuple[str, int]:
         """The file holding frame ``j`` and the frame's page within it."""
         j = self._frame_index(j)

@@ -150,6 +150,9 @@ class ImageSequenceSeries(FrameAtATime):
         """The image files, one per frame, in frame order."""
         return list(self._files)
 
+    def source_paths(self) -> list[str]:
+        return self.files
+
     def read_image(self, j: int) -> np.ndarray:
         """Frame ``j`` as a whole, read from its file and checked against the series' spec."""
         name = self._files[j]

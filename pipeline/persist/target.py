@@ -13,6 +13,7 @@ import urllib.parse
 from collections.abc import Iterator
 from typing import Any
 
+from pipeline import plan
 from pipeline.errors import SourceTargetError, TargetRefusedError
 from pipeline.series import ImageSeries
 
@@ -38,30 +39,19 @@ def _within(inner: str, outer: str) -> bool:
 
 
 def source_paths(series: ImageSeries) -> list[str]:
-    """Every file or store ``series`` reads, as given (sources of processed series too)."""
-    found: list[str] = []
-    _collect(series, found, 0)
-    return found
+    """Every file or store ``series`` reads, as given (sources of processed series too).
 
-
-def _collect(series: Any, found: list[str], depth: int) -> None:
-    from pipeline.processed import plan
-
-    if depth > 32:
-        return
-    source = plan(series)[0] if isinstance(series, ImageSeries) else series
-    found.extend(_description_paths(source.description()))
-    files = getattr(source, "files", None)  # image-files lists
-    if isinstance(files, list | tuple):
-        found.extend(str(f) for f in files if isinstance(f, str | os.PathLike))
-    hook = getattr(source, "source_paths", None)  # a format's own list, if it keeps one
-    if callable(hook):
-        found.extend(os.fspath(p) for p in hook())
+    The paths named in the description of the series it reads (a wrapper
+    such as an omega series gives its inner series' description), those
+    its :meth:`~pipeline.series.ImageSeries.source_paths` adds (image-file
+    lists), and the files HDF5 ones read through links.
+    """
+    source = plan.of(series).source
+    found = list(_description_paths(source.description()))
+    found.extend(os.fspath(p) for p in source.source_paths())
     for path in list(found):
         found.extend(_hdf5_linked_files(path))
-    inner = getattr(source, "series", None)  # wrappers (omega series)
-    if isinstance(inner, ImageSeries) and inner is not source:
-        _collect(inner, found, depth + 1)
+    return found
 
 
 def _hdf5_linked_files(path: str) -> list[str]:

@@ -1,0 +1,150 @@
+"""The layers of the house, as the import-linter contracts in pyproject.toml state them.
+
+``lint-imports`` runs here with the repository's own configuration, so the
+suite fails when a module imports a higher layer (inside a function too), the
+package's face, or closes an import cycle.  The other tests check that the
+contracts cover every module and that they catch what they are meant to.
+"""
+
+from __future__ import annotations
+
+import ast
+import os
+import pathlib
+import shutil
+import subprocess
+import sys
+import tomllib
+
+import pytest
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+CONFIG = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["importlinter"]
+LINT = "import sys; from importlinter.cli import lint_imports_command; sys.exit(lint_imports_command())"
+
+
+def lint(root: pathlib.Path) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "PYTHONPATH": str(root)}
+    return subprocess.run(
+        [sys.executable, "-c", LINT, "--no-cache", "--no-logo", str(root / "pyproject.toml")],
+        check=False, cwd=root, env=env, capture_output=True, text=True, timeout=120,
+    )
+
+
+def contract(cid: str) -> dict:
+    return next(c for c in CONFIG["contracts"] if c["id"] == cid)
+
+
+def layer_modules() -> list[list[str]]:
+    """The modules of each layer, highest first (optional ones without their parentheses)."""
+    return [[m.strip().strip("()") for m in layer.replace("|", ":").split(":")]
+            for layer in contract("layers")["layers"]]
+
+
+def test_the_contracts_hold():
+    result = lint(ROOT)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "0 broken" in result.stdout
+
+
+def test_the_layers_are_the_seven_of_the_design():
+    layers = layer_modules()
+    assert len(layers) == 7
+    assert layers[-1] == ["ops"]
+    assert layers[-2][0] == "pipeline.series" and layers[2][0] == "pipeline.persist"
+    assert CONFIG["root_packages"] == ["pipeline", "ops"]
+    assert CONFIG["exclude_type_checking_imports"] is True
+
+
+def test_every_module_has_a_layer():
+    named = {m for layer in layer_modules() for m in layer}
+    found = {"pipeline." + p.stem for p in (ROOT / "pipeline").glob("*.py") if p.stem != "__init__"}
+    found |= {"pipeline." + p.name for p in (ROOT / "pipeline").iterdir()
+              if (p / "__init__.py").exists()}
+    assert found - named == set(), "modules in no layer: add them to [tool.importlinter]"
+    # the face contract lists every module below the face as a source
+    below = {m for layer in layer_modules()[1:] for m in layer if not m.startswith("(")}
+    sources = set(contract("face")["source_modules"])
+    assert {m for m in below if m in found or m == "ops"} - sources == set()
+
+
+def _copy(tmp_path: pathlib.Path) -> pathlib.Path:
+    root = tmp_path / "repo"
+    for name in ("pipeline", "ops"):
+        shutil.copytree(ROOT / name, root / name, ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copy(ROOT / "pyproject.toml", root / "pyproject.toml")
+    return root
+
+
+UPWARD = {
+    "series reaching up to the graph, in a function": (
+        "pipeline/series.py", "\n\ndef _up():\n    from pipeline import graph\n\n    return graph\n"),
+    "a format importing the processed series": (
+        "pipeline/formats/raw.py", "\n\ndef _up():\n    import pipeline.processed\n"),
+    "the persistence layer importing the package's face": (
+        "pipeline/disk.py", "\n\ndef _up():\n    import pipeline\n\n    return pipeline.open\n"),
+    "ops importing pipeline": ("ops/geometry.py", "\n\ndef _up():\n    import pipeline.series\n"),
+    "a cycle between two analysis modules": (
+        "pipeline/regions.py", "\n\ndef _up():\n    from pipeline import omega\n\n    return omega\n"),
+}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("case", sorted(UPWARD))
+def test_the_contracts_catch(case, tmp_path):
+    root = _copy(tmp_path)
+    if case.startswith("a cycle"):  # omega -> regions, then regions -> omega closes a cycle
+        with open(root / "pipeline/omega.py", "a") as f:
+            f.write("\n\ndef _down():\n    from pipeline import regions\n\n    return regions\n")
+    path, code = UPWARD[case]
+    with open(root / path, "a") as f:
+        f.write(code)
+    result = lint(root)
+    assert result.returncode != 0, result.stdout
+    assert "BROKEN" in result.stdout
+
+
+def _calls_of_getattr(tree: ast.AST) -> list[tuple[int, str]]:
+    return [(node.lineno, node.args[1].value) for node in ast.walk(tree)
+            if isinstance(node, ast.Call) and isinstance(node.func, ast.Name)
+            and node.func.id in ("getattr", "hasattr") and len(node.args) >= 2
+            and isinstance(node.args[1], ast.Constant)]
+
+
+HOOKS = ("_as_dask", "_axes", "_dask_token", "_in_memory", "_plan_region", "codec", "description",
+         "frame_chunk", "provenance", "source_paths", "storage_chunks", "zarr_array")
+"""The optional members of a series; ``shape``, ``metadata``... are probed on foreign objects
+(arrays, h5py nodes, hexrd's duck-typed series) and stay out of this check."""
+
+
+def test_no_optional_series_member_is_probed_with_getattr():
+    from pipeline.series import ImageSeries
+
+    assert set(HOOKS) <= set(vars(ImageSeries)), "each hook is declared, with its default"
+    probed = []
+    for path in sorted((ROOT / "pipeline").rglob("*.py")):
+        for line, name in _calls_of_getattr(ast.parse(path.read_text())):
+            if name in HOOKS:
+                probed.append(f"{path.relative_to(ROOT)}:{line} getattr(..., {name!r})")
+    assert probed == []
+
+
+PRIVATE = {"_read_frame", "_frame_index", "_frame_list", "_check_region", "_index_frame",
+           "_dask_token", "_as_dask", "_plan_region", "_in_memory", "_axes"}
+"""Members of a series that only the series itself (and its subclasses) may use."""
+
+OUTSIDE = {  # module: the hooks it is the designated caller of
+    "pipeline/graph.py": {"_as_dask", "_plan_region"}, "pipeline/plan.py": set(),
+    "pipeline/regions.py": set(), "pipeline/omega.py": set(), "pipeline/_stats_graph.py": set(),
+    "pipeline/_stats_bands.py": set(), "pipeline/display.py": set(), "pipeline/interop.py": set(),
+    "pipeline/disk.py": set(), "pipeline/persist/target.py": set(), "pipeline/cli.py": set(),
+}
+
+
+@pytest.mark.parametrize("module", sorted(OUTSIDE))
+def test_other_layers_use_only_public_members_of_a_series(module):
+    tree = ast.parse((ROOT / module).read_text())
+    used = [(node.lineno, node.attr) for node in ast.walk(tree)
+            if isinstance(node, ast.Attribute) and node.attr in PRIVATE - OUTSIDE[module]
+            and not (isinstance(node.value, ast.Name) and node.value.id == "self")]
+    assert used == []
