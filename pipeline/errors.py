@@ -8,6 +8,7 @@ __all__ = [
     "DenseFrameWarning",
     "DiskFullError",
     "EmptySeriesError",
+    "FormatPluginWarning",
     "FrameIndexError",
     "FrameSelectionError",
     "IncompleteStoreError",
@@ -38,6 +39,7 @@ __all__ = [
     "UnsupportedCompressionError",
     "UnsupportedVersionError",
     "ValueRangeError",
+    "WrongFormatError",
     "YAMLError",
     "YAMLLimitError",
 ]
@@ -179,3 +181,11 @@ class UnsupportedVersionError(NotASeriesError, NotImplementedError):
 
 class ValueRangeError(ValueError, RuntimeError):
     """Frame values that do not fit the dtype asked for (hexrd raises RuntimeError there)."""
+
+
+class WrongFormatError(NotASeriesError):
+    """A file that is not of the format the caller named (``open(p, format="hdf5")``)."""
+
+
+class FormatPluginWarning(UserWarning):
+    """A third-party format whose entry point does not load; it is left out of the registry."""

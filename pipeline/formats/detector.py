@@ -26,6 +26,7 @@ from ops import Region
 from pipeline.errors import NotASeriesError, NotMyFormat
 from pipeline.formats import DETECTOR_EXTENSIONS  # the registry's: one list
 from pipeline.formats._frames import FrameAtATime
+from pipeline.formats._plugin import Format
 from pipeline.series import region_index
 
 PICTURE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".gif", ".bmp", ".webp", ".tif", ".tiff")
@@ -253,4 +254,17 @@ def open(path: str | os.PathLike[str]) -> DetectorImageSeries:
     return DetectorImageSeries(path)
 
 
-__all__ = ["DetectorImageSeries", "claims", "file_info", "listed_info", "open", "read_frame"]
+class DetectorFormat(Format):
+    """Detector image files fabio reads (:func:`open`)."""
+
+    name = "detector"
+    aliases = ("fabio",)
+    extensions = DETECTOR_EXTENSIONS
+    requires = ("fabio",)
+    extra = "detector"
+    open = staticmethod(open)
+
+
+FORMAT = DetectorFormat()
+
+__all__ = ["FORMAT", "DetectorFormat", "DetectorImageSeries", "claims", "file_info", "listed_info", "open", "read_frame"]

@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from pipeline.errors import NotASeriesError, SeriesOptionError
+from pipeline.formats._plugin import Format
 from pipeline.formats.eiger import (
     EigerStreamSeries,
     decompress_frame,
@@ -165,4 +166,18 @@ def sniff(path: str) -> bool:
     return sniff_version(path) == 2
 
 
-__all__ = ["EigerStreamV2Series", "open", "sniff"]
+class EigerStreamV2Format(Format):
+    """Eiger stream files, version 2 (:func:`open`)."""
+
+    name = "eiger-stream-v2"
+    aliases = ("eiger_stream_v2",)
+    extensions = (".h5", ".hdf5")
+    requires = ("h5py",)
+    extra = "eiger"
+    open = staticmethod(open)
+    sniff = staticmethod(sniff)
+
+
+FORMAT = EigerStreamV2Format()
+
+__all__ = ["FORMAT", "EigerStreamV2Format", "EigerStreamV2Series", "open", "sniff"]

@@ -33,9 +33,11 @@ from pipeline.formats._cacheopts import (
     cache_target,
     write_into_group,
 )
+from pipeline.formats._encoding import FileEncoding
 from pipeline.formats._fch5 import read_fch5_header, wrap_value, write_fch5
 from pipeline.formats._filewrite import frame_metadata
 from pipeline.formats._h5node import BorrowedHandle, is_h5_node, node_location, opened
+from pipeline.formats._plugin import Format
 from pipeline.series import FrameSelection, HeaderSeries, ImageSeries
 
 ZIP_SIGNATURE = b"PK\x03\x04"
@@ -364,41 +366,20 @@ def index_dtype(shape: tuple[int, ...]) -> np.dtype:
     return np.dtype(np.uint16 if max(shape) <= np.iinfo(np.uint16).max + 1 else np.uint32)
 
 
-def write(series: ImageSeries, fname: Any, /, threshold: float | None = None,
-          style: str | None = None, overwrite: bool = False, cache_file: Any = None,
-          path: str | None = None, max_workers: int | None = None) -> FrameCacheSeries:
-    """Write ``series`` as a hexrd frame cache.
+def write_into(series: ImageSeries, node: Any, /, threshold: float | None = None,
+               style: str | None = None, overwrite: bool = False, path: str | None = None
+               ) -> FrameCacheSeries:
+    """Write an fch5 frame cache into the caller's open, writable ``h5py.File`` (hexrd's form).
 
-    Parameters
-    ----------
-    fname
-        The file to write; or, for fch5, an open writable ``h5py.File`` or
-        group to write into (hexrd's form; it is left open).
-    threshold
-        Keep only values strictly above it (hexrd's ``threshold``); default
-        keeps every non-zero value, losslessly.  A frame keeping more than
-        10% of its pixels warns (:class:`~pipeline.errors.DenseFrameWarning`).
-    style
-        ``"npz"`` or ``"fch5"``; default from the extension (``.npz`` -> npz,
-        ``.fch5``/``.h5``/``.hdf5`` -> fch5).
-    overwrite
-        Replace an existing frame cache or HDF5/npz file, or a frame cache in
-        an open file (default: refuse it); any other file is never replaced.
-    cache_file
-        hexrd's name of the file the frames go to, relative to ``fname``'s
-        directory (or absolute); ``fname`` itself is then not written.
-    path
-        With an open file as ``fname``: the group to create for the cache.
-    max_workers
-        Accepted for hexrd's scripts; frames are computed in parallel by the
-        dask scheduler, whatever its value.
+    ``path`` is the group to create for the cache; the other options are
+    those of :func:`encoder`; the file is left open.
     """
-    if is_h5_node(fname):  # the caller's open file, written in place and left open
-        return _write_into(series, fname, path, threshold, style or "fch5", overwrite)
-    from pipeline.persist import write as persist
+    return _write_into(series, node, path, threshold, style or "fch5", overwrite)
 
-    return persist(series, cache_target(fname, cache_file), format="frame-cache",
-                   threshold=threshold, style=style, overwrite=overwrite)
+
+def target(fname: str | os.PathLike[str], options: dict[str, Any]) -> str:
+    """The file a write goes to: hexrd's ``cache_file`` (taken out of ``options``) beside ``fname``."""
+    return cache_target(fname, options.pop("cache_file", None))
 
 
 def _write_into(series: ImageSeries, node: Any, path: str | None, threshold: float | None,
@@ -413,11 +394,24 @@ def _write_into(series: ImageSeries, node: Any, path: str | None, threshold: flo
     return FrameCacheSeries(node, style="fch5", group=path)
 
 
-def file_job(series: ImageSeries, threshold: float | None = None, style: str | None = None,
-             target: str = "") -> Any:
-    """The frame-cache encoding of ``series`` for :func:`pipeline.persist.write`."""
+def encoder(series: ImageSeries, target: str = "", threshold: float | None = None,
+            style: str | None = None) -> FileEncoding:
+    """Encode ``series`` as a hexrd frame cache.
+
+    Parameters
+    ----------
+    threshold
+        Keep only values strictly above it (hexrd's ``threshold``); default
+        keeps every non-zero value, losslessly.  A frame keeping more than
+        10% of its pixels warns (:class:`~pipeline.errors.DenseFrameWarning`).
+    style
+        ``"npz"`` or ``"fch5"``; default from the extension (``.npz`` -> npz,
+        ``.fch5``/``.h5``/``.hdf5`` -> fch5).
+
+    ``pipeline.write(s, f, "frame-cache", cache_file=...)`` writes hexrd's
+    ``cache_file`` beside ``f`` instead (:func:`target`).
+    """
     from pipeline import _json
-    from pipeline.persist.files import FileJob
 
     style = style or ("npz" if target.lower().endswith(".npz") else "fch5")
     check_style(style)
@@ -453,8 +447,8 @@ def file_job(series: ImageSeries, threshold: float | None = None, style: str | N
         except (OSError, zipfile.BadZipFile):
             return False
 
-    return FileJob("frame-cache", encode, is_container,
-                   lambda p: FrameCacheSeries(p, style=style), check_blocks=style == "fch5")
+    return FileEncoding("frame-cache", encode, is_container,
+                        lambda p: FrameCacheSeries(p, style=style), check_blocks=style == "fch5")
 
 
 def check_style(style: Any) -> None:
@@ -483,4 +477,21 @@ def _write_npz(series: ImageSeries, tmp: str, threshold: float | None,
         np.savez_compressed(fh, **entries)  # type: ignore[arg-type]
 
 
-__all__ = ["FrameCacheSeries", "open", "sniff", "write"]
+class FrameCacheFormat(Format):
+    """hexrd's sparse frame caches, npz and fch5 (:func:`open`, :func:`encoder`)."""
+
+    name = "frame-cache"
+    aliases = ("frame_cache", "framecache", "fch5")
+    extensions = (".npz", ".fch5")
+    writes = "file"
+    open = staticmethod(open)
+    sniff = staticmethod(sniff)
+    encoder = staticmethod(encoder)
+    target = staticmethod(target)
+    write_into = staticmethod(write_into)
+
+
+FORMAT = FrameCacheFormat()
+
+__all__ = ["FORMAT", "FrameCacheFormat", "FrameCacheSeries", "encoder", "open", "sniff",
+           "target", "write_into"]

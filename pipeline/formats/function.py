@@ -9,6 +9,7 @@ import numpy as np
 
 from ops import Region
 from pipeline.errors import MissingOptionError
+from pipeline.formats._plugin import Format
 from pipeline.series import FrameSelection, HeaderSeries, region_index
 
 
@@ -96,3 +97,14 @@ def open(path: None = None, func: Callable[[int], np.ndarray] | None = None,
     if count is None:
         raise MissingOptionError("the 'function' format needs num_frames= (or nframes=)")
     return FunctionSeries(func, count, shape, dtype, meta if meta is not None else metadata)
+
+
+class FunctionFormat(Format):
+    """Frames made by a function of the frame index (hexrd's ``"function"``)."""
+
+    name = "function"
+    file_based = False
+    open = staticmethod(open)
+
+
+FORMAT = FunctionFormat()

@@ -18,8 +18,10 @@ import numpy as np
 from ops import Region
 from pipeline.errors import NotASeriesError, NotMyFormat
 from pipeline.formats import _fsspec
+from pipeline.formats._encoding import FileEncoding
 from pipeline.formats._filewrite import frame_metadata, iter_blocks
 from pipeline.formats._h5node import BorrowedHandle, is_h5_node, node_location, opened
+from pipeline.formats._plugin import Format
 from pipeline.series import FrameSelection, HeaderSeries, ImageSeries, region_index
 
 HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
@@ -296,11 +298,25 @@ def compression_options(compression: Any) -> dict[str, Any]:
     )
 
 
-def write(series: ImageSeries, filename: Any, path: str = DEFAULT_GROUP,
-          dataname: str = DEFAULT_DATANAME, gzip: int = 1, shuffle: bool = True,
-          chunk_rows: int = 0, compression: Any = None,
-          overwrite: bool = False) -> HDF5Series:
-    """Write ``series`` as hexrd does: dataset ``path/dataname`` (N, rows, cols), metadata as attrs.
+def write_into(series: ImageSeries, node: Any, path: str = DEFAULT_GROUP,
+               dataname: str = DEFAULT_DATANAME, gzip: int = 1, shuffle: bool = True,
+               chunk_rows: int = 0, compression: Any = None,
+               overwrite: bool = False) -> HDF5Series:
+    """Write ``series`` into the caller's open, writable ``h5py.File`` (hexrd's form), in place.
+
+    The options are those of :func:`encoder`; ``overwrite=True`` replaces the
+    dataset ``path/dataname``.  The file is left open.
+    """
+    options = _h5_options(tuple(series.shape), gzip, shuffle, chunk_rows, compression)
+    group = _target_group(node, path, dataname, overwrite)
+    _write_group(series, group, dataname, options, frame_metadata(series))
+    return HDF5Series(node, path=path, dataname=dataname)
+
+
+def encoder(series: ImageSeries, target: str = "", path: str = DEFAULT_GROUP,
+            dataname: str = DEFAULT_DATANAME, gzip: int = 1, shuffle: bool = True,
+            chunk_rows: int = 0, compression: Any = None) -> FileEncoding:
+    """Encode ``series`` as hexrd does: dataset ``path/dataname`` (N, rows, cols), metadata as attrs.
 
     Parameters
     ----------
@@ -316,36 +332,12 @@ def write(series: ImageSeries, filename: Any, path: str = DEFAULT_GROUP,
         Replaces the gzip and shuffle options, as in hexrd: an hdf5plugin
         filter (``hdf5plugin.Blosc(cname="zstd", clevel=5)``), a filter name
         (``"lzf"``) or a mapping of h5py ``create_dataset`` options.
-    overwrite
-        Replace an existing HDF5 file (default: refuse it), or the dataset in
-        an open file; any other file is never replaced.
 
-    ``filename`` may be an open, writable ``h5py.File`` (hexrd's form); the
-    dataset is written into it in place and the file is left open.
-
-    Frames are computed in parallel blocks and written from this thread, one
-    block at a time (h5py does not allow parallel writes).  The file is
-    written beside its target and renamed into place when complete
-    (:mod:`pipeline.persist`).
+    Frames arrive in blocks computed in parallel and are written from one
+    thread (h5py does not allow parallel writes); :mod:`pipeline.persist`
+    stages the file and renames it into place.
     """
-    if is_h5_node(filename):  # into the caller's open file, in place; it stays open
-        options = _h5_options(tuple(series.shape), gzip, shuffle, chunk_rows, compression)
-        group = _target_group(filename, path, dataname, overwrite)
-        _write_group(series, group, dataname, options, frame_metadata(series))
-        return HDF5Series(filename, path=path, dataname=dataname)
-    from pipeline.persist import write as persist
-
-    return persist(series, filename, format="hdf5", path=path, dataname=dataname, gzip=gzip,
-                   shuffle=shuffle, chunk_rows=chunk_rows, compression=compression,
-                   overwrite=overwrite)
-
-
-def file_job(series: ImageSeries, path: str = DEFAULT_GROUP, dataname: str = DEFAULT_DATANAME,
-             gzip: int = 1, shuffle: bool = True, chunk_rows: int = 0,
-             compression: Any = None, target: str = "") -> Any:
-    """The HDF5 encoding of ``series`` for :func:`pipeline.persist.write`, options checked."""
     from pipeline import _json
-    from pipeline.persist.files import FileJob
 
     h5py = _h5py()
     shape = tuple(series.shape)
@@ -367,9 +359,9 @@ def file_job(series: ImageSeries, path: str = DEFAULT_GROUP, dataname: str = DEF
                 ds[start:start + len(block)] = block
 
     raw = options.get("compression") is None
-    return FileJob("hdf5", encode, is_hdf5, lambda p: HDF5Series(p, path=path,
-                                                                 dataname=dataname),
-                   estimate=series.nbytes if raw else 0, check_blocks=True)
+    return FileEncoding("hdf5", encode, is_hdf5,
+                        lambda p: HDF5Series(p, path=path, dataname=dataname),
+                        estimate=series.nbytes if raw else 0, check_blocks=True)
 
 
 def _write_group(series: ImageSeries, group: Any, dataname: str, options: dict[str, Any],
@@ -402,4 +394,21 @@ def _target_group(node: Any, path: str, dataname: str, overwrite: bool) -> Any:
     return group
 
 
-__all__ = ["HDF5Series", "open", "sniff", "write"]
+class HDF5Format(Format):
+    """hexrd's HDF5 layout (:func:`open`, :func:`encoder`)."""
+
+    name = "hdf5"
+    aliases = ("h5",)
+    extensions = (".h5", ".hdf5", ".hdf", ".nxs")
+    requires = ("h5py",)
+    extra = "hdf5"
+    writes = "file"
+    open = staticmethod(open)
+    sniff = staticmethod(sniff)
+    encoder = staticmethod(encoder)
+    write_into = staticmethod(write_into)
+
+
+FORMAT = HDF5Format()
+
+__all__ = ["FORMAT", "HDF5Format", "HDF5Series", "encoder", "open", "sniff", "write_into"]

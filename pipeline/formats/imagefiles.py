@@ -32,6 +32,7 @@ import numpy as np
 
 from ops import Region
 from pipeline.errors import NotASeriesError, NotMyFormat, ValueRangeError
+from pipeline.formats._plugin import Format
 from pipeline.series import FrameSelection, HeaderSeries, region_index
 
 TIFF_EXTENSIONS = (".tif", ".tiff")
@@ -315,4 +316,18 @@ def sniff(path: str) -> bool:
     return isinstance(doc, dict) and "image-files" in doc
 
 
-__all__ = ["ImageFilesSeries", "open", "sniff"]
+class ImageFilesFormat(Format):
+    """hexrd's image-files YAML: a list of image files (:func:`open`)."""
+
+    name = "image-files"
+    aliases = ("image_files", "imagefiles")
+    extensions = (".yml", ".yaml")
+    requires = ("yaml",)
+    extra = "images"
+    open = staticmethod(open)
+    sniff = staticmethod(sniff)
+
+
+FORMAT = ImageFilesFormat()
+
+__all__ = ["FORMAT", "ImageFilesFormat", "ImageFilesSeries", "open", "sniff"]

@@ -28,6 +28,7 @@ from ops import Region
 from pipeline.errors import NotASeriesError, NotMyFormat
 from pipeline.formats import IMAGE_EXTENSIONS, _imageio
 from pipeline.formats._frames import FrameAtATime
+from pipeline.formats._plugin import Format
 from pipeline.series import region_index
 
 PIL_MODES: dict[str, tuple[str, int | None]] = {
@@ -207,4 +208,18 @@ def sniff(path: str) -> bool:
             or path.lower().endswith(IMAGE_EXTENSIONS))
 
 
-__all__ = ["PIL_MODES", "ImageSequenceSeries", "image_files", "open", "sniff"]
+class ImageSequenceFormat(Format):
+    """An image file, a glob or a directory of images (:func:`open`)."""
+
+    name = "image-sequence"
+    aliases = ("images", "image", "imagesequence", "image_sequence")
+    extensions = IMAGE_EXTENSIONS
+    requires = ("imageio", "natsort")
+    extra = "images"
+    open = staticmethod(open)
+    sniff = staticmethod(sniff)
+
+
+FORMAT = ImageSequenceFormat()
+
+__all__ = ["FORMAT", "PIL_MODES", "ImageSequenceFormat", "ImageSequenceSeries", "image_files", "open", "sniff"]

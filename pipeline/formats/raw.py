@@ -19,6 +19,7 @@ import numpy as np
 
 from ops import Region
 from pipeline.errors import NotASeriesError, NotMyFormat
+from pipeline.formats._plugin import Format
 from pipeline.series import FrameSelection, HeaderSeries, region_index
 
 YAML_EXTENSIONS = (".yml", ".yaml")
@@ -178,4 +179,16 @@ def sniff(path: str) -> bool:
     return isinstance(doc, dict) and {"filename", "scalar", "shape"} <= set(doc)
 
 
-__all__ = ["RawSeries", "open", "sniff"]
+class RawFormat(Format):
+    """Headerless binary frames, or hexrd's raw-image YAML (:func:`open`)."""
+
+    name = "raw"
+    aliases = ("raw-image", "rawimage")
+    extensions = (".raw", ".bin", ".dat", ".yml", ".yaml")
+    open = staticmethod(open)
+    sniff = staticmethod(sniff)
+
+
+FORMAT = RawFormat()
+
+__all__ = ["FORMAT", "RawFormat", "RawSeries", "open", "sniff"]

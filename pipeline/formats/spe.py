@@ -25,6 +25,7 @@ import numpy as np
 from ops import Region
 from pipeline.errors import NotASeriesError, NotMyFormat
 from pipeline.formats._frames import FrameAtATime, file_token, frame_indices, output
+from pipeline.formats._plugin import Format
 from pipeline.series import FrameSelection
 
 DATA_START = 4100
@@ -154,4 +155,16 @@ def sniff(path: str) -> bool:
     return path.lower().endswith(".spe")
 
 
-__all__ = ["DTYPES", "SpeSeries", "open", "read_header", "sniff"]
+class SpeFormat(Format):
+    """Princeton Instruments SPE files (:func:`open`)."""
+
+    name = "spe"
+    aliases = ("princeton",)
+    extensions = (".spe",)
+    open = staticmethod(open)
+    sniff = staticmethod(sniff)
+
+
+FORMAT = SpeFormat()
+
+__all__ = ["DTYPES", "FORMAT", "SpeFormat", "SpeSeries", "open", "read_header", "sniff"]

@@ -29,8 +29,10 @@ import numpy as np
 from ops import Region
 from pipeline.errors import NotASeriesError, NotMyFormat
 from pipeline.formats import _fsspec, _tiffmeta
+from pipeline.formats._encoding import FileEncoding
 from pipeline.formats._filewrite import frame_metadata
 from pipeline.formats._handle import LazyHandle
+from pipeline.formats._plugin import Format
 from pipeline.series import FrameSelection, HeaderSeries, ImageSeries, region_index
 
 INNER_AXES = "CZS"
@@ -234,9 +236,14 @@ STYLES = ("ome", "imagej", "plain")
 """What the TIFF writer writes: OME-TIFF (default), an ImageJ hyperstack, or a plain TIFF."""
 
 
-def write(series: ImageSeries, path: str | os.PathLike[str], compression: Any = None,
-          overwrite: bool = False, style: str = "ome") -> TiffSeries:
-    """Write ``series`` as a multi-page TIFF, one page per 2-d plane.
+def is_tiff(path: str) -> bool:
+    """Whether ``path`` is a TIFF file (classic or BigTIFF), by its first bytes."""
+    return sniff(path)
+
+
+def encoder(series: ImageSeries, target: str = "", compression: Any = None,
+            style: str = "ome") -> FileEncoding:
+    """Encode ``series`` as a multi-page TIFF, one page per 2-d plane.
 
     ``style="ome"`` (default) writes an OME-TIFF, ``"imagej"`` an ImageJ
     hyperstack (``TZCYX``; uint8, uint16, int16 or float32 frames), each with
@@ -244,25 +251,9 @@ def write(series: ImageSeries, path: str | os.PathLike[str], compression: Any = 
     (:mod:`pipeline.microscopy`); ``"plain"`` a shaped TIFF.  The whole
     metadata is also kept as JSON (values come back with their types, arrays
     with their dtype).  ``compression`` is passed to tifffile (e.g.
-    ``"zlib"``).  ``overwrite=True`` replaces an existing TIFF, never any
-    other file (:mod:`pipeline.persist`).  A TIFF cannot hold a series of no
-    frames (:class:`~pipeline.errors.EmptySeriesError`).
+    ``"zlib"``).  A TIFF cannot hold a series of no frames
+    (:class:`~pipeline.errors.EmptySeriesError`).
     """
-    from pipeline.persist import write as persist
-
-    return persist(series, path, format="tiff", compression=compression, overwrite=overwrite,
-                   style=style)
-
-
-def is_tiff(path: str) -> bool:
-    """Whether ``path`` is a TIFF file (classic or BigTIFF), by its first bytes."""
-    return sniff(path)
-
-
-def file_job(series: ImageSeries, compression: Any = None, style: str = "ome",
-             target: str = "") -> Any:
-    """The TIFF encoding of ``series`` for :func:`pipeline.persist.write`, options checked."""
-    from pipeline.persist.files import FileJob
 
     tifffile = _tifffile()
     axes, full = _write_axes(series, style)
@@ -288,8 +279,8 @@ def file_job(series: ImageSeries, compression: Any = None, style: str = "ome",
                      planarconfig="separate" if style == "plain" and len(full) == 4 else None,
                      compression=compression, **options)
 
-    return FileJob("tiff", encode, is_tiff, TiffSeries, empty_ok=False,
-                   estimate=series.nbytes if compression is None else 0)
+    return FileEncoding("tiff", encode, is_tiff, TiffSeries, empty_ok=False,
+                        estimate=series.nbytes if compression is None else 0)
 
 
 def _write_axes(series: ImageSeries, style: str) -> tuple[str, tuple[int, ...]]:
@@ -316,7 +307,23 @@ def _plane_order(axes: str, style: str) -> tuple[int, ...]:
     return tuple(axes.index(a) for a in "TZCYX" if a in axes)
 
 
-__all__ = ["TiffSeries", "frame_layout", "open", "sniff", "write"]
+class TiffFormat(Format):
+    """TIFF stacks, OME-TIFF and ImageJ hyperstacks (:func:`open`, :func:`encoder`)."""
+
+    name = "tiff"
+    aliases = ("tif", "ome-tiff")
+    extensions = (".tif", ".tiff")
+    requires = ("tifffile",)
+    extra = "tiff"
+    writes = "file"
+    open = staticmethod(open)
+    sniff = staticmethod(sniff)
+    encoder = staticmethod(encoder)
+
+
+FORMAT = TiffFormat()
+
+__all__ = ["FORMAT", "TiffFormat", "TiffSeries", "encoder", "frame_layout", "open", "sniff"]
 
 
 class _TiffLog(logging.Handler):

@@ -19,6 +19,7 @@ from ops import Region
 from pipeline import _json, ome
 from pipeline.errors import IncompleteStoreError, NotASeriesError, ReadOnlyError
 from pipeline.formats import _chunkio
+from pipeline.formats._plugin import Format
 from pipeline.series import FrameSelection, ImageSeries, region_index
 
 FORMAT_VERSION = 1
@@ -406,39 +407,26 @@ def sniff(path: str) -> bool:
     )
 
 
-def write(series: ImageSeries, path: str | os.PathLike[str], *, overwrite: bool = False,
-          codec: Any = "default", chunks: Any = None, shards: Any = None,
-          storage_options: dict[str, Any] | None = None, compute: bool = True,
-          levels: int = 0) -> Any:
-    """Write ``series`` to a Zarr group at ``path``; return the reopened series.
+class ZarrFormat(Format):
+    """Zarr (format 3) groups, the default format every other converts to.
 
-    Parameters
-    ----------
-    overwrite
-        Replace the Zarr store at ``path`` once the new one is complete.
-        Without it an existing path is an error (an incomplete store left by
-        the same write, killed, is finished instead).  Never replaces
-        anything that is not a Zarr store.
-    codec
-        A name from :data:`pipeline.formats._zarr_write.CODECS`
-        (``"default"``), ``"none"``, or any zarr 3 or numcodecs codec.
-    chunks, shards
-        The array's chunks and shards (frames first).  Default:
-        :func:`pipeline.formats._zarr_write.default_layout`.
-    levels
-        Downsampled levels of the OME-Zarr image (see :mod:`pipeline.ome`),
-        computed in the same graph as the frames.
-    compute
-        With ``False``, return the dask task instead of running it;
-        computing it writes the frames and marks the store complete.  The
-        target stays claimed by this process until the task has run (or
-        is dropped).
+    Written by :mod:`pipeline.persist` (``writes = "store"``) with the
+    encoding of :mod:`pipeline.formats._zarr_write`; its options: ``codec``
+    (a name from :data:`pipeline.formats._zarr_write.CODECS`, ``"none"``, or
+    any zarr 3 or numcodecs codec), ``chunks`` and ``shards`` (frames first;
+    default :func:`pipeline.formats._zarr_write.default_layout`), ``levels``
+    (downsampled OME-Zarr levels, :mod:`pipeline.ome`), ``storage_options``
+    and ``compute=False`` (the dask task that writes the store and marks it
+    complete; the target stays claimed until it has run or is dropped).
     """
-    from pipeline.persist import write as persist
 
-    return persist(series, path, format="zarr", overwrite=overwrite, codec=codec, chunks=chunks,
-                   shards=shards, storage_options=storage_options, compute=compute,
-                   levels=levels)
+    name = "zarr"
+    extensions = (".zarr", ".zr3", ".zr")
+    writes = "store"
+    open = staticmethod(open)
+    sniff = staticmethod(sniff)
 
 
-__all__ = ["ZarrSeries", "open", "sniff", "write"]
+FORMAT = ZarrFormat()
+
+__all__ = ["FORMAT", "ZarrFormat", "ZarrSeries", "open", "sniff"]
