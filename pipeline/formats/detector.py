@@ -226,6 +226,8 @@ class DetectorImageSeries(FrameAtATime):
         The file; its format is recognised by fabio (magic bytes, then name).
     """
 
+    format_name = "detector"
+
     def __init__(self, path: str | os.PathLike[str]) -> None:
         self._path = os.fspath(path)
         info = file_info(self._path)
@@ -234,15 +236,6 @@ class DetectorImageSeries(FrameAtATime):
 
     def _read_one(self, j: int, region: Region) -> np.ndarray:
         return read_frame(self._path, j, region)
-
-    def _dask_token(self) -> str:
-        from dask.base import tokenize
-
-        stat = os.stat(self._path)
-        return tokenize("detector", os.path.abspath(self._path), stat.st_mtime_ns, stat.st_size)
-
-    def description(self) -> dict[str, Any]:
-        return {"format": "detector", "path": self._path}
 
     def __repr__(self) -> str:
         return (f"<DetectorImageSeries {self._path!r} ({self._meta['fabio_class']}): "

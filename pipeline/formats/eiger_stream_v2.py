@@ -100,14 +100,14 @@ class EigerStreamV2Series(EigerStreamSeries):
 
     def with_options(self, **options: Any) -> EigerStreamV2Series:
         """A new series over the same file with ``options`` changed (this one unchanged)."""
-        return EigerStreamV2Series(self._filename, **{**self.option_values(), **options})
+        return EigerStreamV2Series(self._path, **{**self.option_values(), **options})
 
     def _check_channels(self, setting: str) -> None:
         wanted = ("threshold_1", "threshold_2") if setting == "man_diff" else (setting,)
         missing = [c for c in wanted if c not in self._specs]
         if missing:
             raise NotASeriesError(
-                f"{self._filename!r}: threshold_setting={setting!r} needs channel(s) {missing}, "
+                f"{self._path!r}: threshold_setting={setting!r} needs channel(s) {missing}, "
                 f"but frame 0 holds {list(self._channels)}"
             )
 

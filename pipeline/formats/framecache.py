@@ -35,10 +35,11 @@ from pipeline.formats._cacheopts import (
 )
 from pipeline.formats._encoding import FileEncoding
 from pipeline.formats._fch5 import read_fch5_header, wrap_value, write_fch5
+from pipeline.formats._file import FileSeries, FrameNumbers
 from pipeline.formats._filewrite import frame_metadata
 from pipeline.formats._h5node import BorrowedHandle, is_h5_node, node_location, opened
 from pipeline.formats._plugin import Format
-from pipeline.series import FrameSelection, HeaderSeries, ImageSeries
+from pipeline.series import ImageSeries
 
 ZIP_SIGNATURE = b"PK\x03\x04"
 HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
@@ -72,7 +73,7 @@ def file_style(path: str) -> str | None:
     return "fch5" if head == HDF5_SIGNATURE else None
 
 
-class FrameCacheSeries(BorrowedHandle, HeaderSeries):
+class FrameCacheSeries(BorrowedHandle, FileSeries):
     """A hexrd frame cache (``.npz`` or ``.fch5``), read one sparse frame at a time.
 
     Parameters
@@ -88,6 +89,9 @@ class FrameCacheSeries(BorrowedHandle, HeaderSeries):
         The group holding an fch5 cache inside the file (hexrd's ``path=``),
         relative to an open group given as ``path``; default the root.
     """
+
+    format_name = "frame-cache"
+    transient = ("_sparse", "_sparse_bytes")  # a recipe: entries are read again where unpickled
 
     def __init__(self, path: Any, style: str | None = None, group: str | None = None) -> None:
         if style is not None and style not in READ_STYLES:
@@ -124,9 +128,9 @@ class FrameCacheSeries(BorrowedHandle, HeaderSeries):
     def _open_handle(self) -> Any:
         if self._style != "fch5":
             return np.load(self._path, allow_pickle=False)
-        from pipeline.formats._h5 import h5py  # hexrd compresses fch5 with hdf5plugin's Blosc
+        from pipeline.formats._h5 import open_file  # hexrd compresses fch5 with hdf5plugin's Blosc
 
-        return h5py("fch5 frame caches").File(self._path, "r")
+        return open_file(self._path, "fch5 frame caches")
 
     def _frame_ids(self, f: Any) -> np.ndarray:
         if self._ids is None:
@@ -145,7 +149,9 @@ class FrameCacheSeries(BorrowedHandle, HeaderSeries):
 
     def _entries(self, j: int) -> tuple[np.ndarray, ...]:
         """Frame ``j``'s rows, columns, values and flat positions, read once and kept."""
-        cache = self.__dict__.setdefault("_sparse", {})
+        cache = self.__dict__.get("_sparse")
+        if cache is None:
+            cache = self.__dict__["_sparse"] = {}
         hit = cache.get(j)
         if hit is not None:
             return hit  # type: ignore[no-any-return]
@@ -159,7 +165,7 @@ class FrameCacheSeries(BorrowedHandle, HeaderSeries):
             if j in cache:  # another thread read it meanwhile
                 return cache[j]  # type: ignore[no-any-return]
             cache[j] = entries
-            size = self.__dict__.get("_sparse_bytes", 0) + sum(p.nbytes for p in entries)
+            size = (self.__dict__.get("_sparse_bytes") or 0) + sum(p.nbytes for p in entries)
             while size > SPARSE_CACHE_BYTES and len(cache) > 1:
                 size -= sum(p.nbytes for p in cache.pop(next(iter(cache))))
             self._sparse_bytes = size
@@ -176,20 +182,14 @@ class FrameCacheSeries(BorrowedHandle, HeaderSeries):
         vals = np.asarray(self.node(posixpath.join(base, "data"))[lo:hi])
         return idx[:, 0], idx[:, 1], vals.reshape(-1)
 
-    def __getstate__(self) -> dict[str, Any]:
-        state = super().__getstate__()
-        state.pop("_sparse", None)  # a recipe: entries are read again where it is unpickled
-        state.pop("_sparse_bytes", None)
-        return state
-
-    # -- the interface ---------------------------------------------------------------
-
     @property
     def style(self) -> str:
         return self._style
 
-    def read(self, frames: FrameSelection, region: Region) -> np.ndarray:
-        indices = range(*frames.indices(len(self))) if isinstance(frames, slice) else frames
+    def options(self) -> dict[str, Any]:
+        return {"style": self._style, **({"group": self._group} if self._group else {})}
+
+    def read_frames(self, indices: FrameNumbers, region: Region) -> np.ndarray:
         (r0, r1), (c0, c1) = region
         out = np.zeros((len(indices), r1 - r0, c1 - c0), self._dtype)
         full = region == ((0, self._shape[0]), (0, self._shape[1]))
@@ -227,18 +227,6 @@ class FrameCacheSeries(BorrowedHandle, HeaderSeries):
         out = np.zeros(query.shape, self._dtype)
         out[found] = vals[order][pos[found]]
         return out
-
-    def _dask_token(self) -> str:
-        from dask.base import tokenize
-
-        stamp = os.stat(self._path).st_mtime_ns if os.path.exists(self._path) else None
-        return tokenize("frame-cache", os.path.abspath(self._path), stamp)
-
-    def description(self) -> dict[str, Any]:
-        desc = {"format": "frame-cache", "path": self._path, "style": self._style}
-        if self._group:
-            desc["group"] = self._group
-        return desc
 
     def __repr__(self) -> str:
         return (f"<FrameCacheSeries {self._path!r} ({self._style}): {len(self)} frames of "

@@ -19,10 +19,11 @@ from ops import Region
 from pipeline.errors import NotASeriesError, NotMyFormat
 from pipeline.formats import _fsspec
 from pipeline.formats._encoding import FileEncoding
+from pipeline.formats._file import FileSeries, FrameNumbers
 from pipeline.formats._filewrite import frame_metadata, iter_blocks
 from pipeline.formats._h5node import BorrowedHandle, is_h5_node, node_location, opened
 from pipeline.formats._plugin import Format
-from pipeline.series import FrameSelection, HeaderSeries, ImageSeries, region_index
+from pipeline.series import ImageSeries, region_index
 
 HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
 DEFAULT_GROUP = "imageseries"
@@ -50,7 +51,7 @@ def open_binary(path: str) -> Any:
     return builtins.open(path, "rb")
 
 
-class HDF5Series(BorrowedHandle, HeaderSeries):
+class HDF5Series(BorrowedHandle, FileSeries):
     """Frames of one HDF5 dataset.
 
     Parameters
@@ -72,6 +73,8 @@ class HDF5Series(BorrowedHandle, HeaderSeries):
         Passed to fsspec when ``filename`` is a URL (``s3://``, ``memory://``...).
     """
 
+    format_name = "hdf5"
+
     def __init__(self, filename: Any, path: str | None = None,
                  dataname: str = DEFAULT_DATANAME, close_when_finished: bool = False,
                  storage_options: dict[str, Any] | None = None) -> None:
@@ -81,21 +84,21 @@ class HDF5Series(BorrowedHandle, HeaderSeries):
         where: Any
         if is_h5_node(filename):
             self._borrowed, self._close_borrowed = filename.file, bool(close_when_finished)
-            self._filename, base = node_location(filename, None)
+            self._path, base = node_location(filename, None)
             where = filename.file
             path = None if path is None else posixpath.join(base, path)
         else:
-            self._filename = os.fspath(filename)
-            if not (_fsspec.starts_with(self._filename, HDF5_SIGNATURE, storage_options)
-                    if _fsspec.is_url(self._filename) else _h5py().is_hdf5(self._filename)):
-                raise NotMyFormat(f"{self._filename!r} is not an HDF5 file")
-            where = _fsspec.openable(self._filename, storage_options)
-        with opened(where, name=self._filename) as f:
-            self._group = path if path is not None else _find_group(f, dataname, self._filename)
-            ds = _dataset(f, self._group, dataname, self._filename)
+            self._path = os.fspath(filename)
+            if not (_fsspec.starts_with(self._path, HDF5_SIGNATURE, storage_options)
+                    if _fsspec.is_url(self._path) else _h5py().is_hdf5(self._path)):
+                raise NotMyFormat(f"{self._path!r} is not an HDF5 file")
+            where = _fsspec.openable(self._path, storage_options)
+        with opened(where, name=self._path) as f:
+            self._group = path if path is not None else _find_group(f, dataname, self._path)
+            ds = _dataset(f, self._group, dataname, self._path)
             from pipeline.formats._nexus import check_virtual_sources
 
-            check_virtual_sources(ds, self._filename)
+            check_virtual_sources(ds, self._path)
             self._ndim = ds.ndim
             self._dshape = tuple(int(n) for n in ds.shape)
             self._dtype = np.dtype(ds.dtype)
@@ -105,7 +108,10 @@ class HDF5Series(BorrowedHandle, HeaderSeries):
     # -- opening ---------------------------------------------------------------------
 
     def _open_handle(self) -> Any:
-        return _h5py().File(_fsspec.openable(self._filename, self._storage_options), "r")
+        from pipeline.formats._h5 import open_file
+
+        return open_file(_fsspec.openable(self._path, self._storage_options), "the 'hdf5' format",
+                         name=self._path)
 
     # -- the interface ---------------------------------------------------------------
 
@@ -136,38 +142,30 @@ class HDF5Series(BorrowedHandle, HeaderSeries):
             return None
         return (1, *self._chunks) if self._ndim == 2 else tuple(int(n) for n in self._chunks)
 
-    def read(self, frames: FrameSelection, region: Region) -> np.ndarray:
+    def read_frames(self, indices: FrameNumbers, region: Region) -> np.ndarray:
         # whole frames are asked without in-frame slices: h5py's fastest selection
         index = () if region == self._full else region_index(region)
         with self._lock:  # one handle per series; h5py serialises calls anyway
             ds = self.node(self._dspath)
             if self._ndim == 2:
-                count = len(range(*frames.indices(1))) if isinstance(frames, slice) else len(frames)
-                return np.repeat(np.asarray(ds[index])[np.newaxis], count, axis=0)
-            if isinstance(frames, slice):
-                return np.asarray(ds[(frames, *index)])
+                return np.repeat(np.asarray(ds[index])[np.newaxis], len(indices), axis=0)
+            if isinstance(indices, range):
+                return np.asarray(ds[(slice(indices.start, indices.stop), *index)])
             # h5py wants strictly increasing indices: read each frame once, in order
-            wanted, back = np.unique(frames, return_inverse=True)
+            wanted, back = np.unique(indices, return_inverse=True)
             if len(wanted) == 0:
-                return np.empty((0, *(hi - lo for lo, hi in region)), self._dtype)
+                return self.output(indices, region)
             return np.asarray(ds[(wanted, *index)])[back]
 
     def _reread_metadata(self) -> dict[str, Any]:
         with self._lock:
             return _read_attrs(self.handle[self._group].attrs, self.handle[self._group])
 
-    def _dask_token(self) -> str:
-        from dask.base import tokenize
-
-        return tokenize("hdf5", _fsspec.token(self._filename, self._storage_options),
-                        self._group, self._dataname)
-
-    def description(self) -> dict[str, Any]:
-        return {"format": "hdf5", "path": self._filename, "group": self._group,
-                "dataname": self._dataname}
+    def options(self) -> dict[str, Any]:
+        return {"group": self._group, "dataname": self._dataname}
 
     def __repr__(self) -> str:
-        return (f"<HDF5Series {self._filename!r}:{self._group}/{self._dataname}: "
+        return (f"<HDF5Series {self._path!r}:{self._group}/{self._dataname}: "
                 f"{len(self)} frames of {self.shape} {self.dtype}>")
 
 

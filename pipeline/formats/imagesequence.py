@@ -124,6 +124,8 @@ class ImageSequenceSeries(FrameAtATime):
         :data:`PIL_MODES`.  Default: as stored.
     """
 
+    format_name = "image-sequence"
+
     def __init__(self, path: str | os.PathLike[str], mode: str | None = None) -> None:
         self._path = os.fspath(path)
         if mode is not None and mode not in PIL_MODES:
@@ -178,18 +180,11 @@ class ImageSequenceSeries(FrameAtATime):
     def _read_one(self, j: int, region: Region) -> np.ndarray:
         return self.read_image(j)[region_index(region)]
 
-    def _dask_token(self) -> str:
-        from dask.base import tokenize
+    def options(self) -> dict[str, Any]:
+        return {} if self._mode is None else {"mode": self._mode}
 
-        stamps = [os.stat(f).st_mtime_ns for f in self._files if os.path.exists(f)]
-        return tokenize("image-sequence", [os.path.abspath(f) for f in self._files], stamps,
-                        self._mode)
-
-    def description(self) -> dict[str, Any]:
-        desc: dict[str, Any] = {"format": "image-sequence", "path": self._path}
-        if self._mode is not None:
-            desc["mode"] = self._mode
-        return desc
+    def stamped_files(self) -> list[str]:
+        return self._files
 
 
 def open(path: str | os.PathLike[str], mode: str | None = None) -> ImageSequenceSeries:

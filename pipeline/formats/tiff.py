@@ -30,10 +30,11 @@ from ops import Region
 from pipeline.errors import NotASeriesError, NotMyFormat
 from pipeline.formats import _fsspec, _tiffmeta
 from pipeline.formats._encoding import FileEncoding
+from pipeline.formats._file import FileSeries, FrameNumbers
 from pipeline.formats._filewrite import frame_metadata
 from pipeline.formats._handle import LazyHandle
 from pipeline.formats._plugin import Format
-from pipeline.series import FrameSelection, HeaderSeries, ImageSeries, region_index
+from pipeline.series import ImageSeries, region_index
 
 INNER_AXES = "CZS"
 """Axes kept inside a frame, before Y and X, in this order (``Z`` only when there is a ``T``)."""
@@ -74,7 +75,7 @@ def series_axes(stored_axes: str, inner: list[int]) -> str | None:
     return "T" + "".join(letters)
 
 
-class TiffSeries(LazyHandle, HeaderSeries):
+class TiffSeries(LazyHandle, FileSeries):
     """Frames of a (multi-page, OME-) TIFF file's first series.
 
     Parameters
@@ -86,6 +87,8 @@ class TiffSeries(LazyHandle, HeaderSeries):
     storage_options
         Passed to fsspec when ``path`` is a URL (``s3://``, ``memory://``...).
     """
+
+    format_name = "tiff"
 
     def __init__(self, path: str | os.PathLike[str], axes: str | None = None,
                  storage_options: dict[str, Any] | None = None) -> None:
@@ -181,28 +184,19 @@ class TiffSeries(LazyHandle, HeaderSeries):
         data = data.transpose(self._frame_axes + self._inner)
         return data.reshape(self._nframes, *self.shape)
 
-    def read(self, frames: FrameSelection, region: Region) -> np.ndarray:
-        indices = range(*frames.indices(len(self))) if isinstance(frames, slice) else frames
+    def options(self) -> dict[str, Any]:
+        return {} if self._axes_arg is None else {"axes": self._axes_arg}
+
+    def read_frames(self, indices: FrameNumbers, region: Region) -> np.ndarray:
         index = region_index(region)
         if not self._paged:
             key: tuple[Any, ...] = (np.asarray(indices, np.intp), *index)
             return np.ascontiguousarray(self._all_frames()[key])
-        out = np.empty((len(indices), *(hi - lo for lo, hi in region)), self._dtype)
+        out = self.output(indices, region)
         order = np.argsort(np.argsort(self._inner))  # stored in-frame order -> C, S, Y, X
         for k, j in enumerate(indices):
             out[k] = self._frame_pages(int(j)).transpose(order)[index]
         return out
-
-    def _dask_token(self) -> str:
-        from dask.base import tokenize
-
-        return tokenize("tiff", _fsspec.token(self._path, self._storage_options), self._axes_arg)
-
-    def description(self) -> dict[str, Any]:
-        desc: dict[str, Any] = {"format": "tiff", "path": self._path}
-        if self._axes_arg is not None:
-            desc["axes"] = self._axes_arg
-        return desc
 
 
 def _shaped_metadata(tf: Any) -> dict[str, Any]:

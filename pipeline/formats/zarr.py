@@ -19,8 +19,9 @@ from ops import Region
 from pipeline import _json, ome
 from pipeline.errors import IncompleteStoreError, NotASeriesError, ReadOnlyError
 from pipeline.formats import _chunkio
+from pipeline.formats._file import FileSeries
 from pipeline.formats._plugin import Format
-from pipeline.series import FrameSelection, ImageSeries, region_index
+from pipeline.series import FrameSelection, region_index
 
 FORMAT_VERSION = 1
 ARRAY_NAME = "images"
@@ -46,7 +47,7 @@ def exists(path: str, storage_options: dict[str, Any] | None = None) -> bool:
     return os.path.lexists(path)
 
 
-class ZarrSeries(ImageSeries):
+class ZarrSeries(FileSeries):
     """A series over a Zarr array, read lazily.
 
     Parameters
@@ -66,6 +67,9 @@ class ZarrSeries(ImageSeries):
     storage_options
         Passed to fsspec for URLs.
     """
+
+    format_name = "zarr"
+    transient = ("_handle", "_meta", "_load_meta", "_chunk_plan")  # reopened where unpickled
 
     def __init__(self, path: str | os.PathLike[str], mode: str = "r", array: str | None = None,
                  storage_options: dict[str, Any] | None = None, level: int | None = None
@@ -126,15 +130,6 @@ class ZarrSeries(ImageSeries):
         if self._identity is not None and self._local is not None and \
                 _identity(self._local) != self._identity[:-1]:
             raise _changed(self._path)
-
-    def __getstate__(self) -> dict[str, Any]:
-        state = self.__dict__.copy()
-        # reopened where it is unpickled
-        state["_handle"] = state["_meta"] = state["_load_meta"] = None
-        state["_chunk_plan"] = None
-        return state
-
-    # -- the interface ---------------------------------------------------------------
 
     def __len__(self) -> int:
         return int(self._array.shape[0]) if self._array.ndim > 2 else 1
@@ -219,20 +214,16 @@ class ZarrSeries(ImageSeries):
         else:
             self._array[(j, *key[1:])] = value
 
-    def _dask_token(self) -> str:
-        from dask.base import tokenize
-
-        return tokenize("zarr", os.path.abspath(self._path) if not _is_url(self._path)
-                        else self._path, self._name, self._mode, _stamp(self._path),
-                        self._level)
-
-    def description(self) -> dict[str, Any]:
-        desc: dict[str, Any] = {"format": "zarr", "path": self._path}
-        if self._name is not None:
-            desc["array"] = self._name
+    def options(self) -> dict[str, Any]:
+        options: dict[str, Any] = {} if self._name is None else {"array": self._name}
         if self._level is not None:
-            desc["level"] = self._level
-        return desc
+            options["level"] = self._level
+        if self._mode != "r":
+            options["mode"] = self._mode
+        return options
+
+    def stamped_files(self) -> tuple[str, ...]:
+        return (f"{self._path.rstrip('/')}/zarr.json",)  # rewritten when a write completes
 
     @property
     def provenance(self) -> dict[str, Any] | None:
@@ -248,13 +239,6 @@ class ZarrSeries(ImageSeries):
 
     def __repr__(self) -> str:
         return f"<ZarrSeries {self._path!r}: {len(self)} frames of {self.shape} {self.dtype}>"
-
-
-def _stamp(path: str) -> float | None:
-    try:
-        return os.stat(os.path.join(path, "zarr.json")).st_mtime_ns
-    except OSError:
-        return None
 
 
 def _open_group(path: str, storage_options: dict[str, Any] | None) -> Any:
