@@ -323,21 +323,22 @@ def encoder(series: ImageSeries, target: str = "", threshold: float | None = Non
         def encode(tmp: str, blocks: Any) -> None:
             write_fch5(series, tmp, threshold, meta, blocks)
 
-    def is_container(path: str) -> bool:
-        """An HDF5 file, or a zip archive of ``.npy`` members only (not any zip, a .docx)."""
-        found = file_style(path)
-        if found != "npz":
-            return found == "fch5"
-        import zipfile
-
-        try:
-            with zipfile.ZipFile(path) as zf:
-                return all(name.endswith(".npy") for name in zf.namelist())
-        except (OSError, zipfile.BadZipFile):
-            return False
-
-    return FileEncoding("frame-cache", encode, is_container,
+    return FileEncoding("frame-cache", encode, is_cache_container,
                         lambda p: FrameCacheSeries(p, style=style), check_blocks=style == "fch5")
+
+
+def is_cache_container(path: str) -> bool:
+    """An HDF5 file, or a zip archive of ``.npy`` members only (not any zip, a .docx)."""
+    found = file_style(path)
+    if found != "npz":
+        return found == "fch5"
+    import zipfile
+
+    try:
+        with zipfile.ZipFile(path) as zf:
+            return all(name.endswith(".npy") for name in zf.namelist())
+    except (OSError, zipfile.BadZipFile):
+        return False
 
 
 def check_style(style: Any) -> None:

@@ -9,6 +9,7 @@ import numpy as np
 
 from ops import Region
 from pipeline.errors import MissingOptionError
+from pipeline.formats._file import frame_numbers, output
 from pipeline.formats._plugin import Format
 from pipeline.series import FrameSelection, HeaderSeries, region_index
 
@@ -56,9 +57,9 @@ class FunctionSeries(HeaderSeries):
         return frame.astype(self._dtype, copy=False)
 
     def read(self, frames: FrameSelection, region: Region) -> np.ndarray:
-        indices = range(*frames.indices(len(self))) if isinstance(frames, slice) else frames
+        indices = frame_numbers(frames, len(self))
         index = region_index(region)
-        out = np.empty((len(indices), *(hi - lo for lo, hi in region)), self._dtype)
+        out = output(indices, region, self._dtype)
         for k, j in enumerate(indices):
             out[k] = self._frame(int(j))[index]
         return out

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import posixpath
-from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -20,8 +19,9 @@ from pipeline.errors import NotASeriesError, NotMyFormat
 from pipeline.formats import _fsspec
 from pipeline.formats._encoding import FileEncoding
 from pipeline.formats._file import FileSeries, FrameNumbers
-from pipeline.formats._filewrite import frame_metadata, iter_blocks
+from pipeline.formats._filewrite import frame_metadata
 from pipeline.formats._h5node import BorrowedHandle, is_h5_node, node_location, opened
+from pipeline.formats._h5write import h5_options, target_group, write_group
 from pipeline.formats._plugin import Format
 from pipeline.series import ImageSeries, region_index
 
@@ -261,41 +261,6 @@ def sniff(path: str) -> bool:
         return "HEXRD_FRAMECACHE_VERSION" not in f.attrs and stream_version(f) is None
 
 
-def _h5_options(shape: tuple[int, ...], gzip: int, shuffle: bool, chunk_rows: int,
-                compression: Any) -> dict[str, Any]:
-    if not 0 <= int(gzip) <= 9:
-        raise ValueError(f"gzip={gzip!r}: the gzip level must be 0 (none) to 9")
-    rows = int(chunk_rows)
-    rows = shape[-2] if rows < 1 or rows > shape[-2] else rows
-    options: dict[str, Any] = {"chunks": (1, *shape[:-2], rows, shape[-1])}
-    if compression is not None:
-        # as hexrd: an explicit spec is used as it is, with its own shuffle, no gzip
-        options.update(compression_options(compression))
-        return options
-    options["shuffle"] = bool(shuffle)
-    if gzip > 0:
-        options.update(compression="gzip", compression_opts=int(gzip))
-    return options
-
-
-def compression_options(compression: Any) -> dict[str, Any]:
-    """h5py ``create_dataset`` options from a filter name, a mapping or an hdf5plugin filter.
-
-    ``"lzf"``/``"gzip"``, ``{"compression": 32001, "compression_opts": (...)}``
-    and ``hdf5plugin.Blosc(cname="zstd", clevel=5)`` (a mapping of exactly
-    those options) are all accepted.
-    """
-    if isinstance(compression, str):
-        return {"compression": compression}
-    if isinstance(compression, Mapping) and "compression" in compression:
-        return dict(compression)
-    raise TypeError(
-        f"compression={compression!r} must be a filter name ('lzf', 'gzip'), a mapping of "
-        "h5py create_dataset options such as {'compression': 'lzf'}, or an hdf5plugin "
-        "filter such as hdf5plugin.Blosc(cname='zstd', clevel=5)"
-    )
-
-
 def write_into(series: ImageSeries, node: Any, path: str = DEFAULT_GROUP,
                dataname: str = DEFAULT_DATANAME, gzip: int = 1, shuffle: bool = True,
                chunk_rows: int = 0, compression: Any = None,
@@ -305,9 +270,9 @@ def write_into(series: ImageSeries, node: Any, path: str = DEFAULT_GROUP,
     The options are those of :func:`encoder`; ``overwrite=True`` replaces the
     dataset ``path/dataname``.  The file is left open.
     """
-    options = _h5_options(tuple(series.shape), gzip, shuffle, chunk_rows, compression)
-    group = _target_group(node, path, dataname, overwrite)
-    _write_group(series, group, dataname, options, frame_metadata(series))
+    options = h5_options(tuple(series.shape), gzip, shuffle, chunk_rows, compression)
+    group = target_group(node, path, dataname, overwrite)
+    write_group(series, group, dataname, options, frame_metadata(series))
     return HDF5Series(node, path=path, dataname=dataname)
 
 
@@ -339,7 +304,7 @@ def encoder(series: ImageSeries, target: str = "", path: str = DEFAULT_GROUP,
 
     h5py = _h5py()
     shape = tuple(series.shape)
-    options = _h5_options(shape, gzip, shuffle, chunk_rows, compression)
+    options = h5_options(shape, gzip, shuffle, chunk_rows, compression)
     meta = frame_metadata(series)
     _json.check(meta)
     n, dtype = len(series), np.dtype(series.dtype)
@@ -360,36 +325,6 @@ def encoder(series: ImageSeries, target: str = "", path: str = DEFAULT_GROUP,
     return FileEncoding("hdf5", encode, is_hdf5,
                         lambda p: HDF5Series(p, path=path, dataname=dataname),
                         estimate=series.nbytes if raw else 0, check_blocks=True)
-
-
-def _write_group(series: ImageSeries, group: Any, dataname: str, options: dict[str, Any],
-                 meta: dict[str, Any]) -> None:
-    ds = group.create_dataset(dataname, (len(series), *series.shape), series.dtype, **options)
-    from pipeline import _json
-    from pipeline.formats._h5meta import write_attrs
-
-    _json.check(meta)
-    write_attrs(group, meta)
-    for start, block in iter_blocks(series):
-        ds[start:start + len(block)] = block
-
-
-def _target_group(node: Any, path: str, dataname: str, overwrite: bool) -> Any:
-    """The group ``path`` of an open file to write ``dataname`` into, after the overwrite check."""
-    from pipeline.errors import StoreExistsError
-
-    if node.file.mode != "r+":
-        raise ValueError(f"{node.file.filename!r} is open read-only; open it with mode 'a' "
-                         "or 'w' to write into it")
-    group = node.require_group(path)
-    if dataname in group:
-        if not overwrite:
-            raise StoreExistsError(
-                f"{node.file.filename!r} already holds {group.name}/{dataname}; pass "
-                "overwrite=True to replace it, or choose another path= or dataname="
-            )
-        del group[dataname]
-    return group
 
 
 class HDF5Format(Format):
