@@ -187,6 +187,14 @@ class FrameCacheSeries(BorrowedHandle, FileSeries):
     def style(self) -> str:
         return self._style
 
+    def _reread_metadata(self) -> dict[str, Any]:
+        if self._style == "yml":
+            return _read_yml_cache(self._yml)[1][3]
+        if self._style == "npz":
+            return read_npz_header(self._path)[3]
+        with self._lock:
+            return read_fch5_header(self.node(self._group or "/"))[3]
+
     def options(self) -> dict[str, Any]:
         return {"style": self._style, **({"group": self._group} if self._group else {})}
 

@@ -133,12 +133,19 @@ class TiffSeries(LazyHandle, FileSeries):
         self._frame_axes, self._inner = frame_layout(self._stored_axes, self._stored_shape,
                                                      repr(self._path))
         self._axes = series_axes(self._stored_axes, self._inner)
+        self._meta = self._metadata_of(tf)
+
+    def _metadata_of(self, tf: Any) -> dict[str, Any]:
         channels = self._stored_shape[self._inner[0]] if self._axes and "C" in self._axes \
             else None
         with self._corrupt():
             # the writer's own JSON wins: it holds every entry exactly as it was given
-            self._meta = {**_shaped_metadata(tf), **_tiffmeta.read(tf, channels),
-                          **_tiffmeta.read_json(tf)}
+            return {**_shaped_metadata(tf), **_tiffmeta.read(tf, channels),
+                    **_tiffmeta.read_json(tf)}
+
+    def _reread_metadata(self) -> dict[str, Any]:
+        with self._lock:
+            return self._metadata_of(self.handle)
 
     @contextlib.contextmanager
     def _corrupt(self) -> Iterator[None]:
