@@ -18,23 +18,11 @@ STAT_FLAGS = ("max", "min", "sum", "mean", "average", "median")
 
 
 def writers() -> dict[str, tuple[str, ...]]:
-    """Formats that can be written, with their extensions."""
-    import importlib
-
+    """Formats that can be written to a path, with their extensions."""
     from pipeline.formats import registry
 
-    out = {}
-    for name in registry:
-        entry = registry.entry(name)
-        if not entry.file_based or not entry.extensions:
-            continue
-        try:
-            module = importlib.import_module(entry.module)
-        except ImportError:
-            continue
-        if callable(getattr(module, "write", None)):
-            out[entry.name] = entry.extensions
-    return out
+    formats = [registry.lookup(name) for name in registry.writable()]
+    return {fmt.name: fmt.extensions for fmt in formats if fmt.file_based and fmt.extensions}
 
 
 def check_output(path: str, fmt: str | None) -> str:
@@ -47,7 +35,7 @@ def check_output(path: str, fmt: str | None) -> str:
                     if any(text.endswith(e) for e in exts)), None)
     _, ext = os.path.splitext(os.path.basename(text))
     if fmt is not None:
-        name = registry.entry(fmt).name
+        name = registry.lookup(fmt).name
         if name not in known:
             raise UnknownFormatError(f"--format {fmt!r} has no writer; formats that write: "
                                      f"{sorted(known)}")

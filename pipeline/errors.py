@@ -15,6 +15,7 @@ __all__ = [
     "DenseFrameWarning",
     "DiskFullError",
     "EmptySeriesError",
+    "FormatPluginWarning",
     "FrameIndexError",
     "FrameSelectionError",
     "IncompleteStoreError",
@@ -48,6 +49,7 @@ __all__ = [
     "UnsupportedDtypeError",
     "UnsupportedVersionError",
     "ValueRangeError",
+    "WrongFormatError",
     "YAMLError",
     "YAMLLimitError",
 ]
@@ -208,3 +210,11 @@ class BadInputError(Exception):
 
 class LayerNotLoadedError(RuntimeError):
     """A series convenience whose layer (``pipeline.graph``, ``pipeline.disk``, ...) is not loaded."""
+
+
+class WrongFormatError(NotASeriesError):
+    """A file that is not of the format the caller named (``open(p, format="hdf5")``)."""
+
+
+class FormatPluginWarning(UserWarning):
+    """A third-party format whose entry point does not load; it is left out of the registry."""

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import glob
-import inspect
 import os
 from typing import Any
 
-from pipeline.errors import NotMyFormat, UnknownFormatError
-from pipeline.formats import registry
+from pipeline.errors import NotMyFormat, UnknownFormatError, WrongFormatError
+from pipeline.formats import Format, registry
 from pipeline.formats._h5node import is_h5_node
 from pipeline.formats.protocol import as_series
 from pipeline.series import ImageSeries
@@ -35,14 +34,28 @@ def open(path: str | os.PathLike[str] | None, /, format: str | None = None, **kw
         hexrd's ``open(f, "hdf5", path="group")`` passes ``path`` to the reader.
     """
     if format is not None:
-        entry = registry.entry(format)
-        if path is not None and entry.file_based:
-            _check_exists(path)
-        return registry.plugin(entry.name).open(path, **kwargs)
+        return _open_named(path, registry.lookup(format), kwargs)
     if path is None:
         raise TypeError("give a path, or format= for a series without one (e.g. 'array')")
     _check_exists(path)
     return _detect(path, kwargs)
+
+
+def _open_named(path: Any, fmt: Format, kwargs: dict[str, Any]) -> ImageSeries:
+    """Open ``path`` with the format the caller named: a file not of it is WrongFormatError."""
+    if path is not None and fmt.file_based:
+        _check_exists(path)
+    fmt.require()
+    try:
+        return fmt.open(path, **kwargs)
+    except NotMyFormat as err:
+        text = str(err)
+        if isinstance(path, str | os.PathLike) and repr(os.fspath(path)) not in text:
+            text = f"{os.fspath(path)!r}: {text}"
+        raise WrongFormatError(
+            f"{text}; it was opened with format={fmt.name!r}: name another format (one of "
+            f"{sorted(registry)}), or leave format= out to detect it"
+        ) from err
 
 
 def _check_exists(path: str | os.PathLike[str]) -> None:
@@ -66,7 +79,7 @@ def _detect(path: str | os.PathLike[str], kwargs: dict[str, Any]) -> ImageSeries
         reason = _decline(name, text, kwargs, own)
         if reason is None:
             try:
-                return registry.plugin(name).open(path, **kwargs)
+                return registry.lookup(name).open(path, **kwargs)
             except NotMyFormat as err:
                 reason = str(err)
         declined.append((name, reason))
@@ -76,29 +89,19 @@ def _detect(path: str | os.PathLike[str], kwargs: dict[str, Any]) -> ImageSeries
 def _decline(name: str, text: str, kwargs: dict[str, Any], own: list[str]) -> str | None:
     """Why reader ``name`` will not try ``text`` before opening it (None: let it try)."""
     try:
-        plugin = registry.plugin(name)
+        fmt = registry.require(name)
     except ImportError as err:
         return f"not installed: {err}"
-    unknown = _unknown_options(plugin.open, kwargs)
+    known = fmt.open_parameters()
+    unknown = [] if known is None else sorted(k for k in kwargs if k not in known)
     if unknown:  # options meant for another reader
         return f"takes no option {', '.join(f'{k}=' for k in unknown)}"
-    sniff = getattr(plugin, "sniff", None)
     # sniffers take no storage_options: a URL goes straight to its extension's readers,
     # which check the file as they open it (other readers' sniffers may still know URLs)
     skip = "://" in text and name in own
-    if sniff is not None and not skip and not sniff(text):
+    if not skip and not fmt.sniff(text):
         return "not recognised by its first bytes or extension"
     return None
-
-
-def _unknown_options(opener: Any, kwargs: dict[str, Any]) -> list[str]:
-    try:
-        params = inspect.signature(opener).parameters
-    except (TypeError, ValueError):  # a callable without a signature: let it decide
-        return []
-    if any(p.kind is p.VAR_KEYWORD for p in params.values()):
-        return []
-    return sorted(k for k in kwargs if k not in params)
 
 
 def _not_recognised(text: str, own: list[str], declined: list[tuple[str, str]]) -> str:
@@ -136,26 +139,17 @@ def write(series: ImageSeries, path: str | os.PathLike[str], /, format: str | No
     series reopened (Zarr with ``compute=False``: the task that writes it).
     """
     series = as_series(series)  # hexrd's protocol (len, [i], shape, dtype, metadata) too
-    name = registry.entry(format).name if format is not None else registry.writer_for(path)
-    if not hasattr(registry.plugin(name), "write"):
-        writable = [n for n in registry if _has_writer(n)]
-        raise UnknownFormatError(
-            f"format {name!r} can be read but not written; writable formats: {writable}"
-        )
+    fmt = registry.lookup(format if format is not None else registry.writer_for(path))
+    if fmt.writes is None:
+        raise UnknownFormatError(f"format {fmt.name!r} can be read but not written; writable "
+                                 f"formats: {registry.writable()}")
     kwargs.pop("max_workers", None)  # hexrd's writer threads: dask's scheduler computes frames
-    if is_h5_node(path) or "cache_file" in kwargs:
-        # hexrd's forms (an open h5py file, a frame cache's cache_file): the format resolves them
-        return registry.plugin(name).write(series, path, **kwargs)
+    if is_h5_node(path):  # hexrd's form: into the caller's open h5py file, in place
+        fmt.require()
+        return fmt.write_into(series, path, **kwargs)
     from pipeline.persist import write as persist
 
-    return persist(series, path, format=name, **kwargs)
-
-
-def _has_writer(name: str) -> bool:
-    try:
-        return hasattr(registry.plugin(name), "write")
-    except (ImportError, ModuleNotFoundError):
-        return False
+    return persist(series, path, format=fmt.name, **kwargs)
 
 
 __all__ = ["open", "write"]

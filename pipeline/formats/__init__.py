@@ -1,46 +1,28 @@
-"""The format registry: names to reader/writer modules, imported on first use.
+"""The format registry: format names to declared :class:`Format` objects.
 
-A format module offers ``open(path, **options) -> ImageSeries`` (raising
-:class:`~pipeline.errors.NotMyFormat` for a file it does not handle), and may
-offer ``write(series, path, **options)`` and ``sniff(path) -> bool`` (a look at
-the first bytes, for extensions several formats share).
-
-The built-in formats are listed in :data:`BUILTIN_FORMATS`; third-party ones
-arrive through the ``lazyseries.formats`` entry-point group, whose objects
-offer the same functions.
+A format is a :class:`~pipeline.formats._plugin.Format`: its name, aliases,
+extensions, the optional packages it needs and the extra that installs them,
+``open`` and, where it has them, ``sniff`` and an encoder for writing.  Each
+built-in format module (listed in :data:`BUILTIN_FORMATS`, importing its
+optional libraries only where it uses them) ends with its ``FORMAT``;
+third-party formats arrive through the ``lazyseries.formats`` entry-point
+group, each naming a Format (or Format subclass) registered under the entry
+point's name.  Both are loaded once, on the registry's first use, so ``in``,
+:meth:`FormatRegistry.lookup` and iteration always give the same answer.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import importlib
 import os
+import warnings
 from collections.abc import Iterator
-from importlib.metadata import entry_points
-from typing import Any
 
-from pipeline.errors import UnknownFormatError
+from pipeline.errors import FormatPluginWarning, UnknownFormatError
+from pipeline.formats._encoding import FileEncoding
+from pipeline.formats._plugin import Format, check_format
 
 ENTRY_POINT_GROUP = "lazyseries.formats"
-
-
-@dataclasses.dataclass(frozen=True)
-class FormatEntry:
-    """One registered format.
-
-    ``module`` is imported on first use; ``requires`` lists the optional
-    packages it needs, and ``extra`` the ``pip install lazyseries[extra]`` that
-    brings them.
-    """
-
-    name: str
-    module: str
-    extensions: tuple[str, ...] = ()
-    aliases: tuple[str, ...] = ()
-    requires: tuple[str, ...] = ()
-    extra: str | None = None
-    file_based: bool = True
-
 
 DETECTOR_EXTENSIONS = (".ge", ".ge1", ".ge2", ".ge3", ".ge4", ".ge5", ".gel", ".edf", ".edf.gz",
                        ".edf.bz2", ".cbf", ".cbf.gz", ".cbf.bz2", ".mccd", ".mar2300", ".mar3450",
@@ -54,144 +36,129 @@ left to ``detector``: fabio reads 16-bit ones as uint16, Pillow as int32)."""
 
 VIDEO_EXTENSIONS = (".mp4", ".mov", ".avi", ".mkv", ".m4v", ".webm", ".mpg", ".mpeg", ".wmv")
 
-BUILTIN_FORMATS: tuple[FormatEntry, ...] = (
-    FormatEntry("zarr", "pipeline.formats.zarr", (".zarr", ".zr3", ".zr")),
-    FormatEntry("array", "pipeline.formats.array", file_based=False),
-    FormatEntry("function", "pipeline.formats.function", file_based=False),
-    FormatEntry("hdf5", "pipeline.formats.hdf5", (".h5", ".hdf5", ".hdf", ".nxs"),
-                aliases=("h5",), requires=("h5py",), extra="hdf5"),
-    FormatEntry("frame-cache", "pipeline.formats.framecache", (".npz", ".fch5"),
-                aliases=("frame_cache", "framecache", "fch5")),
-    FormatEntry("image-files", "pipeline.formats.imagefiles", (".yml", ".yaml"),
-                aliases=("image_files", "imagefiles"), requires=("yaml",), extra="images"),
-    FormatEntry("tiff", "pipeline.formats.tiff", (".tif", ".tiff"),
-                aliases=("tif", "ome-tiff"), requires=("tifffile",), extra="tiff"),
-    FormatEntry("raw", "pipeline.formats.raw", (".raw", ".bin", ".dat", ".yml", ".yaml"),
-                aliases=("raw-image", "rawimage")),
-    FormatEntry("eiger-stream-v1", "pipeline.formats.eiger_stream_v1", (".h5", ".hdf5"),
-                aliases=("eiger_stream_v1",), requires=("h5py",), extra="eiger"),
-    FormatEntry("eiger-stream-v2", "pipeline.formats.eiger_stream_v2", (".h5", ".hdf5"),
-                aliases=("eiger_stream_v2",), requires=("h5py",), extra="eiger"),
-    FormatEntry("detector", "pipeline.formats.detector", DETECTOR_EXTENSIONS,
-                aliases=("fabio",), requires=("fabio",), extra="detector"),
-    FormatEntry("image-sequence", "pipeline.formats.imagesequence", IMAGE_EXTENSIONS,
-                aliases=("images", "image", "imagesequence", "image_sequence"),
-                requires=("imageio", "natsort"), extra="images"),
-    FormatEntry("gif", "pipeline.formats.gif", (".gif",), aliases=("animated-gif",),
-                requires=("imageio", "PIL"), extra="images"),
-    FormatEntry("video", "pipeline.formats.video", VIDEO_EXTENSIONS, aliases=("ffmpeg", "movie"),
-                requires=("imageio", "imageio_ffmpeg"), extra="video"),
-    FormatEntry("spe", "pipeline.formats.spe", (".spe",), aliases=("princeton",)),
-)
+BUILTIN_FORMATS: tuple[str, ...] = tuple(f"pipeline.formats.{name}" for name in (
+    "zarr", "array", "function", "hdf5", "framecache", "imagefiles", "tiff", "raw",
+    "eiger_stream_v1", "eiger_stream_v2", "detector", "imagesequence", "gif", "video", "spe"))
+"""The modules of the built-in formats, each ending with its ``FORMAT``, in detection order."""
 
 
 class FormatRegistry:
-    """Format names to entries; the modules behind them are imported when first used."""
+    """Format names (and aliases) to formats, filled once from modules and entry points.
 
-    def __init__(self, entries: tuple[FormatEntry, ...] = ()) -> None:
-        self._entries: dict[str, FormatEntry] = {}
-        self._plugins: dict[str, Any] = {}
-        self._entry_points_loaded = False
-        for entry in entries:
-            self.add(entry)
+    Parameters
+    ----------
+    modules
+        Modules each holding a ``FORMAT``, imported on the registry's first use.
+    entry_points
+        The entry-point group third-party formats come from (None: none).
+    """
 
-    def add(self, entry: FormatEntry, plugin: Any = None) -> None:
-        """Register ``entry``; ``plugin`` is an already-imported object standing for its module."""
-        self._entries[entry.name] = entry
-        if plugin is not None:
-            self._plugins[entry.name] = plugin
+    def __init__(self, modules: tuple[str, ...] = (), entry_points: str | None = None) -> None:
+        self._modules = modules
+        self._group = entry_points
+        self._loaded: dict[str, Format] | None = None
+
+    @property
+    def _formats(self) -> dict[str, Format]:
+        if self._loaded is None:
+            self._loaded = {}
+            for module in self._modules:
+                self._put(check_format(importlib.import_module(module).FORMAT))
+            self._load_entry_points()
+        return self._loaded
+
+    def _load_entry_points(self) -> None:
+        from importlib.metadata import entry_points
+
+        if self._group is None:
+            return
+        for ep in entry_points(group=self._group):
+            if ep.name in self._formats:
+                continue  # a built-in (or an earlier distribution's) name is kept
+            try:
+                self._put(check_format(ep.load(), ep.name))
+            except Exception as err:  # noqa: BLE001  (a broken plugin must not break reading)
+                warnings.warn(FormatPluginWarning(
+                    f"the format {ep.name} = {ep.value!r} of entry-point group {self._group!r} "
+                    f"is left out: {type(err).__name__}: {err}"), stacklevel=3)
+
+    def _put(self, fmt: Format) -> None:
+        assert self._loaded is not None
+        self._loaded[fmt.name] = fmt
+
+    def add(self, fmt: Format | type[Format], replace: bool = False) -> Format:
+        """Register ``fmt`` (a Format, or a Format class to instantiate); returns it."""
+        fmt = check_format(fmt)
+        if not replace and (fmt.name in self._formats or self._canonical(fmt.name)):
+            raise ValueError(f"a format named {fmt.name!r} is registered; pass replace=True")
+        self._put(fmt)
+        return fmt
 
     def remove(self, name: str) -> None:
-        del self._entries[name]
-        self._plugins.pop(name, None)
+        del self._formats[self.lookup(name).name]
 
     def __iter__(self) -> Iterator[str]:
-        self._load_entry_points()
-        return iter(list(self._entries))
+        return iter(list(self._formats))
+
+    def __len__(self) -> int:
+        return len(self._formats)
 
     def __contains__(self, name: object) -> bool:
         return isinstance(name, str) and self._canonical(name) is not None
 
-    def entry(self, name: str) -> FormatEntry:
-        canonical = self._canonical(name)
+    def lookup(self, name: str) -> Format:
+        """The format called ``name`` (or one of its aliases); UnknownFormatError if none."""
+        canonical = self._canonical(name) if isinstance(name, str) else None
         if canonical is None:
             raise UnknownFormatError(
                 f"unknown format {name!r}; known formats are: {sorted(self)}"
             )
-        return self._entries[canonical]
+        return self._formats[canonical]
 
-    def plugin(self, name: str) -> Any:
-        """The module (or plugin object) of format ``name``, imported now if need be."""
-        entry = self.entry(name)
-        if entry.name not in self._plugins:
-            for package in entry.requires:
-                _require(package, entry)
-            self._plugins[entry.name] = importlib.import_module(entry.module)
-        return self._plugins[entry.name]
+    __getitem__ = lookup
+
+    def require(self, name: str) -> Format:
+        """:meth:`lookup`, with the format's optional packages imported (ImportError naming the extra)."""
+        fmt = self.lookup(name)
+        fmt.require()
+        return fmt
+
+    def writable(self) -> list[str]:
+        """The names of the formats that write."""
+        return [name for name, fmt in self._formats.items() if fmt.writes is not None]
 
     def by_extension(self, path: str | os.PathLike[str]) -> list[str]:
         """Formats whose registered extensions ``path`` ends with, in registry order."""
-        text = os.fspath(path).rstrip("/\\").lower()
-        return [n for n in self if any(text.endswith(e) for e in self._entries[n].extensions)]
+        return [name for name, fmt in self._formats.items() if fmt.claims(path)]
 
     def candidates(self, path: str | os.PathLike[str]) -> list[str]:
         """Formats that may read ``path``, by extension first, then every file format."""
         by_ext = self.by_extension(path)
-        rest = [n for n in self if n not in by_ext and self._entries[n].file_based]
+        rest = [n for n, fmt in self._formats.items() if n not in by_ext and fmt.file_based]
         return by_ext + rest
 
     def writer_for(self, path: str | os.PathLike[str]) -> str:
         """The format ``write`` uses for ``path`` when none is given: by extension, else zarr."""
-        text = os.fspath(path).rstrip("/\\").lower()
-        for name in self:
-            entry = self._entries[name]
-            if any(text.endswith(e) for e in entry.extensions) and entry.file_based:
+        for name, fmt in self._formats.items():
+            if fmt.file_based and fmt.claims(path):
                 return name
         return "zarr"
 
     def _canonical(self, name: str) -> str | None:
-        self._load_entry_points()
-        if name in self._entries:
+        formats = self._formats
+        if name in formats:
             return name
-        for entry in self._entries.values():
-            if name in entry.aliases:
-                return entry.name
-        return None
+        return next((n for n, fmt in formats.items() if name in fmt.aliases), None)
 
-    def _load_entry_points(self) -> None:
-        if self._entry_points_loaded:
-            return
-        self._entry_points_loaded = True
-        for ep in entry_points(group=ENTRY_POINT_GROUP):
-            if ep.name not in self._entries:
-                self._entries[ep.name] = FormatEntry(ep.name, ep.value)
-                self._plugins[ep.name] = _LazyEntryPoint(ep)
+    def snapshot(self) -> dict[str, Format]:
+        return dict(self._formats)
 
-    def snapshot(self) -> tuple[dict[str, FormatEntry], dict[str, Any]]:
-        return dict(self._entries), dict(self._plugins)
-
-    def restore(self, state: tuple[dict[str, FormatEntry], dict[str, Any]]) -> None:
-        self._entries, self._plugins = dict(state[0]), dict(state[1])
+    def restore(self, state: dict[str, Format]) -> None:
+        self._loaded = dict(state)
 
 
-class _LazyEntryPoint:
-    """Stands for a third-party plugin until one of its functions is asked for."""
-
-    def __init__(self, ep: Any) -> None:
-        self._ep = ep
-        self._obj: Any = None
-
-    def __getattr__(self, attr: str) -> Any:
-        if self._obj is None:
-            self._obj = self._ep.load()
-        return getattr(self._obj, attr)
-
-
-def _require(package: str, entry: FormatEntry) -> None:
-    from ops import require
-
-    require(package, entry.extra or "all", f"the {entry.name!r} format")
-
-
-registry = FormatRegistry(BUILTIN_FORMATS)
+registry = FormatRegistry(BUILTIN_FORMATS, entry_points=ENTRY_POINT_GROUP)
 """The process-wide format registry."""
+
+__all__ = ["BUILTIN_FORMATS", "ENTRY_POINT_GROUP", "FileEncoding", "Format", "FormatRegistry",
+           "registry"]

@@ -38,7 +38,7 @@ def _yml_cache(path: str) -> dict[str, Any] | None:
 
 def _read_yml_cache(path: str) -> tuple[str, tuple[int, tuple[int, ...], np.dtype, dict[str, Any]]]:
     """``(npz path, (nframes, shape, dtype, metadata))`` of a yml cache, checked against the npz."""
-    from pipeline.formats.framecache import _read_npz_header
+    from pipeline.formats._npzcache import read_npz_header
     from pipeline.formats.imagefiles import yaml_metadata
 
     doc = _yml_cache(path)
@@ -49,7 +49,7 @@ def _read_yml_cache(path: str) -> tuple[str, tuple[int, tuple[int, ...], np.dtyp
     if missing:
         raise NotASeriesError(f"{path!r}: the yml frame cache's data: lacks {missing}")
     cache = os.path.join(os.path.dirname(os.path.abspath(path)), str(data["file"]))
-    nframes, shape, dtype, _ = _read_npz_header(cache)
+    nframes, shape, dtype, _ = read_npz_header(cache)
     said = (int(data["nframes"]), tuple(int(n) for n in data["shape"]), np.dtype(data["dtype"]))
     if said != (nframes, shape, dtype):
         raise NotASeriesError(

@@ -123,7 +123,7 @@ def write_fch5(series: ImageSeries, tmp: str, threshold: float | None,
                meta: dict[str, Any], blocks: Any) -> None:
     """Write ``series`` (its ``blocks``) into ``tmp`` (a file, or an open group), hexrd's layout."""
     from pipeline.formats._h5node import opened
-    from pipeline.formats.framecache import index_dtype, sparse_entries
+    from pipeline.formats._npzcache import index_dtype, sparse_entries
 
     n = len(series)
     idx_dtype = index_dtype(series.shape)

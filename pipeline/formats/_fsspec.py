@@ -11,8 +11,6 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from dask.base import tokenize
-
 
 def is_url(path: str) -> bool:
     """Whether ``path`` is an fsspec URL rather than a local path."""
@@ -68,10 +66,17 @@ def exists(path: str, storage_options: dict[str, Any] | None = None) -> bool:
 
 
 def token(path: str, storage_options: dict[str, Any] | None = None) -> str:
-    """A string that changes when the file does: absolute path and mtime, or URL and its info."""
+    """A string that changes when the file does: the one rule every file-backed series uses.
+
+    A local file: its absolute path, mtime and size (None for a file that is
+    gone); a URL: the URL and what its file system says of the file.
+    """
+    from dask.base import tokenize
+
     if not is_url(path):
         try:
-            stamp: Any = os.stat(path).st_mtime_ns
+            stat = os.stat(path)
+            stamp: Any = (stat.st_mtime_ns, stat.st_size)
         except OSError:
             stamp = None
         return tokenize(os.path.abspath(path), stamp)

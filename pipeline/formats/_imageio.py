@@ -14,7 +14,7 @@ import numpy as np
 
 from ops import Region
 from pipeline.errors import NotASeriesError, NotMyFormat, UnreadableFrameError
-from pipeline.formats._frames import FrameAtATime, file_token
+from pipeline.formats._frames import FrameAtATime
 from pipeline.formats._handle import LazyHandle
 from pipeline.series import region_index
 
@@ -119,12 +119,6 @@ class PluginSeries(LazyHandle, FrameAtATime):
             except not_readable() as err:
                 raise unreadable_frame(self._path, j, err) from err
         return as_frame(image)[region_index(region)]
-
-    def _dask_token(self) -> str:
-        return file_token(self.format_name, self._path)
-
-    def description(self) -> dict[str, Any]:
-        return {"format": self.format_name, "path": self._path}
 
 
 __all__ = ["PluginSeries", "as_frame", "first_line", "frame_shape", "imageio", "not_readable",

@@ -26,11 +26,11 @@ import numpy as np
 
 from ops import Region
 from pipeline.errors import NotASeriesError
-from pipeline.formats._frames import file_token
+from pipeline.formats._file import FileSeries, frame_numbers
 from pipeline.formats._h5 import h5py as _h5py_module
 from pipeline.formats._h5 import open_file
 from pipeline.formats._handle import LazyHandle
-from pipeline.series import FrameSelection, HeaderSeries, ImageSeries, region_index
+from pipeline.series import FrameSelection, ImageSeries, region_index
 
 PART = re.compile(r"^data_(\d+)$")
 
@@ -178,7 +178,7 @@ def check_virtual_sources(ds: Any, filename: str) -> None:
         )
 
 
-class LinkedSeries(LazyHandle, HeaderSeries):
+class LinkedSeries(LazyHandle, FileSeries):
     """Frames of several datasets (``data_000001``, ...) of one group, one after the other.
 
     Parameters
@@ -191,23 +191,26 @@ class LinkedSeries(LazyHandle, HeaderSeries):
         The parts, in frame order.
     """
 
+    format_name = "hdf5"
+    transient = ("_parts",)  # datasets of the handle, reopened with it
+
     def __init__(self, filename: str | os.PathLike[str], group: str, names: list[str]) -> None:
-        self._filename = os.fspath(filename)
+        self._path = os.fspath(filename)
         self._group, self._names = group, list(names)
         self._init_handle()
         self._parts: list[Any] | None = None
-        with open_file(self._filename) as f:
+        with open_file(self._path) as f:
             counts, specs = [], set()
             for name in self._names:
                 ds = self._part(f, name)
                 if ds.ndim != 3:
-                    raise NotASeriesError(f"{self._filename!r}: part {name!r} has shape "
+                    raise NotASeriesError(f"{self._path!r}: part {name!r} has shape "
                                           f"{ds.shape}; parts hold frames as (n, rows, cols)")
                 counts.append(int(ds.shape[0]))
                 specs.add((tuple(int(n) for n in ds.shape[1:]), np.dtype(ds.dtype)))
                 chunks = ds.chunks
             if len(specs) != 1:
-                raise NotASeriesError(f"{self._filename!r}: the parts of {group!r} disagree on "
+                raise NotASeriesError(f"{self._path!r}: the parts of {group!r} disagree on "
                                       f"frame shape or dtype: {sorted(map(str, specs))}")
             self._meta = _group_attrs(f[group])
         (self._shape, self._dtype), = specs
@@ -224,12 +227,12 @@ class LinkedSeries(LazyHandle, HeaderSeries):
             where = (f"file {link.filename!r} (beside the master, or in HDF5_EXT_PREFIX)"
                      if isinstance(link, _h5py().ExternalLink) else "its target")
             raise NotASeriesError(
-                f"{self._filename!r}: part {self._group}/{name} links to {where}, which "
+                f"{self._path!r}: part {self._group}/{name} links to {where}, which "
                 "cannot be opened; copy the data files beside the master file"
             ) from None
 
     def _open_handle(self) -> Any:
-        return open_file(self._filename)
+        return open_file(self._path)
 
     def _datasets(self) -> list[Any]:
         if self._parts is None or self._handle is None:
@@ -244,7 +247,7 @@ class LinkedSeries(LazyHandle, HeaderSeries):
     def read(self, frames: FrameSelection, region: Region) -> np.ndarray:
         # whole frames without in-frame slices: h5py's cheapest selection
         index = () if region == self.spec.full_region else region_index(region)
-        n = len(range(*frames.indices(len(self)))) if isinstance(frames, slice) else len(frames)
+        n = len(frame_numbers(frames, len(self)))
         with self._lock:
             parts = self._datasets()
             if isinstance(frames, slice) and n:
@@ -253,7 +256,7 @@ class LinkedSeries(LazyHandle, HeaderSeries):
                 lo = start - int(self._starts[k])
                 if start + n <= self._starts[k + 1]:  # within one part: h5py's array as is
                     return np.asarray(parts[k][(slice(lo, lo + n), *index)])
-            out = np.empty((n, *(hi - lo for lo, hi in region)), self._dtype)
+            out = self.output(range(n), region)
             if isinstance(frames, slice):
                 if n:
                     self._read_run(parts, frames.start or 0, out, index)
@@ -279,24 +282,15 @@ class LinkedSeries(LazyHandle, HeaderSeries):
             done += take
             k += 1
 
+    def options(self) -> dict[str, Any]:
+        return {"group": self._group, "parts": list(self._names)}
+
     def close(self) -> None:
         self._parts = None
         super().close()
 
-    def __getstate__(self) -> dict[str, Any]:
-        state = super().__getstate__()
-        state["_parts"] = None  # datasets of the handle, reopened with it
-        return state
-
-    def _dask_token(self) -> str:
-        return file_token("hdf5-linked", self._filename, self._group, self._names)
-
-    def description(self) -> dict[str, Any]:
-        return {"format": "hdf5", "path": self._filename, "group": self._group,
-                "parts": list(self._names)}
-
     def __repr__(self) -> str:
-        return (f"<LinkedSeries {self._filename!r}:{self._group}/{{{self._names[0]}.."
+        return (f"<LinkedSeries {self._path!r}:{self._group}/{{{self._names[0]}.."
                 f"{self._names[-1]}}}: {len(self)} frames of {self.shape} {self.dtype}>")
 
 

@@ -7,6 +7,7 @@ from typing import Any
 import numpy as np
 
 from ops import Region
+from pipeline.formats._plugin import Format
 from pipeline.series import FrameSelection, ImageSeries, region_index
 
 
@@ -103,3 +104,14 @@ def open(path: None = None, data: Any = None, meta: dict[str, Any] | None = None
     if path is not None:
         raise TypeError(f"the 'array' format takes no path (got {path!r}); pass data= instead")
     return ArraySeries(data, meta if meta is not None else metadata)
+
+
+class ArrayFormat(Format):
+    """In-memory numpy or dask arrays (hexrd's ``open(None, "array", data=arr)``)."""
+
+    name = "array"
+    file_based = False
+    open = staticmethod(open)
+
+
+FORMAT = ArrayFormat()

@@ -26,6 +26,7 @@ from ops import Region
 from pipeline.errors import NotASeriesError, NotMyFormat
 from pipeline.formats import DETECTOR_EXTENSIONS  # the registry's: one list
 from pipeline.formats._frames import FrameAtATime
+from pipeline.formats._plugin import Format
 from pipeline.series import region_index
 
 PICTURE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".gif", ".bmp", ".webp", ".tif", ".tiff")
@@ -225,6 +226,8 @@ class DetectorImageSeries(FrameAtATime):
         The file; its format is recognised by fabio (magic bytes, then name).
     """
 
+    format_name = "detector"
+
     def __init__(self, path: str | os.PathLike[str]) -> None:
         self._path = os.fspath(path)
         info = file_info(self._path)
@@ -233,15 +236,6 @@ class DetectorImageSeries(FrameAtATime):
 
     def _read_one(self, j: int, region: Region) -> np.ndarray:
         return read_frame(self._path, j, region)
-
-    def _dask_token(self) -> str:
-        from dask.base import tokenize
-
-        stat = os.stat(self._path)
-        return tokenize("detector", os.path.abspath(self._path), stat.st_mtime_ns, stat.st_size)
-
-    def description(self) -> dict[str, Any]:
-        return {"format": "detector", "path": self._path}
 
     def __repr__(self) -> str:
         return (f"<DetectorImageSeries {self._path!r} ({self._meta['fabio_class']}): "
@@ -253,4 +247,17 @@ def open(path: str | os.PathLike[str]) -> DetectorImageSeries:
     return DetectorImageSeries(path)
 
 
-__all__ = ["DetectorImageSeries", "claims", "file_info", "listed_info", "open", "read_frame"]
+class DetectorFormat(Format):
+    """Detector image files fabio reads (:func:`open`)."""
+
+    name = "detector"
+    aliases = ("fabio",)
+    extensions = DETECTOR_EXTENSIONS
+    requires = ("fabio",)
+    extra = "detector"
+    open = staticmethod(open)
+
+
+FORMAT = DetectorFormat()
+
+__all__ = ["FORMAT", "DetectorFormat", "DetectorImageSeries", "claims", "file_info", "listed_info", "open", "read_frame"]

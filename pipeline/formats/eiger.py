@@ -37,7 +37,7 @@ from pipeline.errors import (
     SeriesOptionError,
     UnsupportedCompressionError,
 )
-from pipeline.formats._frames import FrameAtATime, file_token
+from pipeline.formats._frames import FrameAtATime
 from pipeline.formats._h5 import h5py as _h5py_module
 from pipeline.formats._h5 import open_file
 from pipeline.formats._handle import LazyHandle
@@ -209,24 +209,25 @@ class EigerStreamSeries(LazyHandle, FrameAtATime):
     """
 
     format_name = "eiger-stream"
+    transient = ("_meta_cache",)  # a recipe: path and options, read again where unpickled
 
     def _init_file(self, fname: Any, version: int) -> Any:
         """Remember the file (an open ``h5py.File`` is used as is); return its /data group."""
         h5py = _h5py()
         self._init_handle()
         if isinstance(fname, h5py.File):
-            self._filename = fname.filename
+            self._path = fname.filename
             self._handle = fname
         else:
-            self._filename = os.fspath(fname)
-            if not h5py.is_hdf5(self._filename):
-                raise NotMyFormat(f"{self._filename!r} is not an HDF5 file")
+            self._path = os.fspath(fname)
+            if not h5py.is_hdf5(self._path):
+                raise NotMyFormat(f"{self._path!r} is not an HDF5 file")
         self._meta_cache: dict[str, Any] | None = None
         found = stream_version(self.handle)
         if found != version:
             self.close()
             raise NotMyFormat(
-                f"{self._filename!r} is not an Eiger stream v{version} file "
+                f"{self._path!r} is not an Eiger stream v{version} file "
                 f"(/data/0 {'is laid out as v' + str(found) if found else 'is missing'})"
             )
         data = self.handle["data"]
@@ -234,7 +235,7 @@ class EigerStreamSeries(LazyHandle, FrameAtATime):
         return data
 
     def _open_handle(self) -> Any:
-        return open_file(self._filename, "Eiger stream files")
+        return open_file(self._path, "Eiger stream files")
 
     def _frame0(self, group: Any) -> tuple[dict[str, Any], tuple[tuple[int, ...], np.dtype]]:
         """Frame 0's constant fields and spec, its stored size checked against the spec."""
@@ -243,7 +244,7 @@ class EigerStreamSeries(LazyHandle, FrameAtATime):
             spec = frame_spec(constant)
             check_size(read_fields(group, constant), *spec)
         except NotASeriesError as err:
-            raise NotASeriesError(f"{self._filename!r}: frame 0: {err}") from None
+            raise NotASeriesError(f"{self._path!r}: frame 0: {err}") from None
         return constant, spec
 
     @property
@@ -261,7 +262,7 @@ class EigerStreamSeries(LazyHandle, FrameAtATime):
             return data[str(j)]
         except KeyError:
             raise NotASeriesError(
-                f"{self._filename!r}: /data holds {len(data)} entries but no frame {str(j)!r}; "
+                f"{self._path!r}: /data holds {len(data)} entries but no frame {str(j)!r}; "
                 "frames are numbered 0, 1, ... without gaps"
             ) from None
 
@@ -276,12 +277,12 @@ class EigerStreamSeries(LazyHandle, FrameAtATime):
         except (UnsupportedCompressionError, ImportError):
             raise
         except NotASeriesError as err:
-            raise NotASeriesError(f"{self._filename!r}: frame {j} cannot be decoded ({err})"
+            raise NotASeriesError(f"{self._path!r}: frame {j} cannot be decoded ({err})"
                                   ) from None
         except (RuntimeError, ValueError, EOFError, OSError, KeyError, zipfile.BadZipFile) as err:
             # the decoder's complaint, bytes of the wrong size, or a broken NPZ (csrnpz)
             raise NotASeriesError(
-                f"{self._filename!r}: frame {j} cannot be decoded ({err}); its stored bytes do "
+                f"{self._path!r}: frame {j} cannot be decoded ({err}); its stored bytes do "
                 "not match its encoding, dtype and shape"
             ) from err
 
@@ -291,13 +292,8 @@ class EigerStreamSeries(LazyHandle, FrameAtATime):
     def _combine(self, fields: Any) -> np.ndarray:
         raise NotImplementedError
 
-    def __getstate__(self) -> dict[str, Any]:
-        state = super().__getstate__()
-        state["_meta_cache"] = None  # a recipe: path and options, read again where unpickled
-        return state
-
-    def _dask_token(self) -> str:
-        return file_token(self.format_name, self._filename, self.option_values())
+    def options(self) -> dict[str, Any]:
+        return self.option_values()
 
     def option_values(self) -> dict[str, Any]:
         """The reader's options and their values (hexrd's ``option_values``; none here)."""
@@ -307,11 +303,8 @@ class EigerStreamSeries(LazyHandle, FrameAtATime):
         """hexrd's ``set_option``: this format has no options to set."""
         raise SeriesOptionError(f"{self.format_name} has no option {key!r} (it has none)")
 
-    def description(self) -> dict[str, Any]:
-        return {"format": self.format_name, "path": self._filename, **self.option_values()}
-
     def __repr__(self) -> str:
-        return (f"<{type(self).__name__} {self._filename!r}: {len(self)} frames of "
+        return (f"<{type(self).__name__} {self._path!r}: {len(self)} frames of "
                 f"{self.shape} {self.dtype}>")
 
 

@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 
 from pipeline.errors import SeriesOptionError
+from pipeline.formats._plugin import Format
 from pipeline.formats.eiger import (
     EigerStreamSeries,
     decompress_frame,
@@ -57,4 +58,18 @@ def sniff(path: str) -> bool:
     return sniff_version(path) == 1
 
 
-__all__ = ["EigerStreamV1Series", "open", "sniff"]
+class EigerStreamV1Format(Format):
+    """Eiger stream files, version 1 (:func:`open`)."""
+
+    name = "eiger-stream-v1"
+    aliases = ("eiger_stream_v1",)
+    extensions = (".h5", ".hdf5")
+    requires = ("h5py",)
+    extra = "eiger"
+    open = staticmethod(open)
+    sniff = staticmethod(sniff)
+
+
+FORMAT = EigerStreamV1Format()
+
+__all__ = ["FORMAT", "EigerStreamV1Format", "EigerStreamV1Series", "open", "sniff"]

@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from pipeline.errors import NotASeriesError, SeriesOptionError
+from pipeline.formats._plugin import Format
 from pipeline.formats.eiger import (
     EigerStreamSeries,
     decompress_frame,
@@ -99,14 +100,14 @@ class EigerStreamV2Series(EigerStreamSeries):
 
     def with_options(self, **options: Any) -> EigerStreamV2Series:
         """A new series over the same file with ``options`` changed (this one unchanged)."""
-        return EigerStreamV2Series(self._filename, **{**self.option_values(), **options})
+        return EigerStreamV2Series(self._path, **{**self.option_values(), **options})
 
     def _check_channels(self, setting: str) -> None:
         wanted = ("threshold_1", "threshold_2") if setting == "man_diff" else (setting,)
         missing = [c for c in wanted if c not in self._specs]
         if missing:
             raise NotASeriesError(
-                f"{self._filename!r}: threshold_setting={setting!r} needs channel(s) {missing}, "
+                f"{self._path!r}: threshold_setting={setting!r} needs channel(s) {missing}, "
                 f"but frame 0 holds {list(self._channels)}"
             )
 
@@ -165,4 +166,18 @@ def sniff(path: str) -> bool:
     return sniff_version(path) == 2
 
 
-__all__ = ["EigerStreamV2Series", "open", "sniff"]
+class EigerStreamV2Format(Format):
+    """Eiger stream files, version 2 (:func:`open`)."""
+
+    name = "eiger-stream-v2"
+    aliases = ("eiger_stream_v2",)
+    extensions = (".h5", ".hdf5")
+    requires = ("h5py",)
+    extra = "eiger"
+    open = staticmethod(open)
+    sniff = staticmethod(sniff)
+
+
+FORMAT = EigerStreamV2Format()
+
+__all__ = ["FORMAT", "EigerStreamV2Format", "EigerStreamV2Series", "open", "sniff"]

@@ -16,16 +16,14 @@ sparse entries without making the frame dense.
 
 from __future__ import annotations
 
-import json
 import os
 import posixpath
-import re
 from typing import Any
 
 import numpy as np
 
 from ops import Region
-from pipeline.errors import NotASeriesError, NotMyFormat, OptionValueError
+from pipeline.errors import NotMyFormat, OptionValueError
 from pipeline.formats._cacheopts import (
     YML_STYLES,
     _read_yml_cache,
@@ -33,23 +31,29 @@ from pipeline.formats._cacheopts import (
     cache_target,
     write_into_group,
 )
+from pipeline.formats._encoding import FileEncoding
 from pipeline.formats._fch5 import read_fch5_header, wrap_value, write_fch5
+from pipeline.formats._file import FileSeries, FrameNumbers
 from pipeline.formats._filewrite import frame_metadata
 from pipeline.formats._h5node import BorrowedHandle, is_h5_node, node_location, opened
-from pipeline.series import FrameSelection, HeaderSeries, ImageSeries
+from pipeline.formats._npzcache import (
+    FRAME_KEY,
+    RESERVED,
+    npz_value,
+    read_npz_header,
+    write_npz,
+)
+from pipeline.formats._plugin import Format
+from pipeline.series import ImageSeries
 
 ZIP_SIGNATURE = b"PK\x03\x04"
 HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
 STYLES = ("npz", "fch5")
 READ_STYLES = (*STYLES, "yml", "yaml")
-JSON_PREFIX = "json:"
-"""Metadata numpy cannot store without pickling (dicts, None) is kept as JSON text after this."""
 
 SPARSE_CACHE_BYTES = 256 * 2**20
 """Bytes of sparse entries a frame-cache series keeps in memory once read."""
 
-_FRAME_KEY = re.compile(r"^(\d+)_(row|col|data)$")
-RESERVED = ("shape", "nframes", "dtype")
 
 
 def _style_name(style: str) -> str:
@@ -70,7 +74,7 @@ def file_style(path: str) -> str | None:
     return "fch5" if head == HDF5_SIGNATURE else None
 
 
-class FrameCacheSeries(BorrowedHandle, HeaderSeries):
+class FrameCacheSeries(BorrowedHandle, FileSeries):
     """A hexrd frame cache (``.npz`` or ``.fch5``), read one sparse frame at a time.
 
     Parameters
@@ -86,6 +90,9 @@ class FrameCacheSeries(BorrowedHandle, HeaderSeries):
         The group holding an fch5 cache inside the file (hexrd's ``path=``),
         relative to an open group given as ``path``; default the root.
     """
+
+    format_name = "frame-cache"
+    transient = ("_sparse", "_sparse_bytes")  # a recipe: entries are read again where unpickled
 
     def __init__(self, path: Any, style: str | None = None, group: str | None = None) -> None:
         if style is not None and style not in READ_STYLES:
@@ -111,7 +118,7 @@ class FrameCacheSeries(BorrowedHandle, HeaderSeries):
             self._yml = self._path
             self._path, header = _read_yml_cache(self._path)
         elif found == "npz":
-            header = _read_npz_header(self._path)
+            header = read_npz_header(self._path)
         else:
             with opened(where) as f:
                 header = read_fch5_header(f[self._group] if self._group else f)
@@ -122,9 +129,9 @@ class FrameCacheSeries(BorrowedHandle, HeaderSeries):
     def _open_handle(self) -> Any:
         if self._style != "fch5":
             return np.load(self._path, allow_pickle=False)
-        from pipeline.formats._h5 import h5py  # hexrd compresses fch5 with hdf5plugin's Blosc
+        from pipeline.formats._h5 import open_file  # hexrd compresses fch5 with hdf5plugin's Blosc
 
-        return h5py("fch5 frame caches").File(self._path, "r")
+        return open_file(self._path, "fch5 frame caches")
 
     def _frame_ids(self, f: Any) -> np.ndarray:
         if self._ids is None:
@@ -143,7 +150,9 @@ class FrameCacheSeries(BorrowedHandle, HeaderSeries):
 
     def _entries(self, j: int) -> tuple[np.ndarray, ...]:
         """Frame ``j``'s rows, columns, values and flat positions, read once and kept."""
-        cache = self.__dict__.setdefault("_sparse", {})
+        cache = self.__dict__.get("_sparse")
+        if cache is None:
+            cache = self.__dict__["_sparse"] = {}
         hit = cache.get(j)
         if hit is not None:
             return hit  # type: ignore[no-any-return]
@@ -157,7 +166,7 @@ class FrameCacheSeries(BorrowedHandle, HeaderSeries):
             if j in cache:  # another thread read it meanwhile
                 return cache[j]  # type: ignore[no-any-return]
             cache[j] = entries
-            size = self.__dict__.get("_sparse_bytes", 0) + sum(p.nbytes for p in entries)
+            size = (self.__dict__.get("_sparse_bytes") or 0) + sum(p.nbytes for p in entries)
             while size > SPARSE_CACHE_BYTES and len(cache) > 1:
                 size -= sum(p.nbytes for p in cache.pop(next(iter(cache))))
             self._sparse_bytes = size
@@ -174,20 +183,22 @@ class FrameCacheSeries(BorrowedHandle, HeaderSeries):
         vals = np.asarray(self.node(posixpath.join(base, "data"))[lo:hi])
         return idx[:, 0], idx[:, 1], vals.reshape(-1)
 
-    def __getstate__(self) -> dict[str, Any]:
-        state = super().__getstate__()
-        state.pop("_sparse", None)  # a recipe: entries are read again where it is unpickled
-        state.pop("_sparse_bytes", None)
-        return state
-
-    # -- the interface ---------------------------------------------------------------
-
     @property
     def style(self) -> str:
         return self._style
 
-    def read(self, frames: FrameSelection, region: Region) -> np.ndarray:
-        indices = range(*frames.indices(len(self))) if isinstance(frames, slice) else frames
+    def _reread_metadata(self) -> dict[str, Any]:
+        if self._style == "yml":
+            return _read_yml_cache(self._yml)[1][3]
+        if self._style == "npz":
+            return read_npz_header(self._path)[3]
+        with self._lock:
+            return read_fch5_header(self.node(self._group or "/"))[3]
+
+    def options(self) -> dict[str, Any]:
+        return {"style": self._style, **({"group": self._group} if self._group else {})}
+
+    def read_frames(self, indices: FrameNumbers, region: Region) -> np.ndarray:
         (r0, r1), (c0, c1) = region
         out = np.zeros((len(indices), r1 - r0, c1 - c0), self._dtype)
         full = region == ((0, self._shape[0]), (0, self._shape[1]))
@@ -226,86 +237,9 @@ class FrameCacheSeries(BorrowedHandle, HeaderSeries):
         out[found] = vals[order][pos[found]]
         return out
 
-    def _dask_token(self) -> str:
-        from dask.base import tokenize
-
-        stamp = os.stat(self._path).st_mtime_ns if os.path.exists(self._path) else None
-        return tokenize("frame-cache", os.path.abspath(self._path), stamp)
-
-    def description(self) -> dict[str, Any]:
-        desc = {"format": "frame-cache", "path": self._path, "style": self._style}
-        if self._group:
-            desc["group"] = self._group
-        return desc
-
     def __repr__(self) -> str:
         return (f"<FrameCacheSeries {self._path!r} ({self._style}): {len(self)} frames of "
                 f"{self.shape} {self.dtype}>")
-
-
-def _read_npz_header(path: str) -> tuple[int, tuple[int, ...], np.dtype, dict[str, Any]]:
-    import zipfile
-
-    try:
-        return _npz_header(path)
-    except (zipfile.BadZipFile, EOFError) as err:  # truncated or corrupt: say which file
-        raise NotASeriesError(f"{path!r} is a truncated or corrupt .npz archive ({err}); "
-                              "write it again") from None
-
-
-def _npz_header(path: str) -> tuple[int, tuple[int, ...], np.dtype, dict[str, Any]]:
-    with np.load(path, allow_pickle=False) as z:
-        keys = list(z.keys())
-        missing = [k for k in RESERVED if k not in keys]
-        if missing:
-            raise NotMyFormat(f"{path!r} is an .npz archive without the frame-cache keys {missing}")
-        nframes = int(z["nframes"])
-        shape = tuple(int(n) for n in z["shape"])
-        raw = z["dtype"]
-        dtype = np.dtype(raw.tobytes().decode() if raw.dtype.kind == "S" else str(raw))
-        frame_keys = [k for k in keys if _FRAME_KEY.match(k)]
-        _check_frames(path, nframes, frame_keys)
-        meta = {k: _npz_meta(z[k]) for k in keys if k not in RESERVED and k not in frame_keys}
-    if len(shape) != 2:
-        raise NotASeriesError(f"{path!r}: frame-cache shape {shape} is not (rows, cols)")
-    return nframes, shape, dtype, meta
-
-
-def _check_frames(path: str, nframes: int, frame_keys: list[str]) -> None:
-    found = sorted({int(_FRAME_KEY.match(k).group(1)) for k in frame_keys})  # type: ignore[union-attr]
-    if found != list(range(nframes)) or len(frame_keys) != 3 * nframes:
-        have = f"{len(found)} frames ({found[0]}..{found[-1]})" if found else "no frames"
-        raise NotASeriesError(
-            f"{path!r}: nframes is {nframes} but the archive holds {have} of "
-            f"{{i}}_row/{{i}}_col/{{i}}_data entries ({len(frame_keys)} keys); the file is "
-            "inconsistent, rewrite it"
-        )
-
-
-def _npz_meta(value: np.ndarray) -> Any:
-    if value.ndim == 0:
-        item = value.item()
-        if isinstance(item, str) and item.startswith(JSON_PREFIX):
-            from pipeline import _json
-
-            return _json.decode(json.loads(item[len(JSON_PREFIX):]))
-        return item
-    return value
-
-
-def _npz_value(key: str, value: Any) -> Any:
-    """``value`` as an npz entry that loads back as it was; JSON text where numpy cannot."""
-    from pipeline import _json
-
-    if isinstance(value, bytes):
-        value = _json.decode(_json.encode(value))  # str when UTF-8
-    native = isinstance(value, bool | float) or (
-        isinstance(value, int) and -2**63 <= value < 2**63) or (
-        isinstance(value, str) and not value.startswith(JSON_PREFIX)) or (
-        isinstance(value, np.ndarray) and value.ndim >= 1 and value.dtype.kind in "biufcUS")
-    if native:
-        return np.asarray(value)
-    return np.asarray(JSON_PREFIX + json.dumps(_json.encode(value, where=key)))
 
 
 def open(fname: Any, /, style: str | None = None, path: str | None = None
@@ -329,76 +263,20 @@ def sniff(path: str) -> bool:
         return "HEXRD_FRAMECACHE_VERSION" in f.attrs
 
 
-MAX_NZ_FRACTION = 0.1
-"""hexrd's bound: a frame keeping more of its pixels than this is too dense for a sparse cache."""
+def write_into(series: ImageSeries, node: Any, /, threshold: float | None = None,
+               style: str | None = None, overwrite: bool = False, path: str | None = None
+               ) -> FrameCacheSeries:
+    """Write an fch5 frame cache into the caller's open, writable ``h5py.File`` (hexrd's form).
 
-
-def sparse_entries(frame: np.ndarray, threshold: float | None, j: int | None = None
-                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Rows, columns and values kept from ``frame``: above ``threshold``, else non-zero.
-
-    When more than :data:`MAX_NZ_FRACTION` of the pixels of frame ``j`` are
-    kept, a :class:`~pipeline.errors.DenseFrameWarning` says so (as hexrd).
+    ``path`` is the group to create for the cache; the other options are
+    those of :func:`encoder`; the file is left open.
     """
-    mask = frame != 0 if threshold is None else frame > threshold
-    rows, cols = np.nonzero(mask)
-    if j is not None and len(rows) > MAX_NZ_FRACTION * frame.size:
-        _warn_dense(j, len(rows), frame.size, threshold)
-    return rows, cols, frame[rows, cols]
+    return _write_into(series, node, path, threshold, style or "fch5", overwrite)
 
 
-def _warn_dense(j: int, count: int, size: int, threshold: float | None) -> None:
-    import warnings
-
-    from pipeline.errors import DenseFrameWarning
-
-    warnings.warn(DenseFrameWarning(
-        f"frame {j} is {100.0 * (1 - count / size):.2f}% sparse: {count} of its {size} "
-        f"pixels ({100.0 * count / size:.2f}%) are above threshold={threshold!r}, more than "
-        f"the {100 * MAX_NZ_FRACTION:.0f}% a frame cache is meant for; raise threshold= or "
-        "write a dense format (zarr, hdf5)"), stacklevel=4)
-
-
-def index_dtype(shape: tuple[int, ...]) -> np.dtype:
-    """The narrowest unsigned dtype holding every row and column index (uint16 as hexrd's)."""
-    return np.dtype(np.uint16 if max(shape) <= np.iinfo(np.uint16).max + 1 else np.uint32)
-
-
-def write(series: ImageSeries, fname: Any, /, threshold: float | None = None,
-          style: str | None = None, overwrite: bool = False, cache_file: Any = None,
-          path: str | None = None, max_workers: int | None = None) -> FrameCacheSeries:
-    """Write ``series`` as a hexrd frame cache.
-
-    Parameters
-    ----------
-    fname
-        The file to write; or, for fch5, an open writable ``h5py.File`` or
-        group to write into (hexrd's form; it is left open).
-    threshold
-        Keep only values strictly above it (hexrd's ``threshold``); default
-        keeps every non-zero value, losslessly.  A frame keeping more than
-        10% of its pixels warns (:class:`~pipeline.errors.DenseFrameWarning`).
-    style
-        ``"npz"`` or ``"fch5"``; default from the extension (``.npz`` -> npz,
-        ``.fch5``/``.h5``/``.hdf5`` -> fch5).
-    overwrite
-        Replace an existing frame cache or HDF5/npz file, or a frame cache in
-        an open file (default: refuse it); any other file is never replaced.
-    cache_file
-        hexrd's name of the file the frames go to, relative to ``fname``'s
-        directory (or absolute); ``fname`` itself is then not written.
-    path
-        With an open file as ``fname``: the group to create for the cache.
-    max_workers
-        Accepted for hexrd's scripts; frames are computed in parallel by the
-        dask scheduler, whatever its value.
-    """
-    if is_h5_node(fname):  # the caller's open file, written in place and left open
-        return _write_into(series, fname, path, threshold, style or "fch5", overwrite)
-    from pipeline.persist import write as persist
-
-    return persist(series, cache_target(fname, cache_file), format="frame-cache",
-                   threshold=threshold, style=style, overwrite=overwrite)
+def target(fname: str | os.PathLike[str], options: dict[str, Any]) -> str:
+    """The file a write goes to: hexrd's ``cache_file`` (taken out of ``options``) beside ``fname``."""
+    return cache_target(fname, options.pop("cache_file", None))
 
 
 def _write_into(series: ImageSeries, node: Any, path: str | None, threshold: float | None,
@@ -413,26 +291,39 @@ def _write_into(series: ImageSeries, node: Any, path: str | None, threshold: flo
     return FrameCacheSeries(node, style="fch5", group=path)
 
 
-def file_job(series: ImageSeries, threshold: float | None = None, style: str | None = None,
-             target: str = "") -> Any:
-    """The frame-cache encoding of ``series`` for :func:`pipeline.persist.write`."""
+def encoder(series: ImageSeries, target: str = "", threshold: float | None = None,
+            style: str | None = None) -> FileEncoding:
+    """Encode ``series`` as a hexrd frame cache.
+
+    Parameters
+    ----------
+    threshold
+        Keep only values strictly above it (hexrd's ``threshold``); default
+        keeps every non-zero value, losslessly.  A frame keeping more than
+        10% of its pixels warns (:class:`~pipeline.errors.DenseFrameWarning`).
+    style
+        ``"npz"`` or ``"fch5"``; default from the extension (``.npz`` -> npz,
+        ``.fch5``/``.h5``/``.hdf5`` -> fch5).
+
+    ``pipeline.write(s, f, "frame-cache", cache_file=...)`` writes hexrd's
+    ``cache_file`` beside ``f`` instead (:func:`target`).
+    """
     from pipeline import _json
-    from pipeline.persist.files import FileJob
 
     style = style or ("npz" if target.lower().endswith(".npz") else "fch5")
     check_style(style)
     if len(series.shape) != 2:
         raise ValueError(f"a frame cache holds 2-d frames; this series has shape {series.shape}")
     meta = frame_metadata(series)
-    bad = [k for k in meta if k in RESERVED or _FRAME_KEY.match(k)]
+    bad = [k for k in meta if k in RESERVED or FRAME_KEY.match(k)]
     if bad:
         raise ValueError(f"metadata keys {bad} clash with frame-cache entries; rename them")
     _json.check(meta)
     if style == "npz":
-        entries = {k: _npz_value(k, v) for k, v in meta.items()}
+        entries = {k: npz_value(k, v) for k, v in meta.items()}
 
         def encode(tmp: str, blocks: Any) -> None:
-            _write_npz(series, tmp, threshold, entries, blocks)
+            write_npz(series, tmp, threshold, entries, blocks)
     else:
         for key, value in meta.items():
             wrap_value(key, value, None)  # checks keys and values before any work
@@ -440,21 +331,22 @@ def file_job(series: ImageSeries, threshold: float | None = None, style: str | N
         def encode(tmp: str, blocks: Any) -> None:
             write_fch5(series, tmp, threshold, meta, blocks)
 
-    def is_container(path: str) -> bool:
-        """An HDF5 file, or a zip archive of ``.npy`` members only (not any zip, a .docx)."""
-        found = file_style(path)
-        if found != "npz":
-            return found == "fch5"
-        import zipfile
+    return FileEncoding("frame-cache", encode, is_cache_container,
+                        lambda p: FrameCacheSeries(p, style=style), check_blocks=style == "fch5")
 
-        try:
-            with zipfile.ZipFile(path) as zf:
-                return all(name.endswith(".npy") for name in zf.namelist())
-        except (OSError, zipfile.BadZipFile):
-            return False
 
-    return FileJob("frame-cache", encode, is_container,
-                   lambda p: FrameCacheSeries(p, style=style), check_blocks=style == "fch5")
+def is_cache_container(path: str) -> bool:
+    """An HDF5 file, or a zip archive of ``.npy`` members only (not any zip, a .docx)."""
+    found = file_style(path)
+    if found != "npz":
+        return found == "fch5"
+    import zipfile
+
+    try:
+        with zipfile.ZipFile(path) as zf:
+            return all(name.endswith(".npy") for name in zf.namelist())
+    except (OSError, zipfile.BadZipFile):
+        return False
 
 
 def check_style(style: Any) -> None:
@@ -463,24 +355,21 @@ def check_style(style: Any) -> None:
                                f"the styles are {STYLES}")
 
 
-def _write_npz(series: ImageSeries, tmp: str, threshold: float | None,
-               meta_entries: dict[str, Any], blocks: Any) -> None:
-    import builtins
+class FrameCacheFormat(Format):
+    """hexrd's sparse frame caches, npz and fch5 (:func:`open`, :func:`encoder`)."""
 
-    idx = index_dtype(series.shape)
-    entries: dict[str, np.ndarray] = {}
-    for start, block in blocks:
-        for k, frame in enumerate(block):
-            rows, cols, vals = sparse_entries(frame, threshold, start + k)
-            entries[f"{start + k}_row"] = rows.astype(idx)
-            entries[f"{start + k}_col"] = cols.astype(idx)
-            entries[f"{start + k}_data"] = vals
-    entries["shape"] = np.asarray(series.shape)
-    entries["nframes"] = np.asarray(len(series))
-    entries["dtype"] = np.asarray(str(series.dtype).encode())
-    entries.update(meta_entries)
-    with builtins.open(tmp, "wb") as fh:  # a file object: savez would append ".npz" to a name
-        np.savez_compressed(fh, **entries)  # type: ignore[arg-type]
+    name = "frame-cache"
+    aliases = ("frame_cache", "framecache", "fch5")
+    extensions = (".npz", ".fch5")
+    writes = "file"
+    open = staticmethod(open)
+    sniff = staticmethod(sniff)
+    encoder = staticmethod(encoder)
+    target = staticmethod(target)
+    write_into = staticmethod(write_into)
 
 
-__all__ = ["FrameCacheSeries", "open", "sniff", "write"]
+FORMAT = FrameCacheFormat()
+
+__all__ = ["FORMAT", "FrameCacheFormat", "FrameCacheSeries", "encoder", "open", "sniff",
+           "target", "write_into"]

@@ -10,6 +10,8 @@ import numpy as np
 from ops import Region
 from pipeline.dtypes import convert
 from pipeline.errors import MissingOptionError
+from pipeline.formats._file import frame_numbers, output
+from pipeline.formats._plugin import Format
 from pipeline.series import FrameSelection, HeaderSeries, region_index
 
 
@@ -56,9 +58,9 @@ class FunctionSeries(HeaderSeries):
         return convert(frame, self._dtype, "truncate", what=f"func({j}) values")
 
     def read(self, frames: FrameSelection, region: Region) -> np.ndarray:
-        indices = range(*frames.indices(len(self))) if isinstance(frames, slice) else frames
+        indices = frame_numbers(frames, len(self))
         index = region_index(region)
-        out = np.empty((len(indices), *(hi - lo for lo, hi in region)), self._dtype)
+        out = output(indices, region, self._dtype)
         for k, j in enumerate(indices):
             out[k] = self._frame(int(j))[index]
         return out
@@ -97,3 +99,14 @@ def open(path: None = None, func: Callable[[int], np.ndarray] | None = None,
     if count is None:
         raise MissingOptionError("the 'function' format needs num_frames= (or nframes=)")
     return FunctionSeries(func, count, shape, dtype, meta if meta is not None else metadata)
+
+
+class FunctionFormat(Format):
+    """Frames made by a function of the frame index (hexrd's ``"function"``)."""
+
+    name = "function"
+    file_based = False
+    open = staticmethod(open)
+
+
+FORMAT = FunctionFormat()

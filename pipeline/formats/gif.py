@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from pipeline.formats._imageio import PluginSeries, frame_shape
+from pipeline.formats._plugin import Format
 
 _MODES = {None: "L", 3: "RGB", 4: "RGBA"}
 
@@ -61,4 +62,18 @@ def sniff(path: str) -> bool:
         return False
 
 
-__all__ = ["GifSeries", "open", "sniff"]
+class GifFormat(Format):
+    """Animated GIFs (:func:`open`)."""
+
+    name = "gif"
+    aliases = ("animated-gif",)
+    extensions = (".gif",)
+    requires = ("imageio", "PIL")
+    extra = "images"
+    open = staticmethod(open)
+    sniff = staticmethod(sniff)
+
+
+FORMAT = GifFormat()
+
+__all__ = ["FORMAT", "GifFormat", "GifSeries", "open", "sniff"]

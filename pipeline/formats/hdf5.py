@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import posixpath
-from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -18,9 +17,13 @@ import numpy as np
 from ops import Region
 from pipeline.errors import NotASeriesError, NotMyFormat
 from pipeline.formats import _fsspec
-from pipeline.formats._filewrite import frame_metadata, iter_blocks
+from pipeline.formats._encoding import FileEncoding
+from pipeline.formats._file import FileSeries, FrameNumbers
+from pipeline.formats._filewrite import frame_metadata
 from pipeline.formats._h5node import BorrowedHandle, is_h5_node, node_location, opened
-from pipeline.series import FrameSelection, HeaderSeries, ImageSeries, region_index
+from pipeline.formats._h5write import h5_options, target_group, write_group
+from pipeline.formats._plugin import Format
+from pipeline.series import ImageSeries, region_index
 
 HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
 DEFAULT_GROUP = "imageseries"
@@ -48,7 +51,7 @@ def open_binary(path: str) -> Any:
     return builtins.open(path, "rb")
 
 
-class HDF5Series(BorrowedHandle, HeaderSeries):
+class HDF5Series(BorrowedHandle, FileSeries):
     """Frames of one HDF5 dataset.
 
     Parameters
@@ -70,6 +73,8 @@ class HDF5Series(BorrowedHandle, HeaderSeries):
         Passed to fsspec when ``filename`` is a URL (``s3://``, ``memory://``...).
     """
 
+    format_name = "hdf5"
+
     def __init__(self, filename: Any, path: str | None = None,
                  dataname: str = DEFAULT_DATANAME, close_when_finished: bool = False,
                  storage_options: dict[str, Any] | None = None) -> None:
@@ -79,21 +84,21 @@ class HDF5Series(BorrowedHandle, HeaderSeries):
         where: Any
         if is_h5_node(filename):
             self._borrowed, self._close_borrowed = filename.file, bool(close_when_finished)
-            self._filename, base = node_location(filename, None)
+            self._path, base = node_location(filename, None)
             where = filename.file
             path = None if path is None else posixpath.join(base, path)
         else:
-            self._filename = os.fspath(filename)
-            if not (_fsspec.starts_with(self._filename, HDF5_SIGNATURE, storage_options)
-                    if _fsspec.is_url(self._filename) else _h5py().is_hdf5(self._filename)):
-                raise NotMyFormat(f"{self._filename!r} is not an HDF5 file")
-            where = _fsspec.openable(self._filename, storage_options)
-        with opened(where, name=self._filename) as f:
-            self._group = path if path is not None else _find_group(f, dataname, self._filename)
-            ds = _dataset(f, self._group, dataname, self._filename)
+            self._path = os.fspath(filename)
+            if not (_fsspec.starts_with(self._path, HDF5_SIGNATURE, storage_options)
+                    if _fsspec.is_url(self._path) else _h5py().is_hdf5(self._path)):
+                raise NotMyFormat(f"{self._path!r} is not an HDF5 file")
+            where = _fsspec.openable(self._path, storage_options)
+        with opened(where, name=self._path) as f:
+            self._group = path if path is not None else _find_group(f, dataname, self._path)
+            ds = _dataset(f, self._group, dataname, self._path)
             from pipeline.formats._nexus import check_virtual_sources
 
-            check_virtual_sources(ds, self._filename)
+            check_virtual_sources(ds, self._path)
             self._ndim = ds.ndim
             self._dshape = tuple(int(n) for n in ds.shape)
             self._dtype = np.dtype(ds.dtype)
@@ -103,7 +108,10 @@ class HDF5Series(BorrowedHandle, HeaderSeries):
     # -- opening ---------------------------------------------------------------------
 
     def _open_handle(self) -> Any:
-        return _h5py().File(_fsspec.openable(self._filename, self._storage_options), "r")
+        from pipeline.formats._h5 import open_file
+
+        return open_file(_fsspec.openable(self._path, self._storage_options), "the 'hdf5' format",
+                         name=self._path)
 
     # -- the interface ---------------------------------------------------------------
 
@@ -134,38 +142,30 @@ class HDF5Series(BorrowedHandle, HeaderSeries):
             return None
         return (1, *self._chunks) if self._ndim == 2 else tuple(int(n) for n in self._chunks)
 
-    def read(self, frames: FrameSelection, region: Region) -> np.ndarray:
+    def read_frames(self, indices: FrameNumbers, region: Region) -> np.ndarray:
         # whole frames are asked without in-frame slices: h5py's fastest selection
         index = () if region == self._full else region_index(region)
         with self._lock:  # one handle per series; h5py serialises calls anyway
             ds = self.node(self._dspath)
             if self._ndim == 2:
-                count = len(range(*frames.indices(1))) if isinstance(frames, slice) else len(frames)
-                return np.repeat(np.asarray(ds[index])[np.newaxis], count, axis=0)
-            if isinstance(frames, slice):
-                return np.asarray(ds[(frames, *index)])
+                return np.repeat(np.asarray(ds[index])[np.newaxis], len(indices), axis=0)
+            if isinstance(indices, range):
+                return np.asarray(ds[(slice(indices.start, indices.stop), *index)])
             # h5py wants strictly increasing indices: read each frame once, in order
-            wanted, back = np.unique(frames, return_inverse=True)
+            wanted, back = np.unique(indices, return_inverse=True)
             if len(wanted) == 0:
-                return np.empty((0, *(hi - lo for lo, hi in region)), self._dtype)
+                return self.output(indices, region)
             return np.asarray(ds[(wanted, *index)])[back]
 
     def _reread_metadata(self) -> dict[str, Any]:
         with self._lock:
             return _read_attrs(self.handle[self._group].attrs, self.handle[self._group])
 
-    def _dask_token(self) -> str:
-        from dask.base import tokenize
-
-        return tokenize("hdf5", _fsspec.token(self._filename, self._storage_options),
-                        self._group, self._dataname)
-
-    def description(self) -> dict[str, Any]:
-        return {"format": "hdf5", "path": self._filename, "group": self._group,
-                "dataname": self._dataname}
+    def options(self) -> dict[str, Any]:
+        return {"group": self._group, "dataname": self._dataname}
 
     def __repr__(self) -> str:
-        return (f"<HDF5Series {self._filename!r}:{self._group}/{self._dataname}: "
+        return (f"<HDF5Series {self._path!r}:{self._group}/{self._dataname}: "
                 f"{len(self)} frames of {self.shape} {self.dtype}>")
 
 
@@ -261,46 +261,25 @@ def sniff(path: str) -> bool:
         return "HEXRD_FRAMECACHE_VERSION" not in f.attrs and stream_version(f) is None
 
 
-def _h5_options(shape: tuple[int, ...], gzip: int, shuffle: bool, chunk_rows: int,
-                compression: Any) -> dict[str, Any]:
-    if not 0 <= int(gzip) <= 9:
-        raise ValueError(f"gzip={gzip!r}: the gzip level must be 0 (none) to 9")
-    rows = int(chunk_rows)
-    rows = shape[-2] if rows < 1 or rows > shape[-2] else rows
-    options: dict[str, Any] = {"chunks": (1, *shape[:-2], rows, shape[-1])}
-    if compression is not None:
-        # as hexrd: an explicit spec is used as it is, with its own shuffle, no gzip
-        options.update(compression_options(compression))
-        return options
-    options["shuffle"] = bool(shuffle)
-    if gzip > 0:
-        options.update(compression="gzip", compression_opts=int(gzip))
-    return options
+def write_into(series: ImageSeries, node: Any, path: str = DEFAULT_GROUP,
+               dataname: str = DEFAULT_DATANAME, gzip: int = 1, shuffle: bool = True,
+               chunk_rows: int = 0, compression: Any = None,
+               overwrite: bool = False) -> HDF5Series:
+    """Write ``series`` into the caller's open, writable ``h5py.File`` (hexrd's form), in place.
 
-
-def compression_options(compression: Any) -> dict[str, Any]:
-    """h5py ``create_dataset`` options from a filter name, a mapping or an hdf5plugin filter.
-
-    ``"lzf"``/``"gzip"``, ``{"compression": 32001, "compression_opts": (...)}``
-    and ``hdf5plugin.Blosc(cname="zstd", clevel=5)`` (a mapping of exactly
-    those options) are all accepted.
+    The options are those of :func:`encoder`; ``overwrite=True`` replaces the
+    dataset ``path/dataname``.  The file is left open.
     """
-    if isinstance(compression, str):
-        return {"compression": compression}
-    if isinstance(compression, Mapping) and "compression" in compression:
-        return dict(compression)
-    raise TypeError(
-        f"compression={compression!r} must be a filter name ('lzf', 'gzip'), a mapping of "
-        "h5py create_dataset options such as {'compression': 'lzf'}, or an hdf5plugin "
-        "filter such as hdf5plugin.Blosc(cname='zstd', clevel=5)"
-    )
+    options = h5_options(tuple(series.shape), gzip, shuffle, chunk_rows, compression)
+    group = target_group(node, path, dataname, overwrite)
+    write_group(series, group, dataname, options, frame_metadata(series))
+    return HDF5Series(node, path=path, dataname=dataname)
 
 
-def write(series: ImageSeries, filename: Any, path: str = DEFAULT_GROUP,
-          dataname: str = DEFAULT_DATANAME, gzip: int = 1, shuffle: bool = True,
-          chunk_rows: int = 0, compression: Any = None,
-          overwrite: bool = False) -> HDF5Series:
-    """Write ``series`` as hexrd does: dataset ``path/dataname`` (N, rows, cols), metadata as attrs.
+def encoder(series: ImageSeries, target: str = "", path: str = DEFAULT_GROUP,
+            dataname: str = DEFAULT_DATANAME, gzip: int = 1, shuffle: bool = True,
+            chunk_rows: int = 0, compression: Any = None) -> FileEncoding:
+    """Encode ``series`` as hexrd does: dataset ``path/dataname`` (N, rows, cols), metadata as attrs.
 
     Parameters
     ----------
@@ -316,40 +295,16 @@ def write(series: ImageSeries, filename: Any, path: str = DEFAULT_GROUP,
         Replaces the gzip and shuffle options, as in hexrd: an hdf5plugin
         filter (``hdf5plugin.Blosc(cname="zstd", clevel=5)``), a filter name
         (``"lzf"``) or a mapping of h5py ``create_dataset`` options.
-    overwrite
-        Replace an existing HDF5 file (default: refuse it), or the dataset in
-        an open file; any other file is never replaced.
 
-    ``filename`` may be an open, writable ``h5py.File`` (hexrd's form); the
-    dataset is written into it in place and the file is left open.
-
-    Frames are computed in parallel blocks and written from this thread, one
-    block at a time (h5py does not allow parallel writes).  The file is
-    written beside its target and renamed into place when complete
-    (:mod:`pipeline.persist`).
+    Frames arrive in blocks computed in parallel and are written from one
+    thread (h5py does not allow parallel writes); :mod:`pipeline.persist`
+    stages the file and renames it into place.
     """
-    if is_h5_node(filename):  # into the caller's open file, in place; it stays open
-        options = _h5_options(tuple(series.shape), gzip, shuffle, chunk_rows, compression)
-        group = _target_group(filename, path, dataname, overwrite)
-        _write_group(series, group, dataname, options, frame_metadata(series))
-        return HDF5Series(filename, path=path, dataname=dataname)
-    from pipeline.persist import write as persist
-
-    return persist(series, filename, format="hdf5", path=path, dataname=dataname, gzip=gzip,
-                   shuffle=shuffle, chunk_rows=chunk_rows, compression=compression,
-                   overwrite=overwrite)
-
-
-def file_job(series: ImageSeries, path: str = DEFAULT_GROUP, dataname: str = DEFAULT_DATANAME,
-             gzip: int = 1, shuffle: bool = True, chunk_rows: int = 0,
-             compression: Any = None, target: str = "") -> Any:
-    """The HDF5 encoding of ``series`` for :func:`pipeline.persist.write`, options checked."""
     from pipeline import _json
-    from pipeline.persist.files import FileJob
 
     h5py = _h5py()
     shape = tuple(series.shape)
-    options = _h5_options(shape, gzip, shuffle, chunk_rows, compression)
+    options = h5_options(shape, gzip, shuffle, chunk_rows, compression)
     meta = frame_metadata(series)
     _json.check(meta)
     n, dtype = len(series), np.dtype(series.dtype)
@@ -367,39 +322,26 @@ def file_job(series: ImageSeries, path: str = DEFAULT_GROUP, dataname: str = DEF
                 ds[start:start + len(block)] = block
 
     raw = options.get("compression") is None
-    return FileJob("hdf5", encode, is_hdf5, lambda p: HDF5Series(p, path=path,
-                                                                 dataname=dataname),
-                   estimate=series.nbytes if raw else 0, check_blocks=True)
+    return FileEncoding("hdf5", encode, is_hdf5,
+                        lambda p: HDF5Series(p, path=path, dataname=dataname),
+                        estimate=series.nbytes if raw else 0, check_blocks=True)
 
 
-def _write_group(series: ImageSeries, group: Any, dataname: str, options: dict[str, Any],
-                 meta: dict[str, Any]) -> None:
-    ds = group.create_dataset(dataname, (len(series), *series.shape), series.dtype, **options)
-    from pipeline import _json
-    from pipeline.formats._h5meta import write_attrs
+class HDF5Format(Format):
+    """hexrd's HDF5 layout (:func:`open`, :func:`encoder`)."""
 
-    _json.check(meta)
-    write_attrs(group, meta)
-    for start, block in iter_blocks(series):
-        ds[start:start + len(block)] = block
-
-
-def _target_group(node: Any, path: str, dataname: str, overwrite: bool) -> Any:
-    """The group ``path`` of an open file to write ``dataname`` into, after the overwrite check."""
-    from pipeline.errors import StoreExistsError
-
-    if node.file.mode != "r+":
-        raise ValueError(f"{node.file.filename!r} is open read-only; open it with mode 'a' "
-                         "or 'w' to write into it")
-    group = node.require_group(path)
-    if dataname in group:
-        if not overwrite:
-            raise StoreExistsError(
-                f"{node.file.filename!r} already holds {group.name}/{dataname}; pass "
-                "overwrite=True to replace it, or choose another path= or dataname="
-            )
-        del group[dataname]
-    return group
+    name = "hdf5"
+    aliases = ("h5",)
+    extensions = (".h5", ".hdf5", ".hdf", ".nxs")
+    requires = ("h5py",)
+    extra = "hdf5"
+    writes = "file"
+    open = staticmethod(open)
+    sniff = staticmethod(sniff)
+    encoder = staticmethod(encoder)
+    write_into = staticmethod(write_into)
 
 
-__all__ = ["HDF5Series", "open", "sniff", "write"]
+FORMAT = HDF5Format()
+
+__all__ = ["FORMAT", "HDF5Format", "HDF5Series", "encoder", "open", "sniff", "write_into"]

@@ -33,7 +33,9 @@ import numpy as np
 from ops import Region
 from pipeline.dtypes import convert
 from pipeline.errors import NotASeriesError, NotMyFormat
-from pipeline.series import FrameSelection, HeaderSeries, region_index
+from pipeline.formats._file import FileSeries, FrameNumbers
+from pipeline.formats._plugin import Format
+from pipeline.series import region_index
 
 TIFF_EXTENSIONS = (".tif", ".tiff")
 
@@ -179,7 +181,7 @@ def _damaged_tiff(path: str) -> Iterator[None]:
                               f"not a file ({type(err).__name__}: {err})") from err
 
 
-class ImageFilesSeries(HeaderSeries):
+class ImageFilesSeries(FileSeries):
     """Frames from a list of image files (hexrd's ``image-files`` format).
 
     Parameters
@@ -188,6 +190,8 @@ class ImageFilesSeries(HeaderSeries):
         The YAML file describing the list, or the YAML text itself (hexrd's
         form; a relative ``directory`` is then taken from the working directory).
     """
+
+    format_name = "image-files"
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
         doc, yaml_path = load_yaml_source(path)
@@ -256,30 +260,28 @@ class ImageFilesSeries(HeaderSeries):
         k = int(np.searchsorted(self._starts, j, side="right")) - 1
         return self._files[k], j - int(self._starts[k]) + self._empty
 
-    def read(self, frames: FrameSelection, region: Region) -> np.ndarray:
-        indices = range(*frames.indices(len(self))) if isinstance(frames, slice) else frames
-        out = np.empty((len(indices), *(hi - lo for lo, hi in region)), self.dtype)
+    def read_frames(self, indices: FrameNumbers, region: Region) -> np.ndarray:
+        out = self.output(indices, region)
         index = region_index(region)
         for k, j in enumerate(indices):
             name, page = self.locate(int(j))
             out[k] = self._convert(_read_file_frame(name, page)[index], name)
         return out
 
+    def options(self) -> dict[str, Any]:
+        return {} if self._text is None else {"yaml": self._text}
+
+    def stamped_files(self) -> list[str]:
+        return self._files if self._text is not None else [self._path, *self._files]
+
+    def description(self) -> dict[str, Any]:
+        if self._text is not None:  # YAML text: no path of its own
+            return {"format": self.format_name, **self.options()}
+        return super().description()
+
     def _convert(self, data: np.ndarray, name: str) -> np.ndarray:
         return convert(data, self.dtype, "truncate", what=f"{name!r}: values",
                        hint=f"the dtype is set in {self._path!r}")
-
-    def _dask_token(self) -> str:
-        from dask.base import tokenize
-
-        stamps = [os.stat(f).st_mtime_ns for f in self._files if os.path.exists(f)]
-        return tokenize("image-files", self.fname if self._text else os.path.abspath(self._path),
-                        self._files, stamps)
-
-    def description(self) -> dict[str, Any]:
-        if self._text is not None:
-            return {"format": "image-files", "yaml": self._text}
-        return {"format": "image-files", "path": self._path}
 
 
 def _expand(yaml_path: str, directory: str, patterns: str) -> list[str]:
@@ -312,4 +314,18 @@ def sniff(path: str) -> bool:
     return isinstance(doc, dict) and "image-files" in doc
 
 
-__all__ = ["ImageFilesSeries", "open", "sniff"]
+class ImageFilesFormat(Format):
+    """hexrd's image-files YAML: a list of image files (:func:`open`)."""
+
+    name = "image-files"
+    aliases = ("image_files", "imagefiles")
+    extensions = (".yml", ".yaml")
+    requires = ("yaml",)
+    extra = "images"
+    open = staticmethod(open)
+    sniff = staticmethod(sniff)
+
+
+FORMAT = ImageFilesFormat()
+
+__all__ = ["FORMAT", "ImageFilesFormat", "ImageFilesSeries", "open", "sniff"]

@@ -28,6 +28,7 @@ from ops import Region
 from pipeline.errors import NotASeriesError, NotMyFormat
 from pipeline.formats import IMAGE_EXTENSIONS, _imageio
 from pipeline.formats._frames import FrameAtATime
+from pipeline.formats._plugin import Format
 from pipeline.series import region_index
 
 PIL_MODES: dict[str, tuple[str, int | None]] = {
@@ -123,6 +124,8 @@ class ImageSequenceSeries(FrameAtATime):
         :data:`PIL_MODES`.  Default: as stored.
     """
 
+    format_name = "image-sequence"
+
     def __init__(self, path: str | os.PathLike[str], mode: str | None = None) -> None:
         self._path = os.fspath(path)
         if mode is not None and mode not in PIL_MODES:
@@ -180,18 +183,11 @@ class ImageSequenceSeries(FrameAtATime):
     def _read_one(self, j: int, region: Region) -> np.ndarray:
         return self.read_image(j)[region_index(region)]
 
-    def _dask_token(self) -> str:
-        from dask.base import tokenize
+    def options(self) -> dict[str, Any]:
+        return {} if self._mode is None else {"mode": self._mode}
 
-        stamps = [os.stat(f).st_mtime_ns for f in self._files if os.path.exists(f)]
-        return tokenize("image-sequence", [os.path.abspath(f) for f in self._files], stamps,
-                        self._mode)
-
-    def description(self) -> dict[str, Any]:
-        desc: dict[str, Any] = {"format": "image-sequence", "path": self._path}
-        if self._mode is not None:
-            desc["mode"] = self._mode
-        return desc
+    def stamped_files(self) -> list[str]:
+        return self._files
 
 
 def open(path: str | os.PathLike[str], mode: str | None = None) -> ImageSequenceSeries:
@@ -210,4 +206,18 @@ def sniff(path: str) -> bool:
             or path.lower().endswith(IMAGE_EXTENSIONS))
 
 
-__all__ = ["PIL_MODES", "ImageSequenceSeries", "image_files", "open", "sniff"]
+class ImageSequenceFormat(Format):
+    """An image file, a glob or a directory of images (:func:`open`)."""
+
+    name = "image-sequence"
+    aliases = ("images", "image", "imagesequence", "image_sequence")
+    extensions = IMAGE_EXTENSIONS
+    requires = ("imageio", "natsort")
+    extra = "images"
+    open = staticmethod(open)
+    sniff = staticmethod(sniff)
+
+
+FORMAT = ImageSequenceFormat()
+
+__all__ = ["FORMAT", "PIL_MODES", "ImageSequenceFormat", "ImageSequenceSeries", "image_files", "open", "sniff"]

@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from ops import Region
+from pipeline.formats._file import frame_numbers
 from pipeline.series import FrameSelection, ImageSeries, region_index
 
 
@@ -126,7 +127,7 @@ class ProtocolSeries(ImageSeries):
         return meta if isinstance(meta, Mapping) else {}  # type: ignore[return-value]
 
     def read(self, frames: FrameSelection, region: Region) -> np.ndarray:
-        indices = range(*frames.indices(len(self))) if isinstance(frames, slice) else frames
+        indices = frame_numbers(frames, len(self))
         full = region == self.spec.full_region
         index = region_index(region)
         want = tuple(hi - lo for lo, hi in region)

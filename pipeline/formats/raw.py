@@ -19,12 +19,14 @@ import numpy as np
 
 from ops import Region
 from pipeline.errors import NotASeriesError, NotMyFormat
-from pipeline.series import FrameSelection, HeaderSeries, region_index
+from pipeline.formats._file import FileSeries
+from pipeline.formats._plugin import Format
+from pipeline.series import FrameSelection, region_index
 
 YAML_EXTENSIONS = (".yml", ".yaml")
 
 
-class RawSeries(HeaderSeries):
+class RawSeries(FileSeries):
     """Frames stored back to back in a headerless file, read through ``np.memmap``.
 
     Parameters
@@ -42,6 +44,9 @@ class RawSeries(HeaderSeries):
     metadata
         A dict reported as the series' metadata.
     """
+
+    format_name = "raw"
+    transient = ("_map",)  # mapped again where it is unpickled
 
     def __init__(self, path: str | os.PathLike[str], dtype: Any, shape: tuple[int, ...],
                  offset: int = 0, order: str = "C",
@@ -86,12 +91,12 @@ class RawSeries(HeaderSeries):
                                   (self._nframes, *stored))
         return self._map
 
-    def __getstate__(self) -> dict[str, Any]:
-        state = self.__dict__.copy()
-        state["_map"] = None  # mapped again where it is unpickled
-        return state
+    def options(self) -> dict[str, Any]:
+        return {"dtype": self._stored.str, "shape": list(self._shape), "offset": self._offset,
+                "order": self._order}
 
     def read(self, frames: FrameSelection, region: Region) -> np.ndarray:
+        # the memory map takes the selection as it is: a slice stays a view until copied
         mapped = self._mapped()
         index = region_index(region)
         if self._order == "F":
@@ -101,16 +106,6 @@ class RawSeries(HeaderSeries):
         else:
             block = mapped[(frames, *index)]
         return np.array(block, dtype=self._dtype)
-
-    def _dask_token(self) -> str:
-        from dask.base import tokenize
-
-        return tokenize("raw", os.path.abspath(self._path), self._stored.str, self._shape,
-                        self._offset, self._order, os.stat(self._path).st_mtime_ns)
-
-    def description(self) -> dict[str, Any]:
-        return {"format": "raw", "path": self._path, "dtype": self._stored.str,
-                "shape": list(self._shape), "offset": self._offset, "order": self._order}
 
 
 def scalar_dtype(scalar: dict[str, Any], where: str) -> np.dtype:
@@ -178,4 +173,16 @@ def sniff(path: str) -> bool:
     return isinstance(doc, dict) and {"filename", "scalar", "shape"} <= set(doc)
 
 
-__all__ = ["RawSeries", "open", "sniff"]
+class RawFormat(Format):
+    """Headerless binary frames, or hexrd's raw-image YAML (:func:`open`)."""
+
+    name = "raw"
+    aliases = ("raw-image", "rawimage")
+    extensions = (".raw", ".bin", ".dat", ".yml", ".yaml")
+    open = staticmethod(open)
+    sniff = staticmethod(sniff)
+
+
+FORMAT = RawFormat()
+
+__all__ = ["FORMAT", "RawFormat", "RawSeries", "open", "sniff"]

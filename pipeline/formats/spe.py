@@ -24,8 +24,9 @@ import numpy as np
 
 from ops import Region
 from pipeline.errors import NotASeriesError, NotMyFormat
-from pipeline.formats._frames import FrameAtATime, file_token, frame_indices, output
-from pipeline.series import FrameSelection
+from pipeline.formats._file import FrameNumbers
+from pipeline.formats._frames import FrameAtATime
+from pipeline.formats._plugin import Format
 
 DATA_START = 4100
 HEADER = {  # name: (offset, little-endian dtype), from the SPE 2.5 and 3.0 specifications
@@ -79,6 +80,8 @@ class SpeSeries(FrameAtATime):
         The ``.spe`` file.
     """
 
+    format_name = "spe"
+
     def __init__(self, path: str | os.PathLike[str]) -> None:
         self._path = os.fspath(path)
         if not os.path.isfile(self._path):
@@ -122,12 +125,11 @@ class SpeSeries(FrameAtATime):
             return held
         return declared
 
-    def read(self, frames: FrameSelection, region: Region) -> np.ndarray:
+    def read_frames(self, indices: FrameNumbers, region: Region) -> np.ndarray:
         # the frame-at-a-time loop, with one open file for all the frames of a read
-        indices = frame_indices(frames, len(self))
         (r0, r1), (c0, c1) = region
         cols = self._shape[1]
-        out = output(indices, region, self._dtype)
+        out = self.output(indices, region)
         item = self._dtype.itemsize
         with builtins.open(self._path, "rb") as fh:
             for k, j in enumerate(indices):
@@ -136,12 +138,6 @@ class SpeSeries(FrameAtATime):
                 block = np.fromfile(fh, self._dtype, (r1 - r0) * cols)
                 out[k] = block.reshape(r1 - r0, cols)[:, c0:c1]
         return out
-
-    def _dask_token(self) -> str:
-        return file_token("spe", self._path)
-
-    def description(self) -> dict[str, Any]:
-        return {"format": "spe", "path": self._path}
 
 
 def open(path: str | os.PathLike[str]) -> SpeSeries:
@@ -154,4 +150,16 @@ def sniff(path: str) -> bool:
     return path.lower().endswith(".spe")
 
 
-__all__ = ["DTYPES", "SpeSeries", "open", "read_header", "sniff"]
+class SpeFormat(Format):
+    """Princeton Instruments SPE files (:func:`open`)."""
+
+    name = "spe"
+    aliases = ("princeton",)
+    extensions = (".spe",)
+    open = staticmethod(open)
+    sniff = staticmethod(sniff)
+
+
+FORMAT = SpeFormat()
+
+__all__ = ["DTYPES", "FORMAT", "SpeFormat", "SpeSeries", "open", "read_header", "sniff"]

@@ -29,9 +29,12 @@ import numpy as np
 from ops import Region
 from pipeline.errors import NotASeriesError, NotMyFormat
 from pipeline.formats import _fsspec, _tiffmeta
+from pipeline.formats._encoding import FileEncoding
+from pipeline.formats._file import FileSeries, FrameNumbers
 from pipeline.formats._filewrite import frame_metadata
 from pipeline.formats._handle import LazyHandle
-from pipeline.series import FrameSelection, HeaderSeries, ImageSeries, region_index
+from pipeline.formats._plugin import Format
+from pipeline.series import ImageSeries, region_index
 
 INNER_AXES = "CZS"
 """Axes kept inside a frame, before Y and X, in this order (``Z`` only when there is a ``T``)."""
@@ -72,7 +75,7 @@ def series_axes(stored_axes: str, inner: list[int]) -> str | None:
     return "T" + "".join(letters)
 
 
-class TiffSeries(LazyHandle, HeaderSeries):
+class TiffSeries(LazyHandle, FileSeries):
     """Frames of a (multi-page, OME-) TIFF file's first series.
 
     Parameters
@@ -84,6 +87,8 @@ class TiffSeries(LazyHandle, HeaderSeries):
     storage_options
         Passed to fsspec when ``path`` is a URL (``s3://``, ``memory://``...).
     """
+
+    format_name = "tiff"
 
     def __init__(self, path: str | os.PathLike[str], axes: str | None = None,
                  storage_options: dict[str, Any] | None = None) -> None:
@@ -128,12 +133,19 @@ class TiffSeries(LazyHandle, HeaderSeries):
         self._frame_axes, self._inner = frame_layout(self._stored_axes, self._stored_shape,
                                                      repr(self._path))
         self._axes = series_axes(self._stored_axes, self._inner)
+        self._meta = self._metadata_of(tf)
+
+    def _metadata_of(self, tf: Any) -> dict[str, Any]:
         channels = self._stored_shape[self._inner[0]] if self._axes and "C" in self._axes \
             else None
         with self._corrupt():
             # the writer's own JSON wins: it holds every entry exactly as it was given
-            self._meta = {**_shaped_metadata(tf), **_tiffmeta.read(tf, channels),
-                          **_tiffmeta.read_json(tf)}
+            return {**_shaped_metadata(tf), **_tiffmeta.read(tf, channels),
+                    **_tiffmeta.read_json(tf)}
+
+    def _reread_metadata(self) -> dict[str, Any]:
+        with self._lock:
+            return self._metadata_of(self.handle)
 
     @contextlib.contextmanager
     def _corrupt(self) -> Iterator[None]:
@@ -179,28 +191,19 @@ class TiffSeries(LazyHandle, HeaderSeries):
         data = data.transpose(self._frame_axes + self._inner)
         return data.reshape(self._nframes, *self.shape)
 
-    def read(self, frames: FrameSelection, region: Region) -> np.ndarray:
-        indices = range(*frames.indices(len(self))) if isinstance(frames, slice) else frames
+    def options(self) -> dict[str, Any]:
+        return {} if self._axes_arg is None else {"axes": self._axes_arg}
+
+    def read_frames(self, indices: FrameNumbers, region: Region) -> np.ndarray:
         index = region_index(region)
         if not self._paged:
             key: tuple[Any, ...] = (np.asarray(indices, np.intp), *index)
             return np.ascontiguousarray(self._all_frames()[key])
-        out = np.empty((len(indices), *(hi - lo for lo, hi in region)), self._dtype)
+        out = self.output(indices, region)
         order = np.argsort(np.argsort(self._inner))  # stored in-frame order -> C, S, Y, X
         for k, j in enumerate(indices):
             out[k] = self._frame_pages(int(j)).transpose(order)[index]
         return out
-
-    def _dask_token(self) -> str:
-        from dask.base import tokenize
-
-        return tokenize("tiff", _fsspec.token(self._path, self._storage_options), self._axes_arg)
-
-    def description(self) -> dict[str, Any]:
-        desc: dict[str, Any] = {"format": "tiff", "path": self._path}
-        if self._axes_arg is not None:
-            desc["axes"] = self._axes_arg
-        return desc
 
 
 def _shaped_metadata(tf: Any) -> dict[str, Any]:
@@ -234,9 +237,14 @@ STYLES = ("ome", "imagej", "plain")
 """What the TIFF writer writes: OME-TIFF (default), an ImageJ hyperstack, or a plain TIFF."""
 
 
-def write(series: ImageSeries, path: str | os.PathLike[str], compression: Any = None,
-          overwrite: bool = False, style: str = "ome") -> TiffSeries:
-    """Write ``series`` as a multi-page TIFF, one page per 2-d plane.
+def is_tiff(path: str) -> bool:
+    """Whether ``path`` is a TIFF file (classic or BigTIFF), by its first bytes."""
+    return sniff(path)
+
+
+def encoder(series: ImageSeries, target: str = "", compression: Any = None,
+            style: str = "ome") -> FileEncoding:
+    """Encode ``series`` as a multi-page TIFF, one page per 2-d plane.
 
     ``style="ome"`` (default) writes an OME-TIFF, ``"imagej"`` an ImageJ
     hyperstack (``TZCYX``; uint8, uint16, int16 or float32 frames), each with
@@ -244,25 +252,9 @@ def write(series: ImageSeries, path: str | os.PathLike[str], compression: Any = 
     (:mod:`pipeline.microscopy`); ``"plain"`` a shaped TIFF.  The whole
     metadata is also kept as JSON (values come back with their types, arrays
     with their dtype).  ``compression`` is passed to tifffile (e.g.
-    ``"zlib"``).  ``overwrite=True`` replaces an existing TIFF, never any
-    other file (:mod:`pipeline.persist`).  A TIFF cannot hold a series of no
-    frames (:class:`~pipeline.errors.EmptySeriesError`).
+    ``"zlib"``).  A TIFF cannot hold a series of no frames
+    (:class:`~pipeline.errors.EmptySeriesError`).
     """
-    from pipeline.persist import write as persist
-
-    return persist(series, path, format="tiff", compression=compression, overwrite=overwrite,
-                   style=style)
-
-
-def is_tiff(path: str) -> bool:
-    """Whether ``path`` is a TIFF file (classic or BigTIFF), by its first bytes."""
-    return sniff(path)
-
-
-def file_job(series: ImageSeries, compression: Any = None, style: str = "ome",
-             target: str = "") -> Any:
-    """The TIFF encoding of ``series`` for :func:`pipeline.persist.write`, options checked."""
-    from pipeline.persist.files import FileJob
 
     tifffile = _tifffile()
     axes, full = _write_axes(series, style)
@@ -288,8 +280,8 @@ def file_job(series: ImageSeries, compression: Any = None, style: str = "ome",
                      planarconfig="separate" if style == "plain" and len(full) == 4 else None,
                      compression=compression, **options)
 
-    return FileJob("tiff", encode, is_tiff, TiffSeries, empty_ok=False,
-                   estimate=series.nbytes if compression is None else 0)
+    return FileEncoding("tiff", encode, is_tiff, TiffSeries, empty_ok=False,
+                        estimate=series.nbytes if compression is None else 0)
 
 
 def _write_axes(series: ImageSeries, style: str) -> tuple[str, tuple[int, ...]]:
@@ -316,7 +308,23 @@ def _plane_order(axes: str, style: str) -> tuple[int, ...]:
     return tuple(axes.index(a) for a in "TZCYX" if a in axes)
 
 
-__all__ = ["TiffSeries", "frame_layout", "open", "sniff", "write"]
+class TiffFormat(Format):
+    """TIFF stacks, OME-TIFF and ImageJ hyperstacks (:func:`open`, :func:`encoder`)."""
+
+    name = "tiff"
+    aliases = ("tif", "ome-tiff")
+    extensions = (".tif", ".tiff")
+    requires = ("tifffile",)
+    extra = "tiff"
+    writes = "file"
+    open = staticmethod(open)
+    sniff = staticmethod(sniff)
+    encoder = staticmethod(encoder)
+
+
+FORMAT = TiffFormat()
+
+__all__ = ["FORMAT", "TiffFormat", "TiffSeries", "encoder", "frame_layout", "open", "sniff"]
 
 
 class _TiffLog(logging.Handler):

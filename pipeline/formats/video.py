@@ -15,7 +15,9 @@ from typing import Any
 import numpy as np
 
 from pipeline.errors import NotASeriesError
+from pipeline.formats import VIDEO_EXTENSIONS
 from pipeline.formats._imageio import PluginSeries
+from pipeline.formats._plugin import Format
 
 META_KEYS = ("fps", "duration", "codec")
 
@@ -80,4 +82,18 @@ def sniff(path: str) -> bool:
     return path.lower().endswith(VIDEO_EXTENSIONS)
 
 
-__all__ = ["VideoSeries", "open", "sniff"]
+class VideoFormat(Format):
+    """Video files ffmpeg reads (:func:`open`)."""
+
+    name = "video"
+    aliases = ("ffmpeg", "movie")
+    extensions = VIDEO_EXTENSIONS
+    requires = ("imageio", "imageio_ffmpeg")
+    extra = "video"
+    open = staticmethod(open)
+    sniff = staticmethod(sniff)
+
+
+FORMAT = VideoFormat()
+
+__all__ = ["FORMAT", "VideoFormat", "VideoSeries", "open", "sniff"]

@@ -19,7 +19,9 @@ from ops import Region
 from pipeline import _json, ome
 from pipeline.errors import IncompleteStoreError, NotASeriesError, ReadOnlyError
 from pipeline.formats import _chunkio
-from pipeline.series import FrameSelection, ImageSeries, region_index
+from pipeline.formats._file import FileSeries
+from pipeline.formats._plugin import Format
+from pipeline.series import FrameSelection, region_index
 
 FORMAT_VERSION = 1
 ARRAY_NAME = "images"
@@ -45,7 +47,7 @@ def exists(path: str, storage_options: dict[str, Any] | None = None) -> bool:
     return os.path.lexists(path)
 
 
-class ZarrSeries(ImageSeries):
+class ZarrSeries(FileSeries):
     """A series over a Zarr array, read lazily.
 
     Parameters
@@ -65,6 +67,9 @@ class ZarrSeries(ImageSeries):
     storage_options
         Passed to fsspec for URLs.
     """
+
+    format_name = "zarr"
+    transient = ("_handle", "_meta", "_load_meta", "_chunk_plan")  # reopened where unpickled
 
     def __init__(self, path: str | os.PathLike[str], mode: str = "r", array: str | None = None,
                  storage_options: dict[str, Any] | None = None, level: int | None = None
@@ -125,15 +130,6 @@ class ZarrSeries(ImageSeries):
         if self._identity is not None and self._local is not None and \
                 _identity(self._local) != self._identity[:-1]:
             raise _changed(self._path)
-
-    def __getstate__(self) -> dict[str, Any]:
-        state = self.__dict__.copy()
-        # reopened where it is unpickled
-        state["_handle"] = state["_meta"] = state["_load_meta"] = None
-        state["_chunk_plan"] = None
-        return state
-
-    # -- the interface ---------------------------------------------------------------
 
     def __len__(self) -> int:
         return int(self._array.shape[0]) if self._array.ndim > 2 else 1
@@ -218,20 +214,16 @@ class ZarrSeries(ImageSeries):
         else:
             self._array[(j, *key[1:])] = value
 
-    def _dask_token(self) -> str:
-        from dask.base import tokenize
-
-        return tokenize("zarr", os.path.abspath(self._path) if not _is_url(self._path)
-                        else self._path, self._name, self._mode, _stamp(self._path),
-                        self._level)
-
-    def description(self) -> dict[str, Any]:
-        desc: dict[str, Any] = {"format": "zarr", "path": self._path}
-        if self._name is not None:
-            desc["array"] = self._name
+    def options(self) -> dict[str, Any]:
+        options: dict[str, Any] = {} if self._name is None else {"array": self._name}
         if self._level is not None:
-            desc["level"] = self._level
-        return desc
+            options["level"] = self._level
+        if self._mode != "r":
+            options["mode"] = self._mode
+        return options
+
+    def stamped_files(self) -> tuple[str, ...]:
+        return (f"{self._path.rstrip('/')}/zarr.json",)  # rewritten when a write completes
 
     @property
     def provenance(self) -> dict[str, Any] | None:
@@ -247,13 +239,6 @@ class ZarrSeries(ImageSeries):
 
     def __repr__(self) -> str:
         return f"<ZarrSeries {self._path!r}: {len(self)} frames of {self.shape} {self.dtype}>"
-
-
-def _stamp(path: str) -> float | None:
-    try:
-        return os.stat(os.path.join(path, "zarr.json")).st_mtime_ns
-    except OSError:
-        return None
 
 
 def _open_group(path: str, storage_options: dict[str, Any] | None) -> Any:
@@ -406,39 +391,26 @@ def sniff(path: str) -> bool:
     )
 
 
-def write(series: ImageSeries, path: str | os.PathLike[str], *, overwrite: bool = False,
-          codec: Any = "default", chunks: Any = None, shards: Any = None,
-          storage_options: dict[str, Any] | None = None, compute: bool = True,
-          levels: int = 0) -> Any:
-    """Write ``series`` to a Zarr group at ``path``; return the reopened series.
+class ZarrFormat(Format):
+    """Zarr (format 3) groups, the default format every other converts to.
 
-    Parameters
-    ----------
-    overwrite
-        Replace the Zarr store at ``path`` once the new one is complete.
-        Without it an existing path is an error (an incomplete store left by
-        the same write, killed, is finished instead).  Never replaces
-        anything that is not a Zarr store.
-    codec
-        A name from :data:`pipeline.formats._zarr_write.CODECS`
-        (``"default"``), ``"none"``, or any zarr 3 or numcodecs codec.
-    chunks, shards
-        The array's chunks and shards (frames first).  Default:
-        :func:`pipeline.formats._zarr_write.default_layout`.
-    levels
-        Downsampled levels of the OME-Zarr image (see :mod:`pipeline.ome`),
-        computed in the same graph as the frames.
-    compute
-        With ``False``, return the dask task instead of running it;
-        computing it writes the frames and marks the store complete.  The
-        target stays claimed by this process until the task has run (or
-        is dropped).
+    Written by :mod:`pipeline.persist` (``writes = "store"``) with the
+    encoding of :mod:`pipeline.formats._zarr_write`; its options: ``codec``
+    (a name from :data:`pipeline.formats._zarr_write.CODECS`, ``"none"``, or
+    any zarr 3 or numcodecs codec), ``chunks`` and ``shards`` (frames first;
+    default :func:`pipeline.formats._zarr_write.default_layout`), ``levels``
+    (downsampled OME-Zarr levels, :mod:`pipeline.ome`), ``storage_options``
+    and ``compute=False`` (the dask task that writes the store and marks it
+    complete; the target stays claimed until it has run or is dropped).
     """
-    from pipeline.persist import write as persist
 
-    return persist(series, path, format="zarr", overwrite=overwrite, codec=codec, chunks=chunks,
-                   shards=shards, storage_options=storage_options, compute=compute,
-                   levels=levels)
+    name = "zarr"
+    extensions = (".zarr", ".zr3", ".zr")
+    writes = "store"
+    open = staticmethod(open)
+    sniff = staticmethod(sniff)
 
 
-__all__ = ["ZarrSeries", "open", "sniff", "write"]
+FORMAT = ZarrFormat()
+
+__all__ = ["FORMAT", "ZarrFormat", "ZarrSeries", "open", "sniff"]

@@ -16,10 +16,12 @@
   computed; free space, checked before and during HDF5 writes.
 
 A format's writer only encodes frames and metadata into its container: a
-single-file format offers ``file_job(series, **options)`` returning a
-:class:`~pipeline.persist.files.FileJob`; Zarr's directory stores are
-written by :mod:`pipeline.persist.stores` with the encoding of
-:mod:`pipeline.formats._zarr_write`.
+format declaring ``writes = "file"`` offers
+``encoder(series, target, **options)`` returning a
+:class:`~pipeline.formats._encoding.FileEncoding`
+(:class:`~pipeline.formats._plugin.Format`); Zarr's directory stores
+(``writes = "store"``) are written by :mod:`pipeline.persist.stores` with
+the encoding of :mod:`pipeline.formats._zarr_write`.
 """
 
 from __future__ import annotations
@@ -45,20 +47,16 @@ def write(series: ImageSeries, path: str | os.PathLike[str], /, format: str | No
         raise TypeError(f"write() takes an image series, got {type(series).__name__}")
     if not isinstance(overwrite, bool):
         raise TypeError(f"overwrite={overwrite!r}: expected True or False")
-    name = registry.entry(format).name if format is not None else registry.writer_for(path)
-    text = os.fspath(path)
-    if name == "zarr":
+    fmt = registry.lookup(format if format is not None else registry.writer_for(path))
+    if fmt.writes == "store":
         from pipeline.persist.stores import write_zarr
 
-        return write_zarr(series, text, overwrite=overwrite, **options)
-    plugin = registry.plugin(name)
-    make = getattr(plugin, "file_job", None)
-    if make is not None:
-        from pipeline.persist.files import write_file
+        return write_zarr(series, os.fspath(path), overwrite=overwrite, **options)
+    if fmt.writes != "file":
+        raise UnknownFormatError(f"format {fmt.name!r} can be read but not written; writable "
+                                 f"formats: {registry.writable()}")
+    from pipeline.persist.files import write_file
 
-        return write_file(series, text, make(series, target=text, **options), overwrite)
-    writer = getattr(plugin, "write", None)
-    if writer is None:
-        raise UnknownFormatError(f"format {name!r} can be read but not written")
-    # a format outside the project with a writer of its own: its own guarantees
-    return writer(series, path, overwrite=overwrite, **options)
+    fmt.require()
+    text = fmt.target(path, options)  # hexrd's frame cache names its file with cache_file=
+    return write_file(series, text, fmt.encoder(series, target=text, **options), overwrite)

@@ -11,13 +11,10 @@ format's library cannot recover from a full disk (h5py).
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
-
 from pipeline.errors import EmptySeriesError, StoreExistsError, TargetBusyError, TargetRefusedError
+from pipeline.formats._encoding import Blocks, FileEncoding
 from pipeline.persist import claim as claims
 from pipeline.persist import staging
 from pipeline.persist.faults import phase
@@ -30,41 +27,8 @@ from pipeline.persist.target import (
 )
 from pipeline.series import ImageSeries
 
-Blocks = Iterator[tuple[int, np.ndarray]]
-
-
-@dataclass(frozen=True)
-class FileJob:
-    """What a single-file format hands the persistence layer, its options already checked.
-
-    Attributes
-    ----------
-    format
-        The format's name, for messages.
-    encode
-        ``encode(path, blocks)`` writes the frames (``(first, block)`` pairs,
-        in order) and the metadata into the (existing, empty) file ``path``.
-    is_container
-        Whether an existing file is a series container of this format (only
-        those are replaced by ``overwrite=True``).
-    reopen
-        Opens the written file as a series.
-    estimate
-        Bytes the file needs at most, where known (0: unknown).
-    check_blocks
-        Whether free space is checked before each block (for HDF5, which a
-        full disk leaves unrecoverable).
-    empty_ok
-        Whether the container holds a series of no frames.
-    """
-
-    format: str
-    encode: Callable[[str, Blocks], None]
-    is_container: Callable[[str], bool]
-    reopen: Callable[[str], ImageSeries]
-    estimate: int = 0
-    check_blocks: bool = False
-    empty_ok: bool = True
+FileJob = FileEncoding
+"""What a single-file format's encoder hands this layer (:mod:`pipeline.formats._encoding`)."""
 
 
 def write_file(series: ImageSeries, text: str, job: FileJob, overwrite: bool = False) -> Any:

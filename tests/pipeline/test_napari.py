@@ -51,7 +51,7 @@ def test_manifest_is_valid_and_its_command_imports():
     # every extension a lazyseries reader claims is offered to napari
     patterns = set(reader.filename_patterns)
     for name in registry:
-        for ext in registry.entry(name).extensions:
+        for ext in registry.lookup(name).extensions:
             assert f"*{ext}" in patterns, ext
 
 

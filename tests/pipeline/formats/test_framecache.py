@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 import pipeline
-from pipeline.errors import NotASeriesError, NotMyFormat, StoreExistsError
+from pipeline.errors import NotASeriesError, StoreExistsError, WrongFormatError
 from pipeline.formats.framecache import FrameCacheSeries
 from tests.conformance import SeriesConformance
 from tests.pipeline.formats._data import META, Exploding, siblings, sparse_frames
@@ -108,7 +108,7 @@ def test_unsupported_version_and_foreign_hdf5(tmp_path):
         pipeline.open(path)
     with h5py.File(tmp_path / "plain.fch5", "w") as f:
         f["x"] = np.zeros((3, 4, 4))
-    with pytest.raises(NotMyFormat, match="HEXRD_FRAMECACHE_VERSION"):
+    with pytest.raises(WrongFormatError, match="HEXRD_FRAMECACHE_VERSION"):
         pipeline.open(tmp_path / "plain.fch5", "frame-cache")
 
 

@@ -10,7 +10,6 @@ import pytest
 
 import pipeline
 from pipeline.errors import StoreExistsError, UnknownFormatError
-from pipeline.formats import registry
 from tests.conformance import SeriesConformance
 from tests.pipeline.formats._data import META, Exploding, frames, siblings
 
@@ -159,7 +158,6 @@ def test_unknown_file_lists_the_formats_tried(tmp_path):
 
 def test_missing_h5py_names_the_extra(tmp_path, monkeypatch):
     path = hexrd_h5(tmp_path / "x.h5", frames())
-    registry._plugins.pop("hdf5", None)
     monkeypatch.setitem(sys.modules, "h5py", None)
     with pytest.raises(ImportError, match=r"lazyseries\[hdf5\]"):
         pipeline.open(path, "hdf5", path="imageseries")

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import pipeline
-from pipeline.errors import NotMyFormat
+from pipeline.errors import WrongFormatError
 from pipeline.formats.raw import RawSeries
 from tests.conformance import SeriesConformance
 from tests.pipeline.formats._data import frames
@@ -68,7 +68,7 @@ def test_size_that_does_not_divide_says_by_how_much(tmp_path):
 
 def test_missing_dtype_or_shape_is_not_claimed(tmp_path):
     (tmp_path / "x.raw").write_bytes(frames(2).tobytes())
-    with pytest.raises(NotMyFormat, match="dtype= and shape="):
+    with pytest.raises(WrongFormatError, match="dtype= and shape=.*format='raw'"):
         pipeline.open(tmp_path / "x.raw", "raw")
     with pytest.raises(pipeline.errors.UnknownFormatError, match="raw"):
         pipeline.open(tmp_path / "x.raw")

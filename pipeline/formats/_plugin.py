@@ -1,0 +1,130 @@
+"""The declared shape of a format: what it is called, which files are its own, how it reads and writes.
+
+A format is one object (like xarray's ``BackendEntrypoint``): a subclass of
+:class:`Format` stating its name, aliases, extensions and optional libraries
+as class attributes, with ``open`` and, where it has them, ``sniff`` and a
+writer.  Every optional member has its default here, so the registry and its
+callers ask a format, never probe it with ``getattr``.  Each format module
+ends with one instance, ``FORMAT``; third-party ones arrive through the
+``lazyseries.formats`` entry-point group (:mod:`pipeline.formats`).
+"""
+
+from __future__ import annotations
+
+import abc
+import inspect
+import os
+from typing import Any, ClassVar
+
+from pipeline.errors import UnknownFormatError
+from pipeline.formats._encoding import FileEncoding
+from pipeline.series import ImageSeries
+
+WRITES = (None, "file", "store")
+"""What :attr:`Format.writes` may say: nothing, one file, or a Zarr directory store."""
+
+
+class Format(abc.ABC):
+    """A format of series.
+
+    Implementers owe
+    ----------------
+    ``name``
+        The format's registered name (``format="name"``).
+    ``open(path, **options)``
+        The series at ``path``, lazily (nothing but headers read).  A file
+        that is not of this format raises :class:`~pipeline.errors.NotMyFormat`,
+        so that detection tries the next format; a damaged file of this
+        format raises :class:`~pipeline.errors.NotASeriesError`.
+
+    Implementers may also declare
+    -----------------------------
+    ``aliases``, ``extensions``
+        Other names, and the path endings (lower case) the format claims.
+    ``requires``, ``extra``
+        Optional packages it needs, and the ``pip install lazyseries[extra]``
+        bringing them.  A format module imports them where it uses them, so
+        that importing it stays cheap.
+    ``file_based``
+        Whether it reads paths (False for ``array``, ``function``).
+    ``sniff(path)``
+        Whether ``path`` looks like this format, from its first bytes; the
+        default says it may be, and lets ``open`` decide.
+    ``writes``, ``encoder(series, target, **options)``
+        ``"file"``: :meth:`encoder` returns the
+        :class:`~pipeline.formats._encoding.FileEncoding` that
+        :mod:`pipeline.persist` runs; ``"store"``: a Zarr store that
+        :mod:`pipeline.persist` writes itself; ``None`` (default): read only.
+    ``target(path, options)``, ``write_into(series, node, **options)``
+        Where a write of ``path`` goes (default: ``path``), and a write into an
+        open container the caller holds (hexrd's open ``h5py.File``).
+    """
+
+    name: ClassVar[str]
+    aliases: ClassVar[tuple[str, ...]] = ()
+    extensions: ClassVar[tuple[str, ...]] = ()
+    requires: ClassVar[tuple[str, ...]] = ()
+    extra: ClassVar[str | None] = None
+    file_based: ClassVar[bool] = True
+    writes: ClassVar[str | None] = None
+
+    @abc.abstractmethod
+    def open(self, path: Any, /, **options: Any) -> ImageSeries:
+        """The series at ``path``, read lazily."""
+
+    def sniff(self, path: str) -> bool:
+        """Whether ``path`` may be of this format, from a look at it (default: let open decide)."""
+        return True
+
+    def open_parameters(self) -> tuple[str, ...] | None:
+        """The options :meth:`open` takes (None: any), so detection skips a format they do not fit."""
+        try:
+            params = list(inspect.signature(self.open).parameters.values())[1:]
+        except (TypeError, ValueError):  # a callable without a signature: let it decide
+            return None
+        if any(p.kind is p.VAR_KEYWORD for p in params):
+            return None
+        return tuple(p.name for p in params if p.kind is not p.POSITIONAL_ONLY)
+
+    def encoder(self, series: ImageSeries, target: str, **options: Any) -> FileEncoding:
+        """How ``series`` is encoded into the file ``target``, every option checked first."""
+        raise UnknownFormatError(f"format {self.name!r} can be read but not written")
+
+    def target(self, path: str | os.PathLike[str], options: dict[str, Any]) -> str:
+        """The file a write of ``path`` goes to; may take its own options out of ``options``."""
+        return os.fspath(path)
+
+    def write_into(self, series: ImageSeries, node: Any, **options: Any) -> ImageSeries:
+        """Write ``series`` into the caller's open container ``node``, in place."""
+        raise TypeError(f"the {self.name} format writes files; give a path, not {node!r:.60}")
+
+    def require(self) -> None:
+        """Import the optional packages; an ImportError names the extra that brings them."""
+        from ops import require
+
+        for package in self.requires:
+            require(package, self.extra or "all", f"the {self.name!r} format")
+
+    def claims(self, path: str | os.PathLike[str]) -> bool:
+        """Whether ``path`` ends with one of :attr:`extensions`."""
+        text = os.fspath(path).rstrip("/\\").lower()
+        return any(text.endswith(ext) for ext in self.extensions)
+
+    def __repr__(self) -> str:
+        return f"<format {self.name!r}>"
+
+
+def check_format(fmt: Any, name: str | None = None) -> Format:
+    """``fmt`` as a Format (a Format class is instantiated); TypeError for anything else."""
+    if isinstance(fmt, type) and issubclass(fmt, Format):
+        fmt = fmt()
+    if not isinstance(fmt, Format):
+        raise TypeError(f"a format must be a pipeline.formats.Format, got {fmt!r:.80}")
+    if name is not None and fmt.name != name:
+        raise TypeError(f"the format registered as {name!r} calls itself {fmt.name!r}")
+    if fmt.writes not in WRITES:
+        raise TypeError(f"format {fmt.name!r}: writes={fmt.writes!r}; expected one of {WRITES}")
+    return fmt
+
+
+__all__ = ["WRITES", "Format", "check_format"]
