@@ -68,6 +68,7 @@ the command reads its input arrives as a :class:`~pipeline.errors.BadInputError`
 SCHEDULER_TIMEOUT = 5
 """Seconds to reach a ``--scheduler`` before giving up."""
 
+
 def exit_code(err: BaseException) -> int:
     """The exit code of ``err`` from :data:`EXIT_CODES` (1 for any other error)."""
     return next((code for kind, code in EXIT_CODES if isinstance(err, kind)), 1)

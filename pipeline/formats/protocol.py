@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from ops import Region
+from pipeline.dtypes import convert
 from pipeline.formats._file import frame_numbers
 from pipeline.series import FrameSelection, ImageSeries, region_index
 
@@ -143,7 +144,7 @@ class ProtocolSeries(ImageSeries):
         if not blocks:
             return np.empty((0, *want), self.dtype)
         # a new array: the object's own data is never handed out
-        return np.stack(blocks).astype(self.dtype, copy=False)
+        return convert(np.stack(blocks), self.dtype, "truncate", what="frame values")
 
     def _region(self, j: int, region: Region, want: tuple[int, ...]) -> np.ndarray | None:
         frame = np.asarray(self._obj.get_region(j, region))

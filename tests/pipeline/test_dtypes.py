@@ -221,3 +221,24 @@ def test_integer_percentile_rounds_and_clips_like_numpy():
     expect = np.clip(np.rint(np.percentile(frames, 75, axis=0)), 0, 255).astype(np.uint8)
     assert got.dtype == np.uint8
     np.testing.assert_array_equal(got, expect)
+
+
+def test_a_hexrd_style_object_whose_frames_its_dtype_cannot_hold_is_refused_not_wrapped():
+    from pipeline import stats
+    from pipeline.formats.protocol import as_series
+
+    class Declared:  # declares uint8, returns frames a calibration pushed below zero
+        shape, dtype, metadata = (2, 2), np.dtype(np.uint8), {}
+
+        def __len__(self):
+            return 2
+
+        def __getitem__(self, j):
+            return np.array([[1.0, 2.0], [3.0, 4.0 - 10 * j]])
+
+    s = as_series(Declared())
+    assert s[0].tolist() == [[1, 2], [3, 4]]
+    with pytest.raises(ValueRangeError, match=r"\[-6.0, 3.0\] and do not fit the dtype uint8"):
+        s[1]
+    with pytest.raises(ValueRangeError, match="uint8"):
+        stats.max(s)
