@@ -143,6 +143,9 @@ def check_format(fmt: Any, name: str | None = None) -> Format:
         raise TypeError(f"the format registered as {name!r} calls itself {fmt.name!r}")
     if fmt.writes not in WRITES:
         raise TypeError(f"format {fmt.name!r}: writes={fmt.writes!r}; expected one of {WRITES}")
+    if (fmt.writes == "file") != (type(fmt).encoder is not Format.encoder):
+        raise TypeError(f"format {fmt.name!r}: writes={fmt.writes!r} goes with an encoder, and "
+                        "an encoder with writes='file'")
     return fmt
 
 
