@@ -34,7 +34,7 @@ def frame_numbers(frames: FrameSelection, n: int) -> FrameNumbers:
     return range(*frames.indices(n)) if isinstance(frames, slice) else frames
 
 
-def output(indices: Sequence[int], region: Region, dtype: np.dtype) -> np.ndarray:
+def output(indices: FrameNumbers | Sequence[int], region: Region, dtype: np.dtype) -> np.ndarray:
     """The array a read of ``indices`` restricted to ``region`` fills."""
     return np.empty((len(indices), *(hi - lo for lo, hi in region)), dtype)
 
@@ -100,7 +100,7 @@ class FileSeries(HeaderSeries):
         """The frames ``indices`` (in range, in the order given) restricted to ``region``."""
         raise NotImplementedError
 
-    def output(self, indices: Sequence[int], region: Region) -> np.ndarray:
+    def output(self, indices: FrameNumbers | Sequence[int], region: Region) -> np.ndarray:
         """An empty array for :meth:`read_frames` to fill."""
         return output(indices, region, self.dtype)
 

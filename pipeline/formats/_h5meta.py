@@ -67,3 +67,20 @@ def decode_attr(value: str, group: Any) -> Any:
     if group is None:
         return _json.decode(doc)
     return _json.decode(doc, lambda key: np.asarray(group[key][()]))
+
+
+def read_attrs(attrs: Any, group: Any = None) -> dict[str, Any]:
+    """HDF5 attributes as metadata: byte strings decoded, JSON-encoded values restored."""
+    meta: dict[str, Any] = {}
+    for key, value in attrs.items():
+        if isinstance(value, bytes):
+            value = value.decode("utf-8", "replace")
+        elif isinstance(value, np.ndarray) and value.dtype.kind == "S":
+            value = value.astype(str)
+        elif isinstance(value, np.ndarray) and value.dtype.kind == "O":
+            value = np.array([v.decode() if isinstance(v, bytes) else v for v in value.ravel()]
+                             ).reshape(value.shape)
+        if isinstance(value, str) and value.startswith(JSON_PREFIX):
+            value = decode_attr(value, group)
+        meta[key] = value
+    return meta

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -29,6 +30,7 @@ from pipeline.errors import NotASeriesError
 from pipeline.formats._file import FileSeries, frame_numbers
 from pipeline.formats._h5 import h5py as _h5py_module
 from pipeline.formats._h5 import open_file
+from pipeline.formats._h5meta import read_attrs
 from pipeline.formats._handle import LazyHandle
 from pipeline.series import FrameSelection, ImageSeries, region_index
 
@@ -127,11 +129,14 @@ def _has_hexrd_layout(f: Any, dataname: str) -> bool:
     return bool(found)
 
 
-def open_frames(filename: Any, dataname: str, group: str | None = None) -> ImageSeries | None:
+def open_frames(filename: Any, dataname: str, group: str | None,
+                one: Callable[..., ImageSeries]) -> ImageSeries | None:
     """The NeXus frames of ``filename`` (or of its ``group``) as a series.
 
-    None where hexrd's layout (a dataset ``dataname``) is, or no NeXus frames
-    are: the caller then reads the file as hexrd lays it out.
+    Frames in several datasets are a :class:`LinkedSeries`; in one, the series
+    ``one(path, path=group, dataname=name)`` (the HDF5 reader's).  None where
+    hexrd's layout (a dataset ``dataname``) is, or no NeXus frames are: the
+    caller then reads the file as hexrd lays it out.
     """
     if not isinstance(filename, str | os.PathLike):
         return None
@@ -151,9 +156,7 @@ def open_frames(filename: Any, dataname: str, group: str | None = None) -> Image
     group, names = found
     if len(names) > 1:
         return LinkedSeries(path, group, names)
-    from pipeline.formats.hdf5 import HDF5Series
-
-    return HDF5Series(path, path=group, dataname=names[0])
+    return one(path, path=group, dataname=names[0])
 
 
 def check_virtual_sources(ds: Any, filename: str) -> None:
@@ -295,9 +298,7 @@ class LinkedSeries(LazyHandle, FileSeries):
 
 
 def _group_attrs(group: Any) -> dict[str, Any]:
-    from pipeline.formats.hdf5 import _read_attrs
-
-    return _read_attrs(group.attrs)
+    return read_attrs(group.attrs)
 
 
 __all__ = ["LinkedSeries", "check_virtual_sources", "locate", "open_frames"]

@@ -11,9 +11,9 @@ ends with one instance, ``FORMAT``; third-party ones arrive through the
 
 from __future__ import annotations
 
-import abc
 import inspect
 import os
+from collections.abc import Callable
 from typing import Any, ClassVar
 
 from pipeline.errors import UnknownFormatError
@@ -24,14 +24,30 @@ WRITES = (None, "file", "store")
 """What :attr:`Format.writes` may say: nothing, one file, or a Zarr directory store."""
 
 
-class Format(abc.ABC):
+def _owed(fmt: Format, path: Any, /, **options: Any) -> ImageSeries:
+    raise NotImplementedError(f"format {fmt.name!r} declares no open")
+
+
+def _not_written(fmt: Format, series: ImageSeries, target: str, **options: Any) -> FileEncoding:
+    raise UnknownFormatError(f"format {fmt.name!r} can be read but not written")
+
+
+def _same_path(fmt: Format, path: str | os.PathLike[str], options: dict[str, Any]) -> str:
+    return os.fspath(path)
+
+
+def _not_in_place(fmt: Format, series: ImageSeries, node: Any, **options: Any) -> ImageSeries:
+    raise TypeError(f"the {fmt.name} format writes files; give a path, not {node!r:.60}")
+
+
+class Format:
     """A format of series.
 
     Implementers owe
     ----------------
     ``name``
         The format's registered name (``format="name"``).
-    ``open(path, **options)``
+    ``open(path, **options)`` (a method, or a function as a ``staticmethod``)
         The series at ``path``, lazily (nothing but headers read).  A file
         that is not of this format raises :class:`~pipeline.errors.NotMyFormat`,
         so that detection tries the next format; a damaged file of this
@@ -68,9 +84,8 @@ class Format(abc.ABC):
     file_based: ClassVar[bool] = True
     writes: ClassVar[str | None] = None
 
-    @abc.abstractmethod
-    def open(self, path: Any, /, **options: Any) -> ImageSeries:
-        """The series at ``path``, read lazily."""
+    open: Callable[..., ImageSeries] = _owed
+    """``open(path, **options)``: the series at ``path``, read lazily (owed by every format)."""
 
     def sniff(self, path: str) -> bool:
         """Whether ``path`` may be of this format, from a look at it (default: let open decide)."""
@@ -86,17 +101,17 @@ class Format(abc.ABC):
             return None
         return tuple(p.name for p in params if p.kind is not p.POSITIONAL_ONLY)
 
-    def encoder(self, series: ImageSeries, target: str, **options: Any) -> FileEncoding:
-        """How ``series`` is encoded into the file ``target``, every option checked first."""
-        raise UnknownFormatError(f"format {self.name!r} can be read but not written")
+    encoder: Callable[..., FileEncoding] = _not_written
+    """``encoder(series, target, **options)``: how ``series`` is encoded into the file
+    ``target``, every option and the metadata checked before any frame is computed."""
 
-    def target(self, path: str | os.PathLike[str], options: dict[str, Any]) -> str:
-        """The file a write of ``path`` goes to; may take its own options out of ``options``."""
-        return os.fspath(path)
+    target: Callable[..., str] = _same_path
+    """``target(path, options)``: the file a write of ``path`` goes to; it may take its own
+    options out of ``options`` (default: ``path``)."""
 
-    def write_into(self, series: ImageSeries, node: Any, **options: Any) -> ImageSeries:
-        """Write ``series`` into the caller's open container ``node``, in place."""
-        raise TypeError(f"the {self.name} format writes files; give a path, not {node!r:.60}")
+    write_into: Callable[..., ImageSeries] = _not_in_place
+    """``write_into(series, node, **options)``: write ``series`` into the caller's open
+    container ``node``, in place (default: refused)."""
 
     def require(self) -> None:
         """Import the optional packages; an ImportError names the extra that brings them."""
@@ -111,7 +126,7 @@ class Format(abc.ABC):
         return any(text.endswith(ext) for ext in self.extensions)
 
     def __repr__(self) -> str:
-        return f"<format {self.name!r}>"
+        return f"<format {getattr(self, 'name', '?')!r}>"
 
 
 def check_format(fmt: Any, name: str | None = None) -> Format:
@@ -120,10 +135,17 @@ def check_format(fmt: Any, name: str | None = None) -> Format:
         fmt = fmt()
     if not isinstance(fmt, Format):
         raise TypeError(f"a format must be a pipeline.formats.Format, got {fmt!r:.80}")
+    if not isinstance(getattr(type(fmt), "name", None), str):
+        raise TypeError(f"the format class {type(fmt).__name__} declares no name")
+    if type(fmt).open is Format.open:
+        raise TypeError(f"format {fmt.name!r} declares no open")
     if name is not None and fmt.name != name:
         raise TypeError(f"the format registered as {name!r} calls itself {fmt.name!r}")
     if fmt.writes not in WRITES:
         raise TypeError(f"format {fmt.name!r}: writes={fmt.writes!r}; expected one of {WRITES}")
+    if (fmt.writes == "file") != (type(fmt).encoder is not Format.encoder):
+        raise TypeError(f"format {fmt.name!r}: writes={fmt.writes!r} goes with an encoder, and "
+                        "an encoder with writes='file'")
     return fmt
 
 

@@ -145,7 +145,7 @@ class FrameCacheSeries(BorrowedHandle, FileSeries):
         oldest dropped first), so a frame read again costs no file access, as
         with hexrd's in-memory frame list; the arrays are shared, read-only.
         """
-        rows, cols, vals, _ = self._entries(self._frame_index(j))
+        rows, cols, vals, _ = self._entries(self.frame_index(j))
         return rows, cols, vals
 
     def _entries(self, j: int) -> tuple[np.ndarray, ...]:

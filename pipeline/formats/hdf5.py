@@ -20,6 +20,7 @@ from pipeline.formats import _fsspec
 from pipeline.formats._encoding import FileEncoding
 from pipeline.formats._file import FileSeries, FrameNumbers
 from pipeline.formats._filewrite import frame_metadata
+from pipeline.formats._h5meta import read_attrs
 from pipeline.formats._h5node import BorrowedHandle, is_h5_node, node_location, opened
 from pipeline.formats._h5write import h5_options, target_group, write_group
 from pipeline.formats._plugin import Format
@@ -103,7 +104,7 @@ class HDF5Series(BorrowedHandle, FileSeries):
             self._dshape = tuple(int(n) for n in ds.shape)
             self._dtype = np.dtype(ds.dtype)
             self._chunks = ds.chunks
-            self._meta = _read_attrs(f[self._group].attrs, f[self._group])
+            self._meta = read_attrs(f[self._group].attrs, f[self._group])
 
     # -- opening ---------------------------------------------------------------------
 
@@ -159,7 +160,7 @@ class HDF5Series(BorrowedHandle, FileSeries):
 
     def _reread_metadata(self) -> dict[str, Any]:
         with self._lock:
-            return _read_attrs(self.handle[self._group].attrs, self.handle[self._group])
+            return read_attrs(self.handle[self._group].attrs, self.handle[self._group])
 
     def options(self) -> dict[str, Any]:
         return {"group": self._group, "dataname": self._dataname}
@@ -207,29 +208,6 @@ def _dataset(f: Any, group: str, dataname: str, filename: str) -> Any:
     return ds
 
 
-def _read_attrs(attrs: Any, group: Any = None) -> dict[str, Any]:
-    """HDF5 attributes as metadata: byte strings decoded, JSON-encoded values restored."""
-    from pipeline.formats import _h5meta
-
-    meta: dict[str, Any] = {}
-    for key, value in attrs.items():
-        if isinstance(value, bytes):
-            value = value.decode("utf-8", "replace")
-        elif isinstance(value, np.ndarray) and value.dtype.kind == "S":
-            value = value.astype(str)
-        elif isinstance(value, np.ndarray) and value.dtype.kind == "O":
-            value = np.array([v.decode() if isinstance(v, bytes) else v for v in value.ravel()]
-                             ).reshape(value.shape)
-        if isinstance(value, str) and value.startswith(JSON_PREFIX):
-            value = _h5meta.decode_attr(value, group)
-        meta[key] = value
-    return meta
-
-
-JSON_PREFIX = "json:"
-"""Metadata HDF5 cannot hold as an attribute (dicts, None) is stored as JSON text after this."""
-
-
 def open(filename: Any, path: str | None = None, dataname: str = DEFAULT_DATANAME,
          close_when_finished: bool = False, storage_options: dict[str, Any] | None = None
          ) -> HDF5Series:
@@ -243,7 +221,7 @@ def open(filename: Any, path: str | None = None, dataname: str = DEFAULT_DATANAM
     if dataname == DEFAULT_DATANAME:
         from pipeline.formats._nexus import open_frames
 
-        found = open_frames(filename, dataname, path)
+        found = open_frames(filename, dataname, path, HDF5Series)
         if found is not None:
             return found  # type: ignore[return-value]
     return HDF5Series(filename, path=path, dataname=dataname,

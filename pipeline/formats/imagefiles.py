@@ -256,7 +256,7 @@ class ImageFilesSeries(FileSeries):
 
     def locate(self, j: int) -> tuple[str, int]:
         """The file holding frame ``j`` and the frame's page within it."""
-        j = self._frame_index(j)
+        j = self.frame_index(j)
         k = int(np.searchsorted(self._starts, j, side="right")) - 1
         return self._files[k], j - int(self._starts[k]) + self._empty
 

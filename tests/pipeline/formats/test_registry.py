@@ -222,6 +222,16 @@ def test_adding_a_format_by_hand():
     with pytest.raises(TypeError, match="must be a pipeline.formats.Format"):
         registry.add(object())  # type: ignore[arg-type]
 
+    class Unwritten(Plain):
+        name = "unwritten-test"
+        writes = "file"  # without an encoder
+
+    with pytest.raises(TypeError, match="goes with an encoder"):
+        registry.add(Unwritten)
+    with pytest.raises(TypeError, match="declares no open"):
+        registry.add(type("Openless", (Format,), {"name": "openless"}))
+    assert "unwritten-test" not in registry and "openless" not in registry
+
 
 # -- a named format that does not fit the file ----------------------------------------------
 
