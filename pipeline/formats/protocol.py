@@ -42,8 +42,8 @@ def as_series(obj: Any) -> ImageSeries:
 
     Raises
     ------
-    TypeError
-        When ``obj`` offers neither ``len`` nor ``[i]`` (or is a string or mapping).
+    SeriesTypeError
+        A TypeError: when ``obj`` offers neither ``len`` nor ``[i]`` (or is a string or mapping).
     """
     if isinstance(obj, ImageSeries):
         return obj
