@@ -346,7 +346,7 @@ def _as_series(series: Any) -> ImageSeries:
         return ArraySeries(series)
     raise SeriesTypeError(
         f"statistics take an image series or a numpy/dask array of frames, "
-        f"got {type(series).__name__}"
+        f"got {type(series).__name__} ({series!r:.60})"
     )
 
 
