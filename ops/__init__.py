@@ -15,6 +15,7 @@ from ops.errors import (
     OpParameterError,
     OpResultError,
     OpUnavailableError,
+    RegistrationError,
     UnknownOpError,
 )
 from ops.filters import GAUSS_LAPLACE
@@ -53,6 +54,7 @@ __all__ = [
     "OpResultError",
     "OpUnavailableError",
     "Region",
+    "RegistrationError",
     "Registry",
     "UnknownOpError",
     "lookup",

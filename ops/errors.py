@@ -31,6 +31,15 @@ class OpUnavailableError(RuntimeError):
     """
 
 
+class RegistrationError(ValueError, TypeError):
+    """An op or format that cannot be registered: its name is taken (pass ``replace=True``),
+    or what was offered is not a declaration of that name (an entry point that loads
+    something else, a format class without ``name`` or ``open``).
+
+    A ValueError for a name taken and a TypeError for a wrong declaration, as they were.
+    """
+
+
 class MissingDependencyError(ImportError):
     """An optional dependency that is not installed; the message names it and the extra.
 

@@ -168,14 +168,15 @@ def _insert_kind(name: str, axis: int) -> OpKind:
     label = "row" if axis == -2 else "column"
 
     def parse(idx: Any) -> int:
+        error = param_error(
+            name, f"expected an integer {label} index (not a bool), got {idx!r:.80}"
+        )
+        if isinstance(idx, bool | np.bool_):
+            raise error
         try:
-            if isinstance(idx, bool | np.bool_):
-                raise TypeError
             return operator.index(idx)
         except TypeError:
-            raise param_error(
-                name, f"expected an integer {label} index (not a bool), got {idx!r:.80}"
-            ) from None
+            raise error from None
 
     def validate(idx: int, spec: FrameSpec) -> int:
         n = spec.shape[axis]

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from ops import transport as _transport
-from ops.errors import OpUnavailableError, UnknownOpError
+from ops.errors import OpUnavailableError, RegistrationError, UnknownOpError
 from ops.spec import (  # noqa: F401  (check_result, param_error: re-exported for the ops)
     DROP,
     BlockFunc,
@@ -287,7 +287,7 @@ class Registry(Mapping[str, OpKind]):
 
     def add(self, kind: OpKind, *, replace: bool = False) -> OpKind:
         if kind.name in self._kinds and not replace:
-            raise ValueError(
+            raise RegistrationError(
                 f"an op named {kind.name!r} is already registered; "
                 "pass replace=True to replace it"
             )
@@ -321,7 +321,7 @@ class Registry(Mapping[str, OpKind]):
         ep = self._entry_points()[name]
         kind = ep.load()
         if not isinstance(kind, OpKind) or kind.name != name:
-            raise TypeError(
+            raise RegistrationError(
                 f"entry point {name} = {ep.value!r} in group {self._group!r} must be an "
                 f"OpKind named {name!r}, got {kind!r:.80}"
             )

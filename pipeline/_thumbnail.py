@@ -12,6 +12,8 @@ import zlib
 
 import numpy as np
 
+from pipeline.errors import FrameShapeError
+
 MAX_SIDE = 128
 """The thumbnail's longest side, in pixels, at most."""
 
@@ -64,8 +66,8 @@ def stretch(data: np.ndarray) -> np.ndarray:
 def png(image: np.ndarray) -> bytes:
     """``image`` (uint8, ``(h, w)`` grey or ``(h, w, 3)`` RGB) as PNG file bytes."""
     if image.dtype != np.uint8 or image.ndim not in (2, 3):
-        raise ValueError(f"a PNG here is uint8 (h, w) or (h, w, 3), not {image.dtype} "
-                         f"{image.shape}")
+        raise FrameShapeError(f"a PNG here is uint8 (h, w) or (h, w, 3), not {image.dtype} "
+                              f"{image.shape}")
     rows, cols = image.shape[:2]
     colour_type = 2 if image.ndim == 3 else 0
     raw = np.zeros((rows, 1 + image[0].size), np.uint8)  # filter byte 0 (none) on every row

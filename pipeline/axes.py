@@ -13,6 +13,8 @@ from typing import Any
 
 import numpy as np
 
+from pipeline.errors import AxesError, FrameShapeError
+
 AXIS_LETTERS = "TCZYX"
 """Axis names a caller may use: time/frame, channel, depth, rows, columns."""
 
@@ -30,7 +32,7 @@ def default_axes(frame_ndim: int) -> str:
     """
     lead = frame_ndim - 2
     if lead < 0:
-        raise ValueError(f"frames need 2 or more dimensions (Y, X), got {frame_ndim}")
+        raise FrameShapeError(f"frames need 2 or more dimensions (Y, X), got {frame_ndim}")
     names = _LEADING_DEFAULT + "ABDEFGHIJKLMNOPQRSUVW"
     return "T" + names[:lead] + "YX"
 
@@ -42,19 +44,21 @@ def parse_axes(axes: str, ndim: int) -> str:
     and ``X`` present, and one letter per dimension.
     """
     if not isinstance(axes, str):
-        raise TypeError(f"axes must be a string such as 'TYX' or 'CTYX', got {axes!r}")
+        raise AxesError(f"axes must be a string such as 'TYX' or 'CTYX', got {axes!r}")
     text = axes.upper()
     bad = sorted({a for a in text if a not in AXIS_LETTERS})
     if bad:
-        raise ValueError(
+        raise AxesError(
             f"axes {axes!r} has unknown axis names {bad}; use letters from {AXIS_LETTERS!r}"
         )
     if len(set(text)) != len(text):
-        raise ValueError(f"axes {axes!r} names an axis twice; each of {AXIS_LETTERS!r} at most once")
+        raise AxesError(
+            f"axes {axes!r} names an axis twice; each of {AXIS_LETTERS!r} at most once"
+        )
     if "Y" not in text or "X" not in text:
-        raise ValueError(f"axes {axes!r} must name the image plane, Y and X")
+        raise AxesError(f"axes {axes!r} must name the image plane, Y and X")
     if len(text) != ndim:
-        raise ValueError(
+        raise AxesError(
             f"axes {axes!r} names {len(text)} axes but the array has {ndim} dimensions"
         )
     return text

@@ -36,13 +36,18 @@ from pipeline.cli_args import (
     writers,  # noqa: F401  (part of the command line's face)
 )
 from pipeline.errors import (
+    AxesError,
     BadInputError,
+    FrameShapeError,
+    MetadataClashError,
     NotASeriesError,
     NotMyFormat,
     OpParameterError,
+    OptionValueError,
     PipelineFileError,
     UnknownFormatError,
     UnknownOpError,
+    WriteTargetError,
     YAMLError,
 )
 
@@ -58,6 +63,11 @@ EXIT_CODES: tuple[tuple[type[BaseException], int], ...] = (
     (YAMLError, 2),
     (FileNotFoundError, 2),
     (FileExistsError, 2),
+    (OptionValueError, 2),
+    (FrameShapeError, 2),
+    (AxesError, 2),
+    (MetadataClashError, 2),
+    (WriteTargetError, 2),
 )
 """Error classes and the exit code each means, the first that matches winning; others exit 1.
 

@@ -7,21 +7,27 @@ from ops.errors import (
     OpParameterError,
     OpResultError,
     OpUnavailableError,
+    RegistrationError,
     UnknownOpError,
 )
 
 __all__ = [
+    "AxesError",
     "BadInputError",
+    "ClosedSeriesError",
     "DenseFrameWarning",
     "DiskFullError",
     "EmptySeriesError",
     "FormatPluginWarning",
     "FrameIndexError",
     "FrameSelectionError",
+    "FrameShapeError",
     "IncompleteStoreError",
     "LayerNotLoadedError",
+    "MetadataClashError",
     "MetadataError",
     "MissingChunkError",
+    "MissingDatasetError",
     "MissingDependencyError",
     "MissingOptionError",
     "NotASeriesError",
@@ -34,8 +40,10 @@ __all__ = [
     "PipelineFileError",
     "ReadOnlyError",
     "RegionError",
+    "RegistrationError",
     "SchedulerUnreachableError",
     "SeriesOptionError",
+    "SeriesTypeError",
     "SourceTargetError",
     "SourceUnavailableError",
     "StoreChangedError",
@@ -49,6 +57,7 @@ __all__ = [
     "UnsupportedDtypeError",
     "UnsupportedVersionError",
     "ValueRangeError",
+    "WriteTargetError",
     "WrongFormatError",
     "YAMLError",
     "YAMLLimitError",
@@ -155,7 +164,8 @@ class DiskFullError(OSError):
 
 
 class EmptySeriesError(ValueError):
-    """A series of no frames given to a writer whose container cannot hold one."""
+    """A series of no frames where a frame is needed: a writer whose container cannot hold
+    none, a statistic over frames, or a frame shape and dtype only a first frame could tell."""
 
 
 class YAMLError(ValueError):
@@ -181,7 +191,8 @@ class MissingOptionError(TypeError, KeyError):
 
 
 class OptionValueError(ValueError, TypeError):
-    """An option value that is not one of the valid ones (hexrd raises TypeError there)."""
+    """An option or argument value that is not one of the valid ones: a reader option, a
+    writer's ``style=`` or ``gzip=``, a statistic's ``nchunk=`` (hexrd raises TypeError there)."""
 
 
 class DenseFrameWarning(UserWarning):
@@ -218,3 +229,40 @@ class WrongFormatError(NotASeriesError):
 
 class FormatPluginWarning(UserWarning):
     """A third-party format whose entry point does not load; it is left out of the registry."""
+
+
+# -- errors of shape, axes and targets (each also the built-in it replaced) --------------------
+
+
+class FrameShapeError(ValueError):
+    """Frames of a shape or dtype a series or container cannot take: fewer than two
+    dimensions (Y, X), one frame unlike the others, a 3-d frame for a 2-d frame cache."""
+
+
+class AxesError(ValueError, TypeError):
+    """An axes string (``"TYX"``, ``"CTYX"``) that is not a string, names an unknown or
+    repeated axis, lacks Y or X, or does not match the number of dimensions."""
+
+
+class SeriesTypeError(TypeError):
+    """An object given where an image series is wanted that is neither a series, an array
+    of frames, nor hexrd's series protocol (``len``, ``[i]``, ``shape``, ``dtype``)."""
+
+
+class ClosedSeriesError(ValueError):
+    """A series used after :meth:`close` (a ValueError, as for a closed Python file)."""
+
+
+class MissingDatasetError(NotASeriesError, KeyError):
+    """An HDF5 group or dataset that is not in the file (hexrd raises KeyError there)."""
+
+    __str__ = Exception.__str__  # the message, not KeyError's quoted repr of it
+
+
+class MetadataClashError(MetadataError, ValueError):
+    """Metadata keys a container reserves for its own entries (a frame cache's ``shape``)."""
+
+
+class WriteTargetError(ValueError, TypeError):
+    """A write target this format cannot write into: an open HDF5 node given to a format
+    that writes files, or a file opened read-only (open it with mode ``'a'``)."""

@@ -26,7 +26,7 @@ import numpy as np
 
 from pipeline import microscopy
 from pipeline.axes import dimension_names
-from pipeline.errors import NotASeriesError, SeriesOptionError
+from pipeline.errors import NotASeriesError, OptionValueError, SeriesOptionError
 
 VERSION = "0.5"
 LEVELS_GROUP = "levels"
@@ -62,16 +62,18 @@ def level_factors(axes: str, level: int) -> list[int]:
 def check_levels(levels: Any, axes: str, shape: Sequence[int]) -> int:
     """``levels`` as an int after checking it against the frame size; raise before any work."""
     if isinstance(levels, bool) or not isinstance(levels, int | np.integer) or levels < 0:
-        raise ValueError(f"levels must be a whole number >= 0 of downsampled levels, "
-                         f"got {levels!r}")
+        raise OptionValueError(f"levels must be a whole number >= 0 of downsampled levels, "
+                               f"got {levels!r}")
     if levels and not describable(axes):
-        raise ValueError(f"levels={levels!r}: OME-Zarr cannot describe axes {axes!r}; "
-                         "write without levels")
+        raise OptionValueError(f"levels={levels!r}: OME-Zarr cannot describe axes {axes!r}; "
+                               "write without levels")
     smallest = min(shape[-2:])
     if levels and 2**levels > smallest:
         most = int(np.floor(np.log2(max(smallest, 1))))
-        raise ValueError(f"levels={levels!r} would shrink frames of shape {tuple(shape[-2:])} "
-                         f"below one pixel; at most {most}")
+        raise OptionValueError(
+            f"levels={levels!r} would shrink frames of shape {tuple(shape[-2:])} "
+            f"below one pixel; at most {most}"
+        )
     return int(levels)
 
 

@@ -27,6 +27,7 @@ from ops import Region
 from pipeline import dtypes
 from pipeline.disk import make_scratch, remove_scratch
 from pipeline.dtypes import limits
+from pipeline.errors import ClosedSeriesError, EmptySeriesError, FrameShapeError, OptionValueError
 from pipeline.series import FrameSelection, ImageSeries, region_index
 
 DEFAULT_MEMORY_FRACTION = 0.25
@@ -45,17 +46,17 @@ def available_memory() -> int:
 def memory_budget(max_memory_mb: float | None, max_memory_fraction: float | None) -> int:
     """The budget in bytes from either a size in MiB or a fraction of available memory."""
     if max_memory_mb is not None and max_memory_fraction is not None:
-        raise ValueError(
+        raise OptionValueError(
             f"give max_memory_mb ({max_memory_mb!r}) or max_memory_fraction "
             f"({max_memory_fraction!r}), not both"
         )
     if max_memory_mb is not None:
         if not max_memory_mb >= 0:
-            raise ValueError(f"max_memory_mb must be >= 0, got {max_memory_mb!r}")
+            raise OptionValueError(f"max_memory_mb must be >= 0, got {max_memory_mb!r}")
         return int(max_memory_mb * 2**20)
     fraction = DEFAULT_MEMORY_FRACTION if max_memory_fraction is None else max_memory_fraction
     if not 0 < fraction <= 1:
-        raise ValueError(f"max_memory_fraction must be in (0, 1], got {fraction!r}")
+        raise OptionValueError(f"max_memory_fraction must be in (0, 1], got {fraction!r}")
     return int(fraction * available_memory())
 
 
@@ -150,13 +151,17 @@ class ImageStack(ImageSeries):
     @property
     def shape(self) -> tuple[int, ...]:
         if self._shape is None:
-            raise ValueError("an empty ImageStack has no frame shape yet; append a frame first")
+            raise EmptySeriesError(
+                "an empty ImageStack has no frame shape yet; append a frame first"
+            )
         return self._shape
 
     @property
     def dtype(self) -> np.dtype:
         if self._dtype is None:
-            raise ValueError("an empty ImageStack without dtype= has no dtype yet; append a frame")
+            raise EmptySeriesError(
+                "an empty ImageStack without dtype= has no dtype yet; append a frame"
+            )
         return self._dtype
 
     @property
@@ -298,16 +303,18 @@ class ImageStack(ImageSeries):
 
     def _check_open(self) -> None:
         if self._closed:
-            raise ValueError("this ImageStack is closed; its frames are gone")
+            raise ClosedSeriesError("this ImageStack is closed; its frames are gone")
 
     def _take(self, frame: Any) -> np.ndarray:
         """``frame`` as a read-only copy in the stack's dtype, its shape checked."""
         self._check_open()
         arr = np.asarray(frame)
         if arr.ndim < 2:
-            raise ValueError(f"a frame needs 2 or more dimensions (Y, X), got shape {arr.shape}")
+            raise FrameShapeError(
+                f"a frame needs 2 or more dimensions (Y, X), got shape {arr.shape}"
+            )
         if self._shape is not None and arr.shape != self._shape:
-            raise ValueError(
+            raise FrameShapeError(
                 f"frame of shape {arr.shape} does not fit a stack of frames of shape "
                 f"{self._shape}; crop or pad it first"
             )

@@ -50,6 +50,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from pipeline.errors import EmptySeriesError, OptionValueError, SeriesTypeError
 from pipeline.formats.protocol import as_series
 from pipeline.series import ImageSeries
 
@@ -182,9 +183,9 @@ percentile = frame_percentile
 def _chunk_stops(n: int, nchunks: int) -> np.ndarray:
     """hexrd's yield points: the last item of each of ``nchunks`` near-equal chunks of ``n``."""
     if isinstance(nchunks, bool) or not isinstance(nchunks, int | np.integer) or nchunks < 1:
-        raise ValueError(f"nchunk must be a positive number of chunks, got {nchunks!r}")
+        raise OptionValueError(f"nchunk must be a positive number of chunks, got {nchunks!r}")
     if nchunks > n:
-        raise ValueError(f"nchunk {nchunks!r} exceeds the {n} items to split; give 1 to {n}")
+        raise OptionValueError(f"nchunk {nchunks!r} exceeds the {n} items to split; give 1 to {n}")
     pieces = np.full(nchunks, n // nchunks, dtype=int)
     pieces[: n % nchunks] += 1
     return np.cumsum(pieces) - 1
@@ -296,7 +297,7 @@ def _check_pct(pct: Any) -> np.ndarray:
     except (TypeError, ValueError):
         q = np.asarray(np.nan)
     if q.ndim > 1 or q.size == 0 or not np.all((q >= 0) & (q <= 100)):
-        raise ValueError(f"percentile {pct!r} must be a number or 1-d sequence in [0, 100]")
+        raise OptionValueError(f"percentile {pct!r} must be a number or 1-d sequence in [0, 100]")
     return q
 
 
@@ -314,7 +315,7 @@ def parse_bytes(value: Any) -> int:
     else:
         nbytes = -1
     if nbytes <= 0:
-        raise ValueError(
+        raise OptionValueError(
             f"memory_limit {value!r} must be a positive number of bytes or a string such as "
             "'512MB' or '2GiB'"
         )
@@ -323,12 +324,14 @@ def parse_bytes(value: Any) -> int:
 
 def _nframes(total: int, nframes: Any) -> int:
     if isinstance(nframes, bool) or not isinstance(nframes, int | np.integer) or nframes < 0:
-        raise ValueError(
+        raise OptionValueError(
             f"nframes must be 0 (all frames) or a positive frame count, got {nframes!r}"
         )
     count = total if nframes == 0 else builtins.min(total, int(nframes))
     if count == 0:
-        raise ValueError("a statistic over frames needs at least one frame; the series has none")
+        raise EmptySeriesError(
+            "a statistic over frames needs at least one frame; the series has none"
+        )
     return count
 
 
@@ -341,9 +344,9 @@ def _as_series(series: Any) -> ImageSeries:
         from pipeline.formats.array import ArraySeries
 
         return ArraySeries(series)
-    raise TypeError(
+    raise SeriesTypeError(
         f"statistics take an image series or a numpy/dask array of frames, "
-        f"got {type(series).__name__}"
+        f"got {type(series).__name__} ({series!r:.60})"
     )
 
 

@@ -18,7 +18,7 @@ import os
 import warnings
 from collections.abc import Iterator
 
-from pipeline.errors import FormatPluginWarning, UnknownFormatError
+from pipeline.errors import FormatPluginWarning, RegistrationError, UnknownFormatError
 from pipeline.formats._encoding import FileEncoding
 from pipeline.formats._plugin import Format, check_format
 
@@ -90,7 +90,9 @@ class FormatRegistry:
         """Register ``fmt`` (a Format, or a Format class to instantiate); returns it."""
         fmt = check_format(fmt)
         if not replace and (fmt.name in self._formats or self._canonical(fmt.name)):
-            raise ValueError(f"a format named {fmt.name!r} is registered; pass replace=True")
+            raise RegistrationError(
+                f"a format named {fmt.name!r} is registered; pass replace=True"
+            )
         self._put(fmt)
         return fmt
 

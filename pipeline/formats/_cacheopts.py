@@ -18,7 +18,13 @@ from typing import Any
 
 import numpy as np
 
-from pipeline.errors import NotASeriesError, NotMyFormat, OptionValueError, StoreExistsError
+from pipeline.errors import (
+    NotASeriesError,
+    NotMyFormat,
+    OptionValueError,
+    StoreExistsError,
+    WriteTargetError,
+)
 from pipeline.series import ImageSeries
 
 YML_STYLES = ("yml", "yaml")
@@ -81,8 +87,10 @@ def write_into_group(series: ImageSeries, node: Any, path: str | None, threshold
         raise OptionValueError(f"style={style!r}: a frame cache inside an open HDF5 file is "
                                "of style 'fch5'")
     if node.file.mode != "r+":
-        raise ValueError(f"{node.file.filename!r} is open read-only; open it with mode 'a' or "
-                         "'w' to write a frame cache into it")
+        raise WriteTargetError(
+            f"{node.file.filename!r} is open read-only; open it with mode 'a' or "
+            "'w' to write a frame cache into it"
+        )
     from pipeline.formats._filewrite import iter_blocks
 
     write_fch5(series, _cache_group(node, path, overwrite), threshold, meta, iter_blocks(series))

@@ -11,6 +11,8 @@ from __future__ import annotations
 import os
 from typing import Any
 
+from pipeline.errors import OptionValueError
+
 
 def is_url(path: str) -> bool:
     """Whether ``path`` is an fsspec URL rather than a local path."""
@@ -32,7 +34,7 @@ def openable(path: str, storage_options: dict[str, Any] | None = None) -> Any:
     """
     if not is_url(path):
         if storage_options:
-            raise ValueError(
+            raise OptionValueError(
                 f"storage_options={storage_options!r} apply to URLs (file://, s3://, ...), "
                 f"not to the local path {path!r}"
             )

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from pipeline.errors import OptionValueError, StoreExistsError, WriteTargetError
 from pipeline.formats._filewrite import iter_blocks
 from pipeline.series import ImageSeries
 
@@ -16,7 +17,7 @@ from pipeline.series import ImageSeries
 def h5_options(shape: tuple[int, ...], gzip: int, shuffle: bool, chunk_rows: int,
                 compression: Any) -> dict[str, Any]:
     if not 0 <= int(gzip) <= 9:
-        raise ValueError(f"gzip={gzip!r}: the gzip level must be 0 (none) to 9")
+        raise OptionValueError(f"gzip={gzip!r}: the gzip level must be 0 (none) to 9")
     rows = int(chunk_rows)
     rows = shape[-2] if rows < 1 or rows > shape[-2] else rows
     options: dict[str, Any] = {"chunks": (1, *shape[:-2], rows, shape[-1])}
@@ -41,7 +42,7 @@ def compression_options(compression: Any) -> dict[str, Any]:
         return {"compression": compression}
     if isinstance(compression, Mapping) and "compression" in compression:
         return dict(compression)
-    raise TypeError(
+    raise OptionValueError(
         f"compression={compression!r} must be a filter name ('lzf', 'gzip'), a mapping of "
         "h5py create_dataset options such as {'compression': 'lzf'}, or an hdf5plugin "
         "filter such as hdf5plugin.Blosc(cname='zstd', clevel=5)"
@@ -62,11 +63,9 @@ def write_group(series: ImageSeries, group: Any, dataname: str, options: dict[st
 
 def target_group(node: Any, path: str, dataname: str, overwrite: bool) -> Any:
     """The group ``path`` of an open file to write ``dataname`` into, after the overwrite check."""
-    from pipeline.errors import StoreExistsError
-
     if node.file.mode != "r+":
-        raise ValueError(f"{node.file.filename!r} is open read-only; open it with mode 'a' "
-                         "or 'w' to write into it")
+        raise WriteTargetError(f"{node.file.filename!r} is open read-only; open it with mode 'a' "
+                               "or 'w' to write into it")
     group = node.require_group(path)
     if dataname in group:
         if not overwrite:

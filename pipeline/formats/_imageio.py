@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from ops import Region
-from pipeline.errors import NotASeriesError, NotMyFormat, UnreadableFrameError
+from pipeline.errors import FrameShapeError, NotASeriesError, NotMyFormat, UnreadableFrameError
 from pipeline.formats._frames import FrameAtATime
 from pipeline.formats._handle import LazyHandle
 from pipeline.series import region_index
@@ -32,8 +32,8 @@ def frame_shape(image_shape: tuple[int, ...]) -> tuple[int, ...]:
     if len(shape) == 3:
         return (shape[2], shape[0], shape[1])
     if len(shape) != 2:
-        raise ValueError(f"an image of shape {shape} is neither (rows, cols) nor "
-                         "(rows, cols, channels)")
+        raise FrameShapeError(f"an image of shape {shape} is neither (rows, cols) nor "
+                              "(rows, cols, channels)")
     return shape
 
 

@@ -16,7 +16,7 @@ import os
 from collections.abc import Callable
 from typing import Any, ClassVar
 
-from pipeline.errors import UnknownFormatError
+from pipeline.errors import RegistrationError, UnknownFormatError, WriteTargetError
 from pipeline.formats._encoding import FileEncoding
 from pipeline.series import ImageSeries
 
@@ -37,7 +37,7 @@ def _same_path(fmt: Format, path: str | os.PathLike[str], options: dict[str, Any
 
 
 def _not_in_place(fmt: Format, series: ImageSeries, node: Any, **options: Any) -> ImageSeries:
-    raise TypeError(f"the {fmt.name} format writes files; give a path, not {node!r:.60}")
+    raise WriteTargetError(f"the {fmt.name} format writes files; give a path, not {node!r:.60}")
 
 
 class Format:
@@ -134,18 +134,22 @@ def check_format(fmt: Any, name: str | None = None) -> Format:
     if isinstance(fmt, type) and issubclass(fmt, Format):
         fmt = fmt()
     if not isinstance(fmt, Format):
-        raise TypeError(f"a format must be a pipeline.formats.Format, got {fmt!r:.80}")
+        raise RegistrationError(f"a format must be a pipeline.formats.Format, got {fmt!r:.80}")
     if not isinstance(getattr(type(fmt), "name", None), str):
-        raise TypeError(f"the format class {type(fmt).__name__} declares no name")
+        raise RegistrationError(f"the format class {type(fmt).__name__} declares no name")
     if type(fmt).open is Format.open:
-        raise TypeError(f"format {fmt.name!r} declares no open")
+        raise RegistrationError(f"format {fmt.name!r} declares no open")
     if name is not None and fmt.name != name:
-        raise TypeError(f"the format registered as {name!r} calls itself {fmt.name!r}")
+        raise RegistrationError(f"the format registered as {name!r} calls itself {fmt.name!r}")
     if fmt.writes not in WRITES:
-        raise TypeError(f"format {fmt.name!r}: writes={fmt.writes!r}; expected one of {WRITES}")
+        raise RegistrationError(
+            f"format {fmt.name!r}: writes={fmt.writes!r}; expected one of {WRITES}"
+        )
     if (fmt.writes == "file") != (type(fmt).encoder is not Format.encoder):
-        raise TypeError(f"format {fmt.name!r}: writes={fmt.writes!r} goes with an encoder, and "
-                        "an encoder with writes='file'")
+        raise RegistrationError(
+            f"format {fmt.name!r}: writes={fmt.writes!r} goes with an encoder, and "
+            "an encoder with writes='file'"
+        )
     return fmt
 
 

@@ -7,6 +7,7 @@ from typing import Any
 import numpy as np
 
 from ops import Region
+from pipeline.errors import FrameShapeError, MissingOptionError, OptionValueError
 from pipeline.formats._plugin import Format
 from pipeline.series import FrameSelection, ImageSeries, region_index
 
@@ -26,7 +27,7 @@ class ArraySeries(ImageSeries):
         if not hasattr(data, "shape") or not hasattr(data, "dtype"):
             data = np.asarray(data)
         if data.ndim < 2:
-            raise ValueError(
+            raise FrameShapeError(
                 f"an image series needs an array of 2 or more dimensions, got shape {data.shape}"
             )
         # a transpose is a view: frames are read plane by plane, never copied whole
@@ -100,9 +101,11 @@ def open(path: None = None, data: Any = None, meta: dict[str, Any] | None = None
          metadata: dict[str, Any] | None = None) -> ArraySeries:
     """hexrd's ``open(None, "array", data=arr, meta={...})``."""
     if data is None:
-        raise TypeError("the 'array' format needs data=, the array of frames")
+        raise MissingOptionError("the 'array' format needs data=, the array of frames")
     if path is not None:
-        raise TypeError(f"the 'array' format takes no path (got {path!r}); pass data= instead")
+        raise OptionValueError(
+            f"the 'array' format takes no path (got {path!r}); pass data= instead"
+        )
     return ArraySeries(data, meta if meta is not None else metadata)
 
 

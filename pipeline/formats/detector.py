@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from ops import Region
-from pipeline.errors import NotASeriesError, NotMyFormat
+from pipeline.errors import FrameIndexError, NotASeriesError, NotMyFormat
 from pipeline.formats import DETECTOR_EXTENSIONS  # the registry's: one list
 from pipeline.formats._frames import FrameAtATime
 from pipeline.formats._plugin import Format
@@ -177,7 +177,9 @@ def read_frame(path: str, frame: int, region: Region | None = None) -> np.ndarra
     """Frame ``frame`` of ``path`` (restricted to ``region`` when given), one frame read."""
     info = file_info(path)
     if not 0 <= frame < info.nframes:
-        raise IndexError(f"{path!r} holds {info.nframes} frames; frame {frame} does not exist")
+        raise FrameIndexError(
+            f"{path!r} holds {info.nframes} frames; frame {frame} does not exist"
+        )
     if info.ge_layout is not None:
         data = _read_ge(path, frame, info, region)
         region = None

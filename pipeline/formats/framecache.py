@@ -23,7 +23,13 @@ from typing import Any
 import numpy as np
 
 from ops import Region
-from pipeline.errors import NotMyFormat, OptionValueError
+from pipeline.errors import (
+    FrameIndexError,
+    FrameShapeError,
+    MetadataClashError,
+    NotMyFormat,
+    OptionValueError,
+)
 from pipeline.formats._cacheopts import (
     YML_STYLES,
     _read_yml_cache,
@@ -222,8 +228,10 @@ class FrameCacheSeries(BorrowedHandle, FileSeries):
         want = list(np.broadcast_arrays(*want))
         for axis, (w, n) in enumerate(zip(want, self._shape)):
             if w.size and (w.min() < -n or w.max() >= n):
-                raise IndexError(f"index {int(w.max() if w.max() >= n else w.min())} is out of "
-                                 f"bounds for axis {axis} of frames of shape {self._shape}")
+                raise FrameIndexError(
+                    f"index {int(w.max() if w.max() >= n else w.min())} is out of "
+                    f"bounds for axis {axis} of frames of shape {self._shape}"
+                )
             want[axis] = np.where(w < 0, w + n, w).astype(np.int64)
         rows, cols, vals = self.sparse_frame(j)
         width = self._shape[1]
@@ -283,7 +291,9 @@ def _write_into(series: ImageSeries, node: Any, path: str | None, threshold: flo
                 style: str, overwrite: bool) -> FrameCacheSeries:
     check_style(style)
     if len(series.shape) != 2:
-        raise ValueError(f"a frame cache holds 2-d frames; this series has shape {series.shape}")
+        raise FrameShapeError(
+            f"a frame cache holds 2-d frames; this series has shape {series.shape}"
+        )
     meta = frame_metadata(series)
     for key, value in meta.items():
         wrap_value(key, value, None)  # checks keys and values before any work
@@ -313,11 +323,15 @@ def encoder(series: ImageSeries, target: str = "", threshold: float | None = Non
     style = style or ("npz" if target.lower().endswith(".npz") else "fch5")
     check_style(style)
     if len(series.shape) != 2:
-        raise ValueError(f"a frame cache holds 2-d frames; this series has shape {series.shape}")
+        raise FrameShapeError(
+            f"a frame cache holds 2-d frames; this series has shape {series.shape}"
+        )
     meta = frame_metadata(series)
     bad = [k for k in meta if k in RESERVED or FRAME_KEY.match(k)]
     if bad:
-        raise ValueError(f"metadata keys {bad} clash with frame-cache entries; rename them")
+        raise MetadataClashError(
+            f"metadata keys {bad} clash with frame-cache entries; rename them"
+        )
     _json.check(meta)
     if style == "npz":
         entries = {k: npz_value(k, v) for k, v in meta.items()}

@@ -9,7 +9,7 @@ import numpy as np
 
 from ops import Region
 from pipeline.dtypes import convert
-from pipeline.errors import MissingOptionError
+from pipeline.errors import EmptySeriesError, FrameShapeError, MissingOptionError, OptionValueError
 from pipeline.formats._file import frame_numbers, output
 from pipeline.formats._plugin import Format
 from pipeline.series import FrameSelection, HeaderSeries, region_index
@@ -32,27 +32,29 @@ class FunctionSeries(HeaderSeries):
         metadata: dict[str, Any] | None = None,
     ) -> None:
         if not callable(func):
-            raise TypeError(f"func must be callable, got {func!r:.80}")
+            raise OptionValueError(f"func must be callable, got {func!r:.80}")
         if int(nframes) < 0:
-            raise ValueError(f"nframes must be >= 0, got {nframes!r}")
+            raise OptionValueError(f"nframes must be >= 0, got {nframes!r}")
         self._func = func
         self._nframes = int(nframes)
         if shape is None or dtype is None:
             if self._nframes == 0:
-                raise ValueError("give shape= and dtype= for a series of no frames")
+                raise EmptySeriesError("give shape= and dtype= for a series of no frames")
             first = np.asarray(func(0))
             shape = first.shape if shape is None else shape
             dtype = first.dtype if dtype is None else dtype
         self._shape = tuple(int(n) for n in shape)
         if len(self._shape) < 2:
-            raise ValueError(f"frames must have 2 or more dimensions, got shape {self._shape}")
+            raise FrameShapeError(
+                f"frames must have 2 or more dimensions, got shape {self._shape}"
+            )
         self._dtype = np.dtype(dtype)
         self._meta = {} if metadata is None else metadata
 
     def _frame(self, j: int) -> np.ndarray:
         frame = np.asarray(self._func(j))
         if frame.shape != self._shape:
-            raise ValueError(
+            raise FrameShapeError(
                 f"func({j}) returned a frame of shape {frame.shape}, expected {self._shape}"
             )
         return convert(frame, self._dtype, "truncate", what=f"func({j}) values")

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from ops import Region
-from pipeline.errors import NotASeriesError, NotMyFormat
+from pipeline.errors import MissingDatasetError, NotASeriesError, NotMyFormat
 from pipeline.formats import _fsspec
 from pipeline.formats._encoding import FileEncoding
 from pipeline.formats._file import FileSeries, FrameNumbers
@@ -190,12 +190,12 @@ def _find_group(f: Any, dataname: str, filename: str) -> str:
 def _dataset(f: Any, group: str, dataname: str, filename: str) -> Any:
     full = f"{group.rstrip('/')}/{dataname}"
     if group not in f:
-        raise KeyError(
+        raise MissingDatasetError(
             f"{filename!r} has no group {group!r}; its top-level groups are {sorted(f)}"
         )
     node = f[group]
     if dataname not in node or not hasattr(node[dataname], "shape"):
-        raise KeyError(
+        raise MissingDatasetError(
             f"{filename!r} has no dataset {full!r}; group {group!r} holds {sorted(node)}; "
             "pass dataname= to choose one"
         )

@@ -32,7 +32,7 @@ import numpy as np
 
 from ops import Region
 from pipeline.dtypes import convert
-from pipeline.errors import NotASeriesError, NotMyFormat
+from pipeline.errors import FrameShapeError, NotASeriesError, NotMyFormat, OptionValueError
 from pipeline.formats._file import FileSeries, FrameNumbers
 from pipeline.formats._plugin import Format
 from pipeline.series import region_index
@@ -123,7 +123,7 @@ def _trigger(out: dict[str, Any], key: str, words: list[str], base: str) -> None
                       "known one is '! load-numpy-array FILE.npy'", UserWarning, stacklevel=3)
         return
     if len(words) < 3:
-        raise ValueError(f"metadata {key!r}: '! load-numpy-array' needs a file name after it")
+        raise NotASeriesError(f"metadata {key!r}: '! load-numpy-array' needs a file name after it")
     out[key] = np.load(os.path.join(base, " ".join(words[2:])), allow_pickle=False)
 
 
@@ -221,15 +221,15 @@ class ImageFilesSeries(FileSeries):
         for name in self._files:
             pages, fshape, fdtype = _file_info(name)
             if shape is not None and fshape != shape:
-                raise ValueError(f"{self._path!r}: {name!r} has frames of shape {fshape}, "
-                                 f"but {self._files[0]!r} has {shape}; all must agree")
+                raise FrameShapeError(f"{self._path!r}: {name!r} has frames of shape {fshape}, "
+                                      f"but {self._files[0]!r} has {shape}; all must agree")
             if dtype is not None and fdtype != dtype and self._want_dtype is None:
-                raise ValueError(f"{self._path!r}: {name!r} has dtype {fdtype}, but "
-                                 f"{self._files[0]!r} has {dtype}; all must agree, or set "
-                                 "options: {dtype: ...} to convert them")
+                raise FrameShapeError(f"{self._path!r}: {name!r} has dtype {fdtype}, but "
+                                      f"{self._files[0]!r} has {dtype}; all must agree, or set "
+                                      "options: {dtype: ...} to convert them")
             if self._empty >= pages:
-                raise ValueError(f"{self._path!r}: empty-frames={self._empty} but {name!r} "
-                                 f"holds only {pages} frames")
+                raise OptionValueError(f"{self._path!r}: empty-frames={self._empty} but {name!r} "
+                                       f"holds only {pages} frames")
             usable = pages - self._empty
             counts.append(min(usable, self._max_file) if self._max_file > 0 else usable)
             shape, dtype = fshape, fdtype

@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 
 from ops import Region
-from pipeline.errors import NotASeriesError, NotMyFormat
+from pipeline.errors import NotASeriesError, NotMyFormat, OptionValueError
 from pipeline.formats import IMAGE_EXTENSIONS, _imageio
 from pipeline.formats._frames import FrameAtATime
 from pipeline.formats._plugin import Format
@@ -129,8 +129,8 @@ class ImageSequenceSeries(FrameAtATime):
     def __init__(self, path: str | os.PathLike[str], mode: str | None = None) -> None:
         self._path = os.fspath(path)
         if mode is not None and mode not in PIL_MODES:
-            raise ValueError(f"mode={mode!r} is not a Pillow mode this reader converts to; "
-                             f"use one of {sorted(PIL_MODES)}")
+            raise OptionValueError(f"mode={mode!r} is not a Pillow mode this reader converts to; "
+                                   f"use one of {sorted(PIL_MODES)}")
         self._mode = mode
         self._files = image_files(self._path)
         self._nframes = len(self._files)

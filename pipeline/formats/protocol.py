@@ -21,6 +21,7 @@ import numpy as np
 
 from ops import Region
 from pipeline.dtypes import convert
+from pipeline.errors import EmptySeriesError, SeriesTypeError
 from pipeline.formats._file import frame_numbers
 from pipeline.series import FrameSelection, ImageSeries, region_index
 
@@ -41,8 +42,8 @@ def as_series(obj: Any) -> ImageSeries:
 
     Raises
     ------
-    TypeError
-        When ``obj`` offers neither ``len`` nor ``[i]`` (or is a string or mapping).
+    SeriesTypeError
+        A TypeError: when ``obj`` offers neither ``len`` nor ``[i]`` (or is a string or mapping).
     """
     if isinstance(obj, ImageSeries):
         return obj
@@ -54,7 +55,7 @@ def as_series(obj: Any) -> ImageSeries:
     if isinstance(obj, str | bytes | Mapping) or not (
         hasattr(kind, "__len__") and hasattr(kind, "__getitem__")
     ):
-        raise TypeError(
+        raise SeriesTypeError(
             f"expected an image series, got {kind.__name__} ({obj!r:.60}); a series offers "
             "len(s), s[i] (a frame), shape and dtype of one frame and metadata (a dict), "
             "or is an array (N, rows, cols)"
@@ -112,7 +113,7 @@ class ProtocolSeries(ImageSeries):
             shape, dtype = _declared_shape(self._obj), _declared_dtype(self._obj)
             if shape is None or dtype is None:
                 if len(self) == 0:
-                    raise ValueError(
+                    raise EmptySeriesError(
                         f"{type(self._obj).__name__} has no frames and does not declare "
                         "shape and dtype; give it shape and dtype attributes"
                     )

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from ops import Region
-from pipeline.errors import NotASeriesError, NotMyFormat
+from pipeline.errors import NotASeriesError, NotMyFormat, OptionValueError
 from pipeline.formats._file import FileSeries
 from pipeline.formats._plugin import Format
 from pipeline.series import FrameSelection, region_index
@@ -58,10 +58,10 @@ class RawSeries(FileSeries):
         self._shape = tuple(int(n) for n in shape)
         self._offset = int(offset)
         if order not in ("C", "F"):
-            raise ValueError(f"order={order!r}: frames are stored row-major 'C' or "
-                             "column-major 'F'")
+            raise OptionValueError(f"order={order!r}: frames are stored row-major 'C' or "
+                                   "column-major 'F'")
         if len(self._shape) < 2 or min(self._shape) < 1:
-            raise ValueError(f"shape={shape!r}: a frame shape is (rows, cols), each >= 1")
+            raise OptionValueError(f"shape={shape!r}: a frame shape is (rows, cols), each >= 1")
         self._order = order
         self._meta = {} if metadata is None else metadata
         self._map: np.memmap | None = None
@@ -113,15 +113,15 @@ def scalar_dtype(scalar: dict[str, Any], where: str) -> np.dtype:
     kind, nbytes = scalar.get("type"), int(scalar.get("bytes", 4))
     endian = scalar.get("endian", "little")
     if endian not in ("little", "big"):
-        raise ValueError(f'{where}: scalar endian must be "big" or "little", got {endian!r}')
+        raise NotASeriesError(f'{where}: scalar endian must be "big" or "little", got {endian!r}')
     order = "<" if endian == "little" else ">"
     if kind == "i":
         if nbytes not in (1, 2, 4, 8):
-            raise ValueError(f"{where}: integer scalar bytes {nbytes!r} must be 1, 2, 4 or 8")
+            raise NotASeriesError(f"{where}: integer scalar bytes {nbytes!r} must be 1, 2, 4 or 8")
         return np.dtype(f"{order}{'i' if scalar.get('signed', False) else 'u'}{nbytes}")
     codes = {"f": "f4", "d": "f8", "b": "?"}
     if kind not in codes:
-        raise ValueError(f"{where}: scalar type {kind!r} must be one of 'i', 'f', 'd', 'b'")
+        raise NotASeriesError(f"{where}: scalar type {kind!r} must be one of 'i', 'f', 'd', 'b'")
     return np.dtype(order + codes[kind])
 
 

@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 
 from ops import Region
-from pipeline.errors import NotASeriesError, NotMyFormat
+from pipeline.errors import AxesError, NotASeriesError, NotMyFormat, OptionValueError
 from pipeline.formats import _fsspec, _tiffmeta
 from pipeline.formats._encoding import FileEncoding
 from pipeline.formats._file import FileSeries, FrameNumbers
@@ -54,7 +54,7 @@ def frame_layout(stored_axes: str, shape: tuple[int, ...], where: str
     """Positions of the frame axes and of the in-frame axes (``C, S, Y, X`` order)."""
     axes = stored_axes.upper()
     if len(axes) != len(shape) or len(set(axes)) != len(axes) or not {"Y", "X"} <= set(axes):
-        raise ValueError(
+        raise AxesError(
             f"{where}: axes {stored_axes!r} must name each of the {len(shape)} stored axes "
             f"(shape {shape}) once, including Y and X, e.g. 'TYX', 'ZYX' or 'YXT'"
         )
@@ -124,12 +124,14 @@ class TiffSeries(LazyHandle, FileSeries):
     def _read_header(self, tf: Any, axes: str | None) -> None:
         with self._corrupt():
             series = tf.series[0]
-            if os.path.isfile(self._path):  # a local file: its pages' data must be in it
-                _check_complete(tf, series, self._path)
+            # a local file: its pages' data must be in it
+            missing = _missing_data(series, self._path) if os.path.isfile(self._path) else None
             self._stored_shape = tuple(int(n) for n in series.shape)
             self._stored_axes = (axes or series.axes).upper()
             self._dtype = np.dtype(series.dtype)
             self._npages = len(series.pages)
+        if missing:
+            raise NotASeriesError(f"{self._path!r} is a truncated or corrupt TIFF file ({missing})")
         self._frame_axes, self._inner = frame_layout(self._stored_axes, self._stored_shape,
                                                      repr(self._path))
         self._axes = series_axes(self._stored_axes, self._inner)
@@ -287,17 +289,17 @@ def encoder(series: ImageSeries, target: str = "", compression: Any = None,
 def _write_axes(series: ImageSeries, style: str) -> tuple[str, tuple[int, ...]]:
     """The axes and whole shape to write; every check made before a frame is computed."""
     if style not in STYLES:
-        raise ValueError(f"unknown TIFF style {style!r}; choose one of {list(STYLES)}")
+        raise OptionValueError(f"unknown TIFF style {style!r}; choose one of {list(STYLES)}")
     shape, axes = tuple(series.shape), series.axes
     if len(shape) not in (2, 3, 4) or any(a not in "TCZYX" for a in axes):
-        raise ValueError(f"the tiff writer takes frames with axes among C, Z, Y, X (2 to 4 of "
-                         f"them), not {shape} with axes {axes!r}")
+        raise AxesError(f"the tiff writer takes frames with axes among C, Z, Y, X (2 to 4 of "
+                        f"them), not {shape} with axes {axes!r}")
     if style == "imagej" and series.dtype.char not in _tiffmeta.IMAGEJ_DTYPES:
-        raise ValueError(f"ImageJ TIFFs hold uint8, uint16, int16 or float32 frames, not "
-                         f"{series.dtype}; convert first or write style='ome'")
+        raise OptionValueError(f"ImageJ TIFFs hold uint8, uint16, int16 or float32 frames, not "
+                               f"{series.dtype}; convert first or write style='ome'")
     if style == "plain" and "Z" in axes:
-        raise ValueError(f"style='plain' writes frames of axes YX or CYX, not {axes!r}; "
-                         "write style='ome'")
+        raise OptionValueError(f"style='plain' writes frames of axes YX or CYX, not {axes!r}; "
+                               "write style='ome'")
     return axes, (len(series), *shape)
 
 
@@ -366,16 +368,17 @@ def _tiff_magic(path: str) -> bool:
     return head in (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+")
 
 
-def _check_complete(tf: Any, series: Any, path: str) -> None:
-    """A truncated file: the first and last pages' data must be there, within the file."""
+def _missing_data(series: Any, path: str) -> str | None:
+    """What a truncated file lacks (the first or last page's data), or None if complete."""
     size = os.path.getsize(path)
     pages = series.pages
     if not len(pages):
-        raise ValueError("no pages")
+        return "no pages"
     for page in (pages[0], pages[len(pages) - 1]):
         offsets, counts = tuple(page.dataoffsets), tuple(page.databytecounts)
         if not offsets or len(offsets) != len(counts) or not all(offsets):
-            raise ValueError(f"page {page.index} has no valid data offsets")
+            return f"page {page.index} has no valid data offsets"
         end = max(o + n for o, n in zip(offsets, counts, strict=True))
         if end > size:
-            raise EOFError(f"page {page.index}'s data ends at byte {end}, the file has {size}")
+            return f"page {page.index}'s data ends at byte {end}, the file has {size}"
+    return None
