@@ -11,6 +11,7 @@ every band's result at once.
 from __future__ import annotations
 
 import builtins
+import itertools
 import math
 import os
 from dataclasses import dataclass
@@ -18,7 +19,9 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from pipeline._progress import current_client
 from pipeline._stats_graph import Budget, flat_keys, read
+from pipeline.disk import claim_scratch, remove_scratch, scratch_name
 from pipeline.dtypes import convert
 from pipeline.series import ImageSeries
 
@@ -40,8 +43,6 @@ class BandPlan:
 
 def band_plan(s: ImageSeries, b: Budget, nq: int, out_dtype: np.dtype) -> BandPlan:
     """How to cut ``s`` into bands of rows so that each band's task fits its share."""
-    from pipeline._progress import current_client
-
     height = s.shape[-2]
     row_out = b.frame_out // height  # one row of one frame
     row_result = int(np.prod(s.shape)) // height * nq * out_dtype.itemsize
@@ -86,8 +87,6 @@ def percentile_graph(s: ImageSeries, q: np.ndarray, out_dtype: np.dtype,
     import dask.array as da
     from dask.base import tokenize
     from dask.highlevelgraph import HighLevelGraph
-
-    from pipeline.disk import scratch_name
 
     p = band_plan(s, b, q.size, out_dtype)
     height = s.shape[-2]
@@ -151,12 +150,10 @@ def _result_offset(s: ImageSeries, q: np.ndarray, dtype: np.dtype, r0: int) -> i
 
 def _assemble(_: list[None], home: str, shape: tuple[int, ...], dtype: np.dtype,
               rows: list[int]) -> np.ndarray:
-    from pipeline.disk import remove_scratch
-
     out = np.empty(shape, dtype)
     try:
         with open(os.path.join(home, "result.bin"), "rb") as f:
-            for r0, r1 in zip(rows, rows[1:], strict=False):
+            for r0, r1 in itertools.pairwise(rows):
                 piece = np.empty((*shape[:-2], r1 - r0, shape[-1]), dtype)
                 f.readinto(piece.data)
                 out[..., r0:r1, :] = piece
@@ -188,8 +185,6 @@ def _band_direct(s: ImageSeries, count: int, r0: int, r1: int, read_frames: int,
 
 
 def _make_store(home: str, nbytes: int) -> str:
-    from pipeline.disk import claim_scratch
-
     claim_scratch(home)
     path = os.path.join(home, "bands.bin")
     with open(path, "wb") as f:

@@ -15,7 +15,11 @@ import os
 from collections.abc import Callable, Sequence
 from typing import Any
 
+import pipeline
+from pipeline import microscopy, ome, pipelinefile
 from pipeline.errors import NotASeriesError, PipelineFileError, UnknownFormatError
+from pipeline.formats.zarr import ZarrSeries
+from pipeline.interop import json_attrs
 from pipeline.series import ImageSeries
 
 LayerData = tuple[Any, dict[str, Any], str]
@@ -51,19 +55,13 @@ def read(path: str | Sequence[str]) -> list[LayerData]:
 
 def open_series(path: str) -> tuple[ImageSeries, list[ImageSeries]]:
     """The series at ``path`` (a pipeline file's result) and its OME-Zarr levels beyond 0."""
-    import pipeline
-
     if path.lower().endswith((".yml", ".yaml")) and _is_pipeline_file(path):
-        from pipeline import pipelinefile
-
         return pipelinefile.build(pipelinefile.load(path)), []
     series = pipeline.open(path)
     return series, _levels(series)
 
 
 def _is_pipeline_file(path: str) -> bool:
-    from pipeline import pipelinefile
-
     try:
         pipelinefile.load(path)
     except PipelineFileError:
@@ -74,9 +72,6 @@ def _is_pipeline_file(path: str) -> bool:
 def _levels(series: ImageSeries) -> list[ImageSeries]:
     """Levels 1, 2, ... of a Zarr store opened at level 0 of an OME-Zarr image."""
     import zarr
-
-    from pipeline import ome
-    from pipeline.formats.zarr import ZarrSeries
 
     if not isinstance(series, ZarrSeries) or set(series.description()) - {"format", "path"}:
         return []
@@ -93,9 +88,6 @@ def _levels(series: ImageSeries) -> list[ImageSeries]:
 def layer_data(series: ImageSeries, name: str, levels: Sequence[ImageSeries] = ()
                ) -> LayerData:
     """``(data, kwargs, "image")`` for ``series``: dask-backed, scaled, split into channels."""
-    from pipeline import microscopy
-    from pipeline.interop import json_attrs
-
     axes, meta = series.axes, series.metadata
     arrays = [series.to_dask(), *(level.to_dask() for level in levels)]
     scale = microscopy.spacing(microscopy.clean(meta), axes)

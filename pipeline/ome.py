@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from pipeline import microscopy
+from pipeline import _json, microscopy
 from pipeline.axes import dimension_names
 from pipeline.errors import NotASeriesError, OptionValueError, SeriesOptionError
 
@@ -287,8 +287,6 @@ def level_metadata(group: Any, image: Mapping[str, Any], record: Any, level: int
     A lazyseries store's own metadata is used with its sizes scaled to the
     level; another tool's image gives what its ``multiscales`` and ``omero`` state.
     """
-    from pipeline import _json
-
     attrs = dict(group.attrs)
     own = record is not None
     meta = attrs.get("metadata") if own else {

@@ -42,7 +42,11 @@ from typing import Any
 import numpy as np
 
 import ops as _ops
-from pipeline.errors import PipelineFileError
+import pipeline
+from pipeline import stats
+from pipeline._yaml import load_yaml
+from pipeline.errors import PipelineFileError, YAMLError
+from pipeline.processed import ProcessedImageSeries
 from pipeline.series import ImageSeries
 
 TOP_KEYS = ("source", "frame_list", "ops", "output")
@@ -70,9 +74,6 @@ def load(path: str | os.PathLike[str]) -> dict[str, Any]:
         For a file that is not YAML or breaks the schema; the message starts
         with the file name and the place in it.
     """
-    from pipeline._yaml import load_yaml
-    from pipeline.errors import YAMLError
-
     name = os.fspath(path)
     try:
         text = load_yaml(name, what="pipeline file")
@@ -186,13 +187,9 @@ def build(spec: Mapping[str, Any]) -> ImageSeries:
     Every op is checked against the frames it will meet before any statistic
     is computed, so a bad op late in the chain fails without reading a frame.
     """
-    from pipeline.processed import ProcessedImageSeries
-
     where, base = spec["where"], spec.get("base_dir")
     src = spec["source"]
     try:
-        import pipeline
-
         series = pipeline.open(_path(src["path"], base), format=src.get("format"),
                                **src.get("options", {}))
     except (OSError, ValueError, TypeError, KeyError, ImportError) as err:
@@ -280,8 +277,6 @@ def _load_array(path: str, where: str, at: str) -> np.ndarray:
 def compute_stat(series: ImageSeries, stat: str, nframes: int = 0,
                  pct: float | None = None) -> np.ndarray:
     """``stat`` (a name of :data:`STATS`) over ``series`` through :mod:`pipeline.stats`."""
-    from pipeline import stats
-
     name = "average" if stat == "mean" else stat
     if name == "percentile":
         return np.asarray(stats.percentile(series, pct, nframes=nframes))
@@ -290,8 +285,6 @@ def compute_stat(series: ImageSeries, stat: str, nframes: int = 0,
 
 def write_output(series: ImageSeries, spec: Mapping[str, Any], **extra: Any) -> Any:
     """Write ``series`` where ``spec["output"]`` says; ``extra`` goes to the writer."""
-    import pipeline
-
     out = spec.get("output")
     if out is None:
         raise _fail(spec["where"], "output: missing; give the path to write to")

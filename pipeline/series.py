@@ -169,6 +169,7 @@ class ImageSeries(abc.ABC):
         return False
 
     def __dask_tokenize__(self) -> str:
+        """dask's protocol: ``dask.base.tokenize(series)`` names the data by :meth:`_dask_token`."""
         return self._dask_token()
 
     # -- derived ---------------------------------------------------------------------

@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 import pipeline
+from pipeline import plan
 from pipeline.series import ImageSeries
 
 
@@ -134,3 +135,30 @@ class SeriesConformance:
         for key, value in meta.items():
             np.testing.assert_equal(back.metadata[key], value)
         assert len(out) == len(frames)
+
+    def test_declared_members_keep_their_contract(self, case):
+        # every optional member is declared on ImageSeries; an implementation's override
+        # must answer in the declared form
+        s, frames, _ = case
+        desc = s.description()
+        assert isinstance(desc, dict) and isinstance(desc.get("format", "?"), str)
+        paths = s.source_paths()
+        assert isinstance(paths, list) and all(isinstance(p, str) for p in paths)
+        assert s.provenance is None or isinstance(s.provenance, dict)
+        assert s.codec is None or isinstance(s.codec, str)
+        assert s.zarr_array is None or tuple(s.zarr_array.shape)[-2:] == frames.shape[-2:]
+        assert s.frame_chunk is None or int(s.frame_chunk) >= 1
+        assert s.storage_chunks is None or len(s.storage_chunks) == frames.ndim
+        assert isinstance(s.in_memory, bool)
+        assert isinstance(s.axes, str) and len(s.axes) == frames.ndim
+        region, chain = s._plan_region(None)
+        assert len(region) == frames.ndim - 1 and all(op.name for op in chain)
+        assert plan.of(s).spec == s.spec
+
+    def test_token_is_deterministic(self, case):
+        from dask.base import tokenize
+
+        s, _, _ = case
+        assert tokenize(s) == tokenize(s)
+        if self.file_backed:  # a recipe: the copy a worker unpickles names the same data
+            assert tokenize(pickle.loads(pickle.dumps(s))) == tokenize(s)

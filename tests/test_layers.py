@@ -89,7 +89,6 @@ UPWARD = {
 }
 
 
-@pytest.mark.slow
 @pytest.mark.parametrize("case", sorted(UPWARD))
 def test_the_contracts_catch(case, tmp_path):
     root = _copy(tmp_path)

@@ -30,6 +30,9 @@ import os
 from typing import Any
 
 from pipeline.errors import UnknownFormatError
+from pipeline.formats import registry
+from pipeline.persist.files import write_file
+from pipeline.persist.stores import write_zarr
 from pipeline.series import ImageSeries
 
 __all__ = ["write"]
@@ -41,22 +44,16 @@ def write(series: ImageSeries, path: str | os.PathLike[str], /, format: str | No
 
     See :func:`pipeline.write`; ``options`` belong to the format's writer.
     """
-    from pipeline.formats import registry
-
     if not isinstance(series, ImageSeries):
         raise TypeError(f"write() takes an image series, got {type(series).__name__}")
     if not isinstance(overwrite, bool):
         raise TypeError(f"overwrite={overwrite!r}: expected True or False")
     fmt = registry.lookup(format if format is not None else registry.writer_for(path))
     if fmt.writes == "store":
-        from pipeline.persist.stores import write_zarr
-
         return write_zarr(series, os.fspath(path), overwrite=overwrite, **options)
     if fmt.writes != "file":
         raise UnknownFormatError(f"format {fmt.name!r} can be read but not written; writable "
                                  f"formats: {registry.writable()}")
-    from pipeline.persist.files import write_file
-
     fmt.require()
     text = fmt.target(path, options)  # hexrd's frame cache names its file with cache_file=
     return write_file(series, text, fmt.encoder(series, target=text, **options), overwrite)

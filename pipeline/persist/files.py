@@ -15,6 +15,7 @@ from typing import Any
 
 from pipeline.errors import EmptySeriesError, StoreExistsError, TargetBusyError, TargetRefusedError
 from pipeline.formats._encoding import Blocks, FileEncoding
+from pipeline.formats._filewrite import iter_blocks
 from pipeline.persist import claim as claims
 from pipeline.persist import staging
 from pipeline.persist.faults import phase
@@ -94,8 +95,6 @@ def _write_staged(series: ImageSeries, text: str, local: str, job: FileJob,
 
 
 def _blocks(series: ImageSeries, text: str, directory: str, check: bool) -> Blocks:
-    from pipeline.formats._filewrite import iter_blocks
-
     for n, (start, block) in enumerate(iter_blocks(series)):
         if check:
             staging.check_space(text, directory, block.nbytes,

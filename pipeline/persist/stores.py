@@ -20,8 +20,10 @@ from typing import Any
 
 import numpy as np
 
-from pipeline import _json
+from pipeline import _json, graph
 from pipeline.errors import StoreExistsError, TargetBusyError, TargetRefusedError
+from pipeline.formats import _zarr_write as zw
+from pipeline.formats.zarr import ARRAY_NAME, FORMAT_VERSION, ZarrSeries
 from pipeline.persist import claim as claims
 from pipeline.persist import staging
 from pipeline.persist.faults import phase
@@ -40,8 +42,6 @@ def write_zarr(series: ImageSeries, text: str, *, overwrite: bool = False, codec
                storage_options: dict[str, Any] | None = None, compute: bool = True,
                levels: int = 0) -> Any:
     """Write ``series`` to the Zarr store ``text``; see :func:`pipeline.formats.zarr.write`."""
-    from pipeline.formats import _zarr_write as zw
-
     n, shape, dtype = len(series), tuple(series.shape), np.dtype(series.dtype)
     layout = zw.plan_layout(n, shape, dtype, codec, chunks, shards, levels, series.axes)
     metadata, provenance = series.metadata, series.description()
@@ -53,8 +53,6 @@ def write_zarr(series: ImageSeries, text: str, *, overwrite: bool = False, codec
     # names the job in the record (informational: a store is rebuilt, never added to)
     fingerprint = tokenize(_json.encode(provenance, lambda a: tokenize(a)), n, shape, dtype.str,
                            layout.config())
-    from pipeline.formats.zarr import ARRAY_NAME, FORMAT_VERSION
-
     header = {"format_version": FORMAT_VERSION, "complete": False, "array": ARRAY_NAME,
               "provenance": provenance, "fingerprint": fingerprint}
     job = _Job(frames, layout, series.axes, header, metadata)
@@ -83,8 +81,6 @@ def write_zarr(series: ImageSeries, text: str, *, overwrite: bool = False, codec
         raise
     finally:
         claim.release()
-    from pipeline.formats.zarr import ZarrSeries
-
     return ZarrSeries(reopen_path(text, local), storage_options=storage_options)
 
 
@@ -118,8 +114,6 @@ def _prepare(text: str, local: str, job: _Job, overwrite: bool, claim: claims.Cl
              ) -> tuple[str | None, list[Any], list[Any]]:
     """Make the store's header; return the staged path (None: built in place), the dask arrays
     to store and the arrays they go to."""
-    from pipeline.formats import _zarr_write as zw
-
     staging.clean_leftovers(local)
     swap = _decide(text, local, overwrite, job.full_shape, job.dtype)
     staged = staging.sibling(local, staging.STAGED)
@@ -136,8 +130,6 @@ def _prepare(text: str, local: str, job: _Job, overwrite: bool, claim: claims.Cl
 
 
 def _frames(series: ImageSeries, stored: int) -> Any:
-    from pipeline import graph
-
     # each task writes whole stored objects (so no locks), about a dask chunk's worth
     return series.to_dask(frames_per_chunk=stored * max(1, graph.frames_per_chunk(series)
                                                         // stored))
@@ -156,8 +148,6 @@ def _compute(done: Any, text: str, local: str) -> None:
 def _decide(text: str, local: str, overwrite: bool, full_shape: tuple[int, ...],
             dtype: np.dtype) -> bool:
     """Whether the write must be staged and swapped in (True) or may build in place (False)."""
-    from pipeline.formats import _zarr_write as zw
-
     if not os.path.lexists(local):
         return False
     refuse_foreign(text, local, "zarr", zw.is_store)
@@ -182,8 +172,6 @@ def _same_job(record: dict[str, Any], full_shape: tuple[int, ...], dtype: np.dty
 
 def _finish(text: str, local: str, staged: str | None, claim: claims.Claim, _stored: Any) -> None:
     """Mark the store complete and, for a replacement, swap it in; only the claim's holder may."""
-    from pipeline.formats import _zarr_write as zw
-
     if not claim.holds():
         raise TargetBusyError(
             f"{text!r}: this write's claim was taken by another writer; the store is left "
@@ -202,8 +190,6 @@ def _write_remote(series: ImageSeries, text: str, frames: Any, job: _Job, overwr
     """A store at a remote URL: written in place (no claim, no swap: object stores have no
     rename); an existing target is replaced only when it is a Zarr store."""
     import fsspec
-
-    from pipeline.formats import _zarr_write as zw
 
     refuse_source(text, None, series)
     fs, path = fsspec.core.url_to_fs(text, **(storage_options or {}))
@@ -226,12 +212,8 @@ def _write_remote(series: ImageSeries, text: str, frames: Any, job: _Job, overwr
     if not compute:
         return done
     done.compute()
-    from pipeline.formats.zarr import ZarrSeries
-
     return ZarrSeries(text, storage_options=storage_options)
 
 
 def _finish_remote(text: str, storage_options: dict[str, Any] | None, _stored: Any) -> None:
-    from pipeline.formats import _zarr_write as zw
-
     zw.set_complete(text, storage_options)
