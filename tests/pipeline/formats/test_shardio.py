@@ -127,3 +127,56 @@ def test_damaged_index_is_refused(tmp_path):
         with pytest.raises(pipeline.errors.NotASeriesError, match="checksum"):
             read()
     np.testing.assert_array_equal(series[9], frames[9])
+
+
+WRITER = """
+import sys, time
+import numpy as np
+import pipeline
+from pipeline.persist.faults import phase
+
+data = np.load(sys.argv[2])
+def frame(j):
+    if j == 70:
+        phase("chunks")  # paused here (LAZYSERIES_PAUSE_AT), then killed
+    return data[j]
+pipeline.write(pipeline.from_function(frame, len(data), shape=data.shape[1:], dtype=data.dtype),
+               sys.argv[1])
+"""
+
+
+@pytest.mark.slow
+def test_killed_sharded_write_opens_incomplete_and_a_rerun_finishes_it(tmp_path):
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    frames = _data((96, 256, 256), np.uint16, seed=11)  # default layout: 3 shards of 32 frames
+    np.save(tmp_path / "frames.npy", frames)
+    target, marker = tmp_path / "t.zarr", tmp_path / "paused"
+    env = {**os.environ, "LAZYSERIES_PAUSE_AT": "chunks", "LAZYSERIES_PAUSE_FILE": str(marker),
+           "PYTHONPATH": os.pathsep.join(filter(None, [os.getcwd(),
+                                                       os.environ.get("PYTHONPATH")]))}
+    proc = subprocess.Popen([sys.executable, "-c", WRITER, str(target),
+                             str(tmp_path / "frames.npy")], env=env)
+    try:
+        end = time.monotonic() + 120
+        while not marker.exists():
+            assert proc.poll() is None and time.monotonic() < end, "the writer did not pause"
+            time.sleep(0.05)
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+    with pytest.raises(pipeline.errors.IncompleteStoreError):
+        pipeline.open(target)
+    back = pipeline.write(pipeline.from_array(frames), target)
+    assert back.zarr_array.shards == (32, 256, 256)
+    np.testing.assert_array_equal(np.asarray(back), frames)
+    reference = pipeline.write(pipeline.from_array(frames), tmp_path / "ref.zarr")
+    a, b = _shards(target / "images"), _shards(reference.path + "/images")
+    assert sorted(a) == sorted(b) == ["c/0/0/0", "c/1/0/0", "c/2/0/0"]
+    for key in a:
+        with open(a[key], "rb") as fa, open(b[key], "rb") as fb:
+            assert fa.read() == fb.read(), key
+    np.testing.assert_array_equal(zarr.open_array(target / "images")[...], frames)
