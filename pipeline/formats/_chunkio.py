@@ -21,6 +21,7 @@ import itertools
 import os
 import threading
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -70,7 +71,9 @@ class ChunkPlan:
     _codec: Any = field(default=None, repr=False, compare=False)
 
     def __getstate__(self) -> dict[str, Any]:
-        return {**self.__dict__, "_codec": None}
+        state = {**self.__dict__, "_codec": None}
+        state.pop("_decoder", None)  # rebuilt where unpickled (it may hold a codec)
+        return state
 
     @property
     def codec(self) -> Any:
@@ -133,19 +136,19 @@ class ChunkPlan:
 
     def _decode(self, data: Any, out: np.ndarray) -> None:
         """Decode one stored chunk's bytes into ``out`` (C-contiguous, the chunk's shape)."""
+        self._decoder(data, out)
+
+    @functools.cached_property
+    def _decoder(self) -> Callable[[Any, np.ndarray], Any]:
         spec = self.codec_spec
         if spec is None:
-            if len(data) != out.nbytes:
-                # zarr-python fails too (a wrong-sized buffer)
-                raise RuntimeError(f"a chunk of {self.root!r} holds {len(data)} bytes, not "
-                                   f"{out.nbytes}; the store is damaged, rewrite it")
-            out.reshape(-1).view(np.uint8)[...] = np.frombuffer(data, np.uint8)
-        elif spec["name"] == "blosc":
+            return functools.partial(_copy_raw, self.root)
+        if spec["name"] == "blosc":
             from numcodecs import blosc
 
-            blosc.decompress(data, out)  # what Blosc.decode calls, without its checks' cost
-        else:
-            self.codec.decode(data, out=out)
+            return blosc.decompress  # what Blosc.decode calls, without its checks' cost
+        codec = self.codec
+        return lambda data, out: codec.decode(data, out=out)
 
     def _read_box(self, out: np.ndarray, box: list[tuple[int, int]]) -> None:
         """Fill ``out`` with the array within ``box`` (one ``(start, stop)`` per axis)."""
@@ -217,6 +220,15 @@ class ChunkPlan:
             return None
         data = np.ascontiguousarray(data)
         return data.tobytes() if self.codec is None else self.codec.encode(data)
+
+
+def _copy_raw(root: str, data: Any, out: np.ndarray) -> None:
+    """An uncompressed chunk's bytes into ``out``."""
+    if len(data) != out.nbytes:
+        # zarr-python fails too (a wrong-sized buffer)
+        raise RuntimeError(f"a chunk of {root!r} holds {len(data)} bytes, not {out.nbytes}; "
+                           "the store is damaged, rewrite it")
+    out.reshape(-1).view(np.uint8)[...] = np.frombuffer(data, np.uint8)
 
 
 def _whole_box(key: Any, shape: tuple[int, ...], grid: tuple[int, ...]) -> list[tuple[int, int]]:

@@ -12,6 +12,7 @@ shard is written whole, as zarr-python writes a whole shard: the same bytes
 
 from __future__ import annotations
 
+import functools
 import os
 from dataclasses import dataclass, field
 from typing import Any
@@ -89,9 +90,15 @@ class ShardPlan(ChunkPlan):
             self._indexes[outer] = index
         return index
 
+    @functools.cached_property
+    def _frame_inner(self) -> bool:
+        """Whether each inner chunk is one whole frame, in shards of whole frames (the layout
+        lazyseries writes): reads and writes then go frame by frame, without chunk arithmetic."""
+        return self.chunks[0] == 1 and self.chunks[1:] == self.shape[1:] == self.shard[1:]
+
     def read_frame(self, j: int) -> np.ndarray:
-        """Frame ``j`` whole, shape ``(1, *frame)``, when an inner chunk is one frame."""
-        if self.chunks[0] != 1 or self.shard[1:] != self.chunks[1:]:
+        """Frame ``j`` whole, shape ``(1, *frame)``: the random-access case, kept short."""
+        if not self._frame_inner:
             return super().read_frame(j)
         k, local = divmod(j, self.shard[0])
         path, flat = self._flat.get(k) or (self.chunk_path((k, *self._zeros)), None)
@@ -116,6 +123,9 @@ class ShardPlan(ChunkPlan):
 
     def _read_box(self, out: np.ndarray, box: list[tuple[int, int]]) -> None:
         """Fill ``out`` within ``box``: each shard opened once, its nearby chunks read at once."""
+        if self._frame_inner:
+            self._read_frames(out, box)
+            return
         ranges = [range(a // c, (b - 1) // c + 1) for (a, b), c in zip(box, self.chunks)]
         if any(not r for r in ranges):
             return
@@ -126,6 +136,47 @@ class ShardPlan(ChunkPlan):
             shards.setdefault(tuple(c // p for c, p in zip(inner, per)), []).append(inner)
         for outer, inners in shards.items():
             self._read_shard(out, box, outer, inners)
+
+    def _read_frames(self, out: np.ndarray, box: list[tuple[int, int]]) -> None:
+        """``_read_box`` for one-frame inner chunks: per shard one ``pread``, then frame by frame."""
+        (a, b), per = box[0], self.shard[0]
+        crop = None if box[1:] == list(self.full_region) else tuple(slice(lo, hi)
+                                                                     for lo, hi in box[1:])
+        for k in range(a // per, (b - 1) // per + 1 if b > a else 0):
+            lo, hi = max(a, k * per), min(b, (k + 1) * per)
+            try:
+                fd = os.open(self.chunk_path((k, *self._zeros)), os.O_RDONLY)
+            except FileNotFoundError:
+                if self.strict:
+                    raise _missing((lo, *self._zeros), self) from None
+                out[lo - a:hi - a] = self.fill_value
+                continue
+            try:
+                entries = self._index((k, *self._zeros), fd)[lo - k * per:hi - k * per,
+                                                             *self._zeros].tolist()
+                stored = [e for e in entries if e[0] != _EMPTY]
+                start = min((o for o, _ in stored), default=0)
+                stop = max((o + n for o, n in stored), default=0)
+                data = memoryview(os.pread(fd, stop - start, start))
+            finally:
+                os.close(fd)
+            self._decode_frames(out, lo - a, entries, data, start, crop)
+
+    def _decode_frames(self, out: np.ndarray, first: int, entries: list[list[int]],
+                       data: memoryview, start: int, crop: tuple[slice, ...] | None) -> None:
+        """Decode one shard's frames ``entries`` (read from ``start`` on) into ``out[first:]``:
+        whole, or through one scratch frame cut to ``crop``; the hot loop of a large read."""
+        decode = self._decoder
+        chunk = _scratch(self.chunks, self.dtype) if crop is not None else None
+        part = chunk[(0, *crop)] if chunk is not None else None
+        for i, (offset, nbytes) in enumerate(entries, first):
+            if offset == _EMPTY:  # left out: all fill value
+                out[i] = self.fill_value
+            elif chunk is None:
+                decode(data[offset - start:offset - start + nbytes], out[i:i + 1])
+            else:
+                decode(data[offset - start:offset - start + nbytes], chunk)
+                out[i] = part
 
     def _read_shard(self, out: np.ndarray, box: list[tuple[int, int]], outer: tuple[int, ...],
                     inners: list[tuple[int, ...]]) -> None:
@@ -187,20 +238,26 @@ class ShardPlan(ChunkPlan):
                          for i, s, (a, b) in zip(coords, self.shard, box))
             self._write_shard(coords, block[part])
 
+    def _inner_chunks(self, data: np.ndarray) -> Any:
+        """``(local coords, chunk)`` of one shard's data in zarr's order, those wholly beyond
+        the array's end left out as zarr leaves them out."""
+        if self._frame_inner:  # Morton order of an (n, 1, ...) grid is frame order
+            return (((i, *self._zeros), data[i:i + 1]) for i in range(len(data)))
+        grid = [range(-(-n // c)) for n, c in zip(data.shape, self.chunks)]
+        return ((tuple(local), data[tuple(slice(i * c, (i + 1) * c)
+                                          for i, c in zip(local, self.chunks))])
+                for local in morton_order(self.per_shard).tolist()
+                if all(i in r for i, r in zip(local, grid)))
+
     def _write_shard(self, outer: tuple[int, ...], data: np.ndarray) -> None:
-        per = self.per_shard
-        index = np.full((*per, 2), _EMPTY, "<u8")
+        index = np.full((*self.per_shard, 2), _EMPTY, "<u8")
         buffers: list[Any] = []
         start = 0
-        for local in morton_order(per):
-            lo = [int(i) * c for i, c in zip(local, self.chunks)]
-            if any(a >= n for a, n in zip(lo, data.shape)):
-                continue  # wholly beyond the array's end: zarr leaves it out
-            chunk = data[tuple(slice(a, a + c) for a, c in zip(lo, self.chunks))]
+        for local, chunk in self._inner_chunks(data):
             payload = self._encode(chunk)
             if payload is None:
                 continue
-            index[tuple(local)] = (start, len(payload))
+            index[local] = (start, len(payload))
             buffers.append(payload)
             start += len(payload)
         path = self.chunk_path(outer)
