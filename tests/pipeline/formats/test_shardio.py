@@ -180,3 +180,31 @@ def test_killed_sharded_write_opens_incomplete_and_a_rerun_finishes_it(tmp_path)
         with open(a[key], "rb") as fa, open(b[key], "rb") as fb:
             assert fa.read() == fb.read(), key
     np.testing.assert_array_equal(zarr.open_array(target / "images")[...], frames)
+
+
+GOLDEN = os.path.join(os.path.dirname(__file__), "..", "..", "data", "golden", "v1-sharded")
+
+
+@pytest.mark.parametrize("name", ["raw.zarr", "processed.zarr", "shards.zarr"])
+def test_golden_sharded_stores_are_what_zarr_python_reads_and_writes(tmp_path, name):
+    import shutil
+
+    path = os.path.join(GOLDEN, name)
+    theirs = zarr.open_array(os.path.join(path, "images"), mode="r")
+    assert theirs.shards is not None and theirs.chunks == (1, *theirs.shape[1:])
+    series = pipeline.open(path)
+    np.testing.assert_array_equal(np.asarray(series), theirs[...])
+    for j in range(len(series)):
+        np.testing.assert_array_equal(series[j], theirs[j])
+    assert isinstance(series._chunk_plan, _shardio.ShardPlan)
+    # zarr-python writing the same frames into the same array metadata: the same shards
+    copy = tmp_path / "copy"
+    os.makedirs(copy)
+    shutil.copy(os.path.join(path, "images", "zarr.json"), copy / "zarr.json")
+    again = zarr.open_array(copy, mode="r+")
+    again[...] = theirs[...]
+    a, b = _shards(os.path.join(path, "images")), _shards(copy)
+    assert sorted(a) == sorted(b)
+    for key in a:
+        with open(a[key], "rb") as fa, open(b[key], "rb") as fb:
+            assert fa.read() == fb.read(), key
