@@ -363,18 +363,19 @@ def read(chunk_plan: ChunkPlan, frames: slice | np.ndarray, region: Region) -> n
     return chunk_plan.read((frames, *(slice(a, b) for a, b in region), *rest))
 
 
-def create_filled(group: Any, key: str, data: np.ndarray) -> Any:
-    """``group.create_array(key, data=data, overwrite=True)``, its chunks written here.
+def create_filled(group: Any, key: str, data: np.ndarray, compressors: Any = "auto") -> Any:
+    """``group.create_array(key, data=data, compressors=compressors, overwrite=True)``, its
+    chunks written here.
 
-    The same array zarr-python makes (its own choice of chunks and codecs,
-    empty chunks skipped as it skips them), byte for byte, without its
-    per-chunk path; chunks are encoded on two threads (a metadata array is
-    written before the frames, by the caller's thread alone).
+    The same array zarr-python makes (its own choice of chunks, empty chunks
+    skipped as it skips them), byte for byte, without its per-chunk path;
+    chunks are encoded on two threads (a metadata array is written before
+    the frames, by the caller's thread alone).
     """
     from concurrent.futures import ThreadPoolExecutor
 
     probe = group.create_array(key, shape=data.shape, dtype=data.dtype, overwrite=True,
-                               config={"write_empty_chunks": False})
+                               compressors=compressors, config={"write_empty_chunks": False})
     chunk_plan = plan(probe)
     if chunk_plan is None or data.ndim == 0:
         probe[...] = data

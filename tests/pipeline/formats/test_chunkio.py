@@ -269,11 +269,13 @@ def test_random_selections_read_as_zarr_reads_them(tmp_path_factory, data):
 
 @pytest.mark.parametrize("shape,dtype", [((3000,), "f8"), ((700, 900), "u2"), ((5, 3, 2), "i4"),
                                          ((), "f4")])
-def test_metadata_arrays_as_zarr_makes_them(tmp_path, shape, dtype):
+@pytest.mark.parametrize("compressors", ["auto", CODECS["blosc-lz4-bitshuffle"]],
+                         ids=["zarr-default", "blosc"])
+def test_metadata_arrays_as_zarr_makes_them(tmp_path, shape, dtype, compressors):
     data = _data(shape, dtype, seed=9) if shape else np.array(2.5, dtype)
     group = zarr.open_group(tmp_path / "g.zarr", mode="w")
-    group.create_array("theirs", data=data, overwrite=True)
-    _chunkio.create_filled(group, "ours", data)
+    group.create_array("theirs", data=data, overwrite=True, compressors=compressors)
+    _chunkio.create_filled(group, "ours", data, compressors=compressors)
     a, b = _chunk_files(tmp_path / "g.zarr" / "theirs"), _chunk_files(tmp_path / "g.zarr" / "ours")
     assert sorted(a) == sorted(b)
     assert all(_payload(a[k], False) == _payload(b[k], False) for k in a)
