@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from pipeline.errors import NotASeriesError
-from pipeline.formats._chunkio import ChunkPlan, _atomic_write, _missing, _scratch, _whole_box
+from pipeline.formats._chunkplan import ChunkPlan, _atomic_write, _missing, _scratch, _whole_box
 
 _EMPTY = 2**64 - 1
 _GAP = 2**16
