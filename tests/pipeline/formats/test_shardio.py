@@ -208,3 +208,26 @@ def test_golden_sharded_stores_are_what_zarr_python_reads_and_writes(tmp_path, n
     for key in a:
         with open(a[key], "rb") as fa, open(b[key], "rb") as fb:
             assert fa.read() == fb.read(), key
+
+
+@pytest.mark.slow
+def test_sharded_write_on_a_cluster_writes_whole_shards(tmp_path):
+    distributed = pytest.importorskip("distributed")
+    frames = _data((100, 64, 96), np.uint16, seed=12)
+    series = pipeline.from_array(frames).process([("flip", "v")])
+    local = pipeline.write(series, tmp_path / "local.zarr", chunks=(1, 64, 96),
+                           shards=(16, 64, 96))
+    with distributed.LocalCluster(processes=True, n_workers=2, threads_per_worker=1,
+                                  dashboard_address=None, silence_logs=40) as cluster, \
+            distributed.Client(cluster) as client:
+        with distributed.get_task_stream(client) as ts:
+            back = pipeline.write(series, tmp_path / "cluster.zarr", chunks=(1, 64, 96),
+                                  shards=(16, 64, 96))
+        workers = {t["worker"] for t in ts.data}
+        assert workers and workers <= set(client.scheduler_info()["workers"])
+    np.testing.assert_array_equal(np.asarray(back), frames[:, :, ::-1])
+    a, b = _shards(local.path + "/images"), _shards(back.path + "/images")
+    assert sorted(a) == sorted(b) and len(a) == 7  # 6 whole shards and an edge shard
+    for key in a:  # each shard written whole by one task: the same bytes as a local write
+        with open(a[key], "rb") as fa, open(b[key], "rb") as fb:
+            assert fa.read() == fb.read(), key
