@@ -387,7 +387,11 @@ def _require_chunks(arr: Any, local: str | None, frames: FrameSelection, region:
 
 def _array_loader(group: Any) -> Any:
     def load(key: str) -> np.ndarray:
-        return np.asarray(group[key][...])
+        arr = group[key]
+        chunk_plan = _chunkio.plan(arr) if arr.ndim else None
+        if chunk_plan is None:
+            return np.asarray(arr[...])
+        return chunk_plan.read(tuple(slice(0, n) for n in arr.shape))
 
     return load
 

@@ -294,3 +294,19 @@ def test_frames_written_through_a_sharded_series_read_back(tmp_path):
     series[2] = np.full((6, 6), 77, np.uint16)  # zarr rewrites the shard: a new index
     np.testing.assert_array_equal(series[2], np.full((6, 6), 77))
     np.testing.assert_array_equal(series[3], frames[3])
+
+
+def test_metadata_arrays_read_through_chunk_io_as_zarr_reads_them(tmp_path):
+    rng = np.random.default_rng(7)
+    meta = {"dark": rng.integers(0, 400, (300, 200)).astype(np.uint16),
+            "gain": rng.random(30_000), "mask": rng.random((600, 500)) < 0.3,
+            "phase": (rng.random(9000) + 1j * rng.random(9000)).astype(np.complex64)}
+    pipeline.write(pipeline.from_array(np.zeros((2, 4, 4), np.uint16), meta), tmp_path / "s.zarr")
+    group = zarr.open_group(tmp_path / "s.zarr" / "_arrays", mode="r")
+    stored = {arr.dtype: arr[...] for _, arr in group.arrays()}
+    assert len(stored) == len(meta)
+    back = pipeline.open(tmp_path / "s.zarr").metadata
+    for key, value in meta.items():
+        assert back[key].dtype == value.dtype and back[key].shape == value.shape
+        np.testing.assert_array_equal(back[key], value)
+        np.testing.assert_array_equal(back[key], stored[value.dtype])
