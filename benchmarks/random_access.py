@@ -112,6 +112,22 @@ def _time_calls(calls: dict[str, Callable[[], Any]], reps: int) -> dict[str, lis
     return interleaved(calls, reps, warmup=1)
 
 
+def _checks(report: Report, results: dict[str, float]) -> None:
+    for prefix in ("large", "small"):
+        ps = results[f"{prefix}: ps[j]"]
+        report.check(f"{prefix}: ps[j] / by hand read+ops (same store)",
+                     ps / results[f"{prefix}: by hand zarr [j] + numpy ops"], "<=", 1.2)
+        report.check(f"{prefix}: to_dask()[j].compute() (built once) / ps[j]",
+                     results[f"{prefix}: to_dask() built once, [j].compute()"] / ps, ">=", 3.0)
+    report.check("small: ps[j] default layout / by hand, 1 frame/chunk no shards",
+                 results["small: ps[j]"]
+                 / results["small: by hand zarr [j], 1 frame/chunk, no shards"], "<=", 2.0)
+    for prefix, target in (("large", 1.2), ("small", 1.5)):
+        report.check(f"{prefix}: raw s[j] / h5py one frame (1 frame/chunk Blosc)",
+                     results[f"{prefix}: raw s[j]"]
+                     / results[f"{prefix}: h5py [j], 1 frame/chunk Blosc lz4"], "<=", target)
+
+
 def run(ctx: Context) -> Report:
     import zarr
 
@@ -148,19 +164,7 @@ def run(ctx: Context) -> Report:
     results.update(_former_layout(ctx, ns, ss, plain, rng, reps))
     for label, value in results.items():
         report.add(label, value)
-    for prefix in ("large", "small"):
-        ps = results[f"{prefix}: ps[j]"]
-        report.check(f"{prefix}: ps[j] / by hand read+ops (same store)",
-                     ps / results[f"{prefix}: by hand zarr [j] + numpy ops"], "<=", 1.2)
-        report.check(f"{prefix}: to_dask()[j].compute() (built once) / ps[j]",
-                     results[f"{prefix}: to_dask() built once, [j].compute()"] / ps, ">=", 3.0)
-    report.check("small: ps[j] default layout / by hand, 1 frame/chunk no shards",
-                 results["small: ps[j]"]
-                 / results["small: by hand zarr [j], 1 frame/chunk, no shards"], "<=", 2.0)
-    for prefix, target in (("large", 1.2), ("small", 1.5)):
-        report.check(f"{prefix}: raw s[j] / h5py one frame (1 frame/chunk Blosc)",
-                     results[f"{prefix}: raw s[j]"]
-                     / results[f"{prefix}: h5py [j], 1 frame/chunk Blosc lz4"], "<=", target)
+    _checks(report, results)
     report.notes.extend(notes)
     report.notes.append(f"small, former layout (1 MiB plain chunks): raw s[j] / h5py = "
                         f"{results[FORMER] / results[FORMER_H5]:.2f} (no target: no longer "
