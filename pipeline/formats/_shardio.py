@@ -62,7 +62,8 @@ class ShardPlan(ChunkPlan):
     index_crc: bool = True
     _indexes: dict[tuple[int, ...], np.ndarray] = field(default_factory=dict, repr=False,
                                                         compare=False)
-    _flat: dict[int, tuple[str, list[list[int]]]] = field(default_factory=dict, repr=False, compare=False)
+    _flat: dict[int, tuple[str, memoryview]] = field(default_factory=dict, repr=False,
+                                                     compare=False)
 
     def __getstate__(self) -> dict[str, Any]:
         return {**super().__getstate__(), "_indexes": {}, "_flat": {}}
@@ -108,10 +109,11 @@ class ShardPlan(ChunkPlan):
         except FileNotFoundError:
             return self._absent((j, *self._zeros), out)
         try:
-            if flat is None:  # the index as Python ints: the cheapest lookup per call
-                flat = self._index((k, *self._zeros), fd).reshape(-1, 2).tolist()
+            if flat is None:  # the index's own bytes, read as native ints: a cheap lookup
+                index = self._index((k, *self._zeros), fd).astype(np.uint64, copy=False)
+                flat = memoryview(np.ascontiguousarray(index)).cast("B").cast("Q")
                 self._flat[k] = (path, flat)
-            offset, nbytes = flat[local]
+            offset, nbytes = flat[2 * local], flat[2 * local + 1]
             if offset == _EMPTY:  # an inner chunk all fill value, left out by zarr
                 out[...] = self.fill_value
                 return out
