@@ -172,8 +172,8 @@ class ChunkPlan:
             if self.codec is None:
                 if fh.readinto(out.data.cast("B")) != out.nbytes:
                     # zarr-python fails too (a wrong-sized buffer); its codecs' errors pass as is
-                    raise RuntimeError(f"chunk file {path!r} is shorter than its chunk; the "
-                                       "store is damaged, rewrite it")
+                    raise errors.DamagedChunkError(f"chunk file {path!r} is shorter than its "
+                                                   "chunk; the store is damaged, rewrite it")
                 return
             data = fh.read()
         self._decode(data, out)
@@ -218,8 +218,8 @@ def _copy_raw(root: str, data: Any, out: np.ndarray) -> None:
     """An uncompressed chunk's bytes into ``out``."""
     if len(data) != out.nbytes:
         # zarr-python fails too (a wrong-sized buffer)
-        raise RuntimeError(f"a chunk of {root!r} holds {len(data)} bytes, not {out.nbytes}; "
-                           "the store is damaged, rewrite it")
+        raise errors.DamagedChunkError(f"a chunk of {root!r} holds {len(data)} bytes, not "
+                                       f"{out.nbytes}; the store is damaged, rewrite it")
     out.reshape(-1).view(np.uint8)[...] = np.frombuffer(data, np.uint8)
 
 
@@ -230,7 +230,9 @@ def _whole_box(key: Any, shape: tuple[int, ...], grid: tuple[int, ...]) -> list[
     box = [(s.start or 0, shape[i] if s.stop is None else s.stop) for i, s in enumerate(key)]
     for (a, b), c, n in zip(box, grid, shape):
         if a % c or (b % c and b != n):
-            raise ValueError(f"box {box!r} does not cover whole chunks {grid!r}")
+            raise errors.RegionError(f"box {box!r} does not cover whole chunks {grid!r}; a "
+                                     "write covers whole chunks (or shards), edge ones to "
+                                     "the end")
     return box
 
 

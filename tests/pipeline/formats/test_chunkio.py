@@ -310,3 +310,17 @@ def test_metadata_arrays_read_through_chunk_io_as_zarr_reads_them(tmp_path):
         assert back[key].dtype == value.dtype and back[key].shape == value.shape
         np.testing.assert_array_equal(back[key], value)
         np.testing.assert_array_equal(back[key], stored[value.dtype])
+
+
+def test_uncompressed_chunk_cut_short_is_a_damaged_chunk(tmp_path):
+    frames = _data((4, 8, 8), np.uint16, seed=2)
+    pipeline.write(pipeline.from_array(frames), tmp_path / "s.zarr", codec="none",
+                   chunks=(1, 8, 8), shards=None)
+    chunk = tmp_path / "s.zarr" / "images" / "c" / "2" / "0" / "0"
+    chunk.write_bytes(chunk.read_bytes()[:-6])
+    series = pipeline.open(tmp_path / "s.zarr")
+    np.testing.assert_array_equal(series[1], frames[1])
+    for read in (lambda: series[2], lambda: np.asarray(series[1:3])):
+        with pytest.raises(errors.DamagedChunkError, match="damaged") as info:
+            read()
+        assert isinstance(info.value, RuntimeError | errors.NotASeriesError)
