@@ -266,3 +266,8 @@ class MetadataClashError(MetadataError, ValueError):
 class WriteTargetError(ValueError, TypeError):
     """A write target this format cannot write into: an open HDF5 node given to a format
     that writes files, or a file opened read-only (open it with mode ``'a'``)."""
+
+
+class DamagedChunkError(UnreadableFrameError, RuntimeError):
+    """A stored chunk whose bytes are not a whole chunk (a RuntimeError, as zarr-python's
+    complaint about the same chunk is)."""

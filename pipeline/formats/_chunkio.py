@@ -8,226 +8,24 @@ Zstd or GZip), a chunk is one file holding the codec's output, so it is read
 and written here directly: the same numcodecs codec zarr-python calls, the
 same chunk keys, the same padding of edge chunks with the fill value, the
 same atomic file replacement.  Every byte is identical (tests/pipeline/
-formats/test_chunkio.py).  Anything else (URLs, shards, filters, transposes,
+formats/test_chunkio.py).  Anything else (URLs, filters, transposes,
 checksums, format 2) is left to zarr-python: :func:`plan` returns None.
-Sharded arrays are read here too (:mod:`pipeline.formats._shardio`), written
-by zarr-python.
+Sharded arrays are read and written whole shard by whole shard in
+:mod:`pipeline.formats._shardio`.
 """
 
 from __future__ import annotations
 
-import itertools
 import os
-import threading
-import uuid
-from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
 from ops import Region
+from pipeline.formats._chunkplan import _COMPRESSORS, ChunkPlan
+from pipeline.formats._shardio import shard_plan, sharding_of
 
-_COMPRESSORS = ("blosc", "zstd", "gzip")
-_SHUFFLES = {"noshuffle": 0, "shuffle": 1, "bitshuffle": 2}
-
-
-def _codec(spec: dict[str, Any]) -> Any:
-    """The numcodecs codec zarr-python builds for the Zarr 3 codec ``spec``."""
-    import numcodecs
-
-    name, conf = spec["name"], dict(spec.get("configuration") or {})
-    if name == "blosc":
-        return numcodecs.Blosc(cname=conf["cname"], clevel=int(conf["clevel"]),
-                               shuffle=_SHUFFLES[conf["shuffle"]],
-                               blocksize=int(conf.get("blocksize", 0)),
-                               typesize=int(conf["typesize"]))
-    if name == "zstd":
-        return numcodecs.Zstd(level=int(conf.get("level", 0)),
-                              checksum=bool(conf.get("checksum", False)))
-    return numcodecs.GZip(level=int(conf.get("level", 5)))
-
-
-@dataclass
-class ChunkPlan:
-    """Where an array's chunks live and how they are encoded; picklable, a recipe.
-
-    Build one with :func:`plan`; ``strict`` says a missing chunk is lost
-    data (a complete lazyseries store holds every chunk) rather than the
-    fill value.
-    """
-
-    root: str
-    shape: tuple[int, ...]
-    chunks: tuple[int, ...]
-    dtype: np.dtype
-    fill_value: Any
-    codec_spec: dict[str, Any] | None
-    key_prefix: str
-    separator: str
-    write_empty_chunks: bool
-    strict: bool = False
-    _codec: Any = field(default=None, repr=False, compare=False)
-    writable = True  # by this module; sharded arrays are written by zarr-python
-
-    def __getstate__(self) -> dict[str, Any]:
-        return {**self.__dict__, "_codec": None}
-
-    @property
-    def codec(self) -> Any:
-        if self._codec is None and self.codec_spec is not None:
-            self._codec = _codec(self.codec_spec)
-        return self._codec
-
-    def chunk_path(self, coords: tuple[int, ...]) -> str:
-        key = self.key_prefix + self.separator.join(str(c) for c in coords)
-        return os.path.join(self.root, *key.split("/"))
-
-    # -- reading ---------------------------------------------------------------------
-
-    def read(self, selection: tuple[slice | np.ndarray, ...]) -> np.ndarray:
-        """``array[selection]`` (orthogonal: step-1 slices, or integer arrays on the first axis)."""
-        first = selection[0]
-        spans = [(s.start, s.stop) for s in selection[1:] if isinstance(s, slice)]
-        if isinstance(first, slice):
-            out = np.empty((first.stop - first.start, *(b - a for a, b in spans)), self.dtype)
-            if (self.chunks[0] == 1 and first.stop - first.start == 1
-                    and self.chunks[1:] == self.shape[1:] == tuple(b for _, b in spans)
-                    and not any(a for a, _ in spans)):
-                # one whole frame in a chunk of its own: the random-access case, kept short
-                self._decode_into((first.start, *(0,) * len(spans)), out)
-                return out
-            self._read_box(out, [(first.start, first.stop), *spans])
-            return out
-        frames = np.asarray(first, dtype=np.intp).reshape(-1)
-        out = np.empty((len(frames), *(b - a for a, b in spans)), self.dtype)
-        size = self.chunks[0]
-        # frames grouped by chunk: each chunk of the selection read once
-        for chunk in np.unique(frames // size):
-            where = np.flatnonzero(frames // size == chunk)
-            lo = int(chunk) * size
-            hi = min(lo + size, self.shape[0])
-            box = np.empty((hi - lo, *out.shape[1:]), self.dtype)
-            self._read_box(box, [(lo, hi), *spans])
-            out[where] = box[frames[where] - lo]
-        return out
-
-    def _read_box(self, out: np.ndarray, box: list[tuple[int, int]]) -> None:
-        """Fill ``out`` with the array within ``box`` (one ``(start, stop)`` per axis)."""
-        ranges = [range(a // c, (max(b, a + 1) - 1) // c + 1) if b > a else range(0)
-                  for (a, b), c in zip(box, self.chunks)]
-        for coords in itertools.product(*ranges):
-            origin = [i * c for i, c in zip(coords, self.chunks)]
-            inner = tuple(slice(max(a, o) - o, min(b, o + c) - o)
-                          for (a, b), o, c in zip(box, origin, self.chunks))
-            dest = tuple(slice(max(a, o) - a, min(b, o + c) - a)
-                         for (a, b), o, c in zip(box, origin, self.chunks))
-            target = out[dest]
-            whole = all(s.start == 0 and s.stop == c for s, c in zip(inner, self.chunks))
-            if whole and target.flags.c_contiguous:
-                self._decode_into(coords, target)  # no intermediate buffer
-            else:
-                chunk = _scratch(self.chunks, self.dtype)
-                self._decode_into(coords, chunk)
-                target[...] = chunk[inner]
-
-    def _decode_into(self, coords: tuple[int, ...], out: np.ndarray) -> None:
-        path = self.chunk_path(coords)
-        try:
-            fh = open(path, "rb")  # noqa: SIM115  (closed below; readinto needs the handle)
-        except FileNotFoundError:
-            if self.strict:
-                raise _missing(coords, self) from None
-            out[...] = self.fill_value
-            return
-        with fh:
-            if self.codec is None:
-                if fh.readinto(out.data.cast("B")) != out.nbytes:
-                    # zarr-python fails too (a wrong-sized buffer); its codecs' errors pass as is
-                    raise RuntimeError(f"chunk file {path!r} is shorter than its chunk; the "
-                                       "store is damaged, rewrite it")
-                return
-            data = fh.read()
-        self.codec.decode(data, out=out)
-
-    # -- writing ---------------------------------------------------------------------
-
-    def __setitem__(self, key: tuple[slice, ...], value: np.ndarray) -> None:
-        """``plan[box] = block``: what ``dask.array.store`` calls; whole chunks only."""
-        self.write(key, value)
-
-    def write(self, key: tuple[slice, ...], block: np.ndarray) -> None:
-        """Write ``block`` at ``key``, which must cover whole chunks (edge chunks: to the end)."""
-        block = np.asarray(block, dtype=self.dtype)
-        key = () if key is Ellipsis else key if isinstance(key, tuple) else (key,)
-        key = (*key, *(slice(None),) * (len(self.shape) - len(key)))
-        box = [(s.start or 0, self.shape[i] if s.stop is None else s.stop)
-               for i, s in enumerate(key)]
-        for (a, b), c, n in zip(box, self.chunks, self.shape):
-            if a % c or (b % c and b != n):
-                raise ValueError(f"box {box!r} does not cover whole chunks {self.chunks!r}")
-        ranges = [range(a // c, -(-b // c)) for (a, b), c in zip(box, self.chunks)]
-        for coords in itertools.product(*ranges):
-            part = tuple(slice(i * c - a, min((i + 1) * c, b) - a)
-                         for i, c, (a, b) in zip(coords, self.chunks, box))
-            self._encode_to(coords, block[part])
-
-    def _encode_to(self, coords: tuple[int, ...], data: np.ndarray) -> None:
-        path = self.chunk_path(coords)
-        if data.shape != self.chunks:  # an edge chunk: padded with the fill value, as zarr does
-            full = np.full(self.chunks, self.fill_value, self.dtype)
-            full[tuple(slice(0, n) for n in data.shape)] = data
-            data = full
-        if not self.write_empty_chunks and np.all(data == self.fill_value):
-            try:
-                os.remove(path)
-            except FileNotFoundError:
-                pass
-            return
-        data = np.ascontiguousarray(data)
-        payload = data if self.codec is None else self.codec.encode(data)
-        _atomic_write(path, payload)
-
-
-_LOCAL = threading.local()
-
-
-def _scratch(shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
-    """A decode buffer kept per thread: a partly read chunk is copied out of it at once, so
-    reusing it saves an allocation (and the allocator's growth) per chunk."""
-    key = (shape, dtype.str)
-    buf = getattr(_LOCAL, "buffers", {}).get(key)
-    if buf is None and int(np.prod(shape)) * dtype.itemsize > 2**26:
-        return np.empty(shape, dtype)  # not kept: a thread would hold a huge buffer for good
-    if buf is None:
-        _LOCAL.buffers = {key: np.empty(shape, dtype)}  # one shape kept: chunks of one array
-        buf = _LOCAL.buffers[key]
-    return buf
-
-
-def _atomic_write(path: str, payload: Any) -> None:
-    """Write beside, then replace: a reader sees the old chunk or the new one, never half."""
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    tmp = f"{path}.{uuid.uuid4().hex}.partial"
-    try:
-        with open(tmp, "wb") as fh:
-            fh.write(payload.data.cast("B") if isinstance(payload, np.ndarray) else payload)
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.remove(tmp)
-        except FileNotFoundError:
-            pass
-        raise
-
-
-def _missing(coords: tuple[int, ...], plan: ChunkPlan) -> Exception:
-    from pipeline import errors
-
-    key = plan.key_prefix + plan.separator.join(str(c) for c in coords)
-    return errors.MissingChunkError(
-        f"{plan.root!r}: chunk {key!r} (frames from {coords[0] * plan.chunks[0]}) is missing "
-        "from this complete store; the data is lost or the store was damaged; "
-        "rewrite it from its source")
+__all__ = ["ChunkPlan", "create_filled", "plan", "read", "store_target"]
 
 
 def plan(array: Any, strict: bool = False) -> ChunkPlan | None:
@@ -244,8 +42,6 @@ def plan(array: Any, strict: bool = False) -> ChunkPlan | None:
         return None
     meta = array.metadata.to_dict()
     codecs = meta.get("codecs") or []
-    from pipeline.formats._shardio import sharding_of
-
     sharding = sharding_of(codecs)
     if sharding is False:
         return None
@@ -269,8 +65,6 @@ def plan(array: Any, strict: bool = False) -> ChunkPlan | None:
               "write_empty_chunks": bool(array.config.write_empty_chunks), "strict": strict}
     if not isinstance(sharding, dict):
         return ChunkPlan(chunks=stored, **common)
-    from pipeline.formats._shardio import shard_plan
-
     return shard_plan(sharding, stored, common)
 
 
@@ -302,24 +96,28 @@ def _key_encoding(keys: dict[str, Any]) -> tuple[str, str | None]:
 
 def read(chunk_plan: ChunkPlan, frames: slice | np.ndarray, region: Region) -> np.ndarray:
     """Frames ``frames`` of a frames-first array within ``region``: what a series ``read`` owes."""
+    if type(frames) is slice and frames.stop - frames.start == 1 and \
+            region == chunk_plan.full_region:
+        return chunk_plan.read_frame(frames.start)
     rest = [slice(0, n) for n in chunk_plan.shape[1 + len(region):]]
     return chunk_plan.read((frames, *(slice(a, b) for a, b in region), *rest))
 
 
-def create_filled(group: Any, key: str, data: np.ndarray) -> Any:
-    """``group.create_array(key, data=data, overwrite=True)``, its chunks written here.
+def create_filled(group: Any, key: str, data: np.ndarray, compressors: Any = "auto") -> Any:
+    """``group.create_array(key, data=data, compressors=compressors, overwrite=True)``, its
+    chunks written here.
 
-    The same array zarr-python makes (its own choice of chunks and codecs,
-    empty chunks skipped as it skips them), byte for byte, without its
-    per-chunk path; chunks are encoded on two threads (a metadata array is
-    written before the frames, by the caller's thread alone).
+    The same array zarr-python makes (its own choice of chunks, empty chunks
+    skipped as it skips them), byte for byte, without its per-chunk path;
+    chunks are encoded on two threads (a metadata array is written before
+    the frames, by the caller's thread alone).
     """
     from concurrent.futures import ThreadPoolExecutor
 
     probe = group.create_array(key, shape=data.shape, dtype=data.dtype, overwrite=True,
-                               config={"write_empty_chunks": False})
+                               compressors=compressors, config={"write_empty_chunks": False})
     chunk_plan = plan(probe)
-    if chunk_plan is None or not chunk_plan.writable or data.ndim == 0:
+    if chunk_plan is None or data.ndim == 0:
         probe[...] = data
         return probe
     size = chunk_plan.chunks[0]
@@ -332,4 +130,4 @@ def create_filled(group: Any, key: str, data: np.ndarray) -> Any:
 def store_target(array: Any) -> Any:
     """What ``dask.array.store`` should write ``array`` through: a plan, or the array itself."""
     chunk_plan = plan(array)
-    return array if chunk_plan is None or not chunk_plan.writable else chunk_plan
+    return array if chunk_plan is None else chunk_plan

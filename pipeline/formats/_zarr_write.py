@@ -21,13 +21,18 @@ from pipeline.formats import _chunkio
 from pipeline.formats.zarr import ARRAY_NAME, ATTR
 
 CHUNK_BYTES = 2**20
-"""Small frames are batched into chunks of about this many bytes (whole frames each).
+"""Frames smaller than this go one per inner chunk, in shards of :data:`SHARD_BYTES`."""
 
-Measured (benchmarks/README.md): with zarr-python, one frame read from a
-shard costs about 1 ms more than from a plain chunk, while decoding a 1 MiB
-chunk costs far less; and per-object write costs are amortised by 1 MiB.  So
-small frames go in plain multi-frame chunks; ``shards=`` is there for stores
-that must hold fewer files.
+SHARD_BYTES = 2**22
+"""Small frames are batched into shards of about this many bytes (whole frames each).
+
+Measured (benchmarks/README.md, ``random_access``): one frame read from a
+shard through the direct chunk path (the shard's index read once per open
+series, then one ``pread`` and one decode of the frame's own bytes) costs
+about what h5py's read of a one-frame chunk does, where a plain chunk of
+32 small frames decodes 32 to return one (8x h5py).  Writing a shard costs
+one file like a plain chunk of as many bytes; 4 MiB keeps the shards of a
+store few (an index read on first touch) and a write task's frames modest.
 """
 
 CODECS: dict[str, tuple[str, dict[str, Any]]] = {
@@ -95,13 +100,15 @@ def default_layout(
 ) -> tuple[tuple[int, ...], tuple[int, ...] | None]:
     """``(chunks, shards)`` for ``nframes`` frames, adapted to the frame size.
 
-    Each chunk holds whole frames: one frame when frames are large, else about
-    :data:`CHUNK_BYTES` of them, so that reading one frame decodes little and
-    per-object costs do not dominate writing.  No shards (see :data:`CHUNK_BYTES`).
+    One frame per chunk, so that reading one frame decodes one frame; frames
+    smaller than :data:`CHUNK_BYTES` batched into shards of about
+    :data:`SHARD_BYTES`, so that per-file costs do not dominate writing.
     """
     frame_bytes = max(1, int(np.prod(shape)) * dtype.itemsize)
-    per_chunk = max(1, min(max(nframes, 1), CHUNK_BYTES // frame_bytes))
-    return (per_chunk, *shape), None
+    per_shard = max(1, min(max(nframes, 1), SHARD_BYTES // frame_bytes))
+    if frame_bytes >= CHUNK_BYTES or per_shard == 1:
+        return (1, *shape), None
+    return (1, *shape), (per_shard, *shape)
 
 
 def _check_layout(chunks: Any, shards: Any, nframes: int, shape: tuple[int, ...]
@@ -211,7 +218,10 @@ def _array_sink(group: Any) -> Callable[[np.ndarray], str]:
 
         key = f"_arrays/{tokenize(arr.dtype.str, arr.shape, arr)[:16]}"
         if key not in group:
-            _chunkio.create_filled(group, key, np.ascontiguousarray(arr))
+            # the frames' default codec: an 8 MB dark frame in 10 ms, where zarr's default
+            # (Zstd level 0) takes 70 ms, at about the same size
+            _chunkio.create_filled(group, key, np.ascontiguousarray(arr),
+                                   compressors=resolve_codec("default"))
         return key
 
     return sink

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from ops import Region
+from ops import FrameSpec, Region
 from pipeline import _json, ome
 from pipeline.errors import IncompleteStoreError, NotASeriesError, ReadOnlyError
 from pipeline.formats import _chunkio
@@ -87,6 +87,7 @@ class ZarrSeries(FileSeries):
         self._meta: dict[str, Any] | None = None
         self._load_meta: Callable[[], dict[str, Any]] | None = None
         self._chunk_plan: Any = None  # chunk I/O without zarr-python (False: not possible)
+        self._spec_len: tuple[FrameSpec, int] | None = None
         self._local = _local_root(self._path)
         self._identity: tuple[Any, ...] | None = None
         self._check_chunks = False
@@ -132,16 +133,29 @@ class ZarrSeries(FileSeries):
             raise _changed(self._path)
 
     def __len__(self) -> int:
-        return int(self._array.shape[0]) if self._array.ndim > 2 else 1
+        return self._fixed[1]
 
     @property
     def shape(self) -> tuple[int, ...]:
-        shape = self._array.shape
-        return tuple(shape[1:]) if len(shape) > 2 else tuple(shape)
+        return self._fixed[0].shape
 
     @property
     def dtype(self) -> np.dtype:
-        return np.dtype(self._array.dtype)
+        return self._fixed[0].dtype
+
+    @property
+    def spec(self) -> FrameSpec:
+        return self._fixed[0]
+
+    @property
+    def _fixed(self) -> tuple[FrameSpec, int]:
+        """The frame spec and length, fixed once opened: asked on every ``s[j]``, so kept."""
+        if self._spec_len is None:
+            shape = self._array.shape
+            self._spec_len = (FrameSpec(tuple(shape[1:]) if len(shape) > 2 else tuple(shape),
+                                        np.dtype(self._array.dtype)),
+                              int(shape[0]) if len(shape) > 2 else 1)
+        return self._spec_len
 
     @property
     def metadata(self) -> dict[str, Any]:
@@ -176,13 +190,16 @@ class ZarrSeries(FileSeries):
         return self._array
 
     def read(self, frames: FrameSelection, region: Region) -> np.ndarray:
-        arr = self._array
-        if self._chunk_plan is None:
+        chunk_plan = self._chunk_plan
+        if chunk_plan is None:
+            arr = self._array
             # a complete lazyseries store holds every chunk: the plan raises on a missing one
-            self._chunk_plan = _chunkio.plan(arr, strict=self._check_chunks) or False
-        if self._chunk_plan and arr.ndim > 2:
-            out = _chunkio.read(self._chunk_plan, frames, region)
+            chunk_plan = self._chunk_plan = arr.ndim > 2 and _chunkio.plan(
+                arr, strict=self._check_chunks) or False
+        if chunk_plan:
+            out = _chunkio.read(chunk_plan, frames, region)
         else:
+            arr = self._array
             if self._check_chunks:  # zarr-python would give the fill value
                 _require_chunks(arr, self._local, frames, region, self._path)
             out = self._read_array(arr, frames, region)
@@ -370,7 +387,11 @@ def _require_chunks(arr: Any, local: str | None, frames: FrameSelection, region:
 
 def _array_loader(group: Any) -> Any:
     def load(key: str) -> np.ndarray:
-        return np.asarray(group[key][...])
+        arr = group[key]
+        chunk_plan = _chunkio.plan(arr) if arr.ndim else None
+        if chunk_plan is None:
+            return np.asarray(arr[...])
+        return chunk_plan.read(tuple(slice(0, n) for n in arr.shape))
 
     return load
 

@@ -3,7 +3,11 @@
 A golden store is kept in the repository for good: tests/pipeline/formats/
 test_golden.py opens every one of them with today's code, so a store written
 by an older version still opens.  Run this only when FORMAT_VERSION changes,
-into a new directory ``v<version>``; never rewrite an existing one.
+into a new directory ``v<version>``; never rewrite an existing one.  When the
+default layout changes within a version, ``make_golden.py LAYOUT`` writes
+``v<version>-LAYOUT`` beside the older ones (``v1-sharded``: one frame per
+chunk in shards, written by the direct chunk path, plus ``shards.zarr`` with
+an edge shard).
 """
 
 from __future__ import annotations
@@ -35,8 +39,8 @@ def chain() -> list:
     return [("dark", dark), ("flip", "v"), ("rectangle", ((1, 5), (2, 8)))]
 
 
-def main() -> int:
-    out = HERE / f"v{FORMAT_VERSION}"
+def main(layout: str = "") -> int:
+    out = HERE / (f"v{FORMAT_VERSION}-{layout}" if layout else f"v{FORMAT_VERSION}")
     if out.exists():
         print(f"{out} exists: golden stores are never rewritten", file=sys.stderr)
         return 1
@@ -44,8 +48,11 @@ def main() -> int:
     raw = pipeline.from_array(frames(), metadata())
     pipeline.write(raw, out / "raw.zarr")
     pipeline.write(raw.process(chain()), out / "processed.zarr", codec="compact")
+    if layout == "sharded":
+        pipeline.write(raw, out / "shards.zarr", codec="zstd", chunks=(1, 6, 8),
+                       shards=(3, 6, 8))
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main(*sys.argv[1:]))

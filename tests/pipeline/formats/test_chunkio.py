@@ -154,7 +154,7 @@ def test_sharded_arrays_read_as_zarr_reads_them(tmp_path, codec, index):
                             dtype="u2", serializer=sharding, compressors=None)
     arr[...] = data
     chunk_plan = _chunkio.plan(arr)
-    assert isinstance(chunk_plan, _shardio.ShardPlan) and _chunkio.store_target(arr) is arr
+    assert isinstance(chunk_plan, _shardio.ShardPlan) and _chunkio.store_target(arr) == chunk_plan
     region = ((1, 6), (2, 9))
     np.testing.assert_array_equal(_chunkio.read(chunk_plan, slice(0, 13), region),
                                   data[:, 1:6, 2:9])
@@ -269,11 +269,13 @@ def test_random_selections_read_as_zarr_reads_them(tmp_path_factory, data):
 
 @pytest.mark.parametrize("shape,dtype", [((3000,), "f8"), ((700, 900), "u2"), ((5, 3, 2), "i4"),
                                          ((), "f4")])
-def test_metadata_arrays_as_zarr_makes_them(tmp_path, shape, dtype):
+@pytest.mark.parametrize("compressors", ["auto", CODECS["blosc-lz4-bitshuffle"]],
+                         ids=["zarr-default", "blosc"])
+def test_metadata_arrays_as_zarr_makes_them(tmp_path, shape, dtype, compressors):
     data = _data(shape, dtype, seed=9) if shape else np.array(2.5, dtype)
     group = zarr.open_group(tmp_path / "g.zarr", mode="w")
-    group.create_array("theirs", data=data, overwrite=True)
-    _chunkio.create_filled(group, "ours", data)
+    group.create_array("theirs", data=data, overwrite=True, compressors=compressors)
+    _chunkio.create_filled(group, "ours", data, compressors=compressors)
     a, b = _chunk_files(tmp_path / "g.zarr" / "theirs"), _chunk_files(tmp_path / "g.zarr" / "ours")
     assert sorted(a) == sorted(b)
     assert all(_payload(a[k], False) == _payload(b[k], False) for k in a)
@@ -292,3 +294,33 @@ def test_frames_written_through_a_sharded_series_read_back(tmp_path):
     series[2] = np.full((6, 6), 77, np.uint16)  # zarr rewrites the shard: a new index
     np.testing.assert_array_equal(series[2], np.full((6, 6), 77))
     np.testing.assert_array_equal(series[3], frames[3])
+
+
+def test_metadata_arrays_read_through_chunk_io_as_zarr_reads_them(tmp_path):
+    rng = np.random.default_rng(7)
+    meta = {"dark": rng.integers(0, 400, (300, 200)).astype(np.uint16),
+            "gain": rng.random(30_000), "mask": rng.random((600, 500)) < 0.3,
+            "phase": (rng.random(9000) + 1j * rng.random(9000)).astype(np.complex64)}
+    pipeline.write(pipeline.from_array(np.zeros((2, 4, 4), np.uint16), meta), tmp_path / "s.zarr")
+    group = zarr.open_group(tmp_path / "s.zarr" / "_arrays", mode="r")
+    stored = {arr.dtype: arr[...] for _, arr in group.arrays()}
+    assert len(stored) == len(meta)
+    back = pipeline.open(tmp_path / "s.zarr").metadata
+    for key, value in meta.items():
+        assert back[key].dtype == value.dtype and back[key].shape == value.shape
+        np.testing.assert_array_equal(back[key], value)
+        np.testing.assert_array_equal(back[key], stored[value.dtype])
+
+
+def test_uncompressed_chunk_cut_short_is_a_damaged_chunk(tmp_path):
+    frames = _data((4, 8, 8), np.uint16, seed=2)
+    pipeline.write(pipeline.from_array(frames), tmp_path / "s.zarr", codec="none",
+                   chunks=(1, 8, 8), shards=None)
+    chunk = tmp_path / "s.zarr" / "images" / "c" / "2" / "0" / "0"
+    chunk.write_bytes(chunk.read_bytes()[:-6])
+    series = pipeline.open(tmp_path / "s.zarr")
+    np.testing.assert_array_equal(series[1], frames[1])
+    for read in (lambda: series[2], lambda: np.asarray(series[1:3])):
+        with pytest.raises(errors.DamagedChunkError, match="damaged") as info:
+            read()
+        assert isinstance(info.value, RuntimeError | errors.NotASeriesError)
