@@ -64,7 +64,8 @@ class ChunkPlan:
 
     def __getstate__(self) -> dict[str, Any]:
         state = {**self.__dict__, "_codec": None}
-        state.pop("_decoder", None)  # rebuilt where unpickled (it may hold a codec)
+        for built in ("_decoder", "_encoder"):  # rebuilt where unpickled (they hold codecs)
+            state.pop(built, None)
         return state
 
     @property
@@ -210,8 +211,22 @@ class ChunkPlan:
             data = full
         if not self.write_empty_chunks and np.all(data == self.fill_value):
             return None
-        data = np.ascontiguousarray(data)
-        return data.tobytes() if self.codec is None else self.codec.encode(data)
+        return self._encoder(np.ascontiguousarray(data))
+
+    @functools.cached_property
+    def _encoder(self) -> Callable[[np.ndarray], Any]:
+        spec = self.codec_spec
+        if spec is None:
+            return np.ndarray.tobytes
+        if spec["name"] == "blosc":
+            from numcodecs import blosc
+
+            # what Blosc.encode calls, without its argument checks (a contiguous chunk here)
+            conf, codec = spec["configuration"], self.codec
+            return functools.partial(blosc.compress, cname=conf["cname"].encode("ascii"),
+                                     clevel=codec.clevel, shuffle=codec.shuffle,
+                                     blocksize=codec.blocksize, typesize=int(conf["typesize"]))
+        return self.codec.encode
 
 
 def _copy_raw(root: str, data: Any, out: np.ndarray) -> None:
