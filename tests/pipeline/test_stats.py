@@ -318,3 +318,20 @@ def test_reduction_memory_stays_bounded(name, generated):
         tracemalloc.stop()
     assert peak < 2 * 2**20 * 1.25
     _check(name, got, frames)
+
+
+@pytest.mark.parametrize("dtype", [np.uint16, np.int32, np.float16, np.float32, np.float64])
+@pytest.mark.parametrize("shape", [(200, 16, 24), (7, 3, 5, 30), (1, 4, 4), (9, 1, 1)])
+@pytest.mark.parametrize("q", [50.0, [0.0, 12.5, 50.0, 99.9, 100.0]])
+def test_percentile_blocks_partitioned_pixels_first_match_numpy(monkeypatch, dtype, shape, q):
+    from pipeline import _stats_bands
+
+    rng = np.random.default_rng(sum(shape))
+    block = (rng.random(shape) * 5000).astype(dtype)
+    q = np.asarray(q)
+    want = np.percentile(block, q, axis=0).astype(np.float32)
+    # a few pixels per partition, so that blocks are cut at uneven places
+    monkeypatch.setattr(_stats_bands, "PARTITION_BYTES", 7 * shape[0] * block.itemsize)
+    got = _stats_bands.percentile_block(block.copy(), q, np.dtype(np.float32))
+    assert got.shape == want.shape
+    np.testing.assert_array_equal(got, want)
