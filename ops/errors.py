@@ -14,8 +14,9 @@ class UnknownOpError(KeyError):
         return str(self.args[0]) if self.args else ""
 
 
-class OpParameterError(ValueError):
-    """A parameter an op cannot take, found when the op is added to a chain."""
+class OpParameterError(ValueError, TypeError):
+    """A parameter an op cannot take, found when the op is added to a chain, or an oplist
+    entry that is not an op at all (a TypeError, as it was)."""
 
 
 class OpResultError(RuntimeError):

@@ -78,10 +78,15 @@ def index_text(index: tuple[Any, ...]) -> str:
     return ", ".join(f"{i!r:.40}" for i in index)
 
 
-def region_bound(value: Any) -> int:
-    if isinstance(value, bool | np.bool_):
-        raise TypeError
-    return operator.index(value)
+def _region_pairs(region: Any) -> tuple[tuple[int, ...], ...] | None:
+    """``region`` as tuples of ints, or None when it is not pairs of integers (bools are not)."""
+    try:
+        pairs = tuple(tuple(pair) for pair in region)
+    except TypeError:
+        return None
+    if not all(is_int(v) for pair in pairs for v in pair):
+        return None
+    return tuple(tuple(operator.index(v) for v in pair) for pair in pairs)
 
 
 def checked_region(region: Any, shape: tuple[int, ...]) -> tuple[tuple[int, int], ...]:
@@ -90,13 +95,12 @@ def checked_region(region: Any, shape: tuple[int, ...]) -> tuple[tuple[int, int]
     Leading axes it leaves out are whole; a region that is not pairs of
     integers within the frame raises :class:`~pipeline.errors.RegionError`.
     """
-    try:
-        pairs = tuple(tuple(region_bound(v) for v in pair) for pair in region)
-    except TypeError:
+    pairs = _region_pairs(region)
+    if pairs is None:
         raise RegionError(
             f"region {region!r:.120} must be ((row0, row1), (col0, col1)) of integers for "
             f"frames of shape {shape}"
-        ) from None
+        )
     full = tuple((0, n) for n in shape)
     if len(pairs) > len(full) or any(len(p) != 2 for p in pairs):
         raise RegionError(

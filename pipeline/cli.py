@@ -38,13 +38,16 @@ from pipeline.cli_args import (
 from pipeline.errors import (
     AxesError,
     BadInputError,
+    FrameIndexError,
     FrameShapeError,
     MetadataClashError,
+    MissingOptionError,
     NotASeriesError,
     NotMyFormat,
     OpParameterError,
     OptionValueError,
     PipelineFileError,
+    RegionError,
     UnknownFormatError,
     UnknownOpError,
     WriteTargetError,
@@ -68,6 +71,9 @@ EXIT_CODES: tuple[tuple[type[BaseException], int], ...] = (
     (AxesError, 2),
     (MetadataClashError, 2),
     (WriteTargetError, 2),
+    (RegionError, 2),
+    (FrameIndexError, 2),
+    (MissingOptionError, 2),
 )
 """Error classes and the exit code each means, the first that matches winning; others exit 1.
 

@@ -127,8 +127,12 @@ class FrameSelectionError(TypeError, ValueError):
     a slice where a frame list is wanted) or with an impossible value (a slice step of 0)."""
 
 
-class RegionError(ValueError):
-    """A region of a frame that is not ``((row0, row1), (col0, col1))`` of integers within it."""
+class RegionError(ValueError, TypeError):
+    """A region of a frame that is not ``((row0, row1), (col0, col1))`` of integers within it,
+    or a region or patch size, offset, stride or corner that is not pairs of integers in range.
+
+    A TypeError where what was given is not integers at all, as it was.
+    """
 
 
 class SourceUnavailableError(RuntimeError):

@@ -6,7 +6,7 @@ import glob
 import os
 from typing import Any
 
-from pipeline.errors import NotMyFormat, UnknownFormatError, WrongFormatError
+from pipeline.errors import MissingOptionError, NotMyFormat, UnknownFormatError, WrongFormatError
 from pipeline.formats import Format, registry
 from pipeline.formats._h5node import is_h5_node
 from pipeline.formats.protocol import as_series
@@ -36,7 +36,8 @@ def open(path: str | os.PathLike[str] | None, /, format: str | None = None, **kw
     if format is not None:
         return _open_named(path, registry.lookup(format), kwargs)
     if path is None:
-        raise TypeError("give a path, or format= for a series without one (e.g. 'array')")
+        raise MissingOptionError(f"path={path!r} with no format=: give a path, or format= "
+                                 "for a series without one (e.g. 'array')")
     _check_exists(path)
     return _detect(path, kwargs)
 

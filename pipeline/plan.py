@@ -17,7 +17,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from ops import FrameSpec, Op, OpKind, Region, Registry
+from ops import FrameSpec, Op, OpKind, OpParameterError, Region, Registry
 from ops.registry import check_result
 from pipeline import _carried
 from pipeline.series import FrameSelection, ImageSeries, region_index
@@ -65,7 +65,7 @@ def _as_op(item: Any, registry: Registry, position: int) -> Op:
         name, param = item
         kind = name if isinstance(name, OpKind) else registry.lookup(name)
         return Op(kind, param)
-    raise TypeError(
+    raise OpParameterError(
         f"oplist entry {position} is {item!r:.80}; expected a (name, param) pair or an Op"
     )
 

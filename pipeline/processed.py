@@ -16,7 +16,7 @@ import numpy as np
 import ops as _ops
 from ops import FrameSpec, Op, Region
 from pipeline import _generic, _metacopy, microscopy, plan
-from pipeline.errors import FrameSelectionError
+from pipeline.errors import FrameSelectionError, OpParameterError
 from pipeline.formats.protocol import as_series
 from pipeline.series import FrameSelection, ImageSeries, as_selection
 
@@ -59,7 +59,8 @@ class ProcessedImageSeries(ImageSeries):
         if kwargs:
             raise TypeError(f"unexpected keyword arguments {sorted(kwargs)}")
         if isinstance(oplist, str | bytes) or not isinstance(oplist, Sequence | np.ndarray):
-            raise TypeError(f"oplist must be a list of (name, param) pairs, got {oplist!r:.80}")
+            raise OpParameterError(
+                f"oplist must be a list of (name, param) pairs, got {oplist!r:.80}")
         series = as_series(series)  # hexrd's protocol: len, [i], shape, dtype, metadata
         if isinstance(frame_list, slice):  # hexrd's frame_list is a list of frame numbers
             raise FrameSelectionError(

@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from pipeline import _generic
+from pipeline.errors import AxesError, FrameIndexError, OptionValueError, RegionError
 from pipeline.series import ImageSeries, as_selection
 
 PATCH_TASK_FRAMES = 32
@@ -25,10 +26,10 @@ def _pair(name: str, value: Any, positive: bool) -> tuple[int, int]:
     try:
         a, b = (int(v) for v in value)
     except (TypeError, ValueError):
-        raise TypeError(f"{name} must be a pair of integers (y, x), got {value!r}") from None
+        raise RegionError(f"{name} must be a pair of integers (y, x), got {value!r}") from None
     if (a < 1 or b < 1) if positive else (a < 0 or b < 0):
         kind = "positive" if positive else "non-negative"
-        raise ValueError(f"{name} {value!r} must be {kind} integers (y, x)")
+        raise RegionError(f"{name} {value!r} must be {kind} integers (y, x)")
     return a, b
 
 
@@ -36,7 +37,7 @@ def _channel_axis(series: ImageSeries) -> int:
     """Position of the channel axis within a frame: ``C`` if named, else the first leading axis."""
     names = series.axes[1:]
     if series.ndim < 3:
-        raise ValueError(
+        raise AxesError(
             f"channels= selects along a channel axis, but frames of shape {series.shape} "
             f"(axes {series.axes!r}) have none"
         )
@@ -56,13 +57,16 @@ def channel_plan(series: ImageSeries, channels: Any) -> tuple[tuple[tuple[int, i
     else:
         idx = np.asarray(channels)
         if idx.dtype.kind not in "iu" or idx.ndim > 1:
-            raise TypeError(f"channels must be an int, a slice or a list of ints, got {channels!r}")
+            raise OptionValueError(
+                f"channels must be an int, a slice or a list of ints, got {channels!r}")
         bad = (idx < -n) | (idx >= n)
         if bad.any():
-            raise IndexError(f"channel {int(idx[bad].flat[0])} is out of range for {n} channels")
+            raise FrameIndexError(f"channels={channels!r}: channel {int(idx[bad].flat[0])} is "
+                                  f"out of range for {n} channels (0..{n - 1})")
         idx = np.where(idx < 0, idx + n, idx)
     if idx.size == 0:
-        raise ValueError(f"channels {channels!r} selects no channel of {n}")
+        raise OptionValueError(f"channels {channels!r} selects no channel of {n}; select "
+                               f"at least one of 0..{n - 1}")
     lo, hi = int(idx.min()), int(idx.max()) + 1
     spans = list(lead)
     spans[axis] = (lo, hi)
@@ -104,7 +108,7 @@ def region(series: ImageSeries, j: int, offset: Sequence[int] = (0, 0),
         h, w = _pair("size", size, positive=False)
     y1, x1 = y + (h - 1) * sy + 1 if h else y, x + (w - 1) * sx + 1 if w else x
     if y > height or x > width or y1 > height or x1 > width:
-        raise ValueError(
+        raise RegionError(
             f"region at offset {(y, x)} of size {(h, w)} with stride {(sy, sx)} needs rows "
             f"{y}..{y1 - 1} and columns {x}..{x1 - 1}, outside frames of {height} x {width}"
         )
@@ -116,14 +120,14 @@ def region(series: ImageSeries, j: int, offset: Sequence[int] = (0, 0),
 def _coords(coords: Any, n: int, size: tuple[int, int], plane: tuple[int, int]) -> np.ndarray:
     arr = np.asarray(coords)
     if arr.dtype.kind not in "iu" or arr.shape not in ((2,), (n, 2)):
-        raise ValueError(
+        raise RegionError(
             f"coords must be one (y, x) pair or {n} pairs, one per frame; got shape "
             f"{arr.shape} from {coords!r:.80}"
         )
     corners = arr.reshape(-1, 2)
     out = (corners < 0).any(axis=1) | (corners + size > plane).any(axis=1)
     if out.any():
-        raise ValueError(
+        raise RegionError(
             f"patch of size {size} at {tuple(int(v) for v in corners[out][0])} falls outside "
             f"frames of {plane[0]} x {plane[1]}"
         )

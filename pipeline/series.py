@@ -204,7 +204,8 @@ class ImageSeries(abc.ABC):
         """``s[j]`` a frame, ``s[j, rows, cols]`` part of one, ``s[a:b]``/``s[[i, k]]`` a sub-series."""
         if isinstance(key, tuple):
             if not key:
-                raise IndexError("an empty index selects nothing; use s[j] or s[a:b]")
+                raise FrameIndexError(
+                    f"s[{key!r}]: an empty index selects nothing; use s[j] or s[a:b]")
             if not is_int(key[0]):
                 raise FrameSelectionError(
                     f"s[{key!r}]: index within frames only after a single frame index, "

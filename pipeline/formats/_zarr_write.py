@@ -17,6 +17,7 @@ import numpy as np
 
 from pipeline import _json, ome
 from pipeline.axes import dimension_names
+from pipeline.errors import OptionValueError
 from pipeline.formats import _chunkio
 from pipeline.formats.zarr import ARRAY_NAME, ATTR
 
@@ -72,7 +73,7 @@ def resolve_codec(codec: Any) -> Any:
         return None
     if isinstance(codec, str):
         if codec not in CODECS:
-            raise ValueError(f"unknown codec {codec!r}; known codecs are {codec_names()}")
+            raise OptionValueError(f"unknown codec {codec!r}; known codecs are {codec_names()}")
         return _spec_codec(*CODECS[codec])
     if isinstance(codec, list | tuple):
         return [resolve_codec(c) for c in codec]
@@ -91,7 +92,8 @@ def resolve_codec(codec: Any) -> Any:
 
     wrapper = getattr(zc, type(codec).__name__, None)
     if wrapper is None:
-        raise ValueError(f"numcodecs codec {codec!r} has no zarr 3 wrapper")
+        raise OptionValueError(f"numcodecs codec {codec!r} has no zarr 3 wrapper; give a zarr "
+                               f"codec or one of {codec_names()}")
     return wrapper(**config)
 
 
@@ -118,13 +120,13 @@ def _check_layout(chunks: Any, shards: Any, nframes: int, shape: tuple[int, ...]
         chunks = (chunks, *shape)
     chunks = tuple(int(c) for c in chunks)
     if len(chunks) != len(full) or any(c < 1 for c in chunks):
-        raise ValueError(f"chunks {chunks!r} must be {len(full)} positive sizes for {full}")
+        raise OptionValueError(f"chunks {chunks!r} must be {len(full)} positive sizes for {full}")
     if shards is not None:
         if isinstance(shards, int):
             shards = (shards * chunks[0], *shape)
         shards = tuple(int(s) for s in shards)
         if len(shards) != len(full) or any(s % c for s, c in zip(shards, chunks)):
-            raise ValueError(f"shards {shards!r} must be whole multiples of chunks {chunks!r}")
+            raise OptionValueError(f"shards {shards!r} must be whole multiples of chunks {chunks!r}")
     return chunks, shards
 
 

@@ -17,7 +17,7 @@ import numpy as np
 
 from ops import FrameSpec, Region
 from pipeline import _json, ome
-from pipeline.errors import IncompleteStoreError, NotASeriesError, ReadOnlyError
+from pipeline.errors import IncompleteStoreError, NotASeriesError, OptionValueError, ReadOnlyError
 from pipeline.formats import _chunkio
 from pipeline.formats._file import FileSeries
 from pipeline.formats._plugin import Format
@@ -75,9 +75,9 @@ class ZarrSeries(FileSeries):
                  storage_options: dict[str, Any] | None = None, level: int | None = None
                  ) -> None:
         if mode not in ("r", "r+"):
-            raise ValueError(f"mode must be 'r' or 'r+', got {mode!r}")
+            raise OptionValueError(f"mode must be 'r' or 'r+', got {mode!r}")
         if array is not None and level is not None:
-            raise ValueError(f"pass array= ({array!r}) or level= ({level!r}), not both")
+            raise OptionValueError(f"pass array= ({array!r}) or level= ({level!r}), not both")
         self._level = level
         self._path = os.fspath(path)
         self._mode = mode

@@ -29,7 +29,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from pipeline.errors import UnknownFormatError
+from pipeline.errors import OptionValueError, SeriesTypeError, UnknownFormatError
 from pipeline.formats import registry
 from pipeline.persist.files import write_file
 from pipeline.persist.stores import write_zarr
@@ -45,9 +45,11 @@ def write(series: ImageSeries, path: str | os.PathLike[str], /, format: str | No
     See :func:`pipeline.write`; ``options`` belong to the format's writer.
     """
     if not isinstance(series, ImageSeries):
-        raise TypeError(f"write() takes an image series, got {type(series).__name__}")
+        raise SeriesTypeError(f"write() takes an image series, got {type(series).__name__} "
+                              f"({series!r:.80}); make one with pipeline.from_array or "
+                              "pipeline.open")
     if not isinstance(overwrite, bool):
-        raise TypeError(f"overwrite={overwrite!r}: expected True or False")
+        raise OptionValueError(f"overwrite={overwrite!r}: expected True or False")
     fmt = registry.lookup(format if format is not None else registry.writer_for(path))
     if fmt.writes == "store":
         return write_zarr(series, os.fspath(path), overwrite=overwrite, **options)

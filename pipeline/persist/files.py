@@ -13,7 +13,13 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from pipeline.errors import EmptySeriesError, StoreExistsError, TargetBusyError, TargetRefusedError
+from pipeline.errors import (
+    EmptySeriesError,
+    StoreExistsError,
+    TargetBusyError,
+    TargetRefusedError,
+    WriteTargetError,
+)
 from pipeline.formats._encoding import Blocks, FileEncoding
 from pipeline.formats._filewrite import iter_blocks
 from pipeline.persist import claim as claims
@@ -36,7 +42,7 @@ def write_file(series: ImageSeries, text: str, job: FileJob, overwrite: bool = F
     """Write ``series`` to the file ``text`` with ``job``; return it reopened."""
     local = local_path(text)
     if local is None:
-        raise ValueError(f"{text!r}: the {job.format} writer writes local files; give a path")
+        raise WriteTargetError(f"{text!r}: the {job.format} writer writes local files; give a path")
     if not len(series) and not job.empty_ok:
         raise EmptySeriesError(f"the series to write to {text!r} has no frames; a {job.format} "
                                "file cannot hold an empty series")

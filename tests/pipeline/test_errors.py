@@ -42,8 +42,8 @@ PROTOCOL = {
     ("pipeline/formats/_shardio.py", "ShardPlan.write", "NotImplementedError"),
     # assigning to a frozen value is an AttributeError (as dataclasses' frozen ones)
     ("ops/registry.py", "Op.__setattr__", "AttributeError"),
-    # unexpected keyword arguments: Python's own call error (the malformed oplist raised in
-    # the same function is not: it should be an OpParameterError with a TypeError base)
+    # unexpected keyword arguments: Python's own call error (a malformed oplist in the same
+    # function is an OpParameterError, which is also a TypeError)
     ("pipeline/processed.py", "ProcessedImageSeries.__init__", "TypeError"),
     # the errno of the system call it stands in for
     ("pipeline/persist/staging.py", "_renameat2", "OSError"),
@@ -53,38 +53,6 @@ PROTOCOL = {
     ("pipeline/persist/files.py", "write_file", "FileNotFoundError"),
     ("pipeline/disk.py", "set_scratch_dir", "NotADirectoryError"),
 }
-
-# in modules being rewritten elsewhere now, with the class each should become
-PENDING = {
-    ("pipeline/_selection.py", "region_bound", "TypeError"): "no raise: test the bool first",
-    ("pipeline/series.py", "ImageSeries.__getitem__", "IndexError"): "FrameIndexError",
-    ("pipeline/io.py", "open", "TypeError"): "MissingOptionError",
-    ("pipeline/plan.py", "_as_op", "TypeError"): "OpParameterError with a TypeError base",
-    ("pipeline/persist/__init__.py", "write", "TypeError"):
-        "SeriesTypeError (the series), OptionValueError (overwrite=)",
-    ("pipeline/persist/files.py", "write_file", "ValueError"): "WriteTargetError",
-    ("pipeline/regions.py", "_pair", "TypeError"): "RegionError with a TypeError base",
-    ("pipeline/regions.py", "_pair", "ValueError"): "RegionError",
-    ("pipeline/regions.py", "_channel_axis", "ValueError"): "AxesError",
-    ("pipeline/regions.py", "channel_plan", "TypeError"): "OptionValueError",
-    ("pipeline/regions.py", "channel_plan", "IndexError"): "FrameIndexError",
-    ("pipeline/regions.py", "channel_plan", "ValueError"): "OptionValueError",
-    ("pipeline/regions.py", "region", "ValueError"): "RegionError",
-    ("pipeline/regions.py", "_coords", "ValueError"): "RegionError",
-    ("pipeline/formats/zarr.py", "ZarrSeries.__init__", "ValueError"): "OptionValueError",
-    ("pipeline/formats/_zarr_write.py", "resolve_codec", "ValueError"): "OptionValueError",
-    ("pipeline/formats/_zarr_write.py", "_check_layout", "ValueError"): "OptionValueError",
-    ("pipeline/formats/_chunkio.py", "ChunkPlan._decode_into", "RuntimeError"):
-        "an UnreadableFrameError that is also a RuntimeError",
-    ("pipeline/formats/_chunkio.py", "ChunkPlan.write", "ValueError"): "RegionError",
-    # the same raises where the chunk-plan split (branch perf) moves them
-    ("pipeline/formats/_chunkplan.py", "ChunkPlan._decode_into", "RuntimeError"):
-        "an UnreadableFrameError that is also a RuntimeError",
-    ("pipeline/formats/_chunkplan.py", "_copy_raw", "RuntimeError"):
-        "an UnreadableFrameError that is also a RuntimeError",
-    ("pipeline/formats/_chunkplan.py", "_whole_box", "ValueError"): "RegionError",
-}
-
 
 def _bare_raises(path: pathlib.Path) -> list[tuple[str, int, str]]:
     """(function, line, built-in) of each ``raise`` of a built-in exception in ``path``."""
@@ -115,7 +83,7 @@ def _all_bare_raises() -> list[tuple[str, str, int, str]]:
 def test_no_module_raises_a_bare_built_in_outside_the_protocol_cases():
     bad = [f"{path}:{line} ({where or 'module'}) raises {name}"
            for path, where, line, name in _all_bare_raises()
-           if (path, where, name) not in PROTOCOL and (path, where, name) not in PENDING]
+           if (path, where, name) not in PROTOCOL]
     assert not bad, "raise a class from pipeline/errors.py or ops/errors.py:\n" + "\n".join(bad)
 
 
@@ -128,10 +96,9 @@ def test_the_checker_finds_a_bare_raise(tmp_path):
 
 
 def test_every_allowed_case_names_a_module_and_a_built_in():
-    for path, _, name in PROTOCOL | set(PENDING):
+    for path, _, name in PROTOCOL:
         assert path.split("/")[0] in ("pipeline", "ops") and path.endswith(".py"), path
         assert name in BUILTIN_ERRORS, name
-    assert not PROTOCOL & set(PENDING)
 
 
 # -- each class still the built-in it refines -------------------------------------------------
@@ -146,6 +113,10 @@ def test_every_allowed_case_names_a_module_and_a_built_in():
     (errors.WriteTargetError, (ValueError, TypeError)),
     (errors.RegistrationError, (ValueError, TypeError)),
     (errors.OptionValueError, (ValueError, TypeError)),
+    (errors.RegionError, (ValueError, TypeError)),
+    (errors.OpParameterError, (ValueError, TypeError)),
+    (errors.FrameIndexError, (IndexError,)),
+    (errors.MissingOptionError, (TypeError, KeyError)),
 ])
 def test_each_class_is_the_built_in_it_replaced(kind, bases):
     assert all(issubclass(kind, base) for base in bases)
@@ -284,11 +255,89 @@ def test_a_bad_tiff_style_is_an_option_value_error_before_a_file(tmp_path):
     assert not (tmp_path / "o.tif").exists()
 
 
+def _channels_series() -> pipeline.ImageSeries:
+    return pipeline.from_array(np.zeros((2, 3, 4, 4), np.uint16), axes="TCYX")
+
+
+@pytest.mark.parametrize(("call", "kind", "caught", "named"), [
+    # regions and patches
+    (lambda s: s.get_region(0, ((True, 2), (0, 2))), errors.RegionError, TypeError, "True"),
+    (lambda s: s.region(0, offset="ab"), errors.RegionError, TypeError, "'ab'"),
+    (lambda s: s.region(0, stride=(0, 1)), errors.RegionError, ValueError, r"\(0, 1\)"),
+    (lambda s: s.region(0, offset=(3, 0), size=(2, 2)), errors.RegionError, ValueError,
+     r"offset \(3, 0\)"),
+    (lambda s: s.patches([0, 1], [[0, 0]], (2, 2)), errors.RegionError, ValueError,
+     r"\[\[0, 0\]\]"),
+    (lambda s: s.patches([0, 1], (3, 3), (2, 2)), errors.RegionError, ValueError, r"\(3, 3\)"),
+    (lambda s: s.region(0, channels=0), errors.AxesError, ValueError, "'TYX'"),
+    (lambda s: _channels_series().region(0, channels=1.5), errors.OptionValueError, TypeError,
+     "1.5"),
+    (lambda s: _channels_series().region(0, channels=[0, 5]), errors.FrameIndexError,
+     IndexError, r"\[0, 5\]"),
+    (lambda s: _channels_series().region(0, channels=slice(2, 1)), errors.OptionValueError,
+     ValueError, r"slice\(2, 1, None\)"),
+    # indexing and oplists
+    (lambda s: s[()], errors.FrameIndexError, IndexError, r"s\[\(\)\]"),
+    (lambda s: s.process([42]), errors.OpParameterError, TypeError, "42"),
+    (lambda s: s.process("flip"), errors.OpParameterError, TypeError, "'flip'"),
+    # opening and writing
+    (lambda s: pipeline.open(None), errors.MissingOptionError, TypeError, "None"),
+    (lambda s: pipeline.write("frames", "x.zarr"), errors.SeriesTypeError, TypeError,
+     "'frames'"),
+    (lambda s: pipeline.write(s, "x.zarr", overwrite="yes"), errors.OptionValueError,
+     TypeError, "'yes'"),
+    (lambda s: pipeline.write(s, "memory://x.tif"), errors.WriteTargetError, ValueError,
+     "'memory://x.tif'"),
+])
+def test_a_bad_argument_raises_the_class_and_still_the_built_in(call, kind, caught, named):
+    series = pipeline.from_array(np.zeros((2, 4, 4), np.uint16))
+    with pytest.raises(kind, match=named) as info:
+        call(series)
+    assert isinstance(info.value, caught)
+
+
+@pytest.fixture
+def zarr_store(tmp_path):
+    path = tmp_path / "s.zarr"
+    pipeline.write(pipeline.from_array(np.zeros((2, 4, 4), np.uint16)), path)
+    return path
+
+
+@pytest.mark.parametrize(("options", "named"), [
+    ({"mode": "w"}, "'w'"), ({"array": "images", "level": 0}, "'images'"),
+])
+def test_a_bad_zarr_reader_option_is_an_option_value_error(zarr_store, options, named):
+    with pytest.raises(errors.OptionValueError, match=named) as info:
+        pipeline.open(zarr_store, "zarr", **options)
+    assert isinstance(info.value, ValueError)
+
+
+@pytest.mark.parametrize(("options", "named"), [
+    ({"codec": "lzma9"}, "'lzma9'"),
+    ({"chunks": (0, 4, 4)}, r"\(0, 4, 4\)"),
+    ({"chunks": (2, 4, 4), "shards": (3, 4, 4)}, r"\(3, 4, 4\)"),
+])
+def test_a_bad_zarr_writer_option_is_an_option_value_error(tmp_path, options, named):
+    series = pipeline.from_array(np.zeros((4, 4, 4), np.uint16))
+    with pytest.raises(errors.OptionValueError, match=named) as info:
+        pipeline.write(series, tmp_path / "o.zarr", **options)
+    assert isinstance(info.value, ValueError) and not (tmp_path / "o.zarr").exists()
+
+
+def test_a_numcodecs_codec_without_a_zarr_3_wrapper_is_an_option_value_error(tmp_path):
+    numcodecs = pytest.importorskip("numcodecs")
+    series = pipeline.from_array(np.zeros((4, 4, 4), np.uint16))
+    with pytest.raises(errors.OptionValueError, match="Pickle") as info:
+        pipeline.write(series, tmp_path / "o.zarr", codec=numcodecs.Pickle())
+    assert isinstance(info.value, ValueError)
+
+
 # -- the command line: a user's bad input exits 2 -------------------------------------------
 
 @pytest.mark.parametrize("kind", [
     errors.OptionValueError, errors.FrameShapeError, errors.AxesError,
     errors.MetadataClashError, errors.WriteTargetError, errors.MissingDatasetError,
+    errors.RegionError, errors.FrameIndexError, errors.MissingOptionError,
 ])
 def test_bad_input_classes_exit_2(kind):
     assert cli.exit_code(kind("x")) == 2
