@@ -15,6 +15,7 @@ __all__ = [
     "AxesError",
     "BadInputError",
     "ClosedSeriesError",
+    "DamagedChunkError",
     "DenseFrameWarning",
     "DiskFullError",
     "EmptySeriesError",
