@@ -18,7 +18,7 @@ import numpy as np
 from ops import FrameSpec, Region
 from pipeline import _json, ome
 from pipeline.errors import IncompleteStoreError, NotASeriesError, OptionValueError, ReadOnlyError
-from pipeline.formats import _chunkio
+from pipeline.formats import _chunkio, _zarrstate
 from pipeline.formats._file import FileSeries
 from pipeline.formats._plugin import Format
 from pipeline.series import FrameSelection, region_index
@@ -88,7 +88,7 @@ class ZarrSeries(FileSeries):
         self._load_meta: Callable[[], dict[str, Any]] | None = None
         self._chunk_plan: Any = None  # chunk I/O without zarr-python (False: not possible)
         self._spec_len: tuple[FrameSpec, int] | None = None
-        self._local = _local_root(self._path)
+        self._local = _zarrstate.local_root(self._path)
         self._identity: tuple[Any, ...] | None = None
         self._check_chunks = False
         if not exists(self._path, storage_options):
@@ -106,10 +106,10 @@ class ZarrSeries(FileSeries):
     def _array(self) -> Any:
         if self._handle is None:
             for _ in range(3):  # a store swapped while opening it: open the new one
-                before = _identity(self._local)
+                before = _zarrstate.identity(self._local)
                 handle, self._load_meta, record = _open_frames(
                     self._path, self._mode, self._name, self._storage_options, self._level)
-                if _identity(self._local) == before:
+                if _zarrstate.identity(self._local) == before:
                     break
             self._handle = handle
             identity = (*before, record.get("write_id") if record else None)
@@ -117,7 +117,7 @@ class ZarrSeries(FileSeries):
                 self._identity = identity
             elif identity != self._identity:
                 self._handle = None
-                raise _changed(self._path)
+                raise _zarrstate.changed(self._path)
             # stores lazyseries completed hold every chunk: a missing one is lost data
             self._check_chunks = bool(record) and self._local is not None
         return self._handle
@@ -129,8 +129,8 @@ class ZarrSeries(FileSeries):
     def _check_same_store(self) -> None:
         """Raise if the store was replaced, or is being rewritten, since it was opened."""
         if self._identity is not None and self._local is not None and \
-                _identity(self._local) != self._identity[:-1]:
-            raise _changed(self._path)
+                _zarrstate.identity(self._local) != self._identity[:-1]:
+            raise _zarrstate.changed(self._path)
 
     def __len__(self) -> int:
         return self._fixed[1]
@@ -201,7 +201,7 @@ class ZarrSeries(FileSeries):
         else:
             arr = self._array
             if self._check_chunks:  # zarr-python would give the fill value
-                _require_chunks(arr, self._local, frames, region, self._path)
+                _zarrstate.require_chunks(arr, self._local, frames, region, self._path)
             out = self._read_array(arr, frames, region)
         # after the read: a store swapped or removed meanwhile may have given other frames
         self._check_same_store()
@@ -317,72 +317,6 @@ def _open_frames(path: str, mode: str, name: str | None, storage_options: dict[s
     attrs = dict(node.attrs)
     meta = attrs.get("metadata") if record is not None else attrs
     return arrays[name], lambda: _json.decode(meta or {}, _array_loader(node)), record
-
-
-def _local_root(path: str) -> str | None:
-    """The local directory of a store path or ``file://`` URL; None for remote stores."""
-    if not _is_url(path):
-        return os.path.abspath(path)
-    import urllib.parse
-
-    parts = urllib.parse.urlsplit(path)
-    if parts.scheme == "file" and parts.netloc in ("", "localhost"):
-        return urllib.parse.unquote(parts.path)
-    return None
-
-
-def _identity(local: str | None) -> tuple[Any, ...]:
-    """What tells this store from one that replaced it: its directory's inode.
-
-    Not the device: the same NFS export has different device numbers on
-    different hosts, and a series opened on a client is read on workers.
-    """
-    if local is None:
-        return ()
-    try:
-        return (os.stat(local).st_ino,)
-    except OSError:
-        return (None,)
-
-
-def _changed(path: str) -> Exception:
-    from pipeline.errors import StoreChangedError
-
-    return StoreChangedError(
-        f"{path!r} was replaced or is being rewritten since this series opened it; its frames "
-        "may now be another write's; open it again"
-    )
-
-
-def _require_chunks(arr: Any, local: str | None, frames: FrameSelection, region: Region,
-                    path: str) -> None:
-    """Raise naming the first stored chunk of the read that is missing (zarr would give zeros)."""
-    if local is None or arr.ndim < 3:
-        return
-    grid = arr.metadata.chunk_grid.chunk_shape  # stored objects: shards if sharded
-    if isinstance(frames, slice):
-        if frames.stop <= frames.start:
-            return
-        frame_chunks: Any = range(frames.start // grid[0], (frames.stop - 1) // grid[0] + 1)
-    else:
-        frame_chunks = sorted({int(j) // grid[0] for j in np.asarray(frames).reshape(-1)})
-    spans = [range(lo // g, (max(hi, lo + 1) - 1) // g + 1)
-             for (lo, hi), g in zip(region, grid[1:])]
-    spans += [range(-(-n // g)) for n, g in zip(arr.shape[1 + len(region):],
-                                                   grid[1 + len(region):])]
-    import itertools
-
-    base = os.path.join(local, *arr.path.split("/"))
-    for coords in itertools.product(frame_chunks, *spans):
-        key = arr.metadata.encode_chunk_key(coords)
-        if not os.path.exists(os.path.join(base, *key.split("/"))):
-            from pipeline.errors import MissingChunkError
-
-            raise MissingChunkError(
-                f"{path!r}: chunk {key!r} of array {arr.path!r} (frames from "
-                f"{coords[0] * grid[0]}) is missing from this complete store; the data is "
-                "lost or the store was damaged; rewrite it from its source"
-            )
 
 
 def _array_loader(group: Any) -> Any:
