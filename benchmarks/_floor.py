@@ -27,7 +27,7 @@ OUT_CODEC = {"name": "blosc", "configuration": {"typesize": 2, "cname": "zstd", 
 
 def out_layout(case: Case) -> tuple[int, int | None]:
     """Frames per output chunk and per shard (None: no shards): lazyseries' default layout."""
-    from pipeline.formats._zarr_write import default_layout
+    from pipeline.formats.zarr.layout import default_layout
 
     n, h, w = case.out_shape
     chunks, shards = default_layout(n, (h, w), np.dtype(np.uint16))

@@ -2,9 +2,8 @@
 
 The source is a Zarr store of frames in chunks of (1, 256, 256) (no shards);
 the chain is ``flip v -> rectangle`` (half height x half width).  Bytes are
-counted by a ``zarr.storage.WrapperStore`` that sums the sizes of the buffers
-its ``get`` and ``get_partial_values`` return, so they are compressed bytes as
-stored.  The uncompressed figure counts the chunks read times their raw size.
+counted by a storage backend that sums the sizes of the chunk bytes its reads
+return, so they are compressed bytes as stored.  The uncompressed figure counts the chunks read times their raw size.
 """
 
 from __future__ import annotations
@@ -20,50 +19,49 @@ NAME = "pushdown"
 TILE = 256
 
 
-def counting_store(path: str) -> Any:
-    """A read-only local store that counts the bytes and chunk keys it returns."""
-    from zarr.storage import LocalStore, WrapperStore
+def counting_backend() -> Any:
+    """A local storage backend that counts the bytes and chunk keys it returns."""
+    from pipeline.storage.local import LocalBackend
 
-    class CountingStore(WrapperStore):  # type: ignore[type-arg]
-        def __init__(self, store: Any) -> None:
-            super().__init__(store)
+    class CountingBackend(LocalBackend):
+        def __init__(self) -> None:
             self.nbytes = 0
             self.keys: set[str] = set()
             self._lock = threading.Lock()
 
-        def _count(self, key: str, buf: Any) -> None:
-            if buf is not None and "/c/" in key:  # chunks only, not metadata documents
+        def _count(self, path: str, data: bytes) -> None:
+            if "/c/" in path:  # chunks only, not metadata documents
                 with self._lock:
-                    self.nbytes += len(buf)
-                    self.keys.add(key)
+                    self.nbytes += len(data)
+                    self.keys.add(path)
 
-        async def get(self, key: str, prototype: Any, byte_range: Any = None) -> Any:
-            buf = await self._store.get(key, prototype, byte_range)
-            self._count(key, buf)
-            return buf
+        def read(self, path: str, start: int = 0, stop: int | None = None, **kw: Any) -> bytes:
+            data = super().read(path, start, stop, **kw)
+            self._count(path, data)
+            return data
 
-        async def get_partial_values(self, prototype: Any, key_ranges: Any) -> Any:
-            key_ranges = list(key_ranges)
-            bufs = await self._store.get_partial_values(prototype, key_ranges)
-            for (key, _), buf in zip(key_ranges, bufs):
-                self._count(key, buf)
-            return bufs
+        def read_versioned(self, path: str, start: int = 0, stop: int | None = None
+                           ) -> tuple[bytes, str]:
+            data, version = super().read_versioned(path, start, stop)
+            self._count(path, data)
+            return data, version
 
-    return CountingStore(LocalStore(path, read_only=True))
+    return CountingBackend()
 
 
 def _read_counted(src: str, oplist: list[Any]) -> tuple[int, int, np.ndarray]:
-    """Compute the processed frames over a counting store: (bytes, chunks read, frames)."""
-    import zarr
-
+    """Compute the processed frames through a counting backend: (bytes, chunks read, frames)."""
     import pipeline
+    from pipeline.storage import Location
 
     series = pipeline.open(src)
-    store = counting_store(src)
-    # point the opened series at the counting store; the threaded scheduler keeps the object
-    series._handle = zarr.open_array(store, path="images", mode="r")  # type: ignore[attr-defined]
+    backend = counting_backend()
+    # point the opened series' chunk reads at the counting backend; the threaded scheduler
+    # keeps the object
+    series._location = Location(backend, series._location.path)  # type: ignore[attr-defined]
+    series._grid = None  # type: ignore[attr-defined]
     out = np.asarray(series.process(oplist).to_dask().compute(scheduler="threads"))
-    return store.nbytes, len(store.keys), out
+    return backend.nbytes, len(backend.keys), out
 
 
 def _tiles(lo: int, hi: int) -> int:

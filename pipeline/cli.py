@@ -48,6 +48,8 @@ from pipeline.errors import (
     OptionValueError,
     PipelineFileError,
     RegionError,
+    StoreChangedError,
+    UnreadableFrameError,
     UnknownFormatError,
     UnknownOpError,
     WriteTargetError,
@@ -57,6 +59,8 @@ from pipeline.errors import (
 EXIT_CODES: tuple[tuple[type[BaseException], int], ...] = (
     (KeyboardInterrupt, 130),
     (BadInputError, 2),
+    (UnreadableFrameError, 1),  # stored bytes that do not decode: found while computing
+    (StoreChangedError, 1),
     (PipelineFileError, 2),
     (UnknownOpError, 2),
     (OpParameterError, 2),

@@ -29,7 +29,6 @@ import hashlib
 import os
 import re
 import shutil
-import socket
 import tempfile
 import uuid
 import weakref
@@ -37,7 +36,7 @@ from typing import Any
 
 import numpy as np
 
-from pipeline import _generic
+from pipeline import _generic, liveness
 from pipeline.axes import AXIS_LETTERS
 from pipeline.formats.array import from_array
 from pipeline.io import write
@@ -72,42 +71,13 @@ _owned: set[str] = set()  # this process's entries, removed at exit
 
 
 def _host() -> str:
-    return hashlib.sha1(socket.gethostname().encode()).hexdigest()[:8]
-
-
-def _start_time(pid: int) -> int | None:
-    """When process ``pid`` started (clock ticks since boot), or None if it is gone.
-
-    With the pid, it names a process uniquely: a recycled pid starts later.
-    """
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as f:
-            # the command name (field 2) may hold spaces and parentheses: split after it
-            return int(f.read().rsplit(b")", 1)[1].split()[19])
-    except FileNotFoundError:
-        return None
-    except OSError:
-        pass
-    try:
-        import psutil
-
-        return int(psutil.Process(pid).create_time() * 100)
-    except ImportError:  # no /proc and no psutil: liveness by pid alone
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            return None
-        except PermissionError:
-            pass
-        return 0
-    except Exception:  # noqa: BLE001  (psutil.NoSuchProcess and friends: it is gone)
-        return None
+    return hashlib.sha1(liveness.host().encode()).hexdigest()[:8]
 
 
 def owner_tag() -> str:
     """``.p<pid>.t<start>.h<host>.``: what a scratch name says about its owner."""
-    pid = os.getpid()
-    return f".p{pid}.t{_start_time(pid) or 0}.h{_host()}."
+    _, pid, ticks = liveness.me()
+    return f".p{pid}.t{ticks}.h{_host()}."
 
 
 def owner_alive(name: str) -> bool:
@@ -119,9 +89,7 @@ def owner_alive(name: str) -> bool:
     m = _OWNER.search(name)
     if m is None or m[3] != _host():
         return True
-    pid, start = int(m[1]), int(m[2])
-    now = _start_time(pid)
-    return now is not None and (start == 0 or now == 0 or now == start)
+    return not liveness.gone(liveness.host(), int(m[1]), int(m[2]))
 
 
 def sweep_scratch(where: str | os.PathLike[str] | None = None) -> list[str]:

@@ -48,8 +48,10 @@ __all__ = [
     "SourceTargetError",
     "SourceUnavailableError",
     "StoreChangedError",
+    "StorageError",
     "StoreExistsError",
     "TargetBusyError",
+    "TargetMovedError",
     "TargetRefusedError",
     "UnknownFormatError",
     "UnknownOpError",
@@ -276,3 +278,14 @@ class WriteTargetError(ValueError, TypeError):
 class DamagedChunkError(UnreadableFrameError, RuntimeError):
     """A stored chunk whose bytes are not a whole chunk (a RuntimeError, as zarr-python's
     complaint about the same chunk is)."""
+
+
+class StorageError(OSError):
+    """A storage operation refused: what is at a path is not what was expected (a FIFO, a
+    link, a directory where a file was), the place is read-only, or a name is too long.
+    The message names the path."""
+
+
+class TargetMovedError(StorageError):
+    """A write target's directory moved or replaced while the write ran; the message says
+    where the data went."""

@@ -6,6 +6,7 @@ import glob
 import os
 from typing import Any
 
+from pipeline import persist, storage
 from pipeline.errors import MissingOptionError, NotMyFormat, UnknownFormatError, WrongFormatError
 from pipeline.formats import Format, registry
 from pipeline.formats._h5node import is_h5_node
@@ -63,7 +64,7 @@ def _check_exists(path: str | os.PathLike[str]) -> None:
     if not isinstance(path, str | bytes | os.PathLike) or (isinstance(path, str) and "\n" in path):
         return  # an open file (an h5py.File, say) or YAML text: its reader checks it
     text = os.fspath(path)
-    if "://" in text or os.path.lexists(text):
+    if storage.is_url(text) or os.path.lexists(text):
         return
     if glob.has_magic(text):  # a pattern of files, as pims takes ("frames/*.png")
         if not glob.glob(text):
@@ -99,7 +100,7 @@ def _decline(name: str, text: str, kwargs: dict[str, Any], own: list[str]) -> st
         return f"takes no option {', '.join(f'{k}=' for k in unknown)}"
     # sniffers take no storage_options: a URL goes straight to its extension's readers,
     # which check the file as they open it (other readers' sniffers may still know URLs)
-    skip = "://" in text and name in own
+    skip = storage.is_url(text) and name in own
     if not skip and not fmt.sniff(text):
         return "not recognised by its first bytes or extension"
     return None
@@ -140,17 +141,10 @@ def write(series: ImageSeries, path: str | os.PathLike[str], /, format: str | No
     series reopened (Zarr with ``compute=False``: the task that writes it).
     """
     series = as_series(series)  # hexrd's protocol (len, [i], shape, dtype, metadata) too
-    fmt = registry.lookup(format if format is not None else registry.writer_for(path))
-    if fmt.writes is None:
-        raise UnknownFormatError(f"format {fmt.name!r} can be read but not written; writable "
-                                 f"formats: {registry.writable()}")
     kwargs.pop("max_workers", None)  # hexrd's writer threads: dask's scheduler computes frames
     if is_h5_node(path):  # hexrd's form: into the caller's open h5py file, in place
-        fmt.require()
-        return fmt.write_into(series, path, **kwargs)
-    from pipeline.persist import write as persist
-
-    return persist(series, path, format=fmt.name, **kwargs)
+        return persist.writer(path, format).write_into(series, path, **kwargs)
+    return persist.write(series, path, format, **kwargs)
 
 
 __all__ = ["open", "write"]

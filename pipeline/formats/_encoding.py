@@ -1,14 +1,22 @@
-"""What a format's writer hands the persistence layer: how to encode a series into one file.
+"""What a format's writer hands the persistence layer: how to encode a series into its container.
 
-A format only encodes; where the file goes, the overwrite policy, staging and
-renaming are :mod:`pipeline.persist`'s, which calls
-:meth:`pipeline.formats._plugin.Format.encoder` and runs the encoding it gets.
+A format only encodes; where the container goes, the overwrite policy, the
+claim, staging, completion and swapping into place are :mod:`pipeline.persist`'s,
+which calls :meth:`pipeline.formats._plugin.Format.encoder` for every format
+alike and runs the encoding it gets.  There are two kinds of container:
+
+- one file (:class:`FileEncoding`: HDF5, TIFF, frame caches), written from
+  this process block after block while dask computes the frames;
+- a directory store of chunks (:class:`StoreEncoding`: Zarr), written by
+  many dask tasks at once, each writing whole stored objects, on the local
+  scheduler or on a cluster's workers.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -16,6 +24,10 @@ from pipeline.series import ImageSeries
 
 Blocks = Iterator[tuple[int, np.ndarray]]
 """``(first_frame, block)`` pairs, in order."""
+
+
+def _never(location: Any) -> bool:
+    return False
 
 
 @dataclass(frozen=True)
@@ -52,4 +64,48 @@ class FileEncoding:
     empty_ok: bool = True
 
 
-__all__ = ["Blocks", "FileEncoding"]
+@dataclass(frozen=True)
+class StoreEncoding:
+    """A directory store's encoding of one series, its options and metadata already checked.
+
+    Attributes
+    ----------
+    format
+        The format's name, for messages.
+    stored
+        Frames in one stored object: each write task writes whole ones, so
+        no task waits for another (no locks).
+    create
+        ``create(location, frames, write_id, phase)`` makes the store's header
+        at ``location`` (marked incomplete) for the dask array ``frames`` and
+        returns the dask arrays to store and the paths of the arrays they go to.
+    targets
+        ``targets(location, paths)``: the objects those arrays are written
+        through, taking ``target[box] = block`` for whole stored objects, once
+        the store is at ``location`` (it may be moved after ``create``).
+    complete
+        ``complete(location)`` marks the filled store complete: the last step.
+    is_container
+        Whether what is at a location is a series container of this format
+        that ``overwrite=True`` may replace.
+    resumable
+        Whether what is at a location is an incomplete store of this same
+        job, which a repeated write rebuilds without ``overwrite``.
+    reopen
+        Opens the written store as a series.
+    """
+
+    format: str
+    stored: int
+    create: Callable[[Any, Any, str, Callable[[str], None]], tuple[list[Any], list[str]]]
+    targets: Callable[[Any, list[str]], list[Any]]
+    complete: Callable[[Any], None]
+    is_container: Callable[[Any], bool]
+    reopen: Callable[[Any], ImageSeries]
+    resumable: Callable[[Any], bool] = _never
+
+
+Encoding = FileEncoding | StoreEncoding
+"""What :meth:`~pipeline.formats._plugin.Format.encoder` returns."""
+
+__all__ = ["Blocks", "Encoding", "FileEncoding", "StoreEncoding"]

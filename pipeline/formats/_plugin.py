@@ -17,11 +17,11 @@ from collections.abc import Callable
 from typing import Any, ClassVar
 
 from pipeline.errors import RegistrationError, UnknownFormatError, WriteTargetError
-from pipeline.formats._encoding import FileEncoding
+from pipeline.formats._encoding import Encoding, FileEncoding
 from pipeline.series import ImageSeries
 
 WRITES = (None, "file", "store")
-"""What :attr:`Format.writes` may say: nothing, one file, or a Zarr directory store."""
+"""What :attr:`Format.writes` may say: nothing, one file, or a directory store of chunks."""
 
 
 def _owed(fmt: Format, path: Any, /, **options: Any) -> ImageSeries:
@@ -67,10 +67,12 @@ class Format:
         Whether ``path`` looks like this format, from its first bytes; the
         default says it may be, and lets ``open`` decide.
     ``writes``, ``encoder(series, target, **options)``
-        ``"file"``: :meth:`encoder` returns the
-        :class:`~pipeline.formats._encoding.FileEncoding` that
-        :mod:`pipeline.persist` runs; ``"store"``: a Zarr store that
-        :mod:`pipeline.persist` writes itself; ``None`` (default): read only.
+        What the format writes, and how: :meth:`encoder` returns the encoding
+        :mod:`pipeline.persist` runs for every format alike, a
+        :class:`~pipeline.formats._encoding.FileEncoding` (``writes = "file"``:
+        one file) or a :class:`~pipeline.formats._encoding.StoreEncoding`
+        (``writes = "store"``: a directory store of chunks); ``None``
+        (default): read only.
     ``target(path, options)``, ``write_into(series, node, **options)``
         Where a write of ``path`` goes (default: ``path``), and a write into an
         open container the caller holds (hexrd's open ``h5py.File``).
@@ -101,7 +103,7 @@ class Format:
             return None
         return tuple(p.name for p in params if p.kind is not p.POSITIONAL_ONLY)
 
-    encoder: Callable[..., FileEncoding] = _not_written
+    encoder: Callable[..., Encoding] = _not_written
     """``encoder(series, target, **options)``: how ``series`` is encoded into the file
     ``target``, every option and the metadata checked before any frame is computed."""
 
@@ -145,10 +147,10 @@ def check_format(fmt: Any, name: str | None = None) -> Format:
         raise RegistrationError(
             f"format {fmt.name!r}: writes={fmt.writes!r}; expected one of {WRITES}"
         )
-    if (fmt.writes == "file") != (type(fmt).encoder is not Format.encoder):
+    if (fmt.writes is not None) != (type(fmt).encoder is not Format.encoder):
         raise RegistrationError(
             f"format {fmt.name!r}: writes={fmt.writes!r} goes with an encoder, and "
-            "an encoder with writes='file'"
+            "an encoder with writes='file' or 'store'"
         )
     return fmt
 

@@ -2,26 +2,26 @@
 
 :func:`write` owns what a write must get right whatever the container:
 
-- the target: a ``file://`` URL, ``..``, a trailing slash or a symlink name
-  the same place, and a target that is, contains or lies inside a file the
-  series reads (:mod:`pipeline.persist.target`) is refused, as is the
-  current directory;
+- the target: parsed once into a :class:`~pipeline.storage.Location`, so that
+  every spelling of a place compares equal, and a target that is, contains or
+  lies inside a file the series reads (:mod:`pipeline.persist.target`) is
+  refused, as is the current directory;
 - the overwrite policy: ``overwrite=True`` replaces only a series container
-  of the target's format; any other file or directory is left untouched;
-- one writer at a time (:mod:`pipeline.persist.claim`);
-- writing beside the target and swapping into place, so that a failed or
-  killed write leaves the old data readable, and cleaning up what killed
-  writes left (:mod:`pipeline.persist.staging`);
+  of the target's format that this project may replace; anything else is left
+  untouched;
+- one writer at a time (:mod:`pipeline.persist.claim`), on every backend;
+- writing beside the target and swapping it into place, so that a failed or
+  killed write leaves the old data readable, cleaning up what killed writes
+  left (:mod:`pipeline.persist.staging`), and removing what a failed write
+  made, under its claim;
 - the metadata codec (:mod:`pipeline._json`), checked before any frame is
   computed; free space, checked before and during HDF5 writes.
 
-A format's writer only encodes frames and metadata into its container: a
-format declaring ``writes = "file"`` offers
-``encoder(series, target, **options)`` returning a
-:class:`~pipeline.formats._encoding.FileEncoding`
-(:class:`~pipeline.formats._plugin.Format`); Zarr's directory stores
-(``writes = "store"``) are written by :mod:`pipeline.persist.stores` with
-the encoding of :mod:`pipeline.formats._zarr_write`.
+A format only encodes: :meth:`~pipeline.formats._plugin.Format.encoder`
+returns a :class:`~pipeline.formats._encoding.FileEncoding` (one file, written
+block by block: :mod:`pipeline.persist.files`) or a
+:class:`~pipeline.formats._encoding.StoreEncoding` (a store of chunks written by
+many tasks: :mod:`pipeline.persist.stores`), the same call for every format.
 """
 
 from __future__ import annotations
@@ -29,33 +29,52 @@ from __future__ import annotations
 import os
 from typing import Any
 
+from pipeline import storage
 from pipeline.errors import OptionValueError, SeriesTypeError, UnknownFormatError
-from pipeline.formats import registry
+from pipeline.formats import Format, registry
+from pipeline.formats._encoding import FileEncoding
 from pipeline.persist.files import write_file
-from pipeline.persist.stores import write_zarr
+from pipeline.persist.stores import write_store
 from pipeline.series import ImageSeries
 
-__all__ = ["write"]
+__all__ = ["write", "writer"]
+
+
+def writer(path: str | os.PathLike[str], format: str | None = None) -> Format:
+    """The format a write of ``path`` uses (``format``, else by the path's extension, else
+    Zarr), its optional packages imported; raise for one that only reads."""
+    fmt = registry.lookup(format if format is not None else registry.writer_for(path))
+    if fmt.writes is None:
+        raise UnknownFormatError(f"format {fmt.name!r} can be read but not written; writable "
+                                 f"formats: {registry.writable()}")
+    fmt.require()
+    return fmt
 
 
 def write(series: ImageSeries, path: str | os.PathLike[str], /, format: str | None = None,
-          *, overwrite: bool = False, **options: Any) -> Any:
+          *, overwrite: bool = False, storage_options: dict[str, Any] | None = None,
+          compute: bool = True, **options: Any) -> Any:
     """Persist ``series`` at ``path`` in ``format`` (inferred from the path when not given).
 
-    See :func:`pipeline.write`; ``options`` belong to the format's writer.
+    See :func:`pipeline.write`; ``options`` belong to the format's encoder.
+    ``compute=False`` (directory stores): return the dask task that writes the
+    store and marks it complete; the target stays claimed until it has run or
+    is dropped.
     """
     if not isinstance(series, ImageSeries):
         raise SeriesTypeError(f"write() takes an image series, got {type(series).__name__} "
                               f"({series!r:.80}); make one with pipeline.from_array or "
                               "pipeline.open")
-    if not isinstance(overwrite, bool):
-        raise OptionValueError(f"overwrite={overwrite!r}: expected True or False")
-    fmt = registry.lookup(format if format is not None else registry.writer_for(path))
-    if fmt.writes == "store":
-        return write_zarr(series, os.fspath(path), overwrite=overwrite, **options)
-    if fmt.writes != "file":
-        raise UnknownFormatError(f"format {fmt.name!r} can be read but not written; writable "
-                                 f"formats: {registry.writable()}")
-    fmt.require()
+    for name, value in (("overwrite", overwrite), ("compute", compute)):
+        if not isinstance(value, bool):
+            raise OptionValueError(f"{name}={value!r}: expected True or False")
+    fmt = writer(path, format)
     text = fmt.target(path, options)  # hexrd's frame cache names its file with cache_file=
-    return write_file(series, text, fmt.encoder(series, target=text, **options), overwrite)
+    location = storage.locate(text, storage_options)
+    encoding = fmt.encoder(series, target=text, **options)
+    if isinstance(encoding, FileEncoding):
+        if not compute:
+            raise OptionValueError(f"compute=False: the {fmt.name} writer writes one file from "
+                                   "this process; it has no task to hand back")
+        return write_file(series, location, encoding, overwrite)
+    return write_store(series, location, encoding, overwrite, compute)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
+from pipeline import storage
 from pipeline.errors import (
     EmptySeriesError,
     StoreExistsError,
@@ -23,88 +24,88 @@ from pipeline.errors import (
 from pipeline.formats._encoding import Blocks, FileEncoding
 from pipeline.formats._filewrite import iter_blocks
 from pipeline.persist import claim as claims
-from pipeline.persist import staging
 from pipeline.persist.faults import phase
-from pipeline.persist.target import (
-    local_path,
-    refuse_cwd,
-    refuse_foreign,
-    refuse_source,
-    reopen_path,
-)
+from pipeline.persist.staging import Placement, check_space, disk_full, new_file, remove
+from pipeline.persist.target import refuse_cwd, refuse_foreign, refuse_source
 from pipeline.series import ImageSeries
-
-FileJob = FileEncoding
-"""What a single-file format's encoder hands this layer (:mod:`pipeline.formats._encoding`)."""
+from pipeline.storage import Location
 
 
-def write_file(series: ImageSeries, text: str, job: FileJob, overwrite: bool = False) -> Any:
-    """Write ``series`` to the file ``text`` with ``job``; return it reopened."""
-    local = local_path(text)
-    if local is None:
-        raise WriteTargetError(f"{text!r}: the {job.format} writer writes local files; give a path")
+def write_file(series: ImageSeries, location: Location, job: FileEncoding,
+               overwrite: bool = False) -> Any:
+    """Write ``series`` to the file at ``location`` with ``job``; return it reopened."""
+    if location.local is None:
+        raise WriteTargetError(f"{location.text!r}: the {job.format} writer writes local "
+                               "files; give a path")
     if not len(series) and not job.empty_ok:
-        raise EmptySeriesError(f"the series to write to {text!r} has no frames; a {job.format} "
-                               "file cannot hold an empty series")
-    refuse_source(text, local, series)
-    refuse_cwd(text, local)
-    _check_existing(text, local, job, overwrite)
-    parent = os.path.dirname(local)
+        raise EmptySeriesError(f"the series to write to {location.text!r} has no frames; a "
+                               f"{job.format} file cannot hold an empty series")
+    refuse_source(location, series)
+    refuse_cwd(location)
+    _check_existing(location, job, overwrite)
+    parent = os.path.dirname(location.path)
     if not os.path.isdir(parent):
-        raise FileNotFoundError(f"cannot write {text!r}: no such directory {parent!r}")
+        raise FileNotFoundError(f"cannot write {location.text!r}: no such directory {parent!r}")
     if job.estimate:
-        staging.check_space(text, parent, job.estimate)
-    claim = claims.acquire(local)
+        check_space(location.text, parent, job.estimate)
+    placement = Placement(location)
     try:
-        staging.clean_leftovers(local)
-        _check_existing(text, local, job, overwrite)  # made meanwhile?
-        _write_staged(series, text, local, job, claim)
+        claim = claims.acquire(location)
+        try:
+            placement.clean_leftovers()
+            _check_existing(location, job, overwrite)  # made meanwhile?
+            _write_staged(series, placement, job, claim)
+        finally:
+            claim.release()
     finally:
-        claim.release()
-    return job.reopen(reopen_path(text, local))
+        placement.close()
+    text = location.text
+    return job.reopen(text if storage.is_url(text) or os.path.exists(text) else location.path)
 
 
-def _check_existing(text: str, local: str, job: FileJob, overwrite: bool) -> None:
-    if not os.path.lexists(local):
+def _check_existing(location: Location, job: FileEncoding, overwrite: bool) -> None:
+    found = location.stat()
+    if found is None:
         return
-    if os.path.isdir(local):
+    if found.is_dir:
         raise TargetRefusedError(
-            f"{text!r} is a directory; a {job.format} file needs a file path, and the "
-            "directory is left untouched"
-        )
+            f"{location.text!r} is a directory; a {job.format} file needs a file path, and "
+            "the directory is left untouched")
     if not overwrite:
-        raise StoreExistsError.at(text)
-    refuse_foreign(text, local, job.format, job.is_container)
+        raise StoreExistsError.at(location.text)
+    refuse_foreign(location, job.format, job.is_container, location.path)
 
 
-def _write_staged(series: ImageSeries, text: str, local: str, job: FileJob,
+def _write_staged(series: ImageSeries, placement: Placement, job: FileEncoding,
                   claim: claims.Claim) -> None:
-    staged = staging.sibling(local, staging.STAGED)
-    staging.new_file(staged)
+    staged, text = placement.staged.path, placement.given.text
+    new_file(staged)
+    directory = placement.pin.directory
     try:
         phase("staged")
-        job.encode(staged, _blocks(series, text, os.path.dirname(local), job.check_blocks))
+        job.encode(staged, _blocks(series, text, directory, job.check_blocks))
         phase("encoded")
         if not claim.holds():
-            raise TargetBusyError(f"{text!r}: this write's claim was taken by another writer; "
-                                  "the target is left as it was")
-        os.replace(staged, local)
+            raise TargetBusyError(f"{text!r}: this write's claim was taken by another "
+                                  "writer; the target is left as it was")
+        placement.swap_in(placement.staged)
+        placement.check_in_place()
     except OSError as err:
-        full = staging.disk_full(err, text, os.path.dirname(local))  # before freeing space
-        staging.remove(staged)
+        full = disk_full(err, text, directory)  # before freeing space
+        remove(staged)
         if full is not None:
             raise full from err
         raise
     except BaseException:
-        staging.remove(staged)
+        remove(staged)
         raise
 
 
 def _blocks(series: ImageSeries, text: str, directory: str, check: bool) -> Blocks:
     for n, (start, block) in enumerate(iter_blocks(series)):
         if check:
-            staging.check_space(text, directory, block.nbytes,
-                                f" (frames {start}..{start + len(block) - 1})")
+            check_space(text, directory, block.nbytes,
+                        f" (frames {start}..{start + len(block) - 1})")
         yield start, block
         if n == 0:
             phase("blocks")

@@ -1,41 +1,21 @@
 """Where a write goes, and whether it may go there.
 
-Every check compares resolved real paths: ``file://`` URLs become paths,
-``..`` and trailing slashes are normalised, symlinks are followed, so that
-``x/../scan.zarr``, ``file:///.../scan.zarr``, ``scan.zarr/`` and a link to
-``scan.zarr`` all name the same store.
+Every check compares :class:`~pipeline.storage.Location` values, so every
+spelling of one place compares equal: ``x/../scan.zarr``, ``scan.zarr/``, a
+link to it, ``file://./scan.zarr``, ``local://scan.zarr``; ``memory://a``
+and ``memory:///a``.
 """
 
 from __future__ import annotations
 
 import os
-import urllib.parse
 from collections.abc import Iterator
 from typing import Any
 
-from pipeline import plan
+from pipeline import plan, storage
 from pipeline.errors import SourceTargetError, TargetRefusedError
 from pipeline.series import ImageSeries
-
-
-def local_path(text: str) -> str | None:
-    """The resolved local path ``text`` names, or None for a remote URL."""
-    if "://" in text:
-        parts = urllib.parse.urlsplit(text)
-        if parts.scheme != "file" or parts.netloc not in ("", "localhost"):
-            return None
-        text = urllib.parse.unquote(parts.path)
-    return os.path.realpath(os.path.abspath(os.path.expanduser(text)))
-
-
-def reopen_path(text: str, local: str) -> str:
-    """The path to reopen a written target by: as the caller spelled it, where the system can
-    follow that spelling (``x/../y`` with ``x`` missing it cannot), else the resolved one."""
-    return text if "://" in text or os.path.exists(text) else local
-
-
-def _within(inner: str, outer: str) -> bool:
-    return inner == outer or inner.startswith(outer.rstrip(os.sep) + os.sep)
+from pipeline.storage import Location
 
 
 def source_paths(series: ImageSeries) -> list[str]:
@@ -57,14 +37,17 @@ def source_paths(series: ImageSeries) -> list[str]:
 def _hdf5_linked_files(path: str) -> list[str]:
     """Files an HDF5 file reads through external links and virtual datasets (NeXus masters)."""
     try:
-        with open(path, "rb") as fh:
+        local = storage.locate(path).local
+        if local is None:
+            return []
+        with open(local, "rb") as fh:
             if fh.read(8) != b"\x89HDF\r\n\x1a\n":
                 return []
         import h5py
-    except (OSError, ImportError):
+    except (OSError, ImportError, ValueError):
         return []
     found: list[str] = []
-    here = os.path.dirname(os.path.abspath(path))
+    here = os.path.dirname(local)
 
     def visit(name: str, link: Any) -> None:
         if isinstance(link, h5py.ExternalLink):
@@ -76,11 +59,11 @@ def _hdf5_linked_files(path: str) -> list[str]:
                              if m.file_name != ".")
 
     try:
-        with h5py.File(path, "r") as f:
+        with h5py.File(local, "r") as f:
             walk = getattr(f, "visititems_links", None)  # h5py >= 3.11
             if walk is not None:
                 walk(visit)
-    except (OSError, ValueError):
+    except (OSError, ValueError, RuntimeError):
         return found
     return found
 
@@ -97,47 +80,59 @@ def _description_paths(desc: Any) -> Iterator[str]:
             yield from _description_paths(value)
 
 
-def refuse_source(target: str, local: str | None, series: ImageSeries) -> None:
+def _overlap(target: Location, source: Location) -> str | None:
+    """How ``target`` relates to ``source``: "is", "contains", "lies inside", or None.
+
+    Backends are compared by scheme, not by their options: a source read through
+    other credentials or an endpoint spelled otherwise may still be the target.
+    """
+    if target.backend.scheme != source.backend.scheme:
+        return None
+    a, b = target.path.rstrip("/"), source.path.rstrip("/")
+    if a == b:
+        return "is"
+    if b.startswith(a + "/") or a == "":
+        return "contains"
+    if a.startswith(b + "/") or b == "":
+        return "lies inside"
+    return None
+
+
+def refuse_source(target: Location, series: ImageSeries) -> None:
     """Raise if ``target`` is, contains or lies inside a file or store ``series`` reads."""
     for source in source_paths(series):
-        resolved = local_path(source)
-        if local is None or resolved is None:
-            how = "is" if source.rstrip("/") == target.rstrip("/") else None
-        elif local == resolved:
-            how = "is"
-        elif _within(resolved, local):
-            how = "contains"
-        elif _within(local, resolved):
-            how = "lies inside"
-        else:
-            how = None
+        try:
+            found = storage.locate(source)
+        except (OSError, ValueError):
+            continue
+        how = _overlap(target, found)
         if how is not None:
             raise SourceTargetError(
-                f"cannot write to {target!r}: it {how} {source!r} (resolved: "
-                f"{resolved or source!r}), a source of the series being written; write to "
-                "another path"
-            )
+                f"cannot write to {target.text!r}: it {how} {source!r} (resolved: "
+                f"{found.url!r}), a source of the series being written; write to another path")
 
 
-def refuse_cwd(target: str, local: str) -> None:
-    """Raise if ``local`` is the working directory or one of its ancestors."""
-    cwd = os.path.realpath(os.getcwd())
-    if _within(cwd, local):
+def refuse_cwd(target: Location) -> None:
+    """Raise if ``target`` is the working directory or one of its ancestors."""
+    if target.local is None:
+        return
+    cwd = storage.locate(os.getcwd())
+    if target.contains(cwd):
         raise TargetRefusedError(
-            f"cannot write to {target!r}: it is the current directory or contains it "
-            f"({cwd!r}); give the path of a new file or store"
-        )
+            f"cannot write to {target.text!r}: it is the current directory or contains it "
+            f"({cwd.path!r}); give the path of a new file or store")
 
 
-def refuse_foreign(target: str, local: str, fmt: str, is_container: Any) -> None:
-    """Raise if something exists at ``local`` that is not a series container of ``fmt``."""
-    if not os.path.lexists(local):
+def refuse_foreign(target: Location, fmt: str, is_container: Any, what: Any = None) -> None:
+    """Raise if something exists at ``target`` that is not a series container of ``fmt``."""
+    found = target.stat()
+    if found is None or is_container(target if what is None else what):
         return
-    if is_container(local):
-        return
-    kind = "directory" if os.path.isdir(local) else "file"
+    kind = "directory" if found.is_dir else "file"
     raise TargetRefusedError(
-        f"{target!r} exists and is a {kind} that is not a {fmt} series; overwrite=True only "
-        f"replaces a {fmt} series, so it is left untouched; remove it yourself or write to "
-        "another path"
-    )
+        f"{target.text!r} exists and is a {kind} that is not a {fmt} series this project "
+        f"may replace; overwrite=True only replaces a {fmt} series, so it is left untouched; "
+        "remove it yourself or write to another path")
+
+
+__all__ = ["refuse_cwd", "refuse_foreign", "refuse_source", "source_paths"]

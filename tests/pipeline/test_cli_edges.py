@@ -128,13 +128,13 @@ def test_exit_codes_follow_error_classes():
     assert cli.exit_code(errors.NotMyFormat("x")) == 2
     assert cli.exit_code(errors.StoreExistsError("x")) == 2
     assert cli.exit_code(errors.TargetBusyError("x")) == 2
-    assert cli.exit_code(errors.UnreadableFrameError("x")) == 2  # a NotASeriesError
+    assert cli.exit_code(errors.UnreadableFrameError("x")) == 1  # found while reading frames
     assert cli.exit_code(errors.MissingDependencyError("h5py", "hdf5")) == 1
     assert cli.exit_code(errors.SchedulerUnreachableError("x")) == 1
     assert cli.exit_code(RuntimeError("x")) == 1
     assert cli.exit_code(KeyboardInterrupt()) == 130
     for kind, code in cli.EXIT_CODES:  # a table of classes, nothing else
-        assert isinstance(kind, type) and issubclass(kind, BaseException) and code in (2, 130)
+        assert isinstance(kind, type) and issubclass(kind, BaseException) and code in (1, 2, 130)
 
 
 @pytest.mark.parametrize("fmt", ["hdf5", "tiff", "zarr"])

@@ -38,18 +38,17 @@ PROTOCOL = {
     ("pipeline/formats/eiger.py", "EigerStreamSeries._fields", "NotImplementedError"),
     ("pipeline/formats/eiger.py", "EigerStreamSeries._combine", "NotImplementedError"),
     ("pipeline/series.py", "HeaderSeries._reread_metadata", "NotImplementedError"),
-    # a plan kind that does not write: zarr-python writes sharded arrays
-    ("pipeline/formats/_shardio.py", "ShardPlan.write", "NotImplementedError"),
     # assigning to a frozen value is an AttributeError (as dataclasses' frozen ones)
     ("ops/registry.py", "Op.__setattr__", "AttributeError"),
     # unexpected keyword arguments: Python's own call error (a malformed oplist in the same
     # function is an OpParameterError, which is also a TypeError)
     ("pipeline/processed.py", "ProcessedImageSeries.__init__", "TypeError"),
     # the errno of the system call it stands in for
-    ("pipeline/persist/staging.py", "_renameat2", "OSError"),
+    ("pipeline/storage/local.py", "LocalBackend.exchange", "OSError"),
     # a missing path or a file where a directory must be: the built-in is the right class
     ("pipeline/io.py", "_check_exists", "FileNotFoundError"),
-    ("pipeline/formats/zarr.py", "ZarrSeries.__init__", "FileNotFoundError"),
+    ("pipeline/formats/zarr/series.py", "ZarrSeries.__init__", "FileNotFoundError"),
+    ("pipeline/storage/base.py", "Backend.read_versioned", "FileNotFoundError"),
     ("pipeline/persist/files.py", "write_file", "FileNotFoundError"),
     ("pipeline/disk.py", "set_scratch_dir", "NotADirectoryError"),
 }

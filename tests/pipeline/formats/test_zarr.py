@@ -109,10 +109,9 @@ def test_codecs(tmp_path, frames, codec):
     pipeline.write(pipeline.from_array(frames), tmp_path / "c.zarr", codec=codec)
     back = _same(tmp_path / "c.zarr", frames)
     compressors = back.zarr_array.compressors
-    if codec in ("none", None):
-        assert compressors == ()
-    else:
-        assert len(compressors) == 1
+    # every chunk carries zarr's crc32c checksum after its compressor
+    assert type(compressors[-1]).__name__ == "Crc32cCodec"
+    assert len(compressors) == (1 if codec in ("none", None) else 2)
 
 
 @pytest.mark.parametrize(("given", "spec"), [
@@ -130,8 +129,8 @@ def test_numcodecs_codecs_become_spec_codecs(tmp_path, frames, given, spec):
         warnings.simplefilter("error")  # no "not in the Zarr 3 specification" warning
         pipeline.write(pipeline.from_array(frames), tmp_path / "c.zarr", codec=codec[given])
     back = _same(tmp_path / "c.zarr", frames)
-    (compressor,) = back.zarr_array.compressors
-    assert type(compressor).__name__ == spec
+    compressor, checksum = back.zarr_array.compressors
+    assert type(compressor).__name__ == spec and type(checksum).__name__ == "Crc32cCodec"
 
 
 def test_bad_codec_name_creates_nothing(tmp_path, frames):

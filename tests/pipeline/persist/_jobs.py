@@ -73,7 +73,7 @@ def serve() -> None:
     import pipeline.persist.files
     import pipeline.persist.stores  # noqa: F401
     from pipeline import axes, graph  # noqa: F401
-    from pipeline.formats import _zarr_write, framecache, hdf5, tiff  # noqa: F401
+    from pipeline.formats import framecache, hdf5, tiff, zarr  # noqa: F401
 
     try:  # dask imports it on the first compute when installed; no threads start on import
         import distributed  # noqa: F401

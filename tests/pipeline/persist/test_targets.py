@@ -16,7 +16,7 @@ import tifffile
 import zarr
 
 import pipeline
-from pipeline import errors, pipelinefile
+from pipeline import errors, pipelinefile, storage
 from pipeline.persist import claim as claims
 
 SINGLE = ["out.h5", "out.tif", "out.npz", "out.fch5"]
@@ -201,7 +201,7 @@ def test_an_empty_series_is_a_valid_empty_file_or_a_clear_error(tmp_path, name):
 
 
 def _claim_file(target, **record):
-    path = claims.claim_path(os.fspath(target))
+    path = claims.claim_location(storage.locate(target)).local
     with open(path, "w") as fh:
         json.dump({"pid": os.getpid(), "host": socket.gethostname(), "started": "then",
                    "write_id": "other", **record}, fh)
@@ -341,11 +341,11 @@ def test_a_pipeline_file_output_cannot_escape_its_folder(tmp_path, frames):
 
 def test_overwrite_without_an_atomic_exchange_moves_the_old_store_aside(tmp_path, frames,
                                                                          monkeypatch):
-    from pipeline.persist import staging
+    from pipeline.storage.local import LocalBackend
 
     target = tmp_path / "x.zarr"
     pipeline.write(pipeline.from_array(frames), target)
-    monkeypatch.setattr(staging, "_renameat2", lambda a, b: False)  # e.g. NFS
+    monkeypatch.setattr(LocalBackend, "exchange", lambda self, a, b: False)  # e.g. NFS
     pipeline.write(pipeline.from_array(frames + 3), target, overwrite=True)
     np.testing.assert_array_equal(np.asarray(pipeline.open(target)), frames + 3)
     assert sorted(os.listdir(tmp_path)) == ["x.zarr"]

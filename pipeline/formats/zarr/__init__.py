@@ -1,0 +1,156 @@
+"""Zarr stores (format 3 written, formats 2 and 3 read): the format every other converts to.
+
+A store written here is a group holding the frames as one array ``images``
+of shape ``(N, *frame_shape)``, the series' metadata, and a ``lazyseries``
+attribute recording the layout version, where the frames came from and
+whether the write finished; and it is an OME-Zarr image (``ome`` attribute,
+optional downsampled levels: :mod:`pipeline.ome`).
+
+The pieces: :mod:`.codec` (one chunk's bytes), :mod:`.chunks` (reading and
+writing stored objects through the storage seam), :mod:`.layout` (chunks,
+shards and codecs, planned and read back), :mod:`.store` (the container:
+header, record, completion) and :mod:`.series` (reading a store as a series).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from pipeline import _json
+from pipeline.formats._encoding import StoreEncoding
+from pipeline.formats._plugin import Format
+from pipeline.formats.zarr import store
+from pipeline.formats.zarr.layout import CODECS, codec_names, plan_layout
+from pipeline.formats.zarr.series import ZarrSeries
+from pipeline.formats.zarr.store import ARRAY_NAME, ATTR, FORMAT_VERSION
+from pipeline.series import ImageSeries
+from pipeline.storage import Location, locate
+
+_CHUNK_KEY = re.compile(r"^[0-9]+([./][0-9]+)*$")
+
+
+def open(path: str | os.PathLike[str] | Location, mode: str = "r", array: str | None = None,
+         dataname: str | None = None, storage_options: dict[str, Any] | None = None,
+         level: int | None = None, missing: str = "error") -> ZarrSeries:
+    """Open a Zarr store as a series, reading nothing but its metadata."""
+    return ZarrSeries(path, mode=mode, array=array or dataname, storage_options=storage_options,
+                      level=level, missing=missing)
+
+
+def sniff(path: str) -> bool:
+    location = locate(path)
+    return location.is_dir() and any(location.child(name).exists()
+                                      for name in store.METADATA_FILES)
+
+
+def replaceable(location: Location) -> bool:
+    """Whether ``overwrite=True`` may replace what is at ``location``: a store lazyseries
+    wrote, or a store zarr-python opens as one array series with nothing else in it (never a
+    group of other arrays, a user's files, a directory that merely holds a ``zarr.json``)."""
+    doc = _node(location)
+    if doc is None:
+        return False
+    if isinstance((doc.get("attributes") or {}).get(ATTR), dict):
+        return True
+    entries = location.list()
+    if doc.get("node_type") == "array" or doc.get("zarr_format") == 2 and ".zarray" in entries:
+        return _only_chunks(location, entries)
+    arrays = [name for name in entries if name not in store.METADATA_FILES + (".zattrs",)]
+    if len(arrays) != 1:
+        return False
+    child = _node(location.child(arrays[0]))
+    return child is not None and (child.get("node_type") == "array" or ".zarray" in
+                                  location.child(arrays[0]).list()) and \
+        _only_chunks(location.child(arrays[0]), location.child(arrays[0]).list())
+
+
+def _node(location: Location) -> dict[str, Any] | None:
+    """A Zarr node's metadata document (format 2's ``.zgroup``/``.zarray`` too), or None."""
+    if not location.is_dir():
+        return None
+    for name in store.METADATA_FILES:
+        try:
+            doc = json.loads(location.child(name).read(limit=2**26))
+        except (OSError, ValueError):
+            continue
+        if isinstance(doc, dict):
+            return doc if name == "zarr.json" else {"zarr_format": 2, **doc}
+    return None
+
+
+def _only_chunks(location: Location, entries: list[str]) -> bool:
+    """Whether an array's directory holds nothing but its metadata and chunks."""
+    keep = {*store.METADATA_FILES, ".zattrs", "c"}
+    return all(name in keep or _CHUNK_KEY.match(name) for name in entries)
+
+
+def encoder(series: ImageSeries, target: Any = "", codec: Any = "default", chunks: Any = None,
+            shards: Any = None, levels: int = 0, checksum: bool = True) -> StoreEncoding:
+    """How ``series`` is written as a Zarr store; every option checked before any work.
+
+    ``codec`` is a name of :data:`~pipeline.formats.zarr.layout.CODECS`,
+    ``"none"``, or a zarr 3 or numcodecs codec; ``chunks`` and ``shards``
+    (frames first; default :func:`~pipeline.formats.zarr.layout.default_layout`);
+    ``levels``, downsampled OME-Zarr levels (:mod:`pipeline.ome`); ``checksum``
+    (default True), zarr's ``crc32c`` after the codec, so that a damaged chunk
+    is an error naming it rather than wrong pixels.
+    """
+    n, shape, dtype = len(series), tuple(series.shape), np.dtype(series.dtype)
+    layout = plan_layout(n, shape, dtype, codec, chunks, shards, levels, series.axes, checksum)
+    metadata, provenance = series.metadata, series.description()
+    _json.check(metadata, "metadata")
+    _json.check(provenance, "provenance")
+    from dask.base import tokenize
+
+    # names the job in the record (informational: a store is rebuilt, never added to)
+    fingerprint = tokenize(_json.encode(provenance, lambda a: tokenize(a)), n, shape, dtype.str,
+                           layout.config())
+    header = {"format_version": FORMAT_VERSION, "complete": False, "array": ARRAY_NAME,
+              "provenance": provenance, "fingerprint": fingerprint}
+    axes, full_shape = series.axes, (n, *shape)
+
+    def create(location: Location, frames: Any, write_id: str,
+               phase: Callable[[str], None]) -> tuple[list[Any], list[str]]:
+        return store.create_store(location, frames, layout, axes,
+                                  {**header, "write_id": write_id}, metadata, phase)
+
+    def resumable(location: Location) -> bool:
+        # rebuilt from scratch, never added to, so frames of two writes never mix: the
+        # frames' shape and dtype must agree (a store of other frames is someone else's
+        # unfinished work, replaced only with overwrite=True)
+        record = store.read_record(location)
+        return record is not None and record.get("complete") is not True and \
+            record.get("_shape") == full_shape and record.get("_dtype") == dtype.str
+
+    return StoreEncoding("zarr", layout.stored, create, store.open_targets, store.set_complete,
+                         replaceable, ZarrSeries, resumable)
+
+
+class ZarrFormat(Format):
+    """Zarr (format 3) groups, the default format every other converts to.
+
+    Written by :mod:`pipeline.persist` like every format, with :func:`encoder`
+    (``codec``, ``chunks``, ``shards``, ``levels``, ``checksum``); the writer's
+    own options are ``storage_options`` and ``compute=False`` (the dask task
+    that writes the store and marks it complete; the target stays claimed until
+    it has run or is dropped).
+    """
+
+    name = "zarr"
+    extensions = (".zarr", ".zr3", ".zr")
+    writes = "store"
+    open = staticmethod(open)
+    sniff = staticmethod(sniff)
+    encoder = staticmethod(encoder)
+
+
+FORMAT = ZarrFormat()
+
+__all__ = ["ARRAY_NAME", "ATTR", "CODECS", "FORMAT", "FORMAT_VERSION", "ZarrFormat",
+           "ZarrSeries", "codec_names", "encoder", "open", "replaceable", "sniff"]

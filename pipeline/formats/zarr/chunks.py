@@ -1,0 +1,405 @@
+"""Whole-chunk reads and writes of Zarr 3 arrays, on any storage backend, without zarr-python.
+
+zarr-python's per-chunk path costs about 0.7 ms per read and 1 ms per write in
+thread hand-offs to its event loop (benchmarks/README.md), more than decoding
+a chunk.  For the arrays lazyseries writes (a regular grid, the ``bytes``
+codec in native order, at most one of Blosc, Zstd or GZip, an optional
+``crc32c``; plain chunks or ``sharding_indexed`` shards of them), a
+:class:`ChunkGrid` reads and writes stored objects through the storage seam
+directly: the same codecs, keys, edge padding and shard layout, byte for byte
+(tests/pipeline/formats/zarr/test_chunks.py checks both directions).  On an
+object store a frame read is one ranged GET.
+
+A stored object is a chunk, or a shard holding chunks behind an index.  A
+shard's index is read once and kept with the shard's version; a read that
+finds the shard at another version (rewritten by another handle or process)
+reads the index again, so no read ever mixes two shards.  Anything else
+(format 2, filters, transposes, other codecs) is zarr-python's:
+:func:`grid_of` returns None.
+"""
+
+from __future__ import annotations
+
+import functools
+import itertools
+import threading
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from pipeline import errors
+from pipeline.formats.zarr.codec import ChunkCodec, crc32c
+from pipeline.storage import Location
+
+_EMPTY = 2**64 - 1
+_GAP = 2**16
+"""Inner chunks of one shard whose bytes lie closer than this are read at once."""
+MAX_CHUNKS_PER_SHARD = 2**22
+"""A shard index of more entries than this (64 MiB) is not one lazyseries reads."""
+MAX_CHUNK_BYTES = 2**32
+"""A chunk larger than this is refused when a store opens: its decode would exhaust memory."""
+
+
+def morton_order(grid: tuple[int, ...]) -> np.ndarray:
+    """The coordinates of a grid of ``grid`` inner chunks in Morton (Z) order, as zarr lays
+    them out: bits interleaved lowest first, dimensions of one chunk taking no bits."""
+    coords = np.indices(grid).reshape(len(grid), -1).T
+    bits = [(n - 1).bit_length() for n in grid]
+    code = np.zeros(len(coords), np.int64)
+    out_bit = 0
+    for bit in range(max(bits, default=0)):
+        for dim, nbits in enumerate(bits):
+            if bit < nbits:
+                code |= ((coords[:, dim] >> bit) & 1) << out_bit
+                out_bit += 1
+    return coords[np.argsort(code, kind="stable")]
+
+
+@dataclass
+class ChunkGrid:
+    """Where an array's stored objects are and how they are encoded; picklable, a recipe.
+
+    ``chunks`` are the (inner) chunks; ``shard`` the shards holding them (None:
+    chunks are stored one per object).  ``strict``: a missing stored object is
+    lost data (a complete lazyseries store holds every one) rather than the
+    fill value.  Build one with :func:`grid_of`.
+    """
+
+    root: Location
+    shape: tuple[int, ...]
+    chunks: tuple[int, ...]
+    dtype: np.dtype
+    fill_value: Any
+    codec: ChunkCodec
+    key_prefix: str
+    separator: str
+    shard: tuple[int, ...] | None = None
+    index_at_end: bool = True
+    index_crc: bool = True
+    write_empty: bool = True
+    strict: bool = False
+    _indexes: dict[tuple[int, ...], tuple[str, np.ndarray]] = field(
+        default_factory=dict, repr=False, compare=False)
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {**self.__dict__, "_indexes": {}}
+
+    @property
+    def stored(self) -> tuple[int, ...]:
+        """The shape of one stored object: a shard, else a chunk."""
+        return self.shard or self.chunks
+
+    @functools.cached_property
+    def per_shard(self) -> tuple[int, ...]:
+        return tuple(s // c for s, c in zip(self.stored, self.chunks))
+
+    @functools.cached_property
+    def full_region(self) -> tuple[tuple[int, int], ...]:
+        """The region of a whole frame (every axis after the first)."""
+        return tuple((0, n) for n in self.shape[1:])
+
+    @functools.cached_property
+    def _zeros(self) -> tuple[int, ...]:
+        return (0,) * (len(self.shape) - 1)
+
+    @functools.cached_property
+    def frame_inner(self) -> bool:
+        """Whether each chunk is one whole frame, in objects of whole frames (the layout
+        lazyseries writes): reads and writes then go frame by frame."""
+        return self.chunks[0] == 1 and self.chunks[1:] == self.shape[1:] == self.stored[1:]
+
+    def key(self, coords: tuple[int, ...]) -> str:
+        return self.key_prefix + self.separator.join(str(c) for c in coords)
+
+    def location(self, coords: tuple[int, ...]) -> Location:
+        """Where the stored object ``coords`` (object coordinates) lives."""
+        return self.root.child(self.key(coords))
+
+    def _where(self, coords: tuple[int, ...], what: str = "chunk") -> str:
+        first = coords[0] * (self.chunks if what == "chunk" else self.stored)[0]
+        return f"{self.root.text!r}: {what} {self.key(coords)!r} (frames from {first})"
+
+    def _missing(self, coords: tuple[int, ...]) -> Exception:
+        what = "chunk" if self.shard is None else "shard"
+        return errors.MissingChunkError(
+            f"{self._where(coords, what)} is missing from this complete store; the data is lost or "
+            "the store was damaged; rewrite it from its source (or, if a writer left it out as "
+            "all fill value, open the store with missing='fill')")
+
+    # -- reading ---------------------------------------------------------------------
+
+    def read(self, selection: tuple[slice | np.ndarray, ...]) -> np.ndarray:
+        """``array[selection]`` (orthogonal: step-1 slices, or integer arrays on the first axis)."""
+        first = selection[0]
+        spans = [(s.start, s.stop) for s in selection[1:] if isinstance(s, slice)]
+        if isinstance(first, slice):
+            out = np.empty((first.stop - first.start, *(b - a for a, b in spans)), self.dtype)
+            self.read_box(out, [(first.start, first.stop), *spans])
+            return out
+        frames = np.asarray(first, dtype=np.intp).reshape(-1)
+        out = np.empty((len(frames), *(b - a for a, b in spans)), self.dtype)
+        size = self.stored[0]
+        for obj in np.unique(frames // size):  # each stored object of the selection read once
+            where = np.flatnonzero(frames // size == obj)
+            lo, hi = int(obj) * size, min((int(obj) + 1) * size, self.shape[0])
+            box = np.empty((hi - lo, *out.shape[1:]), self.dtype)
+            self.read_box(box, [(lo, hi), *spans])
+            out[where] = box[frames[where] - lo]
+        return out
+
+    def read_frame(self, j: int) -> np.ndarray:
+        """Frame ``j`` whole, shape ``(1, *frame)``: the random-access case, kept short."""
+        out = np.empty((1, *self.shape[1:]), self.dtype)
+        if not self.frame_inner:
+            self.read_box(out, [(j, j + 1), *self.full_region])
+        elif self.shard is None:
+            self._decode_object((j, *self._zeros), out)
+        else:
+            self._read_shard_frames(out, j, j + 1, None)
+        return out
+
+    def read_box(self, out: np.ndarray, box: list[tuple[int, int]]) -> None:
+        """Fill ``out`` with the array within ``box`` (one ``(start, stop)`` per axis)."""
+        if any(b <= a for a, b in box):
+            return
+        if self.frame_inner and self.shard is not None:
+            crop = None if box[1:] == list(self.full_region) else tuple(
+                slice(lo, hi) for lo, hi in box[1:])
+            self._read_shard_frames(out, box[0][0], box[0][1], crop)
+            return
+        inner = [range(a // c, (b - 1) // c + 1) for (a, b), c in zip(box, self.chunks)]
+        by_object: dict[tuple[int, ...], list[tuple[int, ...]]] = {}
+        for coords in itertools.product(*inner):
+            outer = tuple(c // p for c, p in zip(coords, self.per_shard))
+            by_object.setdefault(outer, []).append(coords)
+        for outer, chunks in by_object.items():
+            if self.shard is None:
+                self._place(out, box, outer, None)
+            else:
+                self._read_shard(out, box, outer, chunks)
+
+    def _decode_object(self, coords: tuple[int, ...], out: np.ndarray) -> None:
+        """Decode the unsharded chunk ``coords`` into ``out`` (the chunk's shape)."""
+        try:
+            data = self.location(coords).read()
+        except FileNotFoundError:
+            if self.strict:
+                raise self._missing(coords) from None
+            out[...] = self.fill_value
+            return
+        self.codec.decode_into(data, out, self._where(coords))
+
+    def _place(self, out: np.ndarray, box: list[tuple[int, int]], coords: tuple[int, ...],
+               data: Any) -> None:
+        """Chunk ``coords`` (its stored bytes ``data``, b"" for fill, None to read it from its
+        own object) into the part of ``out`` it covers."""
+        origin = [i * c for i, c in zip(coords, self.chunks)]
+        inner = tuple(slice(max(a, o) - o, min(b, o + c) - o)
+                      for (a, b), o, c in zip(box, origin, self.chunks))
+        target = out[tuple(slice(max(a, o) - a, min(b, o + c) - a)
+                           for (a, b), o, c in zip(box, origin, self.chunks))]
+        whole = all(s.start == 0 and s.stop == c for s, c in zip(inner, self.chunks))
+        dest = target if whole and target.flags.c_contiguous else _scratch(self.chunks,
+                                                                           self.dtype)
+        if data is None:
+            self._decode_object(coords, dest)
+        elif not len(data):
+            dest[...] = self.fill_value
+        else:
+            self.codec.decode_into(data, dest, self._where(coords))
+        if dest is not target:
+            target[...] = dest[inner]
+
+    # -- shards ----------------------------------------------------------------------
+
+    def _index(self, outer: tuple[int, ...], refresh: bool = False) -> tuple[str, np.ndarray] | None:
+        """``(version, index)`` of shard ``outer``, kept; None when the shard is absent."""
+        if not refresh and outer in self._indexes:
+            return self._indexes[outer]
+        size = 16 * int(np.prod(self.per_shard)) + 4 * self.index_crc
+        try:
+            raw, version = self.location(outer).read_versioned(-size if self.index_at_end else 0,
+                                                               None if self.index_at_end else size)
+        except FileNotFoundError:
+            self._indexes.pop(outer, None)
+            return None
+        where = self._where(outer, "shard")
+        if len(raw) != size:
+            raise errors.DamagedChunkError(f"{where} holds {len(raw)} bytes, fewer than its "
+                                           f"{size}-byte index; the store is damaged")
+        if self.index_crc:
+            if crc32c(raw[:-4]) != raw[-4:]:
+                raise errors.DamagedChunkError(f"{where}: the shard index's CRC-32C checksum "
+                                               "does not match; the store is damaged, rewrite "
+                                               "it from its source")
+            raw = raw[:-4]
+        index = np.frombuffer(raw, "<u8").astype(np.uint64).reshape(-1, 2)
+        self._indexes[outer] = (version, index)
+        return version, index
+
+    def _shard_bytes(self, outer: tuple[int, ...], rows: np.ndarray
+                     ) -> tuple[np.ndarray, memoryview, int] | None:
+        """The index entries ``rows`` of shard ``outer`` and the bytes they span (read at the
+        index's version, re-read if the shard changed); None when the shard is absent."""
+        for attempt in range(3):
+            found = self._index(outer, refresh=attempt > 0)
+            if found is None:
+                return None
+            version, index = found
+            entries = index[rows]
+            stored = entries[entries[:, 0] != _EMPTY]
+            if not len(stored):
+                return entries, memoryview(b""), 0
+            start = int(stored[:, 0].min())
+            stop = int((stored[:, 0] + stored[:, 1]).max())
+            try:
+                data, now = self.location(outer).read_versioned(start, stop)
+            except FileNotFoundError:
+                continue
+            if now != version:
+                continue  # rewritten since its index was read: read the index again
+            if len(data) != stop - start:
+                raise errors.DamagedChunkError(
+                    f"{self._where(outer, 'shard')}: its index points past its end "
+                    f"({stop} bytes wanted, {start + len(data)} there); the store is damaged")
+            return entries, memoryview(data), start
+        raise errors.StoreChangedError(f"{self._where(outer, 'shard')} keeps changing while it "
+                                       "is read; another writer is rewriting it")
+
+    def _read_shard_frames(self, out: np.ndarray, a: int, b: int,
+                           crop: tuple[slice, ...] | None) -> None:
+        """Frames ``a:b`` of one-frame chunks in shards into ``out``: one read per shard."""
+        per = self.stored[0]
+        for k in range((a // per), (b - 1) // per + 1):
+            lo, hi = max(a, k * per), min(b, (k + 1) * per)
+            outer = (k, *self._zeros)
+            found = self._shard_bytes(outer, np.arange(lo - k * per, hi - k * per))
+            if found is None:
+                if self.strict:
+                    raise self._missing(outer)
+                out[lo - a:hi - a] = self.fill_value
+                continue
+            entries, data, start = found
+            chunk = _scratch(self.chunks, self.dtype) if crop is not None else None
+            for i, (offset, nbytes) in enumerate(entries.tolist(), lo - a):
+                if offset == _EMPTY:  # left out by its writer: all fill value
+                    out[i] = self.fill_value
+                    continue
+                payload = data[offset - start:offset - start + nbytes]
+                where = self._where((a + i, *self._zeros))
+                if chunk is None:
+                    self.codec.decode_into(payload, out[i:i + 1], where)
+                else:
+                    self.codec.decode_into(payload, chunk, where)
+                    out[i] = chunk[(0, *crop)]
+
+    def _read_shard(self, out: np.ndarray, box: list[tuple[int, int]], outer: tuple[int, ...],
+                    chunks: list[tuple[int, ...]]) -> None:
+        local = [tuple(c % p for c, p in zip(coords, self.per_shard)) for coords in chunks]
+        rows = np.ravel_multi_index(np.array(local).T, self.per_shard) if local else \
+            np.zeros(0, np.intp)
+        found = self._shard_bytes(outer, rows)
+        if found is None:
+            if self.strict:
+                raise self._missing(outer)
+            for coords in chunks:
+                self._place(out, box, coords, b"")
+            return
+        entries, data, start = found
+        for coords, (offset, nbytes) in zip(chunks, entries.tolist()):
+            payload = b"" if offset == _EMPTY else data[offset - start:offset - start + nbytes]
+            self._place(out, box, coords, payload)
+
+    # -- writing ---------------------------------------------------------------------
+
+    def __setitem__(self, key: tuple[slice, ...], value: np.ndarray) -> None:
+        """``grid[box] = block``: what ``dask.array.store`` calls; whole stored objects only."""
+        self.write(key, value)
+
+    def write(self, key: Any, block: np.ndarray) -> None:
+        """Write ``block`` at ``key``, which must cover whole stored objects (edge ones: to
+        the end of the array)."""
+        block = np.asarray(block, dtype=self.dtype)
+        box = whole_box(key, self.shape, self.stored)
+        ranges = [range(a // s, -(-b // s)) for (a, b), s in zip(box, self.stored)]
+        for coords in itertools.product(*ranges):
+            part = tuple(slice(i * s - a, min((i + 1) * s, b) - a)
+                         for i, s, (a, b) in zip(coords, self.stored, box))
+            payload = self._encode_object(block[part])
+            if payload is not None:
+                self.location(coords).write(payload)
+            else:
+                self.location(coords).remove()
+
+    def _encode_chunk(self, data: np.ndarray) -> bytes | None:
+        """One chunk's stored bytes, as zarr makes them; None for one left out (all fill)."""
+        if data.shape != self.chunks:  # an edge chunk: padded with the fill value, as zarr does
+            full = np.full(self.chunks, self.fill_value, self.dtype)
+            full[tuple(slice(0, n) for n in data.shape)] = data
+            data = full
+        if not self.write_empty and np.all(data == self.fill_value):
+            return None
+        return self.codec.encode(np.ascontiguousarray(data))
+
+    def _encode_object(self, data: np.ndarray) -> bytes | None:
+        if self.shard is None:
+            return self._encode_chunk(data)
+        index = np.full((*self.per_shard, 2), _EMPTY, "<u8")
+        buffers: list[Any] = []
+        start = 0
+        for local, chunk in self._inner_chunks(data):
+            payload = self._encode_chunk(chunk)
+            if payload is None:
+                continue
+            index[local] = (start, len(payload))
+            buffers.append(payload)
+            start += len(payload)
+        if not buffers:
+            return None
+        if not self.index_at_end:
+            size = index.nbytes + 4 * self.index_crc
+            index[index[..., 0] != _EMPTY, 0] += size
+        raw = index.tobytes()
+        raw += crc32c(raw) if self.index_crc else b""
+        return b"".join([*buffers, raw] if self.index_at_end else [raw, *buffers])
+
+    def _inner_chunks(self, data: np.ndarray) -> Any:
+        """``(local coords, chunk)`` of one shard's data in zarr's order, those wholly beyond
+        the array's end left out as zarr leaves them out."""
+        if self.frame_inner:  # Morton order of an (n, 1, ...) grid is frame order
+            return (((i, *self._zeros), data[i:i + 1]) for i in range(len(data)))
+        grid = [range(-(-n // c)) for n, c in zip(data.shape, self.chunks)]
+        return ((tuple(local), data[tuple(slice(i * c, (i + 1) * c)
+                                          for i, c in zip(local, self.chunks))])
+                for local in morton_order(self.per_shard).tolist()
+                if all(i in r for i, r in zip(local, grid)))
+
+
+def whole_box(key: Any, shape: tuple[int, ...], grid: tuple[int, ...]) -> list[tuple[int, int]]:
+    """The ``(start, stop)`` per axis of ``key``, checked to cover whole cells of ``grid``."""
+    key = () if key is Ellipsis else key if isinstance(key, tuple) else (key,)
+    key = (*key, *(slice(None),) * (len(shape) - len(key)))
+    box = [(s.start or 0, shape[i] if s.stop is None else s.stop) for i, s in enumerate(key)]
+    for (a, b), c, n in zip(box, grid, shape):
+        if a % c or (b % c and b != n):
+            raise errors.RegionError(f"box {box!r} does not cover whole chunks {grid!r}; a "
+                                     "write covers whole chunks (or shards), edge ones to "
+                                     "the end")
+    return box
+
+
+_LOCAL = threading.local()
+
+
+def _scratch(shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
+    """A decode buffer kept per thread: a partly read chunk is copied out of it at once, so
+    reusing it saves an allocation per chunk (every decode into it is size-checked first)."""
+    key = (shape, dtype.str)
+    buf = getattr(_LOCAL, "buffers", {}).get(key)
+    if buf is None and int(np.prod(shape)) * dtype.itemsize > 2**26:
+        return np.empty(shape, dtype)  # not kept: a thread would hold a huge buffer for good
+    if buf is None:
+        _LOCAL.buffers = {key: np.empty(shape, dtype)}  # one shape kept: chunks of one array
+        buf = _LOCAL.buffers[key]
+    return buf

@@ -1,0 +1,379 @@
+"""Reading a Zarr array (format 3, or 2) as a series: lazily, and never another store's frames.
+
+A store replaced since a series opened it raises
+:class:`~pipeline.errors.StoreChangedError` instead of returning another
+write's frames (its root ``zarr.json`` is a new object once rewritten, whatever
+inode the file system hands out); a chunk missing from a complete lazyseries
+store raises :class:`~pipeline.errors.MissingChunkError`, never zeros.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from ops import FrameSpec, Region
+from pipeline import _json, ome
+from pipeline.errors import (
+    IncompleteStoreError,
+    MissingChunkError,
+    NotASeriesError,
+    OptionValueError,
+    ReadOnlyError,
+    StoreChangedError,
+)
+from pipeline.formats._file import FileSeries
+from pipeline.formats.zarr.chunks import ChunkGrid
+from pipeline.formats.zarr.layout import grid_of
+from pipeline.formats.zarr.store import ARRAY_NAME, ATTR, open_group, read_array
+from pipeline.series import FrameSelection, region_index
+from pipeline.storage import Location, locate
+
+MISSING = ("error", "fill")
+"""What a chunk missing from a complete store reads as: an error, or the fill value."""
+
+
+class ZarrSeries(FileSeries):
+    """A series over a Zarr array, read lazily.
+
+    Parameters
+    ----------
+    path
+        A local path or URL of a group or an array.
+    mode
+        ``"r"`` (default) or ``"r+"``, which lets ``s[j, rows, cols] = value``
+        write through to the store.
+    array
+        The array's name inside a group; default: the store's recorded array,
+        else level 0 of an OME-Zarr image, else ``images``, else the group's
+        only array of 2 or more dimensions.
+    level
+        The level of an OME-Zarr image (0, full resolution, by default); its
+        metadata gives that level's pixel sizes.
+    storage_options
+        Options of the URL's file system (credentials, endpoint).
+    missing
+        A chunk missing from a complete lazyseries store is lost data and
+        raises (``"error"``, the default); ``"fill"`` reads it as the fill
+        value, as zarr-python does (for a store another writer changed with
+        zarr-python, which leaves out chunks of all fill value).
+    """
+
+    format_name = "zarr"
+    transient = ("_handle", "_meta", "_load_meta", "_grid")  # reopened where unpickled
+
+    def __init__(self, path: str | os.PathLike[str] | Location, mode: str = "r",
+                 array: str | None = None,
+                 storage_options: dict[str, Any] | None = None, level: int | None = None,
+                 missing: str = "error") -> None:
+        if mode not in ("r", "r+"):
+            raise OptionValueError(f"mode must be 'r' or 'r+', got {mode!r}")
+        if array is not None and level is not None:
+            raise OptionValueError(f"pass array= ({array!r}) or level= ({level!r}), not both")
+        if missing not in MISSING:
+            raise OptionValueError(f"missing={missing!r}: expected one of {MISSING}")
+        self._level, self._mode, self._name, self._missing = level, mode, array, missing
+        self._location: Location = locate(path, storage_options)
+        self._path = self._location.text if isinstance(path, Location) else os.fspath(path)
+        self._storage_options = storage_options
+        self._handle: Any = None
+        self._meta: dict[str, Any] | None = None  # type: ignore[assignment]
+        self._load_meta: Callable[[], dict[str, Any]] | None = None
+        self._grid: ChunkGrid | bool | None = None  # the direct chunk path (False: zarr-python's)
+        self._spec_len: tuple[FrameSpec, int] | None = None
+        self._identity: tuple[Any, ...] | None = None
+        self._strict = False
+        if not self._location.exists():
+            raise FileNotFoundError(f"no such Zarr store: {self._path!r}")
+        arr = self._array
+        if arr.ndim < 2:
+            raise NotASeriesError(f"{self._path!r}: array {arr.path or '/'!r} has shape "
+                                  f"{arr.shape}; a series needs 2 or more dimensions")
+
+    # -- opening ---------------------------------------------------------------------
+
+    def _stamp(self) -> str | None:
+        """The version of the root's metadata: a new object whenever the store is rewritten."""
+        for name in ("zarr.json", ".zgroup", ".zarray"):
+            found = self._location.child(name).stat()
+            if found is not None:
+                return found.version
+        return None
+
+    @property
+    def _array(self) -> Any:
+        if self._handle is None:
+            for _ in range(3):  # a store swapped while opening it: open the new one
+                before = self._stamp()
+                handle, self._load_meta, record = _open_frames(
+                    self._location, self._path, self._mode, self._name, self._level)
+                if self._stamp() == before:
+                    break
+            identity = (before, record.get("write_id") if record else None)
+            if self._identity is not None and identity != self._identity:
+                raise _changed(self._path)
+            self._handle, self._identity = handle, identity
+            # stores lazyseries completed hold every chunk: a missing one is lost data
+            self._strict = bool(record) and self._missing == "error"
+        return self._handle
+
+    @property
+    def _axes(self) -> str | None:
+        return ome.axes_of(getattr(self._array.metadata, "dimension_names", None))
+
+    def _check_same_store(self) -> None:
+        """Raise if the store was replaced, or is being rewritten, since it was opened.
+
+        Only where a store is replaced in place (a file system's rename): on an object
+        store a series reads the committed version it opened, whose objects never change.
+        """
+        if self._identity is not None and self._location.backend.renames and \
+                self._stamp() != self._identity[0]:
+            raise _changed(self._path)
+
+    def __len__(self) -> int:
+        return self._fixed[1]
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return self._fixed[0].shape
+
+    @property
+    def dtype(self) -> np.dtype:
+        return self._fixed[0].dtype
+
+    @property
+    def spec(self) -> FrameSpec:
+        return self._fixed[0]
+
+    @property
+    def _fixed(self) -> tuple[FrameSpec, int]:
+        """The frame spec and length, fixed once opened: asked on every ``s[j]``, so kept."""
+        if self._spec_len is None:
+            shape = self._array.shape
+            self._spec_len = (FrameSpec(tuple(shape[1:]) if len(shape) > 2 else tuple(shape),
+                                        np.dtype(self._array.dtype)),
+                              int(shape[0]) if len(shape) > 2 else 1)
+        return self._spec_len
+
+    @property
+    def metadata(self) -> dict[str, Any]:
+        if self._meta is None:
+            self._array  # noqa: B018  (opening gives the metadata's loader)
+            assert self._load_meta is not None
+            meta = self._load_meta()
+            self._check_same_store()  # read lazily: it must be the opened store's metadata
+            self._meta = meta
+        return self._meta
+
+    @property
+    def frame_chunk(self) -> int | None:
+        arr = self._array
+        return 1 if arr.ndim == 2 else int((arr.shards or arr.chunks)[0])
+
+    @property
+    def storage_chunks(self) -> tuple[int, ...] | None:
+        """The array's chunks (inside its shards, when it has shards)."""
+        chunks = tuple(int(n) for n in self._array.chunks)
+        return (1, *chunks) if self._array.ndim == 2 else chunks
+
+    @property
+    def zarr_array(self) -> Any:
+        """The underlying ``zarr.Array``."""
+        return self._array
+
+    @property
+    def location(self) -> Location:
+        """Where the store is."""
+        return self._location
+
+    # -- reading ---------------------------------------------------------------------
+
+    @property
+    def _chunk_grid(self) -> ChunkGrid | None:
+        if self._grid is None:
+            arr = self._array
+            self._grid = arr.ndim > 2 and grid_of(arr, self._location.child(arr.path),
+                                                  strict=self._strict) or False
+        return self._grid or None
+
+    def read(self, frames: FrameSelection, region: Region) -> np.ndarray:
+        grid = self._chunk_grid
+        if grid is not None:
+            if type(frames) is slice and frames.stop - frames.start == 1 and \
+                    region == grid.full_region:
+                out = grid.read_frame(frames.start)
+            else:
+                rest = [slice(0, n) for n in grid.shape[1 + len(region):]]
+                out = grid.read((frames, *(slice(a, b) for a, b in region), *rest))
+        else:
+            arr = self._array
+            if self._strict:  # zarr-python would give the fill value
+                _require_chunks(arr, self._location, frames, region, self._path)
+            out = _read_array(arr, frames, region)
+        # after the read: a store swapped or removed meanwhile may have given other frames
+        self._check_same_store()
+        return out
+
+    def __setitem__(self, key: Any, value: Any) -> None:
+        """``s[j] = frame`` or ``s[j, rows, cols] = value``, written to the store (mode ``r+``).
+
+        Every chunk is written, all fill value or not: a complete store holds them all.
+        """
+        if self._mode != "r+":
+            raise ReadOnlyError(
+                f"{self._path!r} is open read-only; open it with mode='r+' to write frames")
+        key = key if isinstance(key, tuple) else (key,)
+        j = self._frame_index(key[0])
+        arr = self._array.with_config({"write_empty_chunks": True})
+        if arr.ndim == 2:
+            arr[key[1:]] = value
+        else:
+            arr[(j, *key[1:])] = value
+
+    def options(self) -> dict[str, Any]:
+        options: dict[str, Any] = {} if self._name is None else {"array": self._name}
+        if self._level is not None:
+            options["level"] = self._level
+        if self._mode != "r":
+            options["mode"] = self._mode
+        if self._missing != "error":
+            options["missing"] = self._missing
+        return options
+
+    def stamped_files(self) -> tuple[str, ...]:
+        return (f"{self._path.rstrip('/')}/zarr.json",)  # rewritten when a write completes
+
+    def _dask_token(self) -> str:
+        from dask.base import tokenize
+
+        # the root's metadata is rewritten when a write completes
+        return str(tokenize(self.format_name, self._location.child("zarr.json").token(),
+                            sorted(self.options().items())))
+
+    @property
+    def provenance(self) -> dict[str, Any] | None:
+        """What the store records of where its frames came from, if written by lazyseries."""
+        self._array  # noqa: B018  (the identity of the store opened)
+        try:
+            group = open_group(self._location)
+        except Exception:  # noqa: BLE001  (an array, or anything else: no record)
+            return None
+        if ATTR not in group.attrs:
+            return None
+        record = dict(group.attrs[ATTR])
+        provenance = _json.decode(record.get("provenance"), _array_loader(group, self._location))
+        self._check_same_store()
+        return provenance
+
+    def __repr__(self) -> str:
+        return f"<ZarrSeries {self._path!r}: {len(self)} frames of {self.shape} {self.dtype}>"
+
+
+def _changed(path: str) -> Exception:
+    return StoreChangedError(
+        f"{path!r} was replaced or is being rewritten since this series opened it; its frames "
+        "may now be another write's; open it again")
+
+
+def _read_array(arr: Any, frames: FrameSelection, region: Region) -> np.ndarray:
+    index = region_index(region)
+    if arr.ndim == 2:
+        return np.asarray(arr[index])[np.newaxis][frames]
+    if isinstance(frames, slice):
+        if frames.stop - frames.start == 1:  # zarr's integer path is the faster one
+            return np.asarray(arr[(frames.start, *index)])[np.newaxis]
+        return np.asarray(arr[(frames, *index)])
+    return np.asarray(arr.oindex[(frames, *index)])
+
+
+def _require_chunks(arr: Any, location: Location, frames: FrameSelection, region: Region,
+                    path: str) -> None:
+    """Raise naming the first stored object of the read that is missing (zarr would give
+    zeros); for the layouts zarr-python reads (the direct path checks its own)."""
+    import itertools
+
+    grid = arr.metadata.chunk_grid.chunk_shape  # stored objects: shards if sharded
+    if isinstance(frames, slice):
+        firsts: Any = range(frames.start // grid[0], (frames.stop - 1) // grid[0] + 1) \
+            if frames.stop > frames.start else range(0)
+    else:
+        firsts = sorted({int(j) // grid[0] for j in np.asarray(frames).reshape(-1)})
+    spans = [range(lo // g, (max(hi, lo + 1) - 1) // g + 1)
+             for (lo, hi), g in zip(region, grid[1:])]
+    spans += [range(-(-n // g)) for n, g in zip(arr.shape[1 + len(region):],
+                                                   grid[1 + len(region):])]
+    base = location.child(arr.path)
+    for coords in itertools.product(firsts, *spans):
+        key = arr.metadata.encode_chunk_key(coords)
+        if not base.child(key).exists():
+            raise MissingChunkError(
+                f"{path!r}: chunk {key!r} of array {arr.path!r} (frames from "
+                f"{coords[0] * grid[0]}) is missing from this complete store; the data is "
+                "lost or the store was damaged; rewrite it from its source")
+
+
+def _open_frames(location: Location, path: str, mode: str, name: str | None,
+                 level: int | None) -> tuple[Any, Callable[[], dict], dict[str, Any] | None]:
+    """The frames array of the store, a function that decodes its metadata, and the store's
+    ``lazyseries`` record (None for stores written by other tools).
+
+    Metadata arrays are read only when the metadata is asked for, so opening a
+    store (on every worker of a cluster) reads nothing but JSON.
+    """
+    import zarr
+
+    try:
+        node = zarr.open(location.zarr_store(read_only=mode == "r"), mode=mode)
+    except RecursionError:  # JSON nested deeper than the parser goes
+        raise NotASeriesError(f"{path!r} is not a readable Zarr store: its zarr.json nests "
+                              "deeper than a JSON parser can follow") from None
+    except Exception as err:  # noqa: BLE001  (zarr-python's complaints about metadata: any type)
+        if not location.exists():  # removed since (on a worker: never reachable there)
+            raise FileNotFoundError(f"no such Zarr store: {path!r}") from None
+        raise NotASeriesError(f"{path!r} is not a readable Zarr store: "
+                              f"{type(err).__name__}: {err}") from err
+    if isinstance(node, zarr.Array):
+        return node, lambda: dict(node.attrs), None
+    record = node.attrs.get(ATTR)
+    if record is not None:
+        if not isinstance(record, dict):
+            raise NotASeriesError(f"{path!r}: its {ATTR!r} record is {record!r:.80}, not a "
+                                  "mapping; the store is corrupt, rewrite it")
+        if record.get("complete") is not True:  # "false", 0, missing: not complete
+            raise IncompleteStoreError(
+                f"{path!r} is an incomplete store: the write that made it did not finish "
+                "(or is still running); write the same series to it again to complete it, "
+                "or remove it")
+        name = name or record.get("array", ARRAY_NAME)
+    loader = _array_loader(node, location)
+    image = ome.multiscale(node.attrs)
+    if image is None and level:
+        raise NotASeriesError(f"{path!r} is not an OME-Zarr image: it has no level {level!r}")
+    if image is not None and (level is not None or (name is None and record is None)):
+        name = ome.dataset_path(image, level or 0, repr(path))
+        return (ome.level_array(node, name, path),
+                ome.level_metadata(node, image, record, level or 0, loader), record)
+    arrays = {key: arr for key, arr in node.arrays() if arr.ndim >= 2}
+    if name is None:
+        name = ARRAY_NAME if ARRAY_NAME in arrays else (next(iter(arrays)) if len(arrays) == 1
+                                                       else None)
+    if name not in arrays:
+        raise NotASeriesError(
+            f"{path!r} holds no frames array {name!r}; arrays of 2 or more dimensions "
+            f"found: {sorted(arrays)}; pass array= to choose one")
+    meta = node.attrs.get("metadata") if record is not None else dict(node.attrs)
+    return arrays[name], lambda: _json.decode(meta or {}, loader), record
+
+
+def _array_loader(group: Any, location: Location) -> Callable[[str], np.ndarray]:
+    def load(key: str) -> np.ndarray:
+        return read_array(group, location, key)
+
+    return load
+
+
+__all__ = ["MISSING", "ZarrSeries"]
