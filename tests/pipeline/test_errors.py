@@ -48,6 +48,7 @@ PROTOCOL = {
     # a missing path or a file where a directory must be: the built-in is the right class
     ("pipeline/io.py", "_check_exists", "FileNotFoundError"),
     ("pipeline/formats/zarr/series.py", "ZarrSeries.__init__", "FileNotFoundError"),
+    ("pipeline/formats/zarr/series.py", "_open_frames", "FileNotFoundError"),
     ("pipeline/storage/base.py", "Backend.read_versioned", "FileNotFoundError"),
     ("pipeline/persist/files.py", "write_file", "FileNotFoundError"),
     ("pipeline/disk.py", "set_scratch_dir", "NotADirectoryError"),
