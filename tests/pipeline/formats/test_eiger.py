@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 import pipeline
 from pipeline.errors import NotASeriesError, SeriesOptionError, UnsupportedCompressionError
 from pipeline.formats import eiger, eiger_stream_v1, eiger_stream_v2
-from tests.conformance import SeriesConformance
+from pipeline.testing import SeriesConformance
 from tests.pipeline.formats._data import frames
 
 h5py = pytest.importorskip("h5py")

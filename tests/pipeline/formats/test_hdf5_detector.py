@@ -14,7 +14,7 @@ import pipeline
 from pipeline.errors import MissingDatasetError, NotASeriesError
 from pipeline.formats._nexus import LinkedSeries
 from pipeline.formats.hdf5 import HDF5Series
-from tests.conformance import SeriesConformance
+from pipeline.testing import SeriesConformance
 from tests.pipeline.formats._data import frames
 
 h5py = pytest.importorskip("h5py")

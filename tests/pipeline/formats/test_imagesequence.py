@@ -11,7 +11,7 @@ import pytest
 import pipeline
 from pipeline.errors import NotASeriesError, UnknownFormatError, UnreadableFrameError
 from pipeline.formats.imagesequence import ImageSequenceSeries
-from tests.conformance import SeriesConformance
+from pipeline.testing import SeriesConformance
 
 
 def write_pngs(directory, data, names=None):
