@@ -3,9 +3,10 @@
 Each class refines one family of built-ins (``ValueError``, ``TypeError``,
 ``LookupError``, ``OSError``, ``RuntimeError``, ``ImportError``), so that
 ``except OSError`` around a write catches the disk's complaints and nothing
-else (:class:`NotMyFormat` and :class:`BadInputError`, signals no caller catches
-as a built-in, are plain Exceptions).  Two classes are also a second built-in, because hexrd raises that one
-and hexrd's own tests (``tests/core/imageseries/`` of HEXRD/hexrd) catch it:
+else (:class:`NotMyFormat` and :class:`BadInputError`, signals no caller
+catches as a built-in, are plain Exceptions).  Two classes are also a second
+built-in, because hexrd raises that one and hexrd's own tests
+(``tests/core/imageseries/`` of HEXRD/hexrd) catch it:
 
 - :class:`MissingOptionError` is also a ``KeyError``:
   ``load/test_function.py::test_function_adapter_missing_args``;
