@@ -1,6 +1,6 @@
 """Errors raised by the operations.
 
-Each error refines the built-in exception a caller would already catch, so
+Each error refines one built-in family a caller would already catch, so
 ``except KeyError`` still works for an unknown op name.
 """
 
@@ -14,9 +14,9 @@ class UnknownOpError(KeyError):
         return str(self.args[0]) if self.args else ""
 
 
-class OpParameterError(ValueError, TypeError):
+class OpParameterError(ValueError):
     """A parameter an op cannot take, found when the op is added to a chain, or an oplist
-    entry that is not an op at all (a TypeError, as it was)."""
+    entry that is not an op at all."""
 
 
 class OpResultError(RuntimeError):
@@ -32,13 +32,10 @@ class OpUnavailableError(RuntimeError):
     """
 
 
-class RegistrationError(ValueError, TypeError):
+class RegistrationError(ValueError):
     """An op or format that cannot be registered: its name is taken (pass ``replace=True``),
     or what was offered is not a declaration of that name (an entry point that loads
-    something else, a format class without ``name`` or ``open``).
-
-    A ValueError for a name taken and a TypeError for a wrong declaration, as they were.
-    """
+    something else, a format class without ``name`` or ``open``)."""
 
 
 class MissingDependencyError(ImportError):

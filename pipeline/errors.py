@@ -1,4 +1,18 @@
-"""Every error the framework raises, each refining the built-in a caller would catch."""
+"""Every error the framework raises, each refining the built-in a caller would catch.
+
+Each class refines one family of built-ins (``ValueError``, ``TypeError``,
+``LookupError``, ``OSError``, ``RuntimeError``, ``ImportError``), so that
+``except OSError`` around a write catches the disk's complaints and nothing
+else (:class:`NotMyFormat` and :class:`BadInputError`, signals no caller
+catches as a built-in, are plain Exceptions).  Two classes are also a second
+built-in, because hexrd raises that one and hexrd's own tests
+(``tests/core/imageseries/`` of HEXRD/hexrd) catch it:
+
+- :class:`MissingOptionError` is also a ``KeyError``:
+  ``load/test_function.py::test_function_adapter_missing_args``;
+- :class:`OptionValueError` is also a ``TypeError`` (a bad frame-cache ``style``):
+  ``load/test_framecache.py::test_init_error``.
+"""
 
 from __future__ import annotations
 
@@ -114,28 +128,23 @@ class UnsupportedCompressionError(ValueError):
     """A stored frame in an encoding no decoder here knows (names the encodings that are)."""
 
 
-class SeriesOptionError(ValueError, NotImplementedError):
-    """A reader option that does not exist or a value it cannot take.
-
-    Also a NotImplementedError, which hexrd's ``set_option`` raises.
-    """
+class SeriesOptionError(ValueError):
+    """A reader option that does not exist or a value it cannot take (hexrd's ``set_option``
+    raises NotImplementedError there)."""
 
 
 class FrameIndexError(IndexError):
     """A frame index, or an index in a frame selection, outside the series."""
 
 
-class FrameSelectionError(TypeError, ValueError):
+class FrameSelectionError(TypeError):
     """A frame index or selection of a kind a series cannot take (a bool, a float array,
-    a slice where a frame list is wanted) or with an impossible value (a slice step of 0)."""
+    a slice where a frame list is wanted, a slice step of 0)."""
 
 
-class RegionError(ValueError, TypeError):
+class RegionError(ValueError):
     """A region of a frame that is not ``((row0, row1), (col0, col1))`` of integers within it,
-    or a region or patch size, offset, stride or corner that is not pairs of integers in range.
-
-    A TypeError where what was given is not integers at all, as it was.
-    """
+    or a region or patch size, offset, stride or corner that is not pairs of integers in range."""
 
 
 class SourceUnavailableError(RuntimeError):
@@ -150,7 +159,7 @@ class TargetRefusedError(StoreExistsError):
     """A write target that must not be replaced: not a series of the format, a source, the cwd."""
 
 
-class SourceTargetError(TargetRefusedError, ValueError):
+class SourceTargetError(TargetRefusedError):
     """A write target that is, contains or lies inside a file the series reads."""
 
 
@@ -183,34 +192,41 @@ class YAMLLimitError(YAMLError):
     """A YAML document whose aliases expand, or whose nesting goes, beyond the loader's limits."""
 
 
-class UnreadableFrameError(NotASeriesError, OSError):
+class UnreadableFrameError(NotASeriesError):
     """A frame whose stored bytes do not decode: a file cut short or damaged after its header.
 
-    Also an OSError, which the decoders' own complaints (Pillow's "image file
-    is truncated") are.
+    The decoder's own complaint (Pillow's OSError "image file is truncated") is its cause.
     """
 
 
 class MissingOptionError(TypeError, KeyError):
-    """A reader option that must be given and was not (hexrd raises KeyError there)."""
+    """A reader option that must be given and was not.
+
+    Also a KeyError, which hexrd raises there (see the module's docstring).
+    """
 
     __str__ = Exception.__str__  # the message, not KeyError's quoted repr of it
 
 
 class OptionValueError(ValueError, TypeError):
     """An option or argument value that is not one of the valid ones: a reader option, a
-    writer's ``style=`` or ``gzip=``, a statistic's ``nchunk=`` (hexrd raises TypeError there)."""
+    writer's ``style=`` or ``gzip=``, a statistic's ``nchunk=``.
+
+    Also a TypeError, which hexrd raises for a bad frame-cache ``style`` (see the module's
+    docstring).
+    """
 
 
 class DenseFrameWarning(UserWarning):
     """A frame written to a sparse frame cache keeps too many of its pixels to be sparse."""
 
 
-class UnsupportedVersionError(NotASeriesError, NotImplementedError):
-    """A file of a format version this reader does not know (hexrd raises NotImplementedError)."""
+class UnsupportedVersionError(NotASeriesError):
+    """A file of a format version this reader does not know (hexrd raises NotImplementedError
+    there)."""
 
 
-class ValueRangeError(ValueError, RuntimeError):
+class ValueRangeError(ValueError):
     """Frame values that do not fit the dtype asked for (hexrd raises RuntimeError there)."""
 
 
@@ -238,7 +254,7 @@ class FormatPluginWarning(UserWarning):
     """A third-party format whose entry point does not load; it is left out of the registry."""
 
 
-# -- errors of shape, axes and targets (each also the built-in it replaced) --------------------
+# -- errors of shape, axes and targets (each the built-in family it replaced) ------------------
 
 
 class FrameShapeError(ValueError):
@@ -246,7 +262,7 @@ class FrameShapeError(ValueError):
     dimensions (Y, X), one frame unlike the others, a 3-d frame for a 2-d frame cache."""
 
 
-class AxesError(ValueError, TypeError):
+class AxesError(ValueError):
     """An axes string (``"TYX"``, ``"CTYX"``) that is not a string, names an unknown or
     repeated axis, lacks Y or X, or does not match the number of dimensions."""
 
@@ -260,24 +276,22 @@ class ClosedSeriesError(ValueError):
     """A series used after :meth:`close` (a ValueError, as for a closed Python file)."""
 
 
-class MissingDatasetError(NotASeriesError, KeyError):
+class MissingDatasetError(NotASeriesError):
     """An HDF5 group or dataset that is not in the file (hexrd raises KeyError there)."""
 
-    __str__ = Exception.__str__  # the message, not KeyError's quoted repr of it
 
-
-class MetadataClashError(MetadataError, ValueError):
+class MetadataClashError(ValueError):
     """Metadata keys a container reserves for its own entries (a frame cache's ``shape``)."""
 
 
-class WriteTargetError(ValueError, TypeError):
+class WriteTargetError(ValueError):
     """A write target this format cannot write into: an open HDF5 node given to a format
     that writes files, or a file opened read-only (open it with mode ``'a'``)."""
 
 
-class DamagedChunkError(UnreadableFrameError, RuntimeError):
-    """A stored chunk whose bytes are not a whole chunk (a RuntimeError, as zarr-python's
-    complaint about the same chunk is)."""
+class DamagedChunkError(UnreadableFrameError):
+    """A stored chunk whose bytes are not a whole chunk (zarr-python raises RuntimeError for
+    the same chunk)."""
 
 
 class StorageError(OSError):

@@ -47,11 +47,12 @@ def test_the_contracts_hold():
     assert "0 broken" in result.stdout
 
 
-def test_the_layers_are_the_seven_of_the_design():
+def test_the_layers_are_the_seven_of_the_design_and_testing_above_them():
     layers = layer_modules()
-    assert len(layers) == 7
+    assert len(layers) == 8
+    assert layers[0] == ["pipeline.testing"]  # it may import everything, the face included
     assert layers[-1] == ["ops"]
-    assert layers[-2][0] == "pipeline.series" and layers[2][0] == "pipeline.persist"
+    assert layers[-2][0] == "pipeline.series" and layers[3][0] == "pipeline.persist"
     assert CONFIG["root_packages"] == ["pipeline", "ops"]
     assert CONFIG["exclude_type_checking_imports"] is True
 
@@ -63,7 +64,7 @@ def test_every_module_has_a_layer():
               if (p / "__init__.py").exists()}
     assert found - named == set(), "modules in no layer: add them to [tool.importlinter]"
     # the face contract lists every module below the face as a source
-    below = {m for layer in layer_modules()[1:] for m in layer if not m.startswith("(")}
+    below = {m for layer in layer_modules()[2:] for m in layer if not m.startswith("(")}
     sources = set(contract("face")["source_modules"])
     assert {m for m in below if m in found or m == "ops"} - sources == set()
 
@@ -84,6 +85,8 @@ UPWARD = {
     "the persistence layer importing the package's face": (
         "pipeline/disk.py", "\n\ndef _up():\n    import pipeline\n\n    return pipeline.open\n"),
     "ops importing pipeline": ("ops/geometry.py", "\n\ndef _up():\n    import pipeline.series\n"),
+    "the face importing the testing classes": (
+        "pipeline/cli.py", "\n\ndef _up():\n    import pipeline.testing\n"),
     "a cycle between two analysis modules": (
         "pipeline/regions.py", "\n\ndef _up():\n    from pipeline import omega\n\n    return omega\n"),
 }
@@ -147,3 +150,55 @@ def test_other_layers_use_only_public_members_of_a_series(module):
             if isinstance(node, ast.Attribute) and node.attr in PRIVATE - OUTSIDE[module]
             and not (isinstance(node.value, ast.Name) and node.value.id == "self")]
     assert used == []
+
+
+# -- pytest and hypothesis: only pipeline.testing ------------------------------------------
+
+TEST_LIBRARIES = {"pytest", "_pytest", "hypothesis"}
+
+
+def _modules_outside_testing() -> list[pathlib.Path]:
+    return [path for package in ("pipeline", "ops")
+            for path in sorted((ROOT / package).rglob("*.py"))
+            if path.relative_to(ROOT).parts[:2] != ("pipeline", "testing")]
+
+
+def _imported_roots(tree: ast.AST) -> set[str]:
+    """Top-level packages a module imports, by statement or by ``require("name", ...)``."""
+    roots = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            roots |= {alias.name.split(".")[0] for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+            roots.add(node.module.split(".")[0])
+        elif (isinstance(node, ast.Call) and isinstance(node.func, ast.Name | ast.Attribute)
+              and getattr(node.func, "id", getattr(node.func, "attr", "")) in
+              ("require", "import_module") and node.args
+              and isinstance(node.args[0], ast.Constant) and isinstance(node.args[0].value, str)):
+            roots.add(node.args[0].value.split(".")[0])
+    return roots
+
+
+def test_only_pipeline_testing_imports_pytest_and_hypothesis():
+    found = {str(path.relative_to(ROOT)): sorted(_imported_roots(ast.parse(path.read_text()))
+                                                 & TEST_LIBRARIES)
+             for path in _modules_outside_testing()}
+    assert {path: libs for path, libs in found.items() if libs} == {}
+    testing = (ROOT / "pipeline" / "testing").glob("*.py")
+    assert set().union(*(_imported_roots(ast.parse(p.read_text())) for p in testing)) \
+        >= {"hypothesis", "pytest"}  # the scan sees both where they are
+
+
+def test_importing_every_other_module_loads_neither():
+    names = []
+    for path in _modules_outside_testing():
+        parts = path.relative_to(ROOT).with_suffix("").parts
+        if parts[-1] != "__main__":
+            names.append(".".join(parts[:-1] if parts[-1] == "__init__" else parts))
+    code = ("import importlib, sys\n"
+            f"for name in {names!r}:\n    importlib.import_module(name)\n"
+            "print(sorted({m.split('.')[0] for m in sys.modules} & "
+            f"set({sorted(TEST_LIBRARIES)!r})))")
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True,
+                         env={**os.environ, "PYTHONPATH": str(ROOT)}, timeout=120, check=True)
+    assert len(names) > 80 and out.stdout.strip() == "[]", out.stdout + out.stderr

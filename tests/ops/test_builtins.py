@@ -8,7 +8,7 @@ import pytest
 import ops
 import pipeline
 from pipeline import ProcessedImageSeries
-from tests.ops.conformance import NUMPY_FLIPS
+from pipeline.testing import NUMPY_FLIPS
 
 DTYPES = [np.uint16, np.int16, np.float32]
 

@@ -7,8 +7,8 @@ import pytest
 
 import ops
 from ops import FrameSpec, OpParameterError
-from tests.ops.conformance import NUMPY_FLIPS as FLIPS
-from tests.ops.conformance import OpConformance
+from pipeline.testing import NUMPY_FLIPS as FLIPS
+from pipeline.testing import OpConformance
 
 SHAPE = OpConformance.shape
 DARK = np.random.default_rng(9).integers(0, 300, SHAPE).astype(np.uint16)

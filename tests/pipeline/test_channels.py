@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 import pipeline
+from pipeline.errors import AxesError
 from pipeline.axes import as_frames, default_axes, frame_order, parse_axes
 
 
@@ -63,7 +64,7 @@ def test_default_axes(tcyx):
     ("TQYX", ValueError, r"\['Q'\]"),
     ("TCZY", ValueError, "Y and X"),
     ("TYX", ValueError, "3 axes but the array has 4"),
-    (3, TypeError, "string"),
+    (3, AxesError, "string"),
 ])
 def test_bad_axes(tcyx, axes, error, match):
     with pytest.raises(error, match=match):

@@ -1,9 +1,11 @@
-"""Errors users see are the project's classes, each still the built-in it refines.
+"""Errors users see are the project's classes, each refining one family of built-ins.
 
 One test reads every module of ``pipeline`` and ``ops`` and fails on a
 ``raise`` of a bare built-in outside a short list of Python-protocol cases;
-the others make each class's error happen for real and check the class, the
-built-in it must still be, and that the message names the bad value.
+another checks that each class's built-in ancestors are of one family (but for
+the second bases hexrd's own tests need, listed here); the others make each
+class's error happen for real and check the class, the built-in it must still
+be, and that the message names the bad value.
 """
 
 from __future__ import annotations
@@ -38,10 +40,12 @@ PROTOCOL = {
     ("pipeline/formats/eiger.py", "EigerStreamSeries._fields", "NotImplementedError"),
     ("pipeline/formats/eiger.py", "EigerStreamSeries._combine", "NotImplementedError"),
     ("pipeline/series.py", "HeaderSeries._reread_metadata", "NotImplementedError"),
+    ("pipeline/testing/series.py", "SeriesConformance.make", "NotImplementedError"),
+    ("pipeline/testing/formats.py", "FormatConformance.sample", "NotImplementedError"),
     # assigning to a frozen value is an AttributeError (as dataclasses' frozen ones)
     ("ops/registry.py", "Op.__setattr__", "AttributeError"),
     # unexpected keyword arguments: Python's own call error (a malformed oplist in the same
-    # function is an OpParameterError, which is also a TypeError)
+    # function is an OpParameterError)
     ("pipeline/processed.py", "ProcessedImageSeries.__init__", "TypeError"),
     # the errno of the system call it stands in for
     ("pipeline/storage/local.py", "LocalBackend.exchange", "OSError"),
@@ -101,20 +105,93 @@ def test_every_allowed_case_names_a_module_and_a_built_in():
         assert name in BUILTIN_ERRORS, name
 
 
-# -- each class still the built-in it refines -------------------------------------------------
+# -- one family of built-ins per class ---------------------------------------------------------
+
+#: class: (the second built-in it is, the test of hexrd's suite that catches that one).  Keep it
+#: in step with the docstring of pipeline/errors.py; add to it only what hexrd's run needs
+#: (/work/shared/hexrd-compat/run: the same tests pass without a class's second base, or it stays)
+HEXRD_SECOND_BASES: dict[type[BaseException], tuple[type[BaseException], str]] = {
+    errors.MissingOptionError: (
+        KeyError, "load/test_function.py::test_function_adapter_missing_args"),
+    errors.OptionValueError: (TypeError, "load/test_framecache.py::test_init_error"),
+}
+
+
+def family(kind: type[BaseException]) -> type[BaseException]:
+    """The built-in right below ``Exception`` that ``kind`` descends from (``LookupError`` for
+    ``KeyError``, ``OSError`` for ``ConnectionError``, ``RuntimeError`` for
+    ``NotImplementedError``); ``Exception`` itself for a class directly under it."""
+    chain = [c for c in kind.__mro__ if c.__module__ == "builtins"]
+    below = chain[: chain.index(Exception)] if Exception in chain else chain
+    return below[-1] if below else Exception
+
+
+def families(kind: type[BaseException]) -> set[type[BaseException]]:
+    """The families of the built-in ancestors of ``kind``, but for a listed hexrd second base."""
+    allowed = {family(HEXRD_SECOND_BASES[c][0]) for c in kind.__mro__ if c in HEXRD_SECOND_BASES}
+    found = {family(c) for c in kind.__mro__
+             if c.__module__ == "builtins" and c not in (object, BaseException, Exception)}
+    return found - allowed if len(found) > 1 else found
+
+
+def _project_errors() -> list[type[BaseException]]:
+    return [getattr(errors, name) for name in errors.__all__
+            if isinstance(getattr(errors, name), type)]
+
+
+def test_every_class_refines_one_family_of_built_ins():
+    kinds = _project_errors()
+    assert len(kinds) == len(errors.__all__) >= 48
+    mixed = {kind.__name__: sorted(f.__name__ for f in families(kind)) for kind in kinds
+             if len(families(kind)) > 1}  # none: NotMyFormat, BadInputError, plain Exceptions
+    assert mixed == {}, "each error refines one built-in family (see pipeline/errors.py)"
+
+
+def test_the_hexrd_second_bases_are_still_second_bases_and_documented():
+    doc = errors.__doc__ or ""
+    for kind, (base, test) in HEXRD_SECOND_BASES.items():
+        others = {family(c) for c in kind.__mro__ if c.__module__ == "builtins"
+                  and c not in (object, BaseException, Exception)}
+        assert issubclass(kind, base) and len(others - {family(base)}) == 1, kind
+        assert f":class:`{kind.__name__}` is also a ``{base.__name__}``" in doc, kind
+        assert test in doc, test
+
+
+def test_the_family_check_finds_a_class_of_two_families():
+    class Both(errors.NotASeriesError, OSError):
+        pass
+
+    class Listed(errors.OptionValueError):  # a subclass keeps its parent's hexrd base
+        pass
+
+    assert families(Both) == {ValueError, OSError}
+    assert families(Listed) == {ValueError}
+    assert family(KeyError) is LookupError and family(ConnectionError) is OSError
+    assert family(NotImplementedError) is RuntimeError and family(UserWarning) is Warning
+    assert family(errors.NotMyFormat) is Exception
+
+
+def test_a_damaged_chunk_is_no_os_error():
+    # `except OSError` around a write catches the disk's complaints, not a damaged chunk
+    assert not issubclass(errors.DamagedChunkError, OSError | RuntimeError)
+    assert issubclass(errors.DamagedChunkError, errors.UnreadableFrameError)
+    assert issubclass(errors.UnreadableFrameError, errors.NotASeriesError)
+
+
+# -- each class the built-in it refines -------------------------------------------------
 
 @pytest.mark.parametrize(("kind", "bases"), [
     (errors.FrameShapeError, (ValueError,)),
-    (errors.AxesError, (ValueError, TypeError)),
+    (errors.AxesError, (ValueError,)),
     (errors.SeriesTypeError, (TypeError,)),
     (errors.ClosedSeriesError, (ValueError,)),
-    (errors.MissingDatasetError, (KeyError, errors.NotASeriesError)),
-    (errors.MetadataClashError, (ValueError, errors.MetadataError)),
-    (errors.WriteTargetError, (ValueError, TypeError)),
-    (errors.RegistrationError, (ValueError, TypeError)),
+    (errors.MissingDatasetError, (errors.NotASeriesError,)),
+    (errors.MetadataClashError, (ValueError,)),
+    (errors.WriteTargetError, (ValueError,)),
+    (errors.RegistrationError, (ValueError,)),
     (errors.OptionValueError, (ValueError, TypeError)),
-    (errors.RegionError, (ValueError, TypeError)),
-    (errors.OpParameterError, (ValueError, TypeError)),
+    (errors.RegionError, (ValueError,)),
+    (errors.OpParameterError, (ValueError,)),
     (errors.FrameIndexError, (IndexError,)),
     (errors.MissingOptionError, (TypeError, KeyError)),
 ])
@@ -151,7 +228,7 @@ def test_a_frame_cache_of_3d_frames_is_a_frame_shape_error_before_a_file(tmp_pat
 
 @pytest.mark.parametrize(("axes", "caught"), [
     ("TQX", ValueError), ("TYY", ValueError), ("TCX", ValueError), ("YX", ValueError),
-    (3, TypeError),
+    (3, ValueError),
 ])
 def test_a_bad_axes_string_is_an_axes_error(axes, caught):
     with pytest.raises(errors.AxesError, match=repr(axes)) as info:
@@ -189,7 +266,7 @@ def h5file(tmp_path):
 def test_a_missing_hdf5_group_or_dataset_is_a_missing_dataset_error(h5file, options, named):
     with pytest.raises(errors.MissingDatasetError) as info:
         pipeline.open(h5file, "hdf5", **options)
-    assert isinstance(info.value, KeyError) and isinstance(info.value, errors.NotASeriesError)
+    assert isinstance(info.value, errors.NotASeriesError) and not isinstance(info.value, KeyError)
     assert named in str(info.value) and not str(info.value).startswith('"')  # not KeyError's repr
 
 
@@ -226,7 +303,7 @@ def test_an_op_or_format_registered_twice_is_a_registration_error():
 def test_something_that_is_no_format_is_a_registration_error():
     with pytest.raises(errors.RegistrationError, match="'a string'") as info:
         formats.registry.add("a string")
-    assert isinstance(info.value, TypeError)
+    assert isinstance(info.value, ValueError)
 
 
 @pytest.mark.parametrize(("call", "named"), [
@@ -261,8 +338,8 @@ def _channels_series() -> pipeline.ImageSeries:
 
 @pytest.mark.parametrize(("call", "kind", "caught", "named"), [
     # regions and patches
-    (lambda s: s.get_region(0, ((True, 2), (0, 2))), errors.RegionError, TypeError, "True"),
-    (lambda s: s.region(0, offset="ab"), errors.RegionError, TypeError, "'ab'"),
+    (lambda s: s.get_region(0, ((True, 2), (0, 2))), errors.RegionError, ValueError, "True"),
+    (lambda s: s.region(0, offset="ab"), errors.RegionError, ValueError, "'ab'"),
     (lambda s: s.region(0, stride=(0, 1)), errors.RegionError, ValueError, r"\(0, 1\)"),
     (lambda s: s.region(0, offset=(3, 0), size=(2, 2)), errors.RegionError, ValueError,
      r"offset \(3, 0\)"),
@@ -278,8 +355,8 @@ def _channels_series() -> pipeline.ImageSeries:
      ValueError, r"slice\(2, 1, None\)"),
     # indexing and oplists
     (lambda s: s[()], errors.FrameIndexError, IndexError, r"s\[\(\)\]"),
-    (lambda s: s.process([42]), errors.OpParameterError, TypeError, "42"),
-    (lambda s: s.process("flip"), errors.OpParameterError, TypeError, "'flip'"),
+    (lambda s: s.process([42]), errors.OpParameterError, ValueError, "42"),
+    (lambda s: s.process("flip"), errors.OpParameterError, ValueError, "'flip'"),
     # opening and writing
     (lambda s: pipeline.open(None), errors.MissingOptionError, TypeError, "None"),
     (lambda s: pipeline.write("frames", "x.zarr"), errors.SeriesTypeError, TypeError,

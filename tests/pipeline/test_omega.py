@@ -10,7 +10,7 @@ import pytest
 import pipeline
 from pipeline.errors import OmegaSeriesError
 from pipeline.omega import OmegaImageSeries, OmegaWedges
-from tests.conformance import SeriesConformance
+from pipeline.testing import SeriesConformance
 
 
 def _series(omega, shape=(6, 7)):

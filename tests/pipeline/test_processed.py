@@ -9,7 +9,7 @@ import pytest
 import ops
 import pipeline
 from pipeline import ProcessedImageSeries
-from tests.ops.conformance import NUMPY_FLIPS
+from pipeline.testing import NUMPY_FLIPS
 
 SHAPE = (16, 24)
 

@@ -7,6 +7,7 @@ import pytest
 
 import pipeline
 from pipeline import regions
+from pipeline.errors import RegionError
 from pipeline.series import ImageSeries, region_index
 
 SHAPE = (40, 44, 50)  # 40 frames: more than one dask task of patches
@@ -132,7 +133,7 @@ def test_only_the_bounding_region_is_read(frames):
     ({"offset": (40, 0), "size": (5, 1)}, ValueError, "outside"),
     ({"offset": (0, 0), "size": (3, 3), "stride": (0, 1)}, ValueError, "stride"),
     ({"offset": (-1, 0)}, ValueError, "offset"),
-    ({"offset": "ab"}, TypeError, "offset"),
+    ({"offset": "ab"}, RegionError, "offset"),
     ({"offset": (0, 0), "channels": 0}, ValueError, "channel"),
 ])
 def test_bad_regions(frames, kwargs, error, match):

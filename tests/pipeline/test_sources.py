@@ -6,7 +6,7 @@ import dask.array as da
 import numpy as np
 
 import pipeline
-from tests.conformance import SeriesConformance
+from pipeline.testing import SeriesConformance
 
 META = {"omega": np.arange(24.0).reshape(12, 2), "name": "scan", "count": 3}
 

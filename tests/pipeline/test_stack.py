@@ -12,7 +12,7 @@ import pytest
 
 import pipeline
 from pipeline.stack import ImageStack, convert, memory_budget
-from tests.conformance import SeriesConformance
+from pipeline.testing import SeriesConformance
 
 META = {"omega": np.arange(24.0).reshape(12, 2), "name": "stack"}
 

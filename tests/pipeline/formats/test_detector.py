@@ -11,7 +11,7 @@ import pytest
 import pipeline
 from pipeline.errors import NotASeriesError, UnknownFormatError
 from pipeline.formats.detector import DetectorImageSeries
-from tests.conformance import SeriesConformance
+from pipeline.testing import SeriesConformance
 from tests.pipeline.formats._data import frames
 
 fabio = pytest.importorskip("fabio")

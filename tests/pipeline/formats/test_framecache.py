@@ -9,7 +9,7 @@ import pytest
 import pipeline
 from pipeline.errors import NotASeriesError, StoreExistsError, WrongFormatError
 from pipeline.formats.framecache import FrameCacheSeries
-from tests.conformance import SeriesConformance
+from pipeline.testing import SeriesConformance
 from tests.pipeline.formats._data import META, Exploding, siblings, sparse_frames
 
 

@@ -14,7 +14,7 @@ import tifffile
 import pipeline
 from pipeline.formats.hdf5 import HDF5Series
 from pipeline.formats.tiff import TiffSeries
-from tests.conformance import SeriesConformance
+from pipeline.testing import SeriesConformance
 from tests.pipeline.formats._data import frames
 
 

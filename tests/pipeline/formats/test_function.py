@@ -7,7 +7,7 @@ import pytest
 
 import pipeline
 from pipeline.synthetic import SyntheticDetector
-from tests.conformance import SeriesConformance
+from pipeline.testing import SeriesConformance
 
 
 class TestHexrdFunctionForm(SeriesConformance):

@@ -11,7 +11,7 @@ import pytest
 import pipeline
 from pipeline.errors import UnknownFormatError
 from pipeline.formats.gif import GifSeries
-from tests.conformance import SeriesConformance
+from pipeline.testing import SeriesConformance
 
 
 def blocky(n, rows=48, cols=64, channels=3, seed=7):

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 import pipeline
-from pipeline.errors import StoreExistsError, UnknownFormatError
-from tests.conformance import SeriesConformance
+from pipeline.errors import MissingDatasetError, StoreExistsError, UnknownFormatError
+from pipeline.testing import SeriesConformance
 from tests.pipeline.formats._data import META, Exploding, frames, siblings
 
 
@@ -86,7 +86,7 @@ def test_open_without_path_finds_the_dataset_and_detects_the_format(tmp_path):
 ])
 def test_missing_group_or_dataset_names_the_file(tmp_path, kwargs, match):
     path = hexrd_h5(tmp_path / "bad.h5", frames())
-    with pytest.raises(KeyError, match=match) as info:
+    with pytest.raises(MissingDatasetError, match=match) as info:
         pipeline.open(path, "hdf5", **kwargs)
     assert "bad.h5" in str(info.value)
 

@@ -11,10 +11,10 @@ import numpy as np
 import pytest
 
 import pipeline
-from pipeline.errors import NotASeriesError
+from pipeline.errors import MissingDatasetError, NotASeriesError
 from pipeline.formats._nexus import LinkedSeries
 from pipeline.formats.hdf5 import HDF5Series
-from tests.conformance import SeriesConformance
+from pipeline.testing import SeriesConformance
 from tests.pipeline.formats._data import frames
 
 h5py = pytest.importorskip("h5py")
@@ -142,7 +142,7 @@ def test_master_group_given_as_path(tmp_path):
     assert isinstance(s, LinkedSeries) and s.description()["parts"] == ["data_000001",
                                                                          "data_000002"]
     np.testing.assert_array_equal(np.asarray(s), data)
-    with pytest.raises(KeyError, match="pass dataname="):
+    with pytest.raises(MissingDatasetError, match="pass dataname="):
         pipeline.open(master, "hdf5", path="/entry/instrument/detector")
 
 

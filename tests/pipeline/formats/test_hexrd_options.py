@@ -17,6 +17,8 @@ from pipeline.errors import (
     NotASeriesError,
     OptionValueError,
     StoreExistsError,
+    UnsupportedVersionError,
+    ValueRangeError,
 )
 from pipeline.formats import framecache, function, hdf5, imagefiles, raw
 from pipeline.formats.imagefiles import yaml_metadata
@@ -249,21 +251,23 @@ def test_function_options_missing_are_key_errors():
     assert str(MissingOptionError("plain")) == "plain"
 
 
-def test_unknown_fch5_version_is_not_implemented(tmp_path):
+def test_unknown_fch5_version_is_an_unsupported_version(tmp_path):
     pipeline.write(array_series(sparse()), tmp_path / "c.fch5", threshold=0)
     with h5py.File(tmp_path / "c.fch5", "a") as f:
         f.attrs["HEXRD_FRAMECACHE_VERSION"] = 99
-    with pytest.raises(NotImplementedError, match="version 99"):
+    with pytest.raises(UnsupportedVersionError, match="version 99") as info:
         pipeline.open(tmp_path / "c.fch5", "frame-cache", style="fch5")
+    assert isinstance(info.value, NotASeriesError)  # hexrd's NotImplementedError no longer
 
 
-def test_values_beyond_the_asked_dtype_are_a_runtime_error(tmp_path):
+def test_values_beyond_the_asked_dtype_are_a_value_range_error(tmp_path):
     tifffile = pytest.importorskip("tifffile")
     tifffile.imwrite(tmp_path / "big.tif", np.full((4, 4), 300, np.int32))
     s = imagefiles.open(f"image-files: {{directory: {tmp_path}, files: big.tif}}\n"
                         "options: {dtype: uint8}\n")
-    with pytest.raises(RuntimeError, match="do not fit the dtype uint8"):
+    with pytest.raises(ValueRangeError, match="do not fit the dtype uint8") as info:
         s[0]
+    assert isinstance(info.value, ValueError)  # hexrd's RuntimeError no longer
 
 
 def test_frame_cache_entries_are_kept_within_a_budget(tmp_path, monkeypatch):

@@ -10,7 +10,7 @@ import tifffile
 import pipeline
 from pipeline.errors import NotASeriesError
 from pipeline.formats.imagefiles import ImageFilesSeries
-from tests.conformance import SeriesConformance
+from pipeline.testing import SeriesConformance
 from tests.pipeline.formats._data import frames
 
 OMEGA = np.linspace(0.0, 5.5, 12).reshape(6, 2)

@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 
 import pipeline
-from pipeline.errors import NotASeriesError, UnknownFormatError
+from pipeline.errors import NotASeriesError, UnknownFormatError, UnreadableFrameError
 from pipeline.formats.imagesequence import ImageSequenceSeries
-from tests.conformance import SeriesConformance
+from pipeline.testing import SeriesConformance
 
 
 def write_pngs(directory, data, names=None):
@@ -102,8 +102,9 @@ def test_only_the_first_header_is_read_at_open(tmp_path):
     s = pipeline.open(tmp_path / "f")
     assert len(s) == 3
     np.testing.assert_array_equal(s[1], data[1])
-    with pytest.raises(OSError):
+    with pytest.raises(UnreadableFrameError, match=r"img10\.png.*frame 2") as info:
         s[2]
+    assert isinstance(info.value.__cause__, OSError)  # the decoder's complaint
 
 
 def test_an_image_of_another_shape_is_named(tmp_path):

@@ -10,7 +10,7 @@ import pytest
 import pipeline
 from pipeline.errors import WrongFormatError
 from pipeline.formats.raw import RawSeries
-from tests.conformance import SeriesConformance
+from pipeline.testing import SeriesConformance
 from tests.pipeline.formats._data import frames
 
 

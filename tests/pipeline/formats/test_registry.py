@@ -13,6 +13,7 @@ import pipeline
 from pipeline.errors import (
     FormatPluginWarning,
     NotASeriesError,
+    RegistrationError,
     StoreExistsError,
     UnknownFormatError,
     WrongFormatError,
@@ -215,20 +216,20 @@ def test_adding_a_format_by_hand():
 
     fmt = registry.add(Plain)
     assert registry.lookup("plain-test") is fmt and "plain-test" in list(registry)
-    with pytest.raises(ValueError, match="registered"):
+    with pytest.raises(RegistrationError, match="registered"):
         registry.add(Plain())
     registry.remove("plain-test")
     assert "plain-test" not in registry
-    with pytest.raises(TypeError, match="must be a pipeline.formats.Format"):
+    with pytest.raises(RegistrationError, match="must be a pipeline.formats.Format"):
         registry.add(object())  # type: ignore[arg-type]
 
     class Unwritten(Plain):
         name = "unwritten-test"
         writes = "file"  # without an encoder
 
-    with pytest.raises(TypeError, match="goes with an encoder"):
+    with pytest.raises(RegistrationError, match="goes with an encoder"):
         registry.add(Unwritten)
-    with pytest.raises(TypeError, match="declares no open"):
+    with pytest.raises(RegistrationError, match="declares no open"):
         registry.add(type("Openless", (Format,), {"name": "openless"}))
     assert "unwritten-test" not in registry and "openless" not in registry
 

@@ -12,7 +12,7 @@ import pytest
 import pipeline
 from pipeline.errors import NotASeriesError, UnknownFormatError
 from pipeline.formats.spe import DATA_START, SpeSeries
-from tests.conformance import SeriesConformance
+from pipeline.testing import SeriesConformance
 from tests.pipeline.formats._data import frames
 
 TYPE_CODES = {np.dtype("<f4"): 0, np.dtype("<i4"): 1, np.dtype("<i2"): 2, np.dtype("<u2"): 3,

@@ -8,7 +8,7 @@ import tifffile
 
 import pipeline
 from pipeline.errors import StoreExistsError
-from tests.conformance import SeriesConformance
+from pipeline.testing import SeriesConformance
 from tests.pipeline.formats._data import META, Exploding, frames, siblings
 
 

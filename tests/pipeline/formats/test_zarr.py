@@ -230,7 +230,7 @@ def test_write_over_own_source_is_refused(tmp_path, frames):
     src = pipeline.write(pipeline.from_array(frames), path)
     ps = src.process([("flip", "v")])
     for overwrite in (False, True):
-        with pytest.raises(ValueError, match="source"):
+        with pytest.raises(errors.SourceTargetError, match="source"):
             pipeline.write(ps, path, overwrite=overwrite)
     _same(path, frames)
 

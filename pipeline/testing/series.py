@@ -1,37 +1,74 @@
-"""The conformance class every series implementation passes.
+"""The conformance class every series passes: :class:`SeriesConformance`.
 
-Subclass :class:`SeriesConformance` and implement ``make``; every test here
-then runs against that implementation.
+Subclass it in a test module and implement :meth:`SeriesConformance.make`;
+pytest then runs every ``test_`` method against that series::
+
+    from pipeline.testing import SeriesConformance
+
+    class TestMySeries(SeriesConformance):
+        def make(self, tmp_path):
+            frames = np.arange(5 * 12 * 17, dtype=np.uint16).reshape(5, 12, 17)
+            np.save(tmp_path / "f.npy", frames)
+            return MySeries(tmp_path / "f.npy"), frames, {}
+
+A test the series cannot pass for a documented reason is switched off by
+naming it ``None`` in the subclass (``test_pickle_is_a_recipe = None``).
 """
 
 from __future__ import annotations
 
+import os
 import pickle
 from typing import Any
 
 import numpy as np
-import pytest
+from dask.base import tokenize
 
 import pipeline
+from ops import require
 from pipeline import plan
 from pipeline.series import ImageSeries
 
+pytest = require("pytest", "testing", "the conformance classes of pipeline.testing")
+
 
 class SeriesConformance:
-    """Shared tests; ``make(tmp_path)`` returns ``(series, frames, metadata)``.
+    """The laws of the series interface, checked against one implementation.
 
-    ``frames`` is the plain-numpy truth ``(N, *shape)``; ``metadata`` the dict
-    the series must report (keys compared; arrays by value).
+    Implementers owe
+    ----------------
+    ``make(tmp_path)``
+        ``(series, frames, metadata)``: the series under test, built in the
+        temporary directory ``tmp_path``; ``frames``, the plain-numpy truth,
+        shape ``(N, *frame_shape)`` with ``N >= 2`` and frames of at least
+        2 x 2 pixels; ``metadata``, the entries the series must report (values
+        compared with ``numpy.testing.assert_equal``).
+
+    Implementers may set
+    --------------------
+    ``file_backed``
+        True (default) when the series reads a file: it must then pickle as
+        a recipe (path and options), far smaller than its pixels.
+
+    What is checked: ``len``, ``shape``, ``dtype`` and ``metadata``; random
+    access, negative and numpy-integer indices, out-of-range ``IndexError``;
+    frames are copies the caller may edit; hexrd's fancy indexing within a
+    frame; ``get_region`` and its bounds; lazy sub-series; iteration;
+    ``to_dask`` and ``numpy.asarray``; pickling; a processed series' lazy
+    and eager results against numpy; a Zarr round trip; the optional members'
+    declared forms; a deterministic dask token.
     """
 
     file_backed = True
     """File-backed series must pickle as a recipe, far smaller than their pixels."""
 
-    def make(self, tmp_path: Any) -> tuple[ImageSeries, np.ndarray, dict[str, Any]]:
-        raise NotImplementedError
+    def make(self, tmp_path: os.PathLike[str]) -> tuple[ImageSeries, np.ndarray, dict[str, Any]]:
+        """The series under test, its frames as numpy, and the metadata it must report."""
+        raise NotImplementedError(f"{type(self).__name__} owes make(tmp_path)")
 
     @pytest.fixture
-    def case(self, tmp_path):
+    def case(self, tmp_path: Any) -> tuple[ImageSeries, np.ndarray, dict[str, Any]]:
+        """``make(tmp_path)``, once per test."""
         return self.make(tmp_path)
 
     def test_len_shape_dtype(self, case):
@@ -156,9 +193,10 @@ class SeriesConformance:
         assert plan.of(s).spec == s.spec
 
     def test_token_is_deterministic(self, case):
-        from dask.base import tokenize
-
         s, _, _ = case
         assert tokenize(s) == tokenize(s)
         if self.file_backed:  # a recipe: the copy a worker unpickles names the same data
             assert tokenize(pickle.loads(pickle.dumps(s))) == tokenize(s)
+
+
+__all__ = ["SeriesConformance"]

@@ -1,8 +1,24 @@
-"""The conformance class every op passes, built-in or registered.
+"""The conformance class every op passes, built-in or registered: :class:`OpConformance`.
 
-Subclass :class:`OpConformance`, set ``name``, ``params`` and ``bad_params``
-(and ``reference`` where plain numpy says what the op should give); every test
-here then runs against that op:
+Subclass it, set ``name``, ``params`` and ``bad_params`` (and ``reference``
+where plain numpy says what the op should give); every test here then runs
+against that op::
+
+    import ops
+    from pipeline.testing import OpConformance
+
+    class TestGain(OpConformance):
+        name = "gain"
+        params = (2, 0.5)
+        bad_params = (("x", ops.OpParameterError),)
+
+        def register(self):
+            ops.register("gain", gain)   # restored after each test
+
+        def reference(self, frames, factor):
+            return frames * factor
+
+The laws:
 
 - ``resolve`` declares exactly the shape and dtype that ``apply`` returns;
 - the crop hook's law, on random regions: ``op(x)[r] == op'(x[r_in])``;
@@ -14,20 +30,18 @@ here then runs against that op:
 from __future__ import annotations
 
 import pickle
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any, ClassVar
 
 import numpy as np
-import pytest
 
 import ops
 import pipeline
-from ops import FrameSpec, Op
-from pipeline import ProcessedImageSeries
-from pipeline.formats.function import FunctionSeries
+from ops import FrameSpec, Op, require
 
-#: every flip code as numpy reorients frames (..., y, x): the reference the ops are held to
-NUMPY_FLIPS = {
+pytest = require("pytest", "testing", "the conformance classes of pipeline.testing")
+
+NUMPY_FLIPS: dict[str, Callable[[np.ndarray], np.ndarray]] = {
     "v": lambda f: f[..., ::-1], "y": lambda f: f[..., ::-1],
     "h": lambda f: f[..., ::-1, :], "x": lambda f: f[..., ::-1, :],
     "vh": lambda f: f[..., ::-1, ::-1], "hv": lambda f: f[..., ::-1, ::-1],
@@ -38,9 +52,21 @@ NUMPY_FLIPS = {
     "cw90": lambda f: np.rot90(f, -1, axes=(-2, -1)),
     "none": lambda f: f,
 }
+"""Every flip code as numpy reorients frames ``(..., y, x)``: the reference ``flip`` is held to."""
 
 
 def frames_of(dtype: Any, shape: tuple[int, ...], seed: int = 3) -> np.ndarray:
+    """Random frames of ``dtype`` and ``shape`` with real spread (negatives where signed).
+
+    Parameters
+    ----------
+    dtype
+        An integer or floating numpy dtype.
+    shape
+        The block's shape, ``(n, *frame_shape)``.
+    seed
+        The seed of the generator: the same arguments give the same frames.
+    """
     rng = np.random.default_rng(seed)
     if np.dtype(dtype).kind == "f":
         return rng.normal(100.0, 30.0, shape).astype(dtype)
@@ -48,8 +74,8 @@ def frames_of(dtype: Any, shape: tuple[int, ...], seed: int = 3) -> np.ndarray:
     return rng.integers(max(info.min, -500), min(info.max, 4000), shape).astype(dtype)
 
 
-def random_region(rng: np.random.Generator, shape: tuple[int, ...]) -> tuple:
-    """A non-empty rectangle over every axis of a frame of ``shape``."""
+def random_region(rng: np.random.Generator, shape: tuple[int, ...]) -> tuple[tuple[int, int], ...]:
+    """A non-empty half-open rectangle ``((lo, hi), ...)`` over every axis of a ``shape`` frame."""
     pairs = []
     for n in shape:
         lo = int(rng.integers(0, n))
@@ -57,12 +83,37 @@ def random_region(rng: np.random.Generator, shape: tuple[int, ...]) -> tuple:
     return tuple(pairs)
 
 
-def _index(region: tuple) -> tuple[slice, ...]:
+def _index(region: tuple[tuple[int, int], ...]) -> tuple[slice, ...]:
     return (slice(None), *(slice(lo, hi) for lo, hi in region))
 
 
 class OpConformance:
-    """Shared tests for one op; subclasses say which op and which parameters."""
+    """The laws every op obeys, checked for one op and its parameters.
+
+    Implementers owe
+    ----------------
+    ``name``
+        The op's registered name.
+    ``params``
+        Valid parameters, each tried on every dtype of ``dtypes``.
+
+    Implementers may set
+    --------------------
+    ``bad_params``
+        ``(param, error)`` pairs: each must raise ``error``, naming the op,
+        when the op joins a chain, before any frame is read.
+    ``dtypes``, ``shape``
+        The frame dtypes and the frame shape tried (default uint16, int16,
+        float32; 12 x 17).
+    ``regions``
+        Random regions per parameter for the crop law.
+    ``reference(frames, param)``
+        Plain numpy's result for a block, or None where there is none.
+    ``spec_for(param, dtype)``
+        The incoming frame spec for a parameter (default ``shape``, ``dtype``).
+    ``register()``
+        Registers the op under test (a user op); called before each test.
+    """
 
     name: ClassVar[str]
     params: ClassVar[Sequence[Any]]
@@ -79,17 +130,22 @@ class OpConformance:
         return None
 
     def spec_for(self, param: Any, dtype: Any) -> FrameSpec:
+        """The spec of the frames ``param`` is tried on."""
         return FrameSpec(self.shape, dtype)
 
     @pytest.fixture(autouse=True)
-    def _registered(self):
-        """Registers a user op for the test (the suite restores the registry after it)."""
+    def _registered(self) -> Iterator[None]:
+        """Registers a user op for the test, and restores the op registry after it."""
+        before = ops.registry.snapshot()
         self.register()
+        yield
+        ops.registry.restore(before)
 
     def register(self) -> None:
-        """Override to register the op under test."""
+        """Override to register the op under test (the built-ins are registered already)."""
 
-    def cases(self):
+    def cases(self) -> Iterator[tuple[Any, FrameSpec, Op]]:
+        """``(param, spec, op)`` for each parameter and dtype, the op validated for the spec."""
         for param in self.params:
             for dtype in self.dtypes:
                 spec = self.spec_for(param, dtype)
@@ -124,7 +180,7 @@ class OpConformance:
     def test_lazy_equals_eager_equals_numpy(self):
         for param, spec, _ in self.cases():
             frames = frames_of(spec.dtype, (5, *spec.shape))
-            ps = ProcessedImageSeries(pipeline.from_array(frames), [(self.name, param)])
+            ps = pipeline.ProcessedImageSeries(pipeline.from_array(frames), [(self.name, param)])
             eager = np.stack([ps[j] for j in range(len(ps))])
             lazy = ps.to_dask(frames_per_chunk=2).compute()
             assert eager.dtype == lazy.dtype == ps.dtype
@@ -143,10 +199,10 @@ class OpConformance:
             reads.append(j)
             return np.zeros(self.shape, np.uint16)
 
-        source = FunctionSeries(frame, 4, self.shape, np.uint16)
+        source = pipeline.FunctionSeries(frame, 4, self.shape, np.uint16)
         for param, error in self.bad_params:
             with pytest.raises(error) as info:
-                ProcessedImageSeries(source, [(self.name, param)])
+                pipeline.ProcessedImageSeries(source, [(self.name, param)])
             assert self.name in str(info.value), (param, str(info.value))
         assert reads == []  # raised before any frame was read
 
@@ -160,3 +216,6 @@ class OpConformance:
     def test_registry_knows_it(self):
         assert self.name in ops.registry and self.name in set(ops.registry)
         assert ops.lookup(self.name).name == self.name
+
+
+__all__ = ["NUMPY_FLIPS", "OpConformance", "frames_of", "random_region"]
