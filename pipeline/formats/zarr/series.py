@@ -21,6 +21,7 @@ from pipeline.errors import (
     IncompleteStoreError,
     MissingChunkError,
     NotASeriesError,
+    NotMyFormat,
     OptionValueError,
     ReadOnlyError,
     StoreChangedError,
@@ -86,8 +87,11 @@ class ZarrSeries(FileSeries):
         self._spec_len: tuple[FrameSpec, int] | None = None
         self._identity: tuple[Any, ...] | None = None
         self._strict = False
-        if not self._location.exists():
+        found = self._location.stat()
+        if found is None:
             raise FileNotFoundError(f"no such Zarr store: {self._path!r}")
+        if not found.is_dir and self._location.local is not None:
+            raise NotMyFormat(f"{self._path!r} is a file, not a Zarr store (a directory)")
         arr = self._array
         if arr.ndim < 2:
             raise NotASeriesError(f"{self._path!r}: array {arr.path or '/'!r} has shape "

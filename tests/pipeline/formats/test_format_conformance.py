@@ -19,17 +19,6 @@ class TestZarrFormat(FormatConformance):
     format = "zarr"
     sample_metadata = {"exposure": 0.5, "omega": np.arange(10.0).reshape(5, 2)}
 
-    # zarr's sniff declines a plain file named *.zarr, but its open calls it a damaged store
-    # (NotASeriesError) rather than NotMyFormat; pipeline/formats/zarr.py is being reworked
-
-    @pytest.mark.xfail(strict=True, reason="zarr's open: NotASeriesError for a plain file")
-    def test_a_foreign_file_is_not_my_format(self, tmp_path):
-        super().test_a_foreign_file_is_not_my_format(tmp_path)
-
-    @pytest.mark.xfail(strict=True, reason="zarr's open: NotASeriesError for a plain file")
-    def test_a_foreign_file_named_with_this_format_is_a_wrong_format_error(self, tmp_path):
-        super().test_a_foreign_file_named_with_this_format_is_a_wrong_format_error(tmp_path)
-
 
 class TestHDF5Format(FormatConformance):
     format = "hdf5"
