@@ -115,8 +115,8 @@ def checked_region(region: Any, shape: tuple[int, ...]) -> tuple[tuple[int, int]
 
 def frame_list(key: Any, n: int) -> np.ndarray:
     """Frames of ``n`` selected by a slice, a boolean mask or a 1-d integer sequence, as indices."""
-    if isinstance(key, slice):
-        return np.arange(n)[checked_slice(key)]
+    if isinstance(key, slice):  # the selected frames only, however long the series
+        return np.arange(*checked_slice(key).indices(n), dtype=np.intp)
     if isinstance(key, bool | np.bool_ | str | bytes) or np.ndim(key) != 1:
         raise FrameSelectionError(
             "frames are selected by an int, a slice or a 1-d integer sequence, "

@@ -51,7 +51,7 @@ def writer(path: str | os.PathLike[str], format: str | None = None) -> Format:
     return fmt
 
 
-def write(series: ImageSeries, path: str | os.PathLike[str], /, format: str | None = None,
+def write(series: ImageSeries, path: str | os.PathLike[str] | storage.Location, /, format: str | None = None,
           *, overwrite: bool = False, storage_options: dict[str, Any] | None = None,
           compute: bool = True, **options: Any) -> Any:
     """Persist ``series`` at ``path`` in ``format`` (inferred from the path when not given).
@@ -68,9 +68,11 @@ def write(series: ImageSeries, path: str | os.PathLike[str], /, format: str | No
     for name, value in (("overwrite", overwrite), ("compute", compute)):
         if not isinstance(value, bool):
             raise OptionValueError(f"{name}={value!r}: expected True or False")
-    fmt = writer(path, format)
-    text = fmt.target(path, options)  # hexrd's frame cache names its file with cache_file=
-    location = storage.locate(text, storage_options)
+    given = path.text if isinstance(path, storage.Location) else path
+    fmt = writer(given, format)
+    text = fmt.target(given, options)  # hexrd's frame cache names its file with cache_file=
+    location = path if isinstance(path, storage.Location) and text == given else \
+        storage.locate(text, storage_options)
     encoding = fmt.encoder(series, target=text, **options)
     if isinstance(encoding, FileEncoding):
         if not compute:

@@ -50,7 +50,7 @@ def write_file(series: ImageSeries, location: Location, job: FileEncoding,
         check_space(location.text, parent, job.estimate)
     placement = Placement(location)
     try:
-        claim = claims.acquire(location)
+        claim = claims.acquire(placement.target)
         try:
             placement.clean_leftovers()
             _check_existing(location, job, overwrite)  # made meanwhile?

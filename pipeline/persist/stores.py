@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from pipeline import graph
-from pipeline.errors import StoreExistsError, TargetBusyError
+from pipeline.errors import StoreExistsError, TargetBusyError, TargetMovedError
 from pipeline.formats._encoding import StoreEncoding
 from pipeline.persist import claim as claims
 from pipeline.persist.faults import phase
@@ -52,7 +52,9 @@ class _Job:
         # to another process (a cluster's worker): places by their ordinary paths, the
         # placement held open again there
         plain = self.placement.plain if self.placement is not None else (lambda loc: loc)
-        return (_Job, (self.encoding, self.claim, plain(self.target), plain(self.build),
+        claim = claims.Claim(plain(self.claim.target), plain(self.claim.location),
+                             self.claim.write_id)
+        return (_Job, (self.encoding, claim, plain(self.target), plain(self.build),
                        self.placement, self.made))
 
     def fail(self) -> None:
@@ -87,7 +89,7 @@ def write_store(series: ImageSeries, location: Location, encoding: StoreEncoding
     placement = Placement(location) if location.backend.renames else None
     target = placement.target if placement is not None else location
     try:
-        claim = claims.acquire(location)
+        claim = claims.acquire(target)
     except BaseException:
         if placement is not None:
             placement.close()
@@ -112,6 +114,8 @@ def write_store(series: ImageSeries, location: Location, encoding: StoreEncoding
         return done
     try:
         _compute(done, job)
+    except TargetMovedError:
+        raise  # complete, in the directory it began in: the message says where
     except BaseException:
         job.fail()
         raise

@@ -10,7 +10,9 @@ say what is under test:
 - :class:`OpConformance`: a registered op (``name``, ``params``,
   ``bad_params``, a numpy ``reference``);
 - :class:`FormatConformance`: a :class:`pipeline.formats.Format` (``format``;
-  ``sample`` for one that does not write), and the series laws on what it opens.
+  ``sample`` for one that does not write), and the series laws on what it opens;
+- :class:`StoreConformance`: a storage backend (``root(tmp_path)`` returns an
+  empty :class:`pipeline.storage.Location` of it).
 
 :mod:`pipeline.testing.strategies` holds hypothesis strategies (frame specs,
 dtypes and shapes, blocks of frames, regions, chains of built-in ops) for
@@ -23,6 +25,7 @@ from __future__ import annotations
 from pipeline.testing.formats import FormatConformance
 from pipeline.testing.ops import NUMPY_FLIPS, OpConformance, frames_of, random_region
 from pipeline.testing.series import SeriesConformance
+from pipeline.testing.storage import StoreConformance
 
-__all__ = ["NUMPY_FLIPS", "FormatConformance", "OpConformance", "SeriesConformance", "frames_of",
-           "random_region"]
+__all__ = ["NUMPY_FLIPS", "FormatConformance", "OpConformance", "SeriesConformance",
+           "StoreConformance", "frames_of", "random_region"]

@@ -42,6 +42,7 @@ PROTOCOL = {
     ("pipeline/series.py", "HeaderSeries._reread_metadata", "NotImplementedError"),
     ("pipeline/testing/series.py", "SeriesConformance.make", "NotImplementedError"),
     ("pipeline/testing/formats.py", "FormatConformance.sample", "NotImplementedError"),
+    ("pipeline/testing/storage.py", "StoreConformance.root", "NotImplementedError"),
     # assigning to a frozen value is an AttributeError (as dataclasses' frozen ones)
     ("ops/registry.py", "Op.__setattr__", "AttributeError"),
     # unexpected keyword arguments: Python's own call error (a malformed oplist in the same

@@ -20,6 +20,9 @@ from pipeline.formats.zarr.chunks import MAX_CHUNK_BYTES, MAX_CHUNKS_PER_SHARD, 
 from pipeline.formats.zarr.codec import ChunkCodec
 from pipeline.storage import Location
 
+MAX_ARRAY_BYTES = 2**62
+"""No store holds more (4 EiB): a larger shape in a ``zarr.json`` is damage or forgery."""
+
 CHUNK_BYTES = 2**20
 """Frames smaller than this go one per inner chunk, in shards of :data:`SHARD_BYTES`."""
 
@@ -244,7 +247,7 @@ def grid_of(array: Any, root: Location, strict: bool = False) -> ChunkGrid | Non
     codec = ChunkCodec.of(sharding["codecs"] if isinstance(sharding, dict) else codecs, dtype)
     if codec is None or len(inner) != len(stored) or any(s % c for s, c in zip(stored, inner)):
         return None
-    _check_grid(root, inner, stored, dtype)
+    _check_grid(root, tuple(int(n) for n in array.shape), inner, stored, dtype)
     common = {"root": root, "shape": tuple(int(n) for n in array.shape), "dtype": dtype,
               "fill_value": meta.fill_value, "codec": codec, "key_prefix": keys[0],
               "separator": keys[1], "write_empty": bool(array.config.write_empty_chunks),
@@ -255,8 +258,11 @@ def grid_of(array: Any, root: Location, strict: bool = False) -> ChunkGrid | Non
                      index_crc=sharding["crc"], **common)
 
 
-def _check_grid(root: Location, inner: tuple[int, ...], stored: tuple[int, ...],
-                dtype: np.dtype) -> None:
+def _check_grid(root: Location, shape: tuple[int, ...], inner: tuple[int, ...],
+                stored: tuple[int, ...], dtype: np.dtype) -> None:
+    if int(np.prod(shape, dtype=object)) * dtype.itemsize > MAX_ARRAY_BYTES:
+        raise NotASeriesError(f"{root.text!r}: an array of shape {shape} {dtype} would hold "
+                              f"more than {MAX_ARRAY_BYTES} bytes; not a store to read")
     if any(c < 1 for c in inner):
         raise NotASeriesError(f"{root.text!r}: chunks of shape {inner}; every chunk size must "
                               "be positive; the store's metadata is damaged")

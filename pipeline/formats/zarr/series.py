@@ -205,6 +205,17 @@ class ZarrSeries(FileSeries):
         return self._grid or None
 
     def read(self, frames: FrameSelection, region: Region) -> np.ndarray:
+        try:
+            out = self._read(frames, region)
+        except (NotASeriesError, OSError):
+            if self._stamp() is not None:  # a store replaced meanwhile: that, not its symptom
+                self._check_same_store()
+            raise
+        # after the read: a store swapped or removed meanwhile may have given other frames
+        self._check_same_store()
+        return out
+
+    def _read(self, frames: FrameSelection, region: Region) -> np.ndarray:
         grid = self._chunk_grid
         if grid is not None:
             if type(frames) is slice and frames.stop - frames.start == 1 and \
@@ -218,8 +229,6 @@ class ZarrSeries(FileSeries):
             if self._strict:  # zarr-python would give the fill value
                 _require_chunks(arr, self._location, frames, region, self._path)
             out = _read_array(arr, frames, region)
-        # after the read: a store swapped or removed meanwhile may have given other frames
-        self._check_same_store()
         return out
 
     def __setitem__(self, key: Any, value: Any) -> None:
@@ -326,12 +335,16 @@ def _open_frames(location: Location, path: str, mode: str, name: str | None,
     ``lazyseries`` record (None for stores written by other tools).
 
     Metadata arrays are read only when the metadata is asked for, so opening a
-    store (on every worker of a cluster) reads nothing but JSON.
+    store (on every worker of a cluster) reads nothing but JSON.  Whatever
+    zarr-python says of a document it cannot take, or a layout no reader should
+    try, is a :class:`~pipeline.errors.NotASeriesError` naming the store.
     """
-    import zarr
-
     try:
-        node = zarr.open(location.zarr_store(read_only=mode == "r"), mode=mode)
+        found = _frames_array(location, path, mode, name, level)
+        grid_of(found[0], location.child(found[0].path))  # refuses unreadable layouts now
+        return found
+    except (NotASeriesError, MissingChunkError):
+        raise
     except RecursionError:  # JSON nested deeper than the parser goes
         raise NotASeriesError(f"{path!r} is not a readable Zarr store: its zarr.json nests "
                               "deeper than a JSON parser can follow") from None
@@ -340,6 +353,13 @@ def _open_frames(location: Location, path: str, mode: str, name: str | None,
             raise FileNotFoundError(f"no such Zarr store: {path!r}") from None
         raise NotASeriesError(f"{path!r} is not a readable Zarr store: "
                               f"{type(err).__name__}: {err}") from err
+
+
+def _frames_array(location: Location, path: str, mode: str, name: str | None,
+                  level: int | None) -> tuple[Any, Callable[[], dict], dict[str, Any] | None]:
+    import zarr
+
+    node = zarr.open(location.zarr_store(read_only=mode == "r"), mode=mode)
     if isinstance(node, zarr.Array):
         return node, lambda: dict(node.attrs), None
     record = node.attrs.get(ATTR)

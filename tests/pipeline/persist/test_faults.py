@@ -323,3 +323,65 @@ def test_many_threads_of_one_process_one_target(tmp_path):
     assert outcomes.count("ok") == 1, outcomes
     got = np.asarray(pipeline.open(target))
     assert any(np.array_equal(got, _jobs.frames(s)) for s in (OLD, NEW))
+
+
+ZARR_PHASES = ["staged", "metadata", "array", "placed", "chunks", "complete", "swap"]
+FILE_PHASES = ["staged", "blocks", "encoded"]
+
+
+def _wait_result(path, timeout=120):
+    end = time.monotonic() + timeout
+    while not os.path.exists(path) or not open(path).read():
+        assert time.monotonic() < end, "the writer did not finish"
+        time.sleep(0.05)
+    return open(path).read()
+
+
+@pytest.mark.parametrize(("fmt", "phase", "overwrite"), [
+    *[("zarr", p, False) for p in ZARR_PHASES if p != "swap"],
+    *[("zarr", p, True) for p in ZARR_PHASES if p != "placed"],
+    *[("hdf5", p, True) for p in FILE_PHASES],
+])
+def test_a_parent_swapped_for_a_link_mid_write_never_touches_the_other_folder(
+        tmp_path, zygote, fmt, phase, overwrite):
+    """Between two phases the target's folder becomes a link to another folder holding a
+    complete store of the same name: that store stays bit for bit as it was, and the writer
+    either finishes in the folder it began in and says it moved, or fails leaving it."""
+    name = FORMATS[fmt]
+    home, other = tmp_path / "A", tmp_path / "B"
+    home.mkdir()
+    other.mkdir()
+    victim = pipeline.write(_jobs.make_series(OLD, 0), other / name, format=WRITER[fmt],
+                            **_jobs.OPTIONS[WRITER[fmt]])
+    if overwrite:
+        pipeline.write(_jobs.make_series(OLD, 0), home / name, format=WRITER[fmt],
+                       **_jobs.OPTIONS[WRITER[fmt]])
+    before = _tree(other)
+    marker, result = tmp_path / "paused", tmp_path / "result"
+    zygote.start(target=os.fspath(home / name), format=WRITER[fmt], seed=NEW, sleep=0.005,
+                 overwrite=overwrite, result=os.fspath(result),
+                 pause_frame=5 if phase == "chunks" else None,
+                 env={"LAZYSERIES_PAUSE_AT": phase, "LAZYSERIES_PAUSE_FILE": os.fspath(marker),
+                      "LAZYSERIES_PAUSE_SECONDS": "1.5"})
+    end = time.monotonic() + 60
+    while not marker.exists():
+        assert time.monotonic() < end, f"the writer never reached {phase!r}"
+        time.sleep(0.02)
+    os.rename(home, tmp_path / "A.moved")
+    os.symlink(other, home)
+    outcome = _wait_result(result)
+    assert _tree(other) == before, outcome
+    np.testing.assert_array_equal(np.asarray(pipeline.open(victim.path)), _jobs.frames(OLD))
+    moved = tmp_path / "A.moved" / name
+    assert outcome.startswith("TargetMovedError"), outcome
+    assert "moved or replaced" in outcome
+    np.testing.assert_array_equal(np.asarray(pipeline.open(moved)), _jobs.frames(NEW))
+
+
+def _tree(path):
+    out = {}
+    for root, _, files in os.walk(path):
+        for f in files:
+            with open(os.path.join(root, f), "rb") as fh:
+                out[os.path.relpath(os.path.join(root, f), path)] = fh.read()
+    return out

@@ -74,6 +74,6 @@ def test_pipeline_testing_imports_from_the_installed_wheel(wheel, tmp_path):
     assert testing_file == str(site / "pipeline" / "testing" / "__init__.py")
     assert package_file == str(site / "pipeline" / "__init__.py")
     assert ast.literal_eval(names) == sorted([
-        "FormatConformance", "NUMPY_FLIPS", "OpConformance", "SeriesConformance", "frames_of",
-        "random_region"])
+        "FormatConformance", "NUMPY_FLIPS", "OpConformance", "SeriesConformance",
+        "StoreConformance", "frames_of", "random_region"])
     assert checks == "op_chains True"
