@@ -81,15 +81,23 @@ def fused_ops(block: np.ndarray, dark: np.ndarray, crop: tuple[tuple[int, int], 
 # -- competitors ---------------------------------------------------------------------------
 
 
-def lazyseries(case: Case, out: str, codec: Any = None) -> None:
+def lazyseries(case: Case, out: str, codec: Any = None, checksum: bool = True) -> None:
     import pipeline
 
     ps = pipeline.open(case.src).process(case.oplist)
-    pipeline.write(ps, out, codec=blosc_zstd() if codec is None else codec)
+    pipeline.write(ps, out, codec=blosc_zstd() if codec is None else codec, checksum=checksum)
 
 
 def lazyseries_default_codec(case: Case, out: str) -> None:
     lazyseries(case, out, codec="default")
+
+
+def lazyseries_no_checksum(case: Case, out: str) -> None:
+    """lazyseries without zarr's crc32c after the codec: what the checksums cost."""
+    lazyseries(case, out, checksum=False)
+
+
+NO_CHECKSUM = "lazyseries, checksum=False"
 
 
 def dask_floor(case: Case, out: str, frames_per_chunk: int | None = None) -> None:

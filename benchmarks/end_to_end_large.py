@@ -69,6 +69,7 @@ def competitors_for(ctx: Context, report: Report) -> dict[str, Callable[[P.Case,
     comps = dict(P.COMPETITORS)
     comps.update(optional_competitors(report))
     comps[DEFAULT_CODEC] = P.lazyseries_default_codec
+    comps[P.NO_CHECKSUM] = P.lazyseries_no_checksum
     if P.hexrd_available():
         comps[HEXRD] = P.hexrd_processed
     else:
@@ -88,4 +89,6 @@ def run(ctx: Context) -> Report:
     report.check("lazyseries / dask by hand", report.ratio(LAZY, HAND), "<=", 1.05)
     report.check("lazyseries / codec floor", report.ratio(LAZY, FLOOR), "<=", 1.10)
     report.notes.append("cratio = raw output bytes / bytes on disk; MBps_in = input MB / s")
+    report.notes.append(f"checksums (zarr's crc32c, on by default) cost "
+                        f"{report.ratio(LAZY, P.NO_CHECKSUM):.3f}x the write without them")
     return report

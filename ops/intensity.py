@@ -15,8 +15,9 @@ def _numeric_array(name: str, value: Any) -> np.ndarray:
         arr = np.asarray(value)
     except (TypeError, ValueError, OverflowError):  # ragged nests, numbers beyond 64 bits
         arr = np.asarray(None)
-    if arr.dtype.kind not in "biuf":
-        raise param_error(name, f"expected a real numeric array, got {arr.dtype} from {value!r:.80}")
+    if arr.dtype.kind not in "iuf":  # bools are a mask, not values to subtract
+        raise param_error(name, f"expected a real numeric array, got {arr.dtype} from "
+                                f"{value!r:.80}")
     return arr
 
 

@@ -30,15 +30,18 @@ _DECLINE = (OSError, ValueError, TypeError, KeyError, ImportError, NotASeriesErr
 def get_reader(path: str | Sequence[str]) -> Callable[[Any], list[LayerData]] | None:
     """napari's reader hook: a function that reads ``path``, or ``None`` if lazyseries cannot.
 
-    Deciding opens the series (headers only), so a path it declines costs
-    napari nothing later and a path it takes will open.
+    Deciding opens the series (headers only) or validates the pipeline file,
+    computing nothing (a pipeline file's ``{stat: median}`` dark is computed once,
+    when napari reads it), so a path it declines costs napari nothing later and
+    a path it takes will open.
     """
     if not isinstance(path, str | os.PathLike):
         if len(path) != 1:
             return None
         path = path[0]
     try:
-        open_series(os.fspath(path))
+        if not _is_pipeline_file(os.fspath(path)):
+            pipeline.open(os.fspath(path))
     except _DECLINE:
         return None
     return read
@@ -55,13 +58,16 @@ def read(path: str | Sequence[str]) -> list[LayerData]:
 
 def open_series(path: str) -> tuple[ImageSeries, list[ImageSeries]]:
     """The series at ``path`` (a pipeline file's result) and its OME-Zarr levels beyond 0."""
-    if path.lower().endswith((".yml", ".yaml")) and _is_pipeline_file(path):
+    if _is_pipeline_file(path):
         return pipelinefile.build(pipelinefile.load(path)), []
     series = pipeline.open(path)
     return series, _levels(series)
 
 
 def _is_pipeline_file(path: str) -> bool:
+    """Whether ``path`` is a valid pipeline file (checked, nothing computed)."""
+    if not path.lower().endswith((".yml", ".yaml")):
+        return False
     try:
         pipelinefile.load(path)
     except PipelineFileError:

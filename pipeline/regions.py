@@ -16,6 +16,7 @@ import numpy as np
 
 from pipeline import _generic
 from pipeline.errors import AxesError, FrameIndexError, OptionValueError, RegionError
+from pipeline._selection import is_int
 from pipeline.series import ImageSeries, as_selection
 
 PATCH_TASK_FRAMES = 32
@@ -23,10 +24,11 @@ PATCH_TASK_FRAMES = 32
 
 
 def _pair(name: str, value: Any, positive: bool) -> tuple[int, int]:
-    try:
-        a, b = (int(v) for v in value)
-    except (TypeError, ValueError):
-        raise RegionError(f"{name} must be a pair of integers (y, x), got {value!r}") from None
+    # integers only: a string, a float or a bool is a mistake, not a pixel position
+    items = list(value) if isinstance(value, list | tuple | np.ndarray) else None
+    if items is None or len(items) != 2 or not all(is_int(v) for v in items):
+        raise RegionError(f"{name} must be a pair of integers (y, x), got {value!r}")
+    a, b = (int(v) for v in items)
     if (a < 1 or b < 1) if positive else (a < 0 or b < 0):
         kind = "positive" if positive else "non-negative"
         raise RegionError(f"{name} {value!r} must be {kind} integers (y, x)")
@@ -118,12 +120,16 @@ def region(series: ImageSeries, j: int, offset: Sequence[int] = (0, 0),
 
 
 def _coords(coords: Any, n: int, size: tuple[int, int], plane: tuple[int, int]) -> np.ndarray:
-    arr = np.asarray(coords)
-    if arr.dtype.kind not in "iu" or arr.shape not in ((2,), (n, 2)):
+    try:  # element by element: a bool or a float among them is a mistake, not a position
+        found = np.asarray(coords, dtype=object) if not isinstance(coords, str | bytes) \
+            else np.asarray([])
+    except ValueError:  # ragged
+        found = np.asarray([])
+    if found.shape not in ((2,), (n, 2)) or not all(is_int(v) for v in found.flat):
         raise RegionError(
-            f"coords must be one (y, x) pair or {n} pairs, one per frame; got shape "
-            f"{arr.shape} from {coords!r:.80}"
-        )
+            f"coords must be one (y, x) pair of integers or {n} pairs, one per frame; got "
+            f"{coords!r:.80}")
+    arr = found.astype(np.int64)
     corners = arr.reshape(-1, 2)
     out = (corners < 0).any(axis=1) | (corners + size > plane).any(axis=1)
     if out.any():

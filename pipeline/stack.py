@@ -13,6 +13,7 @@ Slots freed by deletions and replacements are reused.
 from __future__ import annotations
 
 import itertools
+import errno
 import os
 import threading
 import uuid
@@ -27,7 +28,13 @@ from ops import Region
 from pipeline import dtypes
 from pipeline.disk import make_scratch, remove_scratch
 from pipeline.dtypes import limits
-from pipeline.errors import ClosedSeriesError, EmptySeriesError, FrameShapeError, OptionValueError
+from pipeline.errors import (
+    ClosedSeriesError,
+    DiskFullError,
+    EmptySeriesError,
+    FrameShapeError,
+    OptionValueError,
+)
 from pipeline.series import FrameSelection, ImageSeries, region_index
 
 DEFAULT_MEMORY_FRACTION = 0.25
@@ -204,6 +211,7 @@ class ImageStack(ImageSeries):
         """Insert ``frame`` before ``index`` (as ``list.insert``)."""
         with self._lock:
             arr = self._take(frame)
+            self._shrink(room=arr.nbytes)  # a full spill disk raises here, the stack as it was
             key = next(self._keys)
             self._order.insert(index, key)
             self._keep(key, arr)
@@ -214,6 +222,7 @@ class ImageStack(ImageSeries):
         with self._lock:
             arr = self._take(frame)
             j = self._frame_index(index)
+            self._shrink(room=arr.nbytes)  # a full spill disk raises here, the stack as it was
             self._forget(self._order[j])
             key = next(self._keys)
             self._order[j] = key
@@ -332,21 +341,34 @@ class ImageStack(ImageSeries):
 
     def _shrink(self, room: int = 0) -> None:
         while self._memory_bytes + room > self._budget and self._memory:
-            key, arr = self._memory.popitem(last=False)
-            self._memory_bytes -= arr.nbytes
+            key, arr = next(iter(self._memory.items()))
             if key not in self._slots:  # a frame read back is still on disk: nothing to write
-                self._spill(key, arr)
+                self._spill(key, arr)  # a full disk raises here, the frame still in memory
+            del self._memory[key]
+            self._memory_bytes -= arr.nbytes
 
     def _spill(self, key: int, arr: np.ndarray) -> None:
-        path = self._store()
-        self._exports = [ref for ref in self._exports if ref() is not None]
-        if self._free and not self._exports:
-            slot = self._free.pop()
-        else:  # a pickle may still be reading the freed slots: grow instead
-            slot, self._nslots = self._nslots, self._nslots + 1
-        with open(path, "r+b") as f:
-            f.seek(slot * arr.nbytes)
-            f.write(np.ascontiguousarray(arr).data)
+        """Write ``arr`` to a slot of the spill file; only a whole write takes the slot."""
+        try:
+            path = self._store()
+            self._exports = [ref for ref in self._exports if ref() is not None]
+            reuse = bool(self._free) and not self._exports  # else a pickle may read freed slots
+            slot = self._free[-1] if reuse else self._nslots
+            with open(path, "r+b") as f:
+                f.seek(slot * arr.nbytes)
+                f.write(np.ascontiguousarray(arr).data)
+        except OSError as err:
+            if err.errno not in (errno.ENOSPC, errno.EDQUOT):
+                raise
+            raise DiskFullError(err.errno, f"this ImageStack spills frames to "
+                                f"{self._disk or self._root or 'the scratch directory'!r}, "
+                                "and that disk is full; every frame is still held (the one "
+                                "being added was not); free space there, or give the stack a "
+                                "larger max_memory_mb or another scratch_dir") from None
+        if reuse:
+            self._free.pop()
+        else:
+            self._nslots += 1
         self._slots[key] = slot
 
     def _forget(self, key: int) -> None:
@@ -380,11 +402,15 @@ class ImageStack(ImageSeries):
                 self._memory.move_to_end(key)
                 return arr
             slot = self._slots[key]
-            self._shrink(room=int(np.prod(self.shape)) * self.dtype.itemsize)  # before reading
+            try:
+                self._shrink(room=int(np.prod(self.shape)) * self.dtype.itemsize)  # first
+                keep = True
+            except DiskFullError:  # no room to spill another: read it, keep nothing more
+                keep = False
         arr = self._load(slot)
         arr.setflags(write=False)
         with self._lock:
-            if self._slots.get(key) == slot and key not in self._memory:
+            if keep and self._slots.get(key) == slot and key not in self._memory:
                 self._keep(key, arr)
         return arr
 

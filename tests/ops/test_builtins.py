@@ -237,3 +237,12 @@ def test_unknown_op_message_lists_registered_ops():
     with pytest.raises(ops.UnknownOpError) as info:
         ProcessedImageSeries(pipeline.from_array(_frames(np.uint16)), [("flop", "v")])
     assert "'flop'" in str(info.value) and "flip" in str(info.value)
+
+
+def test_a_boolean_dark_is_refused_naming_its_dtype():
+    import pipeline
+    from ops import OpParameterError
+
+    frames = np.ones((2, 4, 5), np.uint16)
+    with pytest.raises(OpParameterError, match="bool"):
+        pipeline.from_array(frames).process([("dark", np.ones((4, 5), bool))])

@@ -102,6 +102,26 @@ def test_ome_tiff_and_pipeline_file_open_as_layers(tmp_path, manager):
     assert kwargs["scale"] == (1.0, 3.0, 0.5, 0.5)
 
 
+def test_deciding_on_a_pipeline_file_computes_nothing(tmp_path, manager, monkeypatch):
+    """napari asks every reader whether it reads a path: a median dark must not be computed
+    for the asking (hours on a real scan), and only once when the file is read."""
+    from pipeline import stats
+
+    data = _data((6, 16, 20))
+    pipeline.write(pipeline.from_array(data), tmp_path / "raw.zarr")
+    (tmp_path / "p.yml").write_text(
+        "source: raw.zarr\nops:\n  - {name: dark, param: {stat: median, nframes: 4}}\n")
+    computed = []
+    median = stats.median
+    monkeypatch.setattr(stats, "median", lambda *a, **k: computed.append(1) or median(*a, **k))
+    assert napari_plugin.get_reader(str(tmp_path / "p.yml")) is napari_plugin.read
+    assert computed == []
+    [(arr, _, _)] = _napari_read(tmp_path / "p.yml", manager)
+    assert computed == [1]
+    dark = np.median(data[:4], axis=0)
+    np.testing.assert_allclose(arr.compute(), np.clip(data - dark, 0, None))
+
+
 def test_reader_declines_what_lazyseries_cannot_open(tmp_path):
     (tmp_path / "notes.yml").write_text("just: some notes\n")
     (tmp_path / "empty.zarr").mkdir()

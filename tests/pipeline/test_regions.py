@@ -149,3 +149,56 @@ def test_bad_patches(frames):
         s.patches([0, 1, 2], [[0, 0], [1, 1]], (5, 5))
     with pytest.raises(IndexError, match="40"):
         s.patches([40], (0, 0), (2, 2))
+
+
+# -- fuzzed arguments: a result equal to numpy's, or a project error naming the value ------
+
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+from pipeline import errors as _errors  # noqa: E402
+
+_FRAMES = np.arange(3 * 9 * 11, dtype=np.uint16).reshape(3, 9, 11)
+_SCALARS = st.one_of(st.integers(-3, 14), st.booleans(), st.floats(-2, 12), st.text(max_size=2),
+                     st.none(), st.just(np.int64(2)), st.just(np.float32(1.0)))
+_PAIRS = st.one_of(st.tuples(_SCALARS, _SCALARS), st.lists(_SCALARS, max_size=3), _SCALARS)
+_PROJECT = (_errors.RegionError, _errors.FrameIndexError, _errors.OptionValueError,
+            _errors.FrameSelectionError)
+
+
+def _ints(pair):
+    return isinstance(pair, tuple | list) and len(pair) == 2 and all(
+        isinstance(v, int | np.integer) and not isinstance(v, bool | np.bool_) for v in pair)
+
+
+@settings(max_examples=1500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(offset=_PAIRS, size=_PAIRS, stride=_PAIRS)
+def test_region_of_fuzzed_arguments_is_numpy_or_a_project_error(offset, size, stride):
+    series = pipeline.from_array(_FRAMES)
+    try:
+        got = series.region(1, offset=offset, size=size, stride=stride)
+    except _PROJECT as err:
+        assert isinstance(err, ValueError | TypeError | IndexError)
+        return
+    # only integers get through (size None: as many pixels as fit)
+    assert _ints(offset) and (size is None or _ints(size)) and _ints(stride)
+    (y, x), (sy, sx) = offset, stride
+    want = _FRAMES[1][y::sy, x::sx]
+    if size is not None:
+        want = want[:size[0], :size[1]]
+        assert want.shape == tuple(size)
+    np.testing.assert_array_equal(got, want)
+
+
+@settings(max_examples=1500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(coords=_PAIRS, size=_PAIRS)
+def test_patches_of_fuzzed_arguments_are_numpy_or_a_project_error(coords, size):
+    series = pipeline.from_array(_FRAMES)
+    try:
+        got = series.patches([0, 2], coords, size)
+    except _PROJECT as err:
+        assert isinstance(err, ValueError | TypeError | IndexError)
+        return
+    assert _ints(coords) and _ints(size)
+    (y, x), (h, w) = coords, size
+    np.testing.assert_array_equal(got, _FRAMES[[0, 2], y:y + h, x:x + w])

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 import pipeline
-from pipeline import disk, pipelinefile
+from pipeline import disk, errors, pipelinefile
 from pipeline._yaml import MAX_DEPTH, load_yaml
 from pipeline.errors import PipelineFileError, YAMLError, YAMLLimitError
 
@@ -178,3 +178,30 @@ def _no_warnings():
             return self._ctx.__exit__(*exc)
 
     return Guard()
+
+
+def test_base_60_numbers_are_text_and_cheap(tmp_path):
+    """YAML 1.1 reads 1:59:59 as 7199 at a cost quadratic in its length; here it is text."""
+    import time
+
+    from pipeline._yaml import load_yaml
+
+    assert load_yaml("a: 1:59:59\nb: 1:30.5\nc: 12\nd: 0x1f\n") == \
+        {"a": "1:59:59", "b": "1:30.5", "c": 12, "d": 31}
+    start = time.monotonic()
+    doc = load_yaml("frame_list: " + ":".join(["59"] * 800_000) + "\n")
+    assert isinstance(doc["frame_list"], str) and time.monotonic() - start < 30
+    (tmp_path / "p.yml").write_text("source: s.zarr\nframe_list: " + ":".join(["1"] * 5000)
+                                    + "\n")
+    with pytest.raises(errors.PipelineFileError, match="p.yml"):
+        pipelinefile.load(tmp_path / "p.yml")
+
+
+@pytest.mark.parametrize(("text", "kind"), [("x: " + "9" * 5000, "int"),
+                                            ("x: 2020-13-01", "timestamp")])
+def test_numbers_and_dates_python_cannot_make_name_the_file_and_line(tmp_path, text, kind):
+    from pipeline._yaml import load_yaml
+
+    (tmp_path / "bad.yml").write_text(text + "\n")
+    with pytest.raises(errors.YAMLError, match=f"bad.yml: line 1: .* not a valid {kind}"):
+        load_yaml(tmp_path / "bad.yml")

@@ -334,3 +334,39 @@ def test_fraction_budget_is_of_available_memory():
 
     st = ImageStack(max_memory_fraction=0.01)
     assert 0 < st.budget_bytes <= available_memory() * 0.011
+
+
+@pytest.fixture
+def small_scratch(tmp_path):
+    import os
+    import subprocess
+
+    if os.geteuid() != 0:
+        pytest.skip("mounting a tmpfs needs root")
+    where = tmp_path / "small"
+    where.mkdir()
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", os.fspath(where)],
+                          capture_output=True, check=False)
+    if done.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs: {done.stderr!r}")
+    yield where
+    subprocess.run(["umount", "-l", os.fspath(where)], check=False)
+
+
+def test_spilling_onto_a_full_disk_keeps_every_frame_readable(small_scratch):
+    from pipeline import errors
+
+    rng = np.random.default_rng(3)
+    frames = rng.integers(0, 60000, size=(80, 64, 64), dtype=np.uint16)  # 8 KiB each
+    st = pipeline.ImageStack(dtype="uint16", max_memory_mb=0.05, scratch_dir=small_scratch)
+    added = 0
+    with pytest.raises(errors.DiskFullError, match="disk is full") as info:
+        for frame in frames:
+            st.append(frame)
+            added += 1
+    assert isinstance(info.value, OSError) and 0 < added < len(frames)
+    assert len(st) == added  # the frame that did not fit was not added
+    for j in range(added):  # every frame back, spilled or held
+        np.testing.assert_array_equal(st[j], frames[j])
+    np.testing.assert_array_equal(np.asarray(st), frames[:added])
+    st.close()
