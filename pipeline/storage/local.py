@@ -75,7 +75,7 @@ class LocalBackend(Backend):
 
     # -- reading ---------------------------------------------------------------------
 
-    def _open(self, path: str, follow: bool = True) -> int:
+    def _open(self, path: str, follow: bool = True) -> tuple[int, os.stat_result]:
         flags = os.O_RDONLY | os.O_CLOEXEC | os.O_NONBLOCK | (0 if follow else os.O_NOFOLLOW)
         try:
             fd = os.open(path, flags)
@@ -87,27 +87,26 @@ class LocalBackend(Backend):
                 raise StorageError(errno.EISDIR, f"{path!r} is a directory, not a file") \
                     from None
             raise storage_error(err, path, "read") from None
-        mode = os.fstat(fd).st_mode
-        if not stat_mod.S_ISREG(mode):
+        st = os.fstat(fd)
+        if not stat_mod.S_ISREG(st.st_mode):
             os.close(fd)
-            kind = "a directory" if stat_mod.S_ISDIR(mode) else "not a regular file"
-            raise StorageError(errno.EINVAL, f"{path!r} is {kind} (mode {oct(mode)}); "
+            kind = "a directory" if stat_mod.S_ISDIR(st.st_mode) else "not a regular file"
+            raise StorageError(errno.EINVAL, f"{path!r} is {kind} (mode {oct(st.st_mode)}); "
                                "expected a file")
-        return fd
+        return fd, st
 
     def read(self, path: str, start: int = 0, stop: int | None = None, *,
              limit: int | None = None, follow: bool = True) -> bytes:
-        fd = self._open(path, follow)
+        fd, st = self._open(path, follow)
         try:
-            return _pread(fd, os.fstat(fd).st_size, path, start, stop, limit)
+            return _pread(fd, st.st_size, path, start, stop, limit)
         finally:
             os.close(fd)
 
     def read_versioned(self, path: str, start: int = 0, stop: int | None = None
                        ) -> tuple[bytes, str]:
-        fd = self._open(path)
+        fd, st = self._open(path)
         try:
-            st = os.fstat(fd)
             return _pread(fd, st.st_size, path, start, stop, None), _version(st)
         finally:
             os.close(fd)
@@ -246,7 +245,7 @@ class LocalBackend(Backend):
     # -- for libraries ---------------------------------------------------------------
 
     def open_binary(self, path: str) -> BinaryIO:
-        return os.fdopen(self._open(path), "rb")
+        return os.fdopen(self._open(path)[0], "rb")
 
     def zarr_store(self, path: str, read_only: bool) -> Any:
         import zarr.storage

@@ -81,9 +81,13 @@ class ChunkGrid:
     strict: bool = False
     _indexes: dict[tuple[int, ...], tuple[str, np.ndarray]] = field(
         default_factory=dict, repr=False, compare=False)
+    _flat: dict[int, tuple[str, str, memoryview]] = field(
+        default_factory=dict, repr=False, compare=False)
+    """Per shard of whole frames: its path, version and index as native ints (``s[j]``)."""
 
     def __getstate__(self) -> dict[str, Any]:
-        return {**self.__dict__, "_indexes": {}}
+        return {k: v for k, v in self.__dict__.items() if k not in ("_paths", "_decoder")} | \
+            {"_indexes": {}, "_flat": {}}
 
     @property
     def stored(self) -> tuple[int, ...]:
@@ -156,8 +160,56 @@ class ChunkGrid:
         elif self.shard is None:
             self._decode_object((j, *self._zeros), out)
         else:
-            self._read_shard_frames(out, j, j + 1, None)
+            self._frame_from_shard(j, out)
         return out
+
+    @functools.cached_property
+    def _paths(self) -> dict[tuple[int, ...], str]:
+        return {}
+
+    def _path(self, coords: tuple[int, ...]) -> str:
+        """The backend path of stored object ``coords`` (kept: asked on every ``s[j]``)."""
+        path = self._paths.get(coords)
+        if path is None:
+            path = self._paths[coords] = self.location(coords).path
+        return path
+
+    def _frame_from_shard(self, j: int, out: np.ndarray) -> None:
+        """Frame ``j`` of a shard of whole frames: one ranged read of its own bytes, its
+        offset looked up in the shard's index read once (again when the shard changed)."""
+        k, local = divmod(j, self.stored[0])
+        backend = self.root.backend
+        for attempt in range(3):
+            found = None if attempt else self._flat.get(k)
+            if found is None:
+                index = self._index((k, *self._zeros), refresh=attempt > 0)
+                if index is None:
+                    if self.strict:
+                        raise self._missing((k, *self._zeros))
+                    out[...] = self.fill_value
+                    return
+                flat = memoryview(np.ascontiguousarray(index[1])).cast("B").cast("Q")
+                found = self._flat[k] = (self._path((k, *self._zeros)), index[0], flat)
+            path, version, flat = found
+            offset, nbytes = flat[2 * local], flat[2 * local + 1]
+            if offset == _EMPTY:  # left out by its writer: all fill value
+                out[...] = self.fill_value
+                return
+            try:
+                data, now = backend.read_versioned(path, offset, offset + nbytes)
+            except FileNotFoundError:
+                continue
+            if now != version:
+                continue  # rewritten since its index was read: read the index again
+            if len(data) != nbytes:
+                raise errors.DamagedChunkError(
+                    f"{self._where((k, *self._zeros), 'shard')}: its index points past its end "
+                    "; the store is damaged")
+            self.codec.decode_into(data, out, lambda: self._where((j, *self._zeros)))
+            return
+        raise errors.StoreChangedError(f"{self._where((k, *self._zeros), 'shard')} keeps "
+                                       "changing while it is read; another writer is "
+                                       "rewriting it")
 
     def read_box(self, out: np.ndarray, box: list[tuple[int, int]]) -> None:
         """Fill ``out`` with the array within ``box`` (one ``(start, stop)`` per axis)."""
@@ -166,6 +218,12 @@ class ChunkGrid:
         if self.frame_inner and self.shard is not None:
             crop = None if box[1:] == list(self.full_region) else tuple(
                 slice(lo, hi) for lo, hi in box[1:])
+            if box[0][1] - box[0][0] == 1:  # one frame (a crop of ps[j]): its own bytes only
+                frame = _scratch(self.chunks, self.dtype) if crop else out
+                self._frame_from_shard(box[0][0], frame)
+                if crop:
+                    out[0] = frame[(0, *crop)]
+                return
             self._read_shard_frames(out, box[0][0], box[0][1], crop)
             return
         inner = [range(a // c, (b - 1) // c + 1) for (a, b), c in zip(box, self.chunks)]
@@ -182,13 +240,13 @@ class ChunkGrid:
     def _decode_object(self, coords: tuple[int, ...], out: np.ndarray) -> None:
         """Decode the unsharded chunk ``coords`` into ``out`` (the chunk's shape)."""
         try:
-            data = self.location(coords).read()
+            data = self.root.backend.read(self._path(coords))
         except FileNotFoundError:
             if self.strict:
                 raise self._missing(coords) from None
             out[...] = self.fill_value
             return
-        self.codec.decode_into(data, out, self._where(coords))
+        self.codec.decode_into(data, out, lambda: self._where(coords))
 
     def _place(self, out: np.ndarray, box: list[tuple[int, int]], coords: tuple[int, ...],
                data: Any) -> None:
@@ -207,7 +265,7 @@ class ChunkGrid:
         elif not len(data):
             dest[...] = self.fill_value
         else:
-            self.codec.decode_into(data, dest, self._where(coords))
+            self.codec.decode_into(data, dest, functools.partial(self._where, coords))
         if dest is not target:
             target[...] = dest[inner]
 
@@ -219,8 +277,9 @@ class ChunkGrid:
             return self._indexes[outer]
         size = 16 * int(np.prod(self.per_shard)) + 4 * self.index_crc
         try:
-            raw, version = self.location(outer).read_versioned(-size if self.index_at_end else 0,
-                                                               None if self.index_at_end else size)
+            raw, version = self.root.backend.read_versioned(
+                self._path(outer), -size if self.index_at_end else 0,
+                None if self.index_at_end else size)
         except FileNotFoundError:
             self._indexes.pop(outer, None)
             return None
@@ -236,9 +295,11 @@ class ChunkGrid:
             raw = raw[:-4]
         index = np.frombuffer(raw, "<u8").astype(np.uint64).reshape(-1, 2)
         self._indexes[outer] = (version, index)
+        if len(outer) and outer[0] in self._flat:
+            del self._flat[outer[0]]
         return version, index
 
-    def _shard_bytes(self, outer: tuple[int, ...], rows: np.ndarray
+    def _shard_bytes(self, outer: tuple[int, ...], rows: np.ndarray | slice
                      ) -> tuple[np.ndarray, memoryview, int] | None:
         """The index entries ``rows`` of shard ``outer`` and the bytes they span (read at the
         index's version, re-read if the shard changed); None when the shard is absent."""
@@ -254,7 +315,7 @@ class ChunkGrid:
             start = int(stored[:, 0].min())
             stop = int((stored[:, 0] + stored[:, 1]).max())
             try:
-                data, now = self.location(outer).read_versioned(start, stop)
+                data, now = self.root.backend.read_versioned(self._path(outer), start, stop)
             except FileNotFoundError:
                 continue
             if now != version:
@@ -274,7 +335,7 @@ class ChunkGrid:
         for k in range((a // per), (b - 1) // per + 1):
             lo, hi = max(a, k * per), min(b, (k + 1) * per)
             outer = (k, *self._zeros)
-            found = self._shard_bytes(outer, np.arange(lo - k * per, hi - k * per))
+            found = self._shard_bytes(outer, slice(lo - k * per, hi - k * per))
             if found is None:
                 if self.strict:
                     raise self._missing(outer)
@@ -287,7 +348,7 @@ class ChunkGrid:
                     out[i] = self.fill_value
                     continue
                 payload = data[offset - start:offset - start + nbytes]
-                where = self._where((a + i, *self._zeros))
+                where = functools.partial(self._where, (a + i, *self._zeros))
                 if chunk is None:
                     self.codec.decode_into(payload, out[i:i + 1], where)
                 else:

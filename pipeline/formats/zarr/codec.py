@@ -28,12 +28,16 @@ _SHUFFLES = {"noshuffle": 0, "shuffle": 1, "bitshuffle": 2}
 _BLOSC_HEADER = struct.Struct("<BBBBIII")  # version, versionlz, flags, typesize, nbytes, blocksize, cbytes
 
 
-def crc32c(data: Any) -> bytes:
-    """zarr's ``crc32c`` codec's checksum of ``data``: 4 bytes, little-endian."""
+def _crc_value(data: Any) -> int:
     import google_crc32c  # zarr-python's own checksum library (a dependency of zarr)
 
     # its C extension takes bytes and numpy arrays, not memoryviews: a view of the same bytes
-    return struct.pack("<I", google_crc32c.value(np.frombuffer(data, np.uint8)))
+    return int(google_crc32c.value(np.frombuffer(data, np.uint8)))
+
+
+def crc32c(data: Any) -> bytes:
+    """zarr's ``crc32c`` codec's checksum of ``data``: 4 bytes, little-endian."""
+    return struct.pack("<I", _crc_value(data))
 
 
 def numcodecs_codec(spec: dict[str, Any]) -> Any:
@@ -87,18 +91,23 @@ class ChunkCodec:
 
     # -- decoding --------------------------------------------------------------------
 
-    def decode_into(self, data: Any, out: np.ndarray, where: str) -> None:
-        """Decode one stored chunk's bytes into ``out`` (C-contiguous, the chunk's shape)."""
-        data = memoryview(data).cast("B") if not isinstance(data, memoryview) else data
+    def decode_into(self, data: Any, out: np.ndarray, where: str | Callable[[], str]) -> None:
+        """Decode one stored chunk's bytes into ``out`` (C-contiguous, the chunk's shape).
+
+        ``where`` names the chunk in errors (a function giving the name: it is made
+        only when there is an error).
+        """
+        data = memoryview(data)
         if self.crc:
-            if len(data) < 4 or crc32c(data[:-4]) != bytes(data[-4:]):
-                raise DamagedChunkError(f"{where}: its CRC-32C checksum does not match its "
-                                        "bytes; the store is damaged, rewrite it from its source")
+            if len(data) < 4 or _crc_value(data[:-4]) != int.from_bytes(data[-4:], "little"):
+                raise DamagedChunkError(f"{_name(where)}: its CRC-32C checksum does not match "
+                                        "its bytes; the store is damaged, rewrite it from its "
+                                        "source")
             data = data[:-4]
         self._decoder(data, out, where)
 
     @functools.cached_property
-    def _decoder(self) -> Callable[[Any, np.ndarray, str], None]:
+    def _decoder(self) -> Callable[[Any, np.ndarray, Any], None]:
         spec = self.compressor
         if spec is None:
             return _copy_raw
@@ -106,11 +115,11 @@ class ChunkCodec:
             return _blosc_into
         codec = numcodecs_codec(spec)
 
-        def decode(data: Any, out: np.ndarray, where: str) -> None:
+        def decode(data: Any, out: np.ndarray, where: Any) -> None:
             try:
                 raw = codec.decode(data)
             except Exception as err:  # noqa: BLE001  (the codec's own complaint, any type)
-                raise DamagedChunkError(f"{where} does not decode ({spec['name']}): {err}") \
+                raise DamagedChunkError(f"{_name(where)} does not decode ({spec['name']}): {err}") \
                     from None
             _copy_raw(raw, out, where)
 
@@ -142,29 +151,35 @@ class ChunkCodec:
         return codec.encode  # type: ignore[no-any-return]
 
 
-def _blosc_into(data: Any, out: np.ndarray, where: str) -> None:
+def _name(where: str | Callable[[], str]) -> str:
+    return where() if callable(where) else where
+
+
+def _blosc_into(data: Any, out: np.ndarray, where: Any) -> None:
     from numcodecs import blosc
 
     if len(data) < _BLOSC_HEADER.size:
-        raise DamagedChunkError(f"{where} holds {len(data)} bytes, too few for a Blosc chunk; "
+        raise DamagedChunkError(f"{_name(where)} holds {len(data)} bytes, too few for a Blosc "
+                                "chunk; "
                                 "the store is damaged, rewrite it from its source")
-    nbytes, cbytes = (_BLOSC_HEADER.unpack_from(data)[i] for i in (4, 6))
+    header = _BLOSC_HEADER.unpack_from(data)
+    nbytes, cbytes = header[4], header[6]
     if nbytes != out.nbytes or cbytes != len(data):
         # a chunk of another array, a damaged header, a data type widened in zarr.json: what
         # would decode is not this chunk, and must not fill part of it
         raise DamagedChunkError(
-            f"{where}: its Blosc header says {nbytes} bytes compressed into {cbytes}, but the "
+            f"{_name(where)}: its Blosc header says {nbytes} bytes compressed into {cbytes}, but the "
             f"chunk is {out.nbytes} bytes stored in {len(data)}; the store is damaged or its "
             "metadata does not describe it; rewrite it from its source")
     try:
         blosc.decompress(data, out)
     except RuntimeError as err:
-        raise DamagedChunkError(f"{where} does not decode (Blosc): {err}") from None
+        raise DamagedChunkError(f"{_name(where)} does not decode (Blosc): {err}") from None
 
 
-def _copy_raw(data: Any, out: np.ndarray, where: str) -> None:
+def _copy_raw(data: Any, out: np.ndarray, where: Any) -> None:
     if len(data) != out.nbytes:
-        raise DamagedChunkError(f"{where} holds {len(data)} bytes, not the chunk's "
+        raise DamagedChunkError(f"{_name(where)} holds {len(data)} bytes, not the chunk's "
                                 f"{out.nbytes}; the store is damaged, rewrite it from its source")
     out.reshape(-1).view(np.uint8)[...] = np.frombuffer(data, np.uint8)
 

@@ -101,8 +101,12 @@ class ZarrSeries(FileSeries):
 
     def _stamp(self) -> str | None:
         """The version of the root's metadata: a new object whenever the store is rewritten."""
-        for name in ("zarr.json", ".zgroup", ".zarray"):
-            found = self._location.child(name).stat()
+        backend, paths = self._location.backend, self.__dict__.get("_stamp_paths")
+        if paths is None:  # kept: asked on every read
+            paths = self.__dict__["_stamp_paths"] = [
+                self._location.child(name).path for name in ("zarr.json", ".zgroup", ".zarray")]
+        for path in paths:
+            found = backend.stat(path)
             if found is not None:
                 return found.version
         return None
