@@ -72,6 +72,7 @@ __all__ = [
     "UnreadableFrameError",
     "UnsupportedCompressionError",
     "UnsupportedDtypeError",
+    "UnsafeStoreWarning",
     "UnsupportedVersionError",
     "ValueRangeError",
     "WriteTargetError",
@@ -303,3 +304,8 @@ class StorageError(OSError):
 class TargetMovedError(StorageError):
     """A write target's directory moved or replaced while the write ran; the message says
     where the data went."""
+
+
+class UnsafeStoreWarning(UserWarning):
+    """A write to an object store that cannot guarantee one writer at a time, made because the
+    caller asked for it (``unsafe_conditional_writes=True``)."""

@@ -28,3 +28,21 @@ def rng():
 def frames_u16(rng):
     """12 frames of 20 x 30 uint16 with real spread, dark-level values included."""
     return rng.integers(0, 4000, size=(12, 20, 30), dtype=np.uint16)
+
+
+@pytest.fixture(scope="session")
+def s3_server():
+    """moto's S3 server on 127.0.0.1, for the whole run; ended by its pid."""
+    pytest.importorskip("moto.server")
+    pytest.importorskip("s3fs")
+    from tests._servers import S3Server
+
+    server = S3Server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def s3(s3_server):
+    """``(url_root, storage_options)`` of a new, empty bucket of the test S3 server."""
+    return f"s3://{s3_server.bucket()}", s3_server.options

@@ -65,6 +65,35 @@ class FileEncoding:
 
 
 @dataclass(frozen=True)
+class Versions:
+    """How a store format keeps versions where nothing can be renamed (object stores).
+
+    Each write builds a whole store under a prefix of the target named by
+    :attr:`name`, and :attr:`publish` makes it the one readers open with one
+    conditional write of the object they start from.
+
+    Attributes
+    ----------
+    name
+        ``name(number, write_id)``: the prefix of a version, unique to its write.
+    owns
+        ``owns(name)``: whether an entry of the target is a version prefix.
+    committed
+        ``committed(target)``: the root record (None if none or not versioned) and
+        the root object's version (None if there is no root).
+    publish
+        ``publish(target, name, number, previous, kept)``: point the root at the
+        complete version ``name``, conditional on the root's version ``previous``
+        (None: create it); False if another writer changed it meanwhile.
+    """
+
+    name: Callable[[int, str], str]
+    owns: Callable[[str], bool]
+    committed: Callable[[Any], tuple[dict[str, Any] | None, str | None]]
+    publish: Callable[[Any, str, int, str | None, list[str]], bool]
+
+
+@dataclass(frozen=True)
 class StoreEncoding:
     """A directory store's encoding of one series, its options and metadata already checked.
 
@@ -93,6 +122,8 @@ class StoreEncoding:
         job, which a repeated write rebuilds without ``overwrite``.
     reopen
         Opens the written store as a series.
+    versions
+        How the format keeps versions on a backend that cannot rename.
     """
 
     format: str
@@ -102,10 +133,11 @@ class StoreEncoding:
     complete: Callable[[Any], None]
     is_container: Callable[[Any], bool]
     reopen: Callable[[Any], ImageSeries]
+    versions: Versions
     resumable: Callable[[Any], bool] = _never
 
 
 Encoding = FileEncoding | StoreEncoding
 """What :meth:`~pipeline.formats._plugin.Format.encoder` returns."""
 
-__all__ = ["Blocks", "Encoding", "FileEncoding", "StoreEncoding"]
+__all__ = ["Blocks", "Encoding", "FileEncoding", "StoreEncoding", "Versions"]

@@ -53,13 +53,17 @@ def writer(path: str | os.PathLike[str], format: str | None = None) -> Format:
 
 def write(series: ImageSeries, path: str | os.PathLike[str] | storage.Location, /, format: str | None = None,
           *, overwrite: bool = False, storage_options: dict[str, Any] | None = None,
-          compute: bool = True, **options: Any) -> Any:
+          compute: bool = True, keep_versions: int = 0, unsafe_conditional_writes: bool = False,
+          **options: Any) -> Any:
     """Persist ``series`` at ``path`` in ``format`` (inferred from the path when not given).
 
     See :func:`pipeline.write`; ``options`` belong to the format's encoder.
     ``compute=False`` (directory stores): return the dask task that writes the
     store and marks it complete; the target stays claimed until it has run or
-    is dropped.
+    is dropped.  On an object store, ``keep_versions`` earlier versions of a
+    replaced store are kept (openable with ``version=``), and
+    ``unsafe_conditional_writes=True`` writes to a store that cannot guarantee one
+    writer at a time (a warning says so).
     """
     if not isinstance(series, ImageSeries):
         raise SeriesTypeError(f"write() takes an image series, got {type(series).__name__} "
@@ -75,8 +79,10 @@ def write(series: ImageSeries, path: str | os.PathLike[str] | storage.Location, 
         storage.locate(text, storage_options)
     encoding = fmt.encoder(series, target=text, **options)
     if isinstance(encoding, FileEncoding):
-        if not compute:
-            raise OptionValueError(f"compute=False: the {fmt.name} writer writes one file from "
-                                   "this process; it has no task to hand back")
+        if not compute or keep_versions or unsafe_conditional_writes:
+            raise OptionValueError(
+                f"compute=False, keep_versions= and unsafe_conditional_writes= are options of "
+                f"stores; the {fmt.name} writer writes one file from this process")
         return write_file(series, location, encoding, overwrite)
-    return write_store(series, location, encoding, overwrite, compute)
+    return write_store(series, location, encoding, overwrite, compute, keep_versions,
+                       unsafe_conditional_writes)

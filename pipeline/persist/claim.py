@@ -17,15 +17,17 @@ link, without blocking (a FIFO), and only up to a few kilobytes.
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import time
 import uuid
+import warnings
 from dataclasses import dataclass
 from typing import Any
 
 from pipeline import liveness
-from pipeline.errors import StorageError, TargetBusyError
+from pipeline.errors import StorageError, TargetBusyError, UnsafeStoreWarning
 from pipeline.storage import Location
 
 SUFFIX = ".lazyseries-claim"
@@ -104,23 +106,53 @@ def describe(record: dict[str, Any]) -> str:
             f"{record.get('started')!r}")
 
 
+def _verify(claim: Claim, record: bytes, unsafe: bool) -> None:
+    """Refuse a backend on which two writers could both hold one claim."""
+    backend = claim.location.backend
+    exclusive = backend.conditional or backend.process_local
+    if exclusive and not claim.location.create(record):
+        return
+    why = ("ignores conditional writes (a second If-None-Match create of the claim succeeded)"
+           if exclusive else "offers no conditional writes")
+    if unsafe:
+        warnings.warn(UnsafeStoreWarning(
+            f"{claim.target.text!r}: the store {why}; writing anyway as asked "
+            "(unsafe_conditional_writes=True): two writers of this target may mix their "
+            "versions"), stacklevel=4)
+        return
+    claim.location.remove()
+    raise StorageError(errno.ENOTSUP, f"{claim.target.text!r}: the object store {why}, so one "
+                       "writer at a time cannot be guaranteed and the write is refused; use a "
+                       "store that honours If-None-Match and If-Match, or pass "
+                       "unsafe_conditional_writes=True if you are sure no one else writes it")
+
+
 def is_stale(record: dict[str, Any]) -> bool:
     """Whether the claim's holder is known to be gone (only decidable on its own host)."""
     return liveness.gone(record.get("host"), record.get("pid"), record.get("start_ticks"))
 
 
-def acquire(target: Location) -> Claim:
-    """Claim ``target`` for this process, taking over a stale claim; raise if it is held."""
+def acquire(target: Location, verify: bool = False, unsafe: bool = False) -> Claim:
+    """Claim ``target`` for this process, taking over a stale claim; raise if it is held.
+
+    ``verify`` (object stores): the backend's exclusive create is put to the test
+    once the claim is made (a second create of it must fail), and a backend whose
+    creates are not exclusive is refused, unless ``unsafe`` (then with a warning).
+    """
     location = claim_location(target)
     write_id = uuid.uuid4().hex
     record = _record(target, write_id)
     for _ in range(5):
         try:
-            if location.create(record):
-                return Claim(target, location, write_id)
+            made = location.create(record)
         except OSError as err:
             raise type(err)(err.errno, f"cannot claim {target.text!r} for writing: "
                             f"{err.strerror or err}") from None
+        if made:
+            claim = Claim(target, location, write_id)
+            if verify:
+                _verify(claim, record, unsafe)
+            return claim
         holder, version = _read(location)
         if holder is None:
             continue  # released meanwhile

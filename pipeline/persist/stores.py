@@ -11,8 +11,10 @@ Replacing a store (``overwrite=True``): the whole new store is written and
 completed in the sibling, then swapped with the old one, so until the swap
 readers see the old series and a killed write leaves it untouched.
 
-Where a backend cannot rename (object stores), the store is written in place
-under the claim.
+Where a backend cannot rename (object stores), every write builds a whole new
+version of the store beside the current one, under a prefix of its own, and
+publishes it by one conditional write of the object readers start from; the
+versions it replaces are removed only after that (:class:`_Version`).
 """
 
 from __future__ import annotations
@@ -22,7 +24,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from pipeline import graph
-from pipeline.errors import StoreExistsError, TargetBusyError, TargetMovedError
+from pipeline.errors import (
+    OptionValueError,
+    StoreExistsError,
+    TargetBusyError,
+    TargetMovedError,
+)
 from pipeline.formats._encoding import StoreEncoding
 from pipeline.persist import claim as claims
 from pipeline.persist.faults import phase
@@ -43,6 +50,8 @@ class _Job:
     placement: Placement | None = None
     made: bool = False
     """Whether the target did not exist before (a failed write then removes it)."""
+    version: _Version | None = None
+    """On an object store: the version being built, and what it replaces."""
 
     @property
     def staged(self) -> bool:
@@ -55,7 +64,7 @@ class _Job:
         claim = claims.Claim(plain(self.claim.target), plain(self.claim.location),
                              self.claim.write_id)
         return (_Job, (self.encoding, claim, plain(self.target), plain(self.build),
-                       self.placement, self.made))
+                       self.placement, self.made, self.version))
 
     def fail(self) -> None:
         """Remove what this write made, while it still holds the target."""
@@ -63,14 +72,17 @@ class _Job:
             self.build.remove_tree()
 
     def finish(self, _stored: Any) -> None:
-        """Mark the store complete and, for a replacement, swap it in; only the holder may."""
+        """Mark the store complete and put it in place (swap it in, or publish its version);
+        only the holder of the claim may."""
         if not self.claim.holds():
             raise TargetBusyError(
                 f"{self.target.text!r}: this write's claim was taken by another writer; the "
                 "store is left incomplete and not marked complete")
         phase("complete")
         self.encoding.complete(self.build)
-        if self.staged:
+        if self.version is not None:
+            self.version.publish(self)
+        elif self.staged:
             phase("swap")
             assert self.placement is not None
             self.placement.swap_in(self.build)
@@ -79,23 +91,64 @@ class _Job:
         self.claim.release()
 
 
+@dataclass
+class _Version:
+    """A version of a store on an object store: its number, name, and the root it replaces."""
+
+    number: int
+    name: str
+    root: str | None
+    """The version of the root object this write replaces (None: there is none)."""
+    kept: list[str]
+    """Earlier versions to keep after this one is published (``keep_versions``)."""
+    foreign: bool
+    """Whether the root replaced is another tool's store (its objects go after publishing)."""
+
+    def publish(self, job: _Job) -> None:
+        """Point the root at this version (one conditional write), then remove what it
+        replaces; readers see the old version or this one, whole."""
+        versions = job.encoding.versions
+        phase("publish")
+        if not versions.publish(job.target, self.name, self.number, self.root, self.kept):
+            raise TargetBusyError(
+                f"{job.target.text!r}: its root changed while this write ran (another writer "
+                "ignored the claim); this version was not published and is removed")
+        phase("published")
+        for entry in job.target.list():
+            if entry in (self.name, "zarr.json", *self.kept):
+                continue
+            if self.foreign or versions.owns(entry):
+                job.target.child(entry).remove_tree()
+
+
 def write_store(series: ImageSeries, location: Location, encoding: StoreEncoding,
-                overwrite: bool, compute: bool) -> Any:
+                overwrite: bool, compute: bool, keep_versions: int = 0,
+                unsafe_conditional_writes: bool = False) -> Any:
     """Write ``series`` to the store at ``location`` with ``encoding``; return it reopened
-    (or, with ``compute=False``, the dask task that writes it)."""
+    (or, with ``compute=False``, the dask task that writes it).
+
+    On a file system the store is staged beside the target and swapped in; on an
+    object store it is built as a new version and published (``keep_versions``
+    earlier versions kept).  A backend whose conditional writes are not atomic is
+    refused, unless ``unsafe_conditional_writes=True`` (with a warning).
+    """
+    _check_versions(location, keep_versions, unsafe_conditional_writes)
     refuse_source(location, series)
     refuse_cwd(location)
     location.parent.makedirs()
     placement = Placement(location) if location.backend.renames else None
     target = placement.target if placement is not None else location
     try:
-        claim = claims.acquire(target)
+        claim = claims.acquire(target, verify=placement is None,
+                               unsafe=unsafe_conditional_writes)
     except BaseException:
         if placement is not None:
             placement.close()
         raise
     try:
-        job = _prepare(series, target, encoding, overwrite, claim, placement)
+        job = _prepare(series, target, encoding, overwrite, claim, placement) \
+            if placement is not None else _prepare_version(target, encoding, overwrite, claim,
+                                                           keep_versions)
         phase("staged")
         sources, paths = job.encoding.create(job.build, _frames(series, encoding.stored),
                                              claim.write_id, phase)
@@ -139,16 +192,48 @@ def _prepare(series: ImageSeries, target: Location, encoding: StoreEncoding, ove
         return _Job(encoding, claim, target, staged, placement, made=True)
     if not overwrite:
         raise StoreExistsError.at(target.text)
-    if placement is None:  # no rename: replaced in place
-        target.remove_tree()
-        return _Job(encoding, claim, target, target, None, made=True)
     return _Job(encoding, claim, target, staged, placement)
+
+
+def _prepare_version(target: Location, encoding: StoreEncoding, overwrite: bool,
+                     claim: claims.Claim, keep: int) -> _Job:
+    """Decide the next version of the store at ``target`` (an object store), removing the
+    versions killed writes left unpublished."""
+    versions = encoding.versions
+    record, root = versions.committed(target)
+    entries = target.list()
+    foreign = root is not None and record is None
+    if root is not None or any(not versions.owns(e) for e in entries):
+        refuse_foreign(target, encoding.format, encoding.is_container)
+        if not overwrite:
+            raise StoreExistsError.at(target.text)
+    previous = [] if record is None else [record["version"], *(record.get("kept") or [])]
+    kept = [v for v in previous if isinstance(v, str) and versions.owns(v)][:keep]
+    for entry in entries:  # versions of writes that died before publishing
+        if versions.owns(entry) and entry not in previous:
+            target.child(entry).remove_tree()
+    number = int(record.get("number", 0)) + 1 if record is not None else 1
+    name = versions.name(number, claim.write_id)
+    return _Job(encoding, claim, target, target.child(name), None, made=True,
+                version=_Version(number, name, root, kept, foreign))
+
+
+def _check_versions(location: Location, keep: Any, unsafe: Any) -> None:
+    if isinstance(keep, bool) or not isinstance(keep, int) or keep < 0:
+        raise OptionValueError(f"keep_versions={keep!r}: expected a whole number >= 0 of "
+                               "earlier versions to keep")
+    if not isinstance(unsafe, bool):
+        raise OptionValueError(f"unsafe_conditional_writes={unsafe!r}: expected True or False")
+    if location.backend.renames and (keep or unsafe):
+        raise OptionValueError(
+            f"{location.text!r} is on a file system, where a store is replaced whole: "
+            "keep_versions= and unsafe_conditional_writes= apply to object stores")
 
 
 def _place(job: _Job) -> _Job:
     """For a new store built beside its target, put its header at the target now (it opens
     as incomplete until the frames are written)."""
-    if not (job.staged and job.made):
+    if job.version is not None or not (job.staged and job.made):
         return job
     job.target.remove_tree()  # an incomplete store of this same job: rebuilt
     LOCAL.rename(job.build.path, job.target.path)

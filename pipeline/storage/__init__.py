@@ -28,6 +28,7 @@ from pipeline.errors import OptionValueError, StorageError
 from pipeline.storage.base import Backend, Stat
 from pipeline.storage.local import LocalBackend
 from pipeline.storage.remote import FsspecBackend
+from pipeline.storage.s3 import S3Backend
 
 LOCAL = LocalBackend()
 """The local file system."""
@@ -38,7 +39,7 @@ LOCAL_SCHEMES = ("file", "local")
 LOCAL_OPTIONS = ("auto_mkdir",)
 """storage_options of fsspec's local file system, accepted (and moot) with ``file://`` URLs."""
 
-BACKENDS: dict[str, Callable[[str, dict[str, Any]], Backend]] = {}
+BACKENDS: dict[str, Callable[[str, dict[str, Any]], Backend]] = {"s3": S3Backend}
 """Backends of URL schemes other than local files; any other scheme goes to fsspec."""
 
 _URL = re.compile(r"^([A-Za-z][A-Za-z0-9+.\-]*(?:::[A-Za-z][A-Za-z0-9+.\-]*)*)://(.*)$", re.S)

@@ -69,6 +69,10 @@ class Backend(abc.ABC):
     ``process_local``
         Whether the place exists only inside this process (fsspec's memory
         file system): a dask worker in another process cannot reach it.
+    ``conditional``
+        Whether ``create`` and ``replace`` are atomic across processes (a file
+        system's links and locks, an object store's ``If-None-Match`` and
+        ``If-Match``); default True.
     :meth:`read_ranges`, :meth:`read_versioned`, :meth:`local_path`
         Defaults built on the owed operations.
     """
@@ -76,6 +80,7 @@ class Backend(abc.ABC):
     scheme: str
     renames: bool = False
     process_local: bool = False
+    conditional: bool = True
 
     @abc.abstractmethod
     def identity(self) -> tuple[Any, ...]:

@@ -17,7 +17,7 @@ from __future__ import annotations
 import errno
 import json
 import threading
-from typing import Any, BinaryIO, ClassVar
+from typing import Any, BinaryIO
 
 from ops import require
 from pipeline.errors import StorageError
@@ -41,9 +41,7 @@ def _where(options: dict[str, Any]) -> str:
 class FsspecBackend(Backend):
     """A file system of fsspec's, by protocol and ``storage_options``."""
 
-    conditional: ClassVar[bool] = False
-    """Whether ``create`` and ``replace`` are atomic across processes (object stores'
-    ``If-None-Match``/``If-Match``); here only within one process."""
+    conditional = False  # atomic within this process only (one lock)
 
     def __init__(self, protocol: str, storage_options: dict[str, Any] | None = None) -> None:
         self.protocol = self.scheme = protocol
@@ -95,16 +93,23 @@ class FsspecBackend(Backend):
         return [bytes(b) for b in self.fs.cat_ranges([path] * len(ranges), list(starts),
                                                       list(stops))]
 
+    def _info(self, path: str) -> dict[str, Any]:
+        return dict(self.fs.info(path))
+
+    def _version_of(self, info: dict[str, Any]) -> str:
+        """What changes when the object does, among what the file system says of it."""
+        return json.dumps([(k, str(info[k])) for k in _VERSION_KEYS if k in info])
+
     def stat(self, path: str) -> Stat | None:
         try:
-            info = self.fs.info(path)
+            info = self._info(path)
         except FileNotFoundError:
             return None
         except OSError as err:
             raise StorageError(err.errno or errno.EIO,
                                f"cannot look at {self.url(path)!r}: {err}") from None
-        version = json.dumps([(k, str(info[k])) for k in _VERSION_KEYS if k in info])
-        return Stat(int(info.get("size") or 0), info.get("type") == "directory", version)
+        return Stat(int(info.get("size") or 0), info.get("type") == "directory",
+                    self._version_of(info))
 
     def list(self, path: str) -> list[str]:
         try:

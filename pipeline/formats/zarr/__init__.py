@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from pipeline import _json
-from pipeline.formats._encoding import StoreEncoding
+from pipeline.formats._encoding import StoreEncoding, Versions
 from pipeline.formats._plugin import Format
 from pipeline.formats.zarr import store
 from pipeline.formats.zarr.layout import CODECS, codec_names, plan_layout
@@ -37,10 +37,11 @@ _CHUNK_KEY = re.compile(r"^[0-9]+([./][0-9]+)*$")
 
 def open(path: str | os.PathLike[str] | Location, mode: str = "r", array: str | None = None,
          dataname: str | None = None, storage_options: dict[str, Any] | None = None,
-         level: int | None = None, missing: str = "error") -> ZarrSeries:
+         level: int | None = None, missing: str = "error", version: str | None = None
+         ) -> ZarrSeries:
     """Open a Zarr store as a series, reading nothing but its metadata."""
     return ZarrSeries(path, mode=mode, array=array or dataname, storage_options=storage_options,
-                      level=level, missing=missing)
+                      level=level, missing=missing, version=version)
 
 
 def sniff(path: str) -> bool:
@@ -129,7 +130,11 @@ def encoder(series: ImageSeries, target: Any = "", codec: Any = "default", chunk
             record.get("_shape") == full_shape and record.get("_dtype") == dtype.str
 
     return StoreEncoding("zarr", layout.stored, create, store.open_targets, store.set_complete,
-                         replaceable, ZarrSeries, resumable)
+                         replaceable, ZarrSeries, VERSIONS, resumable)
+
+
+VERSIONS = Versions(store.version_name, store.is_version_name, store.committed, store.publish)
+"""How a Zarr store keeps versions on an object store (:mod:`.store`)."""
 
 
 class ZarrFormat(Format):

@@ -29,7 +29,14 @@ from pipeline.errors import (
 from pipeline.formats._file import FileSeries
 from pipeline.formats.zarr.chunks import ChunkGrid
 from pipeline.formats.zarr.layout import grid_of
-from pipeline.formats.zarr.store import ARRAY_NAME, ATTR, open_group, read_array
+from pipeline.formats.zarr.store import (
+    ARRAY_NAME,
+    ATTR,
+    follow,
+    is_version_name,
+    open_group,
+    read_array,
+)
 from pipeline.series import FrameSelection, region_index
 from pipeline.storage import Location, locate
 
@@ -61,6 +68,9 @@ class ZarrSeries(FileSeries):
         raises (``"error"``, the default); ``"fill"`` reads it as the fill
         value, as zarr-python does (for a store another writer changed with
         zarr-python, which leaves out chunks of all fill value).
+    version
+        On an object store, an older version the store keeps
+        (``write(..., keep_versions=)``; default: the committed one).
     """
 
     format_name = "zarr"
@@ -69,7 +79,7 @@ class ZarrSeries(FileSeries):
     def __init__(self, path: str | os.PathLike[str] | Location, mode: str = "r",
                  array: str | None = None,
                  storage_options: dict[str, Any] | None = None, level: int | None = None,
-                 missing: str = "error") -> None:
+                 missing: str = "error", version: str | None = None) -> None:
         if mode not in ("r", "r+"):
             raise OptionValueError(f"mode must be 'r' or 'r+', got {mode!r}")
         if array is not None and level is not None:
@@ -77,6 +87,7 @@ class ZarrSeries(FileSeries):
         if missing not in MISSING:
             raise OptionValueError(f"missing={missing!r}: expected one of {MISSING}")
         self._level, self._mode, self._name, self._missing = level, mode, array, missing
+        self._version = version
         self._location: Location = locate(path, storage_options)
         self._path = self._location.text if isinstance(path, Location) else os.fspath(path)
         self._storage_options = storage_options
@@ -117,7 +128,8 @@ class ZarrSeries(FileSeries):
             for _ in range(3):  # a store swapped while opening it: open the new one
                 before = self._stamp()
                 handle, self._load_meta, record = _open_frames(
-                    self._location, self._path, self._mode, self._name, self._level)
+                    self._location, self._path, self._mode, self._name, self._level,
+                    self._version)
                 if self._stamp() == before:
                     break
             identity = (before, record.get("write_id") if record else None)
@@ -132,13 +144,14 @@ class ZarrSeries(FileSeries):
     def _axes(self) -> str | None:
         return ome.axes_of(getattr(self._array.metadata, "dimension_names", None))
 
-    def _check_same_store(self) -> None:
+    def _check_same_store(self, always: bool = False) -> None:
         """Raise if the store was replaced, or is being rewritten, since it was opened.
 
-        Only where a store is replaced in place (a file system's rename): on an object
-        store a series reads the committed version it opened, whose objects never change.
+        After every read where a store is replaced in place (a file system's rename);
+        on an object store a series reads the version it opened, whose objects never
+        change, so only when a read fails (``always``): its version may be gone.
         """
-        if self._identity is not None and self._location.backend.renames and \
+        if self._identity is not None and (always or self._location.backend.renames) and \
                 self._stamp() != self._identity[0]:
             raise _changed(self._path)
 
@@ -213,7 +226,7 @@ class ZarrSeries(FileSeries):
             out = self._read(frames, region)
         except (NotASeriesError, OSError):
             if self._stamp() is not None:  # a store replaced meanwhile: that, not its symptom
-                self._check_same_store()
+                self._check_same_store(always=True)
             raise
         # after the read: a store swapped or removed meanwhile may have given other frames
         self._check_same_store()
@@ -259,6 +272,8 @@ class ZarrSeries(FileSeries):
             options["mode"] = self._mode
         if self._missing != "error":
             options["missing"] = self._missing
+        if self._version is not None:
+            options["version"] = self._version
         return options
 
     def stamped_files(self) -> tuple[str, ...]:
@@ -276,12 +291,12 @@ class ZarrSeries(FileSeries):
         """What the store records of where its frames came from, if written by lazyseries."""
         self._array  # noqa: B018  (the identity of the store opened)
         try:
-            group = open_group(self._location)
+            group, found = follow(open_group(self._location), self._version)
         except Exception:  # noqa: BLE001  (an array, or anything else: no record)
             return None
-        if ATTR not in group.attrs:
+        if found is None:
             return None
-        record = dict(group.attrs[ATTR])
+        record = dict(found)
         provenance = _json.decode(record.get("provenance"), _array_loader(group, self._location))
         self._check_same_store()
         return provenance
@@ -334,7 +349,8 @@ def _require_chunks(arr: Any, location: Location, frames: FrameSelection, region
 
 
 def _open_frames(location: Location, path: str, mode: str, name: str | None,
-                 level: int | None) -> tuple[Any, Callable[[], dict], dict[str, Any] | None]:
+                 level: int | None, version: str | None
+                 ) -> tuple[Any, Callable[[], dict], dict[str, Any] | None]:
     """The frames array of the store, a function that decodes its metadata, and the store's
     ``lazyseries`` record (None for stores written by other tools).
 
@@ -344,7 +360,7 @@ def _open_frames(location: Location, path: str, mode: str, name: str | None,
     try, is a :class:`~pipeline.errors.NotASeriesError` naming the store.
     """
     try:
-        found = _frames_array(location, path, mode, name, level)
+        found = _frames_array(location, path, mode, name, level, version)
         grid_of(found[0], location.child(found[0].path))  # refuses unreadable layouts now
         return found
     except (NotASeriesError, MissingChunkError):
@@ -355,18 +371,25 @@ def _open_frames(location: Location, path: str, mode: str, name: str | None,
     except Exception as err:  # noqa: BLE001  (zarr-python's complaints about metadata: any type)
         if not location.exists():  # removed since (on a worker: never reachable there)
             raise FileNotFoundError(f"no such Zarr store: {path!r}") from None
+        entries = location.list()
+        if entries and all(is_version_name(e) for e in entries):
+            raise IncompleteStoreError(
+                f"{path!r} is an incomplete store: the write that made it did not finish (or "
+                "is still running); write the same series to it again to complete it, or "
+                "remove it") from None
         raise NotASeriesError(f"{path!r} is not a readable Zarr store: "
                               f"{type(err).__name__}: {err}") from err
 
 
 def _frames_array(location: Location, path: str, mode: str, name: str | None,
-                  level: int | None) -> tuple[Any, Callable[[], dict], dict[str, Any] | None]:
+                  level: int | None, version: str | None
+                  ) -> tuple[Any, Callable[[], dict], dict[str, Any] | None]:
     import zarr
 
     node = zarr.open(location.zarr_store(read_only=mode == "r"), mode=mode)
     if isinstance(node, zarr.Array):
         return node, lambda: dict(node.attrs), None
-    record = node.attrs.get(ATTR)
+    node, record = follow(node, version)  # an object store's committed version
     if record is not None:
         if not isinstance(record, dict):
             raise NotASeriesError(f"{path!r}: its {ATTR!r} record is {record!r:.80}, not a "

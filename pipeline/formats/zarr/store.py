@@ -21,6 +21,7 @@ from pipeline import _json, ome
 from pipeline.axes import dimension_names
 from pipeline.formats.zarr.chunks import ChunkGrid
 from pipeline.formats.zarr.layout import Layout, grid_of, resolve_codec
+from pipeline.errors import NotASeriesError
 from pipeline.storage import Location
 
 FORMAT_VERSION = 1
@@ -129,9 +130,9 @@ def write_array(group: Any, location: Location, key: str, data: np.ndarray,
 
 
 def read_array(group: Any, location: Location, key: str) -> np.ndarray:
-    """A metadata array ``key`` of the store, whole."""
+    """A metadata array ``key`` of ``group`` (a group of the store at ``location``), whole."""
     arr = group[key]
-    grid = grid_of(arr, location.child(key)) if arr.ndim else None
+    grid = grid_of(arr, location.child(arr.path)) if arr.ndim else None
     if grid is None:
         return np.asarray(arr[...])
     return grid.read(tuple(slice(0, n) for n in arr.shape))
@@ -164,6 +165,87 @@ def set_complete(location: Location) -> None:
     group.attrs.update({ATTR: record})
 
 
+# -- versions on object stores -------------------------------------------------------------
+#
+# An object store cannot rename a directory, so a store there is versioned: each write builds
+# a complete store under a prefix of its own (``<target>/<version>/``), and becomes visible by
+# one conditional write of the root's ``zarr.json``, whose record names the committed version
+# and whose OME-Zarr ``multiscales`` point into it, so NGFF readers (napari-ome-zarr,
+# ome-zarr-py, bioio) find exactly the committed frames; zarr-python and xarray read the
+# version the record names (``zarr.open_group(url)[record["array"]]``).  Objects of a version
+# are never rewritten.
+
+VERSION_PREFIX = "v"
+
+
+def version_name(number: int, write_id: str) -> str:
+    """The prefix of a store's ``number``-th version, unique to the write that makes it."""
+    return f"{VERSION_PREFIX}{number}-{write_id[:12]}"
+
+
+def is_version_name(name: str) -> bool:
+    head, _, tail = name.partition("-")
+    return head[:1] == VERSION_PREFIX and head[1:].isdigit() and len(tail) == 12 and \
+        all(c in "0123456789abcdef" for c in tail)
+
+
+def follow(node: Any, version: str | None = None) -> tuple[Any, dict[str, Any] | None]:
+    """The group holding the frames of the store whose root group is ``node`` and its record:
+    for a versioned store, the committed version (or ``version``, one it keeps)."""
+    record = node.attrs.get(ATTR)
+    if not isinstance(record, dict) or "version" not in record:
+        if version is not None:
+            raise NotASeriesError(f"{version!r}: this store keeps no versions")
+        return node, record
+    kept = [record["version"], *(record.get("kept") or [])]
+    name = record["version"] if version is None else version
+    if name not in kept or not isinstance(name, str) or not is_version_name(name):
+        raise NotASeriesError(f"no version {name!r} in this store; it keeps {kept}")
+    group = node[name]
+    inner = group.attrs.get(ATTR)
+    return group, (inner if isinstance(inner, dict) else None)
+
+
+def committed(target: Location) -> tuple[dict[str, Any] | None, str | None]:
+    """The root record of a versioned store at ``target`` and the version (ETag) of its
+    ``zarr.json``; ``(None, version)`` for a root that is not a versioned store's, and
+    ``(None, None)`` when there is no root."""
+    root = target.child("zarr.json")
+    try:
+        data, version = root.read_versioned()
+    except FileNotFoundError:
+        return None, None
+    try:
+        record = json.loads(data).get("attributes", {}).get(ATTR)
+    except (ValueError, AttributeError):
+        return None, version
+    return (record if isinstance(record, dict) and "version" in record else None), version
+
+
+def publish(target: Location, version: str, number: int, previous: str | None,
+            kept: list[str]) -> bool:
+    """Point ``target``'s root at its complete version ``version``: one conditional write of
+    its ``zarr.json`` (created when ``previous`` is None, else replacing that version of it).
+    False if another writer changed the root meanwhile."""
+    doc = json.loads(target.child(version, "zarr.json").read(limit=2**26))
+    attrs = dict(doc.get("attributes") or {})
+    inner = dict(attrs.get(ATTR) or {})
+    record = {"format_version": FORMAT_VERSION, "complete": True, "version": version,
+              "number": number, "array": f"{version}/{inner.get('array', ARRAY_NAME)}",
+              "kept": kept, "write_id": inner.get("write_id")}
+    root_attrs: dict[str, Any] = {ATTR: record}
+    if "ome" in attrs:  # NGFF readers follow the datasets' paths into the version
+        ome_attrs = json.loads(json.dumps(attrs["ome"]))
+        for image in ome_attrs.get("multiscales") or []:
+            for dataset in image.get("datasets") or []:
+                dataset["path"] = f"{version}/{dataset['path']}"
+        root_attrs["ome"] = ome_attrs
+    body = json.dumps({"zarr_format": 3, "node_type": "group", "attributes": root_attrs},
+                      indent=2).encode()
+    root = target.child("zarr.json")
+    return root.create(body) if previous is None else root.replace(body, previous)
+
+
 def is_zarr_node(location: Location) -> bool:
     """Whether ``location`` is a directory holding a Zarr group or array (format 2 or 3)."""
     if not location.is_dir():
@@ -179,5 +261,6 @@ def is_zarr_node(location: Location) -> bool:
     return False
 
 
-__all__ = ["ARRAY_NAME", "ATTR", "FORMAT_VERSION", "create_store", "is_zarr_node", "open_targets",
-           "open_group", "read_array", "read_record", "set_complete", "write_array"]
+__all__ = ["ARRAY_NAME", "ATTR", "FORMAT_VERSION", "committed", "create_store", "is_version_name",
+           "is_zarr_node", "open_group", "open_targets", "publish", "read_array", "read_record",
+           "set_complete", "version_name", "write_array"]

@@ -58,7 +58,8 @@ def run(job: dict) -> str:
     series = make_series(job["seed"], job.get("sleep", 0.02), job.get("pause_frame"))
     try:
         pipeline.write(series, job["target"], format=job["format"],
-                       overwrite=job.get("overwrite", False), **OPTIONS[job["format"]])
+                       overwrite=job.get("overwrite", False), **OPTIONS[job["format"]],
+                       **job.get("options", {}))
     except Exception as err:  # noqa: BLE001  (reported to the test)
         return f"{type(err).__name__}: {err}"
     return "ok"
@@ -67,6 +68,7 @@ def run(job: dict) -> str:
 def serve() -> None:
     import dask.array  # noqa: F401
     import h5py  # noqa: F401
+    import s3fs  # noqa: F401
     import tifffile  # noqa: F401
     import zarr  # noqa: F401
 

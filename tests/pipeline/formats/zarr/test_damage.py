@@ -184,20 +184,22 @@ def test_a_shard_index_pointing_past_its_end_is_a_damaged_chunk(tmp_path):
 
 
 def _memory_store(layout):
+    """A store in fsspec's memory file system; its URL, frames and frames array's URL."""
     url = f"memory://{uuid.uuid4().hex}/s.zarr"
     frames = _frames(16)
     pipeline.write(pipeline.from_array(frames), url, **layout)
-    return url, frames
+    root = json.loads(fsspec.filesystem("memory").cat(f"{url}/zarr.json"))
+    return url, frames, f"{url}/{root['attributes']['lazyseries']['array']}"
 
 
 @pytest.mark.parametrize("layout", [{"chunks": (1, 8, 10)},
                                     {"chunks": (1, 8, 10), "shards": (8, 8, 10)}],
                          ids=["chunks", "shards"])
 def test_a_deleted_chunk_of_a_url_store_is_missing_not_zeros(layout):
-    url, frames = _memory_store(layout)
+    url, frames, images = _memory_store(layout)
     fs = fsspec.filesystem("memory")
     key = "c/1/0/0" if "shards" in layout else "c/9/0/0"
-    fs.rm(f"{url}/images/{key}")
+    fs.rm(f"{images}/{key}")
     series = pipeline.open(url)
     np.testing.assert_array_equal(series[0], frames[0])
     with pytest.raises(errors.MissingChunkError, match=key):
@@ -205,8 +207,8 @@ def test_a_deleted_chunk_of_a_url_store_is_missing_not_zeros(layout):
 
 
 def test_an_empty_shard_of_a_url_store_is_a_damaged_chunk():
-    url, _ = _memory_store({"chunks": (1, 8, 10), "shards": (8, 8, 10)})
-    fsspec.filesystem("memory").pipe(f"{url}/images/c/1/0/0", b"")
+    url, _, images = _memory_store({"chunks": (1, 8, 10), "shards": (8, 8, 10)})
+    fsspec.filesystem("memory").pipe(f"{images}/c/1/0/0", b"")
     with pytest.raises(errors.DamagedChunkError, match="c/1/0/0"):
         pipeline.open(url)[9]
 
