@@ -23,5 +23,6 @@ BENCHMARKS: tuple[str, ...] = (
     "video",
     "pickle_size",
     "hexrd_reads",
+    "object_store",
 )
 """Benchmark names, in the order they run; each is the module ``benchmarks.<name>``."""

@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import http.client
 import json
+import socket
 import sys
 import threading
 import time
@@ -29,6 +30,7 @@ def handler(upstream: int, delay: float, strip: bool) -> type[BaseHTTPRequestHan
 
     class Forward(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
+        disable_nagle_algorithm = True  # headers and body in two writes: no 40 ms stall
 
         def log_message(self, *args: object) -> None:
             pass
@@ -52,6 +54,8 @@ def handler(upstream: int, delay: float, strip: bool) -> type[BaseHTTPRequestHan
             conn = getattr(local, "conn", None)
             if conn is None:
                 conn = local.conn = http.client.HTTPConnection("127.0.0.1", upstream, timeout=60)
+                conn.connect()
+                conn.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             try:
                 conn.request(self.command, self.path, body=body, headers=headers)
                 reply = conn.getresponse()

@@ -50,13 +50,14 @@ def claim_location(target: Location) -> Location:
     return target.sibling(sibling_name(target.name, SUFFIX))
 
 
-@dataclass(frozen=True)
+@dataclass
 class Claim:
-    """A held claim on ``target``; :meth:`release` gives it back."""
+    """A held claim on ``target``; :meth:`release` gives it back (once)."""
 
     target: Location
     location: Location
     write_id: str
+    released: bool = False
 
     def holds(self) -> bool:
         """Whether this claim is still the one in place (nobody broke it)."""
@@ -64,8 +65,17 @@ class Claim:
         return record is not None and record.get("write_id") == self.write_id
 
     def release(self) -> None:
-        if self.holds():
+        if not self.released and self.holds():
             self.location.remove()
+        self.released = True
+
+    def drop(self) -> None:
+        """:meth:`release` for a finalizer: a write task dropped unrun, perhaps at exit, when
+        the store may be unreachable (the claim is then stale: the next writer breaks it)."""
+        try:
+            self.release()
+        except Exception:  # noqa: BLE001  (a finalizer must not raise)
+            pass
 
 
 def _record(target: Location, write_id: str) -> bytes:

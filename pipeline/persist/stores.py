@@ -162,7 +162,7 @@ def write_store(series: ImageSeries, location: Location, encoding: StoreEncoding
             placement.close()
         raise
     # an abandoned or failed task gives the target back when it is dropped
-    weakref.finalize(done, claim.release)
+    weakref.finalize(done, claim.drop)
     if not compute:
         return done
     try:

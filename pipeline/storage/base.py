@@ -121,6 +121,18 @@ class Backend(abc.ABC):
             raise FileNotFoundError(path)
         return self.read(path, start, stop), stat.version
 
+    def read_many(self, requests: Sequence[tuple[str, int, int | None]]
+                  ) -> list[tuple[bytes, str] | None]:
+        """:meth:`read_versioned` of several ``(path, start, stop)`` (None for a missing
+        object); a remote backend keeps them all in flight at once (default: one by one)."""
+        out: list[tuple[bytes, str] | None] = []
+        for path, start, stop in requests:
+            try:
+                out.append(self.read_versioned(path, start, stop))
+            except FileNotFoundError:
+                out.append(None)
+        return out
+
     @abc.abstractmethod
     def stat(self, path: str) -> Stat | None:
         """What is at ``path``, or None when nothing is (a dangling link is something)."""

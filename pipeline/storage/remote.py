@@ -58,9 +58,12 @@ class FsspecBackend(Backend):
     @property
     def fs(self) -> Any:
         if self._fs is None:
-            fsspec = require("fsspec", "remote", f"reaching {self.protocol}:// locations")
-            self._fs = fsspec.filesystem(self.protocol, **self.storage_options)
+            self._fs = self._filesystem(**self.storage_options)
         return self._fs
+
+    def _filesystem(self, **options: Any) -> Any:
+        fsspec = require("fsspec", "remote", f"reaching {self.protocol}:// locations")
+        return fsspec.filesystem(self.protocol, **options)
 
     def identity(self) -> tuple[Any, ...]:
         return (self.protocol, _where(self.storage_options))

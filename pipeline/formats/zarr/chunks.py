@@ -33,6 +33,8 @@ from pipeline.formats.zarr.codec import ChunkCodec, crc32c
 from pipeline.storage import Location
 
 _EMPTY = 2**64 - 1
+_ABSENT = memoryview(b"")
+"""Stands for a stored object of no bytes (``b""`` itself means: all fill value)."""
 _GAP = 2**16
 """Inner chunks of one shard whose bytes lie closer than this are read at once."""
 MAX_CHUNKS_PER_SHARD = 2**22
@@ -231,11 +233,18 @@ class ChunkGrid:
         for coords in itertools.product(*inner):
             outer = tuple(c // p for c, p in zip(coords, self.per_shard))
             by_object.setdefault(outer, []).append(coords)
-        for outer, chunks in by_object.items():
-            if self.shard is None:
-                self._place(out, box, outer, None)
+        if self.shard is not None:
+            self._read_shards(out, box, by_object)
+            return
+        objects = list(by_object)  # every chunk's read in flight at once where it can be
+        for coords, found in zip(objects, self.root.backend.read_many(
+                [(self._path(c), 0, None) for c in objects])):
+            if found is None:
+                if self.strict:
+                    raise self._missing(coords)
+                self._place(out, box, coords, b"")
             else:
-                self._read_shard(out, box, outer, chunks)
+                self._place(out, box, coords, found[0] or _ABSENT)
 
     def _decode_object(self, coords: tuple[int, ...], out: np.ndarray) -> None:
         """Decode the unsharded chunk ``coords`` into ``out`` (the chunk's shape)."""
@@ -250,8 +259,8 @@ class ChunkGrid:
 
     def _place(self, out: np.ndarray, box: list[tuple[int, int]], coords: tuple[int, ...],
                data: Any) -> None:
-        """Chunk ``coords`` (its stored bytes ``data``, b"" for fill, None to read it from its
-        own object) into the part of ``out`` it covers."""
+        """Chunk ``coords`` (its stored bytes ``data``, b"" for fill, :data:`_ABSENT` for a
+        stored object of no bytes) into the part of ``out`` it covers."""
         origin = [i * c for i, c in zip(coords, self.chunks)]
         inner = tuple(slice(max(a, o) - o, min(b, o + c) - o)
                       for (a, b), o, c in zip(box, origin, self.chunks))
@@ -260,8 +269,8 @@ class ChunkGrid:
         whole = all(s.start == 0 and s.stop == c for s, c in zip(inner, self.chunks))
         dest = target if whole and target.flags.c_contiguous else _scratch(self.chunks,
                                                                            self.dtype)
-        if data is None:
-            self._decode_object(coords, dest)
+        if data is _ABSENT:  # an object of no bytes: not a chunk (the decoder says why)
+            self.codec.decode_into(b"", dest, functools.partial(self._where, coords))
         elif not len(data):
             dest[...] = self.fill_value
         else:
@@ -271,18 +280,19 @@ class ChunkGrid:
 
     # -- shards ----------------------------------------------------------------------
 
-    def _index(self, outer: tuple[int, ...], refresh: bool = False) -> tuple[str, np.ndarray] | None:
-        """``(version, index)`` of shard ``outer``, kept; None when the shard is absent."""
-        if not refresh and outer in self._indexes:
-            return self._indexes[outer]
+    def _index_request(self, outer: tuple[int, ...]) -> tuple[str, int, int | None]:
         size = 16 * int(np.prod(self.per_shard)) + 4 * self.index_crc
-        try:
-            raw, version = self.root.backend.read_versioned(
-                self._path(outer), -size if self.index_at_end else 0,
-                None if self.index_at_end else size)
-        except FileNotFoundError:
+        path = self._path(outer)
+        return (path, -size, None) if self.index_at_end else (path, 0, size)
+
+    def _keep_index(self, outer: tuple[int, ...], found: tuple[bytes, str] | None
+                    ) -> tuple[str, np.ndarray] | None:
+        """Check and keep shard ``outer``'s index from its read bytes (None: no shard)."""
+        if found is None:
             self._indexes.pop(outer, None)
             return None
+        raw, version = found
+        size = 16 * int(np.prod(self.per_shard)) + 4 * self.index_crc
         where = self._where(outer, "shard")
         if len(raw) != size:
             raise errors.DamagedChunkError(f"{where} holds {len(raw)} bytes, fewer than its "
@@ -299,50 +309,74 @@ class ChunkGrid:
             del self._flat[outer[0]]
         return version, index
 
-    def _shard_bytes(self, outer: tuple[int, ...], rows: np.ndarray | slice
-                     ) -> tuple[np.ndarray, memoryview, int] | None:
-        """The index entries ``rows`` of shard ``outer`` and the bytes they span (read at the
-        index's version, re-read if the shard changed); None when the shard is absent."""
-        for attempt in range(3):
-            found = self._index(outer, refresh=attempt > 0)
-            if found is None:
-                return None
-            version, index = found
-            entries = index[rows]
-            stored = entries[entries[:, 0] != _EMPTY]
-            if not len(stored):
-                return entries, memoryview(b""), 0
-            start = int(stored[:, 0].min())
-            stop = int((stored[:, 0] + stored[:, 1]).max())
-            try:
-                data, now = self.root.backend.read_versioned(self._path(outer), start, stop)
-            except FileNotFoundError:
-                continue
-            if now != version:
-                continue  # rewritten since its index was read: read the index again
-            if len(data) != stop - start:
-                raise errors.DamagedChunkError(
-                    f"{self._where(outer, 'shard')}: its index points past its end "
-                    f"({stop} bytes wanted, {start + len(data)} there); the store is damaged")
-            return entries, memoryview(data), start
-        raise errors.StoreChangedError(f"{self._where(outer, 'shard')} keeps changing while it "
-                                       "is read; another writer is rewriting it")
+    def _index(self, outer: tuple[int, ...], refresh: bool = False) -> tuple[str, np.ndarray] | None:
+        """``(version, index)`` of shard ``outer``, kept; None when the shard is absent."""
+        if not refresh and outer in self._indexes:
+            return self._indexes[outer]
+        return self._keep_index(outer, self.root.backend.read_many([self._index_request(outer)])[0])
+
+    def _shards(self, wanted: list[tuple[tuple[int, ...], Any]]
+                ) -> list[tuple[np.ndarray, memoryview, int] | None]:
+        """For each ``(shard, rows)``: the index entries ``rows`` and the bytes they span, read
+        at the index's version (the index read again where the shard changed), or None for an
+        absent shard.  All shards' reads are in flight at once where the backend can."""
+        backend = self.root.backend
+        done: dict[int, tuple[np.ndarray, memoryview, int] | None] = {}
+        stale: set[tuple[int, ...]] = set()
+        for _ in range(3):
+            todo = [(i, outer, rows) for i, (outer, rows) in enumerate(wanted) if i not in done]
+            if not todo:
+                return [done[i] for i in range(len(wanted))]
+            missing = sorted({o for _, o, _ in todo if o in stale or o not in self._indexes})
+            for outer, found in zip(missing, backend.read_many(
+                    [self._index_request(o) for o in missing])):
+                self._keep_index(outer, found)
+            stale.clear()
+            requests, spans = [], []
+            for i, outer, rows in todo:
+                index = self._indexes.get(outer)
+                if index is None:
+                    done[i] = None
+                    continue
+                entries = index[1][rows]
+                stored = entries[entries[:, 0] != _EMPTY]
+                if not len(stored):
+                    done[i] = (entries, memoryview(b""), 0)
+                    continue
+                start = int(stored[:, 0].min())
+                stop = int((stored[:, 0] + stored[:, 1]).max())
+                requests.append((self._path(outer), start, stop))
+                spans.append((i, outer, entries, start, stop, index[0]))
+            for (i, outer, entries, start, stop, version), found in zip(
+                    spans, backend.read_many(requests)):
+                if found is None or found[1] != version:
+                    stale.add(outer)  # rewritten since its index was read: read it again
+                    continue
+                if len(found[0]) != stop - start:
+                    raise errors.DamagedChunkError(
+                        f"{self._where(outer, 'shard')}: its index points past its end "
+                        f"({stop} bytes wanted, {start + len(found[0])} there); the store is "
+                        "damaged")
+                done[i] = (entries, memoryview(found[0]), start)
+        raise errors.StoreChangedError(f"{self.root.text!r}: shards keep changing while they are "
+                                       "read; another writer is rewriting them")
 
     def _read_shard_frames(self, out: np.ndarray, a: int, b: int,
                            crop: tuple[slice, ...] | None) -> None:
         """Frames ``a:b`` of one-frame chunks in shards into ``out``: one read per shard."""
         per = self.stored[0]
-        for k in range((a // per), (b - 1) // per + 1):
-            lo, hi = max(a, k * per), min(b, (k + 1) * per)
-            outer = (k, *self._zeros)
-            found = self._shard_bytes(outer, slice(lo - k * per, hi - k * per))
+        spans = [(k, max(a, k * per), min(b, (k + 1) * per))
+                 for k in range(a // per, (b - 1) // per + 1)]
+        found_all = self._shards([((k, *self._zeros), slice(lo - k * per, hi - k * per))
+                                  for k, lo, hi in spans])
+        chunk = _scratch(self.chunks, self.dtype) if crop is not None else None
+        for (k, lo, hi), found in zip(spans, found_all):
             if found is None:
                 if self.strict:
-                    raise self._missing(outer)
+                    raise self._missing((k, *self._zeros))
                 out[lo - a:hi - a] = self.fill_value
                 continue
             entries, data, start = found
-            chunk = _scratch(self.chunks, self.dtype) if crop is not None else None
             for i, (offset, nbytes) in enumerate(entries.tolist(), lo - a):
                 if offset == _EMPTY:  # left out by its writer: all fill value
                     out[i] = self.fill_value
@@ -355,22 +389,23 @@ class ChunkGrid:
                     self.codec.decode_into(payload, chunk, where)
                     out[i] = chunk[(0, *crop)]
 
-    def _read_shard(self, out: np.ndarray, box: list[tuple[int, int]], outer: tuple[int, ...],
-                    chunks: list[tuple[int, ...]]) -> None:
-        local = [tuple(c % p for c, p in zip(coords, self.per_shard)) for coords in chunks]
-        rows = np.ravel_multi_index(np.array(local).T, self.per_shard) if local else \
-            np.zeros(0, np.intp)
-        found = self._shard_bytes(outer, rows)
-        if found is None:
-            if self.strict:
-                raise self._missing(outer)
-            for coords in chunks:
-                self._place(out, box, coords, b"")
-            return
-        entries, data, start = found
-        for coords, (offset, nbytes) in zip(chunks, entries.tolist()):
-            payload = b"" if offset == _EMPTY else data[offset - start:offset - start + nbytes]
-            self._place(out, box, coords, payload)
+    def _read_shards(self, out: np.ndarray, box: list[tuple[int, int]],
+                     by_shard: dict[tuple[int, ...], list[tuple[int, ...]]]) -> None:
+        wanted = []
+        for outer, chunks in by_shard.items():
+            local = [tuple(c % p for c, p in zip(coords, self.per_shard)) for coords in chunks]
+            wanted.append((outer, np.ravel_multi_index(np.array(local).T, self.per_shard)))
+        for (outer, chunks), found in zip(by_shard.items(), self._shards(wanted)):
+            if found is None:
+                if self.strict:
+                    raise self._missing(outer)
+                for coords in chunks:
+                    self._place(out, box, coords, b"")
+                continue
+            entries, data, start = found
+            for coords, (offset, nbytes) in zip(chunks, entries.tolist()):
+                payload = b"" if offset == _EMPTY else data[offset - start:offset - start + nbytes]
+                self._place(out, box, coords, payload)
 
     # -- writing ---------------------------------------------------------------------
 

@@ -9,8 +9,11 @@ store raises :class:`~pipeline.errors.MissingChunkError`, never zeros.
 
 from __future__ import annotations
 
+import itertools
+import json
 import os
-from collections.abc import Callable
+from collections import deque
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import numpy as np
@@ -32,6 +35,7 @@ from pipeline.formats.zarr.layout import grid_of
 from pipeline.formats.zarr.store import (
     ARRAY_NAME,
     ATTR,
+    committed_version,
     follow,
     is_version_name,
     open_group,
@@ -41,6 +45,11 @@ from pipeline.series import FrameSelection, region_index
 from pipeline.storage import Location, locate
 
 MISSING = ("error", "fill")
+
+PREFETCH = 16
+"""Stored objects read ahead (at least) when iterating a series on an object store."""
+PREFETCH_BYTES = 64 * 2**20
+"""Bytes read ahead (about, up to 4 x :data:`PREFETCH` objects) when iterating one."""
 """What a chunk missing from a complete store reads as: an error, or the fill value."""
 
 
@@ -98,11 +107,12 @@ class ZarrSeries(FileSeries):
         self._spec_len: tuple[FrameSpec, int] | None = None
         self._identity: tuple[Any, ...] | None = None
         self._strict = False
-        found = self._location.stat()
-        if found is None:
-            raise FileNotFoundError(f"no such Zarr store: {self._path!r}")
-        if not found.is_dir and self._location.local is not None:
-            raise NotMyFormat(f"{self._path!r} is a file, not a Zarr store (a directory)")
+        if self._root() is None:  # no zarr.json (one read): a format 2 store, or nothing
+            found = self._location.stat()
+            if found is None:
+                raise FileNotFoundError(f"no such Zarr store: {self._path!r}")
+            if not found.is_dir and self._location.local is not None:
+                raise NotMyFormat(f"{self._path!r} is a file, not a Zarr store (a directory)")
         arr = self._array
         if arr.ndim < 2:
             raise NotASeriesError(f"{self._path!r}: array {arr.path or '/'!r} has shape "
@@ -122,16 +132,43 @@ class ZarrSeries(FileSeries):
                 return found.version
         return None
 
+    def __getstate__(self) -> dict[str, Any]:
+        state = super().__getstate__()
+        for kept in ("_root_doc", "_stamp_paths"):  # read again where it is unpickled
+            state.pop(kept, None)
+        return state
+
+    def _root(self) -> tuple[dict[str, Any], str] | None:
+        """The root's ``zarr.json`` document and its version, read once (None: there is none,
+        or it is not a Zarr 3 document)."""
+        if "_root_doc" not in self.__dict__:
+            try:
+                data, version = self._location.child("zarr.json").read_versioned()
+                doc = json.loads(data)
+                self.__dict__["_root_doc"] = (doc, version) if isinstance(doc, dict) else None
+            except (FileNotFoundError, ValueError):
+                self.__dict__["_root_doc"] = None
+            except RecursionError:  # JSON nested deeper than the parser goes
+                raise NotASeriesError(f"{self._path!r} is not a readable Zarr store: its "
+                                      "zarr.json nests deeper than a JSON parser can follow") \
+                    from None
+            except OSError as err:  # a directory, a FIFO named zarr.json
+                raise NotASeriesError(f"{self._path!r}: its zarr.json cannot be read: "
+                                      f"{err}") from None
+        return self.__dict__["_root_doc"]  # type: ignore[no-any-return]
+
     @property
     def _array(self) -> Any:
         if self._handle is None:
             for _ in range(3):  # a store swapped while opening it: open the new one
-                before = self._stamp()
+                root = self._root()
+                before = root[1] if root is not None else self._stamp()
                 handle, self._load_meta, record = _open_frames(
                     self._location, self._path, self._mode, self._name, self._level,
-                    self._version)
+                    self._version, None if root is None else root[0])
                 if self._stamp() == before:
                     break
+                self.__dict__.pop("_root_doc", None)
             identity = (before, record.get("write_id") if record else None)
             if self._identity is not None and identity != self._identity:
                 raise _changed(self._path)
@@ -202,6 +239,10 @@ class ZarrSeries(FileSeries):
         return (1, *chunks) if self._array.ndim == 2 else chunks
 
     @property
+    def frame_bytes(self) -> int:
+        return int(np.prod(self.shape)) * self.dtype.itemsize
+
+    @property
     def zarr_array(self) -> Any:
         """The underlying ``zarr.Array``."""
         return self._array
@@ -247,6 +288,37 @@ class ZarrSeries(FileSeries):
                 _require_chunks(arr, self._location, frames, region, self._path)
             out = _read_array(arr, frames, region)
         return out
+
+    # -- an object store far away: requests kept in flight ---------------------------
+
+    def __array__(self, dtype: Any = None, copy: bool | None = None) -> np.ndarray:
+        """All frames; from an object store in one read, every object's request in flight at
+        once (the latency of one request, not of one per task of a dask graph)."""
+        if self._location.local is not None:
+            return super().__array__(dtype, copy)
+        out = self.read(slice(0, len(self)), self.spec.full_region)
+        return out if dtype is None else out.astype(dtype, copy=False)
+
+    def __iter__(self) -> Iterator[np.ndarray]:
+        """Frames in order; from an object store, the next stored objects are read while
+        earlier frames are used (:data:`PREFETCH` requests in flight)."""
+        if self._location.local is not None:
+            yield from super().__iter__()
+            return
+        from concurrent.futures import ThreadPoolExecutor
+
+        n, size = len(self), max(1, self.frame_chunk or 1)
+        starts = iter(range(0, n, size))
+        region = self.spec.full_region
+        depth = max(PREFETCH, min(4 * PREFETCH, PREFETCH_BYTES // max(1, size * self.frame_bytes)))
+        with ThreadPoolExecutor(depth) as pool:
+            ahead = deque(pool.submit(self.read, slice(a, min(a + size, n)), region)
+                          for a in itertools.islice(starts, depth))
+            while ahead:
+                block = ahead.popleft().result()
+                for a in itertools.islice(starts, 1):
+                    ahead.append(pool.submit(self.read, slice(a, min(a + size, n)), region))
+                yield from block
 
     def __setitem__(self, key: Any, value: Any) -> None:
         """``s[j] = frame`` or ``s[j, rows, cols] = value``, written to the store (mode ``r+``).
@@ -349,7 +421,7 @@ def _require_chunks(arr: Any, location: Location, frames: FrameSelection, region
 
 
 def _open_frames(location: Location, path: str, mode: str, name: str | None,
-                 level: int | None, version: str | None
+                 level: int | None, version: str | None, root: dict[str, Any] | None = None
                  ) -> tuple[Any, Callable[[], dict], dict[str, Any] | None]:
     """The frames array of the store, a function that decodes its metadata, and the store's
     ``lazyseries`` record (None for stores written by other tools).
@@ -360,7 +432,7 @@ def _open_frames(location: Location, path: str, mode: str, name: str | None,
     try, is a :class:`~pipeline.errors.NotASeriesError` naming the store.
     """
     try:
-        found = _frames_array(location, path, mode, name, level, version)
+        found = _frames_array(location, path, mode, name, level, version, root)
         grid_of(found[0], location.child(found[0].path))  # refuses unreadable layouts now
         return found
     except (NotASeriesError, MissingChunkError):
@@ -382,14 +454,23 @@ def _open_frames(location: Location, path: str, mode: str, name: str | None,
 
 
 def _frames_array(location: Location, path: str, mode: str, name: str | None,
-                  level: int | None, version: str | None
+                  level: int | None, version: str | None, root: dict[str, Any] | None
                   ) -> tuple[Any, Callable[[], dict], dict[str, Any] | None]:
     import zarr
 
-    node = zarr.open(location.zarr_store(read_only=mode == "r"), mode=mode)
-    if isinstance(node, zarr.Array):
-        return node, lambda: dict(node.attrs), None
-    node, record = follow(node, version)  # an object store's committed version
+    store = location.zarr_store(read_only=mode == "r")
+    kind = (root or {}).get("node_type")
+    committed = _committed(root, version)
+    if committed is not None:  # an object store's version: the root's document is read
+        node = zarr.open_group(store, path=committed, mode=mode, zarr_format=3)
+        record = node.attrs.get(ATTR)
+    else:  # the kind of node is known from the root's zarr.json: no probing for others
+        opener = {"group": zarr.open_group, "array": zarr.open_array}.get(kind or "")
+        node = opener(store, mode=mode, zarr_format=3) if opener is not None else \
+            zarr.open(store, mode=mode)
+        if isinstance(node, zarr.Array):
+            return node, lambda: dict(node.attrs), None
+        node, record = follow(node, version)
     if record is not None:
         if not isinstance(record, dict):
             raise NotASeriesError(f"{path!r}: its {ATTR!r} record is {record!r:.80}, not a "
@@ -408,6 +489,14 @@ def _frames_array(location: Location, path: str, mode: str, name: str | None,
         name = ome.dataset_path(image, level or 0, repr(path))
         return (ome.level_array(node, name, path),
                 ome.level_metadata(node, image, record, level or 0, loader), record)
+    if name is not None and record is not None:  # the record names it: no listing
+        try:
+            found = node[name]
+        except KeyError:
+            found = None
+        if isinstance(found, zarr.Array) and found.ndim >= 2:
+            meta = node.attrs.get("metadata")
+            return found, lambda: _json.decode(meta or {}, loader), record
     arrays = {key: arr for key, arr in node.arrays() if arr.ndim >= 2}
     if name is None:
         name = ARRAY_NAME if ARRAY_NAME in arrays else (next(iter(arrays)) if len(arrays) == 1
@@ -418,6 +507,14 @@ def _frames_array(location: Location, path: str, mode: str, name: str | None,
             f"found: {sorted(arrays)}; pass array= to choose one")
     meta = node.attrs.get("metadata") if record is not None else dict(node.attrs)
     return arrays[name], lambda: _json.decode(meta or {}, loader), record
+
+
+def _committed(root: dict[str, Any] | None, version: str | None) -> str | None:
+    """The version of a versioned store to open, from its root's document (checked)."""
+    record = ((root or {}).get("attributes") or {}).get(ATTR)
+    if root is None or not isinstance(record, dict) or "version" not in record:
+        return None
+    return committed_version(record, version)
 
 
 def _array_loader(group: Any, location: Location) -> Callable[[str], np.ndarray]:

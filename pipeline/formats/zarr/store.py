@@ -189,6 +189,16 @@ def is_version_name(name: str) -> bool:
         all(c in "0123456789abcdef" for c in tail)
 
 
+def committed_version(record: dict[str, Any], version: str | None = None) -> str:
+    """The version of a versioned store's root ``record`` to open: the committed one, or
+    ``version`` if the store keeps it."""
+    kept = [record["version"], *(record.get("kept") or [])]
+    name = record["version"] if version is None else version
+    if name not in kept or not isinstance(name, str) or not is_version_name(name):
+        raise NotASeriesError(f"no version {name!r} in this store; it keeps {kept}")
+    return name
+
+
 def follow(node: Any, version: str | None = None) -> tuple[Any, dict[str, Any] | None]:
     """The group holding the frames of the store whose root group is ``node`` and its record:
     for a versioned store, the committed version (or ``version``, one it keeps)."""
@@ -197,11 +207,7 @@ def follow(node: Any, version: str | None = None) -> tuple[Any, dict[str, Any] |
         if version is not None:
             raise NotASeriesError(f"{version!r}: this store keeps no versions")
         return node, record
-    kept = [record["version"], *(record.get("kept") or [])]
-    name = record["version"] if version is None else version
-    if name not in kept or not isinstance(name, str) or not is_version_name(name):
-        raise NotASeriesError(f"no version {name!r} in this store; it keeps {kept}")
-    group = node[name]
+    group = node[committed_version(record, version)]
     inner = group.attrs.get(ATTR)
     return group, (inner if isinstance(inner, dict) else None)
 
@@ -261,6 +267,6 @@ def is_zarr_node(location: Location) -> bool:
     return False
 
 
-__all__ = ["ARRAY_NAME", "ATTR", "FORMAT_VERSION", "committed", "create_store", "is_version_name",
-           "is_zarr_node", "open_group", "open_targets", "publish", "read_array", "read_record",
+__all__ = ["ARRAY_NAME", "ATTR", "FORMAT_VERSION", "committed", "committed_version", "create_store", "is_version_name",
+           "follow", "is_zarr_node", "open_group", "open_targets", "publish", "read_array", "read_record",
            "set_complete", "version_name", "write_array"]
