@@ -9,6 +9,7 @@ store raises :class:`~pipeline.errors.MissingChunkError`, never zeros.
 
 from __future__ import annotations
 
+import errno
 import itertools
 import json
 import os
@@ -153,6 +154,9 @@ class ZarrSeries(FileSeries):
                                       "zarr.json nests deeper than a JSON parser can follow") \
                     from None
             except OSError as err:  # a directory, a FIFO named zarr.json
+                if err.errno == errno.ENOTDIR:  # the store's path is a file: not a store
+                    self.__dict__["_root_doc"] = None
+                    return None
                 raise NotASeriesError(f"{self._path!r}: its zarr.json cannot be read: "
                                       f"{err}") from None
         return self.__dict__["_root_doc"]  # type: ignore[no-any-return]
