@@ -9,17 +9,18 @@ holds ``fps``, ``duration`` (seconds) and ``codec``.
 
 from __future__ import annotations
 
+import contextlib
 import os
 from typing import Any
 
 import numpy as np
 
 from pipeline.errors import NotASeriesError
-from pipeline.formats import VIDEO_EXTENSIONS
 from pipeline.formats._imageio import PluginSeries
 from pipeline.formats._plugin import Format
 
 META_KEYS = ("fps", "duration", "codec")
+EXTENSIONS = (".mp4", ".mov", ".avi", ".mkv", ".m4v", ".webm", ".mpg", ".mpeg", ".wmv")
 
 
 class _Decoder:
@@ -31,16 +32,11 @@ class _Decoder:
     a jump.
     """
 
-    def __init__(self, plugin: Any) -> None:
-        self._plugin = plugin
-        self._reader = plugin.legacy_get_reader()
+    def __init__(self, reader: Any) -> None:
+        self._reader = reader
 
     def read(self, index: int) -> np.ndarray:
         return self._reader.get_data(index)[:]  # a plain array, not imageio's wrapper
-
-    def close(self) -> None:
-        self._reader.close()
-        self._plugin.close()
 
 
 class VideoSeries(PluginSeries):
@@ -57,17 +53,18 @@ class VideoSeries(PluginSeries):
     extra = "video"
 
     def _header(self, plugin: Any) -> None:
-        reader = plugin.legacy_get_reader()
-        info = reader.get_meta_data()
-        cols, rows = info["size"]
-        self._nframes = int(reader.count_frames())  # packets, not decoded frames
+        with contextlib.closing(plugin.legacy_get_reader()) as reader:
+            info = reader.get_meta_data()
+            cols, rows = info["size"]
+            self._nframes = int(reader.count_frames())  # packets, not decoded frames
         if self._nframes < 1:
             raise NotASeriesError(f"{self._path!r} holds no video frames")
         self._shape, self._dtype = (3, int(rows), int(cols)), np.dtype(np.uint8)
         self._meta = {k: info[k] for k in META_KEYS if isinstance(info.get(k), int | float | str)}
 
-    def _open_handle(self) -> Any:
-        return _Decoder(self._imopen())
+    def open_handle(self, stack: contextlib.ExitStack) -> Any:
+        plugin = stack.enter_context(self._imopen())
+        return _Decoder(stack.enter_context(contextlib.closing(plugin.legacy_get_reader())))
 
 
 def open(path: str | os.PathLike[str]) -> VideoSeries:
@@ -77,9 +74,7 @@ def open(path: str | os.PathLike[str]) -> VideoSeries:
 
 def sniff(path: str) -> bool:
     """ffmpeg reads nearly anything, images too: detection takes only video extensions."""
-    from pipeline.formats import VIDEO_EXTENSIONS
-
-    return path.lower().endswith(VIDEO_EXTENSIONS)
+    return path.lower().endswith(EXTENSIONS)
 
 
 class VideoFormat(Format):
@@ -87,7 +82,7 @@ class VideoFormat(Format):
 
     name = "video"
     aliases = ("ffmpeg", "movie")
-    extensions = VIDEO_EXTENSIONS
+    extensions = EXTENSIONS
     requires = ("imageio", "imageio_ffmpeg")
     extra = "video"
     open = staticmethod(open)
