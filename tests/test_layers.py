@@ -68,6 +68,13 @@ def test_every_module_has_a_layer():
     assert {m for m in below if m in found or m == "ops"} - sources == set()
 
 
+def test_every_builtin_format_is_independent_of_the_others():
+    from pipeline.formats import BUILTIN_FORMATS
+
+    assert contract("formats")["type"] == "independence"
+    assert sorted(contract("formats")["modules"]) == sorted(BUILTIN_FORMATS)
+
+
 def _copy(tmp_path: pathlib.Path) -> pathlib.Path:
     root = tmp_path / "repo"
     for name in ("pipeline", "ops"):
@@ -84,6 +91,8 @@ UPWARD = {
     "the persistence layer importing the package's face": (
         "pipeline/disk.py", "\n\ndef _up():\n    import pipeline\n\n    return pipeline.open\n"),
     "ops importing pipeline": ("ops/geometry.py", "\n\ndef _up():\n    import pipeline.series\n"),
+    "a format importing another format": (
+        "pipeline/formats/raw.py", "\n\ndef _up():\n    from pipeline.formats import imagefiles\n"),
     "a cycle between two analysis modules": (
         "pipeline/regions.py", "\n\ndef _up():\n    from pipeline import omega\n\n    return omega\n"),
 }
