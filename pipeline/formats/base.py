@@ -38,7 +38,6 @@ import functools
 import threading
 import types
 import warnings
-import weakref
 from collections.abc import Callable, Sequence
 from typing import Any, ClassVar, overload
 
@@ -95,7 +94,7 @@ class FileSeries(ImageSeries):
     _dtype: np.dtype
     _meta: dict[str, Any] | None = None
     _handle: Any = None
-    _closer: weakref.finalize | None = None
+    _closer: contextlib.ExitStack | None = None
     _borrowed: Any = None
     _kept: tuple[Any, dict[Any, Any]] | None = None
     _close_borrowed: bool = False
@@ -196,8 +195,7 @@ class FileSeries(ImageSeries):
         if self._handle is None:
             with contextlib.ExitStack() as stack:
                 handle = self.open_handle(stack)
-                self._closer = weakref.finalize(self, _close_quietly, stack.pop_all().close,
-                                                self._what())
+                self._closer = stack.pop_all()
             self._handle = handle
         return self._handle
 
@@ -209,10 +207,7 @@ class FileSeries(ImageSeries):
         with ``close_when_finished``.
         """
         self._borrowed = file
-        if close_when_finished:
-            weakref.finalize(self, _close_quietly, functools.partial(_close_if_open, file),
-                             self._what())
-            self._close_borrowed = True
+        self._close_borrowed = bool(close_when_finished)
 
     def from_handle(self, key: Any, make: Callable[[Any], Any]) -> Any:
         """``make(handle)``, kept until the handle changes (use under :attr:`lock`).
@@ -233,15 +228,20 @@ class FileSeries(ImageSeries):
         closer, borrowed = self._closer, self._borrowed
         for name in (*OPEN_STATE, *self.transient):
             setattr(self, name, None)
-        detached = closer.detach() if closer is not None else None
-        if detached is not None:
-            _, _, (close, _), _ = detached
-            close()  # here, not in the finaliser: a failure is the caller's to see
-        if borrowed is not None and self._close_borrowed:
-            _close_if_open(borrowed)
+        if closer is not None:
+            closer.close()
+        if borrowed is not None and self._close_borrowed and borrowed:  # h5py: true while open
+            borrowed.close()
 
-    def _what(self) -> str:
-        return f"{type(self).__name__} of {self.__dict__.get('_path', '?')!r}"
+    def __del__(self) -> None:
+        # a collected series closes what it holds open (hexrd's adapters do too); a finaliser
+        # must not raise, so a failure is said as a warning
+        try:
+            self.close()
+        except Exception as err:  # noqa: BLE001  (whatever the library raises, say it)
+            with contextlib.suppress(Exception):  # at interpreter exit warnings may be gone
+                warnings.warn(f"{type(self).__name__} of {self.__dict__.get('_path', '?')!r} "
+                              f"could not close its file: {err!r}", UserWarning, stacklevel=2)
 
 
 def readable(path: str, storage_options: dict[str, Any] | None, stack: contextlib.ExitStack
@@ -249,19 +249,6 @@ def readable(path: str, storage_options: dict[str, Any] | None, stack: contextli
     """``path`` itself for a local file; for a URL, an fsspec file object closed with ``stack``."""
     where = _fsspec.openable(path, storage_options)
     return where if isinstance(where, str) else stack.enter_context(where)
-
-
-def _close_if_open(file: Any) -> None:
-    if file:  # an h5py File is false once closed
-        file.close()
-
-
-def _close_quietly(close: Callable[[], Any], what: str) -> None:
-    """``close()`` for a series being collected: a finaliser must not raise, so it warns."""
-    try:
-        close()
-    except Exception as err:  # noqa: BLE001  (whatever the library raises, say it)
-        warnings.warn(f"{what} could not close its file: {err!r}", UserWarning, stacklevel=2)
 
 
 class frame_by_frame:  # noqa: N801  (a decorator, named as one)

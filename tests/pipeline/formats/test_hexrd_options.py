@@ -177,6 +177,18 @@ def test_hdf5plugin_filters_as_compression(tmp_path):
         pipeline.write(array_series(data), tmp_path / "x.h5", compression=3)
 
 
+def test_a_failing_close_warns_when_collected(tmp_path):
+    pipeline.write(array_series(sparse()), tmp_path / "a.h5")
+    s = pipeline.open(tmp_path / "a.h5")
+
+    def bad_close():
+        raise RuntimeError("boom")
+
+    s.close = bad_close
+    with pytest.warns(UserWarning, match="could not close.*boom"):
+        s.__del__()
+
+
 # -- YAML given as text, yamlmeta, raw --------------------------------------------------------
 
 
