@@ -1,4 +1,4 @@
-"""What the readers built on imageio share: importing it, and images as frames.
+"""What the readers built on imageio share: importing it, reading an image, images as frames.
 
 imageio gives colour images as ``(rows, cols, channels)``; a series keeps
 channels before the image plane (``C, Y, X``) so that geometric ops act on
@@ -7,8 +7,10 @@ rows and columns, as they do for TIFF and Zarr frames.
 
 from __future__ import annotations
 
+import builtins
 import contextlib
 import os
+import warnings
 from typing import Any
 
 import numpy as np
@@ -26,6 +28,21 @@ left to ``detector``: fabio reads 16-bit ones as uint16, Pillow as int32)."""
 def imageio(extra: str = "images") -> Any:
     """``imageio.v3``, or an ImportError naming the extra that installs it."""
     return require("imageio.v3", extra, "image and video files")
+
+
+def read_image(path: str, props: bool = False, **options: Any) -> Any:
+    """``imageio.v3.imread(path, **options)`` (``improps`` with ``props``), the file closed after.
+
+    imageio is given a file opened here: given a name, it opens the file once
+    for each plugin it tries, and leaves those open when every plugin declines.
+    """
+    iio = imageio()
+    extension = os.path.splitext(path)[1].lower() or None
+    with builtins.open(path, "rb") as fh, warnings.catch_warnings():
+        # trying its plugins in turn, imageio imports deprecated ones (DICOM) and says so
+        warnings.simplefilter("ignore", DeprecationWarning)
+        read = iio.improps if props else iio.imread
+        return read(fh, extension=extension, **options)
 
 
 def frame_shape(image_shape: tuple[int, ...]) -> tuple[int, ...]:
@@ -123,5 +140,14 @@ class PluginSeries(FileSeries):
         return as_frame(image)[region_index(region)]
 
 
-__all__ = ["IMAGE_EXTENSIONS", "PluginSeries", "as_frame", "first_line", "frame_shape", "imageio", "not_readable",
-           "unreadable_frame"]
+__all__ = [
+    "IMAGE_EXTENSIONS",
+    "PluginSeries",
+    "as_frame",
+    "first_line",
+    "frame_shape",
+    "imageio",
+    "not_readable",
+    "read_image",
+    "unreadable_frame",
+]

@@ -36,6 +36,7 @@ from ops import Region, require
 from pipeline.dtypes import convert
 from pipeline.errors import FrameShapeError, NotASeriesError, NotMyFormat, OptionValueError
 from pipeline.formats import _fabio
+from pipeline.formats._imageio import read_image
 from pipeline.formats._plugin import Format
 from pipeline.formats._yamldoc import load_yaml_source, sniff_yaml, yaml_metadata
 from pipeline.formats.base import FileSeries, FrameNumbers, frame_numbers, output
@@ -54,12 +55,8 @@ def _file_info(path: str) -> tuple[int, tuple[int, ...], np.dtype]:
         with _damaged_tiff(path), tifffile.TiffFile(path) as tf:
             page = tf.pages.first
             return len(tf.pages), tuple(page.shape), np.dtype(page.dtype)
-    props = _imageio().improps(path)
+    props = read_image(path, props=True)
     return 1, tuple(props.shape), np.dtype(props.dtype)
-
-
-def _imageio() -> Any:
-    return require("imageio.v3", "images", "image files")
 
 
 def _read_file_frame(path: str, page: int) -> np.ndarray:
@@ -69,7 +66,7 @@ def _read_file_frame(path: str, page: int) -> np.ndarray:
         tifffile = require("tifffile", "images", "TIFF image files")
         with _damaged_tiff(path):
             return tifffile.imread(path, key=page)
-    return np.asarray(_imageio().imread(path))
+    return np.asarray(read_image(path))
 
 
 @contextlib.contextmanager

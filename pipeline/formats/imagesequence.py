@@ -19,7 +19,6 @@ from __future__ import annotations
 import glob
 import os
 import struct
-import warnings
 from typing import Any
 
 import numpy as np
@@ -97,12 +96,10 @@ def _read_tiff(path: str) -> np.ndarray:
 
 
 def _image_header(path: str) -> tuple[tuple[int, ...], np.dtype]:
-    iio = _imageio.imageio()
     try:
-        with warnings.catch_warnings():
-            # trying its plugins in turn, imageio imports deprecated ones (DICOM) and says so
-            warnings.simplefilter("ignore", DeprecationWarning)
-            props = iio.improps(path, index=0)
+        props = _imageio.read_image(path, props=True, index=0)
+    except ImportError:
+        raise
     except _imageio.not_readable() as err:
         raise NotMyFormat(f"{path!r} is not an image imageio reads: "
                           f"{_imageio.first_line(err)}") from err
@@ -175,7 +172,7 @@ class ImageSequenceSeries(FileSeries):
             return _read_tiff(name)
         options: dict[str, Any] = {} if self._mode is None else {"plugin": "pillow",
                                                                   "mode": self._mode}
-        return _imageio.as_frame(_imageio.imageio().imread(name, index=0, **options))
+        return _imageio.as_frame(_imageio.read_image(name, index=0, **options))
 
     @frame_by_frame
     def read(self, j: int, region: Region) -> np.ndarray:

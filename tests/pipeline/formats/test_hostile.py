@@ -125,11 +125,11 @@ def _video(tmp: Path) -> Case:
     pytest.importorskip("imageio_ffmpeg")
     import imageio.v3 as iio
 
-    from tests.pipeline.formats.test_gif_video import as_frames, blocky
+    from tests.pipeline.formats.test_gif_video import blocky, video_frames
 
     path = tmp / "v.mp4"
     iio.imwrite(path, blocky(4, 32, 32), fps=8, plugin="FFMPEG")
-    return Case(path, as_frames(iio.imread(path, plugin="FFMPEG")), "video",
+    return Case(path, video_frames(path), "video",
                 magic=b"\x00\x00\x00\x20ftypisom")
 
 
