@@ -51,7 +51,7 @@ def load_npz(path: str, stack: contextlib.ExitStack) -> Any:
     A truncated or corrupt archive is NotASeriesError naming it; the file is
     opened here so that it is closed when numpy refuses it.
     """
-    fh = stack.enter_context(builtins.open(path, "rb"))
+    fh = stack.enter_context(builtins.open(path, "rb"))  # noqa: SIM115  (closed with stack)
     try:
         archive = np.load(fh, allow_pickle=False)
     except (zipfile.BadZipFile, EOFError, ValueError, OSError) as err:

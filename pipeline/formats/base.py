@@ -251,7 +251,7 @@ def readable(path: str, storage_options: dict[str, Any] | None, stack: contextli
     return where if isinstance(where, str) else stack.enter_context(where)
 
 
-class frame_by_frame:  # noqa: N801  (a decorator, named as one)
+class frame_by_frame:  # a decorator, named as one (like property)
     """Declares a reader that decodes one whole frame after another.
 
     ``read_frame(series, j, region)`` gives frame ``j`` restricted to

@@ -19,8 +19,8 @@ from ops import FrameSpec, Region
 from pipeline import _json, ome
 from pipeline.errors import IncompleteStoreError, NotASeriesError, OptionValueError, ReadOnlyError
 from pipeline.formats import _chunkio, _zarrstate
-from pipeline.formats.base import FileSeries
 from pipeline.formats._plugin import Format
+from pipeline.formats.base import FileSeries
 from pipeline.series import FrameSelection, region_index
 
 FORMAT_VERSION = 1
