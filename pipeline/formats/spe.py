@@ -34,8 +34,9 @@ HEADER = {  # name: (offset, little-endian dtype), from the SPE 2.5 and 3.0 spec
     "xml_offset": (678, "<u8"), "nframes": (1446, "<i4"), "version": (1992, "<f4"),
     "exposure_sec": (10, "<f4"),
 }
-DTYPES = {0: np.dtype("<f4"), 1: np.dtype("<i4"), 2: np.dtype("<i2"), 3: np.dtype("<u2"),
-          5: np.dtype("<f8"), 6: np.dtype("u1"), 8: np.dtype("<u4")}
+DTYPES: dict[int, np.dtype] = {
+    0: np.dtype("<f4"), 1: np.dtype("<i4"), 2: np.dtype("<i2"), 3: np.dtype("<u2"),
+    5: np.dtype("<f8"), 6: np.dtype("u1"), 8: np.dtype("<u4")}
 """The header's pixel type codes."""
 
 
