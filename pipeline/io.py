@@ -9,7 +9,7 @@ from typing import Any
 from pipeline import persist, storage
 from pipeline.errors import MissingOptionError, NotMyFormat, UnknownFormatError, WrongFormatError
 from pipeline.formats import Format, registry
-from pipeline.formats._h5node import is_h5_node
+from pipeline.formats._h5 import is_h5_node
 from pipeline.formats.protocol import as_series
 from pipeline.series import ImageSeries
 

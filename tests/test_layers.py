@@ -3,7 +3,8 @@
 ``lint-imports`` runs here with the repository's own configuration, so the
 suite fails when a module imports a higher layer (inside a function too), the
 package's face, or closes an import cycle.  The other tests check that the
-contracts cover every module and that they catch what they are meant to.
+contracts cover every module and that they catch what they are meant to, and
+that no built-in format module imports another (directly or through helpers).
 """
 
 from __future__ import annotations
@@ -104,6 +105,41 @@ def test_the_contracts_catch(case, tmp_path):
     result = lint(root)
     assert result.returncode != 0, result.stdout
     assert "BROKEN" in result.stdout
+
+
+FORMAT_CHAINS = """
+import grimp
+from pipeline.formats import BUILTIN_FORMATS
+
+graph = grimp.build_graph("pipeline", "ops", exclude_type_checking_imports=True)
+for importer in BUILTIN_FORMATS:
+    for imported in BUILTIN_FORMATS:
+        chain = importer != imported and graph.find_shortest_chain(importer, imported)
+        if chain:
+            print(" -> ".join(chain))
+"""
+"""Prints every chain of imports from one built-in format module to another (the list of
+formats is the registry's own, so a new format is checked without being named here)."""
+
+
+def format_chains(root: pathlib.Path) -> list[str]:
+    env = {**os.environ, "PYTHONPATH": str(root)}
+    result = subprocess.run([sys.executable, "-c", FORMAT_CHAINS], check=True, cwd=root,
+                            env=env, capture_output=True, text=True, timeout=120)
+    return result.stdout.splitlines()
+
+
+def test_no_format_module_imports_another():
+    # what formats share lives in helper modules (pipeline/formats/_*.py, base, eiger)
+    assert format_chains(ROOT) == []
+
+
+def test_the_format_check_catches_one_format_reaching_another(tmp_path):
+    root = _copy(tmp_path)
+    with open(root / "pipeline/formats/_yamldoc.py", "a") as f:  # through a helper, in a function
+        f.write("\n\ndef _up():\n    from pipeline.formats import imagefiles\n")
+    assert "pipeline.formats.raw -> pipeline.formats._yamldoc -> pipeline.formats.imagefiles" \
+        in format_chains(root)
 
 
 def _calls_of_getattr(tree: ast.AST) -> list[tuple[int, str]]:

@@ -9,6 +9,13 @@ third-party formats arrive through the ``lazyseries.formats`` entry-point
 group, each naming a Format (or Format subclass) registered under the entry
 point's name.  Both are loaded once, on the registry's first use, so ``in``,
 :meth:`FormatRegistry.lookup` and iteration always give the same answer.
+
+A file format's series subclasses :class:`~pipeline.formats.base.FileSeries`
+(one read hook, one pickling rule).  No format module imports another: what
+formats share lives in helper modules (``_h5`` for HDF5 files, ``_fabio`` for
+detector files, ``_yamldoc`` for hexrd's YAML descriptions, ``_imageio``,
+``_npzcache``, ``_fch5``, ``_nexus``, ``_tiffmeta``, and ``eiger``, hexrd's
+module of Eiger stream decoding).
 """
 
 from __future__ import annotations
@@ -21,20 +28,9 @@ from collections.abc import Iterator
 from pipeline.errors import FormatPluginWarning, RegistrationError, UnknownFormatError
 from pipeline.formats._encoding import FileEncoding
 from pipeline.formats._plugin import Format, check_format
+from pipeline.formats.base import FileSeries, frame_by_frame
 
 ENTRY_POINT_GROUP = "lazyseries.formats"
-
-DETECTOR_EXTENSIONS = (".ge", ".ge1", ".ge2", ".ge3", ".ge4", ".ge5", ".gel", ".edf", ".edf.gz",
-                       ".edf.bz2", ".cbf", ".cbf.gz", ".cbf.bz2", ".mccd", ".mar2300", ".mar3450",
-                       ".mar3600", ".sfrm", ".img", ".kcd", ".xsd", ".mrc", ".dm3", ".rodhypix",
-                       ".esperanto")
-"""Detector image files fabio reads (``pipeline.formats.detector``, kept in step with it)."""
-
-IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".webp", ".jp2", ".tif", ".tiff")
-"""Single images, and the files a directory or glob of images is made of (PNM files are
-left to ``detector``: fabio reads 16-bit ones as uint16, Pillow as int32)."""
-
-VIDEO_EXTENSIONS = (".mp4", ".mov", ".avi", ".mkv", ".m4v", ".webm", ".mpg", ".mpeg", ".wmv")
 
 BUILTIN_FORMATS: tuple[str, ...] = tuple(f"pipeline.formats.{name}" for name in (
     "zarr", "array", "function", "hdf5", "framecache", "imagefiles", "tiff", "raw",
@@ -162,5 +158,5 @@ class FormatRegistry:
 registry = FormatRegistry(BUILTIN_FORMATS, entry_points=ENTRY_POINT_GROUP)
 """The process-wide format registry."""
 
-__all__ = ["BUILTIN_FORMATS", "ENTRY_POINT_GROUP", "FileEncoding", "Format", "FormatRegistry",
-           "registry"]
+__all__ = ["BUILTIN_FORMATS", "ENTRY_POINT_GROUP", "FileEncoding", "FileSeries", "Format",
+           "FormatRegistry", "frame_by_frame", "registry"]

@@ -1,4 +1,11 @@
-"""The HDF5 style (``.fch5``) of hexrd's frame caches: header reading and writing."""
+"""The HDF5 style (``.fch5``) of hexrd's frame caches: its header, and writing one.
+
+An fch5 cache holds the ``HEXRD_FRAMECACHE_VERSION`` attribute (1), the
+datasets ``data`` (m, 1), ``indices`` (m, 2: row, col), ``frame_ids``
+(2 * nframes: frame i is ``[frame_ids[2i], frame_ids[2i+1])``), ``shape``,
+``nframes``, ``dtype`` and a ``metadata`` group, in a file or in any group of
+one (hexrd's ``path=``).
+"""
 
 from __future__ import annotations
 
@@ -7,17 +14,23 @@ from typing import Any
 
 import numpy as np
 
-from pipeline.errors import NotASeriesError, NotMyFormat, UnsupportedVersionError
+from pipeline import _json
+from pipeline.errors import (
+    MetadataError,
+    NotASeriesError,
+    NotMyFormat,
+    OptionValueError,
+    StoreExistsError,
+    UnsupportedVersionError,
+)
+from pipeline.formats import _h5
+from pipeline.formats._filewrite import iter_blocks
+from pipeline.formats._npzcache import Header, index_dtype, sparse_entries
 from pipeline.series import ImageSeries
 
-VERSION_ATTR = "HEXRD_FRAMECACHE_VERSION"
+VERSION_ATTR = _h5.FRAMECACHE_ATTR
 VERSION = 1
-
-
-def _h5py() -> Any:
-    from pipeline.formats._h5 import h5py
-
-    return h5py("fch5 frame caches")  # hdf5plugin's filters registered, when installed
+MEMBERS = ("data", "indices", "frame_ids", "shape", "nframes", "dtype", "metadata")
 
 
 def _text(value: Any) -> str:
@@ -25,11 +38,9 @@ def _text(value: Any) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
 
 
-def read_fch5_header(path: Any) -> tuple[int, tuple[int, ...], np.dtype, dict[str, Any]]:
+def read_fch5_header(path: Any) -> Header:
     """``(nframes, shape, dtype, metadata)`` of an fch5 frame cache (a file or an open group)."""
-    from pipeline.formats._h5node import opened
-
-    with opened(path) as f:
+    with _h5.opened(path) as f:
         if VERSION_ATTR not in f.attrs:
             raise NotMyFormat(f"{path!r} is an HDF5 file without the {VERSION_ATTR} attribute")
         version = int(f.attrs[VERSION_ATTR])
@@ -75,8 +86,6 @@ def _unwrap(group: Any, out: dict[str, Any]) -> None:
             if isinstance(out[key], np.ndarray) and out[key].size == 1:
                 out[key] = str(out[key].reshape(-1)[0])
             if isinstance(out[key], str) and out[key].startswith(JSON_PREFIX):
-                from pipeline import _json
-
                 out[key] = _json.decode(json.loads(out[key][len(JSON_PREFIX):]))
         else:
             value = np.asarray(node[()])
@@ -99,9 +108,6 @@ def _hexrd_native(value: Any) -> bool:
 
 def wrap_value(key: str, value: Any, group: Any) -> None:
     """Store ``value`` under ``key`` in ``group`` (``None``: only check that it can be)."""
-    from pipeline import _json
-    from pipeline.errors import MetadataError
-
     if not isinstance(key, str) or "/" in key or key in ("", ".", ".."):
         raise MetadataError(f"metadata key {key!r}: an fch5 frame cache needs keys without '/'")
     if isinstance(value, bytes):
@@ -122,13 +128,10 @@ def wrap_value(key: str, value: Any, group: Any) -> None:
 def write_fch5(series: ImageSeries, tmp: str, threshold: float | None,
                meta: dict[str, Any], blocks: Any) -> None:
     """Write ``series`` (its ``blocks``) into ``tmp`` (a file, or an open group), hexrd's layout."""
-    from pipeline.formats._h5node import opened
-    from pipeline.formats._npzcache import index_dtype, sparse_entries
-
     n = len(series)
     idx_dtype = index_dtype(series.shape)
     frame_ids = np.zeros(2 * n, np.uint64)
-    with opened(tmp, "w") as f:
+    with _h5.opened(tmp, "w") as f:
         f.attrs[VERSION_ATTR] = VERSION
         f["shape"] = np.asarray(series.shape)
         f["nframes"] = n
@@ -151,3 +154,37 @@ def write_fch5(series: ImageSeries, tmp: str, threshold: float | None,
                 frame_ids[2 * (start + k):2 * (start + k) + 2] = (end, end + count)
                 end += count
         f.create_dataset("frame_ids", data=frame_ids)
+
+
+def write_into_group(series: ImageSeries, node: Any, path: str | None, threshold: float | None,
+                     style: str, overwrite: bool, meta: dict[str, Any]) -> None:
+    """Write an fch5 cache into the open group ``node`` (or its new subgroup ``path``)."""
+    if style != "fch5":
+        raise OptionValueError(f"style={style!r}: a frame cache inside an open HDF5 file is "
+                               "of style 'fch5'")
+    _h5.writable(node, "a frame cache")
+    write_fch5(series, _cache_group(node, path, overwrite), threshold, meta, iter_blocks(series))
+
+
+def _cache_group(node: Any, path: str | None, overwrite: bool) -> Any:
+    if path and path not in node:
+        return node.create_group(path)
+    where = node[path] if path else node
+    is_group = hasattr(where, "keys")
+    members = [k for k in MEMBERS if k in where] if is_group else []
+    is_cache = is_group and VERSION_ATTR in where.attrs
+    if is_group and not (members or is_cache) and (not path or not len(where)):
+        return where  # nothing of a frame cache there yet
+    name = f"{node.file.filename!r}:{where.name}"
+    if not overwrite:
+        raise StoreExistsError(f"{name} already holds a frame cache (or something else); pass "
+                               "overwrite=True to replace a frame cache, or choose another path=")
+    if not is_cache:
+        raise StoreExistsError(f"{name} holds {members} but is not a frame cache; it is not "
+                               "replaced even with overwrite=True")
+    if path:
+        del node[path]
+        return node.create_group(path)
+    for key in members:
+        del where[key]
+    return where

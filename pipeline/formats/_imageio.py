@@ -1,4 +1,4 @@
-"""What the readers built on imageio share: importing it, and images as frames.
+"""What the readers built on imageio share: importing it, reading an image, images as frames.
 
 imageio gives colour images as ``(rows, cols, channels)``; a series keeps
 channels before the image plane (``C, Y, X``) so that geometric ops act on
@@ -7,23 +7,42 @@ rows and columns, as they do for TIFF and Zarr frames.
 
 from __future__ import annotations
 
+import builtins
+import contextlib
 import os
+import warnings
 from typing import Any
 
 import numpy as np
 
-from ops import Region
+from ops import Region, require
 from pipeline.errors import FrameShapeError, NotASeriesError, NotMyFormat, UnreadableFrameError
-from pipeline.formats._frames import FrameAtATime
-from pipeline.formats._handle import LazyHandle
+from pipeline.formats.base import FileSeries, frame_by_frame
 from pipeline.series import region_index
+
+IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".webp", ".jp2", ".tif", ".tiff")
+"""Single images, and the files a directory or glob of images is made of (PNM files are
+left to ``detector``: fabio reads 16-bit ones as uint16, Pillow as int32)."""
 
 
 def imageio(extra: str = "images") -> Any:
     """``imageio.v3``, or an ImportError naming the extra that installs it."""
-    from ops import require
-
     return require("imageio.v3", extra, "image and video files")
+
+
+def read_image(path: str, props: bool = False, **options: Any) -> Any:
+    """``imageio.v3.imread(path, **options)`` (``improps`` with ``props``), the file closed after.
+
+    imageio is given a file opened here: given a name, it opens the file once
+    for each plugin it tries, and leaves those open when every plugin declines.
+    """
+    iio = imageio()
+    extension = os.path.splitext(path)[1].lower() or None
+    with builtins.open(path, "rb") as fh, warnings.catch_warnings():
+        # trying its plugins in turn, imageio imports deprecated ones (DICOM) and says so
+        warnings.simplefilter("ignore", DeprecationWarning)
+        read = iio.improps if props else iio.imread
+        return read(fh, extension=extension, **options)
 
 
 def frame_shape(image_shape: tuple[int, ...]) -> tuple[int, ...]:
@@ -70,15 +89,15 @@ def unreadable_frame(path: str, j: int, err: BaseException) -> UnreadableFrameEr
                            f"{first_line(err)}")
 
 
-class PluginSeries(LazyHandle, FrameAtATime):
+class PluginSeries(FileSeries):
     """The frames of one multi-frame file, read one at a time through an imageio v3 plugin.
 
     Subclasses set :attr:`format_name`, :attr:`plugin` and :attr:`extra` and
     implement :meth:`_header`, which reads the file's header into
     ``_nframes``, ``_shape``, ``_dtype`` and ``_meta`` without decoding a
-    frame.  The plugin (an open file, or a running ffmpeg) is opened on the
-    first read and kept for the next, which is what makes reading frames in
-    order cheap; a pickled copy opens its own.
+    frame.  The plugin (an open file, or a running ffmpeg) is the series'
+    handle, opened on the first read and kept for the next, which is what
+    makes reading frames in order cheap; a pickled copy opens its own.
     """
 
     format_name = ""
@@ -87,7 +106,6 @@ class PluginSeries(LazyHandle, FrameAtATime):
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
         self._path = os.fspath(path)
-        self._init_handle()
         if not os.path.isfile(self._path):
             raise NotMyFormat(f"{self._path!r} is not a file")
         try:
@@ -105,14 +123,15 @@ class PluginSeries(LazyHandle, FrameAtATime):
     def _header(self, plugin: Any) -> None:
         raise NotImplementedError
 
-    def _open_handle(self) -> Any:
-        return self._imopen()
+    def open_handle(self, stack: contextlib.ExitStack) -> Any:
+        return stack.enter_context(self._imopen())
 
     def _read_options(self) -> dict[str, Any]:
         return {}
 
-    def _read_one(self, j: int, region: Region) -> np.ndarray:
-        with self._lock:  # one plugin per series: its file position is shared state
+    @frame_by_frame
+    def read(self, j: int, region: Region) -> np.ndarray:
+        with self.lock:  # one plugin per series: its file position is shared state
             handle = self.handle
             try:
                 image = handle.read(index=j, **self._read_options())
@@ -121,5 +140,14 @@ class PluginSeries(LazyHandle, FrameAtATime):
         return as_frame(image)[region_index(region)]
 
 
-__all__ = ["PluginSeries", "as_frame", "first_line", "frame_shape", "imageio", "not_readable",
-           "unreadable_frame"]
+__all__ = [
+    "IMAGE_EXTENSIONS",
+    "PluginSeries",
+    "as_frame",
+    "first_line",
+    "frame_shape",
+    "imageio",
+    "not_readable",
+    "read_image",
+    "unreadable_frame",
+]

@@ -18,27 +18,24 @@ missing is refused (HDF5 would silently give its fill value instead).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
-from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
 from ops import Region
 from pipeline.errors import NotASeriesError
-from pipeline.formats._file import FileSeries, frame_numbers
-from pipeline.formats._h5 import h5py as _h5py_module
-from pipeline.formats._h5 import open_file
-from pipeline.formats._h5meta import read_attrs
-from pipeline.formats._handle import LazyHandle
-from pipeline.series import FrameSelection, ImageSeries, region_index
+from pipeline.formats import _h5
+from pipeline.formats.base import FileSeries, frame_numbers, output
+from pipeline.series import FrameSelection, region_index
 
 PART = re.compile(r"^data_(\d+)$")
 
 
 def _h5py() -> Any:
-    return _h5py_module("NeXus files")
+    return _h5.h5py("NeXus files")
 
 
 def _attr_text(node: Any, name: str) -> str | None:
@@ -118,7 +115,8 @@ def locate(f: Any) -> tuple[str, list[str]] | None:
     return None
 
 
-def _has_hexrd_layout(f: Any, dataname: str) -> bool:
+def datasets_named(f: Any, dataname: str) -> list[str]:
+    """The paths of every dataset called ``dataname`` in the open file ``f``."""
     found: list[str] = []
 
     def visit(name: str, node: Any) -> None:
@@ -126,37 +124,27 @@ def _has_hexrd_layout(f: Any, dataname: str) -> bool:
             found.append(name)
 
     f.visititems(visit)
-    return bool(found)
+    return found
 
 
-def open_frames(filename: Any, dataname: str, group: str | None,
-                one: Callable[..., ImageSeries]) -> ImageSeries | None:
-    """The NeXus frames of ``filename`` (or of its ``group``) as a series.
+def find_frames(filename: Any, dataname: str, group: str | None) -> tuple[str, list[str]] | None:
+    """``(group, [dataset names])`` of the NeXus frames of ``filename`` (or of its ``group``).
 
-    Frames in several datasets are a :class:`LinkedSeries`; in one, the series
-    ``one(path, path=group, dataname=name)`` (the HDF5 reader's).  None where
-    hexrd's layout (a dataset ``dataname``) is, or no NeXus frames are: the
-    caller then reads the file as hexrd lays it out.
+    None where hexrd's layout (a dataset ``dataname``) is, or no NeXus frames
+    are: the caller then reads the file as hexrd lays it out.  Several names
+    are parts read as one :class:`LinkedSeries`.
     """
     if not isinstance(filename, str | os.PathLike):
         return None
     path = os.fspath(filename)
-    h5py = _h5py()
-    if not os.path.isfile(path) or not h5py.is_hdf5(path):
+    if not os.path.isfile(path) or not _h5.is_hdf5(path):
         return None
-    with open_file(path) as f:
+    with _h5.open_file(path, "NeXus files") as f:
         if group is None:
-            found = None if _has_hexrd_layout(f, dataname) else locate(f)
-        else:
-            node = f.get(group)
-            ok = node is not None and _is_group(node) and dataname not in node
-            found = _signal(node) if ok else None
-    if found is None:
-        return None
-    group, names = found
-    if len(names) > 1:
-        return LinkedSeries(path, group, names)
-    return one(path, path=group, dataname=names[0])
+            return None if datasets_named(f, dataname) else locate(f)
+        node = f.get(group)
+        ok = node is not None and _is_group(node) and dataname not in node
+        return _signal(node) if ok else None
 
 
 def check_virtual_sources(ds: Any, filename: str) -> None:
@@ -181,7 +169,7 @@ def check_virtual_sources(ds: Any, filename: str) -> None:
         )
 
 
-class LinkedSeries(LazyHandle, FileSeries):
+class LinkedSeries(FileSeries):
     """Frames of several datasets (``data_000001``, ...) of one group, one after the other.
 
     Parameters
@@ -195,14 +183,11 @@ class LinkedSeries(LazyHandle, FileSeries):
     """
 
     format_name = "hdf5"
-    transient = ("_parts",)  # datasets of the handle, reopened with it
 
     def __init__(self, filename: str | os.PathLike[str], group: str, names: list[str]) -> None:
         self._path = os.fspath(filename)
         self._group, self._names = group, list(names)
-        self._init_handle()
-        self._parts: list[Any] | None = None
-        with open_file(self._path) as f:
+        with _h5.open_file(self._path, "NeXus files") as f:
             counts, specs = [], set()
             for name in self._names:
                 ds = self._part(f, name)
@@ -215,7 +200,7 @@ class LinkedSeries(LazyHandle, FileSeries):
             if len(specs) != 1:
                 raise NotASeriesError(f"{self._path!r}: the parts of {group!r} disagree on "
                                       f"frame shape or dtype: {sorted(map(str, specs))}")
-            self._meta = _group_attrs(f[group])
+            self._meta = _h5.read_attrs(f[group].attrs)
         (self._shape, self._dtype), = specs
         self._starts = np.cumsum([0, *counts])
         self._nframes = int(self._starts[-1])
@@ -234,14 +219,11 @@ class LinkedSeries(LazyHandle, FileSeries):
                 "cannot be opened; copy the data files beside the master file"
             ) from None
 
-    def _open_handle(self) -> Any:
-        return open_file(self._path)
+    def open_handle(self, stack: contextlib.ExitStack) -> Any:
+        return stack.enter_context(_h5.open_file(self._path, "NeXus files"))
 
     def _datasets(self) -> list[Any]:
-        if self._parts is None or self._handle is None:
-            f = self.handle
-            self._parts = [self._part(f, name) for name in self._names]
-        return self._parts
+        return self.from_handle("parts", lambda f: [self._part(f, name) for name in self._names])
 
     @property
     def frame_chunk(self) -> int | None:
@@ -251,7 +233,7 @@ class LinkedSeries(LazyHandle, FileSeries):
         # whole frames without in-frame slices: h5py's cheapest selection
         index = () if region == self.spec.full_region else region_index(region)
         n = len(frame_numbers(frames, len(self)))
-        with self._lock:
+        with self.lock:
             parts = self._datasets()
             if isinstance(frames, slice) and n:
                 start = frames.start or 0
@@ -259,7 +241,7 @@ class LinkedSeries(LazyHandle, FileSeries):
                 lo = start - int(self._starts[k])
                 if start + n <= self._starts[k + 1]:  # within one part: h5py's array as is
                     return np.asarray(parts[k][(slice(lo, lo + n), *index)])
-            out = self.output(range(n), region)
+            out = output(range(n), region, self._dtype)
             if isinstance(frames, slice):
                 if n:
                     self._read_run(parts, frames.start or 0, out, index)
@@ -288,17 +270,9 @@ class LinkedSeries(LazyHandle, FileSeries):
     def options(self) -> dict[str, Any]:
         return {"group": self._group, "parts": list(self._names)}
 
-    def close(self) -> None:
-        self._parts = None
-        super().close()
-
     def __repr__(self) -> str:
         return (f"<LinkedSeries {self._path!r}:{self._group}/{{{self._names[0]}.."
                 f"{self._names[-1]}}}: {len(self)} frames of {self.shape} {self.dtype}>")
 
 
-def _group_attrs(group: Any) -> dict[str, Any]:
-    return read_attrs(group.attrs)
-
-
-__all__ = ["LinkedSeries", "check_virtual_sources", "locate", "open_frames"]
+__all__ = ["LinkedSeries", "check_virtual_sources", "datasets_named", "find_frames", "locate"]

@@ -16,6 +16,7 @@ import os
 from collections.abc import Callable
 from typing import Any, ClassVar
 
+from ops import require as require_package
 from pipeline.errors import RegistrationError, UnknownFormatError, WriteTargetError
 from pipeline.formats._encoding import Encoding, FileEncoding
 from pipeline.series import ImageSeries
@@ -117,10 +118,8 @@ class Format:
 
     def require(self) -> None:
         """Import the optional packages; an ImportError names the extra that brings them."""
-        from ops import require
-
         for package in self.requires:
-            require(package, self.extra or "all", f"the {self.name!r} format")
+            require_package(package, self.extra or "all", f"the {self.name!r} format")
 
     def claims(self, path: str | os.PathLike[str]) -> bool:
         """Whether ``path`` ends with one of :attr:`extensions`."""

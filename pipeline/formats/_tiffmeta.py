@@ -14,7 +14,7 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from pipeline import microscopy
+from pipeline import _json, microscopy
 
 JSON_TAG = 65000
 """Private TIFF tag (first of the reusable range) holding the series' metadata as JSON."""
@@ -91,8 +91,6 @@ def _from_imagej(ij: Mapping[str, Any], page: Any, nchannels: int | None) -> dic
 
 def read_json(tf: Any) -> dict[str, Any]:
     """The series' metadata kept in :data:`JSON_TAG` by the writer, decoded; else ``{}``."""
-    from pipeline import _json
-
     tag = tf.pages[0].tags.get(JSON_TAG)
     if tag is None:
         return {}
@@ -107,8 +105,6 @@ def read_json(tf: Any) -> dict[str, Any]:
 
 def json_tag(meta: Mapping[str, Any]) -> tuple[int, str, int, str, bool]:
     """The tifffile ``extratags`` entry holding ``meta`` (encoded before any frame is computed)."""
-    from pipeline import _json
-
     return (JSON_TAG, "s", 0, json.dumps(_json.encode(dict(meta), where="metadata")), True)
 
 

@@ -7,6 +7,7 @@ from typing import Any
 import numpy as np
 
 from ops import Region
+from pipeline.axes import as_frames
 from pipeline.errors import FrameShapeError, MissingOptionError, OptionValueError
 from pipeline.formats._plugin import Format
 from pipeline.series import FrameSelection, ImageSeries, region_index
@@ -22,8 +23,6 @@ class ArraySeries(ImageSeries):
 
     def __init__(self, data: Any, metadata: dict[str, Any] | None = None,
                  axes: str | None = None) -> None:
-        from pipeline.axes import as_frames
-
         if not hasattr(data, "shape") or not hasattr(data, "dtype"):
             data = np.asarray(data)
         if data.ndim < 2:

@@ -18,10 +18,14 @@ Version 1 files hold ``/data/<i>/<fields>``; version 2 (stream2, Eiger2 with
 two energy thresholds) hold ``/data/<i>/<channel>/<fields>`` with channels
 ``threshold_1`` and ``threshold_2``.  ``/metadata`` holds the stream's start
 message (and more), unwrapped into nested dicts.
+
+Both stream formats (:mod:`pipeline.formats.eiger_stream_v1`,
+:mod:`pipeline.formats.eiger_stream_v2`) build on :class:`EigerStreamSeries`.
 """
 
 from __future__ import annotations
 
+import contextlib
 import io
 import math
 import os
@@ -30,27 +34,21 @@ from typing import Any
 
 import numpy as np
 
-from ops import Region
+from ops import Region, require
 from pipeline.errors import (
     NotASeriesError,
     NotMyFormat,
     SeriesOptionError,
     UnsupportedCompressionError,
 )
-from pipeline.formats._frames import FrameAtATime
-from pipeline.formats._h5 import h5py as _h5py_module
-from pipeline.formats._h5 import open_file
-from pipeline.formats._handle import LazyHandle
+from pipeline.formats import _h5
+from pipeline.formats.base import FileSeries, frame_by_frame
 from pipeline.series import region_index
 
 ENCODINGS = (None, "lz4", "bslz4", "bszstd", "csrnpz")
 """Values of ``compression_type`` that :func:`decompress_frame` decodes."""
 
 FRAME_FIELDS = ("compression_type", "dtype", "shape", "elem_size", "data")
-
-
-def _h5py() -> Any:
-    return _h5py_module("Eiger stream files")
 
 
 def _text(value: Any) -> str | None:
@@ -96,8 +94,6 @@ def decompress_frame(d: dict[str, Any]) -> np.ndarray:
         check_size(d, shape, dtype)
         return _decode_csrnpz(_as_bytes(d["data"]), shape, dtype)
     if encoding in ("lz4", "bslz4", "bszstd"):
-        from ops import require
-
         dectris = require("dectris.compression", "eiger", f"{encoding!r}-encoded Eiger frames")
         check_size(d, shape, dtype)
         elem_size = int(np.asarray(d.get("elem_size", dtype.itemsize)))
@@ -171,59 +167,34 @@ def unwrap(group: Any) -> dict[str, Any]:
     return out
 
 
-def stream_version(f: Any) -> int | None:
-    """1 or 2 for an open HDF5 file laid out as an Eiger stream, else None."""
-    data = f.get("data")
-    if data is None or not hasattr(data, "keys") or "0" not in data:
-        return None
-    first = data["0"]
-    if not hasattr(first, "keys"):
-        return None
-    if "data" in first and "dtype" in first:
-        return 1
-    for channel in first.values():
-        if hasattr(channel, "keys") and "data" in channel and "dtype" in channel:
-            return 2
-    return None
-
-
 def sniff_version(path: str) -> int | None:
-    """:func:`stream_version` of the file at ``path`` (None for anything else)."""
-    h5py = _h5py()
-    try:
-        if not h5py.is_hdf5(path):
-            return None
-        with h5py.File(path, "r") as f:
-            return stream_version(f)
-    except OSError:
-        return None
+    """1 or 2 for an HDF5 file laid out as an Eiger stream of that version, else None."""
+    found = _h5.layout(path)
+    return int(found[-1]) if found is not None and found.startswith("eiger-stream-v") else None
 
 
-class EigerStreamSeries(LazyHandle, FrameAtATime):
+class EigerStreamSeries(FileSeries):
     """What both stream versions share: the file, frames counted at open, one decode per frame.
 
     Subclasses call :meth:`_init_file` and set ``_shape`` and ``_dtype`` in
     ``__init__`` (:meth:`_frame0` checks them), and implement :meth:`_fields`
     (frame ``j``'s stored fields, read under the lock) and :meth:`_combine`
-    (those fields decoded into the frame, outside it).
+    (those fields decoded into the frame, outside it).  The metadata is
+    read on first use, and again where a pickled series is used.
     """
 
     format_name = "eiger-stream"
-    transient = ("_meta_cache",)  # a recipe: path and options, read again where unpickled
 
     def _init_file(self, fname: Any, version: int) -> Any:
-        """Remember the file (an open ``h5py.File`` is used as is); return its /data group."""
-        h5py = _h5py()
-        self._init_handle()
-        if isinstance(fname, h5py.File):
-            self._path = fname.filename
-            self._handle = fname
+        """Remember the file (an open ``h5py.File`` is read while open); return its /data group."""
+        if _h5.is_h5_node(fname):
+            self.borrow(fname.file)
+            self._path = fname.file.filename
         else:
             self._path = os.fspath(fname)
-            if not h5py.is_hdf5(self._path):
+            if not _h5.is_hdf5(self._path):
                 raise NotMyFormat(f"{self._path!r} is not an HDF5 file")
-        self._meta_cache: dict[str, Any] | None = None
-        found = stream_version(self.handle)
+        found = _h5.stream_version(self.handle)
         if found != version:
             self.close()
             raise NotMyFormat(
@@ -234,8 +205,8 @@ class EigerStreamSeries(LazyHandle, FrameAtATime):
         self._nframes = len(data)
         return data
 
-    def _open_handle(self) -> Any:
-        return open_file(self._path, "Eiger stream files")
+    def open_handle(self, stack: contextlib.ExitStack) -> Any:
+        return stack.enter_context(_h5.open_file(self._path, "Eiger stream files"))
 
     def _frame0(self, group: Any) -> tuple[dict[str, Any], tuple[tuple[int, ...], np.dtype]]:
         """Frame 0's constant fields and spec, its stored size checked against the spec."""
@@ -247,14 +218,11 @@ class EigerStreamSeries(LazyHandle, FrameAtATime):
             raise NotASeriesError(f"{self._path!r}: frame 0: {err}") from None
         return constant, spec
 
-    @property
-    def metadata(self) -> dict[str, Any]:
-        """``/metadata`` unwrapped (read on first use; the dict is the caller's to change)."""
-        if self._meta_cache is None:
-            with self._lock:
-                group = self.handle.get("metadata")
-                self._meta_cache = unwrap(group) if group is not None else {}
-        return self._meta_cache
+    def read_metadata(self) -> dict[str, Any]:
+        """``/metadata`` unwrapped (the dict is the caller's to change)."""
+        with self.lock:
+            group = self.handle.get("metadata")
+            return unwrap(group) if group is not None else {}
 
     def _group(self, j: int) -> Any:
         data = self.handle["data"]
@@ -266,8 +234,9 @@ class EigerStreamSeries(LazyHandle, FrameAtATime):
                 "frames are numbered 0, 1, ... without gaps"
             ) from None
 
-    def _read_one(self, j: int, region: Region) -> np.ndarray:
-        with self._lock:  # h5py serialises calls; the decode itself runs outside it
+    @frame_by_frame
+    def read(self, j: int, region: Region) -> np.ndarray:
+        with self.lock:  # h5py serialises calls; the decode itself runs outside it
             fields = self._fields(j)
         return self._decode_checked(j, fields)[region_index(region)]
 
@@ -345,4 +314,4 @@ def check_size(d: dict[str, Any], shape: tuple[int, ...], dtype: np.dtype) -> No
         )
 
 
-__all__ = ["EigerStreamSeries", "decompress_frame", "sniff_version", "stream_version"]
+__all__ = ["EigerStreamSeries", "decompress_frame", "sniff_version"]

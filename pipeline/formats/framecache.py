@@ -16,13 +16,17 @@ sparse entries without making the frame dense.
 
 from __future__ import annotations
 
+import builtins
+import contextlib
 import os
 import posixpath
+import zipfile
 from typing import Any
 
 import numpy as np
 
 from ops import Region
+from pipeline import _json
 from pipeline.errors import (
     FrameIndexError,
     FrameShapeError,
@@ -30,36 +34,31 @@ from pipeline.errors import (
     NotMyFormat,
     OptionValueError,
 )
-from pipeline.formats._cacheopts import (
-    YML_STYLES,
-    _read_yml_cache,
-    _yml_cache,
-    cache_target,
-    write_into_group,
-)
+from pipeline.formats import _h5
 from pipeline.formats._encoding import FileEncoding
-from pipeline.formats._fch5 import read_fch5_header, wrap_value, write_fch5
-from pipeline.formats._file import FileSeries, FrameNumbers
+from pipeline.formats._fch5 import read_fch5_header, wrap_value, write_fch5, write_into_group
 from pipeline.formats._filewrite import frame_metadata
-from pipeline.formats._h5node import BorrowedHandle, is_h5_node, node_location, opened
 from pipeline.formats._npzcache import (
     FRAME_KEY,
     RESERVED,
+    load_npz,
     npz_value,
     read_npz_header,
+    read_yml_cache,
     write_npz,
+    yml_cache,
 )
 from pipeline.formats._plugin import Format
-from pipeline.series import ImageSeries
+from pipeline.formats.base import FileSeries, FrameNumbers, frame_numbers
+from pipeline.series import FrameSelection, ImageSeries
 
 ZIP_SIGNATURE = b"PK\x03\x04"
-HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
 STYLES = ("npz", "fch5")
-READ_STYLES = (*STYLES, "yml", "yaml")
+YML_STYLES = ("yml", "yaml")
+READ_STYLES = (*STYLES, *YML_STYLES)
 
 SPARSE_CACHE_BYTES = 256 * 2**20
 """Bytes of sparse entries a frame-cache series keeps in memory once read."""
-
 
 
 def _style_name(style: str) -> str:
@@ -68,8 +67,6 @@ def _style_name(style: str) -> str:
 
 def file_style(path: str) -> str | None:
     """``"npz"``, ``"fch5"`` (an HDF5 file, frame cache or not), or None, from the first bytes."""
-    import builtins
-
     try:
         with builtins.open(path, "rb") as fh:
             head = fh.read(8)
@@ -77,10 +74,10 @@ def file_style(path: str) -> str | None:
         return None
     if head.startswith(ZIP_SIGNATURE):
         return "npz"
-    return "fch5" if head == HDF5_SIGNATURE else None
+    return "fch5" if head == _h5.SIGNATURE else None
 
 
-class FrameCacheSeries(BorrowedHandle, FileSeries):
+class FrameCacheSeries(FileSeries):
     """A hexrd frame cache (``.npz`` or ``.fch5``), read one sparse frame at a time.
 
     Parameters
@@ -98,51 +95,45 @@ class FrameCacheSeries(BorrowedHandle, FileSeries):
     """
 
     format_name = "frame-cache"
-    transient = ("_sparse", "_sparse_bytes")  # a recipe: entries are read again where unpickled
+    transient = ("_sparse", "_sparse_bytes")  # entries read, kept up to SPARSE_CACHE_BYTES
+    _sparse: dict[int, tuple[np.ndarray, ...]] | None = None
+    _sparse_bytes: int | None = None
 
     def __init__(self, path: Any, style: str | None = None, group: str | None = None) -> None:
         if style is not None and style not in READ_STYLES:
             raise OptionValueError(
                 f"style={style!r}: a frame cache style is one of {READ_STYLES}")
-        self._init_handle()
         self._group = group
-        self._ids: np.ndarray | None = None
         where: Any = path
-        if is_h5_node(path):
-            self._borrowed = path.file
-            self._path, self._group = node_location(path, group)
+        if _h5.is_h5_node(path):
+            self.borrow(path.file)
+            self._path, self._group = _h5.node_location(path, group)
             found: str | None = "fch5"
         else:
             self._path = where = os.fspath(path)
             found = file_style(self._path)
         if found is None and style in (None, *YML_STYLES):
-            found = "yml" if style is not None or _yml_cache(self._path) is not None else None
+            found = "yml" if style is not None or yml_cache(self._path) is not None else None
         if found is None or (style is not None and _style_name(style) != found):
             raise NotMyFormat(f"{self._path!r} is not a frame cache of style {style or STYLES}")
         self._style = found
         if found == "yml":
             self._yml = self._path
-            self._path, header = _read_yml_cache(self._path)
+            self._path, header = read_yml_cache(self._path)
         elif found == "npz":
             header = read_npz_header(self._path)
         else:
-            with opened(where) as f:
+            with _h5.opened(where) as f:
                 header = read_fch5_header(f[self._group] if self._group else f)
         self._nframes, self._shape, self._dtype, self._meta = header
 
     # -- opening ---------------------------------------------------------------------
 
-    def _open_handle(self) -> Any:
+    def open_handle(self, stack: contextlib.ExitStack) -> Any:
         if self._style != "fch5":
-            return np.load(self._path, allow_pickle=False)
-        from pipeline.formats._h5 import open_file  # hexrd compresses fch5 with hdf5plugin's Blosc
-
-        return open_file(self._path, "fch5 frame caches")
-
-    def _frame_ids(self, f: Any) -> np.ndarray:
-        if self._ids is None:
-            self._ids = np.asarray(f["frame_ids"][...], dtype=np.int64)
-        return self._ids
+            return load_npz(self._path, stack)
+        # hexrd compresses fch5 with hdf5plugin's Blosc: h5py from _h5 has it registered
+        return stack.enter_context(_h5.open_file(self._path, "fch5 frame caches"))
 
     def sparse_frame(self, j: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """``(rows, cols, values)`` of the stored entries of frame ``j``.
@@ -162,13 +153,13 @@ class FrameCacheSeries(BorrowedHandle, FileSeries):
         hit = cache.get(j)
         if hit is not None:
             return hit  # type: ignore[no-any-return]
-        with self._lock:
+        with self.lock:
             rows, cols, vals = self._read_sparse(j)
         # flat positions: one scatter per frame, twice as fast as a 2-d fancy assignment
         entries = (rows, cols, vals, rows.astype(np.intp) * self._shape[1] + cols)
         for part in entries:
             part.flags.writeable = False
-        with self._lock:
+        with self.lock:
             if j in cache:  # another thread read it meanwhile
                 return cache[j]  # type: ignore[no-any-return]
             cache[j] = entries
@@ -183,28 +174,32 @@ class FrameCacheSeries(BorrowedHandle, FileSeries):
             z = self.handle
             return z[f"{j}_row"], z[f"{j}_col"], z[f"{j}_data"]
         base = self._group or "/"
-        ids = self._frame_ids(self.node(base))
+        # looked up once per handle: a dataset lookup costs more than a sparse frame
+        ids = self.from_handle("frame_ids", lambda f: np.asarray(
+            f[posixpath.join(base, "frame_ids")][...], dtype=np.int64))
+        indices = self.from_handle("indices", lambda f: f[posixpath.join(base, "indices")])
+        data = self.from_handle("data", lambda f: f[posixpath.join(base, "data")])
         lo, hi = int(ids[2 * j]), int(ids[2 * j + 1])
-        idx = np.asarray(self.node(posixpath.join(base, "indices"))[lo:hi])
-        vals = np.asarray(self.node(posixpath.join(base, "data"))[lo:hi])
+        idx, vals = np.asarray(indices[lo:hi]), np.asarray(data[lo:hi])
         return idx[:, 0], idx[:, 1], vals.reshape(-1)
 
     @property
     def style(self) -> str:
         return self._style
 
-    def _reread_metadata(self) -> dict[str, Any]:
+    def read_metadata(self) -> dict[str, Any]:
         if self._style == "yml":
-            return _read_yml_cache(self._yml)[1][3]
+            return read_yml_cache(self._yml)[1][3]
         if self._style == "npz":
             return read_npz_header(self._path)[3]
-        with self._lock:
-            return read_fch5_header(self.node(self._group or "/"))[3]
+        with self.lock:
+            return read_fch5_header(self.handle[self._group or "/"])[3]
 
     def options(self) -> dict[str, Any]:
         return {"style": self._style, **({"group": self._group} if self._group else {})}
 
-    def read_frames(self, indices: FrameNumbers, region: Region) -> np.ndarray:
+    def read(self, frames: FrameSelection, region: Region) -> np.ndarray:
+        indices: FrameNumbers = frame_numbers(frames, len(self))
         (r0, r1), (c0, c1) = region
         out = np.zeros((len(indices), r1 - r0, c1 - c0), self._dtype)
         full = region == ((0, self._shape[0]), (0, self._shape[1]))
@@ -265,10 +260,7 @@ def sniff(path: str) -> bool:
     style = file_style(path)
     if style != "fch5":
         return style == "npz"
-    from pipeline.formats._h5 import open_file
-
-    with open_file(path, "fch5 frame caches") as f:
-        return "HEXRD_FRAMECACHE_VERSION" in f.attrs
+    return _h5.layout(path) == "fch5"
 
 
 def write_into(series: ImageSeries, node: Any, /, threshold: float | None = None,
@@ -284,7 +276,11 @@ def write_into(series: ImageSeries, node: Any, /, threshold: float | None = None
 
 def target(fname: str | os.PathLike[str], options: dict[str, Any]) -> str:
     """The file a write goes to: hexrd's ``cache_file`` (taken out of ``options``) beside ``fname``."""
-    return cache_target(fname, options.pop("cache_file", None))
+    text, cache_file = os.fspath(fname), options.pop("cache_file", None)
+    if cache_file is None:
+        return text
+    name = os.fspath(cache_file)
+    return name if os.path.isabs(name) else os.path.join(os.path.dirname(text), name)
 
 
 def _write_into(series: ImageSeries, node: Any, path: str | None, threshold: float | None,
@@ -318,8 +314,6 @@ def encoder(series: ImageSeries, target: str = "", threshold: float | None = Non
     ``pipeline.write(s, f, "frame-cache", cache_file=...)`` writes hexrd's
     ``cache_file`` beside ``f`` instead (:func:`target`).
     """
-    from pipeline import _json
-
     style = style or ("npz" if target.lower().endswith(".npz") else "fch5")
     check_style(style)
     if len(series.shape) != 2:
@@ -354,8 +348,6 @@ def is_cache_container(path: str) -> bool:
     found = file_style(path)
     if found != "npz":
         return found == "fch5"
-    import zipfile
-
     try:
         with zipfile.ZipFile(path) as zf:
             return all(name.endswith(".npy") for name in zf.namelist())

@@ -10,8 +10,8 @@ import numpy as np
 from ops import Region
 from pipeline.dtypes import convert
 from pipeline.errors import EmptySeriesError, FrameShapeError, MissingOptionError, OptionValueError
-from pipeline.formats._file import frame_numbers, output
 from pipeline.formats._plugin import Format
+from pipeline.formats.base import frame_numbers, output
 from pipeline.series import FrameSelection, HeaderSeries, region_index
 
 

@@ -9,6 +9,7 @@ per frame) and ``loop``.
 
 from __future__ import annotations
 
+import builtins
 import os
 from typing import Any
 
@@ -53,8 +54,6 @@ def open(path: str | os.PathLike[str]) -> GifSeries:
 
 def sniff(path: str) -> bool:
     """Whether ``path`` starts with a GIF signature (``GIF87a`` or ``GIF89a``)."""
-    import builtins
-
     try:
         with builtins.open(path, "rb") as fh:
             return fh.read(6) in (b"GIF87a", b"GIF89a")

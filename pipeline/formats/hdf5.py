@@ -3,11 +3,13 @@
 ``open(f, "hdf5", path="imageseries", dataname="images")`` reads the dataset
 ``/imageseries/images``: a 2-d dataset is one frame, a 3-d (or higher) one has
 frames on axis 0.  The group's attributes are the metadata.  Only the frames
-and the region asked for are read from the file.
+and the region asked for are read from the file.  A file without hexrd's
+layout opens the frames its NeXus attributes point to (:mod:`._nexus`).
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import posixpath
 from typing import Any
@@ -15,44 +17,20 @@ from typing import Any
 import numpy as np
 
 from ops import Region
+from pipeline import _json
 from pipeline.errors import MissingDatasetError, NotASeriesError, NotMyFormat
-from pipeline.formats import _fsspec
+from pipeline.formats import _fsspec, _h5, _nexus
 from pipeline.formats._encoding import FileEncoding
-from pipeline.formats._file import FileSeries, FrameNumbers
 from pipeline.formats._filewrite import frame_metadata
-from pipeline.formats._h5meta import read_attrs
-from pipeline.formats._h5node import BorrowedHandle, is_h5_node, node_location, opened
-from pipeline.formats._h5write import h5_options, target_group, write_group
 from pipeline.formats._plugin import Format
-from pipeline.series import ImageSeries, region_index
+from pipeline.formats.base import FileSeries, frame_numbers, readable
+from pipeline.series import FrameSelection, ImageSeries, region_index
 
-HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
 DEFAULT_GROUP = "imageseries"
 DEFAULT_DATANAME = "images"
 
 
-def _h5py() -> Any:
-    from pipeline.formats._h5 import h5py
-
-    return h5py("the 'hdf5' format")  # with hdf5plugin's filters registered, when installed
-
-
-def is_hdf5(path: str) -> bool:
-    """Whether ``path`` is an HDF5 file (by its signature, read from the first bytes)."""
-    try:
-        with open_binary(path) as fh:
-            return fh.read(8) == HDF5_SIGNATURE
-    except OSError:
-        return False
-
-
-def open_binary(path: str) -> Any:
-    import builtins
-
-    return builtins.open(path, "rb")
-
-
-class HDF5Series(BorrowedHandle, FileSeries):
+class HDF5Series(FileSeries):
     """Frames of one HDF5 dataset.
 
     Parameters
@@ -81,55 +59,40 @@ class HDF5Series(BorrowedHandle, FileSeries):
                  storage_options: dict[str, Any] | None = None) -> None:
         self._storage_options = storage_options
         self._dataname = dataname
-        self._init_handle()
-        where: Any
-        if is_h5_node(filename):
-            self._borrowed, self._close_borrowed = filename.file, bool(close_when_finished)
-            self._path, base = node_location(filename, None)
-            where = filename.file
-            path = None if path is None else posixpath.join(base, path)
-        else:
-            self._path = os.fspath(filename)
-            if not (_fsspec.starts_with(self._path, HDF5_SIGNATURE, storage_options)
-                    if _fsspec.is_url(self._path) else _h5py().is_hdf5(self._path)):
-                raise NotMyFormat(f"{self._path!r} is not an HDF5 file")
-            where = _fsspec.openable(self._path, storage_options)
-        with opened(where, name=self._path) as f:
-            self._group = path if path is not None else _find_group(f, dataname, self._path)
-            ds = _dataset(f, self._group, dataname, self._path)
-            from pipeline.formats._nexus import check_virtual_sources
+        with contextlib.ExitStack() as stack:
+            if _h5.is_h5_node(filename):
+                self.borrow(filename.file, close_when_finished)
+                self._path, base = _h5.node_location(filename, None)
+                f = filename.file
+                path = None if path is None else posixpath.join(base, path)
+            else:
+                self._path = os.fspath(filename)
+                if not (_fsspec.starts_with(self._path, _h5.SIGNATURE, storage_options)
+                        if _fsspec.is_url(self._path) else _h5.h5py().is_hdf5(self._path)):
+                    raise NotMyFormat(f"{self._path!r} is not an HDF5 file")
+                f = self.open_handle(stack)
+            self._read_header(f, path)
 
-            check_virtual_sources(ds, self._path)
-            self._ndim = ds.ndim
-            self._dshape = tuple(int(n) for n in ds.shape)
-            self._dtype = np.dtype(ds.dtype)
-            self._chunks = ds.chunks
-            self._meta = read_attrs(f[self._group].attrs, f[self._group])
+    def _read_header(self, f: Any, path: str | None) -> None:
+        self._group = path if path is not None else _find_group(f, self._dataname, self._path)
+        ds = _dataset(f, self._group, self._dataname, self._path)
+        _nexus.check_virtual_sources(ds, self._path)
+        self._ndim = ds.ndim
+        self._dshape = tuple(int(n) for n in ds.shape)
+        self._dtype = np.dtype(ds.dtype)
+        self._chunks = ds.chunks
+        self._nframes = 1 if self._ndim == 2 else self._dshape[0]
+        self._shape = self._dshape if self._ndim == 2 else self._dshape[1:]
+        self._meta = _h5.read_attrs(f[self._group].attrs, f[self._group])
 
-    # -- opening ---------------------------------------------------------------------
+    def open_handle(self, stack: contextlib.ExitStack) -> Any:
+        where = readable(self._path, self._storage_options, stack)
+        return stack.enter_context(_h5.open_file(where, "the 'hdf5' format", name=self._path))
 
-    def _open_handle(self) -> Any:
-        from pipeline.formats._h5 import open_file
-
-        return open_file(_fsspec.openable(self._path, self._storage_options), "the 'hdf5' format",
-                         name=self._path)
-
-    # -- the interface ---------------------------------------------------------------
-
-    def __len__(self) -> int:
-        return 1 if self._ndim == 2 else self._dshape[0]
-
-    @property
-    def shape(self) -> tuple[int, ...]:
-        return self._dshape if self._ndim == 2 else self._dshape[1:]
-
-    @property
-    def _dspath(self) -> str:
-        return posixpath.join(self._group, self._dataname)
-
-    @property
-    def _full(self) -> Region:
-        return tuple((0, n) for n in self.shape)  # type: ignore[return-value]
+    def read_metadata(self) -> dict[str, Any]:
+        with self.lock:
+            group = self.from_handle(self._group, lambda f: f[self._group])
+            return _h5.read_attrs(group.attrs, group)
 
     @property
     def frame_chunk(self) -> int | None:
@@ -143,24 +106,23 @@ class HDF5Series(BorrowedHandle, FileSeries):
             return None
         return (1, *self._chunks) if self._ndim == 2 else tuple(int(n) for n in self._chunks)
 
-    def read_frames(self, indices: FrameNumbers, region: Region) -> np.ndarray:
+    def read(self, frames: FrameSelection, region: Region) -> np.ndarray:
         # whole frames are asked without in-frame slices: h5py's fastest selection
-        index = () if region == self._full else region_index(region)
-        with self._lock:  # one handle per series; h5py serialises calls anyway
-            ds = self.node(self._dspath)
+        index = () if region == self.spec.full_region else region_index(region)
+        dspath = posixpath.join(self._group, self._dataname)
+        with self.lock:  # one handle per series; h5py serialises calls anyway
+            # a dataset lookup costs more than reading a small frame: once per handle
+            ds = self.from_handle(dspath, lambda f: f[dspath])
             if self._ndim == 2:
-                return np.repeat(np.asarray(ds[index])[np.newaxis], len(indices), axis=0)
-            if isinstance(indices, range):
-                return np.asarray(ds[(slice(indices.start, indices.stop), *index)])
+                n = len(frame_numbers(frames, 1))
+                return np.repeat(np.asarray(ds[index])[np.newaxis], n, axis=0)
+            if isinstance(frames, slice):
+                return np.asarray(ds[(frames, *index)])
             # h5py wants strictly increasing indices: read each frame once, in order
-            wanted, back = np.unique(indices, return_inverse=True)
+            wanted, back = np.unique(frames, return_inverse=True)
             if len(wanted) == 0:
-                return self.output(indices, region)
+                return np.empty((0, *(hi - lo for lo, hi in region)), self._dtype)
             return np.asarray(ds[(wanted, *index)])[back]
-
-    def _reread_metadata(self) -> dict[str, Any]:
-        with self._lock:
-            return read_attrs(self.handle[self._group].attrs, self.handle[self._group])
 
     def options(self) -> dict[str, Any]:
         return {"group": self._group, "dataname": self._dataname}
@@ -172,13 +134,7 @@ class HDF5Series(BorrowedHandle, FileSeries):
 
 def _find_group(f: Any, dataname: str, filename: str) -> str:
     """The group of the only dataset called ``dataname``, for ``open`` without ``path=``."""
-    found: list[str] = []
-
-    def visit(name: str, obj: Any) -> None:
-        if name.rsplit("/", 1)[-1] == dataname and hasattr(obj, "shape"):
-            found.append(name)
-
-    f.visititems(visit)
+    found = _nexus.datasets_named(f, dataname)
     if len(found) != 1:
         raise NotASeriesError(
             f"{filename!r}: found {len(found)} datasets named {dataname!r} ({found}); "
@@ -210,7 +166,7 @@ def _dataset(f: Any, group: str, dataname: str, filename: str) -> Any:
 
 def open(filename: Any, path: str | None = None, dataname: str = DEFAULT_DATANAME,
          close_when_finished: bool = False, storage_options: dict[str, Any] | None = None
-         ) -> HDF5Series:
+         ) -> FileSeries:
     """hexrd's ``open(f, "hdf5", path="group", dataname="images")``, lazily; URLs via fsspec.
 
     ``filename`` is a file name or an open ``h5py.File``/group.  Without
@@ -219,24 +175,19 @@ def open(filename: Any, path: str | None = None, dataname: str = DEFAULT_DATANAM
     linked data files (:mod:`._nexus`; local files only).
     """
     if dataname == DEFAULT_DATANAME:
-        from pipeline.formats._nexus import open_frames
-
-        found = open_frames(filename, dataname, path, HDF5Series)
+        found = _nexus.find_frames(filename, dataname, path)
         if found is not None:
-            return found  # type: ignore[return-value]
+            group, names = found
+            if len(names) > 1:
+                return _nexus.LinkedSeries(os.fspath(filename), group, names)
+            path, dataname = group, names[0]
     return HDF5Series(filename, path=path, dataname=dataname,
                       close_when_finished=close_when_finished, storage_options=storage_options)
 
 
 def sniff(path: str) -> bool:
     """An HDF5 file that is not a hexrd frame cache nor an Eiger stream (their own formats)."""
-    if not is_hdf5(path):
-        return False
-    from pipeline.formats._h5 import open_file
-    from pipeline.formats.eiger import stream_version
-
-    with open_file(path, "the 'hdf5' format") as f:
-        return "HEXRD_FRAMECACHE_VERSION" not in f.attrs and stream_version(f) is None
+    return _h5.layout(path) == "hdf5"
 
 
 def write_into(series: ImageSeries, node: Any, path: str = DEFAULT_GROUP,
@@ -248,9 +199,9 @@ def write_into(series: ImageSeries, node: Any, path: str = DEFAULT_GROUP,
     The options are those of :func:`encoder`; ``overwrite=True`` replaces the
     dataset ``path/dataname``.  The file is left open.
     """
-    options = h5_options(tuple(series.shape), gzip, shuffle, chunk_rows, compression)
-    group = target_group(node, path, dataname, overwrite)
-    write_group(series, group, dataname, options, frame_metadata(series))
+    options = _h5.dataset_options(tuple(series.shape), gzip, shuffle, chunk_rows, compression)
+    group = _h5.target_group(node, path, dataname, overwrite)
+    _h5.write_group(series, group, dataname, options, frame_metadata(series))
     return HDF5Series(node, path=path, dataname=dataname)
 
 
@@ -278,11 +229,9 @@ def encoder(series: ImageSeries, target: str = "", path: str = DEFAULT_GROUP,
     thread (h5py does not allow parallel writes); :mod:`pipeline.persist`
     stages the file and renames it into place.
     """
-    from pipeline import _json
-
-    h5py = _h5py()
+    h5py = _h5.h5py("the 'hdf5' format")
     shape = tuple(series.shape)
-    options = h5_options(shape, gzip, shuffle, chunk_rows, compression)
+    options = _h5.dataset_options(shape, gzip, shuffle, chunk_rows, compression)
     meta = frame_metadata(series)
     _json.check(meta)
     n, dtype = len(series), np.dtype(series.dtype)
@@ -293,20 +242,18 @@ def encoder(series: ImageSeries, target: str = "", path: str = DEFAULT_GROUP,
         with h5py.File(tmp, "w") as f:
             group = f.require_group(path)
             ds = group.create_dataset(dataname, (n, *shape), dtype, **options)
-            from pipeline.formats._h5meta import write_attrs
-
-            write_attrs(group, meta)
+            _h5.write_attrs(group, meta)
             for start, block in blocks:
                 ds[start:start + len(block)] = block
 
     raw = options.get("compression") is None
-    return FileEncoding("hdf5", encode, is_hdf5,
+    return FileEncoding("hdf5", encode, _h5.is_hdf5,
                         lambda p: HDF5Series(p, path=path, dataname=dataname),
                         estimate=series.nbytes if raw else 0, check_blocks=True)
 
 
 class HDF5Format(Format):
-    """hexrd's HDF5 layout (:func:`open`, :func:`encoder`)."""
+    """hexrd's HDF5 layout and NeXus files (:func:`open`, :func:`encoder`)."""
 
     name = "hdf5"
     aliases = ("h5",)

@@ -16,7 +16,9 @@
 Every file is looked at when the series is opened (its frame count, shape and
 dtype); a frame read opens its file, reads that frame and closes it.  TIFF
 files are read with tifffile (every page a frame), detector files (GE, EDF,
-CBF, ...) with fabio (:mod:`pipeline.formats.detector`), others with imageio.
+CBF, ...) with fabio (:mod:`._fabio`), others with imageio.  The YAML itself
+is read as raw-image and frame-cache descriptions are (:mod:`._yamldoc`);
+``yaml_metadata`` is hexrd's ``yamlmeta``.
 """
 
 from __future__ import annotations
@@ -30,138 +32,41 @@ from typing import Any
 
 import numpy as np
 
-from ops import Region
+from ops import Region, require
 from pipeline.dtypes import convert
 from pipeline.errors import FrameShapeError, NotASeriesError, NotMyFormat, OptionValueError
-from pipeline.formats._file import FileSeries, FrameNumbers
+from pipeline.formats import _fabio
+from pipeline.formats._imageio import read_image
 from pipeline.formats._plugin import Format
-from pipeline.series import region_index
+from pipeline.formats._yamldoc import load_yaml_source, sniff_yaml, yaml_metadata
+from pipeline.formats.base import FileSeries, FrameNumbers, frame_numbers, output
+from pipeline.series import FrameSelection, region_index
 
 TIFF_EXTENSIONS = (".tif", ".tiff")
 
 
-def load_yaml(path: str) -> Any:
-    """The YAML document at ``path`` (or in ``path``, YAML text), or None if it is not YAML.
-
-    Loaded by :func:`pipeline._yaml.load_yaml`: a document whose aliases expand
-    beyond its limits raises :class:`~pipeline.errors.YAMLLimitError`.
-    """
-    from ops import require
-    from pipeline._yaml import load_yaml as bounded
-    from pipeline.errors import YAMLError, YAMLLimitError
-
-    require("yaml", "yaml", "YAML-described series")
-    try:
-        return bounded(path, what="image-files YAML")
-    except YAMLLimitError:
-        raise
-    except YAMLError:
-        return None
-
-
-def is_yaml_text(source: Any) -> bool:
-    """Whether ``source`` is a YAML document rather than a path (hexrd accepts both)."""
-    return isinstance(source, str) and ("\n" in source or source.lstrip().startswith("{"))
-
-
-def load_yaml_source(source: Any) -> tuple[Any, str | None]:
-    """``(document, path)`` of a YAML file, or ``(document, None)`` of YAML text."""
-    if not is_yaml_text(source):
-        path = os.fspath(source)
-        return load_yaml(path), path
-    from ops import require
-
-    yaml = require("yaml", "yaml", "YAML-described series")
-    try:
-        return yaml.safe_load(source), None
-    except yaml.YAMLError:
-        return None, None
-
-
-LEGACY_ARRAY = "++np.array"
-"""Old frame caches stored an array ``k`` as ``k: ++np.array`` plus ``k-array: [...]``."""
-
-
-def yaml_metadata(meta: dict[str, Any] | None, path: str | None = None) -> dict[str, Any]:
-    """hexrd's ``yamlmeta``: metadata read from YAML, with its triggers applied.
-
-    Parameters
-    ----------
-    meta
-        The YAML ``meta:`` mapping (not changed).
-    path
-        The YAML file's path; files named by triggers are found in its
-        directory (default: the working directory).
-
-    A value ``"! load-numpy-array f.npy"`` becomes the array in ``f.npy``;
-    ``k: "++np.array"`` with ``k-array: [...]`` becomes an array ``k``
-    (hexrd's obsolete frame-cache form).  A value starting with ``"! "`` and
-    an unknown command is dropped, as hexrd does, with a warning.
-    """
-    meta = dict(meta or {})
-    base = os.path.dirname(path) if path is not None else "."
-    legacy = {f"{k}-array" for k, v in meta.items() if isinstance(v, str) and v == LEGACY_ARRAY}
-    out: dict[str, Any] = {}
-    for key, value in meta.items():
-        words = value.split() if isinstance(value, str) else []
-        if key in legacy:
-            continue
-        if isinstance(value, str) and value == LEGACY_ARRAY:
-            out[key] = np.array(meta.get(f"{key}-array", []))
-        elif len(words) > 1 and words[0] == "!":
-            _trigger(out, key, words, base)
-        else:
-            out[key] = value
-    return out
-
-
-def _trigger(out: dict[str, Any], key: str, words: list[str], base: str) -> None:
-    if words[1] != "load-numpy-array":
-        import warnings
-
-        warnings.warn(f"metadata {key!r}: unknown trigger {' '.join(words)!r} dropped; the "
-                      "known one is '! load-numpy-array FILE.npy'", UserWarning, stacklevel=3)
-        return
-    if len(words) < 3:
-        raise NotASeriesError(f"metadata {key!r}: '! load-numpy-array' needs a file name after it")
-    out[key] = np.load(os.path.join(base, " ".join(words[2:])), allow_pickle=False)
-
-
 def _file_info(path: str) -> tuple[int, tuple[int, ...], np.dtype]:
     """``(frames, frame shape, dtype)`` of one image file, from its header."""
-    from pipeline.formats import detector
-
-    found = detector.listed_info(path)  # GE, EDF, CBF, ... through fabio
+    found = _fabio.listed_info(path)  # GE, EDF, CBF, ... through fabio
     if found is not None:
         return found
     if path.lower().endswith(TIFF_EXTENSIONS):
-        from ops import require
-
         tifffile = require("tifffile", "images", "TIFF image files")
         with _damaged_tiff(path), tifffile.TiffFile(path) as tf:
             page = tf.pages.first
             return len(tf.pages), tuple(page.shape), np.dtype(page.dtype)
-    props = _imageio().improps(path)
+    props = read_image(path, props=True)
     return 1, tuple(props.shape), np.dtype(props.dtype)
 
 
-def _imageio() -> Any:
-    from ops import require
-
-    return require("imageio.v3", "images", "image files")
-
-
 def _read_file_frame(path: str, page: int) -> np.ndarray:
-    from pipeline.formats import detector
-
-    if detector.listed_info(path) is not None:
-        return detector.read_frame(path, page)
+    if _fabio.listed_info(path) is not None:
+        return _fabio.read_frame(path, page)
     if path.lower().endswith(TIFF_EXTENSIONS):
-        import tifffile
-
+        tifffile = require("tifffile", "images", "TIFF image files")
         with _damaged_tiff(path):
             return tifffile.imread(path, key=page)
-    return np.asarray(_imageio().imread(path))
+    return np.asarray(read_image(path))
 
 
 @contextlib.contextmanager
@@ -171,8 +76,7 @@ def _damaged_tiff(path: str) -> Iterator[None]:
     As NotASeriesError naming the file, so the caller learns which of the
     listed files is bad.
     """
-    import tifffile
-
+    tifffile = require("tifffile", "images", "TIFF image files")
     try:
         yield
     except (tifffile.TiffFileError, ValueError, IndexError, KeyError, EOFError, OSError,
@@ -260,8 +164,9 @@ class ImageFilesSeries(FileSeries):
         k = int(np.searchsorted(self._starts, j, side="right")) - 1
         return self._files[k], j - int(self._starts[k]) + self._empty
 
-    def read_frames(self, indices: FrameNumbers, region: Region) -> np.ndarray:
-        out = self.output(indices, region)
+    def read(self, frames: FrameSelection, region: Region) -> np.ndarray:
+        indices: FrameNumbers = frame_numbers(frames, len(self))
+        out = output(indices, region, self.dtype)
         index = region_index(region)
         for k, j in enumerate(indices):
             name, page = self.locate(int(j))
@@ -286,8 +191,6 @@ class ImageFilesSeries(FileSeries):
 
 def _expand(yaml_path: str, directory: str, patterns: str) -> list[str]:
     """Files matched by ``patterns``, naturally sorted (so frame_10 follows frame_9)."""
-    from ops import require
-
     natsort = require("natsort", "images", "image-files lists")
     base = os.path.join(os.path.dirname(os.path.abspath(yaml_path)), directory)
     root = directory if os.path.isabs(directory) or not os.path.isdir(base) else base
@@ -308,9 +211,7 @@ def open(path: str | os.PathLike[str]) -> ImageFilesSeries:
 
 
 def sniff(path: str) -> bool:
-    if not os.path.isfile(path):  # a directory or a URL is never an image-files YAML
-        return False
-    doc = load_yaml(path) if os.path.getsize(path) < 2**20 else None
+    doc = sniff_yaml(path)  # a directory or a URL is never an image-files YAML
     return isinstance(doc, dict) and "image-files" in doc
 
 
@@ -328,4 +229,4 @@ class ImageFilesFormat(Format):
 
 FORMAT = ImageFilesFormat()
 
-__all__ = ["FORMAT", "ImageFilesFormat", "ImageFilesSeries", "open", "sniff"]
+__all__ = ["FORMAT", "ImageFilesFormat", "ImageFilesSeries", "open", "sniff", "yaml_metadata"]

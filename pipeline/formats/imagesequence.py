@@ -19,16 +19,16 @@ from __future__ import annotations
 import glob
 import os
 import struct
-import warnings
 from typing import Any
 
 import numpy as np
 
-from ops import Region
+from ops import Region, require
 from pipeline.errors import NotASeriesError, NotMyFormat, OptionValueError
-from pipeline.formats import IMAGE_EXTENSIONS, _imageio
-from pipeline.formats._frames import FrameAtATime
+from pipeline.formats import _imageio
+from pipeline.formats._imageio import IMAGE_EXTENSIONS
 from pipeline.formats._plugin import Format
+from pipeline.formats.base import FileSeries, frame_by_frame
 from pipeline.series import region_index
 
 PIL_MODES: dict[str, tuple[str, int | None]] = {
@@ -42,8 +42,6 @@ TIFF_EXTENSIONS = (".tif", ".tiff")
 
 def image_files(path: str) -> list[str]:
     """The files ``path`` names (a file, a glob or a directory), in natural order."""
-    from ops import require
-
     natsort = require("natsort", "images", "image sequences")
     if glob.has_magic(path) and not os.path.exists(path):
         files = [f for f in glob.glob(path) if os.path.isfile(f)]
@@ -63,8 +61,6 @@ def image_files(path: str) -> list[str]:
 
 
 def _tifffile() -> Any:
-    from ops import require
-
     return require("tifffile", "images", "TIFF files in an image sequence")
 
 
@@ -100,19 +96,17 @@ def _read_tiff(path: str) -> np.ndarray:
 
 
 def _image_header(path: str) -> tuple[tuple[int, ...], np.dtype]:
-    iio = _imageio.imageio()
     try:
-        with warnings.catch_warnings():
-            # trying its plugins in turn, imageio imports deprecated ones (DICOM) and says so
-            warnings.simplefilter("ignore", DeprecationWarning)
-            props = iio.improps(path, index=0)
+        props = _imageio.read_image(path, props=True, index=0)
+    except ImportError:
+        raise
     except _imageio.not_readable() as err:
         raise NotMyFormat(f"{path!r} is not an image imageio reads: "
                           f"{_imageio.first_line(err)}") from err
     return _imageio.frame_shape(props.shape), np.dtype(props.dtype)
 
 
-class ImageSequenceSeries(FrameAtATime):
+class ImageSequenceSeries(FileSeries):
     """A frame per image file, read one file at a time.
 
     Parameters
@@ -178,9 +172,10 @@ class ImageSequenceSeries(FrameAtATime):
             return _read_tiff(name)
         options: dict[str, Any] = {} if self._mode is None else {"plugin": "pillow",
                                                                   "mode": self._mode}
-        return _imageio.as_frame(_imageio.imageio().imread(name, index=0, **options))
+        return _imageio.as_frame(_imageio.read_image(name, index=0, **options))
 
-    def _read_one(self, j: int, region: Region) -> np.ndarray:
+    @frame_by_frame
+    def read(self, j: int, region: Region) -> np.ndarray:
         return self.read_image(j)[region_index(region)]
 
     def options(self) -> dict[str, Any]:

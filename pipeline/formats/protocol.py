@@ -22,7 +22,8 @@ import numpy as np
 from ops import Region
 from pipeline.dtypes import convert
 from pipeline.errors import EmptySeriesError, SeriesTypeError
-from pipeline.formats._file import frame_numbers
+from pipeline.formats.array import ArraySeries
+from pipeline.formats.base import frame_numbers
 from pipeline.series import FrameSelection, ImageSeries, region_index
 
 
@@ -48,8 +49,6 @@ def as_series(obj: Any) -> ImageSeries:
     if isinstance(obj, ImageSeries):
         return obj
     if _is_array(obj):
-        from pipeline.formats.array import ArraySeries
-
         return ArraySeries(obj)
     kind = type(obj)
     if isinstance(obj, str | bytes | Mapping) or not (

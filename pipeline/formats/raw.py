@@ -19,8 +19,9 @@ import numpy as np
 
 from ops import Region
 from pipeline.errors import NotASeriesError, NotMyFormat, OptionValueError
-from pipeline.formats._file import FileSeries
 from pipeline.formats._plugin import Format
+from pipeline.formats._yamldoc import is_yaml_text, load_yaml_source, sniff_yaml
+from pipeline.formats.base import FileSeries
 from pipeline.series import FrameSelection, region_index
 
 YAML_EXTENSIONS = (".yml", ".yaml")
@@ -47,6 +48,7 @@ class RawSeries(FileSeries):
 
     format_name = "raw"
     transient = ("_map",)  # mapped again where it is unpickled
+    _map: np.memmap | None = None
 
     def __init__(self, path: str | os.PathLike[str], dtype: Any, shape: tuple[int, ...],
                  offset: int = 0, order: str = "C",
@@ -64,7 +66,6 @@ class RawSeries(FileSeries):
             raise OptionValueError(f"shape={shape!r}: a frame shape is (rows, cols), each >= 1")
         self._order = order
         self._meta = {} if metadata is None else metadata
-        self._map: np.memmap | None = None
         frame_bytes = int(np.prod(self._shape)) * self._stored.itemsize
         if os.path.isdir(self._path):
             raise NotASeriesError(f"{self._path!r} is a directory, not a raw file of frames")
@@ -126,8 +127,6 @@ def scalar_dtype(scalar: dict[str, Any], where: str) -> np.dtype:
 
 
 def _from_yaml(source: Any) -> RawSeries:
-    from pipeline.formats.imagefiles import load_yaml_source
-
     doc, path = load_yaml_source(source)
     where = repr(path) if path is not None else "the raw-image YAML text"
     if not isinstance(doc, dict) or not {"filename", "scalar", "shape"} <= set(doc):
@@ -148,8 +147,6 @@ def open(path: str | os.PathLike[str], dtype: Any = None, shape: tuple[int, ...]
 
     The YAML may be a file or the YAML text itself.
     """
-    from pipeline.formats.imagefiles import is_yaml_text
-
     if dtype is None and shape is None and is_yaml_text(path):
         return _from_yaml(path)
     text = os.fspath(path)
@@ -167,9 +164,7 @@ def sniff(path: str) -> bool:
     """Only raw YAML descriptions are recognised by content; binary files need format='raw'."""
     if not path.lower().endswith(YAML_EXTENSIONS):
         return True
-    from pipeline.formats.imagefiles import load_yaml
-
-    doc = load_yaml(path) if os.path.getsize(path) < 2**20 else None
+    doc = sniff_yaml(path)
     return isinstance(doc, dict) and {"filename", "scalar", "shape"} <= set(doc)
 
 

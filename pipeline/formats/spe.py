@@ -24,9 +24,9 @@ import numpy as np
 
 from ops import Region
 from pipeline.errors import NotASeriesError, NotMyFormat
-from pipeline.formats._file import FrameNumbers
-from pipeline.formats._frames import FrameAtATime
 from pipeline.formats._plugin import Format
+from pipeline.formats.base import FileSeries, frame_numbers, output
+from pipeline.series import FrameSelection
 
 DATA_START = 4100
 HEADER = {  # name: (offset, little-endian dtype), from the SPE 2.5 and 3.0 specifications
@@ -34,8 +34,9 @@ HEADER = {  # name: (offset, little-endian dtype), from the SPE 2.5 and 3.0 spec
     "xml_offset": (678, "<u8"), "nframes": (1446, "<i4"), "version": (1992, "<f4"),
     "exposure_sec": (10, "<f4"),
 }
-DTYPES = {0: np.dtype("<f4"), 1: np.dtype("<i4"), 2: np.dtype("<i2"), 3: np.dtype("<u2"),
-          5: np.dtype("<f8"), 6: np.dtype("u1"), 8: np.dtype("<u4")}
+DTYPES: dict[int, np.dtype] = {
+    0: np.dtype("<f4"), 1: np.dtype("<i4"), 2: np.dtype("<i2"), 3: np.dtype("<u2"),
+    5: np.dtype("<f8"), 6: np.dtype("u1"), 8: np.dtype("<u4")}
 """The header's pixel type codes."""
 
 
@@ -71,7 +72,7 @@ def _footer_layout(path: str, offset: int) -> tuple[str, int | None]:
     return xml, None
 
 
-class SpeSeries(FrameAtATime):
+class SpeSeries(FileSeries):
     """The frames of a Princeton Instruments SPE file.
 
     Parameters
@@ -125,15 +126,16 @@ class SpeSeries(FrameAtATime):
             return held
         return declared
 
-    def read_frames(self, indices: FrameNumbers, region: Region) -> np.ndarray:
-        # the frame-at-a-time loop, with one open file for all the frames of a read
+    def read(self, frames: FrameSelection, region: Region) -> np.ndarray:
+        # one open file for all the frames of a read, and of each only the rows asked for
+        indices = frame_numbers(frames, len(self))
         (r0, r1), (c0, c1) = region
         cols = self._shape[1]
-        out = self.output(indices, region)
+        out = output(indices, region, self._dtype)
         item = self._dtype.itemsize
         with builtins.open(self._path, "rb") as fh:
             for k, j in enumerate(indices):
-                # only the rows asked for: they lie contiguous in the frame
+                # the rows lie contiguous in the frame
                 fh.seek(DATA_START + int(j) * self._stride + r0 * cols * item)
                 block = np.fromfile(fh, self._dtype, (r1 - r0) * cols)
                 out[k] = block.reshape(r1 - r0, cols)[:, c0:c1]

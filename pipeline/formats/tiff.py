@@ -17,6 +17,7 @@ frame's pages; otherwise (frames last) each read decodes the whole stack.
 
 from __future__ import annotations
 
+import builtins
 import contextlib
 import logging
 import os
@@ -26,15 +27,15 @@ from typing import Any
 
 import numpy as np
 
-from ops import Region
+from ops import Region, require
+from pipeline import _json
 from pipeline.errors import AxesError, NotASeriesError, NotMyFormat, OptionValueError
-from pipeline.formats import _fsspec, _tiffmeta
+from pipeline.formats import _tiffmeta
 from pipeline.formats._encoding import FileEncoding
-from pipeline.formats._file import FileSeries, FrameNumbers
 from pipeline.formats._filewrite import frame_metadata
-from pipeline.formats._handle import LazyHandle
 from pipeline.formats._plugin import Format
-from pipeline.series import ImageSeries, region_index
+from pipeline.formats.base import FileSeries, frame_numbers, output, readable
+from pipeline.series import FrameSelection, ImageSeries, region_index
 
 INNER_AXES = "CZS"
 """Axes kept inside a frame, before Y and X, in this order (``Z`` only when there is a ``T``)."""
@@ -44,8 +45,6 @@ META_KEY = "lazyseries"
 
 
 def _tifffile() -> Any:
-    from ops import require
-
     return require("tifffile", "tiff", "the 'tiff' format")
 
 
@@ -75,7 +74,7 @@ def series_axes(stored_axes: str, inner: list[int]) -> str | None:
     return "T" + "".join(letters)
 
 
-class TiffSeries(LazyHandle, FileSeries):
+class TiffSeries(FileSeries):
     """Frames of a (multi-page, OME-) TIFF file's first series.
 
     Parameters
@@ -95,11 +94,10 @@ class TiffSeries(LazyHandle, FileSeries):
         self._path = os.fspath(path)
         self._axes_arg = axes
         self._storage_options = storage_options
-        self._init_handle()
         tifffile = _tifffile()
-        with _quiet_tifffile() as log:
+        with _quiet_tifffile() as log, contextlib.ExitStack() as stack:
             try:
-                tf = tifffile.TiffFile(_fsspec.openable(self._path, storage_options))
+                tf = tifffile.TiffFile(readable(self._path, storage_options, stack))
             except IsADirectoryError:
                 raise NotASeriesError(f"{self._path!r} is a directory, not a TIFF file") from None
             except (tifffile.TiffFileError, struct.error, EOFError) as err:  # truncated headers
@@ -145,8 +143,8 @@ class TiffSeries(LazyHandle, FileSeries):
             return {**_shaped_metadata(tf), **_tiffmeta.read(tf, channels),
                     **_tiffmeta.read_json(tf)}
 
-    def _reread_metadata(self) -> dict[str, Any]:
-        with self._lock:
+    def read_metadata(self) -> dict[str, Any]:
+        with self.lock:
             return self._metadata_of(self.handle)
 
     @contextlib.contextmanager
@@ -159,9 +157,10 @@ class TiffSeries(LazyHandle, FileSeries):
             raise NotASeriesError(f"{self._path!r} is a truncated or corrupt TIFF file "
                                   f"({type(err).__name__}: {err})") from None
 
-    def _open_handle(self) -> Any:
+    def open_handle(self, stack: contextlib.ExitStack) -> Any:
         with _quiet_tifffile():  # what it would say was said when the series was opened
-            return _tifffile().TiffFile(_fsspec.openable(self._path, self._storage_options))
+            where = readable(self._path, self._storage_options, stack)
+            return stack.enter_context(_tifffile().TiffFile(where))
 
     # -- the interface ---------------------------------------------------------------
 
@@ -181,14 +180,14 @@ class TiffSeries(LazyHandle, FileSeries):
     def _frame_pages(self, j: int) -> np.ndarray:
         """Frame ``j`` in its stored in-frame axis order, from its own pages only."""
         ppf = self._pages_per_frame
-        with self._lock:
+        with self.lock:
             data = self.handle.asarray(series=0, key=range(j * ppf, (j + 1) * ppf))
         inner_sorted = sorted(self._inner)
         return data.reshape([self._stored_shape[i] for i in inner_sorted])
 
     def _all_frames(self) -> np.ndarray:
         """Every frame, ``(N, *shape)``, from the whole stack (layouts with frames not first)."""
-        with self._lock:
+        with self.lock:
             data = self.handle.asarray(series=0).reshape(self._stored_shape)
         data = data.transpose(self._frame_axes + self._inner)
         return data.reshape(self._nframes, *self.shape)
@@ -196,12 +195,13 @@ class TiffSeries(LazyHandle, FileSeries):
     def options(self) -> dict[str, Any]:
         return {} if self._axes_arg is None else {"axes": self._axes_arg}
 
-    def read_frames(self, indices: FrameNumbers, region: Region) -> np.ndarray:
+    def read(self, frames: FrameSelection, region: Region) -> np.ndarray:
+        indices = frame_numbers(frames, len(self))
         index = region_index(region)
         if not self._paged:
             key: tuple[Any, ...] = (np.asarray(indices, np.intp), *index)
             return np.ascontiguousarray(self._all_frames()[key])
-        out = self.output(indices, region)
+        out = output(indices, region, self._dtype)
         order = np.argsort(np.argsort(self._inner))  # stored in-frame order -> C, S, Y, X
         for k, j in enumerate(indices):
             out[k] = self._frame_pages(int(j)).transpose(order)[index]
@@ -212,8 +212,6 @@ def _shaped_metadata(tf: Any) -> dict[str, Any]:
     shaped: Any = tf.shaped_metadata or ({},)
     meta = {k: v for k, v in dict(shaped[0]).items() if k not in ("shape", "axes")}
     if isinstance(meta.get(META_KEY), dict):
-        from pipeline import _json
-
         meta.update(_json.decode(meta.pop(META_KEY)))
     return meta
 
@@ -225,8 +223,6 @@ def open(path: str | os.PathLike[str], axes: str | None = None,
 
 
 def sniff(path: str) -> bool:
-    import builtins
-
     try:
         with builtins.open(path, "rb") as fh:
             head = fh.read(4)
@@ -358,8 +354,6 @@ def _quiet_tifffile() -> Iterator[_TiffLog]:
 
 def _tiff_magic(path: str) -> bool:
     """Whether a local file starts as a TIFF (classic or BigTIFF, either byte order) does."""
-    import builtins
-
     try:
         with builtins.open(path, "rb") as f:  # this module's open() opens series
             head = f.read(4)

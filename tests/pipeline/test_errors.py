@@ -32,9 +32,8 @@ BUILTIN_ERRORS = {name for name, value in vars(builtins).items()
 # (module path, function, built-in): where the built-in is the protocol itself
 PROTOCOL = {
     # NotImplementedError as the default of a hook a subclass owes
-    ("pipeline/formats/_file.py", "FileSeries.read_frames", "NotImplementedError"),
-    ("pipeline/formats/_frames.py", "FrameAtATime._read_one", "NotImplementedError"),
-    ("pipeline/formats/_handle.py", "LazyHandle._open_handle", "NotImplementedError"),
+    ("pipeline/formats/base.py", "FileSeries.read_metadata", "NotImplementedError"),
+    ("pipeline/formats/base.py", "FileSeries.open_handle", "NotImplementedError"),
     ("pipeline/formats/_imageio.py", "PluginSeries._header", "NotImplementedError"),
     ("pipeline/formats/_plugin.py", "_owed", "NotImplementedError"),
     ("pipeline/formats/eiger.py", "EigerStreamSeries._fields", "NotImplementedError"),

@@ -236,7 +236,7 @@ def test_levels_written_on_a_cluster_of_processes(tmp_path):
     data = _data((8, 2, 40, 36))
     s = pipeline.from_array(data, dict(MICRO), axes="TCYX").process([("flip", "t")])
     with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                                  dashboard_address=None) as cluster, \
+                                  dashboard_address=":0") as cluster, \
             distributed.Client(cluster):
         pipeline.write(s, tmp_path / "s.zarr", levels=2)
     turned = np.swapaxes(data, -1, -2)

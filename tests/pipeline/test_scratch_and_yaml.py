@@ -62,6 +62,8 @@ def test_killed_process_scratch_is_swept_at_next_use(tmp_path):
     finally:
         live_proc.kill()
         live_proc.wait(timeout=30)
+        for p in (proc, live_proc):
+            p.stdout.close()
 
 
 def test_owner_tags_judge_liveness(tmp_path):

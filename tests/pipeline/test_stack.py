@@ -272,7 +272,7 @@ def test_a_spilled_stack_reaches_cluster_workers_intact(tmp_path):
     assert sum(memoryview(p).nbytes for p in parts) < frames.nbytes + 8192
     assert peak < 0.05 * frames.nbytes  # frames go out as they are, not stacked first
     with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                                  dashboard_address=None, silence_logs=40) as cluster, \
+                                  dashboard_address=":0", silence_logs=40) as cluster, \
             distributed.Client(cluster) as client:
         got, scratch, pid = client.submit(_received, st, pure=False).result()
         np.testing.assert_array_equal(got, frames)

@@ -30,7 +30,7 @@ from pipeline.errors import (
     ReadOnlyError,
     StoreChangedError,
 )
-from pipeline.formats._file import FileSeries
+from pipeline.formats.base import FileSeries
 from pipeline.formats.zarr.chunks import ChunkGrid
 from pipeline.formats.zarr.layout import grid_of
 from pipeline.formats.zarr.store import (

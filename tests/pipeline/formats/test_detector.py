@@ -10,6 +10,7 @@ import pytest
 
 import pipeline
 from pipeline.errors import NotASeriesError, UnknownFormatError
+from pipeline.formats import _fabio
 from pipeline.formats.detector import DetectorImageSeries
 from pipeline.testing import SeriesConformance
 from tests.pipeline.formats._data import frames
@@ -175,9 +176,7 @@ def test_a_file_fabio_cannot_read_is_named(tmp_path):
 def test_missing_fabio_names_the_extra(tmp_path, monkeypatch):
     write_ge(tmp_path / "x.ge2", frames(1, (4, 4), "uint16"))
     monkeypatch.setitem(sys.modules, "fabio", None)
-    from pipeline.formats import detector
-
-    detector._cached_info.cache_clear()
+    _fabio._cached_info.cache_clear()
     with pytest.raises(ImportError, match=r"lazyseries\[detector\]"):
         pipeline.open(yaml_list(tmp_path, "x.ge2"))
     with pytest.raises(ImportError, match=r"lazyseries\[detector\]"):

@@ -30,7 +30,7 @@ def test_workers_read_detector_files_as_this_process_does(tmp_path):
         "GE": (pipeline.open(write_ge(tmp_path / "s.ge2", ge)), ge),
     }
     cluster = distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                                       dashboard_address=None, silence_logs=40)
+                                       dashboard_address=":0", silence_logs=40)
     with cluster, distributed.Client(cluster) as client:
         for name, (series, want) in cases.items():
             got = client.compute(series.to_dask()).result()

@@ -189,6 +189,7 @@ def test_a_failing_close_warns_when_collected(tmp_path):
     s.close = bad_close
     with pytest.warns(UserWarning, match="could not close.*boom"):
         s.__del__()
+    del s.close  # the series' own close again, for when it is collected
 
 
 # -- YAML given as text, yamlmeta, raw --------------------------------------------------------

@@ -28,6 +28,7 @@ import pytest
 
 import pipeline
 import pipeline.errors as perrors
+from pipeline.formats import registry
 from tests.pipeline.formats._data import frames
 
 pytestmark = pytest.mark.slow  # ~160 cases, 35-60 s on this machine
@@ -124,11 +125,11 @@ def _video(tmp: Path) -> Case:
     pytest.importorskip("imageio_ffmpeg")
     import imageio.v3 as iio
 
-    from tests.pipeline.formats.test_gif_video import as_frames, blocky
+    from tests.pipeline.formats.test_gif_video import blocky, video_frames
 
     path = tmp / "v.mp4"
     iio.imwrite(path, blocky(4, 32, 32), fps=8, plugin="FFMPEG")
-    return Case(path, as_frames(iio.imread(path, plugin="FFMPEG")), "video",
+    return Case(path, video_frames(path), "video",
                 magic=b"\x00\x00\x00\x20ftypisom")
 
 
@@ -215,8 +216,13 @@ BUILDERS = {**NEW, **OLD}
 # -- the check -------------------------------------------------------------------------
 
 
-def attempt(case: Case, path: Path | str | None = None, format: str | None = "given") -> None:
-    """Open and read first and last frames: a project error naming the file, or right frames."""
+def attempt(case: Case, path: Path | str | None = None, format: str | None = "given",
+            valid: bool = False) -> None:
+    """Open and read first and last frames: a project error naming the file, or right frames.
+
+    ``valid``: the file is the valid one, so only all of its frames will do; a
+    refusal, however well worded, fails.
+    """
     path = case.path if path is None else path
     fmt = case.format if format == "given" else format
     start = time.perf_counter()
@@ -228,6 +234,8 @@ def attempt(case: Case, path: Path | str | None = None, format: str | None = "gi
             if n:
                 s[0], s[n - 1]
     except PROJECT_ERRORS as err:
+        if valid:
+            raise AssertionError(f"{path} is a valid {case.format} file, refused: {err!r}") from err
         elapsed = time.perf_counter() - start
         assert elapsed < BUDGET_S, f"{elapsed:.1f} s to refuse {path}"
         names = {os.path.basename(os.fspath(p).rstrip("/")) for p in (path, case.victim)}
@@ -236,6 +244,8 @@ def attempt(case: Case, path: Path | str | None = None, format: str | None = "gi
     elapsed = time.perf_counter() - start
     assert elapsed < BUDGET_S, f"{elapsed:.1f} s to read {path}"
     assert n >= 1, f"{path} opened as an empty series instead of an error"
+    if valid:
+        assert n == len(case.expected), f"{path}: {n} frames of the {len(case.expected)} written"
     assert s.nbytes <= case.expected.nbytes, f"{path} declares {s.shape} frames of {s.dtype}"
     np.testing.assert_array_equal(np.asarray(s), case.expected[:n],
                                   err_msg=f"{path} gave frames other than the file's")
@@ -260,7 +270,19 @@ def _damage(case: Case, content: bytes) -> None:
 
 
 def test_the_valid_file_reads_as_written(case):
-    attempt(case)
+    attempt(case, valid=True)
+
+
+def test_the_baseline_fails_when_the_reader_refuses_the_valid_file(case, monkeypatch):
+    fmt = registry.lookup(case.format)
+
+    def refuse(path, *args, **kwargs):
+        raise perrors.NotASeriesError(f"{os.fspath(path)!r} is refused by a broken reader")
+
+    monkeypatch.setattr(type(fmt), "open", staticmethod(refuse))
+    with pytest.raises(AssertionError, match="is a valid .* file, refused"):
+        attempt(case, valid=True)
+    attempt(case)  # where any file may be damaged, a refusal naming it is an answer
 
 
 @pytest.mark.parametrize("where", ["header", "mid-frame", "last byte"])

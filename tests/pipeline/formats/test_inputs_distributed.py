@@ -9,6 +9,7 @@ import tifffile
 
 import pipeline
 from tests.pipeline.formats._data import frames
+from tests.pipeline.formats.test_gif_video import video_frames
 from tests.pipeline.formats.test_spe import write_spe
 
 distributed = pytest.importorskip("distributed")
@@ -39,9 +40,9 @@ def test_workers_read_images_spe_video_and_urls(tmp_path):
         iio.imwrite(tmp_path / "v.mp4", np.repeat(rgb, 3, -1).astype(np.uint8), fps=5,
                     plugin="FFMPEG")
         series["video"] = pipeline.open(tmp_path / "v.mp4")
-        expected["video"] = np.moveaxis(iio.imread(tmp_path / "v.mp4", plugin="FFMPEG"), -1, 1)
+        expected["video"] = video_frames(tmp_path / "v.mp4")
     cluster = distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                                       dashboard_address=None, silence_logs=40)
+                                       dashboard_address=":0", silence_logs=40)
     with cluster, distributed.Client(cluster) as client:
         for name, s in series.items():
             flipped = s.process([("flip", "v")]).to_dask(frames_per_chunk=2)

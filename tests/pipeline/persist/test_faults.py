@@ -48,6 +48,7 @@ class Zygote:
     def close(self) -> None:
         self.proc.stdin.close()
         self.proc.wait(timeout=30)
+        self.proc.stdout.close()
 
 
 @pytest.fixture(scope="module")
@@ -331,10 +332,10 @@ FILE_PHASES = ["staged", "blocks", "encoded"]
 
 def _wait_result(path, timeout=120):
     end = time.monotonic() + timeout
-    while not os.path.exists(path) or not open(path).read():
+    while not os.path.exists(path) or not path.read_text():
         assert time.monotonic() < end, "the writer did not finish"
         time.sleep(0.05)
-    return open(path).read()
+    return path.read_text()
 
 
 @pytest.mark.parametrize(("fmt", "phase", "overwrite"), [

@@ -317,6 +317,8 @@ def test_a_cluster_write_with_a_worker_killed_equals_a_local_write(s3, tmp_path)
     theirs = {}
     for d, _, names in os.walk(tmp_path / "local.zarr" / "images" / "c"):
         for name in names:
-            rel = os.path.relpath(os.path.join(d, name), tmp_path / "local.zarr" / "images" / "c")
-            theirs["/" + rel] = open(os.path.join(d, name), "rb").read()
+            full = os.path.join(d, name)
+            rel = os.path.relpath(full, tmp_path / "local.zarr" / "images" / "c")
+            with open(full, "rb") as fh:
+                theirs["/" + rel] = fh.read()
     assert ours == theirs

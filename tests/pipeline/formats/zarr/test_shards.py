@@ -224,7 +224,7 @@ def test_sharded_write_on_a_cluster_writes_whole_shards(tmp_path):
     local = pipeline.write(series, tmp_path / "local.zarr", chunks=(1, 64, 96),
                            shards=(16, 64, 96))
     with distributed.LocalCluster(processes=True, n_workers=2, threads_per_worker=1,
-                                  dashboard_address=None, silence_logs=40) as cluster, \
+                                  dashboard_address=":0", silence_logs=40) as cluster, \
             distributed.Client(cluster) as client:
         with distributed.get_task_stream(client) as ts:
             back = pipeline.write(series, tmp_path / "cluster.zarr", chunks=(1, 64, 96),
