@@ -1,4 +1,8 @@
-"""Every error the framework raises, each refining the built-in a caller would catch."""
+"""Every error the framework raises, each refining the built-in a caller would catch.
+
+Each error declares ``exit_code``, what the command line exits with when it ends a
+run: 2 for bad input, 1 for a failure while computing (``pipeline.cli.EXIT_CODES``).
+"""
 
 from __future__ import annotations
 
@@ -68,6 +72,8 @@ __all__ = [
 class UnknownFormatError(ValueError):
     """A format name nobody registered, or a path no reader claims."""
 
+    exit_code = 2
+
 
 class NotMyFormat(Exception):
     """Raised by a reader that cannot handle a file, so that detection tries the next one.
@@ -76,9 +82,13 @@ class NotMyFormat(Exception):
     which propagates.
     """
 
+    exit_code = 2
+
 
 class NotASeriesError(ValueError):
     """A path that exists but does not hold an image series (or holds a corrupt one)."""
+
+    exit_code = 2
 
 
 class IncompleteStoreError(NotASeriesError):
@@ -88,9 +98,13 @@ class IncompleteStoreError(NotASeriesError):
 class PipelineFileError(ValueError):
     """A pipeline file that is not YAML or breaks the schema; the message names the place."""
 
+    exit_code = 2
+
 
 class StoreExistsError(FileExistsError):
     """A write to a path that exists, without ``overwrite=True``."""
+
+    exit_code = 2
 
     @classmethod
     def at(cls, path: str) -> StoreExistsError:
@@ -103,13 +117,19 @@ class StoreExistsError(FileExistsError):
 class ReadOnlyError(PermissionError):
     """A write into a series opened read-only."""
 
+    exit_code = 1
+
 
 class OmegaSeriesError(ValueError):
     """Omega (rotation-angle) metadata that is missing or malformed, or wedges that do not fit."""
 
+    exit_code = 1
+
 
 class UnsupportedCompressionError(ValueError):
     """A stored frame in an encoding no decoder here knows (names the encodings that are)."""
+
+    exit_code = 1
 
 
 class SeriesOptionError(ValueError, NotImplementedError):
@@ -118,14 +138,20 @@ class SeriesOptionError(ValueError, NotImplementedError):
     Also a NotImplementedError, which hexrd's ``set_option`` raises.
     """
 
+    exit_code = 1
+
 
 class FrameIndexError(IndexError):
     """A frame index, or an index in a frame selection, outside the series."""
+
+    exit_code = 2
 
 
 class FrameSelectionError(TypeError, ValueError):
     """A frame index or selection of a kind a series cannot take (a bool, a float array,
     a slice where a frame list is wanted) or with an impossible value (a slice step of 0)."""
+
+    exit_code = 1
 
 
 class RegionError(ValueError, TypeError):
@@ -135,13 +161,19 @@ class RegionError(ValueError, TypeError):
     A TypeError where what was given is not integers at all, as it was.
     """
 
+    exit_code = 2
+
 
 class SourceUnavailableError(RuntimeError):
     """A source that reached a process which cannot read it (a dask worker lacking its code)."""
 
+    exit_code = 1
+
 
 class MetadataError(TypeError):
     """Metadata a container cannot hold (a type the codec does not know, nesting too deep)."""
+
+    exit_code = 1
 
 
 class TargetRefusedError(StoreExistsError):
@@ -167,14 +199,20 @@ class MissingChunkError(NotASeriesError):
 class DiskFullError(OSError):
     """Not enough free space for a write; the message names the target and the bytes."""
 
+    exit_code = 1
+
 
 class EmptySeriesError(ValueError):
     """A series of no frames where a frame is needed: a writer whose container cannot hold
     none, a statistic over frames, or a frame shape and dtype only a first frame could tell."""
 
+    exit_code = 1
+
 
 class YAMLError(ValueError):
     """YAML text that does not parse; the message names the file and the line."""
+
+    exit_code = 2
 
 
 class YAMLLimitError(YAMLError):
@@ -192,12 +230,16 @@ class UnreadableFrameError(NotASeriesError, OSError):
 class MissingOptionError(TypeError, KeyError):
     """A reader option that must be given and was not (hexrd raises KeyError there)."""
 
+    exit_code = 2
+
     __str__ = Exception.__str__  # the message, not KeyError's quoted repr of it
 
 
 class OptionValueError(ValueError, TypeError):
     """An option or argument value that is not one of the valid ones: a reader option, a
     writer's ``style=`` or ``gzip=``, a statistic's ``nchunk=`` (hexrd raises TypeError there)."""
+
+    exit_code = 2
 
 
 class DenseFrameWarning(UserWarning):
@@ -211,21 +253,31 @@ class UnsupportedVersionError(NotASeriesError, NotImplementedError):
 class ValueRangeError(ValueError, RuntimeError):
     """Frame values that do not fit the dtype asked for (hexrd raises RuntimeError there)."""
 
+    exit_code = 1
+
 
 class UnsupportedDtypeError(TypeError):
     """Values of a kind a dtype cannot take at all (complex to real, text to numbers)."""
+
+    exit_code = 1
 
 
 class SchedulerUnreachableError(ConnectionError):
     """A ``--scheduler`` address where no dask scheduler answers in time."""
 
+    exit_code = 1
+
 
 class BadInputError(Exception):
     """An error found while the command line read its input (exit code 2); the cause is it."""
 
+    exit_code = 2
+
 
 class LayerNotLoadedError(RuntimeError):
     """A series convenience whose layer (``pipeline.graph``, ``pipeline.disk``, ...) is not loaded."""
+
+    exit_code = 1
 
 
 class WrongFormatError(NotASeriesError):
@@ -243,19 +295,27 @@ class FrameShapeError(ValueError):
     """Frames of a shape or dtype a series or container cannot take: fewer than two
     dimensions (Y, X), one frame unlike the others, a 3-d frame for a 2-d frame cache."""
 
+    exit_code = 2
+
 
 class AxesError(ValueError, TypeError):
     """An axes string (``"TYX"``, ``"CTYX"``) that is not a string, names an unknown or
     repeated axis, lacks Y or X, or does not match the number of dimensions."""
+
+    exit_code = 2
 
 
 class SeriesTypeError(TypeError):
     """An object given where an image series is wanted that is neither a series, an array
     of frames, nor hexrd's series protocol (``len``, ``[i]``, ``shape``, ``dtype``)."""
 
+    exit_code = 1
+
 
 class ClosedSeriesError(ValueError):
     """A series used after :meth:`close` (a ValueError, as for a closed Python file)."""
+
+    exit_code = 1
 
 
 class MissingDatasetError(NotASeriesError, KeyError):
@@ -267,10 +327,14 @@ class MissingDatasetError(NotASeriesError, KeyError):
 class MetadataClashError(MetadataError, ValueError):
     """Metadata keys a container reserves for its own entries (a frame cache's ``shape``)."""
 
+    exit_code = 2
+
 
 class WriteTargetError(ValueError, TypeError):
     """A write target this format cannot write into: an open HDF5 node given to a format
     that writes files, or a file opened read-only (open it with mode ``'a'``)."""
+
+    exit_code = 2
 
 
 class DamagedChunkError(UnreadableFrameError, RuntimeError):

@@ -133,8 +133,36 @@ def test_exit_codes_follow_error_classes():
     assert cli.exit_code(errors.SchedulerUnreachableError("x")) == 1
     assert cli.exit_code(RuntimeError("x")) == 1
     assert cli.exit_code(KeyboardInterrupt()) == 130
+    assert cli.exit_code(errors.MetadataClashError("x")) == 2  # its parent's is 1
+    assert cli.exit_code(errors.MetadataError("x")) == 1
     for kind, code in cli.EXIT_CODES:  # a table of classes, nothing else
-        assert isinstance(kind, type) and issubclass(kind, BaseException) and code in (2, 130)
+        assert isinstance(kind, type) and issubclass(kind, BaseException)
+        assert code in (1, 2, 130)
+
+
+def test_every_error_declares_its_exit_code():
+    """The table is the error classes' own declarations, each class listed."""
+    from pipeline import errors
+
+    listed = dict(cli.EXIT_CODES)
+    for name in errors.__all__:
+        kind = getattr(errors, name)
+        if issubclass(kind, Warning):
+            assert kind not in listed  # warnings end no run
+            continue
+        assert kind.exit_code in (1, 2), name
+        assert listed[kind] == kind.exit_code, name
+    assert cli.exit_code(FileNotFoundError("x")) == 2  # a built-in the project does not own
+
+
+def test_a_new_error_class_takes_the_code_it_declares():
+    from pipeline import errors
+
+    class StrangeOptionError(errors.OptionValueError):
+        exit_code = 1
+
+    assert cli.exit_code(StrangeOptionError("x")) == 1  # its own, not its parent's 2
+    assert cli.exit_code(type("Refined", (errors.OptionValueError,), {})("x")) == 2
 
 
 @pytest.mark.parametrize("fmt", ["hdf5", "tiff", "zarr"])
