@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from pipeline import errors, runner
+from pipeline import _progress, errors, runner
 from pipeline.cli_args import (
     STAT_FLAGS,
     check_output,
@@ -131,7 +131,7 @@ def _write(series: Any, spec: dict[str, Any], args: argparse.Namespace, client: 
     out = spec.get("output")
     if out is None:
         raise PipelineFileError(f"{spec['where']}: output: missing; give the path to write to")
-    progress = runner.show_progress(args.quiet)
+    progress = _progress.show_progress(args.quiet)
     with _input():
         fmt = check_output(out["path"], out.get("format"))
     target = out["path"] if os.path.isabs(out["path"]) or not spec.get("base_dir") else \
@@ -293,7 +293,7 @@ def cmd_stats(args: argparse.Namespace, client: Any) -> int:
         lazy = [_lazy_stat(series, name, args.nframes, args.percentile) for name in names]
     # one pass of the scheduler for all of them: they share its threads
     results = runner.execute(lambda: dask.compute(*lazy), nframes=args.nframes or len(series),
-                             progress=runner.show_progress(args.quiet))
+                             progress=_progress.show_progress(args.quiet))
     results = [np.asarray(r) for r in results]
     if args.output:
         with _input():
@@ -369,7 +369,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                               timeout=SCHEDULER_TIMEOUT) as client:
             if args.command == "demo":
                 return demo(args.out, args.frames, args.size, args.overwrite,
-                            progress=runner.show_progress(args.quiet))
+                            progress=_progress.show_progress(args.quiet))
             return COMMANDS[args.command](args, client)
     except KeyboardInterrupt:
         _interrupted()
