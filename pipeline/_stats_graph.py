@@ -5,7 +5,8 @@ Memory goes to four places, and each is budgeted:
 - the frames a task reads, including what the reader *decodes* to give them:
   a band of rows read from a chunk of whole frames decodes the whole chunk,
   so reads are sized by the storage chunk, not by the bytes they return;
-- the accumulators of running reductions (float64 for sums);
+- the accumulators of running reductions (as each :class:`~pipeline._statistic.Reduction`
+  declares them);
 - the blocks of all frames x a band of rows that a percentile needs at once;
 - the result, and the pieces it is assembled from.
 
@@ -26,13 +27,18 @@ from __future__ import annotations
 
 import builtins
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from pipeline import plan
-from pipeline._progress import current_client
+from pipeline._progress import Progress, current_client, persist_with_progress
+from pipeline._statistic import Accumulator, Reduction
+from pipeline.errors import EmptySeriesError, OptionValueError, SeriesTypeError
+from pipeline.formats.array import ArraySeries
+from pipeline.formats.protocol import as_series as protocol_series
 from pipeline.series import ImageSeries
 
 if TYPE_CHECKING:
@@ -123,18 +129,92 @@ def read(s: ImageSeries, start: int, stop: int, region: Any = None) -> np.ndarra
     return block
 
 
+# -- preparing the frames, running the graphs -----------------------------------------------
+
+
+def parse_bytes(value: Any) -> int:
+    """``1_000_000``, ``"512MB"``, ``"2 MiB"``, ``"1.5GB"`` as a number of bytes."""
+    if isinstance(value, int | np.integer) and not isinstance(value, bool):
+        nbytes = int(value)
+    elif isinstance(value, str):
+        from dask.utils import parse_bytes as dask_parse
+
+        try:
+            nbytes = int(dask_parse(value))
+        except ValueError:
+            nbytes = -1
+    else:
+        nbytes = -1
+    if nbytes <= 0:
+        raise OptionValueError(
+            f"memory_limit {value!r} must be a positive number of bytes or a string such as "
+            "'512MB' or '2GiB'"
+        )
+    return nbytes
+
+
+def frame_count(total: int, nframes: Any) -> int:
+    if isinstance(nframes, bool) or not isinstance(nframes, int | np.integer) or nframes < 0:
+        raise OptionValueError(
+            f"nframes must be 0 (all frames) or a positive frame count, got {nframes!r}"
+        )
+    count = total if nframes == 0 else builtins.min(total, int(nframes))
+    if count == 0:
+        raise EmptySeriesError(
+            "a statistic over frames needs at least one frame; the series has none"
+        )
+    return count
+
+
+def as_series(series: Any) -> ImageSeries:
+    if not isinstance(series, ImageSeries) and hasattr(type(series), "__getitem__"):
+        return protocol_series(series)  # arrays and hexrd's series protocol
+    if isinstance(series, ImageSeries):
+        return series
+    if hasattr(series, "shape") and hasattr(series, "dtype"):
+        return ArraySeries(series)
+    raise SeriesTypeError(
+        f"statistics take an image series or a numpy/dask array of frames, "
+        f"got {type(series).__name__} ({series!r:.60})"
+    )
+
+
+def prepare(series: Any, nframes: Any, limit: int) -> tuple[ImageSeries, Budget]:
+    """The frames to use as a series, and the :class:`Budget` of ``limit`` bytes of work on them."""
+    s = as_series(series)
+    count = frame_count(len(s), nframes)
+    if count < len(s):
+        s = s[:count]
+    return s, budget(s, limit)
+
+
+def run(partials: da.Array, finish: Callable[[da.Array], da.Array], lazy: bool,
+        progress: Progress | None) -> Any:
+    """``finish(partials)`` computed on the active scheduler (its dask array with ``lazy``),
+    ``progress`` following the blocks of ``partials``."""
+    if lazy:
+        return finish(partials)
+    if progress is not None:
+        partials = persist_with_progress(partials, progress)
+    result = finish(partials)
+    if all(len(c) == 1 for c in result.chunks):
+        # the one block as it is: computing the array would concatenate it, a copy
+        (block,) = result.to_delayed().ravel()
+        return np.asarray(block.compute())
+    return np.asarray(result.compute())
+
+
 # -- reductions: chains of read-and-fold tasks ---------------------------------------------
 
 
-def reduce_plan(b: Budget, kind: str, shape: tuple[int, ...]) -> tuple[int, int]:
-    """``(chains, frames per step)`` for a reduction whose accumulator is ``kind``'s."""
-    acc = int(np.prod(shape)) * 8 if kind in ("sum", "average") else b.frame_out
+def reduce_plan(b: Budget, acc_bytes: int) -> tuple[int, int]:
+    """``(chains, frames per step)`` for a reduction whose accumulator holds ``acc_bytes``."""
     least = b.read_cost(b.unit_frames)
     chains = builtins.max(1, builtins.min(b.threads, math.ceil(b.count / b.unit_frames)))
     # the final combination holds every chain's partial and the result
-    while chains > 1 and chains * (acc + least) + acc > b.limit:
+    while chains > 1 and chains * (acc_bytes + least) + acc_bytes > b.limit:
         chains -= 1
-    per_chain = builtins.max(1, (b.limit - acc) // chains - acc)
+    per_chain = builtins.max(1, (b.limit - acc_bytes) // chains - acc_bytes)
     step = b.unit_frames
     while step + b.unit_frames <= b.count and b.read_cost(step + b.unit_frames) <= per_chain:
         step += b.unit_frames
@@ -143,79 +223,82 @@ def reduce_plan(b: Budget, kind: str, shape: tuple[int, ...]) -> tuple[int, int]
     return chains, builtins.max(b.unit_frames, builtins.min(step, few))
 
 
-def reduce_graph(s: ImageSeries, kind: str, b: Budget) -> da.Array:
-    """Partial images ``(chains, *shape)``: each chain folds its share of the frames in turn."""
+def reduce_graph(s: ImageSeries, red: Reduction, b: Budget) -> tuple[da.Array, list[int]]:
+    """Each chain's accumulator ``(chains * planes, *shape)``, folding its share of the frames
+    in turn; and the frames each chain folds."""
     import dask.array as da
     from dask.base import tokenize
     from dask.highlevelgraph import HighLevelGraph
 
-    chains, step = reduce_plan(b, kind, s.shape)
-    dtype = np.dtype(np.float64) if kind in ("sum", "average") else s.dtype
-    name = f"stats-{kind}-{tokenize(s, kind, chains, step, b.count)}"
+    acc = red.accumulator(s.dtype, b.count)
+    chains, step = reduce_plan(b, acc.nbytes(s.shape))
+    name = f"stats-{red.name}-{tokenize(s, red, acc, chains, step, b.count)}"
     src = f"source-{name}"
     dsk: dict[Any, Any] = {src: s}
     zeros = (0,) * len(s.shape)
     starts = list(range(0, b.count, step))
-    shares = np.array_split(np.arange(len(starts)), chains)
+    shares = [share for share in np.array_split(np.arange(len(starts)), chains) if share.size]
+    counts = []
     for c, share in enumerate(shares):
         prev: Any = None
+        first = starts[share[0]]
         for i, k in enumerate(share):
-            start = starts[k]
+            start, stop = starts[k], builtins.min(starts[k] + step, b.count)
             last = i == len(share) - 1
             key = (name, c, *zeros) if last else (f"{name}-step", c, i)
-            dsk[key] = (_fold, prev, src, start, builtins.min(start + step, b.count), kind)
+            dsk[key] = (_fold, prev, src, start, stop, red, acc, start - first)
             prev = key
+        counts.append(stop - first)
     graph = HighLevelGraph.from_collections(name, dsk, dependencies=())
-    chunks = ((1,) * len(shares), *((n,) for n in s.shape))
-    return da.Array(graph, name, chunks, meta=np.empty((0,) * (len(s.shape) + 1), dtype))
+    chunks = ((acc.planes,) * len(shares), *((n,) for n in s.shape))
+    return da.Array(graph, name, chunks, meta=np.empty((0,) * (len(s.shape) + 1), acc.dtype)), \
+        counts
 
 
-def _fold(acc: np.ndarray | None, s: ImageSeries, start: int, stop: int,
-          kind: str) -> np.ndarray:
-    """``acc`` with frames ``start:stop`` folded in.
+def _fold(acc: np.ndarray | None, s: ImageSeries, start: int, stop: int, red: Reduction,
+          spec: Accumulator, seen: int) -> np.ndarray:
+    """``acc`` with frames ``start:stop`` folded in (``seen`` frames being in it already).
 
-    The accumulator is updated in place: it is the previous step's result,
+    The accumulator may be updated in place: it is the previous step's result,
     which only this step consumes.
     """
     block = read(s, start, stop)
     if acc is None:
-        if kind in ("sum", "average"):
-            acc = np.zeros((1, *block.shape[1:]), np.float64)
-        else:
-            acc = block[:1].copy()
-    ufunc = {"max": np.maximum, "min": np.minimum}.get(kind, np.add)
-    for frame in block:  # frame by frame: no float64 copy of the whole block
-        ufunc(acc[0], frame, out=acc[0])
-    return acc
+        acc, block, seen = red.start(block[0], spec), block[1:], 1
+    return red.fold(acc, block, seen)
 
 
-def combine(partials: da.Array, kind: str, count: int) -> da.Array:
-    """The statistic from the chains' partial images, in one task folding them in place."""
+def combine(partials: da.Array, red: Reduction, counts: list[int], frame_dtype: np.dtype, *,
+            finish: bool = True) -> da.Array:
+    """The statistic from the chains' accumulators, in one task merging them in place.
+
+    Without ``finish``, the merged accumulator ``(planes, *shape)`` instead.
+    """
     import dask.array as da
     from dask.base import tokenize
     from dask.highlevelgraph import HighLevelGraph
 
-    name = f"stats-{kind}-combined-{tokenize(partials.name, count)}"
-    ndim = partials.ndim - 1
-    keys = [k for k in flat_keys(partials.__dask_keys__())]
-    dsk = {(name, *(0,) * ndim): (_combine_parts, keys, kind, count)}
-    graph = HighLevelGraph.from_collections(name, dsk, dependencies=[partials])
-    dtype = np.dtype(np.float32) if kind == "average" else partials.dtype
-    return da.Array(graph, name, tuple((n,) for n in partials.shape[1:]),
-                    meta=np.empty((0,) * ndim, dtype))
+    planes = partials.chunks[0][0]
+    name = f"stats-{red.name}-combined-{tokenize(partials.name, counts, finish)}"
+    shape = partials.shape[1:] if finish else (planes, *partials.shape[1:])
+    keys = flat_keys(partials.__dask_keys__())
+    dsk: dict[Any, Any] = {(name, *(0,) * len(shape)): (_combine_parts, keys, red, counts, finish)}
+    after: list[Any] = [partials]  # dask's stubs do not see an Array as a collection
+    graph = HighLevelGraph.from_collections(name, dsk, dependencies=after)
+    dtype = red.result(np.dtype(frame_dtype)) if finish else partials.dtype
+    return da.Array(graph, name, tuple((n,) for n in shape),
+                    meta=np.empty((0,) * len(shape), dtype))
 
 
 def flat_keys(keys: Any) -> list[Any]:
     return [k for sub in keys for k in flat_keys(sub)] if isinstance(keys, list) else [keys]
 
 
-def _combine_parts(parts: list[np.ndarray], kind: str, count: int) -> np.ndarray:
-    # the partials are this task's alone: fold them into the first, no new image
-    acc = parts[0][0]
-    ufunc = {"max": np.maximum, "min": np.minimum}.get(kind, np.add)
-    for part in parts[1:]:
-        ufunc(acc, part[0], out=acc)
-    if kind != "average":
-        return acc
-    np.divide(acc, count, out=acc)
-    return acc.astype(np.float32)
+def _combine_parts(parts: list[np.ndarray], red: Reduction, counts: list[int],
+                   finish: bool) -> np.ndarray:
+    # the partials are this task's alone: merge them into the first, no new image
+    acc, seen = parts[0], counts[0]
+    for part, n in zip(parts[1:], counts[1:], strict=True):
+        acc = red.merge(acc, part, seen, n)
+        seen += n
+    return red.finish(acc, seen) if finish else acc

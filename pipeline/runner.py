@@ -13,6 +13,7 @@ import sys
 from collections.abc import Callable, Iterator
 from typing import Any
 
+from ops import require
 from pipeline import _progress
 from pipeline.errors import SchedulerUnreachableError
 
@@ -36,8 +37,6 @@ def scheduler(address: str | None = None, workers: int | None = None,
     if address is None and not workers:
         yield None
         return
-    from ops import require
-
     distributed = require("distributed", "distributed", "running on a dask cluster")
     with contextlib.ExitStack() as stack:
         if address is not None:
