@@ -3,12 +3,15 @@
 Each is one declared value (see :mod:`pipeline._statistic`); they are put in
 :data:`pipeline.stats.registry` there, in one place.  Output dtypes follow
 hexrd: ``max``/``min`` keep the frame dtype, ``sum`` is float64, ``average``
-float32 (accumulated in float64, so integers never overflow), ``median`` and
-``percentile`` float32 unless ``dtype=`` asks for another.
+float32, ``median`` and ``percentile`` float32 unless ``dtype=`` asks for
+another.  Sums are exact for integer frames (an integer accumulator wide
+enough for all the frames) and accumulated in float64 for others, so
+integers never overflow.
 """
 
 from __future__ import annotations
 
+import builtins
 from functools import partial
 from typing import Any
 
@@ -26,8 +29,21 @@ def frame_dtype(dtype: np.dtype, count: int) -> Accumulator:
     return Accumulator(np.dtype(dtype))
 
 
-def float64(dtype: np.dtype, count: int) -> Accumulator:
-    """An accumulator of one float64 image (and a float64 frame while folding)."""
+def exact_sum(dtype: np.dtype, count: int) -> Accumulator:
+    """Where the sum of ``count`` frames of ``dtype`` is held.
+
+    Integer frames are summed in the narrowest integer that cannot overflow
+    (uint32 for up to 65,537 uint16 frames), exactly; a 32-bit accumulator
+    moves half the bytes of a float64 one per frame, which makes the fold about
+    twice as fast.  Other frames are summed in float64.
+    """
+    dtype = np.dtype(dtype)
+    if dtype.kind in "ui":
+        info = np.iinfo(dtype)
+        reach = count * builtins.max(-int(info.min), int(info.max))
+        for acc in (np.uint32, np.uint64) if dtype.kind == "u" else (np.int32, np.int64):
+            if reach <= np.iinfo(acc).max:
+                return Accumulator(np.dtype(acc), scratch=1)  # a frame cast to it
     return Accumulator(np.dtype(np.float64))
 
 
@@ -65,6 +81,20 @@ def _float32_result(dtype: np.dtype) -> np.dtype:
     return np.dtype(np.float32)
 
 
+def fold_sum(acc: np.ndarray, block: np.ndarray, seen: int) -> np.ndarray:
+    """Each frame of ``block`` added to ``acc[0]``, in place."""
+    total = acc[0]
+    if total.dtype.kind == "f" or block.dtype == total.dtype:
+        return fold_with(np.add, acc, block, seen)
+    # cast into a frame-sized buffer, then add: about 1.5x faster than numpy's
+    # mixed-type add, which casts in small pieces
+    cast = np.empty_like(total)
+    for frame in block:
+        np.copyto(cast, frame)
+        np.add(total, cast, out=total)
+    return acc
+
+
 def _sum(acc: np.ndarray, count: int) -> np.ndarray:
     return acc[0].astype(np.float64, copy=False)
 
@@ -87,12 +117,12 @@ MIN = Reduction(
 
 SUM = Reduction(
     "sum", "the pixel-wise sum, float64",
-    accumulator=float64, start=first_frame, fold=partial(fold_with, np.add),
+    accumulator=exact_sum, start=first_frame, fold=fold_sum,
     merge=partial(merge_with, np.add), finish=_sum, result=_float64_result)
 
 AVERAGE = Reduction(
-    "average", "the pixel-wise mean, float32 (summed in float64)", aliases=("mean",),
-    accumulator=float64, start=first_frame, fold=partial(fold_with, np.add),
+    "average", "the pixel-wise mean, float32", aliases=("mean",),
+    accumulator=exact_sum, start=first_frame, fold=fold_sum,
     merge=partial(merge_with, np.add), finish=_mean, result=_float32_result)
 
 

@@ -377,3 +377,20 @@ def test_names_are_taken_once_unless_replaced():
     assert "max" not in stats.registry and "biggest" not in stats.registry
     with pytest.raises(pipeline.errors.RegistrationError, match="Reduction or a BandStatistic"):
         stats.registry.add(stats.Statistic("plain", "no method"))
+
+
+@pytest.mark.parametrize(("fill", "count", "acc"), [
+    (np.uint16(65535), 65537, np.uint32),  # the most frames a uint32 holds
+    (np.uint16(65535), 65538, np.uint64),  # one more: wider, still exact
+    (np.int16(-32768), 9, np.int32),
+    (np.float32(0.5), 9, np.float64),
+])
+def test_sums_are_exact_in_an_accumulator_that_cannot_overflow(fill, count, acc):
+    frames = np.broadcast_to(fill, (count, 1, 2))
+    assert stats.registry.lookup("sum").accumulator(frames.dtype, count).dtype == acc
+    want = float(fill) * count
+    got = stats.sum(frames)
+    assert got.dtype == np.float64 and got.tolist() == [[want, want]]
+    np.testing.assert_array_equal(stats.average(frames), np.full((1, 2), fill, np.float32))
+    running = list(stats.sum_iter(frames, 3))  # chunks of fewer frames, merged into one
+    assert running[-1].tolist() == [[want, want]]
