@@ -14,8 +14,9 @@ The budget is divided by the number of tasks that can run at once (the
 local scheduler's threads, or a distributed worker's).  One more place is
 the allocator's: zarr decodes in a pool of threads, and glibc gives each
 thread an arena that keeps the buffers it freed, so every pool thread would
-hold a chunk's worth of dead buffers; each task hands freed memory back
-(``malloc_trim``) after its reads.  Reductions run as
+hold a chunk's worth of dead buffers; a percentile's tasks hand freed memory
+back (``malloc_trim``) after their reads, a reduction's chain after its last
+step (within a chain, the next read reuses what the last one freed).  Reductions run as
 a few sequential *chains* of read-and-fold tasks (one chain per thread), so
 no read runs ahead of the fold that consumes it.  Percentiles read every
 frame once per band of rows; when that would mean decoding the series many
@@ -29,7 +30,7 @@ import builtins
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 
@@ -232,6 +233,8 @@ def reduce_graph(s: ImageSeries, red: Reduction, b: Budget) -> tuple[da.Array, l
 
     acc = red.accumulator(s.dtype, b.count)
     chains, step = reduce_plan(b, acc.nbytes(s.shape))
+    units = builtins.max(1, PIECE_BYTES // builtins.max(1, b.unit_frames * b.frame_in))
+    piece = builtins.min(step, units * b.unit_frames)
     name = f"stats-{red.name}-{tokenize(s, red, acc, chains, step, b.count)}"
     src = f"source-{name}"
     dsk: dict[Any, Any] = {src: s}
@@ -246,7 +249,7 @@ def reduce_graph(s: ImageSeries, red: Reduction, b: Budget) -> tuple[da.Array, l
             start, stop = starts[k], builtins.min(starts[k] + step, b.count)
             last = i == len(share) - 1
             key = (name, c, *zeros) if last else (f"{name}-step", c, i)
-            dsk[key] = (_fold, prev, src, start, stop, red, acc, start - first)
+            dsk[key] = (_fold, prev, src, start, stop, red, acc, start - first, piece, last)
             prev = key
         counts.append(stop - first)
     graph = HighLevelGraph.from_collections(name, dsk, dependencies=())
@@ -255,17 +258,32 @@ def reduce_graph(s: ImageSeries, red: Reduction, b: Budget) -> tuple[da.Array, l
         counts
 
 
+PIECE_BYTES = 4 * 2**20
+"""Bytes of frames a fold reads at a time (at least one storage chunk)."""
+
+
 def _fold(acc: np.ndarray | None, s: ImageSeries, start: int, stop: int, red: Reduction,
-          spec: Accumulator, seen: int) -> np.ndarray:
+          spec: Accumulator, seen: int, piece: int, last: bool) -> np.ndarray:
     """``acc`` with frames ``start:stop`` folded in (``seen`` frames being in it already).
 
     The accumulator may be updated in place: it is the previous step's result,
-    which only this step consumes.
+    which only this step consumes.  The frames are read ``piece`` at a time:
+    pieces of a few megabytes are served again and again from the memory the
+    last one freed, where a block of the whole step would be fresh memory that
+    the kernel zeroes for every step.  For the same reason the freed memory is
+    handed back (:func:`trim`) once, after the chain's last step, not after
+    every read: a buffer given back is a buffer zeroed again for the next read.
     """
-    block = read(s, start, stop)
-    if acc is None:
-        acc, block, seen = red.start(block[0], spec), block[1:], 1
-    return red.fold(acc, block, seen)
+    region = s.spec.full_region
+    for a in range(start, stop, piece):
+        block = s.read(slice(a, builtins.min(a + piece, stop)), region)
+        if acc is None:
+            acc, block, seen = red.start(block[0], spec), block[1:], seen + 1
+        acc = red.fold(acc, block, seen)
+        seen += len(block)
+    if last:
+        trim()
+    return cast(np.ndarray, acc)  # a step holds one frame at least: started above
 
 
 def combine(partials: da.Array, red: Reduction, counts: list[int], frame_dtype: np.dtype, *,
