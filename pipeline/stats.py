@@ -69,6 +69,7 @@ from pipeline._statistic import (
     StatRegistry,
 )
 from pipeline._stats_builtins import AVERAGE, MAX, MEDIAN, MIN, PERCENTILE, SUM
+from pipeline._stats_std import STD
 from pipeline.errors import OptionValueError
 from pipeline.formats.array import from_array
 
@@ -78,7 +79,7 @@ __all__ = [
     "min_iter", "percentile", "percentile_iter", "registry", "sum", "sum_iter",
 ]
 
-registry = StatRegistry((MAX, MIN, SUM, AVERAGE, MEDIAN, PERCENTILE))
+registry = StatRegistry((MAX, MIN, SUM, AVERAGE, MEDIAN, PERCENTILE, STD))
 """Every statistic by name: the one place they are registered.
 
 :func:`compute`, the ``lazyseries stats`` flags and the ``{stat: ...}``

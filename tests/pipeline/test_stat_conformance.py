@@ -55,6 +55,19 @@ class TestPercentile(StatisticConformance):
         return np.percentile(frames, param, axis=0).astype(np.float32)
 
 
+class TestStd(StatisticConformance):
+    name = "std"
+    rtol = 1e-6
+
+    def reference(self, frames, param):
+        return frames.std(axis=0, dtype=np.float64).astype(np.float32)
+
+    def test_a_small_spread_beside_a_large_mean_keeps_its_precision(self):
+        # a sum of squares less the squared sum would lose all of it: 1e12 - 1e12
+        frames = 1e6 + np.random.default_rng(0).normal(0, 1e-3, (50, 4, 5))
+        self.check(stats.compute("std", frames, memory_limit=2000), self.reference(frames, None))
+
+
 class TestUserStatistic(StatisticConformance):
     """A statistic of one's own, registered and held to the same laws: the range."""
 

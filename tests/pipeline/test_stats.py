@@ -344,7 +344,7 @@ def test_percentile_blocks_partitioned_pixels_first_match_numpy(monkeypatch, dty
 
 
 def test_registry_holds_hexrds_statistics_in_order():
-    assert list(stats.registry) == ["max", "min", "sum", "average", "median", "percentile"]
+    assert list(stats.registry)[:6] == ["max", "min", "sum", "average", "median", "percentile"]
     assert stats.registry.lookup("mean") is stats.registry.lookup("average")
     assert "mean" in stats.registry and "mode" not in stats.registry
     with pytest.raises(pipeline.errors.OptionValueError, match="unknown statistic 'mode'.*'mean'"):
