@@ -120,8 +120,9 @@ class Reduction(Statistic):
         ``start(frame, acc) -> array (acc.planes, *frame_shape)`` in
         ``acc.dtype``, holding one frame.
     fold
-        ``fold(array, block, seen) -> array``: the frames of ``block`` folded
-        in, ``seen`` frames being in it already; may work in place.
+        ``fold(array, frames, seen) -> array``: the frames (an iterable, read
+        as it is consumed) folded in, ``seen`` frames being in it already; may
+        work in place.
     merge
         ``merge(a, b, na, nb) -> array``: the accumulator of the frames of
         both (``na`` frames in ``a``, ``nb`` in ``b``); may work in place on ``a``.
@@ -134,7 +135,8 @@ class Reduction(Statistic):
 
     accumulator: Callable[[np.dtype, int], Accumulator] = dataclasses.field(kw_only=True)
     start: Callable[[np.ndarray, Accumulator], np.ndarray] = dataclasses.field(kw_only=True)
-    fold: Callable[[np.ndarray, np.ndarray, int], np.ndarray] = dataclasses.field(kw_only=True)
+    fold: Callable[[np.ndarray, Iterable[np.ndarray], int], np.ndarray] = dataclasses.field(
+        kw_only=True)
     merge: Callable[[np.ndarray, np.ndarray, int, int], np.ndarray] = dataclasses.field(
         kw_only=True)
     finish: Callable[[np.ndarray, int], np.ndarray] = dataclasses.field(kw_only=True)

@@ -12,6 +12,7 @@ integers never overflow.
 from __future__ import annotations
 
 import builtins
+from collections.abc import Iterable
 from functools import partial
 from typing import Any
 
@@ -52,9 +53,10 @@ def first_frame(frame: np.ndarray, acc: Accumulator) -> np.ndarray:
     return frame.astype(acc.dtype)[np.newaxis]
 
 
-def fold_with(ufunc: np.ufunc, acc: np.ndarray, block: np.ndarray, seen: int) -> np.ndarray:
-    """Each frame of ``block`` folded into ``acc[0]`` with ``ufunc``, in place."""
-    for frame in block:  # frame by frame: no copy of the block in the accumulator's dtype
+def fold_with(ufunc: np.ufunc, acc: np.ndarray, frames: Iterable[np.ndarray],
+              seen: int) -> np.ndarray:
+    """Each frame folded into ``acc[0]`` with ``ufunc``, in place."""
+    for frame in frames:
         ufunc(acc[0], frame, out=acc[0])
     return acc
 
@@ -81,15 +83,15 @@ def _float32_result(dtype: np.dtype) -> np.dtype:
     return np.dtype(np.float32)
 
 
-def fold_sum(acc: np.ndarray, block: np.ndarray, seen: int) -> np.ndarray:
-    """Each frame of ``block`` added to ``acc[0]``, in place."""
+def fold_sum(acc: np.ndarray, frames: Iterable[np.ndarray], seen: int) -> np.ndarray:
+    """Each frame added to ``acc[0]``, in place."""
     total = acc[0]
-    if total.dtype.kind == "f" or block.dtype == total.dtype:
-        return fold_with(np.add, acc, block, seen)
-    # cast into a frame-sized buffer, then add: about 1.5x faster than numpy's
-    # mixed-type add, which casts in small pieces
+    if total.dtype.kind == "f":
+        return fold_with(np.add, acc, frames, seen)
+    # an integer frame is cast into a frame-sized buffer, then added: about 1.5x
+    # faster than numpy's mixed-type add, which casts in small pieces
     cast = np.empty_like(total)
-    for frame in block:
+    for frame in frames:
         np.copyto(cast, frame)
         np.add(total, cast, out=total)
     return acc
@@ -100,9 +102,9 @@ def _sum(acc: np.ndarray, count: int) -> np.ndarray:
 
 
 def _mean(acc: np.ndarray, count: int) -> np.ndarray:
-    total = acc[0].astype(np.float64, copy=False)
-    np.divide(total, count, out=total)  # the accumulator is spent: divide in place
-    return total.astype(np.float32)
+    # divided in float64 piece by piece into the float32 result: no float64 image
+    return np.divide(acc[0], count, dtype=np.float64, out=np.empty(acc.shape[1:], np.float32),
+                     casting="same_kind")
 
 
 MAX = Reduction(

@@ -14,9 +14,9 @@ The budget is divided by the number of tasks that can run at once (the
 local scheduler's threads, or a distributed worker's).  One more place is
 the allocator's: zarr decodes in a pool of threads, and glibc gives each
 thread an arena that keeps the buffers it freed, so every pool thread would
-hold a chunk's worth of dead buffers; a percentile's tasks hand freed memory
-back (``malloc_trim``) after their reads, a reduction's chain after its last
-step (within a chain, the next read reuses what the last one freed).  Reductions run as
+hold a chunk's worth of dead buffers; tasks hand freed memory back
+(``malloc_trim``) after their reads (a reduction's chain only after its last
+step, when the budget holds what its threads keep meanwhile).  Reductions run as
 a few sequential *chains* of read-and-fold tasks (one chain per thread), so
 no read runs ahead of the fold that consumes it.  Percentiles read every
 frame once per band of rows; when that would mean decoding the series many
@@ -28,9 +28,9 @@ from __future__ import annotations
 
 import builtins
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -235,6 +235,10 @@ def reduce_graph(s: ImageSeries, red: Reduction, b: Budget) -> tuple[da.Array, l
     chains, step = reduce_plan(b, acc.nbytes(s.shape))
     units = builtins.max(1, PIECE_BYTES // builtins.max(1, b.unit_frames * b.frame_in))
     piece = builtins.min(step, units * b.unit_frames)
+    # after a step, its thread keeps what it freed (the last read, the fold's scratch) for
+    # the next read; kept by every thread, is that more than the budget holds?
+    kept = b.threads * (b.read_cost(piece) + acc.nbytes(s.shape))
+    hand_back = chains * acc.nbytes(s.shape) + kept > b.limit
     name = f"stats-{red.name}-{tokenize(s, red, acc, chains, step, b.count)}"
     src = f"source-{name}"
     dsk: dict[Any, Any] = {src: s}
@@ -249,7 +253,8 @@ def reduce_graph(s: ImageSeries, red: Reduction, b: Budget) -> tuple[da.Array, l
             start, stop = starts[k], builtins.min(starts[k] + step, b.count)
             last = i == len(share) - 1
             key = (name, c, *zeros) if last else (f"{name}-step", c, i)
-            dsk[key] = (_fold, prev, src, start, stop, red, acc, start - first, piece, last)
+            dsk[key] = (_fold, prev, src, start, stop, red, acc, start - first, piece,
+                        hand_back or last)
             prev = key
         counts.append(stop - first)
     graph = HighLevelGraph.from_collections(name, dsk, dependencies=())
@@ -263,27 +268,35 @@ PIECE_BYTES = 4 * 2**20
 
 
 def _fold(acc: np.ndarray | None, s: ImageSeries, start: int, stop: int, red: Reduction,
-          spec: Accumulator, seen: int, piece: int, last: bool) -> np.ndarray:
+          spec: Accumulator, seen: int, piece: int, hand_back: bool) -> np.ndarray:
     """``acc`` with frames ``start:stop`` folded in (``seen`` frames being in it already).
 
     The accumulator may be updated in place: it is the previous step's result,
-    which only this step consumes.  The frames are read ``piece`` at a time:
-    pieces of a few megabytes are served again and again from the memory the
+    which only this step consumes.  With ``hand_back``, what the step freed is
+    given back to the system (:func:`trim`): a chain does so after its last
+    step, and after every step when the threads' freed buffers would not fit
+    the budget; otherwise the next read reuses them, where memory given back
+    is memory the kernel zeroes again (a tenth of a sum's time).
+    """
+    frames = _frames(s, start, stop, piece)
+    if acc is None:
+        acc, seen = red.start(next(frames), spec), seen + 1
+    acc = red.fold(acc, frames, seen)
+    if hand_back:
+        trim()
+    return acc
+
+
+def _frames(s: ImageSeries, start: int, stop: int, piece: int) -> Iterator[np.ndarray]:
+    """Frames ``start:stop`` of ``s``, read ``piece`` at a time.
+
+    Pieces of a few megabytes are served again and again from the memory the
     last one freed, where a block of the whole step would be fresh memory that
-    the kernel zeroes for every step.  For the same reason the freed memory is
-    handed back (:func:`trim`) once, after the chain's last step, not after
-    every read: a buffer given back is a buffer zeroed again for the next read.
+    the kernel zeroes for every step.
     """
     region = s.spec.full_region
     for a in range(start, stop, piece):
-        block = s.read(slice(a, builtins.min(a + piece, stop)), region)
-        if acc is None:
-            acc, block, seen = red.start(block[0], spec), block[1:], seen + 1
-        acc = red.fold(acc, block, seen)
-        seen += len(block)
-    if last:
-        trim()
-    return cast(np.ndarray, acc)  # a step holds one frame at least: started above
+        yield from s.read(slice(a, builtins.min(a + piece, stop)), region)
 
 
 def combine(partials: da.Array, red: Reduction, counts: list[int], frame_dtype: np.dtype, *,

@@ -9,6 +9,8 @@ parallel are merged with Chan, Golub and LeVeque's formula.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 import numpy as np
 
 from pipeline._statistic import Accumulator, Reduction
@@ -29,10 +31,10 @@ def _start(frame: np.ndarray, acc: Accumulator) -> np.ndarray:
     return out
 
 
-def _fold(acc: np.ndarray, block: np.ndarray, seen: int) -> np.ndarray:
+def _fold(acc: np.ndarray, frames: Iterable[np.ndarray], seen: int) -> np.ndarray:
     mean, m2 = acc[0].reshape(-1), acc[1].reshape(-1)  # views: the accumulator is contiguous
     delta, step = np.empty(min(BAND, mean.size)), np.empty(min(BAND, mean.size))
-    for n, frame in enumerate(block, seen + 1):
+    for n, frame in enumerate(frames, seen + 1):
         pixels = frame.reshape(-1)
         for a in range(0, mean.size, BAND):
             b = min(a + BAND, mean.size)

@@ -85,8 +85,8 @@ def _first_two(frame, acc):
     return np.stack([frame, frame]).astype(acc.dtype)
 
 
-def _fold_two(acc, block, seen):
-    for frame in block:
+def _fold_two(acc, frames, seen):
+    for frame in frames:
         np.maximum(acc[0], frame, out=acc[0])
         np.minimum(acc[1], frame, out=acc[1])
     return acc
