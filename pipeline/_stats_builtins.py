@@ -11,7 +11,6 @@ integers never overflow.
 
 from __future__ import annotations
 
-import builtins
 from collections.abc import Iterable
 from functools import partial
 from typing import Any
@@ -41,7 +40,7 @@ def exact_sum(dtype: np.dtype, count: int) -> Accumulator:
     dtype = np.dtype(dtype)
     if dtype.kind in "ui":
         info = np.iinfo(dtype)
-        reach = count * builtins.max(-int(info.min), int(info.max))
+        reach = count * max(-int(info.min), int(info.max))
         for acc in (np.uint32, np.uint64) if dtype.kind == "u" else (np.int32, np.int64):
             if reach <= np.iinfo(acc).max:
                 return Accumulator(np.dtype(acc), scratch=1)  # a frame cast to it

@@ -224,6 +224,20 @@ def reduce_plan(b: Budget, acc_bytes: int) -> tuple[int, int]:
     return chains, builtins.max(b.unit_frames, builtins.min(step, few))
 
 
+PIECE_BYTES = 4 * 2**20
+"""Bytes of frames a fold reads at a time (at least one storage chunk)."""
+
+
+def _read_plan(b: Budget, acc_bytes: int, chains: int, step: int) -> tuple[int, bool]:
+    """Frames a fold reads at a time, and whether every step hands freed memory back."""
+    units = builtins.max(1, PIECE_BYTES // builtins.max(1, b.unit_frames * b.frame_in))
+    piece = builtins.min(step, units * b.unit_frames)
+    # after a step its thread keeps what it freed (the last read, the fold's scratch) for
+    # its next read: kept by every thread, would that pass the budget?
+    kept = b.threads * (b.read_cost(piece) + acc_bytes)
+    return piece, chains * acc_bytes + kept > b.limit
+
+
 def reduce_graph(s: ImageSeries, red: Reduction, b: Budget) -> tuple[da.Array, list[int]]:
     """Each chain's accumulator ``(chains * planes, *shape)``, folding its share of the frames
     in turn; and the frames each chain folds."""
@@ -233,12 +247,7 @@ def reduce_graph(s: ImageSeries, red: Reduction, b: Budget) -> tuple[da.Array, l
 
     acc = red.accumulator(s.dtype, b.count)
     chains, step = reduce_plan(b, acc.nbytes(s.shape))
-    units = builtins.max(1, PIECE_BYTES // builtins.max(1, b.unit_frames * b.frame_in))
-    piece = builtins.min(step, units * b.unit_frames)
-    # after a step, its thread keeps what it freed (the last read, the fold's scratch) for
-    # the next read; kept by every thread, is that more than the budget holds?
-    kept = b.threads * (b.read_cost(piece) + acc.nbytes(s.shape))
-    hand_back = chains * acc.nbytes(s.shape) + kept > b.limit
+    piece, hand_back = _read_plan(b, acc.nbytes(s.shape), chains, step)
     name = f"stats-{red.name}-{tokenize(s, red, acc, chains, step, b.count)}"
     src = f"source-{name}"
     dsk: dict[Any, Any] = {src: s}
@@ -261,10 +270,6 @@ def reduce_graph(s: ImageSeries, red: Reduction, b: Budget) -> tuple[da.Array, l
     chunks = ((acc.planes,) * len(shares), *((n,) for n in s.shape))
     return da.Array(graph, name, chunks, meta=np.empty((0,) * (len(s.shape) + 1), acc.dtype)), \
         counts
-
-
-PIECE_BYTES = 4 * 2**20
-"""Bytes of frames a fold reads at a time (at least one storage chunk)."""
 
 
 def _fold(acc: np.ndarray | None, s: ImageSeries, start: int, stop: int, red: Reduction,

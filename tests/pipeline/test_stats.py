@@ -394,3 +394,18 @@ def test_sums_are_exact_in_an_accumulator_that_cannot_overflow(fill, count, acc)
     np.testing.assert_array_equal(stats.average(frames), np.full((1, 2), fill, np.float32))
     running = list(stats.sum_iter(frames, 3))  # chunks of fewer frames, merged into one
     assert running[-1].tolist() == [[want, want]]
+
+
+@pytest.mark.parametrize(("limit", "every_step"), [(2 * 2**20, True), (512 * 2**20, False)])
+def test_a_chain_hands_memory_back_every_step_only_when_the_budget_is_tight(
+        monkeypatch, generated, limit, every_step):
+    from pipeline import _stats_graph as G
+
+    s, frames = generated
+    trims = []
+    monkeypatch.setattr(G, "trim", lambda: trims.append(1))
+    partials, counts = G.reduce_graph(s, stats.registry.lookup("sum"), G.budget(s, limit))
+    steps = sum(1 for key in partials.dask if isinstance(key, tuple) and "stats-sum" in key[0])
+    _check("sum", stats.sum(s, memory_limit=limit), frames)
+    assert len(trims) == (steps if every_step else len(counts))
+    assert (len(trims) > len(counts)) is every_step
