@@ -152,10 +152,11 @@ def chosen_stats(args: argparse.Namespace) -> list[Chosen]:
             chosen.append(Chosen(given[0], given[0], stat, None))
             continue
         value = getattr(args, _dest(given[0]))
+        shown = f"{value:g}" if isinstance(value, float) else str(value)  # 90, not 90.0
         try:
-            chosen.append(Chosen(given[0], f"{given[0]} {value:g}", stat, stat.parse(value)))
+            chosen.append(Chosen(given[0], f"{given[0]} {shown}", stat, stat.parse(value)))
         except OptionValueError as err:
-            raise BadInputError(f"--{given[0]} {value:g}: {err}") from None
+            raise BadInputError(f"--{given[0]} {shown}: {err}") from None
     if not chosen:
         flags = [f"--{f}" + (f" {s.parameter.metavar}" if s.parameter else "")
                  for s in stats.registry.values() for f in s.names]
