@@ -22,7 +22,7 @@ from typing import Any
 from benchmarks._harness import Context, PeakRSS, Report
 
 NAME = "stats_memory"
-STATS = ("max", "min", "sum", "average", "median", "percentile", "ImageStack")
+STATS = ("max", "min", "sum", "average", "std", "median", "percentile", "ImageStack")
 LIMITS_MB = (64, 256, 512)
 QUICK_LIMITS_MB = (32, 64)
 MB = 2**20
@@ -64,7 +64,7 @@ def _run(stat: str, s: Any, limit: int, pipeline: Any, stats: Any) -> Any:
         total = sum(float(frame.sum()) for frame in stack)
         stack.close()
         return total
-    return getattr(stats, stat)(s, memory_limit=limit)
+    return stats.compute(stat, s, memory_limit=limit)
 
 
 def _measure(stat: str, src: str, limit_mb: float) -> dict[str, float]:

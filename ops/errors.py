@@ -1,7 +1,9 @@
 """Errors raised by the operations.
 
 Each error refines one built-in family a caller would already catch, so
-``except KeyError`` still works for an unknown op name.
+``except KeyError`` still works for an unknown op name.  Each declares
+``exit_code``, the command line's exit status for it: 2 for bad input, 1 for a
+failure while computing.
 """
 
 from __future__ import annotations
@@ -9,6 +11,8 @@ from __future__ import annotations
 
 class UnknownOpError(KeyError):
     """An op name that no registry knows."""
+
+    exit_code = 2
 
     def __str__(self) -> str:  # KeyError would quote the whole message
         return str(self.args[0]) if self.args else ""
@@ -18,9 +22,13 @@ class OpParameterError(ValueError):
     """A parameter an op cannot take, found when the op is added to a chain, or an oplist
     entry that is not an op at all."""
 
+    exit_code = 2
+
 
 class OpResultError(RuntimeError):
     """An op returned frames of another shape or dtype than it declared."""
+
+    exit_code = 1
 
 
 class OpUnavailableError(RuntimeError):
@@ -31,11 +39,15 @@ class OpUnavailableError(RuntimeError):
     task's error instead of killing the worker while its task is unpickled.
     """
 
+    exit_code = 1
+
 
 class RegistrationError(ValueError):
     """An op or format that cannot be registered: its name is taken (pass ``replace=True``),
     or what was offered is not a declaration of that name (an entry point that loads
     something else, a format class without ``name`` or ``open``)."""
+
+    exit_code = 1
 
 
 class MissingDependencyError(ImportError):
@@ -50,6 +62,8 @@ class MissingDependencyError(ImportError):
     purpose
         What it was needed for.
     """
+
+    exit_code = 1
 
     def __init__(self, package: str, extra: str, purpose: str = "") -> None:
         what = f" for {purpose}" if purpose else ""

@@ -1,30 +1,26 @@
-"""Progress while a dask collection computes, on the local scheduler or a cluster.
+"""Progress while dask work computes: the one place that follows it, for Python and the shell.
 
-Long work reports ``progress(done, total)`` as the blocks of a collection
-finish: through a dask callback on the local schedulers, through
-``distributed.as_completed`` on a ``dask.distributed`` client.
+Work is followed as its tasks finish, on the local schedulers through a dask
+callback (:class:`TaskProgress`), on a ``dask.distributed`` client through
+its futures.  Two kinds of listener consume it:
+
+- a callable ``progress(done, total)``, which :mod:`pipeline.stats` calls as
+  the blocks of a statistic finish (:func:`persist_with_progress`);
+- a bar on a terminal, frames done, rate and time left (:class:`FrameProgress`,
+  or :func:`bar` which picks what is installed), which the command line shows.
 """
 
 from __future__ import annotations
 
+import contextlib
+import importlib.util
 import sys
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Collection, Iterator
+from typing import IO, Any
+
+from dask.callbacks import Callback
 
 Progress = Callable[[int, int], None]
-
-
-def persist_with_progress(collection: Any, progress: Progress) -> Any:
-    """Compute the blocks of ``collection`` on the active scheduler, reporting each.
-
-    ``progress(done, total)`` is called once per finished block (``total``
-    blocks), in order of completion, from the calling thread.  Returns the
-    persisted collection: its blocks are computed and held.
-    """
-    client = current_client()
-    if client is not None:
-        return _persist_distributed(client, collection, progress)
-    return _persist_local(collection, progress)
 
 
 def current_client() -> Any:
@@ -41,31 +37,119 @@ def current_client() -> Any:
     return owner if isinstance(owner, Client) else None
 
 
-def _persist_distributed(client: Any, partials: Any, progress: Progress) -> Any:
-    from distributed import as_completed, futures_of
+class TaskProgress(Callback):
+    """Calls ``progress(done, total)`` as tasks finish on dask's local schedulers.
 
-    persisted = client.persist(partials)
-    futures = futures_of(persisted)
-    for done, _ in enumerate(as_completed(futures), 1):
-        progress(done, len(futures))
-    return persisted
+    Parameters
+    ----------
+    progress
+        Called once per finished task counted, from the scheduler's own thread.
+    keys
+        Count only these tasks (the blocks of a collection); by default every
+        task of each computation.
+    """
+
+    def __init__(self, progress: Progress, keys: Collection[Any] | None = None) -> None:
+        super().__init__()
+        self._progress = progress
+        self._keys = None if keys is None else set(keys)
+        self._total = self._done = 0
+
+    def _start(self, dsk: Any) -> None:
+        self._total = len(dsk) if self._keys is None else len(self._keys)
+        self._done = 0
+
+    def _posttask(self, key: Any, result: Any, dsk: Any, state: Any, worker_id: Any) -> None:
+        # posttask runs in the scheduler's own thread: no lock needed
+        if self._keys is None or key in self._keys:
+            self._done += 1
+            self._progress(self._done, self._total)
 
 
-def _persist_local(partials: Any, progress: Progress) -> Any:
+def persist_with_progress(collection: Any, progress: Progress) -> Any:
+    """Compute the blocks of ``collection`` on the active scheduler, reporting each.
+
+    ``progress(done, total)`` is called once per finished block (``total``
+    blocks), in order of completion, from the calling thread or the local
+    scheduler's.  Returns the persisted collection: its blocks are computed
+    and held.
+    """
+    client = current_client()
+    if client is not None:
+        from distributed import as_completed, futures_of
+
+        persisted = client.persist(collection)
+        futures = futures_of(persisted)
+        for done, _ in enumerate(as_completed(futures), 1):
+            progress(done, len(futures))
+        return persisted
     import dask
-    from dask.callbacks import Callback
     from dask.core import flatten
 
-    keys = set(flatten(partials.__dask_keys__()))
-    done = [0]
-
-    def posttask(key: Any, result: Any, dsk: Any, state: Any, worker_id: Any) -> None:
-        # posttask runs in the scheduler's own thread: no lock needed
-        if key in keys:
-            done[0] += 1
-            progress(done[0], len(keys))
-
-    with Callback(posttask=posttask):
-        (persisted,) = dask.persist(partials)
+    with TaskProgress(progress, keys=list(flatten(collection.__dask_keys__()))):
+        (persisted,) = dask.persist(collection)
     return persisted
 
+
+class FrameProgress(TaskProgress):
+    """A tqdm bar for dask's local schedulers: frames done, rate, time left.
+
+    Frames are counted as the share of finished tasks times ``nframes`` (each
+    task of a write handles a whole chunk of frames); without ``nframes`` the
+    bar counts tasks.
+    """
+
+    def __init__(self, nframes: int | None = None, stream: IO[str] | None = None) -> None:
+        super().__init__(self._advance)
+        self._nframes = nframes
+        self._stream = stream
+        self._bar: Any = None
+
+    def _start(self, dsk: Any) -> None:
+        from tqdm import tqdm
+
+        super()._start(dsk)
+        unit, total = ("frames", self._nframes) if self._nframes else ("tasks", self._total)
+        self._bar = tqdm(total=total, unit=unit, file=self._stream or sys.stderr,
+                         dynamic_ncols=True, leave=True)
+
+    def _finish(self, dsk: Any, state: Any, errored: bool) -> None:
+        if not errored:
+            self._advance(self._total, self._total)
+        self._bar.close()
+
+    def _advance(self, done: int, total: int) -> None:
+        # whole frames only: a task finishing part of a chunk moves the bar by its share
+        step = int(self._bar.total * done / max(total, 1)) - self._bar.n
+        if step > 0:
+            self._bar.update(step)
+
+
+@contextlib.contextmanager
+def bar(nframes: int | None = None) -> Iterator[None]:
+    """A progress bar on stderr for the dask work done inside, on the local schedulers.
+
+    :class:`FrameProgress` with tqdm; dask's own bar (no rate or time left) without.
+    """
+    if importlib.util.find_spec("tqdm") is None:
+        from dask.diagnostics import ProgressBar
+
+        with ProgressBar():
+            yield
+        return
+    with FrameProgress(nframes):
+        yield
+
+
+def follow(future: Any) -> None:
+    """A progress bar on stderr for a ``distributed`` future, until it finishes."""
+    import distributed
+
+    distributed.progress(future)
+    sys.stderr.write("\n")
+
+
+def show_progress(quiet: bool = False, stream: IO[str] | None = None) -> bool:
+    """Whether to show progress: on a terminal, unless asked to be quiet."""
+    stream = stream if stream is not None else sys.stderr
+    return not quiet and bool(getattr(stream, "isatty", lambda: False)())

@@ -1,4 +1,7 @@
-"""Percentiles over all frames x a band of rows, within ``memory_limit`` (see :mod:`pipeline._stats_graph`).
+"""Band statistics (percentiles) over all frames x a band of rows, within ``memory_limit``.
+
+The memory plan is :mod:`pipeline._stats_graph`'s; what a band gives is the
+:class:`~pipeline._statistic.BandStatistic`'s ``band``.
 
 Read from the source, each band reads every frame again (restricted to the
 band where the source allows).  When that would mean decoding the series
@@ -20,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from pipeline._progress import current_client
+from pipeline._statistic import BandStatistic
 from pipeline._stats_graph import Budget, flat_keys, read
 from pipeline.disk import claim_scratch, remove_scratch, scratch_name
 from pipeline.dtypes import convert
@@ -77,9 +81,9 @@ def _rows(b: Budget, avail: int, row_task: int, read: int, height: int) -> tuple
     return builtins.max(1, builtins.min(height, rows)), tasks
 
 
-def percentile_graph(s: ImageSeries, q: np.ndarray, out_dtype: np.dtype,
-                     b: Budget) -> tuple[da.Array, str | None]:
-    """The result in bands of rows, one task per band holding all frames; and its scratch.
+def band_graph(s: ImageSeries, stat: BandStatistic, param: Any, out_dtype: np.dtype,
+               b: Budget) -> tuple[da.Array, str | None]:
+    """``stat`` in bands of rows, one task per band holding all frames; and its scratch.
 
     With a transpose, the scratch store's directory is named now and made by
     the graph's first task; :func:`assemble` removes it.
@@ -88,9 +92,11 @@ def percentile_graph(s: ImageSeries, q: np.ndarray, out_dtype: np.dtype,
     from dask.base import tokenize
     from dask.highlevelgraph import HighLevelGraph
 
-    p = band_plan(s, b, q.size, out_dtype)
+    lead = tuple(stat.lead(param))
+    nq = int(np.prod(lead))
+    p = band_plan(s, b, nq, out_dtype)
     height = s.shape[-2]
-    name = f"stats-percentile-{tokenize(s, q, out_dtype, p, b.count)}"
+    name = f"stats-{stat.name}-{tokenize(s, stat, param, out_dtype, p, b.count)}"
     src = f"source-{name}"
     dsk: dict[Any, Any] = {src: s}
     home = scratch_name("lazyseries-stats-") if p.transpose else None
@@ -103,26 +109,26 @@ def percentile_graph(s: ImageSeries, q: np.ndarray, out_dtype: np.dtype,
         for c, share in enumerate(np.array_split(np.arange(len(starts)), p.copy_chains)):
             prev: Any = made  # each chain copies in turn: a copy never runs ahead of its turn
             for i in share:
-                key = (f"{name}-copy", c, int(i))
+                key: tuple[Any, ...] = (f"{name}-copy", c, int(i))
                 start = starts[i]
                 stop = builtins.min(start + p.read_frames, b.count)
                 dsk[key] = (_copy_frames, prev, src, start, stop, b.count, bands)
                 prev = key
             ends.append(prev)
         dsk[f"{name}-copied"] = (_all_done, ends, made)
-    lead = (0,) * q.ndim
-    rest = (0,) * (len(s.shape) - 2)
+    rest = (0,) * (len(lead) + len(s.shape) - 2)
     for i, (r0, r1) in enumerate(bands):
-        key = (name, *lead, *rest, i, 0)
+        key = (name, *rest, i, 0)
         if home is not None:
-            dsk[key] = (_band_from_store, f"{name}-copied", s.spec, b.count, r0, r1, q,
-                        out_dtype, _result_offset(s, q, out_dtype, r0))
+            dsk[key] = (_band_from_store, f"{name}-copied", s.spec, b.count, r0, r1, stat,
+                        param, out_dtype, _result_offset(s, nq, out_dtype, r0))
         else:
-            dsk[key] = (_band_direct, src, b.count, r0, r1, p.read_frames, q, out_dtype)
+            dsk[key] = (_band_direct, src, b.count, r0, r1, p.read_frames, stat, param,
+                        out_dtype)
     graph = HighLevelGraph.from_collections(name, dsk, dependencies=())
-    chunks = (*((n,) for n in q.shape), *((n,) for n in s.shape[:-2]),
+    chunks = (*((n,) for n in lead), *((n,) for n in s.shape[:-2]),
               tuple(r1 - r0 for r0, r1 in bands), (s.shape[-1],))
-    meta = np.empty((0,) * (q.ndim + len(s.shape)), out_dtype)
+    meta = np.empty((0,) * (len(lead) + len(s.shape)), out_dtype)
     return da.Array(graph, name, chunks, meta=meta), home
 
 
@@ -137,15 +143,16 @@ def assemble(bands: da.Array, home: str | None) -> da.Array:
     name = f"stats-assembled-{tokenize(bands.name, home)}"
     key = (name, *(0,) * bands.ndim)
     rows = [int(r) for r in np.cumsum((0, *bands.chunks[-2]))]
-    dsk = {key: (_assemble, flat_keys(bands.__dask_keys__()), home, bands.shape,
-                 bands.dtype, rows)}
-    graph = HighLevelGraph.from_collections(name, dsk, dependencies=[bands])
+    dsk: dict[Any, Any] = {key: (_assemble, flat_keys(bands.__dask_keys__()), home,
+                                 bands.shape, bands.dtype, rows)}
+    after: list[Any] = [bands]  # dask's stubs do not see an Array as a collection
+    graph = HighLevelGraph.from_collections(name, dsk, dependencies=after)
     return da.Array(graph, name, tuple((n,) for n in bands.shape), meta=bands._meta)
 
 
-def _result_offset(s: ImageSeries, q: np.ndarray, dtype: np.dtype, r0: int) -> int:
+def _result_offset(s: ImageSeries, nq: int, dtype: np.dtype, r0: int) -> int:
     """Where the result of band ``r0:`` starts in the results file: bands one after another."""
-    return q.size * int(np.prod(s.shape)) // s.shape[-2] * r0 * dtype.itemsize
+    return nq * int(np.prod(s.shape)) // s.shape[-2] * r0 * dtype.itemsize
 
 
 def _assemble(_: list[None], home: str, shape: tuple[int, ...], dtype: np.dtype,
@@ -169,13 +176,13 @@ def _band_region(s: ImageSeries, r0: int, r1: int) -> tuple[tuple[int, int], ...
 
 
 def _band_direct(s: ImageSeries, count: int, r0: int, r1: int, read_frames: int,
-                 q: np.ndarray, dtype: np.dtype) -> np.ndarray:
+                 stat: BandStatistic, param: Any, dtype: np.dtype) -> np.ndarray:
     region = _band_region(s, r0, r1)
     band = np.empty((count, *s.shape[:-2], r1 - r0, s.shape[-1]), s.dtype)
     for start in range(0, count, read_frames):
         stop = builtins.min(start + read_frames, count)
         band[start:stop] = read(s, start, stop, region)
-    return percentile_block(band, q, dtype)
+    return stat.band(band, param, dtype)
 
 
 # The scratch copy is one plain file holding band after band, each band all frames x its
@@ -215,13 +222,13 @@ def _all_done(_: Any, path: str) -> str:
     return path
 
 
-def _band_from_store(path: str, spec: Any, count: int, r0: int, r1: int, q: np.ndarray,
-                     dtype: np.dtype, result_at: int) -> None:
+def _band_from_store(path: str, spec: Any, count: int, r0: int, r1: int, stat: BandStatistic,
+                     param: Any, dtype: np.dtype, result_at: int) -> None:
     band = np.empty((count, *spec.shape[:-2], r1 - r0, spec.shape[-1]), spec.dtype)
     with open(path, "rb") as f:
         f.seek(_band_offset(spec, count, r0)[0])
         f.readinto(band.data)
-    out = percentile_block(band, q, dtype)
+    out = stat.band(band, param, dtype)
     del band
     # the results go to the file, so the band results are not all held until assembled
     with open(os.path.join(os.path.dirname(path), "result.bin"), "r+b") as f:

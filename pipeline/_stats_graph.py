@@ -5,7 +5,8 @@ Memory goes to four places, and each is budgeted:
 - the frames a task reads, including what the reader *decodes* to give them:
   a band of rows read from a chunk of whole frames decodes the whole chunk,
   so reads are sized by the storage chunk, not by the bytes they return;
-- the accumulators of running reductions (float64 for sums);
+- the accumulators of running reductions (as each :class:`~pipeline._statistic.Reduction`
+  declares them);
 - the blocks of all frames x a band of rows that a percentile needs at once;
 - the result, and the pieces it is assembled from.
 
@@ -13,8 +14,9 @@ The budget is divided by the number of tasks that can run at once (the
 local scheduler's threads, or a distributed worker's).  One more place is
 the allocator's: zarr decodes in a pool of threads, and glibc gives each
 thread an arena that keeps the buffers it freed, so every pool thread would
-hold a chunk's worth of dead buffers; each task hands freed memory back
-(``malloc_trim``) after its reads.  Reductions run as
+hold a chunk's worth of dead buffers; tasks hand freed memory back
+(``malloc_trim``) after their reads (a reduction's chain only after its last
+step, when the budget holds what its threads keep meanwhile).  Reductions run as
 a few sequential *chains* of read-and-fold tasks (one chain per thread), so
 no read runs ahead of the fold that consumes it.  Percentiles read every
 frame once per band of rows; when that would mean decoding the series many
@@ -26,13 +28,18 @@ from __future__ import annotations
 
 import builtins
 import math
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from pipeline import plan
-from pipeline._progress import current_client
+from pipeline._progress import Progress, current_client, persist_with_progress
+from pipeline._statistic import Accumulator, Reduction
+from pipeline.errors import EmptySeriesError, OptionValueError, SeriesTypeError
+from pipeline.formats.array import ArraySeries
+from pipeline.formats.protocol import as_series as protocol_series
 from pipeline.series import ImageSeries
 
 if TYPE_CHECKING:
@@ -123,18 +130,92 @@ def read(s: ImageSeries, start: int, stop: int, region: Any = None) -> np.ndarra
     return block
 
 
+# -- preparing the frames, running the graphs -----------------------------------------------
+
+
+def parse_bytes(value: Any) -> int:
+    """``1_000_000``, ``"512MB"``, ``"2 MiB"``, ``"1.5GB"`` as a number of bytes."""
+    if isinstance(value, int | np.integer) and not isinstance(value, bool):
+        nbytes = int(value)
+    elif isinstance(value, str):
+        from dask.utils import parse_bytes as dask_parse
+
+        try:
+            nbytes = int(dask_parse(value))
+        except ValueError:
+            nbytes = -1
+    else:
+        nbytes = -1
+    if nbytes <= 0:
+        raise OptionValueError(
+            f"memory_limit {value!r} must be a positive number of bytes or a string such as "
+            "'512MB' or '2GiB'"
+        )
+    return nbytes
+
+
+def frame_count(total: int, nframes: Any) -> int:
+    if isinstance(nframes, bool) or not isinstance(nframes, int | np.integer) or nframes < 0:
+        raise OptionValueError(
+            f"nframes must be 0 (all frames) or a positive frame count, got {nframes!r}"
+        )
+    count = total if nframes == 0 else builtins.min(total, int(nframes))
+    if count == 0:
+        raise EmptySeriesError(
+            "a statistic over frames needs at least one frame; the series has none"
+        )
+    return count
+
+
+def as_series(series: Any) -> ImageSeries:
+    if not isinstance(series, ImageSeries) and hasattr(type(series), "__getitem__"):
+        return protocol_series(series)  # arrays and hexrd's series protocol
+    if isinstance(series, ImageSeries):
+        return series
+    if hasattr(series, "shape") and hasattr(series, "dtype"):
+        return ArraySeries(series)
+    raise SeriesTypeError(
+        f"statistics take an image series or a numpy/dask array of frames, "
+        f"got {type(series).__name__} ({series!r:.60})"
+    )
+
+
+def prepare(series: Any, nframes: Any, limit: int) -> tuple[ImageSeries, Budget]:
+    """The frames to use as a series, and the :class:`Budget` of ``limit`` bytes of work on them."""
+    s = as_series(series)
+    count = frame_count(len(s), nframes)
+    if count < len(s):
+        s = s[:count]
+    return s, budget(s, limit)
+
+
+def run(partials: da.Array, finish: Callable[[da.Array], da.Array], lazy: bool,
+        progress: Progress | None) -> Any:
+    """``finish(partials)`` computed on the active scheduler (its dask array with ``lazy``),
+    ``progress`` following the blocks of ``partials``."""
+    if lazy:
+        return finish(partials)
+    if progress is not None:
+        partials = persist_with_progress(partials, progress)
+    result = finish(partials)
+    if all(len(c) == 1 for c in result.chunks):
+        # the one block as it is: computing the array would concatenate it, a copy
+        (block,) = result.to_delayed().ravel()
+        return np.asarray(block.compute())
+    return np.asarray(result.compute())
+
+
 # -- reductions: chains of read-and-fold tasks ---------------------------------------------
 
 
-def reduce_plan(b: Budget, kind: str, shape: tuple[int, ...]) -> tuple[int, int]:
-    """``(chains, frames per step)`` for a reduction whose accumulator is ``kind``'s."""
-    acc = int(np.prod(shape)) * 8 if kind in ("sum", "average") else b.frame_out
+def reduce_plan(b: Budget, acc_bytes: int) -> tuple[int, int]:
+    """``(chains, frames per step)`` for a reduction whose accumulator holds ``acc_bytes``."""
     least = b.read_cost(b.unit_frames)
     chains = builtins.max(1, builtins.min(b.threads, math.ceil(b.count / b.unit_frames)))
     # the final combination holds every chain's partial and the result
-    while chains > 1 and chains * (acc + least) + acc > b.limit:
+    while chains > 1 and chains * (acc_bytes + least) + acc_bytes > b.limit:
         chains -= 1
-    per_chain = builtins.max(1, (b.limit - acc) // chains - acc)
+    per_chain = builtins.max(1, (b.limit - acc_bytes) // chains - acc_bytes)
     step = b.unit_frames
     while step + b.unit_frames <= b.count and b.read_cost(step + b.unit_frames) <= per_chain:
         step += b.unit_frames
@@ -143,79 +224,117 @@ def reduce_plan(b: Budget, kind: str, shape: tuple[int, ...]) -> tuple[int, int]
     return chains, builtins.max(b.unit_frames, builtins.min(step, few))
 
 
-def reduce_graph(s: ImageSeries, kind: str, b: Budget) -> da.Array:
-    """Partial images ``(chains, *shape)``: each chain folds its share of the frames in turn."""
+PIECE_BYTES = 4 * 2**20
+"""Bytes of frames a fold reads at a time (at least one storage chunk)."""
+
+
+def _read_plan(b: Budget, acc_bytes: int, chains: int, step: int) -> tuple[int, bool]:
+    """Frames a fold reads at a time, and whether every step hands freed memory back."""
+    units = builtins.max(1, PIECE_BYTES // builtins.max(1, b.unit_frames * b.frame_in))
+    piece = builtins.min(step, units * b.unit_frames)
+    # after a step its thread keeps what it freed (the last read, the fold's scratch) for
+    # its next read: kept by every thread, would that pass the budget?
+    kept = b.threads * (b.read_cost(piece) + acc_bytes)
+    return piece, chains * acc_bytes + kept > b.limit
+
+
+def reduce_graph(s: ImageSeries, red: Reduction, b: Budget) -> tuple[da.Array, list[int]]:
+    """Each chain's accumulator ``(chains * planes, *shape)``, folding its share of the frames
+    in turn; and the frames each chain folds."""
     import dask.array as da
     from dask.base import tokenize
     from dask.highlevelgraph import HighLevelGraph
 
-    chains, step = reduce_plan(b, kind, s.shape)
-    dtype = np.dtype(np.float64) if kind in ("sum", "average") else s.dtype
-    name = f"stats-{kind}-{tokenize(s, kind, chains, step, b.count)}"
+    acc = red.accumulator(s.dtype, b.count)
+    chains, step = reduce_plan(b, acc.nbytes(s.shape))
+    piece, hand_back = _read_plan(b, acc.nbytes(s.shape), chains, step)
+    name = f"stats-{red.name}-{tokenize(s, red, acc, chains, step, b.count)}"
     src = f"source-{name}"
     dsk: dict[Any, Any] = {src: s}
     zeros = (0,) * len(s.shape)
     starts = list(range(0, b.count, step))
-    shares = np.array_split(np.arange(len(starts)), chains)
+    shares = [share for share in np.array_split(np.arange(len(starts)), chains) if share.size]
+    counts = []
     for c, share in enumerate(shares):
         prev: Any = None
+        first = starts[share[0]]
         for i, k in enumerate(share):
-            start = starts[k]
+            start, stop = starts[k], builtins.min(starts[k] + step, b.count)
             last = i == len(share) - 1
             key = (name, c, *zeros) if last else (f"{name}-step", c, i)
-            dsk[key] = (_fold, prev, src, start, builtins.min(start + step, b.count), kind)
+            dsk[key] = (_fold, prev, src, start, stop, red, acc, start - first, piece,
+                        hand_back or last)
             prev = key
+        counts.append(stop - first)
     graph = HighLevelGraph.from_collections(name, dsk, dependencies=())
-    chunks = ((1,) * len(shares), *((n,) for n in s.shape))
-    return da.Array(graph, name, chunks, meta=np.empty((0,) * (len(s.shape) + 1), dtype))
+    chunks = ((acc.planes,) * len(shares), *((n,) for n in s.shape))
+    return da.Array(graph, name, chunks, meta=np.empty((0,) * (len(s.shape) + 1), acc.dtype)), \
+        counts
 
 
-def _fold(acc: np.ndarray | None, s: ImageSeries, start: int, stop: int,
-          kind: str) -> np.ndarray:
-    """``acc`` with frames ``start:stop`` folded in.
+def _fold(acc: np.ndarray | None, s: ImageSeries, start: int, stop: int, red: Reduction,
+          spec: Accumulator, seen: int, piece: int, hand_back: bool) -> np.ndarray:
+    """``acc`` with frames ``start:stop`` folded in (``seen`` frames being in it already).
 
-    The accumulator is updated in place: it is the previous step's result,
-    which only this step consumes.
+    The accumulator may be updated in place: it is the previous step's result,
+    which only this step consumes.  With ``hand_back``, what the step freed is
+    given back to the system (:func:`trim`): a chain does so after its last
+    step, and after every step when the threads' freed buffers would not fit
+    the budget; otherwise the next read reuses them, where memory given back
+    is memory the kernel zeroes again (a tenth of a sum's time).
     """
-    block = read(s, start, stop)
+    frames = _frames(s, start, stop, piece)
     if acc is None:
-        if kind in ("sum", "average"):
-            acc = np.zeros((1, *block.shape[1:]), np.float64)
-        else:
-            acc = block[:1].copy()
-    ufunc = {"max": np.maximum, "min": np.minimum}.get(kind, np.add)
-    for frame in block:  # frame by frame: no float64 copy of the whole block
-        ufunc(acc[0], frame, out=acc[0])
+        acc, seen = red.start(next(frames), spec), seen + 1
+    acc = red.fold(acc, frames, seen)
+    if hand_back:
+        trim()
     return acc
 
 
-def combine(partials: da.Array, kind: str, count: int) -> da.Array:
-    """The statistic from the chains' partial images, in one task folding them in place."""
+def _frames(s: ImageSeries, start: int, stop: int, piece: int) -> Iterator[np.ndarray]:
+    """Frames ``start:stop`` of ``s``, read ``piece`` at a time.
+
+    Pieces of a few megabytes are served again and again from the memory the
+    last one freed, where a block of the whole step would be fresh memory that
+    the kernel zeroes for every step.
+    """
+    region = s.spec.full_region
+    for a in range(start, stop, piece):
+        yield from s.read(slice(a, builtins.min(a + piece, stop)), region)
+
+
+def combine(partials: da.Array, red: Reduction, counts: list[int], frame_dtype: np.dtype, *,
+            finish: bool = True) -> da.Array:
+    """The statistic from the chains' accumulators, in one task merging them in place.
+
+    Without ``finish``, the merged accumulator ``(planes, *shape)`` instead.
+    """
     import dask.array as da
     from dask.base import tokenize
     from dask.highlevelgraph import HighLevelGraph
 
-    name = f"stats-{kind}-combined-{tokenize(partials.name, count)}"
-    ndim = partials.ndim - 1
-    keys = [k for k in flat_keys(partials.__dask_keys__())]
-    dsk = {(name, *(0,) * ndim): (_combine_parts, keys, kind, count)}
-    graph = HighLevelGraph.from_collections(name, dsk, dependencies=[partials])
-    dtype = np.dtype(np.float32) if kind == "average" else partials.dtype
-    return da.Array(graph, name, tuple((n,) for n in partials.shape[1:]),
-                    meta=np.empty((0,) * ndim, dtype))
+    planes = partials.chunks[0][0]
+    name = f"stats-{red.name}-combined-{tokenize(partials.name, counts, finish)}"
+    shape = partials.shape[1:] if finish else (planes, *partials.shape[1:])
+    keys = flat_keys(partials.__dask_keys__())
+    dsk: dict[Any, Any] = {(name, *(0,) * len(shape)): (_combine_parts, keys, red, counts, finish)}
+    after: list[Any] = [partials]  # dask's stubs do not see an Array as a collection
+    graph = HighLevelGraph.from_collections(name, dsk, dependencies=after)
+    dtype = red.result(np.dtype(frame_dtype)) if finish else partials.dtype
+    return da.Array(graph, name, tuple((n,) for n in shape),
+                    meta=np.empty((0,) * len(shape), dtype))
 
 
 def flat_keys(keys: Any) -> list[Any]:
     return [k for sub in keys for k in flat_keys(sub)] if isinstance(keys, list) else [keys]
 
 
-def _combine_parts(parts: list[np.ndarray], kind: str, count: int) -> np.ndarray:
-    # the partials are this task's alone: fold them into the first, no new image
-    acc = parts[0][0]
-    ufunc = {"max": np.maximum, "min": np.minimum}.get(kind, np.add)
-    for part in parts[1:]:
-        ufunc(acc, part[0], out=acc)
-    if kind != "average":
-        return acc
-    np.divide(acc, count, out=acc)
-    return acc.astype(np.float32)
+def _combine_parts(parts: list[np.ndarray], red: Reduction, counts: list[int],
+                   finish: bool) -> np.ndarray:
+    # the partials are this task's alone: merge them into the first, no new image
+    acc, seen = parts[0], counts[0]
+    for part, n in zip(parts[1:], counts[1:], strict=True):
+        acc = red.merge(acc, part, seen, n)
+        seen += n
+    return red.finish(acc, seen) if finish else acc

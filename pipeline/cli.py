@@ -26,63 +26,48 @@ from typing import Any
 
 import numpy as np
 
-from pipeline import runner
+import pipeline
+from ops import require
+from pipeline import _progress, errors, pipelinefile, runner, stats
 from pipeline.cli_args import (
-    STAT_FLAGS,
     check_output,
+    chosen_stats,
     join_values,
     make_parser,
     parse_op,
     writers,  # noqa: F401  (part of the command line's face)
 )
-from pipeline.errors import (
-    AxesError,
-    BadInputError,
-    FrameIndexError,
-    FrameShapeError,
-    MetadataClashError,
-    MissingOptionError,
-    NotASeriesError,
-    NotMyFormat,
-    OpParameterError,
-    OptionValueError,
-    PipelineFileError,
-    RegionError,
-    StoreChangedError,
-    UnreadableFrameError,
-    UnknownFormatError,
-    UnknownOpError,
-    WriteTargetError,
-    YAMLError,
-)
+from pipeline.disk import remove_owned_scratch
+from pipeline.errors import BadInputError, PipelineFileError
+
+BUILTIN_CODES: dict[type[BaseException], int] = {
+    KeyboardInterrupt: 130,
+    # built-ins the project does not own that name a path the user gave: a missing
+    # source found only by a worker, an output that appeared meanwhile
+    FileNotFoundError: 2,
+    FileExistsError: 2,
+}
+"""Exit codes of built-in exceptions, which cannot declare one."""
+
+
+def _declared_codes() -> tuple[tuple[type[BaseException], int], ...]:
+    """Every error class of :mod:`pipeline.errors` with the ``exit_code`` it declares."""
+    declared = []
+    for name in errors.__all__:
+        kind, code = getattr(errors, name), getattr(getattr(errors, name), "exit_code", None)
+        if isinstance(kind, type) and issubclass(kind, BaseException) and isinstance(code, int):
+            declared.append((kind, code))
+    return tuple(declared)
+
 
 EXIT_CODES: tuple[tuple[type[BaseException], int], ...] = (
-    (KeyboardInterrupt, 130),
-    (BadInputError, 2),
-    (UnreadableFrameError, 1),  # stored bytes that do not decode: found while computing
-    (StoreChangedError, 1),
-    (PipelineFileError, 2),
-    (UnknownOpError, 2),
-    (OpParameterError, 2),
-    (UnknownFormatError, 2),
-    (NotASeriesError, 2),
-    (NotMyFormat, 2),
-    (YAMLError, 2),
-    (FileNotFoundError, 2),
-    (FileExistsError, 2),
-    (OptionValueError, 2),
-    (FrameShapeError, 2),
-    (AxesError, 2),
-    (MetadataClashError, 2),
-    (WriteTargetError, 2),
-    (RegionError, 2),
-    (FrameIndexError, 2),
-    (MissingOptionError, 2),
-)
-"""Error classes and the exit code each means, the first that matches winning; others exit 1.
+    *BUILTIN_CODES.items(), *_declared_codes())
+"""Error classes and the exit code each means: 2 bad input, 1 a failure, 130 Ctrl-C.
 
-2 is bad input (wherever it is found), 130 is Ctrl-C.  Any error raised while
-the command reads its input arrives as a :class:`~pipeline.errors.BadInputError`.
+Derived from the classes of :mod:`pipeline.errors`, each of which declares its
+code as ``exit_code`` (inherited by its subclasses, yours too), and
+:data:`BUILTIN_CODES`.  Any error raised while the command reads its input
+arrives as a :class:`~pipeline.errors.BadInputError` (2).
 """
 
 SCHEDULER_TIMEOUT = 5
@@ -90,8 +75,15 @@ SCHEDULER_TIMEOUT = 5
 
 
 def exit_code(err: BaseException) -> int:
-    """The exit code of ``err`` from :data:`EXIT_CODES` (1 for any other error)."""
-    return next((code for kind, code in EXIT_CODES if isinstance(err, kind)), 1)
+    """The exit code of ``err``: the nearest ``exit_code`` declared in its class's method
+    resolution order, or a built-in's from :data:`BUILTIN_CODES`; 1 for any other error."""
+    for kind in type(err).__mro__:
+        code = vars(kind).get("exit_code")
+        if isinstance(code, int):
+            return code
+        if kind in BUILTIN_CODES:
+            return BUILTIN_CODES[kind]
+    return 1
 
 
 @contextlib.contextmanager
@@ -107,8 +99,6 @@ def _input() -> Iterator[None]:
 
 
 def cmd_run(args: argparse.Namespace, client: Any) -> int:
-    from pipeline import pipelinefile
-
     with _input():
         spec = pipelinefile.load(args.pipeline)
         if args.overwrite and "output" in spec:
@@ -118,8 +108,6 @@ def cmd_run(args: argparse.Namespace, client: Any) -> int:
 
 
 def cmd_process(args: argparse.Namespace, client: Any) -> int:
-    from pipeline import pipelinefile
-
     with _input():
         check_output(args.out, args.format)
         raw: dict[str, Any] = {
@@ -139,12 +127,10 @@ def cmd_process(args: argparse.Namespace, client: Any) -> int:
 
 
 def _write(series: Any, spec: dict[str, Any], args: argparse.Namespace, client: Any) -> int:
-    from pipeline import pipelinefile
-
     out = spec.get("output")
     if out is None:
         raise PipelineFileError(f"{spec['where']}: output: missing; give the path to write to")
-    progress = runner.show_progress(args.quiet)
+    progress = _progress.show_progress(args.quiet)
     with _input():
         fmt = check_output(out["path"], out.get("format"))
     target = out["path"] if os.path.isabs(out["path"]) or not spec.get("base_dir") else \
@@ -176,14 +162,10 @@ def _remove(path: str) -> None:
 
 
 def cmd_info(args: argparse.Namespace, client: Any) -> int:
-    import pipeline
-
     with _input():
         series = pipeline.open(args.path, format=args.format)
     info = describe(series)
     if args.pipeline:
-        from pipeline import pipelinefile
-
         with _input():
             if not info.get("provenance"):
                 raise BadInputError(f"{args.path!r} records no provenance to rebuild it from")
@@ -275,69 +257,42 @@ def summarise(value: Any) -> Any:
     return value
 
 
-def chosen_stats(args: argparse.Namespace) -> list[str]:
-    """The statistics asked for, in the order of :data:`STAT_FLAGS` then percentile."""
-    names = [s for s in STAT_FLAGS if getattr(args, s)]
-    if "mean" in names and "average" in names:
-        names.remove("mean")
-    if args.percentile is not None:
-        if not 0 <= args.percentile <= 100:
-            raise BadInputError(f"--percentile {args.percentile:g} must be in [0, 100]")
-        names.append("percentile")
-    if not names:
-        raise BadInputError(
-            "choose a statistic: --max, --min, --sum, --mean, --median or --percentile P")
-    return names
-
-
 def cmd_stats(args: argparse.Namespace, client: Any) -> int:
     import dask
 
-    import pipeline
-
-    names = chosen_stats(args)
+    chosen = chosen_stats(args)
     with _input():
-        if args.output and len(names) > 1 and not args.output.lower().endswith(".npz"):
+        if args.output and len(chosen) > 1 and not args.output.lower().endswith(".npz"):
             raise BadInputError(f"-o {args.output!r}: several statistics go to one .npz file "
                                 "(one array per statistic)")
         series = pipeline.open(args.path, format=args.format)
         if args.nframes < 0 or args.nframes > len(series):
             raise BadInputError(f"--nframes {args.nframes} must be 0 (all) to {len(series)}")
-        lazy = [_lazy_stat(series, name, args.nframes, args.percentile) for name in names]
+        lazy = [stats.compute(c.stat, series, c.param, args.nframes, lazy=True)
+                for c in chosen]
     # one pass of the scheduler for all of them: they share its threads
     results = runner.execute(lambda: dask.compute(*lazy), nframes=args.nframes or len(series),
-                             progress=runner.show_progress(args.quiet))
+                             progress=_progress.show_progress(args.quiet))
     results = [np.asarray(r) for r in results]
     if args.output:
         with _input():
-            _save_array(dict(zip(names, results, strict=True)), args.output)
+            _save_array({c.key: r for c, r in zip(chosen, results, strict=True)}, args.output)
     if not args.quiet:
         where = f" to {args.output}" if args.output else ""
-        for name, result in zip(names, results, strict=True):
-            label = f"percentile {args.percentile:g}" if name == "percentile" else name
-            print(f"{label} of {args.nframes or len(series)} frames: {result.shape} "
+        for c, result in zip(chosen, results, strict=True):
+            print(f"{c.label} of {args.nframes or len(series)} frames: {result.shape} "
                   f"{result.dtype}, values {result.min()}..{result.max()}, "
                   f"mean {result.mean():.4g}{where}")
     return 0
 
 
-def _lazy_stat(series: Any, name: str, nframes: int, pct: float | None) -> Any:
-    from pipeline import stats
-
-    name = "average" if name == "mean" else name
-    if name == "percentile":
-        return stats.percentile(series, pct, nframes=nframes, lazy=True)
-    return getattr(stats, name)(series, nframes=nframes, lazy=True)
-
-
 def _save_array(arrays: dict[str, np.ndarray], path: str) -> None:
     if path.lower().endswith(".npz"):
-        np.savez(path, **arrays)
+        savez: Any = np.savez  # numpy's stubs read ** as its allow_pickle keyword
+        savez(path, **arrays)
         return
     (arr,) = arrays.values()
     if path.lower().endswith((".tif", ".tiff")):
-        from ops import require
-
         require("tifffile", "tiff", "writing .tif files").imwrite(path, arr)
     elif path.lower().endswith(".npy"):
         np.save(path, arr)
@@ -348,8 +303,6 @@ def _save_array(arrays: dict[str, np.ndarray], path: str) -> None:
 def demo(out: str, nframes: int = 64, size: int = 256, overwrite: bool = False,
          progress: bool = False) -> int:
     """Process the built-in synthetic series (dark, flip, crop), write it to Zarr, reopen it."""
-    import pipeline
-
     raw = pipeline.synthetic(nframes, (size, size))
     dark = raw.metadata["dark"]
     half = size // 4
@@ -382,7 +335,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                               timeout=SCHEDULER_TIMEOUT) as client:
             if args.command == "demo":
                 return demo(args.out, args.frames, args.size, args.overwrite,
-                            progress=runner.show_progress(args.quiet))
+                            progress=_progress.show_progress(args.quiet))
             return COMMANDS[args.command](args, client)
     except KeyboardInterrupt:
         _interrupted()
@@ -399,8 +352,6 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _interrupted() -> None:
     """Ctrl-C: one line, exit 130, without waiting for running tasks or the event loops'
     complaints about tasks they never finished (zarr's, distributed's)."""
-    from pipeline.disk import remove_owned_scratch
-
     print("lazyseries: interrupted", file=sys.stderr)
     logging.getLogger("asyncio").setLevel(logging.CRITICAL)
     remove_owned_scratch()

@@ -10,32 +10,36 @@ from __future__ import annotations
 import argparse
 import os
 import re
-from typing import Any
+from typing import Any, NamedTuple
 
-from pipeline.errors import OpParameterError, UnknownFormatError, UnknownOpError
-
-STAT_FLAGS = ("max", "min", "sum", "mean", "average", "median")
+import ops
+from pipeline import stats
+from pipeline.formats import registry as formats
+from pipeline.errors import (
+    BadInputError,
+    OpParameterError,
+    OptionValueError,
+    UnknownFormatError,
+    UnknownOpError,
+)
+from pipeline.stats import Statistic
 
 
 def writers() -> dict[str, tuple[str, ...]]:
     """Formats that can be written to a path, with their extensions."""
-    from pipeline.formats import registry
-
-    formats = [registry.lookup(name) for name in registry.writable()]
-    return {fmt.name: fmt.extensions for fmt in formats if fmt.file_based and fmt.extensions}
+    known = [formats.lookup(name) for name in formats.writable()]
+    return {fmt.name: fmt.extensions for fmt in known if fmt.file_based and fmt.extensions}
 
 
 def check_output(path: str, fmt: str | None) -> str:
     """The format an output gets; refuses an unknown extension or one contradicting ``fmt``."""
-    from pipeline.formats import registry
-
     known = writers()
     text = path.rstrip("/\\").lower()
     by_name = next((name for name, exts in known.items()
                     if any(text.endswith(e) for e in exts)), None)
     _, ext = os.path.splitext(os.path.basename(text))
     if fmt is not None:
-        name = registry.lookup(fmt).name
+        name = formats.lookup(fmt).name
         if name not in known:
             raise UnknownFormatError(f"--format {fmt!r} has no writer; formats that write: "
                                      f"{sorted(known)}")
@@ -52,8 +56,6 @@ def check_output(path: str, fmt: str | None) -> str:
 
 
 _RECT = re.compile(r"\s*(-?\d+)\s*:\s*(-?\d+)\s*,\s*(-?\d+)\s*:\s*(-?\d+)\s*")
-_STAT = re.compile(r"(max|min|sum|mean|average|median)(?::(\d+))?")
-_PCT = re.compile(r"percentile:([0-9.]+)(?::(\d+))?")
 
 
 def parse_op(text: str) -> dict[str, Any]:
@@ -61,11 +63,10 @@ def parse_op(text: str) -> dict[str, Any]:
 
     VALUE is ``r0:r1,c0:c1`` (a rectangle), a path ending in .npy/.tif (an
     array), ``median[:N]`` and the like (a statistic of the first N frames,
-    0 or none meaning all), ``percentile:P[:N]``, else a YAML scalar or list.
+    0 or none meaning all; one with a parameter ``percentile:P[:N]``), else a
+    YAML scalar or list.
     """
     import yaml
-
-    import ops
 
     name, sep, value = text.partition("=")
     name = name.strip()
@@ -78,16 +79,89 @@ def parse_op(text: str) -> dict[str, Any]:
     if m := _RECT.fullmatch(value):
         r0, r1, c0, c1 = (int(g) for g in m.groups())
         return {"name": name, "param": [[r0, r1], [c0, c1]]}
-    if m := _STAT.fullmatch(value):
-        return {"name": name, "param": {"stat": m[1], "nframes": int(m[2] or 0)}}
-    if m := _PCT.fullmatch(value):
-        return {"name": name, "param": {"stat": "percentile", "pct": float(m[1]),
-                                        "nframes": int(m[2] or 0)}}
+    if value.split(":")[0].strip() in stats.registry:
+        return {"name": name, "param": _stat_value(text, value)}
     try:
         param = yaml.safe_load(value)
     except yaml.YAMLError:
         param = value
     return {"name": name, "param": param}
+
+
+def _stat_value(text: str, value: str) -> dict[str, Any]:
+    """``NAME[:N]`` (``NAME:PARAM[:N]`` for a statistic with a parameter) as ``{stat: ...}``."""
+    name, *rest = (part.strip() for part in value.split(":"))
+    stat = stats.registry.lookup(name)
+    given = 1 if stat.parameter is not None else 0
+    nframes = rest[given:]
+    if len(rest) < given or len(nframes) > 1 or not all(n.isdigit() for n in nframes):
+        form = f"{name}:{stat.parameter.metavar}" if stat.parameter is not None else name
+        raise OpParameterError(
+            f"--op {text!r}: a statistic as the value is {form}[:N], N the frames to use "
+            "(0 or none: all)")
+    param: dict[str, Any] = {"stat": name, "nframes": int(nframes[0]) if nframes else 0}
+    if stat.parameter is not None:
+        try:
+            param[stat.parameter.name] = stat.parameter.type(rest[0])
+        except ValueError:
+            raise OpParameterError(
+                f"--op {text!r}: {stat.parameter.metavar} {rest[0]!r} is not "
+                f"{stat.parameter.help or 'a valid value'}") from None
+    return param
+
+
+def stat_flags(parser: argparse.ArgumentParser) -> None:
+    """A flag for every name and alias of every statistic in :data:`pipeline.stats.registry`:
+    ``--NAME``, or ``--NAME VALUE`` for one with a parameter."""
+    group = parser.add_argument_group("statistics (several at once are computed in one pass)")
+    for stat in stats.registry.values():
+        for flag in stat.names:
+            text = stat.doc if flag == stat.name else f"the same as --{stat.name}"
+            if stat.parameter is None:
+                group.add_argument(f"--{flag}", dest=_dest(flag), action="store_true", help=text)
+            else:
+                group.add_argument(f"--{flag}", dest=_dest(flag), type=stat.parameter.type,
+                                   metavar=stat.parameter.metavar, help=text)
+
+
+def _dest(flag: str) -> str:
+    return "stat_" + flag.replace("-", "_")
+
+
+class Chosen(NamedTuple):
+    """A statistic asked for on the command line."""
+
+    key: str  # the flag given (``mean`` for ``--mean``): its name in an .npz output
+    label: str  # what the summary calls it: ``percentile 90``
+    stat: Statistic
+    param: Any  # its parameter, parsed (None for most)
+
+
+def chosen_stats(args: argparse.Namespace) -> list[Chosen]:
+    """The statistics asked for, in the registry's order.
+
+    A statistic given by two of its names is computed once, under the first
+    of them in its declaration (``average`` for ``--mean --average``).
+    """
+    chosen = []
+    for stat in stats.registry.values():
+        given = [f for f in stat.names if getattr(args, _dest(f)) not in (None, False)]
+        if not given:
+            continue
+        if stat.parameter is None:
+            chosen.append(Chosen(given[0], given[0], stat, None))
+            continue
+        value = getattr(args, _dest(given[0]))
+        shown = f"{value:g}" if isinstance(value, float) else str(value)  # 90, not 90.0
+        try:
+            chosen.append(Chosen(given[0], f"{given[0]} {shown}", stat, stat.parse(value)))
+        except OptionValueError as err:
+            raise BadInputError(f"--{given[0]} {shown}: {err}") from None
+    if not chosen:
+        flags = [f"--{f}" + (f" {s.parameter.metavar}" if s.parameter else "")
+                 for s in stats.registry.values() for f in s.names]
+        raise BadInputError(f"choose a statistic: {', '.join(flags[:-1])} or {flags[-1]}")
+    return chosen
 
 
 _SLICE = re.compile(r"\s*(-?\d+)?\s*:\s*(-?\d+)?\s*(?::\s*(-?\d+)\s*)?")
@@ -120,13 +194,10 @@ def join_values(argv: list[str]) -> list[str]:
 
 
 def _epilog() -> str:
-    import ops
-    from pipeline.formats import registry
-
     ops_text = ", ".join(sorted(ops.registry))
-    formats = ", ".join(registry)
+    read = ", ".join(formats)
     written = ", ".join(f"{n} ({' '.join(e)})" for n, e in sorted(writers().items()))
-    return (f"ops: {ops_text}\nformats read: {formats}\nformats written: {written}\n"
+    return (f"ops: {ops_text}\nformats read: {read}\nformats written: {written}\n"
             "exit codes: 0 done, 1 failed, 2 bad input, 130 interrupted")
 
 
@@ -187,11 +258,9 @@ def make_parser() -> argparse.ArgumentParser:
     p = add("stats", "statistics over the frames (several at once are computed in one pass)")
     p.add_argument("path")
     p.add_argument("--format", help="the series' format (default: inferred)")
-    for name in STAT_FLAGS:
-        p.add_argument(f"--{name}", action="store_true", help=f"the pixel-wise {name}")
-    p.add_argument("--percentile", type=float, metavar="P", help="the P-th percentile")
     p.add_argument("--nframes", type=int, default=0, help="use the first N frames (0: all)")
-    p.add_argument("-o", "--output", help="save the result (.npy or .tif)")
+    p.add_argument("-o", "--output", help="save the result (.npy or .tif; several: .npz)")
+    stat_flags(p)
 
     p = add("demo", "process the built-in synthetic series into a Zarr store")
     p.add_argument("out", help="path of the Zarr store to write")

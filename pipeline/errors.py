@@ -12,6 +12,9 @@ built-in, because hexrd raises that one and hexrd's own tests
   ``load/test_function.py::test_function_adapter_missing_args``;
 - :class:`OptionValueError` is also a ``TypeError`` (a bad frame-cache ``style``):
   ``load/test_framecache.py::test_init_error``.
+
+Each error declares ``exit_code``, what the command line exits with when it ends a
+run: 2 for bad input, 1 for a failure while computing (``pipeline.cli.EXIT_CODES``).
 """
 
 from __future__ import annotations
@@ -85,6 +88,8 @@ __all__ = [
 class UnknownFormatError(ValueError):
     """A format name nobody registered, or a path no reader claims."""
 
+    exit_code = 2
+
 
 class NotMyFormat(Exception):
     """Raised by a reader that cannot handle a file, so that detection tries the next one.
@@ -93,9 +98,13 @@ class NotMyFormat(Exception):
     which propagates.
     """
 
+    exit_code = 2
+
 
 class NotASeriesError(ValueError):
     """A path that exists but does not hold an image series (or holds a corrupt one)."""
+
+    exit_code = 2
 
 
 class IncompleteStoreError(NotASeriesError):
@@ -105,9 +114,13 @@ class IncompleteStoreError(NotASeriesError):
 class PipelineFileError(ValueError):
     """A pipeline file that is not YAML or breaks the schema; the message names the place."""
 
+    exit_code = 2
+
 
 class StoreExistsError(FileExistsError):
     """A write to a path that exists, without ``overwrite=True``."""
+
+    exit_code = 2
 
     @classmethod
     def at(cls, path: str) -> StoreExistsError:
@@ -120,40 +133,58 @@ class StoreExistsError(FileExistsError):
 class ReadOnlyError(PermissionError):
     """A write into a series opened read-only."""
 
+    exit_code = 1
+
 
 class OmegaSeriesError(ValueError):
     """Omega (rotation-angle) metadata that is missing or malformed, or wedges that do not fit."""
 
+    exit_code = 1
+
 
 class UnsupportedCompressionError(ValueError):
     """A stored frame in an encoding no decoder here knows (names the encodings that are)."""
+
+    exit_code = 1
 
 
 class SeriesOptionError(ValueError):
     """A reader option that does not exist or a value it cannot take (hexrd's ``set_option``
     raises NotImplementedError there)."""
 
+    exit_code = 1
+
 
 class FrameIndexError(IndexError):
     """A frame index, or an index in a frame selection, outside the series."""
+
+    exit_code = 2
 
 
 class FrameSelectionError(TypeError):
     """A frame index or selection of a kind a series cannot take (a bool, a float array,
     a slice where a frame list is wanted, a slice step of 0)."""
 
+    exit_code = 1
+
 
 class RegionError(ValueError):
     """A region of a frame that is not ``((row0, row1), (col0, col1))`` of integers within it,
     or a region or patch size, offset, stride or corner that is not pairs of integers in range."""
 
+    exit_code = 2
+
 
 class SourceUnavailableError(RuntimeError):
     """A source that reached a process which cannot read it (a dask worker lacking its code)."""
 
+    exit_code = 1
+
 
 class MetadataError(TypeError):
     """Metadata a container cannot hold (a type the codec does not know, nesting too deep)."""
+
+    exit_code = 1
 
 
 class TargetRefusedError(StoreExistsError):
@@ -171,22 +202,32 @@ class TargetBusyError(StoreExistsError):
 class StoreChangedError(NotASeriesError):
     """A store replaced or being rewritten since this series opened it; reopen it."""
 
+    exit_code = 1
+
 
 class MissingChunkError(NotASeriesError):
     """A chunk absent from a complete store (deleted or lost); the message names it."""
 
+    exit_code = 1
+
 
 class DiskFullError(OSError):
     """Not enough free space for a write; the message names the target and the bytes."""
+
+    exit_code = 1
 
 
 class EmptySeriesError(ValueError):
     """A series of no frames where a frame is needed: a writer whose container cannot hold
     none, a statistic over frames, or a frame shape and dtype only a first frame could tell."""
 
+    exit_code = 1
+
 
 class YAMLError(ValueError):
     """YAML text that does not parse; the message names the file and the line."""
+
+    exit_code = 2
 
 
 class YAMLLimitError(YAMLError):
@@ -199,12 +240,16 @@ class UnreadableFrameError(NotASeriesError):
     The decoder's own complaint (Pillow's OSError "image file is truncated") is its cause.
     """
 
+    exit_code = 1
+
 
 class MissingOptionError(TypeError, KeyError):
     """A reader option that must be given and was not.
 
     Also a KeyError, which hexrd raises there (see the module's docstring).
     """
+
+    exit_code = 2
 
     __str__ = Exception.__str__  # the message, not KeyError's quoted repr of it
 
@@ -216,6 +261,8 @@ class OptionValueError(ValueError, TypeError):
     Also a TypeError, which hexrd raises for a bad frame-cache ``style`` (see the module's
     docstring).
     """
+
+    exit_code = 2
 
 
 class DenseFrameWarning(UserWarning):
@@ -230,21 +277,31 @@ class UnsupportedVersionError(NotASeriesError):
 class ValueRangeError(ValueError):
     """Frame values that do not fit the dtype asked for (hexrd raises RuntimeError there)."""
 
+    exit_code = 1
+
 
 class UnsupportedDtypeError(TypeError):
     """Values of a kind a dtype cannot take at all (complex to real, text to numbers)."""
+
+    exit_code = 1
 
 
 class SchedulerUnreachableError(ConnectionError):
     """A ``--scheduler`` address where no dask scheduler answers in time."""
 
+    exit_code = 1
+
 
 class BadInputError(Exception):
     """An error found while the command line read its input (exit code 2); the cause is it."""
 
+    exit_code = 2
+
 
 class LayerNotLoadedError(RuntimeError):
     """A series convenience whose layer (``pipeline.graph``, ``pipeline.disk``, ...) is not loaded."""
+
+    exit_code = 1
 
 
 class WrongFormatError(NotASeriesError):
@@ -262,19 +319,27 @@ class FrameShapeError(ValueError):
     """Frames of a shape or dtype a series or container cannot take: fewer than two
     dimensions (Y, X), one frame unlike the others, a 3-d frame for a 2-d frame cache."""
 
+    exit_code = 2
+
 
 class AxesError(ValueError):
     """An axes string (``"TYX"``, ``"CTYX"``) that is not a string, names an unknown or
     repeated axis, lacks Y or X, or does not match the number of dimensions."""
+
+    exit_code = 2
 
 
 class SeriesTypeError(TypeError):
     """An object given where an image series is wanted that is neither a series, an array
     of frames, nor hexrd's series protocol (``len``, ``[i]``, ``shape``, ``dtype``)."""
 
+    exit_code = 1
+
 
 class ClosedSeriesError(ValueError):
     """A series used after :meth:`close` (a ValueError, as for a closed Python file)."""
+
+    exit_code = 1
 
 
 class MissingDatasetError(NotASeriesError):
@@ -284,10 +349,14 @@ class MissingDatasetError(NotASeriesError):
 class MetadataClashError(ValueError):
     """Metadata keys a container reserves for its own entries (a frame cache's ``shape``)."""
 
+    exit_code = 2
+
 
 class WriteTargetError(ValueError):
     """A write target this format cannot write into: an open HDF5 node given to a format
     that writes files, or a file opened read-only (open it with mode ``'a'``)."""
+
+    exit_code = 2
 
 
 class DamagedChunkError(UnreadableFrameError):
@@ -299,6 +368,8 @@ class StorageError(OSError):
     """A storage operation refused: what is at a path is not what was expected (a FIFO, a
     link, a directory where a file was), the place is read-only, or a name is too long.
     The message names the path."""
+
+    exit_code = 1
 
 
 class TargetMovedError(StorageError):

@@ -25,7 +25,9 @@ Relative paths are taken relative to the pipeline file's directory (a relative
 output path must stay inside it; give an absolute path to write elsewhere).  A
 ``{stat: ...}`` parameter is computed (with :mod:`pipeline.stats`) over the
 source's frames with the ops before it applied, and before ``frame_list``
-selects frames; ``nframes`` (default 0, all frames) is hexrd's meaning.
+selects frames; ``stat`` is any name in :data:`pipeline.stats.registry`,
+``nframes`` (default 0, all frames) is hexrd's meaning, and a statistic with a
+parameter takes it under the parameter's name (``{stat: percentile, pct: 5}``).
 
 Everything is checked before a frame is read: unknown keys and ops against
 the schema, then every op's parameter against the frame shape it will meet.
@@ -42,19 +44,19 @@ from typing import Any
 import numpy as np
 
 import ops as _ops
+from ops import require
 import pipeline
 from pipeline import stats
 from pipeline._yaml import load_yaml
-from pipeline.errors import PipelineFileError, YAMLError
+from pipeline.errors import OptionValueError, PipelineFileError, YAMLError
 from pipeline.processed import ProcessedImageSeries
 from pipeline.series import ImageSeries
 
 TOP_KEYS = ("source", "frame_list", "ops", "output")
 SOURCE_KEYS = ("path", "format", "options")
 OP_KEYS = ("name", "param")
-STAT_KEYS = ("stat", "nframes", "pct")
+STAT_KEYS = ("stat", "nframes")  # and the statistic's parameter, if it has one
 OUTPUT_KEYS = ("path", "format", "codec", "overwrite", "options")
-STATS = ("max", "min", "sum", "average", "mean", "median", "percentile")
 ARRAY_SUFFIXES = (".npy", ".tif", ".tiff")
 
 
@@ -149,18 +151,27 @@ def _check_op(op: Any, where: str, i: int) -> dict[str, Any]:
         raise _fail(where, f"{at}.name: unknown op {name!r}; known ops: {list(_ops.registry)}")
     param = op.get("param")
     if isinstance(param, Mapping) and "stat" in param:
-        _check_keys(param, STAT_KEYS, where, f"{at}.param")
-        if param["stat"] not in STATS:
-            raise _fail(where, f"{at}.param.stat: unknown statistic {param['stat']!r}; "
-                        f"known: {list(STATS)}")
-        nframes = param.get("nframes", 0)
-        if not isinstance(nframes, int) or isinstance(nframes, bool) or nframes < 0:
-            raise _fail(where, f"{at}.param.nframes: expected a count >= 0 (0: all frames), "
-                        f"got {nframes!r}")
-        if param["stat"] == "percentile" and not isinstance(param.get("pct"), int | float):
-            raise _fail(where, f"{at}.param.pct: the percentile statistic needs pct, a number "
-                        f"in [0, 100], got {param.get('pct')!r}")
+        _check_stat(param, where, f"{at}.param")
     return {"name": name, "param": param}
+
+
+def _check_stat(param: Mapping[str, Any], where: str, at: str) -> None:
+    """``{stat: NAME, nframes: N, PARAMETER: VALUE}`` against :data:`pipeline.stats.registry`."""
+    if param["stat"] not in stats.registry:
+        raise _fail(where, f"{at}.stat: unknown statistic {param['stat']!r}; "
+                    f"known: {stats.registry.all_names()}")
+    stat = stats.registry.lookup(param["stat"])
+    own = () if stat.parameter is None else (stat.parameter.name,)
+    _check_keys(param, STAT_KEYS + own, where, at)
+    nframes = param.get("nframes", 0)
+    if not isinstance(nframes, int) or isinstance(nframes, bool) or nframes < 0:
+        raise _fail(where, f"{at}.nframes: expected a count >= 0 (0: all frames), "
+                    f"got {nframes!r}")
+    if stat.parameter is not None:
+        try:
+            stat.parse(param.get(stat.parameter.name))
+        except OptionValueError as err:
+            raise _fail(where, f"{at}.{stat.parameter.name}: {err}") from None
 
 
 def _check_frames(value: Any, where: str) -> list[int] | str:
@@ -255,9 +266,11 @@ def _param(param: Any, series: ImageSeries, base: str | None, where: str, at: st
             loaded[path] = _load_array(path, where, at)
         return loaded[path]
     if isinstance(param, Mapping) and "stat" in param:
+        stat, value = _stat_of(param)
         if not compute_stats:  # a stand-in of the right shape, to check the chain first
-            return np.zeros(series.shape, np.float64)
-        return compute_stat(series, param["stat"], param.get("nframes", 0), param.get("pct"))
+            lead = stat.lead(value) if isinstance(stat, stats.BandStatistic) else ()
+            return np.zeros((*lead, *series.shape), np.float64)
+        return compute_stat(series, param)
     return param
 
 
@@ -267,20 +280,22 @@ def _load_array(path: str, where: str, at: str) -> np.ndarray:
     try:
         if path.lower().endswith(".npy"):
             return np.load(path, allow_pickle=False)
-        from ops import require
-
         return np.asarray(require("tifffile", "tiff", "reading .tif arrays").imread(path))
     except (OSError, ValueError) as err:
         raise _fail(where, f"{at}: cannot read an array from {path!r}: {err}") from err
 
 
-def compute_stat(series: ImageSeries, stat: str, nframes: int = 0,
-                 pct: float | None = None) -> np.ndarray:
-    """``stat`` (a name of :data:`STATS`) over ``series`` through :mod:`pipeline.stats`."""
-    name = "average" if stat == "mean" else stat
-    if name == "percentile":
-        return np.asarray(stats.percentile(series, pct, nframes=nframes))
-    return np.asarray(getattr(stats, name)(series, nframes=nframes))
+def _stat_of(param: Mapping[str, Any]) -> tuple[stats.Statistic, Any]:
+    """The statistic a (validated) ``{stat: ...}`` parameter names, and its own parameter."""
+    stat = stats.registry.lookup(param["stat"])
+    return stat, None if stat.parameter is None else stat.parse(param[stat.parameter.name])
+
+
+def compute_stat(series: ImageSeries, param: Mapping[str, Any]) -> np.ndarray:
+    """The statistic ``{stat: NAME, nframes: N, ...}`` over ``series``, through
+    :func:`pipeline.stats.compute`."""
+    stat, value = _stat_of(param)
+    return np.asarray(stats.compute(stat, series, value, param.get("nframes", 0)))
 
 
 def write_output(series: ImageSeries, spec: Mapping[str, Any], **extra: Any) -> Any:

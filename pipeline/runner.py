@@ -1,60 +1,21 @@
-"""Where and how long-running work runs: the scheduler, and progress on a terminal.
+"""Where long-running work runs: the scheduler, and running a task there.
 
 The default is dask's threaded scheduler (nothing to start).  ``scheduler=``
 an address connects to an existing dask.distributed cluster; ``workers=N``
-starts a local one.  Progress is shown on stderr when it is a terminal.
+starts a local one.  Progress, when asked for, is followed by
+:mod:`pipeline._progress`.
 """
 
 from __future__ import annotations
 
 import contextlib
-import importlib.util
 import sys
 from collections.abc import Callable, Iterator
-from typing import IO, Any
+from typing import Any
 
-from dask.callbacks import Callback
-
+from ops import require
+from pipeline import _progress
 from pipeline.errors import SchedulerUnreachableError
-
-
-class FrameProgress(Callback):
-    """A tqdm bar for dask's local schedulers: frames done, rate, time left.
-
-    Frames are counted as the share of finished tasks times ``nframes`` (each
-    task of a write handles a whole chunk of frames); without ``nframes`` the
-    bar counts tasks.
-    """
-
-    def __init__(self, nframes: int | None = None, stream: IO[str] | None = None) -> None:
-        super().__init__()
-        self._nframes = nframes
-        self._stream = stream
-        self._bar: Any = None
-        self._tasks = self._done = 0
-
-    def _start(self, dsk: Any) -> None:
-        from tqdm import tqdm
-
-        self._tasks, self._done = len(dsk), 0
-        unit, total = ("frames", self._nframes) if self._nframes else ("tasks", self._tasks)
-        self._bar = tqdm(total=total, unit=unit, file=self._stream or sys.stderr,
-                         dynamic_ncols=True, leave=True)
-
-    def _posttask(self, key: Any, result: Any, dsk: Any, state: Any, id: Any) -> None:
-        self._done += 1
-        self._advance(self._bar.total * self._done / max(self._tasks, 1))
-
-    def _finish(self, dsk: Any, state: Any, errored: bool) -> None:
-        if not errored:
-            self._advance(self._bar.total)
-        self._bar.close()
-
-    def _advance(self, done: float) -> None:
-        # whole frames only: a task finishing part of a chunk moves the bar by its share
-        step = int(done) - self._bar.n
-        if step > 0:
-            self._bar.update(step)
 
 
 @contextlib.contextmanager
@@ -76,8 +37,6 @@ def scheduler(address: str | None = None, workers: int | None = None,
     if address is None and not workers:
         yield None
         return
-    from ops import require
-
     distributed = require("distributed", "distributed", "running on a dask cluster")
     with contextlib.ExitStack() as stack:
         if address is not None:
@@ -102,35 +61,22 @@ def execute(task: Any, *, nframes: int | None = None, client: Any = None,
             progress: bool = False) -> Any:
     """Run ``task`` (a dask collection to compute, or a callable to call); return its result.
 
-    With ``progress``, a bar on stderr: :class:`FrameProgress` on the local
-    schedulers, ``distributed.progress`` on a cluster (dask collections only).
+    With ``progress``, a bar on stderr (:func:`pipeline._progress.bar` on the
+    local schedulers, :func:`pipeline._progress.follow` on a cluster, dask
+    collections only there).
     """
     from dask.base import is_dask_collection
 
     if client is not None and is_dask_collection(task):
         future = client.compute(task)
         if progress:
-            import distributed
-
-            distributed.progress(future)
-            sys.stderr.write("\n")
+            _progress.follow(future)
         return future.result()
     run: Callable[[], Any] = task.compute if is_dask_collection(task) else task
     if not progress or client is not None:
         return run()
-    if importlib.util.find_spec("tqdm") is None:  # dask's own bar: no rate or time left
-        from dask.diagnostics import ProgressBar
-
-        with ProgressBar():
-            return run()
-    with FrameProgress(nframes):
+    with _progress.bar(nframes):
         return run()
 
 
-def show_progress(quiet: bool = False, stream: IO[str] | None = None) -> bool:
-    """Whether to show progress: on a terminal, unless asked to be quiet."""
-    stream = stream if stream is not None else sys.stderr
-    return not quiet and bool(getattr(stream, "isatty", lambda: False)())
-
-
-__all__ = ["FrameProgress", "SchedulerUnreachableError", "execute", "scheduler", "show_progress"]
+__all__ = ["SchedulerUnreachableError", "execute", "scheduler"]

@@ -28,6 +28,13 @@ accumulates in float64, ``average`` accumulates in float64 and returns
 float32 (integers never overflow), ``median``/``percentile`` return float32
 unless ``dtype=`` asks for another.
 
+Each statistic is one declared value in :data:`registry` (see
+:mod:`pipeline._statistic`): :func:`compute` runs any of them by name
+(``compute("percentile", s, 90)``), and the ``lazyseries stats`` flags and
+the pipeline-file schema are derived from the same registry, so a statistic
+added with ``registry.add(Reduction(...))`` is a flag and a ``{stat: ...}``
+too.
+
 A dark frame from the series itself::
 
     raw.process([("dark", stats.median(raw, nframes=100, dtype=raw.dtype))])
@@ -44,23 +51,40 @@ chunk, each computed in bounded memory as above.
 
 from __future__ import annotations
 
-import builtins
-from collections.abc import Callable, Iterator
-from typing import TYPE_CHECKING, Any
+from collections.abc import Iterator
+from functools import partial
+from typing import Any
 
 import numpy as np
 
-from pipeline.errors import EmptySeriesError, OptionValueError, SeriesTypeError
-from pipeline.formats.protocol import as_series
-from pipeline.series import ImageSeries
-
-if TYPE_CHECKING:
-    import dask.array as da
+from pipeline import _stats_bands as B
+from pipeline import _stats_graph as G
+from pipeline._progress import Progress
+from pipeline._statistic import (
+    Accumulator,
+    BandStatistic,
+    Parameter,
+    Reduction,
+    Statistic,
+    StatRegistry,
+)
+from pipeline._stats_builtins import AVERAGE, MAX, MEDIAN, MIN, PERCENTILE, SUM
+from pipeline._stats_std import STD
+from pipeline.errors import OptionValueError
+from pipeline.formats.array import from_array
 
 __all__ = [
-    "average", "average_iter", "max", "max_iter", "median", "median_iter", "min", "min_iter",
-    "percentile", "percentile_iter", "sum", "sum_iter",
+    "Accumulator", "BandStatistic", "Parameter", "Reduction", "StatRegistry", "Statistic",
+    "average", "average_iter", "compute", "max", "max_iter", "median", "median_iter", "min",
+    "min_iter", "percentile", "percentile_iter", "registry", "sum", "sum_iter",
 ]
+
+registry = StatRegistry((MAX, MIN, SUM, AVERAGE, MEDIAN, PERCENTILE, STD))
+"""Every statistic by name: the one place they are registered.
+
+:func:`compute`, the ``lazyseries stats`` flags and the ``{stat: ...}``
+parameters of pipeline files take their names (and aliases) from here.
+"""
 
 DEFAULT_MEMORY_LIMIT = 512 * 2**20
 """Bytes a statistic may hold at once when no ``memory_limit`` is given.
@@ -69,10 +93,66 @@ A fixed figure rather than a fraction of free memory, so that the same call
 builds the same graph on every machine.
 """
 
-Progress = Callable[[int, int], None]
+
+# -- any statistic ----------------------------------------------------------------------------
 
 
-# -- the public statistics --------------------------------------------------------------
+def compute(stat: str | Statistic, series: Any, param: Any = None, nframes: int = 0, *,
+            dtype: Any = None, memory_limit: Any = None, lazy: bool = False,
+            progress: Progress | None = None) -> Any:
+    """The statistic ``stat`` over the frames of ``series``.
+
+    Parameters
+    ----------
+    stat
+        A name or alias in :data:`registry` (``"max"``, ``"mean"``,
+        ``"percentile"``...), or a :class:`Statistic` itself.
+    series
+        An image series, or a numpy/dask array ``(N, *frame_shape)``.
+    param
+        The statistic's parameter, for those that take one (a percentile's
+        ``pct``); None for the others.
+    nframes
+        Use the first ``min(nframes, N)`` frames; 0 (default) uses all.
+    dtype
+        For a :class:`BandStatistic` (median, percentile), the result's dtype:
+        float32 by default; an integer dtype rounds and clips (the "clip"
+        policy of :func:`pipeline.dtypes.convert`).  Reductions have their own.
+    memory_limit
+        Bytes (or a string such as ``"512MB"``) the computation may hold at
+        once; default :data:`DEFAULT_MEMORY_LIMIT`.
+    lazy
+        Return the dask array instead of computing it.
+    progress
+        ``progress(done, total)`` is called as each block of work finishes
+        (on the local scheduler through a dask callback, on a distributed
+        cluster through ``distributed.as_completed``).  Ignored with ``lazy``.
+
+    Returns
+    -------
+    numpy.ndarray or dask.array.Array
+        One image of the frame shape (with a leading axis for several percentiles).
+    """
+    stat = registry.lookup(stat) if isinstance(stat, str) else stat
+    if not isinstance(stat, Reduction | BandStatistic):
+        raise OptionValueError(f"{stat!r:.80} is not a statistic: give one of "
+                               f"{registry.all_names()}, a Reduction or a BandStatistic")
+    value = stat.parse(param)
+    if isinstance(stat, Reduction) and dtype is not None:
+        raise OptionValueError(
+            f"dtype={dtype!r}: the statistic {stat.name!r} has its own dtype; dtype= is for "
+            f"{[s.name for s in registry.values() if isinstance(s, BandStatistic)]}")
+    s, b = G.prepare(series, nframes, _limit(memory_limit))
+    if isinstance(stat, Reduction):
+        partials, counts = G.reduce_graph(s, stat, b)
+        finish = partial(G.combine, red=stat, counts=counts, frame_dtype=s.dtype)
+        return G.run(partials, finish, lazy, progress)
+    out = np.dtype(np.float32 if dtype is None else dtype)
+    bands, home = B.band_graph(s, stat, value, out, b)
+    return G.run(bands, partial(B.assemble, home=home), lazy, progress)
+
+
+# -- hexrd's statistics ---------------------------------------------------------------------
 
 
 def frame_max(series: Any, nframes: int = 0, *, memory_limit: Any = None, lazy: bool = False,
@@ -100,19 +180,22 @@ def frame_max(series: Any, nframes: int = 0, *, memory_limit: Any = None, lazy: 
     numpy.ndarray or dask.array.Array
         One image of the frame shape.
     """
-    return _reduce(series, nframes, memory_limit, lazy, progress, "max")
+    return compute(MAX, series, None, nframes, memory_limit=memory_limit, lazy=lazy,
+                   progress=progress)
 
 
 def frame_min(series: Any, nframes: int = 0, *, memory_limit: Any = None, lazy: bool = False,
               progress: Progress | None = None) -> Any:
     """Pixelwise minimum over the frames, in the frames' dtype; arguments as :func:`max`."""
-    return _reduce(series, nframes, memory_limit, lazy, progress, "min")
+    return compute(MIN, series, None, nframes, memory_limit=memory_limit, lazy=lazy,
+                   progress=progress)
 
 
 def frame_sum(series: Any, nframes: int = 0, *, memory_limit: Any = None, lazy: bool = False,
               progress: Progress | None = None) -> Any:
-    """Pixelwise sum over the frames, accumulated in float64; arguments as :func:`max`."""
-    return _reduce(series, nframes, memory_limit, lazy, progress, "sum")
+    """Pixelwise sum over the frames as float64; arguments as :func:`max`."""
+    return compute(SUM, series, None, nframes, memory_limit=memory_limit, lazy=lazy,
+                   progress=progress)
 
 
 def frame_average(series: Any, nframes: int = 0, *, memory_limit: Any = None,
@@ -122,7 +205,8 @@ def frame_average(series: Any, nframes: int = 0, *, memory_limit: Any = None,
     The sum is accumulated in float64, so integer frames never overflow and
     long series lose no precision; only the result is float32 (hexrd's dtype).
     """
-    return _reduce(series, nframes, memory_limit, lazy, progress, "average")
+    return compute(AVERAGE, series, None, nframes, memory_limit=memory_limit, lazy=lazy,
+                   progress=progress)
 
 
 def frame_percentile(series: Any, pct: Any, nframes: int = 0, *, dtype: Any = np.float32,
@@ -147,12 +231,8 @@ def frame_percentile(series: Any, pct: Any, nframes: int = 0, *, dtype: Any = np
         uint16 series in uint16 (the ``dark`` op's dtype is numpy's result
         type of frame and dark, so a float32 dark makes float32 frames).
     """
-    from pipeline import _stats_bands as B
-
-    q = _check_pct(pct)
-    s, b = _prepare(series, nframes, memory_limit)
-    bands, home = B.percentile_graph(s, q, np.dtype(dtype), b)
-    return _run(bands, lambda done: B.assemble(done, home), lazy, progress)
+    return compute(PERCENTILE, series, pct, nframes, dtype=dtype, memory_limit=memory_limit,
+                   lazy=lazy, progress=progress)
 
 
 def frame_median(series: Any, nframes: int = 0, *, dtype: Any = np.float32,
@@ -163,8 +243,8 @@ def frame_median(series: Any, nframes: int = 0, *, dtype: Any = np.float32,
     ``stats.median(raw, nframes=100)`` is the usual dark frame (float32);
     ``dtype=raw.dtype`` gives one in the frames' integer dtype.
     """
-    return frame_percentile(series, 50.0, nframes, dtype=dtype, memory_limit=memory_limit,
-                            lazy=lazy, progress=progress)
+    return compute(MEDIAN, series, None, nframes, dtype=dtype, memory_limit=memory_limit,
+                   lazy=lazy, progress=progress)
 
 
 # hexrd's public names: these shadow built-ins on purpose, for ``stats.max(ims)``;
@@ -191,28 +271,27 @@ def _chunk_stops(n: int, nchunks: int) -> np.ndarray:
     return np.cumsum(pieces) - 1
 
 
-def _running(series: Any, nchunk: int, nframes: int, kind: str,
+def _running(series: Any, nchunk: int, nframes: int, red: Reduction,
              kwargs: dict[str, Any]) -> Iterator[np.ndarray]:
     """After each chunk of frames, the statistic over every frame seen so far."""
-    s = _as_series(series)
-    count = _nframes(len(s), nframes)
-    kwargs = {k: v for k, v in kwargs.items() if k != "use_buffer"}
+    s = G.as_series(series)
+    count = G.frame_count(len(s), nframes)
+    limit, progress = _limit(kwargs.get("memory_limit")), kwargs.get("progress")
+    acc_dtype = red.accumulator(s.dtype, count).dtype  # holds them all, not just a chunk
     acc: np.ndarray | None = None
     start = 0
     for stop in _chunk_stops(count, nchunk):
-        kind_now = "sum" if kind == "average" else kind
-        part = _reduce(s[start:stop + 1], 0, kwargs.get("memory_limit"), False,
-                       kwargs.get("progress"), kind_now)
+        chunk, b = G.prepare(s[start:stop + 1], 0, limit)
+        partials, counts = G.reduce_graph(chunk, red, b)
+        merged = partial(G.combine, red=red, counts=counts, frame_dtype=chunk.dtype,
+                         finish=False)
+        part = G.run(partials, merged, False, progress)
         if acc is None:
-            acc = part
-        elif kind == "max":
-            acc = np.maximum(acc, part)
-        elif kind == "min":
-            acc = np.minimum(acc, part)
+            acc = part.astype(acc_dtype, copy=False)
         else:
-            acc = acc + part
+            acc = red.merge(acc, part, start, stop + 1 - start)
         start = stop + 1
-        yield (acc / (stop + 1)).astype(np.float32) if kind == "average" else acc.copy()
+        yield np.asarray(red.finish(acc.copy(), start))
 
 
 def max_iter(series: Any, nchunk: int = 1, nframes: int = 0, **kwargs: Any
@@ -225,25 +304,25 @@ def max_iter(series: Any, nchunk: int = 1, nframes: int = 0, **kwargs: Any
     one is :func:`max`.  ``memory_limit`` and ``progress`` apply per chunk.
     The same holds for every ``*_iter`` over frames.
     """
-    return _running(series, nchunk, nframes, "max", kwargs)
+    return _running(series, nchunk, nframes, MAX, kwargs)
 
 
 def min_iter(series: Any, nchunk: int = 1, nframes: int = 0, **kwargs: Any
              ) -> Iterator[np.ndarray]:
     """hexrd's ``min_iter``: the running :func:`min`, one per chunk (see :func:`max_iter`)."""
-    return _running(series, nchunk, nframes, "min", kwargs)
+    return _running(series, nchunk, nframes, MIN, kwargs)
 
 
 def sum_iter(series: Any, nchunk: int = 1, nframes: int = 0, **kwargs: Any
              ) -> Iterator[np.ndarray]:
     """hexrd's ``sum_iter``: the running :func:`sum` (float64), one per chunk (see :func:`max_iter`)."""
-    return _running(series, nchunk, nframes, "sum", kwargs)
+    return _running(series, nchunk, nframes, SUM, kwargs)
 
 
 def average_iter(series: Any, nchunk: int = 1, nframes: int = 0, **kwargs: Any
                  ) -> Iterator[np.ndarray]:
     """hexrd's ``average_iter``: the running :func:`average`, one per chunk (see :func:`max_iter`)."""
-    return _running(series, nchunk, nframes, "average", kwargs)
+    return _running(series, nchunk, nframes, AVERAGE, kwargs)
 
 
 def percentile_iter(series: Any, pct: Any, nchunks: int = 1, nframes: int = 0,
@@ -256,9 +335,9 @@ def percentile_iter(series: Any, pct: Any, nchunks: int = 1, nframes: int = 0,
     :func:`percentile`.  ``use_buffer`` (hexrd's frame cache) is accepted and
     not needed: each band reads only its rows where the source allows.
     """
-    q = _check_pct(pct)
-    s = _as_series(series)
-    count = _nframes(len(s), nframes)
+    q = PERCENTILE.parse(pct)
+    s = G.as_series(series)
+    count = G.frame_count(len(s), nframes)
     s = s[:count] if count < len(s) else s
     dtype = np.dtype(kwargs.pop("dtype", np.float32))
     height = s.shape[-2]
@@ -270,16 +349,10 @@ def percentile_iter(series: Any, pct: Any, nchunks: int = 1, nframes: int = 0,
         region = [[0, n] for n in s.shape]
         region[-2] = [r0, r1]
         band = s.process([("rectangle", tuple(map(tuple, region[-2:])))]) if s.ndim == 2 else \
-            _row_band(s, r0, r1)
+            from_array(s.to_dask()[..., r0:r1, :])
         img[..., r0:r1, :] = frame_percentile(band, q, dtype=dtype, **kwargs)
         r0 = r1
         yield img.copy()
-
-
-def _row_band(s: ImageSeries, r0: int, r1: int) -> ImageSeries:
-    from pipeline.formats.array import from_array
-
-    return from_array(s.to_dask()[..., r0:r1, :])
 
 
 def median_iter(series: Any, nchunks: int = 1, nframes: int = 0, use_buffer: bool = True,
@@ -288,106 +361,5 @@ def median_iter(series: Any, nchunks: int = 1, nframes: int = 0, use_buffer: boo
     return percentile_iter(series, 50.0, nchunks, nframes, use_buffer, **kwargs)
 
 
-# -- preparing the frames ------------------------------------------------------------------
-
-
-def _check_pct(pct: Any) -> np.ndarray:
-    try:
-        q = np.asarray(pct, dtype=np.float64)
-    except (TypeError, ValueError):
-        q = np.asarray(np.nan)
-    if q.ndim > 1 or q.size == 0 or not np.all((q >= 0) & (q <= 100)):
-        raise OptionValueError(f"percentile {pct!r} must be a number or 1-d sequence in [0, 100]")
-    return q
-
-
-def parse_bytes(value: Any) -> int:
-    """``1_000_000``, ``"512MB"``, ``"2 MiB"``, ``"1.5GB"`` as a number of bytes."""
-    if isinstance(value, int | np.integer) and not isinstance(value, bool):
-        nbytes = int(value)
-    elif isinstance(value, str):
-        from dask.utils import parse_bytes as dask_parse
-
-        try:
-            nbytes = int(dask_parse(value))
-        except ValueError:
-            nbytes = -1
-    else:
-        nbytes = -1
-    if nbytes <= 0:
-        raise OptionValueError(
-            f"memory_limit {value!r} must be a positive number of bytes or a string such as "
-            "'512MB' or '2GiB'"
-        )
-    return nbytes
-
-
-def _nframes(total: int, nframes: Any) -> int:
-    if isinstance(nframes, bool) or not isinstance(nframes, int | np.integer) or nframes < 0:
-        raise OptionValueError(
-            f"nframes must be 0 (all frames) or a positive frame count, got {nframes!r}"
-        )
-    count = total if nframes == 0 else builtins.min(total, int(nframes))
-    if count == 0:
-        raise EmptySeriesError(
-            "a statistic over frames needs at least one frame; the series has none"
-        )
-    return count
-
-
-def _as_series(series: Any) -> ImageSeries:
-    if not isinstance(series, ImageSeries) and hasattr(type(series), "__getitem__"):
-        return as_series(series)  # arrays and hexrd's series protocol
-    if isinstance(series, ImageSeries):
-        return series
-    if hasattr(series, "shape") and hasattr(series, "dtype"):
-        from pipeline.formats.array import ArraySeries
-
-        return ArraySeries(series)
-    raise SeriesTypeError(
-        f"statistics take an image series or a numpy/dask array of frames, "
-        f"got {type(series).__name__} ({series!r:.60})"
-    )
-
-
-def _prepare(series: Any, nframes: Any, memory_limit: Any) -> tuple[ImageSeries, Any]:
-    """The frames to use as a series, and the :class:`~pipeline._stats_graph.Budget` of work on them."""
-    from pipeline import _stats_graph as G
-
-    s = _as_series(series)
-    count = _nframes(len(s), nframes)
-    if count < len(s):
-        s = s[:count]
-    limit = DEFAULT_MEMORY_LIMIT if memory_limit is None else parse_bytes(memory_limit)
-    return s, G.budget(s, limit)
-
-
-# -- the reductions ---------------------------------------------------------------------
-
-
-def _reduce(series: Any, nframes: Any, memory_limit: Any, lazy: bool,
-            progress: Progress | None, kind: str) -> Any:
-    from pipeline import _stats_graph as G
-
-    s, b = _prepare(series, nframes, memory_limit)
-    partials = G.reduce_graph(s, kind, b)
-    return _run(partials, lambda p: G.combine(p, kind, len(s)), lazy, progress)
-
-
-# -- running on the active scheduler -----------------------------------------------------
-
-
-def _run(partials: da.Array, finish: Callable[[da.Array], da.Array], lazy: bool,
-         progress: Progress | None) -> Any:
-    if lazy:
-        return finish(partials)
-    if progress is not None:
-        from pipeline._progress import persist_with_progress
-
-        partials = persist_with_progress(partials, progress)
-    result = finish(partials)
-    if all(len(c) == 1 for c in result.chunks):
-        # the one block as it is: computing the array would concatenate it, a copy
-        (block,) = result.to_delayed().ravel()
-        return np.asarray(block.compute())
-    return np.asarray(result.compute())
+def _limit(memory_limit: Any) -> int:
+    return DEFAULT_MEMORY_LIMIT if memory_limit is None else G.parse_bytes(memory_limit)

@@ -6,17 +6,20 @@ import numpy as np
 import pytest
 
 import ops
+from pipeline import stats
 from pipeline.formats import registry as format_registry
 
 
 @pytest.fixture(autouse=True)
 def _clean_registries():
-    """Snapshot and restore the global op and format registries around every test."""
+    """Snapshot and restore the global op, format and statistic registries around every test."""
     op_kinds = ops.registry.snapshot()
     formats = format_registry.snapshot()
+    statistics = stats.registry.snapshot()
     yield
     ops.registry.restore(op_kinds)
     format_registry.restore(formats)
+    stats.registry.restore(statistics)
 
 
 @pytest.fixture

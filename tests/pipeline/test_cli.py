@@ -121,11 +121,11 @@ def test_progress_bar_counts_frames_to_the_end():
     import io
 
     import pipeline
-    from pipeline import runner
+    from pipeline import _progress
 
     series = pipeline.synthetic(24, (32, 32)).process([("flip", "v")])
     stream = io.StringIO()
-    with runner.FrameProgress(nframes=len(series), stream=stream):
+    with _progress.FrameProgress(nframes=len(series), stream=stream):
         series.to_dask(frames_per_chunk=4).sum().compute()
     text = stream.getvalue()
     assert "24/24" in text and "frames" in text

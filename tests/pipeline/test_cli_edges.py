@@ -40,6 +40,9 @@ def run(capsys, *args):
     (["o.zarr", "--frames", "::0"], "step must not be 0"),
     (["o.zarr", "--source-format", "nope"], "unknown format 'nope'"),
     (["o.zarr", "--op", "gauss_laplace=.inf"], "sigma must be a positive finite number"),
+    (["o.zarr", "--op", "dark=median:abc"], "a statistic as the value is median[:N]"),
+    (["o.zarr", "--op", "dark=percentile"], "a statistic as the value is percentile:P[:N]"),
+    (["o.zarr", "--op", "dark=percentile:x"], "P 'x' is not a percentile in [0, 100]"),
 ])
 def test_bad_process_input_writes_nothing(args, message, src, tmp_path, capsys, monkeypatch):
     monkeypatch.chdir(tmp_path)
@@ -56,6 +59,19 @@ def test_negative_frames_count_from_the_end(src, tmp_path, capsys):
                                   src[1][[-1, -3]])
     code, _, _ = run(capsys, "process", src[0], tmp_path / "p.zarr", "--frames", "-4:", "-q")
     np.testing.assert_array_equal(np.asarray(pipeline.open(tmp_path / "p.zarr")), src[1][-4:])
+
+
+def test_a_statistic_as_an_op_value(src, tmp_path, capsys):
+    path, frames = src
+    code, _, err = run(capsys, "process", path, tmp_path / "o.zarr", "--op",
+                       "dark=percentile:5:4", "--op", "add=mean", "-q")
+    assert code == 0, err
+    raw = pipeline.open(path)
+    dark = pipeline.stats.percentile(raw, 5, nframes=4)
+    darkened = raw.process([("dark", dark)])
+    expected = darkened.process([("add", pipeline.stats.average(darkened))])
+    np.testing.assert_array_equal(np.asarray(pipeline.open(tmp_path / "o.zarr")),
+                                  np.asarray(expected))
 
 
 def test_format_and_extension_agreeing_are_fine(src, tmp_path, capsys):
@@ -91,7 +107,7 @@ def test_several_statistics_in_one_pass(src, tmp_path, capsys, monkeypatch):
 
 
 @pytest.mark.parametrize(("args", "message"), [
-    (["--percentile", "150"], "--percentile 150 must be in [0, 100]"),
+    (["--percentile", "150"], "--percentile 150: percentile 150.0 must be in [0, 100]"),
     (["--max", "--nframes", "11"], "--nframes 11 must be 0 (all) to 10"),
     (["--max", "--min", "-o", "x.npy"], "several statistics go to one .npz"),
     ([], "choose a statistic"),
@@ -133,8 +149,36 @@ def test_exit_codes_follow_error_classes():
     assert cli.exit_code(errors.SchedulerUnreachableError("x")) == 1
     assert cli.exit_code(RuntimeError("x")) == 1
     assert cli.exit_code(KeyboardInterrupt()) == 130
+    assert cli.exit_code(errors.MetadataClashError("x")) == 2  # its parent's is 1
+    assert cli.exit_code(errors.MetadataError("x")) == 1
     for kind, code in cli.EXIT_CODES:  # a table of classes, nothing else
-        assert isinstance(kind, type) and issubclass(kind, BaseException) and code in (1, 2, 130)
+        assert isinstance(kind, type) and issubclass(kind, BaseException)
+        assert code in (1, 2, 130)
+
+
+def test_every_error_declares_its_exit_code():
+    """The table is the error classes' own declarations, each class listed."""
+    from pipeline import errors
+
+    listed = dict(cli.EXIT_CODES)
+    for name in errors.__all__:
+        kind = getattr(errors, name)
+        if issubclass(kind, Warning):
+            assert kind not in listed  # warnings end no run
+            continue
+        assert kind.exit_code in (1, 2), name
+        assert listed[kind] == kind.exit_code, name
+    assert cli.exit_code(FileNotFoundError("x")) == 2  # a built-in the project does not own
+
+
+def test_a_new_error_class_takes_the_code_it_declares():
+    from pipeline import errors
+
+    class StrangeOptionError(errors.OptionValueError):
+        exit_code = 1
+
+    assert cli.exit_code(StrangeOptionError("x")) == 1  # its own, not its parent's 2
+    assert cli.exit_code(type("Refined", (errors.OptionValueError,), {})("x")) == 2
 
 
 @pytest.mark.parametrize("fmt", ["hdf5", "tiff", "zarr"])

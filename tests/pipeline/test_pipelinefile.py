@@ -118,3 +118,33 @@ def test_provenance_of_an_in_memory_source_cannot_be_rerun():
     desc = pipeline.from_array(np.zeros((2, 4, 4))).process([("flip", "v")]).description()
     with pytest.raises(PipelineFileError, match="has no path"):
         pipelinefile.from_provenance(desc)
+
+
+@pytest.mark.parametrize("param, message", [
+    ("{stat: median, pct: 50}", "ops[0].param.pct: unknown key 'pct'; known keys: ['stat', "
+                                "'nframes']"),
+    ("{stat: percentile}", "ops[0].param.pct: the statistic 'percentile' needs its pct"),
+    ("{stat: percentile, pct: 101}", "ops[0].param.pct: percentile 101 must be in [0, 100]"),
+    ("{stat: mode}", "ops[0].param.stat: unknown statistic 'mode'; known: ['max', 'min', "
+                     "'sum', 'average', 'mean'"),
+    # several percentiles make several images, not a dark: refused before a frame is read
+    ("{stat: percentile, pct: [10, 90]}", "ops[0]: op 'dark'"),
+])
+def test_statistic_parameters_follow_the_registry(raw_store, tmp_path, param, message):
+    path = _write_yaml(tmp_path / "p.yaml", f"source: {raw_store.path}\n"
+                       f"ops: [{{name: dark, param: {param}}}]\noutput: out.zarr\n")
+    with pytest.raises(PipelineFileError) as info:
+        pipelinefile.run(path)
+    assert message in str(info.value)
+    assert not (tmp_path / "out.zarr").exists()
+
+
+def test_statistic_by_alias_and_with_a_parameter(raw_store, tmp_path):
+    path = _write_yaml(tmp_path / "p.yaml", f"source: {raw_store.path}\nops:\n"
+                       "  - {name: dark, param: {stat: mean, nframes: 5}}\n"
+                       "  - {name: add, param: {stat: percentile, pct: 75}}\n")
+    ps = pipelinefile.build(pipelinefile.load(path))
+    dark = stats.average(raw_store, nframes=5)
+    darkened = raw_store.process([("dark", dark)])
+    expected = darkened.process([("add", stats.percentile(darkened, 75))])
+    np.testing.assert_array_equal(ps[4], expected[4])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import tracemalloc
 
@@ -299,7 +300,9 @@ def test_reductions_of_a_store_fold_in_chains(name, limit, stored):
     from pipeline import _stats_graph as G
 
     s, frames = stored
-    chains, step = G.reduce_plan(G.budget(s, limit), name, s.shape)
+    b = G.budget(s, limit)
+    acc = stats.registry.lookup(name).accumulator(s.dtype, b.count)
+    chains, step = G.reduce_plan(b, acc.nbytes(s.shape))
     assert step % 4 == 0  # whole storage chunks per read
     if limit == 20_000:
         assert chains == 1
@@ -335,3 +338,74 @@ def test_percentile_blocks_partitioned_pixels_first_match_numpy(monkeypatch, dty
     got = _stats_bands.percentile_block(block.copy(), q, np.dtype(np.float32))
     assert got.shape == want.shape
     np.testing.assert_array_equal(got, want)
+
+
+# -- the registry of statistics ---------------------------------------------------------------
+
+
+def test_registry_holds_hexrds_statistics_in_order():
+    assert list(stats.registry)[:6] == ["max", "min", "sum", "average", "median", "percentile"]
+    assert stats.registry.lookup("mean") is stats.registry.lookup("average")
+    assert "mean" in stats.registry and "mode" not in stats.registry
+    with pytest.raises(pipeline.errors.OptionValueError, match="unknown statistic 'mode'.*'mean'"):
+        stats.registry.lookup("mode")
+
+
+def test_compute_by_name_equals_the_hexrd_functions(frames_u16):
+    np.testing.assert_array_equal(stats.compute("mean", frames_u16), stats.average(frames_u16))
+    np.testing.assert_array_equal(stats.compute("percentile", frames_u16, [20, 80]),
+                                  stats.percentile(frames_u16, [20, 80]))
+    np.testing.assert_array_equal(stats.compute(stats.registry.lookup("median"), frames_u16,
+                                                dtype=np.uint16),
+                                  stats.median(frames_u16, dtype=np.uint16))
+
+
+def test_dtype_is_for_band_statistics_only(frames_u16):
+    with pytest.raises(pipeline.errors.OptionValueError, match=r"dtype=.*'median'"):
+        stats.compute("sum", frames_u16, dtype=np.float32)
+
+
+def test_names_are_taken_once_unless_replaced():
+    from pipeline._stats_builtins import MAX
+
+    mine = dataclasses.replace(MAX, name="biggest", aliases=("max",), doc="mine")
+    with pytest.raises(pipeline.errors.RegistrationError, match="'max'"):
+        stats.registry.add(mine)
+    stats.registry.add(mine, replace=True)  # takes the alias 'max': the old max goes
+    assert stats.registry.lookup("max") is mine and "max" not in list(stats.registry)
+    stats.registry.remove("biggest")
+    assert "max" not in stats.registry and "biggest" not in stats.registry
+    with pytest.raises(pipeline.errors.RegistrationError, match="Reduction or a BandStatistic"):
+        stats.registry.add(stats.Statistic("plain", "no method"))
+
+
+@pytest.mark.parametrize(("fill", "count", "acc"), [
+    (np.uint16(65535), 65537, np.uint32),  # the most frames a uint32 holds
+    (np.uint16(65535), 65538, np.uint64),  # one more: wider, still exact
+    (np.int16(-32768), 9, np.int32),
+    (np.float32(0.5), 9, np.float64),
+])
+def test_sums_are_exact_in_an_accumulator_that_cannot_overflow(fill, count, acc):
+    frames = np.broadcast_to(fill, (count, 1, 2))
+    assert stats.registry.lookup("sum").accumulator(frames.dtype, count).dtype == acc
+    want = float(fill) * count
+    got = stats.sum(frames)
+    assert got.dtype == np.float64 and got.tolist() == [[want, want]]
+    np.testing.assert_array_equal(stats.average(frames), np.full((1, 2), fill, np.float32))
+    running = list(stats.sum_iter(frames, 3))  # chunks of fewer frames, merged into one
+    assert running[-1].tolist() == [[want, want]]
+
+
+@pytest.mark.parametrize(("limit", "every_step"), [(2 * 2**20, True), (512 * 2**20, False)])
+def test_a_chain_hands_memory_back_every_step_only_when_the_budget_is_tight(
+        monkeypatch, generated, limit, every_step):
+    from pipeline import _stats_graph as G
+
+    s, frames = generated
+    trims = []
+    monkeypatch.setattr(G, "trim", lambda: trims.append(1))
+    partials, counts = G.reduce_graph(s, stats.registry.lookup("sum"), G.budget(s, limit))
+    steps = sum(1 for key in partials.dask if isinstance(key, tuple) and "stats-sum" in key[0])
+    _check("sum", stats.sum(s, memory_limit=limit), frames)
+    assert len(trims) == (steps if every_step else len(counts))
+    assert (len(trims) > len(counts)) is every_step
