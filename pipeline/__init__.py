@@ -13,31 +13,18 @@ persist results as Zarr stores that reopen as ordinary series::
 hexrd users switch with ``import pipeline as imageseries``.
 """
 
-from __future__ import annotations
-
-# every layer is imported: disk, display, graph, interop, processed and regions register the
-# series conveniences they implement (pipeline._generic)
-from pipeline import (  # noqa: F401
-    disk,
-    display,
-    errors,
-    formats,
-    graph,
-    interop,
-    omega,
-    process,
-    processed,
-    regions,
-    stats,
-)
-from pipeline.disk import get_scratch_dir, set_scratch_dir
-from pipeline.formats.array import ArraySeries, from_array
+from pipeline import errors, formats, omega, process, stats
+from pipeline.disk import get_scratch_dir, materialize, set_scratch_dir
 from pipeline.formats.function import FunctionSeries, from_function
-from pipeline.formats.protocol import as_series
 from pipeline.io import open, write
 from pipeline.omega import OmegaImageSeries, OmegaWedges
-from pipeline.processed import ProcessedImageSeries
-from pipeline.series import ImageSeries
+from pipeline.series import (
+    ArraySeries,
+    ImageSeries,
+    ProcessedImageSeries,
+    as_series,
+    from_array,
+)
 from pipeline.stack import ImageStack
 from pipeline.synthetic import synthetic
 
@@ -57,6 +44,7 @@ __all__ = [
     "from_array",
     "from_function",
     "get_scratch_dir",
+    "materialize",
     "omega",
     "open",
     "process",

@@ -7,11 +7,122 @@ to a negative number past 2**63) do not say which value was wrong; these do.
 from __future__ import annotations
 
 import operator
-from typing import Any
+import sys
+from collections.abc import Mapping, Sequence
+from typing import Any, Protocol
 
 import numpy as np
 
+from ops import FrameSpec, Region
 from pipeline.errors import FrameIndexError, FrameSelectionError, RegionError
+
+FrameSelection = slice | np.ndarray
+"""Frames to read: a step-1 slice with non-negative bounds, or a 1-d integer array."""
+
+FrameNumbers = range | np.ndarray
+"""Frame numbers to read: a ``range`` (step 1) for a slice, else a 1-d int64 array."""
+
+
+class SeriesLike(Protocol):
+    """What the modules under :mod:`pipeline.series` ask of a series (an
+    :class:`~pipeline.series.ImageSeries` is one): they are handed series, never make them."""
+
+    def __len__(self) -> int: ...
+
+    @property
+    def shape(self) -> tuple[int, ...]: ...
+
+    @property
+    def dtype(self) -> np.dtype: ...
+
+    @property
+    def spec(self) -> FrameSpec: ...
+
+    @property
+    def ndim(self) -> int: ...
+
+    @property
+    def nbytes(self) -> int: ...
+
+    @property
+    def axes(self) -> str: ...
+
+    @property
+    def metadata(self) -> dict[str, Any]: ...
+
+    @property
+    def frame_chunk(self) -> int | None: ...
+
+    @property
+    def storage_chunks(self) -> tuple[int, ...] | None: ...
+
+    @property
+    def in_memory(self) -> bool: ...
+
+    def read(self, frames: FrameSelection, region: Region) -> np.ndarray: ...
+
+    def description(self) -> dict[str, Any]: ...
+
+    def frame_index(self, key: Any) -> int: ...
+
+    def frame_indices(self, key: Any) -> np.ndarray: ...
+
+    def _as_dask(self) -> Any: ...
+
+    def __getitem__(self, key: Any) -> Any: ...
+
+
+def as_selection(frames: np.ndarray) -> FrameSelection:
+    """A step-1 slice for an ascending run of frames, else the array itself."""
+    if len(frames) and frames[-1] - frames[0] == len(frames) - 1 and np.all(np.diff(frames) == 1):
+        return slice(int(frames[0]), int(frames[-1]) + 1)
+    return frames
+
+
+def frame_numbers(frames: FrameSelection, n: int) -> FrameNumbers:
+    """The frame numbers a selection of a series of ``n`` frames names."""
+    return range(*frames.indices(n)) if isinstance(frames, slice) else frames
+
+
+def region_index(region: Region) -> tuple[slice, ...]:
+    """A region's ``(start, stop)`` pairs as slices."""
+    return tuple(slice(lo, hi) for lo, hi in region)
+
+
+def is_array(obj: Any) -> bool:
+    """Whether ``obj`` is an array of frames: numpy, dask, or an array-like with an integer
+    ``ndim`` and no metadata dict (h5py and zarr datasets; a series has one)."""
+    if isinstance(obj, np.ndarray):
+        return True
+    dask_array = sys.modules.get("dask.array")
+    if dask_array is not None and isinstance(obj, dask_array.Array):
+        return True
+    ndim = getattr(obj, "ndim", None)
+    return (isinstance(ndim, int) and not isinstance(ndim, bool)
+            and not isinstance(getattr(obj, "metadata", None), Mapping))
+
+
+def declared_shape(obj: Any) -> tuple[int, ...] | None:
+    """The frame shape an object of hexrd's protocol declares, if it declares one."""
+    shape = getattr(obj, "shape", None)
+    if not isinstance(shape, tuple | list | np.ndarray):
+        return None
+    try:
+        dims = tuple(operator.index(n) for n in shape)
+    except TypeError:
+        return None
+    return dims if len(dims) >= 2 else None
+
+
+def declared_dtype(obj: Any) -> np.dtype | None:
+    """The dtype an object of hexrd's protocol declares, if it declares one."""
+    dtype = getattr(obj, "dtype", None)
+    if dtype is None:
+        return None
+    try:
+        return np.dtype(dtype)
+    except TypeError:
+        return None
 
 
 def is_int(key: Any) -> bool:
@@ -74,7 +185,7 @@ def slice_indices(key: slice, n: int, j: int, index: tuple[Any, ...]) -> tuple[i
         raise FrameSelectionError(f"s[{j}, {index_text(index)}]: {err}") from None
 
 
-def index_text(index: tuple[Any, ...]) -> str:
+def index_text(index: tuple[Any, ...] | Sequence[Any]) -> str:
     return ", ".join(f"{i!r:.40}" for i in index)
 
 

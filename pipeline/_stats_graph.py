@@ -34,13 +34,11 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from pipeline import plan
 from pipeline._progress import Progress, current_client, persist_with_progress
 from pipeline._statistic import Accumulator, Reduction
 from pipeline.errors import EmptySeriesError, OptionValueError, SeriesTypeError
-from pipeline.formats.array import ArraySeries
-from pipeline.formats.protocol import as_series as protocol_series
-from pipeline.series import ImageSeries
+from pipeline.series import ArraySeries, ImageSeries, plan_of
+from pipeline.series import as_series as protocol_series
 
 if TYPE_CHECKING:
     import dask.array as da
@@ -72,17 +70,14 @@ class Budget:
 
 def budget(s: ImageSeries, limit: int) -> Budget:
     """The :class:`Budget` of statistics over ``s`` (its frames already selected)."""
-    source, _, chain, _ = plan.of(s)
+    source, _, chain, _ = plan_of(s)
     frame_in = int(np.prod(source.shape)) * source.dtype.itemsize
     frame_out = int(np.prod(s.shape)) * s.dtype.itemsize
     unit_frames, unit_bytes = 1, frame_in
-    arr = source.zarr_array
-    if arr is not None and arr.ndim > 2:
-        unit_frames = int(arr.chunks[0])  # inner chunks: a shard is read in parts
-        unit_bytes = int(np.prod(arr.chunks)) * arr.dtype.itemsize
-    elif source.frame_chunk:
-        unit_frames = int(source.frame_chunk)
-        unit_bytes = unit_frames * frame_in
+    chunks = source.storage_chunks
+    if chunks is not None:
+        unit_frames = int(chunks[0])  # chunks (inside any shards: a shard is read in parts)
+        unit_bytes = int(np.prod(chunks)) * source.dtype.itemsize
     if source.in_memory:
         unit_frames, unit_bytes = 1, 0
     # a decoded chunk passes through a compressed buffer, a decoded one and a copy out

@@ -39,6 +39,7 @@ from pipeline.cli_args import (
 )
 from pipeline.disk import remove_owned_scratch
 from pipeline.errors import BadInputError, PipelineFileError
+from pipeline.formats.zarr import ZarrSeries
 
 BUILTIN_CODES: dict[type[BaseException], int] = {
     KeyboardInterrupt: 130,
@@ -169,7 +170,7 @@ def cmd_info(args: argparse.Namespace, client: Any) -> int:
         with _input():
             if not info.get("provenance"):
                 raise BadInputError(f"{args.path!r} records no provenance to rebuild it from")
-            stored = series.provenance or {}
+            stored = series.provenance or {}  # a Zarr store's: it recorded some
             spec = pipelinefile.from_provenance(
                 stored, output={"path": _rerun_name(args.path)},
                 array_dir=args.pipeline + ".arrays",
@@ -200,17 +201,17 @@ def describe(series: Any) -> dict[str, Any]:
         "path": desc.get("path", ""), "format": desc.get("format", type(series).__name__),
         "frames": len(series), "shape": list(series.shape), "dtype": str(series.dtype),
     }
-    arr = series.zarr_array
-    if arr is not None:
+    if isinstance(series, ZarrSeries):
+        arr = series.zarr_array
         info["chunks"] = list(arr.chunks)
         info["shards"] = list(arr.shards) if arr.shards else None
         info["codec"] = ", ".join(_codec_text(c) for c in arr.compressors) or "none"
     else:
         info["chunks"] = series.frame_chunk
-        info["codec"] = series.codec
     info["size"] = f"{_bytes_text(series.nbytes)} uncompressed"
     info["metadata"] = summarise(series.metadata)
-    info["provenance"] = summarise(series.provenance or {})
+    provenance = series.provenance if isinstance(series, ZarrSeries) else None
+    info["provenance"] = summarise(provenance or {})
     return info
 
 

@@ -1,11 +1,10 @@
-"""Disk-backed results: a scratch directory, materialised series, in-memory copies.
+"""Disk-backed results: a scratch directory, and series materialised in it.
 
-``series.materialize()`` computes a series into a temporary Zarr store in the
-scratch directory and returns it opened as a series; the store is removed
-when that object is garbage-collected.  ``pipeline.write`` of it to a path of
-your own is an ordinary copy, which survives.  ``series.load()`` goes the
-other way: an in-memory copy of any series.  Both are registered here as
-``ImageSeries.materialize`` and ``ImageSeries.load`` (:mod:`pipeline._generic`).
+``pipeline.materialize(series)`` computes a series into a temporary Zarr store
+in the scratch directory and returns it opened as a series; the store is
+removed when that object is garbage-collected.  ``pipeline.write`` of it to a
+path of your own is an ordinary copy, which survives.  ``series.load()`` goes
+the other way: an in-memory copy of any series.
 
 Every scratch entry carries its owner in its name (pid, host, the process's
 start time): the next use of a scratch directory removes entries whose owner
@@ -24,7 +23,6 @@ from __future__ import annotations
 
 import atexit
 import contextlib
-import copy
 import hashlib
 import os
 import re
@@ -34,11 +32,7 @@ import uuid
 import weakref
 from typing import Any
 
-import numpy as np
-
-from pipeline import _generic, liveness
-from pipeline.axes import AXIS_LETTERS
-from pipeline.formats.array import from_array
+from pipeline import liveness
 from pipeline.io import write
 from pipeline.series import ImageSeries
 
@@ -165,14 +159,3 @@ def materialize(series: ImageSeries, **write_options: Any) -> ImageSeries:
         raise
     weakref.finalize(result, remove_scratch, home)
     return result
-
-
-def load(series: ImageSeries) -> ImageSeries:
-    """An in-memory copy of ``series``: its frames in one numpy array, its metadata copied."""
-    frames = np.asarray(series)
-    axes = series.axes if set(series.axes) <= set(AXIS_LETTERS) else None
-    return from_array(frames, metadata=copy.deepcopy(series.metadata), axes=axes)
-
-
-_generic.materialize.register(ImageSeries, materialize)
-_generic.load.register(ImageSeries, load)

@@ -5,8 +5,9 @@ op), the frames, the storage chunking and the dask chunking, and for a series
 with omega metadata its omega range and wedges.  Those come from headers and
 the chain; the one thing read is the thumbnail's frame, when the view is
 rendered (never when the series is made), downsampled to at most
-:data:`~pipeline._thumbnail.MAX_SIDE` pixels a side.  Registered as
-``ImageSeries._repr_html_`` (:mod:`pipeline._generic`).
+:data:`~pipeline._thumbnail.MAX_SIDE` pixels a side.
+:meth:`pipeline.series.ImageSeries._repr_html_` calls :func:`repr_html` with
+the series taken apart (its :class:`~pipeline.plan.Plan` and its dask chunk).
 """
 
 from __future__ import annotations
@@ -14,10 +15,14 @@ from __future__ import annotations
 import html
 from typing import Any
 
-from pipeline import _generic, _thumbnail, graph, plan
+from pipeline import _thumbnail, graph
+from pipeline._selection import SeriesLike
 from pipeline.errors import OmegaSeriesError
-from pipeline.omega import OmegaImageSeries
-from pipeline.series import ImageSeries
+from pipeline.plan import Plan
+from pipeline.wedges import OMEGA_KEY, check_omega, find_wedges
+
+WEDGE_TOL = 1.0e-6
+"""Steps within this many degrees of each other belong to one wedge (as hexrd's)."""
 
 _STYLE = (
     "<style>.lazyseries-repr{display:flex;gap:16px;align-items:flex-start;font-size:90%}"
@@ -50,14 +55,9 @@ def _shape_text(shape: tuple[int, ...]) -> str:
     return " \u00d7 ".join(str(n) for n in shape)
 
 
-def _unwrapped(series: Any) -> Any:
-    """The series an omega view wraps (its source and chain are that series')."""
-    return series.series if isinstance(series, OmegaImageSeries) else series
-
-
-def op_steps(series: Any) -> list[tuple[str, str]]:
+def op_steps(work: Plan) -> list[tuple[str, str]]:
     """``(op, frame after it)`` for each op of the chain, shapes folded from the source's spec."""
-    source, _, chain, _ = plan.of(_unwrapped(series))
+    source, _, chain, _ = work
     spec, steps = source.spec, []
     for op in chain:
         spec = op.resolve(spec)
@@ -65,57 +65,57 @@ def op_steps(series: Any) -> list[tuple[str, str]]:
     return steps
 
 
-def storage_text(source: Any) -> str:
-    """How the source stores its frames: Zarr chunks and shards, HDF5 chunks, in memory..."""
-    arr = source.zarr_array
-    if arr is not None:
-        text = f"zarr chunks {_shape_text(tuple(arr.chunks))}"
-        return text + (f" in shards {_shape_text(tuple(arr.shards))}" if arr.shards else "")
+def storage_text(source: SeriesLike) -> str:
+    """How the source stores its frames: chunks, and the shards holding them, or in memory."""
     chunks = source.storage_chunks
-    if chunks is not None:
-        return f"chunks {_shape_text(chunks)}"
-    return "in memory" if source.in_memory else "not chunked (read a frame at a time)"
+    if chunks is None:
+        return "in memory" if source.in_memory else "not chunked (read a frame at a time)"
+    text = f"{source.description().get('format', '')} chunks {_shape_text(chunks)}".lstrip()
+    stored = source.frame_chunk
+    if stored is not None and stored > chunks[0]:  # objects of several chunks: shards
+        text += f" in shards {_shape_text((stored, *source.shape))}"
+    return text
 
 
-def omega_rows(series: Any) -> list[tuple[str, str]]:
+def omega_rows(series: SeriesLike) -> list[tuple[str, str]]:
     """The omega range and wedges of a series with valid omega metadata, else nothing."""
-    if not isinstance(series, OmegaImageSeries):
-        if "omega" not in series.metadata:
-            return []
-        try:
-            series = OmegaImageSeries(series)
-        except OmegaSeriesError as err:
-            return [("omega", f"not usable: {err}")]
+    if OMEGA_KEY not in series.metadata:
+        return []
+    try:
+        om = check_omega(series.metadata[OMEGA_KEY], len(series))
+    except OmegaSeriesError as err:
+        return [("omega", f"not usable: {err}")]
     if len(series) == 0:
         return []
-    om = series.omega
+    wedge_om, wedge_f = find_wedges(om, WEDGE_TOL)
+    n = len(wedge_f)
     rows = [("omega", (f"{om[:, 0].min():g}\u00b0 to {om[:, 1].max():g}\u00b0 in "
-                       f"{series.nwedges} wedge{'s' if series.nwedges != 1 else ''}"))]
-    wedges = [series.wedge(i) for i in range(min(series.nwedges, MAX_WEDGES))]
-    more = series.nwedges - len(wedges)
+                       f"{n} wedge{'s' if n != 1 else ''}"))]
+    shown = min(n, MAX_WEDGES)
     rows.append(("wedges", "; ".join(
-        f"{w['ostart']:g}\u00b0\u2192{w['ostop']:g}\u00b0 in {w['nsteps']} steps of "
-        f"{w['delta']:g}\u00b0" for w in wedges) + (f"; and {more} more" if more else "")))
+        f"{ostart:g}\u00b0\u2192{ostop:g}\u00b0 in {int(nsteps)} steps of {delta:g}\u00b0"
+        for (ostart, ostop, delta), (_, nsteps) in zip(wedge_om[:shown], wedge_f[:shown]))
+        + (f"; and {n - shown} more" if n > shown else "")))
     return rows
 
 
-def summary(series: Any) -> list[tuple[str, str]]:
-    """``(label, text)`` rows describing ``series``; shared by the HTML view and tests."""
+def summary(series: SeriesLike, work: Plan, size: int, kind: str | None = None
+            ) -> list[tuple[str, str]]:
+    """``(label, text)`` rows describing ``series``, which does ``work`` in dask chunks of
+    ``size`` frames; ``kind`` names it (default: its class)."""
     from dask.utils import format_bytes
 
-    inner = _unwrapped(series)
-    source, frames, chain, spec = plan.of(inner)
-    kind = type(series).__name__ + (f" over {type(inner).__name__}" if inner is not series else "")
-    rows = [("type", kind), ("source", _source_text(source.description()))]
+    source, frames, chain, spec = work
+    rows = [("type", kind or type(series).__name__),
+            ("source", _source_text(source.description()))]
     if chain:
-        rows.append(("ops", " \u2192 ".join(op for op, _ in op_steps(series))))
+        rows.append(("ops", " \u2192 ".join(op for op, _ in op_steps(work))))
     selected = f" (selected from {len(source)})" if frames is not None else ""
     rows.append(("frames", f"{len(series)}{selected}"))
     rows.append(("frame shape", _shape_text(spec.shape)))
     rows.append(("dtype", str(spec.dtype)))
     rows.append(("axes", series.axes))
     rows.append(("storage chunks", storage_text(source)))
-    size = graph.frames_per_chunk(inner)  # what to_dask() would use, without building it
     nchunks = len(graph.chunk_bounds(len(series), size))
     per = min(size, len(series))
     rows.append(("dask chunks", (f"{nchunks} chunk{'s' if nchunks != 1 else ''} of up to "
@@ -150,22 +150,20 @@ def _figure(series: Any) -> str:
             f'alt="frame {j}"><figcaption>frame {j} of {len(series)}</figcaption></figure>')
 
 
-def _cell(label: str, text: str, series: Any) -> str:
+def _cell(label: str, text: str, work: Plan) -> str:
     if label == "ops":
-        items = "".join(f"<li><code>{html.escape(op)}</code> \u2192 <code>{html.escape(out)}</code></li>"
-                        for op, out in op_steps(series))
+        items = "".join(f"<li><code>{html.escape(op)}</code> \u2192 <code>{html.escape(out)}"
+                        "</code></li>" for op, out in op_steps(work))
         return f"<ol>{items}</ol>"
     return f"<code>{html.escape(text)}</code>"
 
 
-def repr_html(series: Any) -> str:
-    """The HTML Jupyter shows for a series: a thumbnail, then the summary table."""
-    body = "".join(f"<tr><th>{html.escape(label)}</th><td>{_cell(label, text, series)}</td></tr>"
-                   for label, text in summary(series))
+def repr_html(series: SeriesLike, work: Plan, size: int, kind: str | None = None) -> str:
+    """The HTML Jupyter shows for a series: a thumbnail, then the summary table (see
+    :func:`summary` for the arguments)."""
+    body = "".join(f"<tr><th>{html.escape(label)}</th><td>{_cell(label, text, work)}</td></tr>"
+                   for label, text in summary(series, work, size, kind))
     return (f'{_STYLE}<div class="lazyseries-repr">{_figure(series)}'
             f"<table>{body}</table></div>")
-
-
-_generic.repr_html.register(ImageSeries, repr_html)
 
 __all__ = ["omega_rows", "op_steps", "repr_html", "storage_text", "summary", "thumbnail"]

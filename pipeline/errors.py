@@ -41,7 +41,6 @@ __all__ = [
     "FrameSelectionError",
     "FrameShapeError",
     "IncompleteStoreError",
-    "LayerNotLoadedError",
     "MetadataClashError",
     "MetadataError",
     "MissingChunkError",
@@ -296,12 +295,6 @@ class BadInputError(Exception):
     """An error found while the command line read its input (exit code 2); the cause is it."""
 
     exit_code = 2
-
-
-class LayerNotLoadedError(RuntimeError):
-    """A series convenience whose layer (``pipeline.graph``, ``pipeline.disk``, ...) is not loaded."""
-
-    exit_code = 1
 
 
 class WrongFormatError(NotASeriesError):

@@ -2,8 +2,9 @@
 
 Each task is :func:`pipeline.plan.run_block`, the function ``ps[j]`` calls for
 one frame with no scheduler, so the two paths agree bit for bit by
-construction.  Registers :func:`to_dask` as ``ImageSeries.to_dask``
-(:mod:`pipeline._generic`).
+construction.  :meth:`pipeline.series.ImageSeries.to_dask` calls :func:`to_dask`
+with the series taken apart (its :class:`~pipeline.plan.Plan` and the region
+and ops that give whole frames).
 """
 
 from __future__ import annotations
@@ -13,9 +14,9 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ops import FrameSpec, Op, Region
-from pipeline import _carried, _generic, plan
-from pipeline.plan import apply_checked, run_block
-from pipeline.series import ImageSeries, as_selection
+from pipeline import _carried
+from pipeline._selection import SeriesLike, as_selection
+from pipeline.plan import Plan, apply_checked, run_block
 
 if TYPE_CHECKING:
     import dask.array as da
@@ -24,14 +25,15 @@ TARGET_CHUNK_BYTES = 8 * 2**20
 """Default bytes per dask chunk when storage does not dictate one."""
 
 
-def frames_per_chunk(series: ImageSeries, target_bytes: int = TARGET_CHUNK_BYTES) -> int:
-    """Frames per dask chunk: whole storage chunks, about ``target_bytes`` each.
+def frames_per_chunk(series: SeriesLike, source: SeriesLike,
+                     target_bytes: int = TARGET_CHUNK_BYTES) -> int:
+    """Frames per dask chunk of ``series`` (reading ``source``): whole storage chunks, about
+    ``target_bytes`` each.
 
     A task holds both the frames it reads and those it makes, so the larger of
     the source's and the series' frame sizes counts (a crop reads more than
     it makes).
     """
-    source = plan.of(series).source
     frame_bytes = max(1, *(int(np.prod(s.shape)) * s.dtype.itemsize for s in (series, source)))
     per_target = max(1, target_bytes // frame_bytes)
     stored = series.frame_chunk
@@ -45,25 +47,26 @@ def chunk_bounds(n: int, size: int) -> list[tuple[int, int]]:
     return [(start, min(start + size, n)) for start in range(0, n, size)] or [(0, 0)]
 
 
-def to_dask(series: ImageSeries, frames_per_chunk: int | None = None) -> da.Array:
-    """A dask array over ``series`` with one task per chunk running the whole fused chain."""
-    source, frame_list, chain, spec = plan.of(series)
-    size = frames_per_chunk or globals()["frames_per_chunk"](series)
+def to_dask(series: SeriesLike, work: Plan, region: Region, ops: tuple[Op, ...],
+            size: int | None = None) -> da.Array:
+    """A dask array over ``series``, one task per chunk of ``size`` frames running the fused
+    chain: ``work`` is what the series does, ``region`` and ``ops`` what gives whole frames
+    of it from its source (a crop pushed down)."""
+    source, frame_list, chain, spec = work
+    size = size or frames_per_chunk(series, source)
     native = source._as_dask()
     if native is not None:
         return _map_native(native, frame_list, chain, spec, size)
-    return _fused_graph(series, source, frame_list, chain, spec, size)
+    return _fused_graph(series, work, region, ops, size)
 
 
-def _fused_graph(
-    series: ImageSeries, source: ImageSeries, frame_list: np.ndarray | None,
-    chain: tuple[Op, ...], spec: FrameSpec, size: int,
-) -> da.Array:
+def _fused_graph(series: SeriesLike, work: Plan, region: Region, plan_ops: tuple[Op, ...],
+                 size: int) -> da.Array:
     import dask.array as da
     from dask.base import tokenize
     from dask.highlevelgraph import HighLevelGraph
 
-    region, plan_ops = chain_plan(series)
+    source, frame_list, chain, spec = work
     n = len(series)
     token = tokenize(source, frame_list, chain, size)
     name = f"{type(series).__name__.lower()}-{token}"
@@ -80,10 +83,8 @@ def _fused_graph(
     return da.Array(graph, name, chunks, meta=meta)
 
 
-def _map_native(
-    native: da.Array, frame_list: np.ndarray | None, chain: tuple[Op, ...], spec: FrameSpec,
-    size: int,
-) -> da.Array:
+def _map_native(native: da.Array, frame_list: np.ndarray | None, chain: tuple[Op, ...],
+                spec: FrameSpec, size: int) -> da.Array:
     """A source that is a dask array already: select, then map the fused chain over its blocks."""
     arr = native if frame_list is None else native[frame_list]
     arr = arr.rechunk({0: size, **{d: -1 for d in range(1, arr.ndim)}})
@@ -96,9 +97,4 @@ def _map_native(
     )
 
 
-def chain_plan(series: ImageSeries) -> tuple[Region, tuple[Op, ...]]:
-    """Source region and ops for computing whole output frames of ``series``."""
-    return series._plan_region(None)
-
-
-_generic.to_dask.register(ImageSeries, to_dask)
+__all__ = ["TARGET_CHUNK_BYTES", "chunk_bounds", "frames_per_chunk", "to_dask"]

@@ -1,8 +1,8 @@
 """Handing a series to other libraries: xarray.
 
 ``to_xarray`` wraps the series' dask array (nothing is computed) with named
-dimensions, the rotation angle as a coordinate and the metadata as attributes.
-Registered as ``ImageSeries.to_xarray`` (:mod:`pipeline._generic`).
+dimensions, the rotation angle as a coordinate and the metadata as attributes;
+:meth:`pipeline.series.ImageSeries.to_xarray` calls it.
 """
 
 from __future__ import annotations
@@ -12,9 +12,10 @@ from typing import Any
 
 import numpy as np
 
-from pipeline import _generic, microscopy
+from ops import require
+from pipeline import microscopy
+from pipeline._selection import SeriesLike
 from pipeline.axes import dimension_names
-from pipeline.series import ImageSeries
 
 
 def omega_coordinate(omega: Any, nframes: int) -> np.ndarray | None:
@@ -42,8 +43,9 @@ def json_attrs(metadata: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def to_xarray(series: ImageSeries, name: str | None = "images") -> Any:
-    """``series`` as an ``xarray.DataArray`` over its dask array; nothing is computed.
+def to_xarray(series: SeriesLike, frames: Any, name: str | None = "images") -> Any:
+    """``series`` as an ``xarray.DataArray`` over ``frames``, its dask array; nothing is
+    computed.
 
     Dimensions are named ``frame``, ``y``, ``x`` (``channel``, ``z`` between
     when the frames have them).  ``omega`` metadata of shape ``(N, 2)``, one
@@ -57,8 +59,6 @@ def to_xarray(series: ImageSeries, name: str | None = "images") -> Any:
     attribute), ``time`` along ``frame`` from the time increment, and the
     channel names as the ``channel`` coordinate.
     """
-    from ops import require
-
     xr = require("xarray", "xarray", "to_xarray()")
     meta = series.metadata
     dims = dimension_names(series.axes)
@@ -68,7 +68,7 @@ def to_xarray(series: ImageSeries, name: str | None = "images") -> Any:
         if omega is not None:
             coords["omega"] = ("frame", omega)
     coords.update(physical_coords(meta, series.axes, (len(series), *series.shape)))
-    return xr.DataArray(series.to_dask(), dims=dims, coords=coords, name=name,
+    return xr.DataArray(frames, dims=dims, coords=coords, name=name,
                         attrs=json_attrs(meta))
 
 
@@ -91,7 +91,5 @@ def physical_coords(meta: dict[str, Any], axes: str, shape: tuple[int, ...]
         out[dims[axes.index("C")]] = (dims[axes.index("C")], names)
     return out
 
-
-_generic.to_xarray.register(ImageSeries, to_xarray)
 
 __all__ = ["to_xarray"]

@@ -2,131 +2,13 @@
 
 from __future__ import annotations
 
-import glob
 import os
 from typing import Any
 
-from pipeline import persist, storage
-from pipeline.errors import MissingOptionError, NotMyFormat, UnknownFormatError, WrongFormatError
-from pipeline.formats import Format, registry
+from pipeline import persist
 from pipeline.formats._h5 import is_h5_node
-from pipeline.formats.protocol import as_series
-from pipeline.series import ImageSeries
-
-
-def open(path: str | os.PathLike[str] | None, /, format: str | None = None, **kwargs: Any
-         ) -> ImageSeries:
-    """Open ``path`` as a series, lazily: nothing but headers is read.
-
-    Parameters
-    ----------
-    path
-        A file, directory, glob of image files (``"frames/*.png"``) or fsspec
-        URL (Zarr, HDF5 and TIFF take ``storage_options=``); ``None`` for
-        formats without one (hexrd's ``open(None, "array", data=arr)``).
-    format
-        A registered format name; inferred from the path when not given:
-        the readers of its extension first, then every other reader, each
-        asked in turn.  When none takes the path, the
-        :class:`~pipeline.errors.UnknownFormatError` lists every reader tried
-        and why it declined.
-    **kwargs
-        Options of the format's reader.  ``path`` is positional-only, so that
-        hexrd's ``open(f, "hdf5", path="group")`` passes ``path`` to the reader.
-    """
-    if format is not None:
-        return _open_named(path, registry.lookup(format), kwargs)
-    if path is None:
-        raise MissingOptionError(f"path={path!r} with no format=: give a path, or format= "
-                                 "for a series without one (e.g. 'array')")
-    _check_exists(path)
-    return _detect(path, kwargs)
-
-
-def _open_named(path: Any, fmt: Format, kwargs: dict[str, Any]) -> ImageSeries:
-    """Open ``path`` with the format the caller named: a file not of it is WrongFormatError."""
-    if path is not None and fmt.file_based:
-        _check_exists(path)
-    fmt.require()
-    try:
-        return fmt.open(path, **kwargs)
-    except NotMyFormat as err:
-        text = str(err)
-        if isinstance(path, str | os.PathLike) and repr(os.fspath(path)) not in text:
-            text = f"{os.fspath(path)!r}: {text}"
-        raise WrongFormatError(
-            f"{text}; it was opened with format={fmt.name!r}: name another format (one of "
-            f"{sorted(registry)}), or leave format= out to detect it"
-        ) from err
-
-
-def _check_exists(path: str | os.PathLike[str]) -> None:
-    if not isinstance(path, str | bytes | os.PathLike) or (isinstance(path, str) and "\n" in path):
-        return  # an open file (an h5py.File, say) or YAML text: its reader checks it
-    text = os.fspath(path)
-    if storage.is_url(text) or os.path.lexists(text):
-        return
-    if glob.has_magic(text):  # a pattern of files, as pims takes ("frames/*.png")
-        if not glob.glob(text):
-            raise FileNotFoundError(f"no files match the pattern {text!r}")
-        return
-    raise FileNotFoundError(f"no such file or directory: {text!r}")
-
-
-def _detect(path: str | os.PathLike[str], kwargs: dict[str, Any]) -> ImageSeries:
-    text = os.fspath(path)
-    own = registry.by_extension(text)
-    declined: list[tuple[str, str]] = []
-    for name in registry.candidates(text):
-        reason = _decline(name, text, kwargs, own)
-        if reason is None:
-            try:
-                return registry.lookup(name).open(path, **kwargs)
-            except NotMyFormat as err:
-                reason = str(err)
-        declined.append((name, reason))
-    raise UnknownFormatError(_not_recognised(text, own, declined))
-
-
-def _decline(name: str, text: str, kwargs: dict[str, Any], own: list[str]) -> str | None:
-    """Why reader ``name`` will not try ``text`` before opening it (None: let it try)."""
-    try:
-        fmt = registry.require(name)
-    except ImportError as err:
-        return f"not installed: {err}"
-    known = fmt.open_parameters()
-    unknown = [] if known is None else sorted(k for k in kwargs if k not in known)
-    if unknown:  # options meant for another reader
-        return f"takes no option {', '.join(f'{k}=' for k in unknown)}"
-    # sniffers take no storage_options: a URL goes straight to its extension's readers,
-    # which check the file as they open it (other readers' sniffers may still know URLs)
-    skip = storage.is_url(text) and name in own
-    if not skip and not fmt.sniff(text):
-        return "not recognised by its first bytes or extension"
-    return None
-
-
-def _not_recognised(text: str, own: list[str], declined: list[tuple[str, str]]) -> str:
-    """The message for a path no reader takes: its extension's readers first, then the rest."""
-    reasons = {name: _without_path(reason, text) for name, reason in declined}
-    if own:
-        lead = "; ".join(f"{name} said: {reasons[name]}" for name in own if name in reasons)
-    else:
-        ext = os.path.splitext(text.rstrip("/\\"))[1]
-        lead = (f"no format is registered for the extension {ext!r}" if ext
-                else "the path has no extension, so every reader was asked")
-    tried = ", ".join(name if name in own else f"{name} ({reasons[name]})"
-                      for name, _ in declined)
-    return (f"no reader recognises {text!r}; {lead}; tried: {tried or 'none'}; "
-            f"pass format= with one of {sorted(registry)}")
-
-
-def _without_path(reason: str, text: str) -> str:
-    """A reader's reason without the path it starts with (the message names it once)."""
-    for prefix in (f"{text!r}: ", f"{text!r} "):
-        if reason.startswith(prefix):
-            return reason[len(prefix):]
-    return reason
+from pipeline.formats.opening import open
+from pipeline.series import ImageSeries, as_series
 
 
 def write(series: ImageSeries, path: str | os.PathLike[str], /, format: str | None = None,

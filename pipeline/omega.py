@@ -14,16 +14,16 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ops import Region
+from pipeline import display, graph
 from pipeline.errors import OmegaSeriesError
-from pipeline.formats.protocol import as_series
-from pipeline.series import FrameSelection, ImageSeries
+from pipeline.series import FrameSelection, ImageSeries, as_series, plan_of
+from pipeline.wedges import OMEGA_KEY, check_omega, find_wedges
 
 if TYPE_CHECKING:
     import dask.array as da
 
 __all__ = ["OMEGA_KEY", "OmegaImageSeries", "OmegaSeriesError", "OmegaWedges"]
 
-OMEGA_KEY = "omega"
 
 
 class OmegaImageSeries(ImageSeries):
@@ -50,9 +50,9 @@ class OmegaImageSeries(ImageSeries):
 
     def __init__(self, series: ImageSeries) -> None:
         self._series = series = as_series(series)
-        self._omega = _check_omega(series.metadata.get(OMEGA_KEY), len(series))
+        self._omega = check_omega(series.metadata.get(OMEGA_KEY), len(series))
         self._omega.flags.writeable = False
-        self._wedge_om, self._wedge_f = _find_wedges(self._omega, self.DFLT_TOL)
+        self._wedge_om, self._wedge_f = find_wedges(self._omega, self.DFLT_TOL)
 
     # -- the series interface, read from the wrapped series ----------------------------
 
@@ -84,6 +84,12 @@ class OmegaImageSeries(ImageSeries):
 
     def _dask_token(self) -> str:
         return self._series.__dask_tokenize__()
+
+    def _repr_html_(self) -> str:
+        # the wrapped series' source and chain, under this series' own name
+        work = plan_of(self._series)
+        return display.repr_html(self, work, graph.frames_per_chunk(self._series, work.source),
+                                 f"{type(self).__name__} over {type(self._series).__name__}")
 
     def description(self) -> dict[str, Any]:
         return self._series.description()
@@ -158,46 +164,6 @@ class OmegaImageSeries(ImageSeries):
     def __repr__(self) -> str:
         return (f"<OmegaImageSeries: {len(self)} frames of {self.shape} {self.dtype} in "
                 f"{self.nwedges} wedge(s); over {self._series!r}>")
-
-
-def _check_omega(omega: Any, nframes: int) -> np.ndarray:
-    if omega is None:
-        raise OmegaSeriesError(
-            "the series has no omega metadata; set metadata['omega'] to an (nframes, 2) "
-            "array of start and stop angles (OmegaWedges(nframes).omegas builds one)"
-        )
-    try:
-        arr = np.array(omega, dtype=np.float64)
-    except (TypeError, ValueError) as exc:
-        raise OmegaSeriesError(f"omega metadata {omega!r:.80} is not numeric") from exc
-    if arr.shape != (nframes, 2):
-        raise OmegaSeriesError(
-            f"omega metadata has shape {arr.shape}; expected ({nframes}, 2), one (start, stop) "
-            "pair per frame (an omega array mismatch)"
-        )
-    if not np.isfinite(arr).all():
-        raise OmegaSeriesError("omega metadata holds NaN or infinite angles")
-    bad = np.flatnonzero(arr[:, 1] <= arr[:, 0])
-    if bad.size:
-        raise OmegaSeriesError(
-            f"omega must be increasing within each frame; frame {int(bad[0])} runs from "
-            f"{float(arr[bad[0], 0])!r} to {float(arr[bad[0], 1])!r}"
-        )
-    return arr
-
-
-def _find_wedges(om: np.ndarray, tol: float) -> tuple[np.ndarray, np.ndarray]:
-    """``(ostart, ostop, delta)`` and ``(first frame, nsteps)`` of each wedge."""
-    if len(om) == 0:
-        return np.zeros((0, 3)), np.zeros((0, 2), dtype=int)
-    step = om[:, 1] - om[:, 0]
-    breaks = (np.abs(np.diff(step)) > tol) | (np.abs(om[1:, 0] - om[:-1, 1]) > tol)
-    starts = np.concatenate(([0], np.flatnonzero(breaks) + 1, [len(om)])).astype(int)
-    first, stop = starts[:-1], starts[1:]
-    ostart, ostop = om[first, 0], om[stop - 1, 1]
-    nsteps = stop - first
-    wedge_om = np.stack([ostart, ostop, (ostop - ostart) / nsteps], axis=1)
-    return wedge_om, np.stack([first, nsteps], axis=1)
 
 
 class OmegaWedges:

@@ -2,16 +2,16 @@
 
 Both evaluation paths run a chain through :func:`run_block`: ``ps[j]`` for one
 frame with no scheduler, :mod:`pipeline.graph` as the one task of each chunk
-of a dask graph, so the two agree bit for bit by construction.  :func:`of`
-takes any series apart into the source it reads, the frames it selects, the
-chain it runs and the spec it gives (:mod:`pipeline.processed` registers how
-for its series), so that the graph, statistics and writes never need to know
-the processed series' class.
+of a dask graph, so the two agree bit for bit by construction.  A
+:class:`Plan` is any series taken apart into the source it reads, the frames
+it selects, the chain it runs and the spec it gives
+(:func:`pipeline.series.plan_of`), so that the graph, statistics and writes
+never need to know the processed series' class.  :func:`metadata_through`
+carries metadata through a chain and a selection of frames.
 """
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Sequence
 from typing import Any, NamedTuple
 
@@ -19,23 +19,17 @@ import numpy as np
 
 from ops import FrameSpec, Op, OpKind, OpParameterError, Region, Registry
 from ops.registry import check_result
-from pipeline import _carried
-from pipeline.series import FrameSelection, ImageSeries, region_index
+from pipeline import _carried, microscopy
+from pipeline._selection import FrameSelection, SeriesLike, region_index
 
 
 class Plan(NamedTuple):
     """What a series does: read ``frames`` of ``source`` and run ``chain``, giving ``spec``."""
 
-    source: ImageSeries
+    source: SeriesLike
     frames: np.ndarray | None
     chain: tuple[Op, ...]
     spec: FrameSpec
-
-
-@functools.singledispatch
-def of(series: ImageSeries) -> Plan:
-    """The :class:`Plan` of ``series``: for a plain series, itself, every frame and no ops."""
-    return Plan(series, None, (), series.spec)
 
 
 def build_chain(
@@ -104,7 +98,7 @@ def push_down(
 
 
 def run_block(
-    source: ImageSeries, frames: FrameSelection, region: Region, chain: Sequence[Op],
+    source: SeriesLike, frames: FrameSelection, region: Region, chain: Sequence[Op],
     dtype: np.dtype | None = None,
 ) -> np.ndarray:
     """Read ``frames`` of ``source`` within ``region`` and run ``chain`` on them: one fused task."""
@@ -146,3 +140,24 @@ def apply_checked(block: np.ndarray, chain: Sequence[Op], dtype: np.dtype) -> np
     if block.dtype != dtype:
         _blame(raw, chain, block, dtype)
     return block
+
+
+def metadata_through(meta: dict[str, Any], chain: Sequence[Op], specs: Sequence[FrameSpec],
+                     axes: str, frames: np.ndarray | None) -> dict[str, Any]:
+    """``meta`` (changed in place at its top level) for ``chain`` and a selection of frames.
+
+    Per-axis metadata (pixel sizes) follows the ops' axes; ``omega`` and the
+    time step follow the frames.
+    """
+    meta = microscopy.through_chain(meta, chain, specs, axes)
+    if frames is not None and "omega" in meta:
+        meta["omega"] = np.asarray(meta["omega"])[frames]
+    if frames is not None:
+        meta = microscopy.select_frames(meta, frames)
+    return meta
+
+
+def slice_text(key: slice) -> str:
+    """``a:b:c`` for ``slice(a, b, c)`` (as a message shows a selection)."""
+    text = ":".join("" if v is None else repr(v) for v in (key.start, key.stop, key.step))
+    return text.removesuffix(":")

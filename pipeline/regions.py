@@ -3,8 +3,8 @@
 Both read the bounding rectangle through the series' region read (Zarr and
 HDF5 then touch only the chunks it covers; a processed series pushes the
 rectangle down its chain) and apply strides and channel selections in numpy
-on that small block.  Registered as ``ImageSeries.region`` and
-``ImageSeries.patches`` (:mod:`pipeline._generic`).
+on that small block: :meth:`pipeline.series.ImageSeries.region` and
+:meth:`~pipeline.series.ImageSeries.patches` call these.
 """
 
 from __future__ import annotations
@@ -14,10 +14,8 @@ from typing import Any
 
 import numpy as np
 
-from pipeline import _generic
+from pipeline._selection import SeriesLike, as_selection, is_int
 from pipeline.errors import AxesError, FrameIndexError, OptionValueError, RegionError
-from pipeline._selection import is_int
-from pipeline.series import ImageSeries, as_selection
 
 PATCH_TASK_FRAMES = 32
 """Frames per task when patches are read through dask; fewer frames are read directly."""
@@ -35,7 +33,7 @@ def _pair(name: str, value: Any, positive: bool) -> tuple[int, int]:
     return a, b
 
 
-def _channel_axis(series: ImageSeries) -> int:
+def _channel_axis(series: SeriesLike) -> int:
     """Position of the channel axis within a frame: ``C`` if named, else the first leading axis."""
     names = series.axes[1:]
     if series.ndim < 3:
@@ -46,7 +44,7 @@ def _channel_axis(series: ImageSeries) -> int:
     return names.index("C") if "C" in names else 0
 
 
-def channel_plan(series: ImageSeries, channels: Any) -> tuple[tuple[tuple[int, int], ...], tuple]:
+def channel_plan(series: SeriesLike, channels: Any) -> tuple[tuple[tuple[int, int], ...], tuple]:
     """Spans of the leading frame axes to read, and the index applying ``channels`` to them."""
     lead = tuple((0, n) for n in series.shape[:-2])
     post: list[Any] = [slice(None)] * len(lead)
@@ -81,7 +79,7 @@ def channel_plan(series: ImageSeries, channels: Any) -> tuple[tuple[tuple[int, i
     return tuple(spans), tuple(post)
 
 
-def region(series: ImageSeries, j: int, offset: Sequence[int] = (0, 0),
+def region(series: SeriesLike, j: int, offset: Sequence[int] = (0, 0),
            size: Sequence[int] | None = None, stride: Sequence[int] = (1, 1),
            channels: Any = None) -> np.ndarray:
     """``frame[..., y : y + h*sy : sy, x : x + w*sx : sx]`` of frame ``j``, as a numpy array.
@@ -140,7 +138,7 @@ def _coords(coords: Any, n: int, size: tuple[int, int], plane: tuple[int, int]) 
     return arr
 
 
-def _read_patches(series: ImageSeries, frames: np.ndarray, coords: np.ndarray,
+def _read_patches(series: SeriesLike, frames: np.ndarray, coords: np.ndarray,
                   size: tuple[int, int], lead: tuple, post: tuple) -> np.ndarray:
     h, w = size
     if coords.ndim == 1:  # one rectangle for every frame: one read
@@ -153,7 +151,7 @@ def _read_patches(series: ImageSeries, frames: np.ndarray, coords: np.ndarray,
     return np.stack(out)
 
 
-def patches(series: ImageSeries, frames: Any, coords: Any, size: Sequence[int],
+def patches(series: SeriesLike, frames: Any, coords: Any, size: Sequence[int],
             channels: Any = None) -> np.ndarray:
     """Patches of ``size`` ``(h, w)`` at ``coords`` from many frames, as one array ``(n, ..., h, w)``.
 
@@ -187,6 +185,3 @@ def patches(series: ImageSeries, frames: Any, coords: Any, size: Sequence[int],
         tasks.append(dask.delayed(_read_patches, pure=False)(series, index[part], where, patch, lead, post))
     return np.concatenate(dask.compute(*tasks))
 
-
-_generic.region.register(ImageSeries, region)
-_generic.patches.register(ImageSeries, patches)

@@ -45,18 +45,11 @@ import numpy as np
 
 from ops import Region
 from pipeline.formats import _fsspec
-from pipeline.series import FrameSelection, ImageSeries
-
-FrameNumbers = range | np.ndarray
-"""Frame numbers to read: a ``range`` (step 1) for a slice, else a 1-d int64 array."""
+from pipeline._selection import FrameNumbers, FrameSelection, frame_numbers
+from pipeline.series import ImageSeries
 
 OPEN_STATE = ("_handle", "_closer", "_borrowed", "_kept")
 """What every file series holds open (set to None by pickling and by ``close``)."""
-
-
-def frame_numbers(frames: FrameSelection, n: int) -> FrameNumbers:
-    """The frame numbers a selection of a series of ``n`` frames names."""
-    return range(*frames.indices(n)) if isinstance(frames, slice) else frames
 
 
 def output(indices: FrameNumbers | Sequence[int], region: Region, dtype: np.dtype) -> np.ndarray:

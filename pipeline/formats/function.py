@@ -12,10 +12,10 @@ from pipeline.dtypes import convert
 from pipeline.errors import EmptySeriesError, FrameShapeError, MissingOptionError, OptionValueError
 from pipeline.formats._plugin import Format
 from pipeline.formats.base import frame_numbers, output
-from pipeline.series import FrameSelection, HeaderSeries, region_index
+from pipeline.series import FrameSelection, ImageSeries, region_index
 
 
-class FunctionSeries(HeaderSeries):
+class FunctionSeries(ImageSeries):
     """Frames made on demand by ``func(j) -> array``.
 
     ``shape`` and ``dtype`` are probed from frame 0 only when not given.
@@ -50,6 +50,21 @@ class FunctionSeries(HeaderSeries):
             )
         self._dtype = np.dtype(dtype)
         self._meta = {} if metadata is None else metadata
+
+    def __len__(self) -> int:
+        return self._nframes
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return self._shape
+
+    @property
+    def dtype(self) -> np.dtype:
+        return self._dtype
+
+    @property
+    def metadata(self) -> dict[str, Any]:
+        return self._meta
 
     def _frame(self, j: int) -> np.ndarray:
         frame = np.asarray(self._func(j))

@@ -35,7 +35,7 @@ from pipeline.persist import claim as claims
 from pipeline.persist.faults import phase
 from pipeline.persist.staging import Placement, disk_full
 from pipeline.persist.target import refuse_cwd, refuse_foreign, refuse_source
-from pipeline.series import ImageSeries
+from pipeline.series import ImageSeries, plan_of
 from pipeline.storage import LOCAL, Location
 
 
@@ -243,8 +243,8 @@ def _place(job: _Job) -> _Job:
 
 def _frames(series: ImageSeries, stored: int) -> Any:
     # each task writes whole stored objects (so no locks), about a dask chunk's worth
-    return series.to_dask(frames_per_chunk=stored * max(1, graph.frames_per_chunk(series)
-                                                        // stored))
+    size = graph.frames_per_chunk(series, plan_of(series).source)
+    return series.to_dask(frames_per_chunk=stored * max(1, size // stored))
 
 
 def _task(job: _Job, sources: list[Any], targets: list[Any]) -> Any:

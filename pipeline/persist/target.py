@@ -12,9 +12,9 @@ import os
 from collections.abc import Iterator
 from typing import Any
 
-from pipeline import plan, storage
+from pipeline import storage
 from pipeline.errors import SourceTargetError, TargetRefusedError
-from pipeline.series import ImageSeries
+from pipeline.series import ImageSeries, plan_of
 from pipeline.storage import Location
 
 
@@ -26,7 +26,7 @@ def source_paths(series: ImageSeries) -> list[str]:
     its :meth:`~pipeline.series.ImageSeries.source_paths` adds (image-file
     lists), and the files HDF5 ones read through links.
     """
-    source = plan.of(series).source
+    source = plan_of(series).source
     found = list(_description_paths(source.description()))
     found.extend(os.fspath(p) for p in source.source_paths())
     for path in list(found):

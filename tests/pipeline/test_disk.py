@@ -39,7 +39,7 @@ def test_scratch_dir_default_and_reset(tmp_path):
 
 def test_materialize_removed_with_it_while_load_survives(scratch, frames_u16):
     ps = pipeline.from_array(frames_u16, {"name": "scan"}).process([("flip", "v")])
-    m = ps.materialize()
+    m = pipeline.materialize(ps)
     assert isinstance(m, ZarrSeries) and not m.in_memory
     (home,) = os.listdir(scratch)
     assert os.listdir(scratch / home)
@@ -59,7 +59,7 @@ def test_materialize_removed_with_it_while_load_survives(scratch, frames_u16):
 
 
 def test_materialize_options_and_saving(scratch, frames_u16, tmp_path):
-    m = pipeline.from_array(frames_u16).materialize(codec="none", chunks=(4, 20, 30))
+    m = pipeline.materialize(pipeline.from_array(frames_u16), codec="none", chunks=(4, 20, 30))
     assert m.frame_chunk == 4
     pipeline.write(m, tmp_path / "kept.zarr")
     del m
@@ -69,7 +69,7 @@ def test_materialize_options_and_saving(scratch, frames_u16, tmp_path):
 
 
 def test_pickled_materialized_series_does_not_own_the_store(scratch, frames_u16):
-    m = pipeline.from_array(frames_u16).materialize()
+    m = pipeline.materialize(pipeline.from_array(frames_u16))
     again = pickle.loads(pickle.dumps(m))
     del again
     gc.collect()
@@ -79,7 +79,7 @@ def test_pickled_materialized_series_does_not_own_the_store(scratch, frames_u16)
 
 def test_failed_materialize_leaves_nothing(scratch, frames_u16):
     with pytest.raises(ValueError, match="codec"):
-        pipeline.from_array(frames_u16).materialize(codec="no-such-codec")
+        pipeline.materialize(pipeline.from_array(frames_u16), codec="no-such-codec")
     assert not os.listdir(scratch)
 
 

@@ -15,8 +15,9 @@ import numpy as np
 import pytest
 
 import pipeline
-from pipeline import _thumbnail
-from pipeline.display import summary, thumbnail
+from pipeline import _thumbnail, display, graph
+from pipeline.display import thumbnail
+from pipeline.series import plan_of
 from pipeline.omega import OmegaImageSeries, OmegaWedges
 
 
@@ -56,6 +57,12 @@ class Page(html.parser.HTMLParser):
 def decode(uri):
     assert uri.startswith("data:image/png;base64,")
     return iio.imread(io.BytesIO(base64.b64decode(uri.split(",", 1)[1])), extension=".png")
+
+
+def summary(series):
+    """The view's rows, as ImageSeries._repr_html_ asks for them."""
+    work = plan_of(series)
+    return display.summary(series, work, graph.frames_per_chunk(series, work.source))
 
 
 def spot_frames(n=8, rows=300, cols=200):
@@ -115,7 +122,7 @@ def test_hdf5_and_in_memory_storage(tmp_path):
         f.create_dataset("flat/images", data=data)
     chunked = pipeline.open(tmp_path / "c.h5", path="imageseries")
     flat = pipeline.open(tmp_path / "c.h5", path="flat")
-    assert dict(summary(chunked))["storage chunks"] == "chunks 1 × 20 × 30"
+    assert dict(summary(chunked))["storage chunks"] == "hdf5 chunks 1 × 20 × 30"
     assert dict(summary(flat))["storage chunks"].startswith("not chunked")
     assert dict(summary(pipeline.from_array(data)))["storage chunks"] == "in memory"
 

@@ -225,7 +225,7 @@ def test_integer_percentile_rounds_and_clips_like_numpy():
 
 def test_a_hexrd_style_object_whose_frames_its_dtype_cannot_hold_is_refused_not_wrapped():
     from pipeline import stats
-    from pipeline.formats.protocol import as_series
+    from pipeline.series import as_series
 
     class Declared:  # declares uint8, returns frames a calibration pushed below zero
         shape, dtype, metadata = (2, 2), np.dtype(np.uint8), {}

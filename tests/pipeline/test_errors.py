@@ -22,7 +22,7 @@ import ops
 import pipeline
 from ops.registry import Registry
 from pipeline import cli, errors, formats
-from pipeline.formats.protocol import as_series
+from pipeline.series import as_series
 from pipeline.stack import ImageStack
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
@@ -38,7 +38,6 @@ PROTOCOL = {
     ("pipeline/formats/_plugin.py", "_owed", "NotImplementedError"),
     ("pipeline/formats/eiger.py", "EigerStreamSeries._fields", "NotImplementedError"),
     ("pipeline/formats/eiger.py", "EigerStreamSeries._combine", "NotImplementedError"),
-    ("pipeline/series.py", "HeaderSeries._reread_metadata", "NotImplementedError"),
     ("pipeline/testing/series.py", "SeriesConformance.make", "NotImplementedError"),
     ("pipeline/testing/formats.py", "FormatConformance.sample", "NotImplementedError"),
     ("pipeline/testing/storage.py", "StoreConformance.root", "NotImplementedError"),
@@ -46,11 +45,11 @@ PROTOCOL = {
     ("ops/registry.py", "Op.__setattr__", "AttributeError"),
     # unexpected keyword arguments: Python's own call error (a malformed oplist in the same
     # function is an OpParameterError)
-    ("pipeline/processed.py", "ProcessedImageSeries.__init__", "TypeError"),
+    ("pipeline/series.py", "ProcessedImageSeries.__init__", "TypeError"),
     # the errno of the system call it stands in for
     ("pipeline/storage/local.py", "LocalBackend.exchange", "OSError"),
     # a missing path or a file where a directory must be: the built-in is the right class
-    ("pipeline/io.py", "_check_exists", "FileNotFoundError"),
+    ("pipeline/formats/opening.py", "_check_exists", "FileNotFoundError"),
     ("pipeline/formats/zarr/series.py", "ZarrSeries.__init__", "FileNotFoundError"),
     ("pipeline/formats/zarr/series.py", "_open_frames", "FileNotFoundError"),
     ("pipeline/storage/base.py", "Backend.read_versioned", "FileNotFoundError"),

@@ -65,10 +65,12 @@ def test_write_to_a_file_url_and_reopen(processed, tmp_path):
 
 
 def test_html_repr_summarises_without_computing(processed):
-    from pipeline.display import summary
+    from pipeline import display, graph
+    from pipeline.series import plan_of
 
     html = processed._repr_html_()
-    rows = dict(summary(processed))
+    work = plan_of(processed)
+    rows = dict(display.summary(processed, work, graph.frames_per_chunk(processed, work.source)))
     assert rows["frames"] == "4 (selected from 10)"
     assert rows["frame shape"] == "24 × 32" and rows["dtype"] == str(processed.dtype)
     assert "Op(&#x27;flip&#x27;, &#x27;v&#x27;)" in html and "function" in rows["source"]

@@ -11,7 +11,7 @@ import pytest
 
 import pipeline
 from pipeline import stats
-from pipeline.formats.protocol import ProtocolSeries, as_series
+from pipeline.series import ProtocolSeries, as_series
 from pipeline.omega import OmegaImageSeries, OmegaWedges
 from pipeline.processed import ProcessedImageSeries
 

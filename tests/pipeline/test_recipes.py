@@ -100,7 +100,7 @@ def test_slicing_does_not_copy_metadata():
 
 
 def test_plan_cache_is_bounded():
-    from pipeline.processed import PLAN_CACHE_SIZE
+    from pipeline.series import PLAN_CACHE_SIZE
 
     frames = np.arange(2 * 30 * 30, dtype=np.uint16).reshape(2, 30, 30)
     ps = pipeline.from_array(frames).process([("flip", "v")])

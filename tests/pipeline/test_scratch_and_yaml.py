@@ -85,7 +85,7 @@ def test_owner_tags_judge_liveness(tmp_path):
 def test_materialized_store_records_its_owner(tmp_path):
     pipeline.set_scratch_dir(tmp_path)
     try:
-        m = pipeline.from_array(np.zeros((3, 4, 4), np.uint8)).materialize()
+        m = pipeline.materialize(pipeline.from_array(np.zeros((3, 4, 4), np.uint8)))
         (name,) = os.listdir(tmp_path)
         assert disk.owner_tag() in name and disk.owner_alive(name)
         del m

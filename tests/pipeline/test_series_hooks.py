@@ -2,8 +2,9 @@
 
 A user's subclass implementing only ``__len__``, ``shape``, ``dtype`` and
 ``read`` must get every optional member's declared default and every
-convenience (dask, processing, materialising, xarray, regions, HTML), whose
-implementations live in higher layers.
+convenience (dask, processing, loading, xarray, regions, HTML), each calling
+the module that does the work, and work with the functions of higher layers
+(``pipeline.materialize``, ``pipeline.write``).
 """
 
 from __future__ import annotations
@@ -16,9 +17,8 @@ import pytest
 from dask.base import tokenize
 
 import pipeline
-from pipeline import _generic, plan
-from pipeline.errors import LayerNotLoadedError
-from pipeline.series import ImageSeries
+from pipeline.formats.zarr import ZarrSeries
+from pipeline.series import ImageSeries, plan_of, region_plan
 
 
 class Minimal(ImageSeries):
@@ -59,13 +59,19 @@ def test_each_optional_member_has_its_declared_default(data):
     assert s.frame_chunk is None and s.storage_chunks is None
     assert s.description() == {"format": "Minimal"}
     assert s.source_paths() == []
-    assert s.provenance is None and s.zarr_array is None and s.codec is None
     assert s._as_dask() is None
-    assert s._plan_region(None) == (((0, 12), (0, 16)), ())
-    assert s._plan_region(((0, 3), (4, 5))) == (((0, 3), (4, 5)), ())
+    assert region_plan(s, None) == (((0, 12), (0, 16)), ())
+    assert region_plan(s, ((0, 3), (4, 5))) == (((0, 3), (4, 5)), ())
     assert s._in_memory() is False and s.in_memory is False
     assert s._axes is None and s.axes == "TYX"
-    assert plan.of(s) == (s, None, (), s.spec)
+    assert plan_of(s) == (s, None, (), s.spec)
+
+
+def test_the_interface_holds_no_format_s_members():
+    """A Zarr store's array, codec and provenance are the Zarr series' own."""
+    for member in ("zarr_array", "codec", "provenance", "materialize", "_plan_region"):
+        assert not hasattr(ImageSeries, member), member
+    assert hasattr(ZarrSeries, "zarr_array") and hasattr(ZarrSeries, "provenance")
 
 
 def test_the_token_is_one_per_object_and_tokenize_uses_it(data):
@@ -107,8 +113,8 @@ def test_a_minimal_series_gets_every_convenience(data, tmp_path):
         np.testing.assert_array_equal(ps.to_dask().compute(), data[:, :, ::-1][:, 2:10, 1:9])
         sub = s[2:5]
         np.testing.assert_array_equal(np.asarray(sub), data[2:5])
-        m = s.materialize()
-        assert m.zarr_array is not None and m.provenance is not None
+        m = pipeline.materialize(s)
+        assert isinstance(m, ZarrSeries) and m.provenance is not None
         np.testing.assert_array_equal(np.asarray(m), data)
         loaded = s.load()
         assert loaded.in_memory
@@ -126,38 +132,26 @@ def test_a_minimal_series_gets_every_convenience(data, tmp_path):
 
 def test_a_minimal_series_pickles_and_keeps_its_hooks(data):
     s = pickle.loads(pickle.dumps(Minimal(data)))
-    assert s.axes == "TYX" and s.zarr_array is None
+    assert s.axes == "TYX"
     np.testing.assert_array_equal(s.to_dask().compute(), data)
 
 
-def test_a_subclass_may_set_the_data_like_hooks_as_attributes(data):
-    class Recorded(Minimal):
-        def __init__(self, data):
-            super().__init__(data)
-            self.provenance = {"ops": []}
-            self.codec = "zstd"
+def test_each_convenience_lands_on_the_code_that_runs():
+    """No registry between a convenience and its work: each method's body names the module
+    that does it, imported where the series class is defined."""
+    import inspect
 
-    s = Recorded(data)
-    assert s.provenance == {"ops": []} and s.codec == "zstd"
-    assert Minimal(data).provenance is None
+    from pipeline import display, graph, interop, regions
 
-
-def test_a_generic_without_an_implementation_names_its_layer():
-    with pytest.raises(LayerNotLoadedError, match=r"to_dask\(\).*pipeline\.graph"):
-        _generic.to_dask(object())
-    assert issubclass(LayerNotLoadedError, RuntimeError)
-
-
-def test_each_layer_registers_its_convenience():
-    owners = {"to_dask": "pipeline.graph", "process": "pipeline.processed",
-              "select": "pipeline.processed", "materialize": "pipeline.disk",
-              "load": "pipeline.disk", "region": "pipeline.regions",
-              "patches": "pipeline.regions", "to_xarray": "pipeline.interop",
-              "repr_html": "pipeline.display"}
-    assert set(owners) == set(_generic.__all__)
-    for name, module in owners.items():
-        impl = getattr(_generic, name).dispatch(ImageSeries)
-        assert impl.__module__ == module, name
+    calls = {"to_dask": "graph.to_dask", "region": "regions.region",
+             "patches": "regions.patches", "to_xarray": "interop.to_xarray",
+             "_repr_html_": "display.repr_html", "process": "ProcessedImageSeries(",
+             "load": "ArraySeries("}
+    for name, call in calls.items():
+        assert call in inspect.getsource(getattr(ImageSeries, name)), name
+    assert {m.__name__ for m in (display, graph, interop, regions)} <= set(
+        inspect.getmodule(ImageSeries).__dict__[k].__name__ for k in
+        ("display", "graph", "interop", "regions"))
 
 
 def test_public_frame_helpers(data):
