@@ -18,7 +18,6 @@ import contextlib
 import json
 import logging
 import os
-import shutil
 import sys
 import traceback
 from collections.abc import Iterator, Sequence
@@ -133,33 +132,13 @@ def _write(series: Any, spec: dict[str, Any], args: argparse.Namespace, client: 
         raise PipelineFileError(f"{spec['where']}: output: missing; give the path to write to")
     progress = _progress.show_progress(args.quiet)
     with _input():
-        fmt = check_output(out["path"], out.get("format"))
-    target = out["path"] if os.path.isabs(out["path"]) or not spec.get("base_dir") else \
-        os.path.join(spec["base_dir"], out["path"])
-    existed = os.path.lexists(target)
-    try:
-        if fmt == "zarr":  # its writer hands back the task, so progress can follow it
-            with _input():
-                task = pipelinefile.write_output(series, spec, compute=False)
-            runner.execute(task, nframes=len(series), client=client, progress=progress)
-        else:
-            runner.execute(lambda: pipelinefile.write_output(series, spec),
-                           nframes=len(series), progress=progress)
-    except BaseException:
-        if not existed:  # a failed run leaves nothing behind that it made
-            _remove(target)
-        raise
+        check_output(out["path"], out.get("format"))
+    # every format alike; a failed write removes what it made, under its claim (persist)
+    runner.execute(lambda: pipelinefile.write_output(series, spec), nframes=len(series),
+                   progress=progress)
     if not args.quiet:
         print(f"wrote {len(series)} frames of {series.shape} {series.dtype} to {out['path']}")
     return 0
-
-
-def _remove(path: str) -> None:
-    if os.path.isdir(path) and not os.path.islink(path):
-        shutil.rmtree(path, ignore_errors=True)
-    elif os.path.lexists(path):
-        with contextlib.suppress(OSError):
-            os.remove(path)
 
 
 def cmd_info(args: argparse.Namespace, client: Any) -> int:
@@ -168,9 +147,9 @@ def cmd_info(args: argparse.Namespace, client: Any) -> int:
     info = describe(series)
     if args.pipeline:
         with _input():
-            if not info.get("provenance"):
+            if not info.get("provenance") or not isinstance(series, ZarrSeries):
                 raise BadInputError(f"{args.path!r} records no provenance to rebuild it from")
-            stored = series.provenance or {}  # a Zarr store's: it recorded some
+            stored = series.provenance or {}
             spec = pipelinefile.from_provenance(
                 stored, output={"path": _rerun_name(args.path)},
                 array_dir=args.pipeline + ".arrays",
@@ -313,6 +292,7 @@ def demo(out: str, nframes: int = 64, size: int = 256, overwrite: bool = False,
         task = pipeline.write(ps, out, overwrite=overwrite, compute=False)
     runner.execute(task, nframes=len(ps), progress=progress)
     reopened = pipeline.open(out)
+    assert isinstance(reopened, ZarrSeries)  # written just above
     same = all(np.array_equal(reopened[j], ps[j]) for j in (0, len(ps) // 2, len(ps) - 1))
     arr = reopened.zarr_array  # a Zarr store: written just above
     print(f"source:    {raw!r}")

@@ -9,9 +9,11 @@ from pipeline import persist
 from pipeline.formats._h5 import is_h5_node
 from pipeline.formats.opening import open
 from pipeline.series import ImageSeries, as_series
+from pipeline.storage import Location
 
 
-def write(series: ImageSeries, path: str | os.PathLike[str], /, format: str | None = None,
+def write(series: ImageSeries, path: str | os.PathLike[str] | Location, /,
+          format: str | None = None,
           **kwargs: Any) -> Any:
     """Persist ``series`` at ``path``; Zarr unless the path or ``format`` says otherwise.
 

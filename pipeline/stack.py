@@ -389,9 +389,10 @@ class ImageStack(ImageSeries):
 
     def _load(self, slot: int) -> np.ndarray:
         arr = np.empty(self.shape, self.dtype)
-        with open(self._disk, "rb") as f:
+        assert self._disk is not None  # a slot exists only once something was spilled
+        with open(self._disk, "rb", buffering=0) as f:
             f.seek(slot * arr.nbytes)
-            f.readinto(arr.data)
+            f.readinto(arr.data.cast("B"))
         return arr
 
     def _frame(self, key: int) -> np.ndarray:

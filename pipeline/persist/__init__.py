@@ -40,10 +40,12 @@ from pipeline.series import ImageSeries
 __all__ = ["write", "writer"]
 
 
-def writer(path: str | os.PathLike[str], format: str | None = None) -> Format:
+def writer(path: str | os.PathLike[str] | storage.Location, format: str | None = None
+           ) -> Format:
     """The format a write of ``path`` uses (``format``, else by the path's extension, else
     Zarr), its optional packages imported; raise for one that only reads."""
-    fmt = registry.lookup(format if format is not None else registry.writer_for(path))
+    text = path.text if isinstance(path, storage.Location) else path
+    fmt = registry.lookup(format if format is not None else registry.writer_for(text))
     if fmt.writes is None:
         raise UnknownFormatError(f"format {fmt.name!r} can be read but not written; writable "
                                  f"formats: {registry.writable()}")
@@ -73,7 +75,7 @@ def write(series: ImageSeries, path: str | os.PathLike[str] | storage.Location, 
         if not isinstance(value, bool):
             raise OptionValueError(f"{name}={value!r}: expected True or False")
     given = path.text if isinstance(path, storage.Location) else path
-    fmt = writer(given, format)
+    fmt = writer(path, format)
     text = fmt.target(given, options)  # hexrd's frame cache names its file with cache_file=
     location = path if isinstance(path, storage.Location) and text == given else \
         storage.locate(text, storage_options)

@@ -18,6 +18,7 @@ many ranged GETs in flight; the measured comparison is in
 
 from __future__ import annotations
 
+import builtins
 import errno
 from collections.abc import Sequence
 from typing import Any
@@ -113,7 +114,7 @@ class S3Backend(FsspecBackend):
         return sync(self.fs.loop, self._get, path, start, stop)  # type: ignore[no-any-return]
 
     def read_many(self, requests: Sequence[tuple[str, int, int | None]]
-                  ) -> list[tuple[bytes, str] | None]:
+                  ) -> builtins.list[tuple[bytes, str] | None]:
         """Several ranged reads at once, all in flight together; None for a missing object."""
         import asyncio
 
@@ -125,7 +126,7 @@ class S3Backend(FsspecBackend):
             except FileNotFoundError:
                 return None
 
-        async def every() -> list[tuple[bytes, str] | None]:
+        async def every() -> builtins.list[tuple[bytes, str] | None]:
             return list(await asyncio.gather(*(one(*r) for r in requests)))
 
         return sync(self.fs.loop, every)  # type: ignore[no-any-return]

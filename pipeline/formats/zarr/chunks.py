@@ -190,7 +190,7 @@ class ChunkGrid:
                         raise self._missing((k, *self._zeros))
                     out[...] = self.fill_value
                     return
-                flat = memoryview(np.ascontiguousarray(index[1])).cast("B").cast("Q")
+                flat = np.ascontiguousarray(index[1]).data.cast("B").cast("Q")
                 found = self._flat[k] = (self._path((k, *self._zeros)), index[0], flat)
             path, version, flat = found
             offset, nbytes = flat[2 * local], flat[2 * local + 1]
@@ -224,7 +224,7 @@ class ChunkGrid:
                 frame = _scratch(self.chunks, self.dtype) if crop else out
                 self._frame_from_shard(box[0][0], frame)
                 if crop:
-                    out[0] = frame[(0, *crop)]
+                    out[0] = frame[0][crop]
                 return
             self._read_shard_frames(out, box[0][0], box[0][1], crop)
             return
@@ -387,7 +387,7 @@ class ChunkGrid:
                     self.codec.decode_into(payload, out[i:i + 1], where)
                 else:
                     self.codec.decode_into(payload, chunk, where)
-                    out[i] = chunk[(0, *crop)]
+                    out[i] = chunk[0][crop]
 
     def _read_shards(self, out: np.ndarray, box: list[tuple[int, int]],
                      by_shard: dict[tuple[int, ...], list[tuple[int, ...]]]) -> None:

@@ -15,7 +15,7 @@ import json
 import os
 from collections import deque
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
@@ -182,7 +182,7 @@ class ZarrSeries(FileSeries):
         return self._handle
 
     @property
-    def _axes(self) -> str | None:
+    def _axes(self) -> str | None:  # type: ignore[override]
         return ome.axes_of(getattr(self._array.metadata, "dimension_names", None))
 
     def _check_same_store(self, always: bool = False) -> None:
@@ -264,7 +264,7 @@ class ZarrSeries(FileSeries):
             arr = self._array
             self._grid = arr.ndim > 2 and grid_of(arr, self._location.child(arr.path),
                                                   strict=self._strict) or False
-        return self._grid or None
+        return self._grid if isinstance(self._grid, ChunkGrid) else None
 
     def read(self, frames: FrameSelection, region: Region) -> np.ndarray:
         try:
@@ -463,15 +463,20 @@ def _frames_array(location: Location, path: str, mode: str, name: str | None,
     import zarr
 
     store = location.zarr_store(read_only=mode == "r")
+    how: Literal["r", "r+"] = "r+" if mode == "r+" else "r"
     kind = (root or {}).get("node_type")
     committed = _committed(root, version)
+    node: Any
     if committed is not None:  # an object store's version: the root's document is read
-        node = zarr.open_group(store, path=committed, mode=mode, zarr_format=3)
+        node = zarr.open_group(store, path=committed, mode=how, zarr_format=3)
         record = node.attrs.get(ATTR)
     else:  # the kind of node is known from the root's zarr.json: no probing for others
-        opener = {"group": zarr.open_group, "array": zarr.open_array}.get(kind or "")
-        node = opener(store, mode=mode, zarr_format=3) if opener is not None else \
-            zarr.open(store, mode=mode)
+        if kind == "group":
+            node = zarr.open_group(store, mode=how, zarr_format=3)
+        elif kind == "array":
+            node = zarr.open_array(store, mode=how, zarr_format=3)
+        else:
+            node = zarr.open(store, mode=how)
         if isinstance(node, zarr.Array):
             return node, lambda: dict(node.attrs), None
         node, record = follow(node, version)

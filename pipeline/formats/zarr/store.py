@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
@@ -31,7 +31,7 @@ METADATA_FILES = ("zarr.json", ".zgroup", ".zarray")
 """What makes a directory a Zarr node (format 3, or format 2's group or array)."""
 
 
-def open_group(location: Location, mode: str = "r") -> Any:
+def open_group(location: Location, mode: Literal["r", "r+", "w"] = "r") -> Any:
     """zarr-python's group at ``location`` (``mode`` as ``zarr.open_group`` takes it)."""
     import zarr
 
