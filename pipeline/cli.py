@@ -27,7 +27,7 @@ import numpy as np
 
 import pipeline
 from ops import require
-from pipeline import _progress, errors, pipelinefile, runner, stats
+from pipeline import _progress, errors, pipelinefile, runner, stats, storage
 from pipeline.cli_args import (
     check_output,
     chosen_stats,
@@ -103,6 +103,7 @@ def cmd_run(args: argparse.Namespace, client: Any) -> int:
         spec = pipelinefile.load(args.pipeline)
         if args.overwrite and "output" in spec:
             spec["output"]["overwrite"] = True
+        spec = pipelinefile.with_storage_options(spec, args.storage_options)
         series = pipelinefile.build(spec)
     return _write(series, spec, args, client)
 
@@ -122,6 +123,7 @@ def cmd_process(args: argparse.Namespace, client: Any) -> int:
         if args.levels:
             raw["output"]["options"] = {"levels": args.levels}
         spec = pipelinefile.validate(raw, where="command line")
+        spec = pipelinefile.with_storage_options(spec, args.storage_options)
         series = pipelinefile.build(spec)
     return _write(series, spec, args, client)
 
@@ -143,7 +145,7 @@ def _write(series: Any, spec: dict[str, Any], args: argparse.Namespace, client: 
 
 def cmd_info(args: argparse.Namespace, client: Any) -> int:
     with _input():
-        series = pipeline.open(args.path, format=args.format)
+        series = _open(args)
     info = describe(series)
     if args.pipeline:
         with _input():
@@ -167,9 +169,17 @@ def cmd_info(args: argparse.Namespace, client: Any) -> int:
     return 0
 
 
+def _open(args: argparse.Namespace) -> Any:
+    """The series ``args.path`` names, a URL's with ``--storage-options``."""
+    options = {} if storage.is_local(args.path) or not args.storage_options else \
+        {"storage_options": args.storage_options}
+    return pipeline.open(args.path, format=args.format, **options)
+
+
 def _rerun_name(path: str) -> str:
     """``x.zarr`` -> ``x.rerun.zarr``: beside the store, with an extension a writer knows."""
-    root, ext = os.path.splitext(os.path.abspath(path.rstrip("/\\")))
+    name = path.rstrip("/\\")
+    root, ext = os.path.splitext(os.path.abspath(name) if storage.is_local(name) else name)
     return f"{root}.rerun{ext or '.zarr'}"
 
 
@@ -185,6 +195,9 @@ def describe(series: Any) -> dict[str, Any]:
         info["chunks"] = list(arr.chunks)
         info["shards"] = list(arr.shards) if arr.shards else None
         info["codec"] = ", ".join(_codec_text(c) for c in arr.compressors) or "none"
+        if series.store_version is not None:  # an object store's: the one read
+            info["version"] = series.store_version
+            info["versions kept"] = series.versions_kept
     else:
         info["chunks"] = series.frame_chunk
     info["size"] = f"{_bytes_text(series.nbytes)} uncompressed"
@@ -245,7 +258,7 @@ def cmd_stats(args: argparse.Namespace, client: Any) -> int:
         if args.output and len(chosen) > 1 and not args.output.lower().endswith(".npz"):
             raise BadInputError(f"-o {args.output!r}: several statistics go to one .npz file "
                                 "(one array per statistic)")
-        series = pipeline.open(args.path, format=args.format)
+        series = _open(args)
         if args.nframes < 0 or args.nframes > len(series):
             raise BadInputError(f"--nframes {args.nframes} must be 0 (all) to {len(series)}")
         lazy = [stats.compute(c.stat, series, c.param, args.nframes, lazy=True)

@@ -8,6 +8,7 @@ commands.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import re
 from typing import Any, NamedTuple
@@ -193,6 +194,18 @@ def join_values(argv: list[str]) -> list[str]:
     return out
 
 
+def storage_options(text: str) -> dict[str, Any]:
+    """``--storage-options``: a JSON object."""
+    try:
+        value = json.loads(text)
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(f"{text!r:.80} is not JSON: {err}") from None
+    if not isinstance(value, dict):
+        raise argparse.ArgumentTypeError(f"{text!r:.80}: expected a JSON object "
+                                         "({\"key\": value, ...})")
+    return value
+
+
 def _epilog() -> str:
     ops_text = ", ".join(sorted(ops.registry))
     read = ", ".join(formats)
@@ -215,6 +228,11 @@ def make_parser() -> argparse.ArgumentParser:
                        help="start a local dask.distributed cluster of N workers")
     group.add_argument("-q", "--quiet", action="store_true", help="no progress, no summary")
     group.add_argument("--debug", action="store_true", help="show tracebacks of errors")
+    common.add_argument_group("storage").add_argument(
+        "--storage-options", type=storage_options, default={}, metavar="JSON",
+        help="options of the object store every URL given here (s3://...) is on, as a JSON "
+             "object: '{\"profile\": \"beamline\"}', '{\"endpoint_url\": \"https://...\"}'; "
+             "credentials are best left to the environment (AWS_*) or a profile")
 
     epilog = _epilog()
     parser = argparse.ArgumentParser(

@@ -46,7 +46,7 @@ import numpy as np
 import ops as _ops
 from ops import require
 import pipeline
-from pipeline import stats
+from pipeline import stats, storage
 from pipeline._yaml import load_yaml
 from pipeline.errors import OptionValueError, PipelineFileError, YAMLError
 from pipeline.processed import ProcessedImageSeries
@@ -224,9 +224,11 @@ def build(spec: Mapping[str, Any]) -> ImageSeries:
 
 
 def _path(path: str, base: str | None) -> str:
-    if base is None or "://" in path or os.path.isabs(path):
+    """``path`` as the pipeline file means it: a relative local path (``file://`` URLs too)
+    is relative to the file's folder; anything else as given."""
+    if base is None or storage.relative_path(path) is None:
         return path
-    return os.path.join(base, path)
+    return str(storage.locate(path, base=base).local)
 
 
 def _frame_list(value: Any, n: int, where: str) -> list[int] | None:
@@ -316,17 +318,34 @@ def _output_path(path: str, spec: Mapping[str, Any]) -> str:
 
     A pipeline file shared with a colleague must not write (or, with
     ``overwrite: true``, replace) anything outside its own folder unless it
-    says where in full.
+    says where in full: a relative path (or ``file://`` URL) that leads
+    outside it, through ``..`` or through a link inside it, is refused.
     """
     base = spec.get("base_dir")
-    full = _path(path, base)
-    if base is None or "://" in path or os.path.isabs(path):
-        return full
-    inside = os.path.normpath(full)
-    if os.path.commonpath([inside, os.path.normpath(base)]) != os.path.normpath(base):
+    if base is None or storage.relative_path(path) is None:
+        return path
+    folder, target = storage.locate(base), storage.locate(path, base=base)
+    if not folder.contains(target) or target == folder:
         raise _fail(spec["where"], f"output.path: {path!r} leads outside the pipeline file's "
-                    f"folder {base!r}; give an absolute path to write there")
-    return full
+                    f"folder {base!r} (to {target.url!r}); give an absolute path to write "
+                    "there")
+    return str(target.local)
+
+
+def with_storage_options(spec: dict[str, Any], storage_options: Mapping[str, Any]
+                         ) -> dict[str, Any]:
+    """``spec`` with ``storage_options`` given to its source and output where they are URLs
+    of a store (not local files) and say none of their own."""
+    if not storage_options:
+        return spec
+    for key in ("source", "output"):
+        section = spec.get(key)
+        if section is None or storage.is_local(section["path"]):
+            continue
+        options = dict(section.get("options") or {})
+        options.setdefault("storage_options", dict(storage_options))
+        spec[key] = {**section, "options": options}
+    return spec
 
 
 def run(spec_or_path: Any, **extra: Any) -> Any:

@@ -183,6 +183,23 @@ def is_url(text: str) -> bool:
     return _URL.match(text) is not None
 
 
+def is_local(text: str) -> bool:
+    """Whether ``text`` names a local file: a path, or a ``file://`` or ``local://`` URL."""
+    m = _URL.match(text)
+    return m is None or m[1].lower() in LOCAL_SCHEMES
+
+
+def relative_path(text: str) -> str | None:
+    """The relative local path ``text`` spells (a bare path or a ``file://`` URL), or None
+    when it names no local path relative to anything: an absolute path, a URL of another
+    scheme.  ``~`` counts as absolute."""
+    if not is_local(text):
+        return None
+    m = _URL.match(text)
+    rest = text if m is None else m[2]
+    return None if os.path.isabs(os.path.expanduser(rest)) else rest
+
+
 def locate(target: str | os.PathLike[str] | Location, storage_options: dict[str, Any] | None = None,
            *, base: str | None = None) -> Location:
     """The :class:`Location` ``target`` names.
@@ -221,8 +238,10 @@ def locate(target: str | os.PathLike[str] | Location, storage_options: dict[str,
                 f"storage_options={unused!r} apply to URLs (s3://, memory://, ...), "
                 f"not to the local path {text!r}; leave them out"
             )
-        rest = text if m is None else m[2]
-        if base is not None and not os.path.isabs(os.path.expanduser(rest)):
+        rest = relative_path(text)
+        if rest is None:
+            rest = text if m is None else m[2]
+        elif base is not None:
             rest = os.path.join(base, rest)
         return Location(LOCAL, LOCAL.canonical(rest), text)
     scheme = m[1].lower()
@@ -235,5 +254,5 @@ def locate(target: str | os.PathLike[str] | Location, storage_options: dict[str,
     return Location(backend, path, text)
 
 
-__all__ = ["BACKENDS", "LOCAL", "Backend", "Location", "Stat", "StorageError", "is_url",
-           "locate"]
+__all__ = ["BACKENDS", "LOCAL", "Backend", "Location", "Stat", "StorageError", "is_local",
+           "is_url", "locate", "relative_path"]

@@ -148,3 +148,50 @@ def test_statistic_by_alias_and_with_a_parameter(raw_store, tmp_path):
     darkened = raw_store.process([("dark", dark)])
     expected = darkened.process([("add", stats.percentile(darkened, 75))])
     np.testing.assert_array_equal(ps[4], expected[4])
+
+
+def _victim(path):
+    """A complete store outside the pipeline file's folder, and its bytes."""
+    store = pipeline.write(pipeline.synthetic(4, (8, 8)), path)
+    return np.asarray(store).tobytes()
+
+
+@pytest.mark.parametrize("spelled", ["../victim.zarr", "file://../victim.zarr",
+                                     "local://../victim.zarr", "sub/../../victim.zarr",
+                                     "link/victim.zarr", "storelink"])
+def test_a_relative_output_never_leads_outside_the_files_folder(raw_store, tmp_path, spelled):
+    folder = tmp_path / "shared"
+    folder.mkdir()
+    (folder / "sub").mkdir()
+    before = _victim(tmp_path / "victim.zarr")
+    (folder / "link").symlink_to(tmp_path)  # as an unpacked archive may hold
+    (folder / "storelink").symlink_to(tmp_path / "victim.zarr")
+    _write_yaml(folder / "p.yaml", f"source: {raw_store.path}\n"
+                f"output: {{path: '{spelled}', overwrite: true}}\n")
+    with pytest.raises(PipelineFileError, match="leads outside the pipeline file's folder"):
+        pipelinefile.run(folder / "p.yaml")
+    assert np.asarray(pipeline.open(tmp_path / "victim.zarr")).tobytes() == before
+
+
+@pytest.mark.parametrize("spelled", ["out.zarr", "file://out.zarr", "sub/../out.zarr",
+                                     "local://./out.zarr"])
+def test_relative_outputs_inside_the_folder_are_written_there(raw_store, tmp_path, spelled,
+                                                              monkeypatch):
+    folder = tmp_path / "shared"
+    folder.mkdir()
+    (folder / "sub").mkdir()
+    monkeypatch.chdir(tmp_path)  # never relative to the working directory
+    _write_yaml(folder / "p.yaml", f"source: {raw_store.path}\noutput: '{spelled}'\n")
+    pipelinefile.run(folder / "p.yaml")
+    assert np.asarray(pipeline.open(folder / "out.zarr")).tobytes() == \
+        np.asarray(raw_store).tobytes()
+    assert not (tmp_path / "out.zarr").exists()
+
+
+def test_a_relative_file_url_source_is_relative_to_the_file(raw_store, tmp_path, monkeypatch):
+    folder = tmp_path / "shared"
+    folder.mkdir()
+    monkeypatch.chdir(folder)  # file://raw.zarr would be shared/raw.zarr from here
+    _write_yaml(tmp_path / "p.yaml", "source: file://raw.zarr\noutput: out.zarr\n")
+    pipelinefile.run(tmp_path / "p.yaml")
+    assert len(pipeline.open(tmp_path / "out.zarr")) == len(raw_store)

@@ -256,6 +256,24 @@ class ZarrSeries(FileSeries):
         """Where the store is."""
         return self._location
 
+    @property
+    def store_version(self) -> str | None:
+        """The version of the store this series reads: on an object store, the one
+        committed when it was opened (or ``version=``); None for a store that keeps no
+        versions (a local one is replaced whole)."""
+        self._array  # noqa: B018  (the store opened)
+        root = self._root()
+        return _committed(None if root is None else root[0], self._version)
+
+    @property
+    def versions_kept(self) -> list[str]:
+        """Older versions the store keeps besides the committed one (``keep_versions=``),
+        any of which ``version=`` opens."""
+        root = self._root()
+        record = ((root[0] if root else {}).get("attributes") or {}).get(ATTR)
+        kept = record.get("kept") if isinstance(record, dict) else None
+        return [name for name in kept or [] if isinstance(name, str)]
+
     # -- reading ---------------------------------------------------------------------
 
     @property
