@@ -110,7 +110,7 @@ class HDF5Series(FileSeries):
         # whole frames are asked without in-frame slices: h5py's fastest selection
         index = () if region == self.spec.full_region else region_index(region)
         dspath = posixpath.join(self._group, self._dataname)
-        with self.lock:  # one handle per series; h5py serialises calls anyway
+        with self.lock, _h5.reading(self._path):  # one handle per series (h5py serialises)
             # a dataset lookup costs more than reading a small frame: once per handle
             ds = self.from_handle(dspath, lambda f: f[dspath])
             if self._ndim == 2:
