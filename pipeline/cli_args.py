@@ -11,7 +11,7 @@ import argparse
 import json
 import os
 import re
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, NoReturn
 
 import ops
 from pipeline import stats
@@ -218,8 +218,16 @@ class _Formatter(argparse.RawDescriptionHelpFormatter):
     """Keeps the epilog's lines (ops, formats) as written."""
 
 
+class _Parser(argparse.ArgumentParser):
+    """Errors in one line and where to look, as careful Unix tools say them (not the usage)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message}\nTry '{self.prog} --help' for more "
+                     "information.\n")
+
+
 def make_parser() -> argparse.ArgumentParser:
-    common = argparse.ArgumentParser(add_help=False)
+    common = _Parser(add_help=False)
     group = common.add_argument_group("evaluation")
     where = group.add_mutually_exclusive_group()
     where.add_argument("--scheduler", metavar="ADDRESS",
@@ -235,7 +243,7 @@ def make_parser() -> argparse.ArgumentParser:
              "credentials are best left to the environment (AWS_*) or a profile")
 
     epilog = _epilog()
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="lazyseries", formatter_class=_Formatter, epilog=epilog,
         description="Process series of images lazily: run a pipeline file, process a series\n"
                     "with ops, describe a series, compute statistics over its frames.")

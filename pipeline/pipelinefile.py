@@ -131,6 +131,10 @@ def _section(value: Any, known: tuple[str, ...], where: str, at: str) -> dict[st
     options = value.get("options", {}) or {}
     if not isinstance(options, Mapping):
         raise _fail(where, f"{at}.options: expected a mapping, got {options!r:.80}")
+    clash = [k for k in options if k in known]
+    if clash:  # said twice: which would win is a guess
+        raise _fail(where, f"{at}.options: {clash[0]!r} is a key of {at} itself; give it "
+                    f"once, as {at}.{clash[0]}")
     return {**value, "options": dict(options)}
 
 
@@ -269,6 +273,9 @@ def _param(param: Any, series: ImageSeries, base: str | None, where: str, at: st
         return loaded[path]
     if isinstance(param, Mapping) and "stat" in param:
         stat, value = _stat_of(param)
+        if param.get("nframes", 0) > len(series):  # hexrd's library clips; a file says what
+            raise _fail(where, f"{at}.nframes: {param['nframes']} frames asked of a source "
+                        f"of {len(series)}; give at most {len(series)} (0: all)")
         if not compute_stats:  # a stand-in of the right shape, to check the chain first
             lead = stat.lead(value) if isinstance(stat, stats.BandStatistic) else ()
             return np.zeros((*lead, *series.shape), np.float64)

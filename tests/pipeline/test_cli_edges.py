@@ -52,6 +52,25 @@ def test_bad_process_input_writes_nothing(args, message, src, tmp_path, capsys, 
     assert sorted(os.listdir(tmp_path)) == ["src.zarr"]
 
 
+@pytest.mark.parametrize(("args", "prog"), [(["--frames", "a,b"], "lazyseries process"),
+                                            (["--levels", "x"], "lazyseries process"),
+                                            (["--bogus"], "lazyseries")])
+def test_a_bad_argument_is_one_line_and_where_to_look(args, prog, src, tmp_path, capsys):
+    with pytest.raises(SystemExit) as exit_:
+        run(capsys, "process", src[0], tmp_path / "o.zarr", *args)
+    err = capsys.readouterr().err
+    assert exit_.value.code == 2 and "usage:" not in err
+    first, hint = err.splitlines()
+    assert first.startswith(f"{prog}: error: ") and args[0] in first
+    assert hint == f"Try '{prog} --help' for more information."
+
+
+def test_a_statistic_over_more_frames_than_the_source_has(src, tmp_path, capsys):
+    code, _, err = run(capsys, "process", src[0], tmp_path / "o.zarr", "--op", "dark=median:11")
+    assert code == 2 and "11 frames asked of a source of 10; give at most 10" in err
+    assert not (tmp_path / "o.zarr").exists()
+
+
 def test_negative_frames_count_from_the_end(src, tmp_path, capsys):
     code, _, err = run(capsys, "process", src[0], tmp_path / "o.zarr", "--frames", "-1,-3", "-q")
     assert code == 0, err
