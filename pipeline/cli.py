@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import importlib
+import importlib.util
 import json
 import logging
 import os
@@ -325,6 +327,8 @@ COMMANDS = {"run": cmd_run, "process": cmd_process, "info": cmd_info, "stats": c
 def main(argv: Sequence[str] | None = None) -> int:
     args = make_parser().parse_args(join_values(list(sys.argv[1:] if argv is None else argv)))
     try:
+        for name in args.imports:
+            import_plugin(name)
         with runner.scheduler(args.scheduler, args.workers, quiet=args.quiet,
                               timeout=SCHEDULER_TIMEOUT) as client:
             if args.command == "demo":
@@ -341,6 +345,32 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"lazyseries: error: {text}", file=sys.stderr)
         return exit_code(err)
     return 130  # pragma: no cover  (_interrupted does not return)
+
+
+def import_plugin(name: str) -> None:
+    """``--import``: the module ``name`` (on the Python path), or the ``.py`` file ``name``,
+    imported for what it registers.  A file is imported under its stem, as ``python
+    file.py`` would see it, once."""
+    try:
+        if not name.endswith(".py"):
+            importlib.import_module(name)
+            return
+        stem = os.path.splitext(os.path.basename(name))[0]
+        found = importlib.util.spec_from_file_location(stem, os.path.abspath(name))
+        if found is None or found.loader is None or not os.path.isfile(name):
+            raise FileNotFoundError(f"no such file: {name!r}")
+        if stem in sys.modules:
+            raise ImportError(f"a module named {stem!r} is imported already; rename the file")
+        module = importlib.util.module_from_spec(found)
+        sys.modules[stem] = module
+        try:
+            found.loader.exec_module(module)
+        except BaseException:
+            del sys.modules[stem]
+            raise
+    except Exception as err:  # noqa: BLE001  (whatever the user's module raises)
+        # the message says it all: the command line prints a BadInputError's cause instead
+        raise BadInputError(f"--import {name!r}: {type(err).__name__}: {err}") from None
 
 
 def _interrupted() -> None:

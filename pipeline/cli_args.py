@@ -236,6 +236,11 @@ def make_parser() -> argparse.ArgumentParser:
                        help="start a local dask.distributed cluster of N workers")
     group.add_argument("-q", "--quiet", action="store_true", help="no progress, no summary")
     group.add_argument("--debug", action="store_true", help="show tracebacks of errors")
+    common.add_argument_group("plugins").add_argument(
+        "--import", dest="imports", action="append", default=[], metavar="MODULE",
+        help="import a module (a name on the Python path, or a .py file) before anything "
+             "else, for the ops it registers (ops.register); repeatable. Installed "
+             "packages offer ops through the 'lazyseries.ops' entry points without it")
     common.add_argument_group("storage").add_argument(
         "--storage-options", type=storage_options, default={}, metavar="JSON",
         help="options of the object store every URL given here (s3://...) is on, as a JSON "
