@@ -106,7 +106,7 @@ def cmd_run(args: argparse.Namespace, client: Any) -> int:
         if args.overwrite and "output" in spec:
             spec["output"]["overwrite"] = True
         spec = pipelinefile.with_storage_options(spec, args.storage_options)
-        series = pipelinefile.build(spec)
+        series = pipelinefile.build(spec, check_output=True)
     return _write(series, spec, args, client)
 
 
@@ -126,7 +126,7 @@ def cmd_process(args: argparse.Namespace, client: Any) -> int:
             raw["output"]["options"] = {"levels": args.levels}
         spec = pipelinefile.validate(raw, where="command line")
         spec = pipelinefile.with_storage_options(spec, args.storage_options)
-        series = pipelinefile.build(spec)
+        series = pipelinefile.build(spec, check_output=True)
     return _write(series, spec, args, client)
 
 

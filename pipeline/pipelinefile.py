@@ -46,7 +46,7 @@ import numpy as np
 import ops as _ops
 from ops import require
 import pipeline
-from pipeline import stats, storage
+from pipeline import persist, stats, storage
 from pipeline._yaml import load_yaml
 from pipeline.errors import OptionValueError, PipelineFileError, YAMLError
 from pipeline.processed import ProcessedImageSeries
@@ -196,11 +196,13 @@ def _check_frames(value: Any, where: str) -> list[int] | str:
 # -- building the series -------------------------------------------------------------------
 
 
-def build(spec: Mapping[str, Any]) -> ImageSeries:
+def build(spec: Mapping[str, Any], *, check_output: bool = False) -> ImageSeries:
     """The processed series ``spec`` describes (validated spec from :func:`load`/:func:`validate`).
 
     Every op is checked against the frames it will meet before any statistic
-    is computed, so a bad op late in the chain fails without reading a frame.
+    is computed, so a bad op late in the chain fails without reading a frame;
+    with ``check_output``, so is the output (format, options, an existing
+    target: what the write would refuse before its first frame).
     """
     where, base = spec["where"], spec.get("base_dir")
     src = spec["source"]
@@ -224,7 +226,11 @@ def build(spec: Mapping[str, Any]) -> ImageSeries:
                 ps = ProcessedImageSeries(ps, [(op["name"], param)])
             except (ValueError, TypeError, KeyError) as err:
                 raise _fail(where, f"ops[{i}]: {err}") from err
-    return ps if frames is None else ProcessedImageSeries(ps, (), frame_list=frames)
+        if frames is not None:
+            ps = ProcessedImageSeries(ps, (), frame_list=frames)
+        if check_output and not (has_stats and compute_stats):  # before any statistic
+            _check_output(ps, spec)
+    return ps
 
 
 def _path(path: str, base: str | None) -> str:
@@ -309,15 +315,26 @@ def compute_stat(series: ImageSeries, param: Mapping[str, Any]) -> np.ndarray:
 
 def write_output(series: ImageSeries, spec: Mapping[str, Any], **extra: Any) -> Any:
     """Write ``series`` where ``spec["output"]`` says; ``extra`` goes to the writer."""
+    path, options = _output(spec)
+    return pipeline.write(series, path, **options, **extra)
+
+
+def _check_output(series: ImageSeries, spec: Mapping[str, Any]) -> None:
+    path, options = _output(spec)
+    persist.check(series, path, **options)
+
+
+def _output(spec: Mapping[str, Any]) -> tuple[str, dict[str, Any]]:
+    """The path and the writer's options of ``spec["output"]``."""
     out = spec.get("output")
     if out is None:
         raise _fail(spec["where"], "output: missing; give the path to write to")
     options = dict(out.get("options", {}))
     if "codec" in out:
         options["codec"] = out["codec"]
-    return pipeline.write(series, _output_path(out["path"], spec),
-                          format=out.get("format"), overwrite=out.get("overwrite", False),
-                          **options, **extra)
+    return _output_path(out["path"], spec), {"format": out.get("format"),
+                                              "overwrite": out.get("overwrite", False),
+                                              **options}
 
 
 def _output_path(path: str, spec: Mapping[str, Any]) -> str:
@@ -363,7 +380,7 @@ def run(spec_or_path: Any, **extra: Any) -> Any:
         spec = dict(spec_or_path)
     else:
         spec = validate(spec_or_path)
-    return write_output(build(spec), spec, **extra)
+    return write_output(build(spec, check_output=True), spec, **extra)
 
 
 # -- from a store's provenance -------------------------------------------------------------

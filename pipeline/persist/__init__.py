@@ -30,14 +30,21 @@ import os
 from typing import Any
 
 from pipeline import storage
-from pipeline.errors import OptionValueError, SeriesTypeError, UnknownFormatError
+from pipeline.errors import (
+    OptionValueError,
+    SeriesTypeError,
+    StoreExistsError,
+    TargetRefusedError,
+    UnknownFormatError,
+)
 from pipeline.formats import Format, registry
 from pipeline.formats._encoding import FileEncoding
 from pipeline.persist.files import write_file
 from pipeline.persist.stores import write_store
+from pipeline.persist.target import refuse_cwd, refuse_foreign, refuse_source
 from pipeline.series import ImageSeries
 
-__all__ = ["write", "writer"]
+__all__ = ["check", "write", "writer"]
 
 
 def writer(path: str | os.PathLike[str] | storage.Location, format: str | None = None
@@ -74,12 +81,7 @@ def write(series: ImageSeries, path: str | os.PathLike[str] | storage.Location, 
     for name, value in (("overwrite", overwrite), ("compute", compute)):
         if not isinstance(value, bool):
             raise OptionValueError(f"{name}={value!r}: expected True or False")
-    given = path.text if isinstance(path, storage.Location) else path
-    fmt = writer(path, format)
-    text = fmt.target(given, options)  # hexrd's frame cache names its file with cache_file=
-    location = path if isinstance(path, storage.Location) and text == given else \
-        storage.locate(text, storage_options)
-    encoding = fmt.encoder(series, target=text, **options)
+    fmt, location, encoding = _encoding(series, path, format, storage_options, options)
     if isinstance(encoding, FileEncoding):
         if not compute or keep_versions or unsafe_conditional_writes:
             raise OptionValueError(
@@ -88,3 +90,47 @@ def write(series: ImageSeries, path: str | os.PathLike[str] | storage.Location, 
         return write_file(series, location, encoding, overwrite)
     return write_store(series, location, encoding, overwrite, compute, keep_versions,
                        unsafe_conditional_writes)
+
+
+def check(series: ImageSeries, path: str | os.PathLike[str] | storage.Location, /,
+          format: str | None = None, *, overwrite: bool = False,
+          storage_options: dict[str, Any] | None = None, **options: Any) -> None:
+    """Raise now what :func:`write` of ``series`` would refuse before computing a frame,
+    without claiming or writing anything: the format and its options, the metadata, and
+    the target (there already without ``overwrite``, not a container ``overwrite`` may
+    replace, a source of the series, the working directory).
+
+    For a series whose frames or parameters cost time to compute (a dark from a median),
+    a stand-in of the same shape, dtype and metadata is checked first; the write checks
+    again, under its claim.
+    """
+    _, location, encoding = _encoding(series, path, format, storage_options, options)
+    refuse_source(location, series)
+    refuse_cwd(location)
+    found = location.stat()
+    if found is None:
+        return
+    if isinstance(encoding, FileEncoding):
+        if found.is_dir:
+            raise TargetRefusedError(
+                f"{location.text!r} is a directory; a {encoding.format} file needs a file path")
+        refuse_foreign(location, encoding.format, encoding.is_container, location.path)
+    else:
+        refuse_foreign(location, encoding.format, encoding.is_container)
+        if encoding.resumable(location):
+            return
+    if not overwrite:
+        raise StoreExistsError.at(location.text)
+
+
+def _encoding(series: ImageSeries, path: str | os.PathLike[str] | storage.Location,
+              format: str | None, storage_options: dict[str, Any] | None,
+              options: dict[str, Any]) -> tuple[Format, storage.Location, Any]:
+    """The format, the target's location and the encoding of a write: every option and the
+    metadata checked."""
+    given = path.text if isinstance(path, storage.Location) else path
+    fmt = writer(path, format)
+    text = fmt.target(given, options)  # hexrd's frame cache names its file with cache_file=
+    location = path if isinstance(path, storage.Location) and text == given else \
+        storage.locate(text, storage_options)
+    return fmt, location, fmt.encoder(series, target=text, **options)

@@ -244,3 +244,22 @@ def test_ctrl_c_exits_130_with_one_line(tmp_path):
     out, err = proc.communicate(timeout=30)
     assert proc.returncode == 130, err
     assert err == "lazyseries: interrupted\n"
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["--codec", "nope"], "codec"),
+    (["--levels", "-1"], "levels"),
+    ([], "exists"),  # the output is there already, and no --overwrite
+])
+def test_output_checks_come_before_any_statistic(args, message, src, tmp_path, capsys,
+                                                 monkeypatch):
+    computed = []
+    real = pipeline.stats.compute
+    monkeypatch.setattr(pipeline.stats, "compute",
+                        lambda *a, **k: computed.append(a) or real(*a, **k))
+    out = tmp_path / "o.zarr"
+    if not args:
+        pipeline.write(pipeline.from_array(src[1]), out)
+    code, _, err = run(capsys, "process", src[0], out, "--op", "dark=median:5", *args)
+    assert code == 2 and message in err, err
+    assert computed == []  # refused before the median read a frame
