@@ -40,7 +40,7 @@ def check_output(path: str, fmt: str | None) -> str:
                     if any(text.endswith(e) for e in exts)), None)
     _, ext = os.path.splitext(os.path.basename(text))
     if fmt is not None:
-        name = formats.lookup(fmt).name
+        name = formats.lookup(fmt).name if fmt in formats else fmt
         if name not in known:
             raise UnknownFormatError(f"--format {fmt!r} has no writer; formats that write: "
                                      f"{sorted(known)}")
@@ -277,6 +277,11 @@ def make_parser() -> argparse.ArgumentParser:
     p.add_argument("--codec", help="the output's codec (Zarr: default, blosc-lz4, zstd, ...)")
     p.add_argument("--levels", type=int, default=0, metavar="N",
                    help="Zarr: N downsampled OME-Zarr levels beside the frames (default 0)")
+    p.add_argument("--dtype", metavar="DTYPE",
+                   help="the output's pixel type, e.g. uint16 after a dark subtraction: "
+                        "values rounded and held to its range (the op astype, last)")
+    p.add_argument("--threshold", type=float, metavar="T",
+                   help="frame caches (.npz, .fch5): keep only pixels above T")
     p.add_argument("--overwrite", action="store_true", help="replace an existing output")
 
     p = add("info", "describe a series")

@@ -26,6 +26,7 @@ many tasks: :mod:`pipeline.persist.stores`), the same call for every format.
 
 from __future__ import annotations
 
+import inspect
 import os
 from typing import Any
 
@@ -52,7 +53,11 @@ def writer(path: str | os.PathLike[str] | storage.Location, format: str | None =
     """The format a write of ``path`` uses (``format``, else by the path's extension, else
     Zarr), its optional packages imported; raise for one that only reads."""
     text = path.text if isinstance(path, storage.Location) else path
-    fmt = registry.lookup(format if format is not None else registry.writer_for(text))
+    name = format if format is not None else registry.writer_for(text)
+    if name not in registry:
+        raise UnknownFormatError(f"unknown format {name!r}; formats that write: "
+                                 f"{registry.writable()}")
+    fmt = registry.lookup(name)
     if fmt.writes is None:
         raise UnknownFormatError(f"format {fmt.name!r} can be read but not written; writable "
                                  f"formats: {registry.writable()}")
@@ -133,4 +138,22 @@ def _encoding(series: ImageSeries, path: str | os.PathLike[str] | storage.Locati
     text = fmt.target(given, options)  # hexrd's frame cache names its file with cache_file=
     location = path if isinstance(path, storage.Location) and text == given else \
         storage.locate(text, storage_options)
+    _check_options(fmt, options)
     return fmt, location, fmt.encoder(series, target=text, **options)
+
+
+def _check_options(fmt: Format, options: dict[str, Any]) -> None:
+    """Refuse options ``fmt``'s writer does not take, naming the ones it does."""
+    try:
+        params = list(inspect.signature(fmt.encoder).parameters.values())
+    except (TypeError, ValueError):  # no signature to read: the encoder decides
+        return
+    if any(p.kind is p.VAR_KEYWORD for p in params):
+        return
+    known = [p.name for p in params[1:] if p.kind is not p.POSITIONAL_ONLY and
+             p.name != "target"]
+    unknown = [k for k in options if k not in known]
+    if unknown:
+        raise OptionValueError(
+            f"the {fmt.name} writer takes no option {', '.join(f'{k}=' for k in unknown)}; "
+            f"its options are {', '.join(f'{k}=' for k in known) or 'none'}")

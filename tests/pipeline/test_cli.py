@@ -173,7 +173,7 @@ def test_a_pipeline_file_names_an_op_a_module_registers(raw, tmp_path, monkeypat
 
 @pytest.mark.parametrize(("name", "message"), [
     ("nosuch_module_xyz", "--import 'nosuch_module_xyz': ModuleNotFoundError"),
-    ("missing.py", "--import 'missing.py': FileNotFoundError"),
+    ("missing.py", "--import 'missing.py': no such file"),
     ("broken.py", "--import 'broken.py': ZeroDivisionError"),
 ])
 def test_a_module_that_cannot_be_imported_is_bad_input(raw, tmp_path, name, message):
