@@ -29,7 +29,7 @@ from ops import Region
 from pipeline.errors import NotASeriesError
 from pipeline.formats import _h5
 from pipeline.formats.base import FileSeries, frame_numbers, output
-from pipeline.series import FrameSelection, region_index
+from pipeline.series import FrameSelection, counted, region_index
 
 PART = re.compile(r"^data_(\d+)$")
 
@@ -277,7 +277,7 @@ class LinkedSeries(FileSeries):
 
     def __repr__(self) -> str:
         return (f"<LinkedSeries {self._path!r}:{self._group}/{{{self._names[0]}.."
-                f"{self._names[-1]}}}: {len(self)} frames of {self.shape} {self.dtype}>")
+                f"{self._names[-1]}}}: {counted(len(self), 'frame')} of {self.shape} {self.dtype}>")
 
 
 __all__ = ["LinkedSeries", "check_virtual_sources", "datasets_named", "find_frames", "locate"]

@@ -43,7 +43,7 @@ from pipeline.errors import (
 )
 from pipeline.formats import _h5
 from pipeline.formats.base import FileSeries, frame_by_frame
-from pipeline.series import region_index
+from pipeline.series import counted, region_index
 
 ENCODINGS = (None, "lz4", "bslz4", "bszstd", "csrnpz")
 """Values of ``compression_type`` that :func:`decompress_frame` decodes."""
@@ -296,7 +296,7 @@ class EigerStreamSeries(FileSeries):
         raise SeriesOptionError(f"{self.format_name} has no option {key!r} (it has none)")
 
     def __repr__(self) -> str:
-        return (f"<{type(self).__name__} {self._path!r}: {len(self)} frames of "
+        return (f"<{type(self).__name__} {self._path!r}: {counted(len(self), 'frame')} of "
                 f"{self.shape} {self.dtype}>")
 
 

@@ -52,7 +52,7 @@ from pipeline.formats._npzcache import (
 )
 from pipeline.formats._plugin import Format
 from pipeline.formats.base import FileSeries, FrameNumbers, frame_numbers
-from pipeline.series import FrameSelection, ImageSeries
+from pipeline.series import FrameSelection, ImageSeries, counted
 
 ZIP_SIGNATURE = b"PK\x03\x04"
 STYLES = ("npz", "fch5")
@@ -281,7 +281,7 @@ class FrameCacheSeries(FileSeries):
         return out
 
     def __repr__(self) -> str:
-        return (f"<FrameCacheSeries {self._path!r} ({self._style}): {len(self)} frames of "
+        return (f"<FrameCacheSeries {self._path!r} ({self._style}): {counted(len(self), 'frame')} of "
                 f"{self.shape} {self.dtype}>")
 
 

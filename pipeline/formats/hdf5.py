@@ -24,7 +24,7 @@ from pipeline.formats._encoding import FileEncoding
 from pipeline.formats._filewrite import frame_metadata
 from pipeline.formats._plugin import Format
 from pipeline.formats.base import FileSeries, frame_numbers, readable
-from pipeline.series import FrameSelection, ImageSeries, region_index
+from pipeline.series import FrameSelection, ImageSeries, counted, region_index
 
 DEFAULT_GROUP = "imageseries"
 DEFAULT_DATANAME = "images"
@@ -129,7 +129,7 @@ class HDF5Series(FileSeries):
 
     def __repr__(self) -> str:
         return (f"<HDF5Series {self._path!r}:{self._group}/{self._dataname}: "
-                f"{len(self)} frames of {self.shape} {self.dtype}>")
+                f"{counted(len(self), 'frame')} of {self.shape} {self.dtype}>")
 
 
 def _find_group(f: Any, dataname: str, filename: str) -> str:
