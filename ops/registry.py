@@ -59,7 +59,7 @@ class OpKind:
         caller's data.
     parse
         ``parse(param) -> param``: type checks and normalises the parameter on
-        its own (raise :class:`OpParameterError`).
+        its own (raise :class:`~ops.errors.OpParameterError`).
     validate
         ``validate(param, spec) -> param``: checks the parsed parameter against
         the incoming frame spec when the op joins a chain.
@@ -475,5 +475,5 @@ def register(name: str, func: Callable[..., np.ndarray] | None = None, **kwargs:
 
 
 def lookup(name: str) -> OpKind:
-    """The op kind registered under ``name``; :class:`UnknownOpError` if none."""
+    """The op kind registered under ``name``; :class:`~ops.errors.UnknownOpError` if none."""
     return registry.lookup(name)

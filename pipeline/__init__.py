@@ -13,6 +13,8 @@ persist results as Zarr stores that reopen as ordinary series::
 hexrd users switch with ``import pipeline as imageseries``.
 """
 
+from importlib.metadata import PackageNotFoundError as _NotInstalled, version as _version
+
 from pipeline import errors, formats, omega, process, stats
 from pipeline.disk import get_scratch_dir, materialize, set_scratch_dir
 from pipeline.formats.function import FunctionSeries, from_function
@@ -28,7 +30,11 @@ from pipeline.series import (
 from pipeline.stack import ImageStack
 from pipeline._synthetic import synthetic
 
-__version__ = "0.1.0"
+try:  # the one version: the installed distribution's (pyproject.toml)
+    __version__ = _version("lazyseries")
+except _NotInstalled:  # a source tree on sys.path, never installed
+    __version__ = "0+unknown"
+del _NotInstalled, _version
 
 __all__ = [
     "ArraySeries",
@@ -38,6 +44,7 @@ __all__ = [
     "OmegaImageSeries",
     "OmegaWedges",
     "ProcessedImageSeries",
+    "__version__",
     "as_series",
     "errors",
     "formats",

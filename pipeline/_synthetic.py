@@ -75,7 +75,7 @@ def synthetic(
 
     Frames are generated on demand (none is held in memory) and are the same
     for the same arguments.  ``metadata`` holds ``omega`` and the true
-    ``dark`` frame.  Other options are :class:`SyntheticDetector` fields.
+    ``dark`` frame.  Other options are ``SyntheticDetector`` fields.
     """
     det = SyntheticDetector(nframes=nframes, shape=tuple(shape), seed=seed, **options)  # type: ignore[arg-type]
     meta = {"omega": det.omega(), "dark": det.dark, "source": "synthetic detector", "seed": seed}

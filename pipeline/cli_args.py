@@ -14,7 +14,7 @@ import re
 from typing import Any, NamedTuple, NoReturn
 
 import ops
-from pipeline import stats
+from pipeline import __version__, stats
 from pipeline.formats import registry as formats
 from pipeline.errors import (
     BadInputError,
@@ -252,7 +252,7 @@ def make_parser() -> argparse.ArgumentParser:
         prog="lazyseries", formatter_class=_Formatter, epilog=epilog,
         description="Process series of images lazily: run a pipeline file, process a series\n"
                     "with ops, describe a series, compute statistics over its frames.")
-    parser.add_argument("--version", action="version", version=f"lazyseries {_version()}")
+    parser.add_argument("--version", action="version", version=f"lazyseries {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
 
     def add(name: str, text: str) -> argparse.ArgumentParser:
@@ -304,12 +304,3 @@ def make_parser() -> argparse.ArgumentParser:
     p.add_argument("--size", type=int, default=256)
     p.add_argument("--overwrite", action="store_true")
     return parser
-
-
-def _version() -> str:
-    from importlib.metadata import PackageNotFoundError, version
-
-    try:
-        return version("lazyseries")
-    except PackageNotFoundError:  # running from a source tree
-        return "unknown"

@@ -330,7 +330,7 @@ class SeriesTypeError(TypeError):
 
 
 class ClosedSeriesError(ValueError):
-    """A series used after :meth:`close` (a ValueError, as for a closed Python file)."""
+    """A series used after ``close()`` (a ValueError, as for a closed Python file)."""
 
     exit_code = 1
 

@@ -19,7 +19,7 @@ def write(series: ImageSeries, path: str | os.PathLike[str] | Location, /,
 
     ``overwrite=False`` (default) refuses an existing path and leaves it
     untouched; ``overwrite=True`` replaces only a series of the same format,
-    and only once the new one is complete (:mod:`pipeline.persist`).  Other
+    and only once the new one is complete (``pipeline.persist``).  Other
     options belong to the format's writer (for Zarr: ``codec``, ``chunks``,
     ``shards``, ``storage_options``, ``compute``).  Returns the written
     series reopened (Zarr with ``compute=False``: the task that writes it).

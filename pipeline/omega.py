@@ -211,7 +211,7 @@ class OmegaWedges:
     def omegas(self) -> np.ndarray:
         """``(nframes, 2)`` start and stop angle per frame.
 
-        Raises :class:`OmegaSeriesError` when the wedges do not cover exactly
+        Raises :class:`~pipeline.errors.OmegaSeriesError` when the wedges do not cover exactly
         ``nframes`` frames.
         """
         if self.nframes != self.wframes:

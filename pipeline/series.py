@@ -263,7 +263,8 @@ class ImageSeries(abc.ABC):
         return self._read_frame(self.frame_index(j), self.check_region(region))
 
     def check_region(self, region: Sequence[Sequence[int]]) -> Region:
-        """``region`` as a full :class:`ops.Region` of these frames (leading axes whole);
+        """``region`` as a full ``ops.Region`` (``(start, stop)`` per axis) of these frames
+        (leading axes whole);
         :class:`~pipeline.errors.RegionError` for a region not of integers within a frame."""
         return checked_region(region, self.shape)
 

@@ -88,11 +88,11 @@ class ImageStack(ImageSeries):
     ----------
     dtype
         The frames' dtype; default: the first frame's.  Frames of another
-        dtype are converted by :func:`convert`: a value the dtype cannot hold
+        dtype are converted by :func:`~pipeline.dtypes.convert`: a value the dtype cannot hold
         raises ValueError (no wrap-around, no silent clipping).
     max_memory_mb, max_memory_fraction
         The budget: MiB, or a fraction of the memory available when the stack
-        is made (default :data:`DEFAULT_MEMORY_FRACTION`).  Not both.
+        is made (default ``DEFAULT_MEMORY_FRACTION``).  Not both.
     scratch_dir
         Where the spill store's private directory is made; default:
         :func:`pipeline.get_scratch_dir`.

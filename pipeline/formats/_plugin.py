@@ -122,7 +122,7 @@ class Format:
             require_package(package, self.extra or "all", f"the {self.name!r} format")
 
     def claims(self, path: str | os.PathLike[str]) -> bool:
-        """Whether ``path`` ends with one of :attr:`extensions`."""
+        """Whether ``path`` ends with one of ``extensions``."""
         text = os.fspath(path).rstrip("/\\").lower()
         return any(text.endswith(ext) for ext in self.extensions)
 

@@ -249,7 +249,7 @@ class frame_by_frame:  # a decorator, named as one (like property)
 
     ``read_frame(series, j, region)`` gives frame ``j`` restricted to
     ``region``; the series' read hook calls it for each frame asked for, and
-    its :attr:`~pipeline.series.ImageSeries.frame_chunk` is 1.
+    its :attr:`~pipeline.ImageSeries.frame_chunk` is 1.
     """
 
     def __init__(self, read_frame: Callable[[Any, int, Region], np.ndarray]) -> None:

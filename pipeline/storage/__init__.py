@@ -202,7 +202,7 @@ def relative_path(text: str) -> str | None:
 
 def locate(target: str | os.PathLike[str] | Location, storage_options: dict[str, Any] | None = None,
            *, base: str | None = None) -> Location:
-    """The :class:`Location` ``target`` names.
+    """The :class:`~pipeline.storage.Location` ``target`` names.
 
     Parameters
     ----------

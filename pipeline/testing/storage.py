@@ -31,7 +31,7 @@ pytest = require("pytest", "testing", "the conformance classes of pipeline.testi
 
 
 class StoreConformance:
-    """Shared tests; :meth:`root` returns an empty location of the backend under test."""
+    """Shared tests; ``root`` returns an empty location of the backend under test."""
 
     conditional = True
     """Whether ``create`` and ``replace`` are atomic across threads of this process."""
