@@ -21,6 +21,7 @@ import os
 import re
 import subprocess
 import sys
+import textwrap
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -67,7 +68,8 @@ def blocks(text: str) -> list[Block]:
                                                 lines[end]):
             end += 1
         marker = NOT_RUN.match(lines[j - 1]) if j > 0 else None
-        found.append(Block(opening["info"].lower(), j + 2, "\n".join(lines[j + 1:end]),
+        found.append(Block(opening["info"].lower(), j + 2,
+                           textwrap.dedent("\n".join(lines[j + 1:end])),  # a list item's
                            None if marker is None else marker[1].strip()))
         j = end + 1
     return found
