@@ -14,7 +14,9 @@ autosummary, as in those projects, and myst-nb executes and renders the notebook
 from __future__ import annotations
 
 import pathlib
+import re
 import sys
+import warnings
 
 import pipeline
 
@@ -91,5 +93,22 @@ def _figures(app: object) -> None:
     _build_figures.main(HERE / "_generated")
 
 
+# Base classes state what an implementer owes in sections of their own ("Implementers owe",
+# "Implementers may also declare", ...), which numpydoc does not know and would drop: they
+# become rubrics before numpydoc reads the docstring.
+_IMPLEMENTERS = re.compile(r"^(?P<indent>\s*)(?P<title>Implementers [^\n]*)\n(?P=indent)-{3,}[ \t]*$",
+                           re.M)
+
+
+warnings.filterwarnings("ignore", "Unknown section Implementers", UserWarning)  # they are kept
+
+
+def _implementers(app: object, what: str, name: str, obj: object, options: object,
+                  lines: list[str]) -> None:
+    text = _IMPLEMENTERS.sub(r"\g<indent>.. rubric:: \g<title>\n", "\n".join(lines))
+    lines[:] = text.split("\n")
+
+
 def setup(app):  # noqa: ANN001, ANN201 (Sphinx's hook)
     app.connect("builder-inited", _figures)
+    app.connect("autodoc-process-docstring", _implementers, priority=100)  # before numpydoc

@@ -72,7 +72,7 @@ class ImageSeries(abc.ABC):
     ``read(frames, region)``
         An array ``(n, *region_shape)`` of the selected frames restricted to
         ``region`` (one ``(start, stop)`` pair per frame axis, already checked
-        against :attr:`shape`).  ``frames`` is a :data:`FrameSelection`: a
+        against :attr:`shape`).  ``frames`` is a ``FrameSelection``: a
         step-1 slice with in-range, non-negative bounds, or a 1-d int64 array
         of in-range indices.  Read only what is needed where the format allows.
 
@@ -82,9 +82,9 @@ class ImageSeries(abc.ABC):
     caller needs to probe a series with ``getattr``: :attr:`metadata`
     (``{}``), :attr:`frame_chunk` and :attr:`storage_chunks` (no storage
     chunking), :meth:`description` (the class name), :meth:`source_paths`
-    (none), and three hooks: :meth:`_dask_token` (a token per object),
-    :meth:`_as_dask` (no dask array of its own), :meth:`_in_memory` (False),
-    and the attribute :attr:`_axes` (the default axis names).  Callers use
+    (none), and three hooks: ``_dask_token()`` (a token per object),
+    ``_as_dask()`` (no dask array of its own), ``_in_memory()`` (False),
+    and the attribute ``_axes`` (the default axis names).  Callers use
     the public members built on the hooks (``tokenize(series)``,
     :meth:`to_dask`, :attr:`in_memory`, :attr:`axes`).  Members a format
     alone has (a Zarr store's array and provenance, a file's path) are on

@@ -69,9 +69,9 @@ class Format:
         default says it may be, and lets ``open`` decide.
     ``writes``, ``encoder(series, target, **options)``
         What the format writes, and how: :meth:`encoder` returns the encoding
-        :mod:`pipeline.persist` runs for every format alike, a
-        :class:`~pipeline.formats._encoding.FileEncoding` (``writes = "file"``:
-        one file) or a :class:`~pipeline.formats._encoding.StoreEncoding`
+        ``pipeline.persist`` runs for every format alike, a
+        :class:`~pipeline.formats.FileEncoding` (``writes = "file"``:
+        one file) or a ``StoreEncoding``
         (``writes = "store"``: a directory store of chunks); ``None``
         (default): read only.
     ``target(path, options)``, ``write_into(series, node, **options)``

@@ -58,7 +58,7 @@ class FormatConformance(SeriesConformance):
         a file of the format made in ``tmp_path`` (None for a format without
         files, whose ``open_options`` then say what to open), its frames as
         numpy and the metadata it holds.  A format that writes gets one from
-        ``pipeline.write`` of :meth:`sample_frames` and :attr:`sample_metadata`.
+        ``pipeline.write`` of :meth:`sample_frames` and ``sample_metadata``.
 
     Implementers may set
     --------------------
