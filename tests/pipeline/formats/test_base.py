@@ -4,11 +4,8 @@ from __future__ import annotations
 
 import contextlib
 import gc
-import glob  # noqa: F401  (the README example uses it)
 import os
-import pathlib
 import pickle
-import re
 
 import imageio.v3 as iio
 import numpy as np
@@ -17,7 +14,6 @@ import pytest
 import pipeline
 from pipeline.formats import registry
 from pipeline.formats.base import OPEN_STATE, FileSeries, frame_by_frame
-from pipeline.testing import SeriesConformance
 
 from ._data import frames
 from .test_detector import write_ge
@@ -253,21 +249,3 @@ def test_a_collected_tiff_series_leaves_no_file_open(tmp_path):
     del s
     gc.collect()
     assert fh.closed
-
-
-# -- the README's example of a file format ------------------------------------------------
-
-
-README = (pathlib.Path(__file__).resolve().parents[3] / "README.md").read_text()
-# the README's NpyStackSeries, defined here from the README's own text (a module-level class,
-# so that it pickles)
-exec(re.search(r"```python\n(class NpyStackSeries.*?)```", README, re.DOTALL)[1])  # noqa: S102
-
-
-class TestReadmeExample(SeriesConformance):
-    def make(self, tmp_path):
-        data = frames(4, (9, 11), "int16")
-        (tmp_path / "stack").mkdir()
-        for j, frame in enumerate(data):
-            np.save(tmp_path / "stack" / f"f{j}.npy", frame)
-        return NpyStackSeries(str(tmp_path / "stack")), data, {}  # noqa: F821
