@@ -20,7 +20,7 @@ import numpy as np
 from ops import FrameSpec, Op, OpKind, OpParameterError, Region, Registry
 from ops.registry import check_result
 from pipeline import _carried, microscopy
-from pipeline._selection import FrameSelection, SeriesLike, region_index
+from pipeline._selection import FrameSelection, SeriesLike, check_open, region_index
 
 
 class Plan(NamedTuple):
@@ -102,7 +102,9 @@ def run_block(
     dtype: np.dtype | None = None,
 ) -> np.ndarray:
     """Read ``frames`` of ``source`` within ``region`` and run ``chain`` on them: one fused task."""
-    block = raw = _carried.unwrap(source).read(frames, region)
+    series = _carried.unwrap(source)
+    check_open(series)
+    block = raw = series.read(frames, region)
     block = apply(chain, block)
     if dtype is not None and block.dtype != dtype:
         _blame(raw, chain, block, dtype)
