@@ -12,6 +12,7 @@ carries metadata through a chain and a selection of frames.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from typing import Any, NamedTuple
 
@@ -46,10 +47,19 @@ def build_chain(
     for position, item in enumerate(oplist):
         op = _as_op(item, registry, position)
         op = op.validate(spec)
-        spec = op.resolve(spec)
+        spec = _named_like(op.resolve(spec), spec)
         chain.append(op)
         specs.append(spec)
     return tuple(chain), tuple(specs)
+
+
+def _named_like(out: FrameSpec, spec: FrameSpec) -> FrameSpec:
+    """``out`` with the axis and channel names of ``spec`` where an op that keeps the frame's
+    dimensions gives none (axes keep their names by position, as a transpose's do)."""
+    if out.axes is not None or spec.axes is None or len(out.shape) != len(spec.shape):
+        return out
+    channels = out.channels if out.channels is not None else spec.channels
+    return dataclasses.replace(out, axes=spec.axes, channels=channels)
 
 
 def _as_op(item: Any, registry: Registry, position: int) -> Op:

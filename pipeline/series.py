@@ -30,7 +30,7 @@ import numpy as np
 
 import ops as _ops
 from ops import FrameSpec, Op, Region
-from pipeline import _metacopy, display, graph, interop, plan, regions
+from pipeline import _metacopy, display, graph, interop, microscopy, plan, regions
 from pipeline._selection import (
     FrameSelection,
     as_selection,
@@ -367,6 +367,15 @@ def region_plan(series: ImageSeries, region: Region | None) -> tuple[Region, tup
     return (series.spec.full_region if region is None else region), ()
 
 
+def named_spec(series: ImageSeries) -> FrameSpec:
+    """``series.spec`` with its frames' axis names and, for frames with channels, their names
+    (what ops acting on a named axis or channel look for)."""
+    axes = series.axes[1:]
+    names = microscopy.channel_names(series.metadata, axes, series.shape) if "C" in axes else None
+    channels = None if names is None else tuple(names)
+    return FrameSpec(series.shape, series.dtype, axes=axes, channels=channels)
+
+
 PLAN_CACHE_SIZE = 64
 """Regions whose push-down plan a processed series keeps (``ps[j]`` uses one)."""
 
@@ -424,7 +433,7 @@ class ProcessedImageSeries(ImageSeries):
             inner_frames, inner_chain, inner_specs = series._frames, series._chain, series._specs
         else:
             registry, source = _ops.registry.child(), series
-            inner_frames, inner_chain, inner_specs = None, (), (series.spec,)
+            inner_frames, inner_chain, inner_specs = None, (), (named_spec(series),)
         chain, specs = plan.build_chain(oplist, inner_specs[-1], registry)
         self._registry: _ops.Registry = registry
         self._source: ImageSeries = source
@@ -490,8 +499,10 @@ class ProcessedImageSeries(ImageSeries):
 
     @property
     def _axes(self) -> str:  # type: ignore[override]
-        # the source's names while the chain keeps the frame's dimensions (see ImageSeries.axes)
-        return self._source.axes
+        # the names the chain gives its frames, else the source's while the chain keeps the
+        # frame's dimensions (see ImageSeries.axes)
+        named = self._specs[-1].axes
+        return self._source.axes if named is None else "T" + named
 
     @property
     def frame_list(self) -> np.ndarray | None:
