@@ -70,7 +70,8 @@ def _at(op: str, letter: str, at: int, spec: FrameSpec) -> int:
     return at
 
 
-def _checked(op: str, letter: str, at: int, index: Index, spec: FrameSpec) -> tuple[str, int, Index]:
+def _checked(op: str, letter: str, at: int, index: Index, spec: FrameSpec
+             ) -> tuple[str, int, Index]:
     n = spec.shape[_at(op, letter, at, spec)]
     for i in (index,) if isinstance(index, int) else index:
         if not 0 <= i < n:
@@ -154,7 +155,8 @@ def _channel_index(value: int | str, spec: FrameSpec) -> int:
         return value
     names = spec.channels or ()
     if value not in names:
-        known = f"the channels are {list(names)}" if names else "the frames' channels have no names"
+        known = (f"the channels are {list(names)}" if names
+                 else "the frames' channels have no names")
         raise param_error("channel", f"no channel named {value!r}: {known}; give a name or an "
                           "index")
     return names.index(value)

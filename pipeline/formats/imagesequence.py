@@ -1,4 +1,4 @@
-"""Image files as frames, as pims' ``ImageSequence`` takes them: a file, a glob, a directory, a zip.
+"""Image files as frames, as pims' ``ImageSequence`` takes them: file, glob, directory, zip.
 
 ``open("frame.png")`` is a series of one frame; ``open("frames/*.png")``,
 ``open("frames/")`` and ``open("frames.zip")`` are a frame per file, in
