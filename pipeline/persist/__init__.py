@@ -33,7 +33,9 @@ from pipeline import storage
 from pipeline.errors import OptionValueError, SeriesTypeError, UnknownFormatError
 from pipeline.formats import Format, registry
 from pipeline.formats._encoding import FileEncoding
+from pipeline.formats.live.growth import live_source
 from pipeline.persist.files import write_file
+from pipeline.persist.live import LiveProgress, write_live
 from pipeline.persist.stores import write_store
 from pipeline.series import ImageSeries
 
@@ -56,7 +58,7 @@ def writer(path: str | os.PathLike[str] | storage.Location, format: str | None =
 def write(series: ImageSeries, path: str | os.PathLike[str] | storage.Location, /, format: str | None = None,
           *, overwrite: bool = False, storage_options: dict[str, Any] | None = None,
           compute: bool = True, keep_versions: int = 0, unsafe_conditional_writes: bool = False,
-          **options: Any) -> Any:
+          progress: LiveProgress | None = None, **options: Any) -> Any:
     """Persist ``series`` at ``path`` in ``format`` (inferred from the path when not given).
 
     See :func:`pipeline.write`; ``options`` belong to the format's encoder.
@@ -80,6 +82,18 @@ def write(series: ImageSeries, path: str | os.PathLike[str] | storage.Location, 
     location = path if isinstance(path, storage.Location) and text == given else \
         storage.locate(text, storage_options)
     encoding = fmt.encoder(series, target=text, **options)
+    if live_source(series) is not None:
+        if isinstance(encoding, FileEncoding) or not compute or keep_versions or \
+                unsafe_conditional_writes:
+            raise OptionValueError(
+                f"{given!r}: a live series is written to a Zarr store as its frames arrive, "
+                "from this process: name the target .zarr, without compute=False, "
+                "keep_versions= or unsafe_conditional_writes=")
+        return write_live(series, location, encoding, overwrite, progress)
+    if progress is not None:
+        raise OptionValueError("progress= follows a live series' write; a finished series "
+                               "is written through dask, whose progress pipeline._progress "
+                               "follows")
     if isinstance(encoding, FileEncoding):
         if not compute or keep_versions or unsafe_conditional_writes:
             raise OptionValueError(

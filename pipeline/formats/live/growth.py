@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 
 from pipeline.errors import OptionValueError
+from pipeline.series import ImageSeries, plan_of
 
 POLL = 0.01
 """Seconds between the first looks at a growing source (a file, a store)."""
@@ -114,6 +115,12 @@ class Growing(abc.ABC):
         """Whether the source is complete (as of the last :meth:`refresh`)."""
 
     @property
+    def growing(self) -> bool:
+        """Whether this series grows (a format whose series may or may not, such as a store
+        that was being written when it was opened, says which)."""
+        return True
+
+    @property
     def ended_by(self) -> str | None:
         """What ended it: ``"end"`` (the source said so), ``"count"``, ``"marker"``,
         ``"idle"``; None while it runs."""
@@ -189,6 +196,13 @@ class Watch:
         return self.count
 
 
+def live_source(series: Any) -> Growing | None:
+    """The growing source ``series`` reads (itself, or the source of a processed series), or
+    None for a series that does not grow."""
+    source = plan_of(series).source if isinstance(series, ImageSeries) else series
+    return source if isinstance(source, Growing) and source.growing else None
+
+
 def as_ranges(frames: np.ndarray) -> list[list[int]]:
     """Sorted frame numbers as ``[start, stop)`` runs: how a record lists lost frames."""
     frames = np.unique(np.asarray(frames, np.int64))
@@ -205,4 +219,4 @@ def from_ranges(runs: Any) -> np.ndarray:
 
 
 __all__ = ["DEFAULT_IDLE", "EndRule", "Growing", "LiveStatus", "Watch", "as_ranges",
-           "end_rule", "from_ranges"]
+           "end_rule", "from_ranges", "live_source"]

@@ -31,6 +31,7 @@ from typing import Any
 import numpy as np
 
 from ops import require
+from pipeline.errors import LiveTimeoutError
 from pipeline.formats.live import dectris
 
 SERIES_UNIQUE_ID = "01LAZYSERIESREPLAY0000000000"
@@ -165,6 +166,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--shape", default="512,1028", help="rows,cols of the generated frames")
     p.add_argument("--dtype", default="uint16")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--distinct", type=int, default=16, help="patterns cycled (all frames "
+                   "differ when it is --frames)")
     p.add_argument("--source", help="send the frames of this series instead (any lazyseries "
                                     "opens)")
     p.add_argument("--rate", type=float, default=0.0, help="frames/s (0: as fast as taken)")
@@ -194,7 +197,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         pixels = np.asarray(open_series(args.source))
     else:
         shape = tuple(int(n) for n in args.shape.split(","))
-        pixels = frames(args.frames, shape, args.dtype, args.seed)
+        pixels = frames(args.frames, shape, args.dtype, args.seed, args.distinct)
     omega = tuple(float(v) for v in args.omega.split(",")) if args.omega else None
     sender = Sender(args.version, pixels, None if args.encoding == "raw" else args.encoding,
                     omega, args.frame_time)  # type: ignore[arg-type]
@@ -224,7 +227,8 @@ def launch(*args: str, timeout: float = 60.0) -> tuple[subprocess.Popen[str], st
     if not line.startswith("tcp://"):
         proc.kill()
         _, err = proc.communicate(timeout=10)
-        raise RuntimeError(f"the replay sender did not start: {line!r} {err[-2000:]}")
+        raise LiveTimeoutError(f"the replay sender did not bind within {timeout:g} s: "
+                               f"{line!r} {err[-2000:]}")
     return proc, line
 
 
