@@ -35,7 +35,7 @@ ENTRY_POINT_GROUP = "lazyseries.formats"
 BUILTIN_FORMATS: tuple[str, ...] = tuple(f"pipeline.formats.{name}" for name in (
     "zarr", "array", "function", "hdf5", "framecache", "imagefiles", "tiff", "raw",
     "eiger_stream_v1", "eiger_stream_v2", "detector", "imagesequence", "gif", "video", "spe",
-    "live.stream_v2", "live.stream_v1"))
+    "live.stream_v2", "live.stream_v1", "live.hdf5", "live.files"))
 """The modules of the built-in formats, each ending with its ``FORMAT``, in detection order."""
 
 
