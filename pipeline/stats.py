@@ -51,6 +51,7 @@ chunk, each computed in bounded memory as above.
 
 from __future__ import annotations
 
+import builtins
 from collections.abc import Iterator
 from functools import partial
 from typing import Any
@@ -72,6 +73,7 @@ from pipeline._stats_builtins import AVERAGE, MAX, MEDIAN, MIN, PERCENTILE, SUM
 from pipeline._stats_std import STD
 from pipeline.errors import OptionValueError
 from pipeline.formats.array import from_array
+from pipeline.formats.live.growth import live_source
 
 __all__ = [
     "Accumulator", "BandStatistic", "Parameter", "Reduction", "StatRegistry", "Statistic",
@@ -273,15 +275,27 @@ def _chunk_stops(n: int, nchunks: int) -> np.ndarray:
 
 def _running(series: Any, nchunk: int, nframes: int, red: Reduction,
              kwargs: dict[str, Any]) -> Iterator[np.ndarray]:
-    """After each chunk of frames, the statistic over every frame seen so far."""
+    """After each chunk of frames, the statistic over every frame seen so far.
+
+    On a live series the chunks split the frames it announced (or ``nframes``),
+    each computed once its frames have arrived; frames the source lost are left
+    out, and a source that ends early ends the results early.
+    """
     s = G.as_series(series)
-    count = G.frame_count(len(s), nframes)
+    live = live_source(s)
+    count = _live_count(live, nframes) if live is not None else G.frame_count(len(s), nframes)
     limit, progress = _limit(kwargs.get("memory_limit")), kwargs.get("progress")
     acc_dtype = red.accumulator(s.dtype, count).dtype  # holds them all, not just a chunk
     acc: np.ndarray | None = None
-    start = 0
+    start = seen = 0
     for stop in _chunk_stops(count, nchunk):
-        chunk, b = G.prepare(s[start:stop + 1], 0, limit)
+        frames: Any = slice(start, stop + 1)
+        if live is not None:
+            stop = builtins.min(stop, live.wait(stop + 1) - 1)
+            frames = np.setdiff1d(np.arange(start, stop + 1), live.dropped)
+            if stop < start:
+                return  # the source ended before this chunk began
+        chunk, b = G.prepare(s[frames], 0, limit)
         partials, counts = G.reduce_graph(chunk, red, b)
         merged = partial(G.combine, red=red, counts=counts, frame_dtype=chunk.dtype,
                          finish=False)
@@ -289,9 +303,21 @@ def _running(series: Any, nchunk: int, nframes: int, red: Reduction,
         if acc is None:
             acc = part.astype(acc_dtype, copy=False)
         else:
-            acc = red.merge(acc, part, start, stop + 1 - start)
-        start = stop + 1
-        yield np.asarray(red.finish(acc.copy(), start))
+            acc = red.merge(acc, part, seen, len(chunk))
+        start, seen = stop + 1, seen + len(chunk)
+        if live is not None:
+            live.release(start)  # a stream's frames consumed
+        yield np.asarray(red.finish(acc.copy(), seen))
+
+
+def _live_count(live: Any, nframes: int) -> int:
+    """The frames a running statistic of a live series splits into chunks."""
+    count = nframes or live.expected
+    if isinstance(count, bool) or not isinstance(count, int | np.integer) or count < 1:
+        raise OptionValueError(
+            f"nframes={nframes!r}: a live series that announces no frame count needs nframes= "
+            "(the frames to split into chunks)")
+    return int(count)
 
 
 def max_iter(series: Any, nchunk: int = 1, nframes: int = 0, **kwargs: Any

@@ -268,3 +268,43 @@ def test_hostile_v1_messages_raise_only_stream_message_errors(parts):
             dectris.decode_frame(frame)
         except StreamMessageError:
             pass
+
+
+# -- the same chain, live ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", ["max_iter", "min_iter", "sum_iter", "average_iter"])
+def test_running_statistics_follow_a_stream_chunk_by_chunk(sender, opened, name):
+    from pipeline import stats
+
+    s = opened(sender(*shape_args(40, "--rate", "300", "--skip", "13")), idle=10)
+    ps = s.process([("flip", "v")])
+    results = list(getattr(stats, name)(ps, nchunk=4))
+    ref = replay.frames(40, SHAPE)[:, :, ::-1]
+    numpy = {"max_iter": np.max, "min_iter": np.min, "sum_iter": np.sum,
+             "average_iter": np.mean}[name]
+    assert len(results) == 4
+    for k, result in enumerate(results):
+        frames = [j for j in range(10 * (k + 1)) if j != 13]  # the lost frame left out
+        np.testing.assert_allclose(result, numpy(ref[frames].astype(np.float64), axis=0),
+                                   rtol=1e-6)
+
+
+def test_omega_wedges_of_a_stream_cover_the_frames_announced_while_it_grows(sender, opened):
+    s = opened(sender(*shape_args(40, "--rate", "100", "--omega=-10,0.5")), idle=10)
+    s.wait(3)
+    assert len(s) < 40
+    om = pipeline.OmegaImageSeries(s)
+    assert om.nwedges == 1 and om.omega.shape == (40, 2)
+    assert om.omega_to_frame(9.8)[0] == 39
+    follow(s)
+    np.testing.assert_array_equal(om[39], replay.frames(40, SHAPE)[39])
+
+
+def test_a_running_statistic_of_a_stream_without_a_count_needs_nframes(sender, opened):
+    from pipeline import stats
+
+    s = opened(sender(*shape_args(8, "--no-start")), idle=10)
+    with pytest.raises(OptionValueError, match="needs nframes="):
+        next(stats.max_iter(s, 2))
+    assert len(list(stats.max_iter(s, 2, nframes=8))) == 2
