@@ -97,7 +97,9 @@ class _Writer:
         self.series, self.source, self.growth = series, source, growth
         self.job, self.paths = started.job, started.paths
         self.region, self.chain = region_plan(series, None)
-        self.committed, self.dropped, before = started.resumed or (0, np.empty(0, np.int64), {})
+        resumed: tuple[int, np.ndarray, dict[str, Any]] = \
+            started.resumed or (0, np.empty(0, np.int64), {})
+        self.committed, self.dropped, before = resumed
         # a stream joined half way has no start message: what the first run knew stands
         self.expected = source.expected or before.get("expected")
         self.resumed = started.resumed is not None
@@ -188,7 +190,7 @@ class _Writer:
             raise TargetBusyError(f"{self.job.target.text!r}: this write's claim was taken by "
                                   "another writer; the store is left unfinished")
         phase("complete")
-        final = self.series.metadata
+        final: dict[str, Any] | None = self.series.metadata
         if self.resumed and not final:  # a stream joined half way: the store's metadata stands
             final = None
         self.growth.finish(self.job.build, self.paths, self.committed,

@@ -350,7 +350,7 @@ def v1_encoding(text: Any, type_name: Any) -> tuple[str | None, np.dtype, int]:
         raise StreamMessageError(f"encoding {text!r} of type {type_name!r} is not one Stream V1 "
                                  "sends ('[bs<BIT>-][lz4][<|>]' of an integer or float type)")
     bits, lz4, order = match.groups()
-    dtype = dtype.newbyteorder(order or "<")
+    dtype = dtype.newbyteorder("<" if order == "<" or not order else ">")
     if bits is not None:
         return "bslz4", dtype, int(bits) // 8
     return ("lz4-block" if lz4 else None), dtype, dtype.itemsize
@@ -468,7 +468,8 @@ def series_facts(version: int, start: Message | None) -> dict[str, Any]:
         return {"metadata": {}}
     meta = {k: v for k, v in start.fields.items()}
     if version == 1:
-        config = meta.get("config") if isinstance(meta.get("config"), dict) else {}
+        found = meta.get("config")
+        config: dict[str, Any] = found if isinstance(found, dict) else {}
         facts = _v1_facts(config)
     else:
         facts = _v2_facts(meta)
@@ -494,8 +495,9 @@ def _v2_facts(meta: dict[str, Any]) -> dict[str, Any]:
     facts: dict[str, Any] = {"expected": _count(meta.get("number_of_images")),
                              "frame_time": _number(meta.get("frame_time"))}
     x, y, kind = meta.get("image_size_x"), meta.get("image_size_y"), meta.get("image_dtype")
-    if _count(x) and _count(y) and kind in ("uint8", "uint16", "uint32"):
-        facts["shape"], facts["dtype"] = (int(y), int(x)), np.dtype(kind)
+    rows, cols = _count(y), _count(x)
+    if rows and cols and kind in ("uint8", "uint16", "uint32"):
+        facts["shape"], facts["dtype"] = (rows, cols), np.dtype(kind)
     axis = (meta.get("goniometer") or {}).get("omega") if isinstance(
         meta.get("goniometer"), dict) else None
     if isinstance(axis, dict):

@@ -21,7 +21,7 @@ import abc
 import math
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -105,6 +105,11 @@ class Growing(abc.ABC):
     rather than looking again).
     """
 
+    if TYPE_CHECKING:  # what the ImageSeries it is mixed into gives (not shadowed here)
+        def __len__(self) -> int: ...
+
+        def close(self) -> None: ...
+
     @abc.abstractmethod
     def refresh(self) -> int:
         """Look at the source again; the number of frames known now."""
@@ -149,7 +154,7 @@ class Growing(abc.ABC):
         The source's end rule bounds the wait: ``idle`` seconds without a new
         frame end it.
         """
-        want = len(self) + 1 if n is None else int(n)  # type: ignore[arg-type]
+        want = len(self) + 1 if n is None else int(n)
         deadline = None if timeout is None else time.monotonic() + float(timeout)
         delay = POLL
         while True:
@@ -165,8 +170,8 @@ class Growing(abc.ABC):
 
     def status(self) -> LiveStatus:
         """Where the source stands, as of the last refresh."""
-        return LiveStatus(len(self), len(self.dropped), self.ended,  # type: ignore[arg-type]
-                          self.expected, self.ended_by)
+        return LiveStatus(len(self), len(self.dropped), self.ended, self.expected,
+                          self.ended_by)
 
 
 class Watch:

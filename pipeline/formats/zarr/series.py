@@ -195,9 +195,8 @@ class ZarrSeries(Growing, FileSeries):
             self._handle, self._identity = handle, identity
             grown = record.get("live") if record else None
             self._live = grown if isinstance(grown, dict) else None
-            self._growing = self._growing or (self._live is not None and
-                                              record.get("complete") is not True)
-            self._complete = bool(record) and record.get("complete") is True
+            self._complete = record is not None and record.get("complete") is True
+            self._growing = self._growing or (self._live is not None and not self._complete)
             # stores lazyseries completed hold every chunk: a missing one is lost data
             self._strict = bool(record) and self._missing == "error"
         return self._handle

@@ -199,7 +199,7 @@ def test_a_live_write_killed_and_started_again_has_no_gap(tmp_path, processes, k
 
 def test_a_store_being_written_is_itself_a_live_source(tmp_path, processes):
     """A second process follows the first one's store as it grows and writes its own."""
-    path = grow("hdf5", tmp_path, processes, 50, 60)
+    path = grow("hdf5", tmp_path, processes, 50, 15)  # slow enough to be followed under load
     fmt, options = SOURCES["hdf5"]
     first = str(tmp_path / "first.zarr")
     writer = processes(LIVE_WRITER, path, fmt, json.dumps(options), first)
