@@ -52,6 +52,9 @@ LATENCY = 0.05
 about this much of their arrival, plus their processing)."""
 MAX_BATCH_BYTES = 256 * 2**20
 """Processed bytes written between two commits at most."""
+IO_THREADS_PER_CORE = 4
+"""Writer threads per core: each processes, encodes and writes a stored object, then waits on
+the disk for its fsync, so more threads than cores keep the cores busy."""
 
 LiveProgress = Callable[[LiveStatus, int], None]
 """``progress(status, written)``: where the source stands and the frames committed so far."""
@@ -116,7 +119,9 @@ class _Writer:
         self.source.start_at(self.committed)
         frame_bytes = max(1, int(np.prod(series.shape)) * series.dtype.itemsize)
         self.batch = max(self.stored, MAX_BATCH_BYTES // frame_bytes)
-        self.pool = ThreadPoolExecutor(os.cpu_count() or 2, thread_name_prefix="live-write")
+        # more threads than cores: each also waits on the disk for its chunk's fsync
+        self.pool = ThreadPoolExecutor(IO_THREADS_PER_CORE * (os.cpu_count() or 2),
+                                       thread_name_prefix="live-write")
         self.times: list[tuple[int, float]] = []
         """``(frames committed, time.time())`` at each commit."""
 
@@ -163,12 +168,15 @@ class _Writer:
             block[fresh - a] = run_block(plan_of(self.series).source, frames, self.region,
                                          self.chain, self.series.dtype)
         grid.write((slice(a, b),), block)
+        if self.durable:  # here, in the pool: the disk's waits overlap
+            _sync([grid.location((a // self.stored, *(0,) * (len(grid.shape) - 1)))],
+                  directories=False)
         return block
 
     def _commit(self, stop: int, grid: Any, pieces: list[tuple[int, int]]) -> None:
-        if self.durable:
+        if self.durable:  # the chunks were synced as they were written; now their folders
             _sync([grid.location((a // self.stored, *(0,) * (len(grid.shape) - 1)))
-                   for a, _ in pieces])
+                   for a, _ in pieces], files=False)
         if not self.job.claim.holds():
             raise TargetBusyError(f"{self.job.target.text!r}: this write's claim was taken by "
                                   "another writer; frames after "
@@ -202,20 +210,22 @@ class _Writer:
             self.job.placement.swap_in(self.job.build)
 
 
-def _sync(locations: list[Location]) -> None:
-    """Make the files at ``locations`` (local) and their directories durable."""
-    directories = set()
+def _sync(locations: list[Location], files: bool = True, directories: bool = True) -> None:
+    """Make the files at ``locations`` (local) durable, and the directories holding them."""
+    folders = set()
     for where in locations:
         path = where.local
         if path is None or not os.path.exists(path):
+            continue
+        folders.add(os.path.dirname(path))
+        if not files:
             continue
         fd = os.open(path, os.O_RDONLY)
         try:
             os.fsync(fd)
         finally:
             os.close(fd)
-        directories.add(os.path.dirname(path))
-    for directory in directories:
+    for directory in folders if directories else ():
         fd = os.open(directory, os.O_RDONLY)
         try:
             os.fsync(fd)
