@@ -121,7 +121,7 @@ def run(ctx: Context) -> Report:
 
     report = Report(NAME, unit="value")
     nframes = ctx.size(60, 2000)
-    ladder = ctx.size((500.0,), (250.0, 500.0, 750.0, 1000.0, 1500.0, 2000.0))
+    ladder = ctx.size((500.0,), (100.0, 250.0, 500.0, 750.0, 1000.0, 1500.0, 2000.0))
     dark = np.full(SHAPE, 1, np.uint16)
     report.params = {"frames": f"{nframes} x {SHAPE[1]}x{SHAPE[0]} uint16, bslz4, Stream V2 "
                                "from a replay sender process on 127.0.0.1",
