@@ -29,6 +29,7 @@ whole then, not as it grows.
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import os
 import time
 import warnings
@@ -169,14 +170,12 @@ class _Writer:
                                          self.chain, self.series.dtype)
         grid.write((slice(a, b),), block)
         if self.durable:  # here, in the pool: the disk's waits overlap
-            _sync([grid.location((a // self.stored, *(0,) * (len(grid.shape) - 1)))],
-                  directories=False)
+            _sync(_objects(grid, a), directories=False)
         return block
 
     def _commit(self, stop: int, grid: Any, pieces: list[tuple[int, int]]) -> None:
         if self.durable:  # the chunks were synced as they were written; now their folders
-            _sync([grid.location((a // self.stored, *(0,) * (len(grid.shape) - 1)))
-                   for a, _ in pieces], files=False)
+            _sync([where for a, _ in pieces for where in _objects(grid, a)], files=False)
         if not self.job.claim.holds():
             raise TargetBusyError(f"{self.job.target.text!r}: this write's claim was taken by "
                                   "another writer; frames after "
@@ -208,6 +207,14 @@ class _Writer:
         elif self.job.staged:
             assert self.job.placement is not None
             self.job.placement.swap_in(self.job.build)
+
+
+def _objects(grid: Any, first: int) -> list[Location]:
+    """The stored objects holding the frames from ``first`` on (one, unless a frame is split
+    into several objects)."""
+    counts = [-(-n // k) for n, k in zip(grid.shape[1:], grid.stored[1:])]
+    return [grid.location((first // grid.stored[0], *place))
+            for place in itertools.product(*(range(c) for c in counts))]
 
 
 def _sync(locations: list[Location], files: bool = True, directories: bool = True) -> None:
