@@ -118,6 +118,20 @@ def test_a_live_write_holds_the_bytes_an_offline_write_of_the_frames_holds(
     np.testing.assert_array_equal(live.metadata["omega"][:, 0], 5 + 0.5 * np.arange(60))
 
 
+@pytest.mark.parametrize("layout", [{"chunks": (1, 24, 40)},
+                                    {"chunks": (1, 24, 40), "shards": (8, 48, 80)}])
+def test_frames_split_into_several_chunks_are_written_live_as_offline(tmp_path, sender, layout):
+    address = sender(*stream_args(20, "--rate", "300"))
+    with pipeline.open(address, format="dectris-stream-v2", idle=10) as s:
+        pipeline.write(s.process(OPS), tmp_path / "live.zarr", **layout)
+        meta = s.metadata
+    frames = replay.frames(20, SHAPE, distinct=20)
+    pipeline.write(pipeline.from_array(frames, metadata=meta).process(OPS),
+                   tmp_path / "offline.zarr", **layout)
+    live = chunk_files(str(tmp_path / "live.zarr"))
+    assert len(live) > 2 and live == chunk_files(str(tmp_path / "offline.zarr"))
+
+
 READER_WRITER = """
 import sys, pipeline
 address, target = sys.argv[1:3]
