@@ -1,4 +1,5 @@
-"""Writing live series: the same bytes as offline, readable while it grows, resumed after a kill."""
+"""Writing live series: the same bytes as offline, readable while it grows, resumed after a
+kill."""
 
 from __future__ import annotations
 
