@@ -37,8 +37,9 @@ class OmegaImageSeries(ImageSeries):
         of shape ``(len(series), 2)``: each frame's start and stop angle in
         degrees, ``stop > start``.  A live series' omegas cover the frames it
         announced, which the wedges then describe while it grows.  Frames are
-        read from ``series``, so an omega series processes, slices (frame lists carry their omegas),
-        goes through dask and writes to Zarr like the series it wraps.
+        read from ``series``, so an omega series processes, slices (frame
+        lists carry their omegas), goes through dask and writes to Zarr like
+        the series it wraps.
 
     Raises
     ------
