@@ -8,6 +8,9 @@ its futures.  Two kinds of listener consume it:
   the blocks of a statistic finish (:func:`persist_with_progress`);
 - a bar on a terminal, frames done, rate and time left (:class:`FrameProgress`,
   or :func:`bar` which picks what is installed), which the command line shows.
+
+A live source's work is not one dask computation: :class:`LiveBar` follows it
+by what the source says (frames received, dropped) and the frames done.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import importlib.util
 import sys
+import time
 from collections.abc import Callable, Collection, Iterator
 from typing import IO, Any
 
@@ -147,6 +151,49 @@ def follow(future: Any) -> None:
 
     distributed.progress(future)
     sys.stderr.write("\n")
+
+
+class LiveBar:
+    """Frames of a live source done (written, or folded into statistics), received and
+    dropped, and the rate: a tqdm bar on stderr when ``show``, and a closing summary.
+
+    ``update(status, done)`` takes the source's status (``received``, ``dropped``, as
+    :class:`pipeline.formats.live.growth.LiveStatus` gives) and the frames done so far.
+    """
+
+    def __init__(self, expected: int | None, show: bool, stream: IO[str] | None = None
+                 ) -> None:
+        self._bar: Any = None
+        self._began = time.monotonic()
+        self._first: float | None = None
+        if show:
+            from tqdm import tqdm
+
+            self._bar = tqdm(total=expected, unit="frames", file=stream or sys.stderr,
+                             dynamic_ncols=True, leave=True, desc="written")
+
+    def update(self, status: Any, done: int) -> None:
+        if status.received and self._first is None:
+            self._first = time.monotonic()
+        if self._bar is None:
+            return
+        self._bar.set_postfix(received=status.received, dropped=status.dropped,
+                              refresh=False)
+        self._bar.update(done - self._bar.n)
+
+    def summary(self, status: Any, done: int) -> str:
+        """``received N, dropped D (numbers in ...), R frames/s``: the closing line's words."""
+        seconds = time.monotonic() - (self._first or self._began)
+        rate = f", {done / seconds:.0f} frames/s" if done and seconds > 0 else ""
+        return (f"received {status.received - status.dropped}, dropped {status.dropped}"
+                f"{rate}" + (f" (ended by {status.ended_by})" if status.ended_by else ""))
+
+    def __enter__(self) -> LiveBar:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        if self._bar is not None:
+            self._bar.close()
 
 
 def show_progress(quiet: bool = False, stream: IO[str] | None = None) -> bool:

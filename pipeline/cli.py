@@ -37,12 +37,14 @@ from pipeline.cli_args import (
     check_output,
     chosen_stats,
     join_values,
+    live_options,
     make_parser,
     parse_op,
     writers,  # noqa: F401  (part of the command line's face)
 )
 from pipeline.disk import remove_owned_scratch
 from pipeline.errors import BadInputError, PipelineFileError
+from pipeline.formats.live.growth import live_source
 from pipeline.formats.zarr import ZarrSeries
 from pipeline.persist import claim as claims
 from pipeline.series import counted
@@ -118,8 +120,11 @@ def cmd_run(args: argparse.Namespace, client: Any) -> int:
 def cmd_process(args: argparse.Namespace, client: Any) -> int:
     with _input():
         check_output(args.out, args.format)
+        source: dict[str, Any] = {"path": args.src, "format": args.source_format}
+        if live_options(args):
+            source["options"] = live_options(args)
         raw: dict[str, Any] = {
-            "source": {"path": args.src, "format": args.source_format},
+            "source": source,
             "ops": [parse_op(text) for text in args.op],
             "output": {"path": args.out, "format": args.format, "overwrite": args.overwrite},
         }
@@ -147,11 +152,27 @@ def _write(series: Any, spec: dict[str, Any], args: argparse.Namespace, client: 
     progress = _progress.show_progress(args.quiet)
     with _input():
         check_output(out["path"], out.get("format"))
+    if live_source(series) is not None:
+        return _write_live(series, spec, args, progress)
     # every format alike; a failed write removes what it made, under its claim (persist)
     runner.execute(lambda: pipelinefile.write_output(series, spec), nframes=len(series),
                    progress=progress)
     if not args.quiet:
         print(f"wrote {counted(len(series), 'frame')} of {series.shape} {series.dtype} to {out['path']}")
+    return 0
+
+
+def _write_live(series: Any, spec: dict[str, Any], args: argparse.Namespace,
+                progress: bool) -> int:
+    """A live source written as its frames arrive, with frames received, written and dropped."""
+    out, source = spec["output"], live_source(series)
+    assert source is not None  # _write sends only live series here
+    with _progress.LiveBar(source.expected, progress) as bar, contextlib.closing(source):
+        written = pipelinefile.write_output(series, spec, progress=bar.update)
+    if not args.quiet:
+        print(f"wrote {counted(len(written), 'frame')} of {written.shape} {written.dtype} to "
+              f"{out['path']} as they arrived; {bar.summary(source.status(), len(written))}"
+              + ("; the store's record lists the frames dropped" if len(written.dropped) else ""))
     return 0
 
 
@@ -187,7 +208,7 @@ def _open(args: argparse.Namespace) -> Any:
     """The series ``args.path`` names, a URL's with ``--storage-options``."""
     options = {} if storage.is_local(args.path) or not args.storage_options else \
         {"storage_options": args.storage_options}
-    return pipeline.open(args.path, format=args.format, **options)
+    return pipeline.open(args.path, format=args.format, **options, **live_options(args))
 
 
 def _rerun_name(path: str) -> str:
@@ -288,6 +309,9 @@ def cmd_stats(args: argparse.Namespace, client: Any) -> int:
             raise BadInputError(f"-o {args.output!r}: several statistics go to one .npz file "
                                 "(one array per statistic)")
         series = _open(args)
+    if live_source(series) is not None:
+        return _stats_live(series, chosen, args)
+    with _input():
         if args.nframes < 0 or args.nframes > len(series):
             raise BadInputError(f"--nframes {args.nframes} must be 0 (all) to {len(series)}")
         lazy = [stats.compute(c.stat, series, c.param, args.nframes, lazy=True)
@@ -295,17 +319,40 @@ def cmd_stats(args: argparse.Namespace, client: Any) -> int:
     # one pass of the scheduler for all of them: they share its threads
     results = runner.execute(lambda: dask.compute(*lazy), nframes=args.nframes or len(series),
                              progress=_progress.show_progress(args.quiet))
-    results = [np.asarray(r) for r in results]
+    _report(chosen, [np.asarray(r) for r in results], args, args.nframes or len(series))
+    return 0
+
+
+def _stats_live(series: Any, chosen: list[Any], args: argparse.Namespace) -> int:
+    """Statistics of a live source, folded in as its frames arrive (stats.follow)."""
+    source = live_source(series)
+    assert source is not None  # cmd_stats sends only live series here
+    if args.nframes < 0:
+        raise BadInputError(f"--nframes {args.nframes} must be 0 (all) or more")
+    with _progress.LiveBar(source.expected, _progress.show_progress(args.quiet)) as bar, \
+            contextlib.closing(source):
+        results = stats.follow([(c.stat, c.param) for c in chosen], series, args.nframes,
+                               on_batch=lambda done: bar.update(source.status(), done))
+    done = min(len(source), args.nframes or len(source))
+    kept = done - int((source.dropped < done).sum())
+    _report(chosen, results, args, kept)
+    if not args.quiet:
+        print(bar.summary(source.status(), done))
+    return 0
+
+
+def _report(chosen: list[Any], results: list[np.ndarray], args: argparse.Namespace,
+            nframes: int) -> None:
+    """Save and summarise the statistics computed."""
     if args.output:
         with _input():
             _save_array({c.key: r for c, r in zip(chosen, results, strict=True)}, args.output)
     if not args.quiet:
         where = f" to {args.output}" if args.output else ""
         for c, result in zip(chosen, results, strict=True):
-            print(f"{c.label} of {args.nframes or len(series)} frames: {result.shape} "
+            print(f"{c.label} of {nframes} frames: {result.shape} "
                   f"{result.dtype}, values {result.min()}..{result.max()}, "
                   f"mean {result.mean():.4g}{where}")
-    return 0
 
 
 def _save_array(arrays: dict[str, np.ndarray], path: str) -> None:
