@@ -27,3 +27,8 @@ class TestS3Backend(StoreConformance):
 
     def root(self, tmp_path):
         return storage.locate(f"{self._root}/{tmp_path.name}", self._options)
+
+    def test_one_of_racing_creates_and_replaces_wins(self, place):
+        pytest.skip("moto's server checks a condition, then writes, without a lock: racing "
+                    "conditional writes can both succeed there (S3 makes them atomic); racing "
+                    "writers are tested end to end in tests/pipeline/persist/test_object_store.py")
