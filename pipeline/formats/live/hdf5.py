@@ -19,6 +19,7 @@ from __future__ import annotations
 import contextlib
 import os
 import posixpath
+import time
 from typing import Any
 
 import numpy as np
@@ -30,6 +31,13 @@ from pipeline.formats._plugin import Format
 from pipeline.formats.base import FileSeries
 from pipeline.formats.live.growth import DEFAULT_IDLE, Growing, Watch, end_rule
 from pipeline.series import FrameSelection, region_index
+
+WRITER_HOLDS = ("already open for write", "unable to lock file")
+"""What HDF5 says opening a file that a writer holds without SWMR."""
+
+WRITER_SWMR_WAIT = 10.0
+"""Seconds to wait for a writer that holds the file open to turn SWMR mode on (an h5py
+writer creates its datasets first), bounded also by the series' ``idle``."""
 
 
 class LiveHDF5Series(Growing, FileSeries):
@@ -70,12 +78,25 @@ class LiveHDF5Series(Growing, FileSeries):
 
     def open_handle(self, stack: contextlib.ExitStack) -> Any:
         h5py = _h5.h5py("the 'hdf5-live' format")
-        try:  # a file its writer holds in SWMR mode
-            f = h5py.File(self._path, "r", libver="latest", swmr=True)
-            self._swmr = True
-        except OSError:  # one written without SWMR: opened again at each look
-            f = _h5.open_file(self._path, "the 'hdf5-live' format")
-            self._swmr = False
+        deadline = time.monotonic() + min(self._rule.idle, WRITER_SWMR_WAIT)
+        while True:
+            try:  # a file its writer holds in SWMR mode
+                f = h5py.File(self._path, "r", libver="latest", swmr=True)
+                self._swmr = True
+                break
+            except OSError:
+                pass
+            try:  # one written without SWMR: opened again at each look
+                f = _h5.open_file(self._path, "the 'hdf5-live' format")
+                self._swmr = False
+                break
+            except NotASeriesError as err:
+                # its writer holds it and has not turned SWMR on yet (or was between two
+                # writes as the SWMR open looked): look again, for a bounded time
+                held = any(words in str(err) for words in WRITER_HOLDS)
+                if not held or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.05)
         return stack.enter_context(f)
 
     @property

@@ -49,6 +49,22 @@ with h5py.File(path, "w", libver="latest") as f:
 print("done", flush=True)
 """
 
+LATE_SWMR_WRITER = """
+import sys, time
+import h5py
+path = sys.argv[1]
+with h5py.File(path, "w", libver="latest") as f:
+    ds = f.create_dataset("images", shape=(0, 4, 5), maxshape=(None, 4, 5), dtype="uint16")
+    print("open", flush=True)
+    time.sleep(1.0)  # the file held for writing, SWMR not on yet
+    f.swmr_mode = True
+    for j in range(3):
+        ds.resize(j + 1, axis=0)
+        ds[j] = j
+        ds.flush()
+    time.sleep(30)
+"""
+
 FILE_DROPPER = """
 import os, sys, time
 import tifffile
@@ -216,6 +232,15 @@ def test_a_store_being_written_is_itself_a_live_source(tmp_path, processes):
     np.testing.assert_array_equal(np.asarray(second),
                                   np.asarray(pipeline.from_array(reference(50))
                                              .process([("flip", "v")])))
+
+
+def test_a_file_held_by_a_writer_that_turns_swmr_on_late_opens(tmp_path, processes):
+    path = str(tmp_path / "late.h5")
+    proc = processes(LATE_SWMR_WRITER, path)
+    assert proc.stdout.readline().strip() == "open"
+    s = pipeline.open(path, format="hdf5-live", count=3, idle=20)
+    s.wait(3, timeout=20)
+    np.testing.assert_array_equal(np.asarray(s), np.arange(3)[:, None, None] * np.ones((4, 5)))
 
 
 def test_files_end_by_count_or_by_idle(tmp_path, processes):
