@@ -5,13 +5,17 @@ attributes hold, beside the ``lazyseries`` record and ``metadata``, an
 ``ome`` entry (``version: "0.5"``) whose ``multiscales`` name and type each
 axis (``frame`` is time, ``channel`` is channel, ``z``, ``y``, ``x`` are
 space, with units when the metadata knows them), give each level's scale
-from the pixel sizes and time increment, and list the levels: level 0 is the
-frames array itself (``images``), downsampled levels are ``levels/1``,
-``levels/2``, ... (each the 2 x 2 mean of the one before over ``y, x``,
-its scale doubled and its translation moving pixel centres to the middle
-of the pixels they pool, as ome-zarr-py writes them),
-kept in a subgroup so that ``xarray.open_zarr`` of the store still sees one
-array.  Channel names, when known, go to ``omero``.
+from the pixel sizes and time increment, and list the levels as NGFF readers
+expect them by convention: arrays ``0`` (the frames themselves), ``1``,
+``2``, ... at the group's root, nothing else beside them (each level the
+2 x 2 mean of the one before over ``y, x``, its scale doubled and its
+translation moving pixel centres to the middle of the pixels they pool, as
+ome-zarr-py writes them), so that a reader that knows no NGFF (napari's
+built-in one, which takes a group's arrays in order as a pyramid) shows level
+0 with its levels too.  Channel names, when known, go to ``omero``.
+
+Stores of layout version 1 (level 0 ``images``, levels ``levels/1``, ...)
+are read through their metadata like any other OME-Zarr image.
 
 Series whose axes OME-Zarr cannot describe (more than five, a depth axis
 before the channel axis) are written without the ``ome`` entry.
@@ -29,7 +33,6 @@ from pipeline.axes import dimension_names
 from pipeline.errors import NotASeriesError, OptionValueError, SeriesOptionError
 
 VERSION = "0.5"
-LEVELS_GROUP = "levels"
 CHUNK_BYTES = 2**20
 """A level's chunks hold about this many bytes (as level 0's small frames do)."""
 AXIS_TYPES = {"T": "time", "C": "channel", "Z": "space", "Y": "space", "X": "space"}
@@ -49,9 +52,9 @@ def describable(axes: str) -> bool:
     return not ("C" in axes and "Z" in axes and axes.index("Z") < axes.index("C"))
 
 
-def level_path(level: int, base: str) -> str:
-    """The array path of ``level`` inside the store: ``base`` for level 0."""
-    return base if level == 0 else f"{LEVELS_GROUP}/{level}"
+def level_path(level: int) -> str:
+    """The array path of ``level`` inside a store written now: ``"0"``, ``"1"``, ..."""
+    return str(int(level))
 
 
 def level_factors(axes: str, level: int) -> list[int]:
@@ -78,7 +81,7 @@ def check_levels(levels: Any, axes: str, shape: Sequence[int]) -> int:
 
 
 def image_attrs(axes: str, metadata: Mapping[str, Any], levels: int, full_shape: Sequence[int],
-                dtype: Any, base: str) -> dict[str, Any]:
+                dtype: Any) -> dict[str, Any]:
     """The ``ome`` attribute of a store (``{}`` when OME-Zarr cannot describe the axes)."""
     if not describable(axes):
         return {}
@@ -92,7 +95,7 @@ def image_attrs(axes: str, metadata: Mapping[str, Any], levels: int, full_shape:
             entry["unit"] = unit
         ome_axes.append(entry)
     step = microscopy.spacing(meta, axes)
-    datasets = [{"path": level_path(k, base),
+    datasets = [{"path": level_path(k),
                  "coordinateTransformations": _transforms(step, level_factors(axes, k))}
                 for k in range(levels + 1)]
     multiscale: dict[str, Any] = {"axes": ome_axes, "datasets": datasets}
@@ -185,7 +188,7 @@ def create_levels(group: Any, frames: Any, levels: int, frames_per_chunk: int,
         frame_bytes = int(np.prod(current.shape[1:])) * current.dtype.itemsize
         per_chunk = _level_frames_per_chunk(current, frames_per_chunk, frame_bytes)
         targets.append(group.create_array(
-            level_path(k, ""), shape=current.shape, dtype=current.dtype,
+            level_path(k), shape=current.shape, dtype=current.dtype,
             chunks=(per_chunk, *current.shape[1:]), overwrite=True, **array_options))
         sources.append(current)
     return sources, targets

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 
 import numpy as np
 import pytest
@@ -63,8 +64,9 @@ def test_written_store_is_a_valid_ome_zarr_image(tmp_path, axes, shape, levels):
         if k:  # a pooled pixel's centre lies between the pixels it pools
             assert dataset.coordinateTransformations[1].translation == [
                 step[a] * (f - 1) / 2 for a, f in zip(axes, factor)]
-    assert [d.path for d in multiscale.datasets] == ["images"] + [
-        f"levels/{k}" for k in range(1, levels + 1)]
+    # the NGFF convention: levels 0, 1, ... at the root, nothing else beside them
+    assert [d.path for d in multiscale.datasets] == [str(k) for k in range(levels + 1)]
+    assert sorted(os.listdir(path)) == sorted([*map(str, range(levels + 1)), "zarr.json"])
     attrs = _attrs(path)
     assert attrs["lazyseries"]["complete"] is True and "provenance" in attrs["lazyseries"]
     if "C" in axes:
@@ -93,7 +95,7 @@ def test_levels_open_with_their_pixel_sizes_and_match_numpy(tmp_path):
     with pytest.raises(ValueError, match=r"no level 4; the image has levels 0\.\.3"):
         pipeline.open(path, level=4)
     with pytest.raises(ValueError, match="array=.*or level="):
-        pipeline.open(path, array="images", level=1)
+        pipeline.open(path, array="0", level=1)
 
 
 def test_levels_are_computed_in_the_same_graph_each_frame_read_once(tmp_path):
@@ -134,13 +136,18 @@ def test_axes_ome_cannot_describe_write_a_plain_store(tmp_path):
         pipeline.write(s, tmp_path / "l.zarr", levels=1)
 
 
-def test_store_with_levels_still_opens_in_xarray_as_one_array(tmp_path):
+def test_store_opens_in_xarray_its_levels_left_out_by_name(tmp_path):
+    """Levels share level 0's dimension names (NGFF requires it), so xarray, which takes a
+    group's arrays as one dataset, opens level 0 once the levels are left out."""
     xr = pytest.importorskip("xarray")
     data = _data((3, 2, 16, 20))
     pipeline.write(pipeline.from_array(data, axes="TCYX"), tmp_path / "s.zarr", levels=2)
-    ds = xr.open_zarr(tmp_path / "s.zarr", consolidated=False)
-    assert list(ds.data_vars) == ["images"]
-    np.testing.assert_array_equal(ds["images"].values, data)
+    ds = xr.open_zarr(tmp_path / "s.zarr", consolidated=False, drop_variables=["1", "2"])
+    assert list(ds.data_vars) == ["0"] and ds["0"].dims == ("frame", "channel", "y", "x")
+    np.testing.assert_array_equal(ds["0"].values, data)
+    pipeline.write(pipeline.from_array(data, axes="TCYX"), tmp_path / "one.zarr")
+    ds = xr.open_zarr(tmp_path / "one.zarr", consolidated=False)
+    np.testing.assert_array_equal(ds["0"].values, data)
 
 
 def test_ome_zarr_py_image_opens_as_a_series(tmp_path):
@@ -194,7 +201,8 @@ def test_describable_and_axes_of():
     assert ome.axes_of(("z", "y", "x")) is None and ome.axes_of(None) is None
 
 
-def test_golden_ome_store_opens_with_its_levels_and_metadata():
+@pytest.mark.parametrize("version", ["ome-v1", "ome-v2"])
+def test_golden_ome_store_opens_with_its_levels_and_metadata(version):
     import importlib.util
     import pathlib
 
@@ -203,7 +211,7 @@ def test_golden_ome_store_opens_with_its_levels_and_metadata():
                                                   golden / "make_golden_ome.py")
     maker = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(maker)
-    path = golden / "ome-v1" / "image.zarr"
+    path = golden / version / "image.zarr"
     Image.from_zarr(zarr.open_group(path, mode="r"))
     s = pipeline.open(path)
     np.testing.assert_array_equal(np.asarray(s), maker.frames())

@@ -1,7 +1,7 @@
 """Zarr stores (format 3 written, formats 2 and 3 read): the format every other converts to.
 
-A store written here is a group holding the frames as one array ``images``
-of shape ``(N, *frame_shape)``, the series' metadata, and a ``lazyseries``
+A store written here is a group holding the frames as one array ``0`` of
+shape ``(N, *frame_shape)`` (OME-Zarr levels ``1``, ``2``... beside it), the series' metadata, and a ``lazyseries``
 attribute recording the layout version, where the frames came from and
 whether the write finished; and it is an OME-Zarr image (``ome`` attribute,
 optional downsampled levels: :mod:`pipeline.ome`).

@@ -36,6 +36,7 @@ from pipeline.formats.zarr.layout import grid_of
 from pipeline.formats.zarr.store import (
     ARRAY_NAME,
     ATTR,
+    V1_ARRAY_NAME,
     committed_version,
     follow,
     is_version_name,
@@ -66,8 +67,8 @@ class ZarrSeries(FileSeries):
         write through to the store.
     array
         The array's name inside a group; default: the store's recorded array,
-        else level 0 of an OME-Zarr image, else ``images``, else the group's
-        only array of 2 or more dimensions.
+        else level 0 of an OME-Zarr image, else ``0``, else ``images``, else
+        the group's only array of 2 or more dimensions.
     level
         The level of an OME-Zarr image (0, full resolution, by default); its
         metadata gives that level's pixel sizes.
@@ -507,7 +508,7 @@ def _frames_array(location: Location, path: str, mode: str, name: str | None,
                 f"{path!r} is an incomplete store: the write that made it did not finish "
                 "(or is still running); write the same series to it again to complete it, "
                 "or remove it")
-        name = name or record.get("array", ARRAY_NAME)
+        name = name or record.get("array", V1_ARRAY_NAME)
     loader = _array_loader(node, location)
     image = ome.multiscale(node.attrs)
     if image is None and level:
@@ -526,8 +527,8 @@ def _frames_array(location: Location, path: str, mode: str, name: str | None,
             return found, lambda: _json.decode(meta or {}, loader), record
     arrays = {key: arr for key, arr in node.arrays() if arr.ndim >= 2}
     if name is None:
-        name = ARRAY_NAME if ARRAY_NAME in arrays else (next(iter(arrays)) if len(arrays) == 1
-                                                       else None)
+        preferred = [n for n in (ARRAY_NAME, V1_ARRAY_NAME) if n in arrays]
+        name = preferred[0] if preferred else (next(iter(arrays)) if len(arrays) == 1 else None)
     if name not in arrays:
         raise NotASeriesError(
             f"{path!r} holds no frames array {name!r}; arrays of 2 or more dimensions "

@@ -1,8 +1,9 @@
 """A lazyseries Zarr store as a container: its header, its record, its completion.
 
-A store is a group holding the frames as one array ``images`` of shape
-``(N, *frame_shape)``, the series' metadata, and a ``lazyseries`` attribute
-(the record) giving the layout version, where the frames came from, the
+A store is a group holding the frames as one array ``0`` of shape
+``(N, *frame_shape)`` (``images`` in stores of layout version 1), the
+series' metadata, and a ``lazyseries`` attribute (the record) giving the
+layout version, where the frames came from, the
 write's id and whether the write finished; and it is an OME-Zarr image
 (:mod:`pipeline.ome`).  Every array of it is written by
 :class:`~pipeline.formats.zarr.chunks.ChunkGrid`, level 0 and the OME levels
@@ -24,8 +25,12 @@ from pipeline.formats.zarr.layout import Layout, grid_of, resolve_codec
 from pipeline.errors import NotASeriesError
 from pipeline.storage import Location
 
-FORMAT_VERSION = 1
-ARRAY_NAME = "images"
+FORMAT_VERSION = 2
+"""Layout versions: 1, frames ``images`` and OME levels ``levels/N``; 2, frames and levels
+``0``, ``1``, ... at the root, as NGFF readers expect them by convention."""
+ARRAY_NAME = "0"
+V1_ARRAY_NAME = "images"
+"""The frames array of a store of layout version 1 (read; never written)."""
 ATTR = "lazyseries"
 METADATA_FILES = ("zarr.json", ".zgroup", ".zarray")
 """What makes a directory a Zarr node (format 3, or format 2's group or array)."""
@@ -51,7 +56,7 @@ def create_store(location: Location, frames: Any, layout: Layout, axes: str,
     levels computed from them in the same graph) and the paths of their arrays.
     """
     full_shape, dtype, dims = tuple(frames.shape), np.dtype(frames.dtype), dimension_names(axes)
-    ome_attrs = ome.image_attrs(axes, metadata, layout.levels, full_shape, dtype, ARRAY_NAME)
+    ome_attrs = ome.image_attrs(axes, metadata, layout.levels, full_shape, dtype)
     group = open_group(location, mode="w")
     sink = _array_sink(group, location)
     record = {**record, "provenance": _json.encode(record.get("provenance"), sink)}
@@ -146,7 +151,7 @@ def read_record(location: Location) -> dict[str, Any] | None:
         record = doc.get("attributes", {}).get(ATTR)
         if not isinstance(record, dict):
             return None
-        name = str(record.get("array", ARRAY_NAME))
+        name = str(record.get("array", V1_ARRAY_NAME))
         array = json.loads(location.child(name, "zarr.json").read(limit=2**26))
         out = dict(record)
         out["_shape"] = tuple(int(n) for n in array["shape"])
@@ -237,7 +242,7 @@ def publish(target: Location, version: str, number: int, previous: str | None,
     attrs = dict(doc.get("attributes") or {})
     inner = dict(attrs.get(ATTR) or {})
     record = {"format_version": FORMAT_VERSION, "complete": True, "version": version,
-              "number": number, "array": f"{version}/{inner.get('array', ARRAY_NAME)}",
+              "number": number, "array": f"{version}/{inner.get('array', V1_ARRAY_NAME)}",
               "kept": kept, "write_id": inner.get("write_id")}
     root_attrs: dict[str, Any] = {ATTR: record}
     if "ome" in attrs:  # NGFF readers follow the datasets' paths into the version
@@ -267,6 +272,6 @@ def is_zarr_node(location: Location) -> bool:
     return False
 
 
-__all__ = ["ARRAY_NAME", "ATTR", "FORMAT_VERSION", "committed", "committed_version", "create_store", "is_version_name",
+__all__ = ["ARRAY_NAME", "ATTR", "V1_ARRAY_NAME", "FORMAT_VERSION", "committed", "committed_version", "create_store", "is_version_name",
            "follow", "is_zarr_node", "open_group", "open_targets", "publish", "read_array", "read_record",
            "set_complete", "version_name", "write_array"]
