@@ -15,11 +15,16 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import importlib
+import importlib.util
 import json
 import logging
 import os
+import re
 import sys
+import threading
 import traceback
+import warnings
 from collections.abc import Iterator, Sequence
 from typing import Any
 
@@ -39,6 +44,8 @@ from pipeline.cli_args import (
 from pipeline.disk import remove_owned_scratch
 from pipeline.errors import BadInputError, PipelineFileError
 from pipeline.formats.zarr import ZarrSeries
+from pipeline.persist import claim as claims
+from pipeline.series import counted
 
 BUILTIN_CODES: dict[type[BaseException], int] = {
     KeyboardInterrupt: 130,
@@ -104,7 +111,7 @@ def cmd_run(args: argparse.Namespace, client: Any) -> int:
         if args.overwrite and "output" in spec:
             spec["output"]["overwrite"] = True
         spec = pipelinefile.with_storage_options(spec, args.storage_options)
-        series = pipelinefile.build(spec)
+        series = pipelinefile.build(spec, check_output=True)
     return _write(series, spec, args, client)
 
 
@@ -118,13 +125,18 @@ def cmd_process(args: argparse.Namespace, client: Any) -> int:
         }
         if args.frames is not None:
             raw["frame_list"] = args.frames
+        if args.dtype is not None:
+            raw["ops"].append({"name": "astype", "param": args.dtype})
         if args.codec is not None:
             raw["output"]["codec"] = args.codec
-        if args.levels:
-            raw["output"]["options"] = {"levels": args.levels}
+        options = {"levels": args.levels} if args.levels else {}
+        if args.threshold is not None:
+            options["threshold"] = args.threshold
+        if options:
+            raw["output"]["options"] = options
         spec = pipelinefile.validate(raw, where="command line")
         spec = pipelinefile.with_storage_options(spec, args.storage_options)
-        series = pipelinefile.build(spec)
+        series = pipelinefile.build(spec, check_output=True)
     return _write(series, spec, args, client)
 
 
@@ -139,7 +151,7 @@ def _write(series: Any, spec: dict[str, Any], args: argparse.Namespace, client: 
     runner.execute(lambda: pipelinefile.write_output(series, spec), nframes=len(series),
                    progress=progress)
     if not args.quiet:
-        print(f"wrote {len(series)} frames of {series.shape} {series.dtype} to {out['path']}")
+        print(f"wrote {counted(len(series), 'frame')} of {series.shape} {series.dtype} to {out['path']}")
     return 0
 
 
@@ -164,6 +176,8 @@ def cmd_info(args: argparse.Namespace, client: Any) -> int:
         if isinstance(value, dict) and value:
             print(f"{key}:")
             print(_nested_text(value))
+        elif key == "size":
+            print(f"{'size:':<12} {_bytes_text(value)} uncompressed")
         else:
             print(f"{key + ':':<12} {value}")
     return 0
@@ -200,7 +214,7 @@ def describe(series: Any) -> dict[str, Any]:
             info["versions kept"] = series.versions_kept
     else:
         info["chunks"] = series.frame_chunk
-    info["size"] = f"{_bytes_text(series.nbytes)} uncompressed"
+    info["size"] = int(series.nbytes)  # bytes, uncompressed
     info["metadata"] = summarise(series.metadata)
     provenance = series.provenance if isinstance(series, ZarrSeries) else None
     info["provenance"] = summarise(provenance or {})
@@ -237,15 +251,30 @@ def _nested_text(value: dict[str, Any]) -> str:
     return "\n".join("  " + line for line in text.rstrip().splitlines())
 
 
+SHOWN_ITEMS = 8
+"""Arrays and lists of numbers longer than this are summarised by ``info``."""
+
+
 def summarise(value: Any) -> Any:
-    """``value`` as JSON-able data, arrays shown by shape and dtype (small ones in full)."""
+    """``value`` as JSON-able data for people: arrays and long lists of numbers by their
+    length, range and type (short ones in full), bytes as text where they are text."""
     if isinstance(value, np.ndarray):
-        return value.tolist() if value.size <= 8 else f"<array {value.shape} {value.dtype}>"
+        return value.tolist() if value.size <= SHOWN_ITEMS else \
+            f"<array {value.shape} {value.dtype}>"
     if isinstance(value, np.generic):
         return value.item()
+    if isinstance(value, bytes | bytearray):
+        try:
+            return bytes(value).decode()
+        except UnicodeDecodeError:
+            return f"<{len(value)} bytes>"
     if isinstance(value, dict):
         return {str(k): summarise(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
+        numbers = all(isinstance(v, int | float | np.number) and not isinstance(v, bool)
+                      for v in value)
+        if numbers and len(value) > SHOWN_ITEMS:
+            return f"<{len(value)} numbers, {min(value)} to {max(value)}>"
         return [summarise(v) for v in value]
     return value
 
@@ -311,7 +340,7 @@ def demo(out: str, nframes: int = 64, size: int = 256, overwrite: bool = False,
     print(f"source:    {raw!r}")
     print(f"ops:       {', '.join(repr(op) for op in ps.chain)}")
     print(f"wrote:     {out}")
-    print(f"reopened:  {len(reopened)} frames of {reopened.shape} {reopened.dtype}, "
+    print(f"reopened:  {counted(len(reopened), 'frame')} of {reopened.shape} {reopened.dtype}, "
           f"chunks {arr.chunks}, shards {arr.shards}")
     print(f"metadata:  {sorted(reopened.metadata)}")
     print(f"frames match the processed series: {same}")
@@ -324,15 +353,20 @@ COMMANDS = {"run": cmd_run, "process": cmd_process, "info": cmd_info, "stats": c
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = make_parser().parse_args(join_values(list(sys.argv[1:] if argv is None else argv)))
+    folded = FoldedWarnings()
     try:
-        with runner.scheduler(args.scheduler, args.workers, quiet=args.quiet,
-                              timeout=SCHEDULER_TIMEOUT) as client:
-            if args.command == "demo":
-                return demo(args.out, args.frames, args.size, args.overwrite,
-                            progress=_progress.show_progress(args.quiet))
-            return COMMANDS[args.command](args, client)
+        with warnings.catch_warnings():
+            warnings.simplefilter("always")  # each counted, shown folded
+            warnings.showwarning = folded.show
+            try:
+                return _run(args)
+            finally:
+                folded.summary()
     except KeyboardInterrupt:
         _interrupted()
+    except BrokenPipeError:  # `lazyseries info x | head`: the reader is gone; so are we
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141  # 128 + SIGPIPE, what a shell reports for a tool ended that way
     except Exception as err:  # noqa: BLE001  (the one place that turns errors into exit codes)
         cause = err.__cause__ if isinstance(err, BadInputError) and err.__cause__ else err
         if args.debug:
@@ -343,11 +377,80 @@ def main(argv: Sequence[str] | None = None) -> int:
     return 130  # pragma: no cover  (_interrupted does not return)
 
 
+def _run(args: argparse.Namespace) -> int:
+    for name in args.imports:
+        import_plugin(name)
+    with runner.scheduler(args.scheduler, args.workers, quiet=args.quiet,
+                          timeout=SCHEDULER_TIMEOUT) as client:
+        if args.command == "demo":
+            return demo(args.out, args.frames, args.size, args.overwrite,
+                        progress=_progress.show_progress(args.quiet))
+        return COMMANDS[args.command](args, client)
+
+
+class FoldedWarnings:
+    """Warnings as one line each on stderr, the first of a kind at once and the rest
+    counted (a warning per frame of 1,440 frames is two lines, not 1,440): of a kind are
+    those of one class whose messages differ only in their numbers."""
+
+    def __init__(self) -> None:
+        self.first: dict[tuple[type[Warning], str], str] = {}
+        self.counts: dict[tuple[type[Warning], str], int] = {}
+        self.lock = threading.Lock()
+
+    def show(self, message: Warning | str, category: type[Warning], filename: str,
+             lineno: int, file: Any = None, line: str | None = None) -> None:
+        text = " ".join(str(message).split())
+        key = (category, re.sub(r"\d+(?:\.\d+)?", "#", text))
+        with self.lock:
+            seen = self.counts.get(key, 0)
+            self.counts[key] = seen + 1
+            self.first.setdefault(key, text)
+        if not seen:
+            print(f"lazyseries: warning: {category.__name__}: {text}", file=sys.stderr)
+
+    def summary(self) -> None:
+        for key, count in self.counts.items():
+            if count > 1:
+                print(f"lazyseries: warning: {key[0].__name__}: {count} in all like "
+                      f"{self.first[key][:60]!r}...", file=sys.stderr)
+
+
+def import_plugin(name: str) -> None:
+    """``--import``: the module ``name`` (on the Python path), or the ``.py`` file ``name``,
+    imported for what it registers.  A file is imported under its stem, as ``python
+    file.py`` would see it, once."""
+    stem = os.path.splitext(os.path.basename(name))[0]
+    found = None
+    if name.endswith(".py"):
+        found = importlib.util.spec_from_file_location(stem, os.path.abspath(name))
+        if found is None or found.loader is None or not os.path.isfile(name):
+            raise BadInputError(f"--import {name!r}: no such file")
+        if stem in sys.modules:
+            raise BadInputError(f"--import {name!r}: a module named {stem!r} is imported "
+                                "already; rename the file")
+    try:
+        if found is None:
+            importlib.import_module(name)
+            return
+        module = importlib.util.module_from_spec(found)
+        sys.modules[stem] = module
+        try:
+            found.loader.exec_module(module)  # type: ignore[union-attr]
+        except BaseException:
+            del sys.modules[stem]
+            raise
+    except Exception as err:  # noqa: BLE001  (whatever the user's module raises)
+        # the message says it all: the command line prints a BadInputError's cause instead
+        raise BadInputError(f"--import {name!r}: {type(err).__name__}: {err}") from None
+
+
 def _interrupted() -> None:
     """Ctrl-C: one line, exit 130, without waiting for running tasks or the event loops'
     complaints about tasks they never finished (zarr's, distributed's)."""
     print("lazyseries: interrupted", file=sys.stderr)
     logging.getLogger("asyncio").setLevel(logging.CRITICAL)
+    claims.release_held()
     remove_owned_scratch()
     sys.stdout.flush()
     sys.stderr.flush()
