@@ -23,6 +23,7 @@ before the channel axis) are written without the ``ome`` entry.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -81,53 +82,109 @@ def check_levels(levels: Any, axes: str, shape: Sequence[int]) -> int:
 
 
 def image_attrs(axes: str, metadata: Mapping[str, Any], levels: int, full_shape: Sequence[int],
-                dtype: Any) -> dict[str, Any]:
-    """The ``ome`` attribute of a store (``{}`` when OME-Zarr cannot describe the axes)."""
+                dtype: Any, name: str = "image") -> dict[str, Any]:
+    """The ``ome`` attribute of a store (``{}`` when OME-Zarr cannot describe the axes).
+
+    Each multiscale has its ``name``, the ``type`` of downsampling and its
+    ``metadata`` (required by NGFF 0.5's strict profile); the channels'
+    display windows are the dtype's range until :func:`set_windows` puts the
+    frames' own there (computed in the write's graph: :func:`windows`).
+    """
     if not describable(axes):
         return {}
     meta = microscopy.clean(metadata)
     names = dimension_names(axes)
     ome_axes = []
-    for a, name, unit in zip(axes, names, microscopy.units(meta, axes)):
-        entry = {"name": name, "type": AXIS_TYPES[a]}
+    for a, dim, unit in zip(axes, names, microscopy.units(meta, axes)):
+        entry = {"name": dim, "type": AXIS_TYPES[a]}
         known = microscopy.TIME_UNITS if a == "T" else microscopy.LENGTH_UNITS
         if unit is not None and a != "C" and unit in known:
             entry["unit"] = unit
         ome_axes.append(entry)
-    step = microscopy.spacing(meta, axes)
+    step, start = microscopy.spacing(meta, axes), microscopy.origin(meta, axes)
     datasets = [{"path": level_path(k),
-                 "coordinateTransformations": _transforms(step, level_factors(axes, k))}
+                 "coordinateTransformations": _transforms(step, start, level_factors(axes, k))}
                 for k in range(levels + 1)]
-    multiscale: dict[str, Any] = {"axes": ome_axes, "datasets": datasets}
-    if levels:
-        multiscale["type"] = "mean"
-        multiscale["metadata"] = {"description": "each level is the 2x2 mean of the one "
-                                  "before over y and x", "method": "lazyseries.ome.downsample"}
-    ome: dict[str, Any] = {"version": VERSION, "multiscales": [multiscale]}
-    channels = microscopy.channel_names(meta, axes, full_shape)
-    if channels is not None:
-        ome["omero"] = {"channels": _omero_channels(channels, np.dtype(dtype))}
-    return {"ome": ome}
+    multiscale: dict[str, Any] = {
+        "name": name, "axes": ome_axes, "datasets": datasets, "type": "mean",
+        "metadata": {"description": "each level is the 2x2 mean of the one before over y "
+                     "and x, integers rounded half up", "method": "pipeline.ome.downsample",
+                     "version": _version()}}
+    channels = ((microscopy.channel_names(meta, axes, full_shape) or
+                 [f"{name} [{c}]" for c in range(full_shape[axes.index("C")])])
+                if "C" in axes else [name])
+    return {"ome": {"version": VERSION, "multiscales": [multiscale],
+                    "omero": {"channels": _omero_channels(channels, np.dtype(dtype))}}}
 
 
-def _transforms(step: list[float], factors: list[int]) -> list[dict[str, Any]]:
-    """Scale, and for a pooled level the shift of its pixel centres by ``(f - 1) / 2`` pixels."""
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("lazyseries")
+    except PackageNotFoundError:  # run from a source tree
+        return "unknown"
+
+
+def _transforms(step: list[float], start: list[float], factors: list[int]
+                ) -> list[dict[str, Any]]:
+    """Scale, and the translation of the level's first pixel: the origin, and for a pooled
+    level the shift of its pixel centres by ``(f - 1) / 2`` pixels."""
     out: list[dict[str, Any]] = [{"type": "scale",
                                   "scale": [s * f for s, f in zip(step, factors)]}]
-    if any(f != 1 for f in factors):
-        out.append({"type": "translation",
-                    "translation": [s * (f - 1) / 2 for s, f in zip(step, factors)]})
+    shift = [o + s * (f - 1) / 2 for s, o, f in zip(step, start, factors)]
+    if any(shift):
+        out.append({"type": "translation", "translation": shift})
     return out
 
 
 def _omero_channels(names: list[str], dtype: np.dtype) -> list[dict[str, Any]]:
     colors = _COLORS[len(names) - 1] if len(names) <= len(_COLORS) else _MANY
-    # the display window is the dtype's range: the frames' own range is not known
-    # without computing them, which writing the metadata must not do
-    lo, hi = (np.iinfo(dtype).min, np.iinfo(dtype).max) if dtype.kind in "iu" else (0.0, 1.0)
-    window = {"min": float(lo), "max": float(hi), "start": float(lo), "end": float(hi)}
+    lo, hi = _dtype_range(dtype)
+    window = {"min": lo, "max": hi, "start": lo, "end": hi}
     return [{"label": name, "color": colors[i % len(colors)], "active": True,
              "window": dict(window)} for i, name in enumerate(names)]
+
+
+def _dtype_range(dtype: np.dtype) -> tuple[float, float]:
+    if dtype.kind in "iu":
+        return float(np.iinfo(dtype).min), float(np.iinfo(dtype).max)
+    return (0.0, 1.0)
+
+
+def windows(frames: Any, axes: str) -> Any:
+    """A dask array ``(channels, 2)``: each channel's smallest and largest finite value over
+    every frame, lazily, to be computed in the graph that writes the frames."""
+    import dask.array as da
+
+    data = frames.astype(np.float64) if frames.dtype.kind in "fc" else frames
+    if "C" in axes:
+        data = da.moveaxis(data, axes.index("C"), 0)
+    else:
+        data = data[np.newaxis]
+    flat = data.reshape((data.shape[0], -1)) if data.ndim > 2 else data
+    if frames.dtype.kind in "fc":
+        flat = da.where(da.isfinite(flat), flat, np.nan)
+        lo, hi = da.nanmin(flat, axis=1), da.nanmax(flat, axis=1)
+    else:
+        lo, hi = flat.min(axis=1), flat.max(axis=1)
+    return da.stack([lo.astype(np.float64), hi.astype(np.float64)], axis=1).rechunk(-1)
+
+
+def set_windows(attrs: Mapping[str, Any], values: np.ndarray) -> dict[str, Any] | None:
+    """The ``ome`` attribute of ``attrs`` with each channel's window the frames' range
+    (``values`` from :func:`windows`), or None when there is no such channel list."""
+    found = attrs.get("ome")
+    channels = ((found or {}).get("omero") or {}).get("channels") if isinstance(found, Mapping) \
+        else None
+    if not isinstance(channels, list) or len(channels) != len(values):
+        return None
+    out = json.loads(json.dumps(found))
+    for channel, (lo, hi) in zip(out["omero"]["channels"], np.asarray(values, np.float64)):
+        if np.isfinite(lo) and np.isfinite(hi):  # an all-NaN channel keeps the default
+            channel["window"] = {"min": float(lo), "max": float(hi), "start": float(lo),
+                                 "end": float(hi) if hi > lo else float(lo) + 1.0}
+    return dict(out)
 
 
 def _pool(block: np.ndarray, dtype: np.dtype) -> np.ndarray:
@@ -244,13 +301,14 @@ def image_metadata(image: Mapping[str, Any], omero_attrs: Mapping[str, Any] | No
                    level: int) -> dict[str, Any]:
     """The microscopy metadata (:mod:`pipeline.microscopy`) an image states for ``level``."""
     axes = [a if isinstance(a, Mapping) else {"name": a} for a in image.get("axes") or []]
-    scale = _scale(image, level, len(axes))
+    scale, offset = _placement(image, level, len(axes))
     meta: dict[str, Any] = {}
     sizes: dict[str, float] = {}
     units: dict[str, str] = {}
-    for axis, step in zip(axes, scale):
+    start: dict[str, float] = {}
+    for axis, step, shift in zip(axes, scale, offset):
         name, kind, unit = str(axis.get("name")), axis.get("type"), axis.get("unit")
-        if step == 1.0 and not unit:  # the default: the image states nothing
+        if step == 1.0 and not unit and not shift:  # the default: the image states nothing
             continue
         if kind == "time" or _DIM_AXES.get(name.lower()) == "T":
             meta[microscopy.TIME] = step
@@ -258,10 +316,13 @@ def image_metadata(image: Mapping[str, Any], omero_attrs: Mapping[str, Any] | No
                 meta[microscopy.TIME_UNIT] = unit
         elif kind == "space" or name.lower() in ("z", "y", "x"):
             sizes[name.lower()] = step
+            if shift:
+                start[name.lower()] = shift
             if unit:
                 units[name.lower()] = unit
     meta[microscopy.SIZE] = sizes
     meta[microscopy.UNIT] = units
+    meta[microscopy.ORIGIN] = start
     channels = (omero_attrs or {}).get("channels") or []
     names = [c.get("label") for c in channels if isinstance(c, Mapping)]
     if names and all(isinstance(n, str) for n in names):
@@ -284,11 +345,13 @@ def level_array(group: Any, name: str, where: str) -> Any:
 
 
 def level_metadata(group: Any, image: Mapping[str, Any], record: Any, level: int,
-                   load_array: Callable[[str], np.ndarray]) -> Callable[[], dict[str, Any]]:
+                   load_array: Callable[[str], np.ndarray], use_omero: bool = True
+                   ) -> Callable[[], dict[str, Any]]:
     """A loader of the metadata of ``level``: what the store says, with that level's pixel sizes.
 
     A lazyseries store's own metadata is used with its sizes scaled to the
-    level; another tool's image gives what its ``multiscales`` and ``omero`` state.
+    level; another tool's image gives what its ``multiscales`` and ``omero``
+    state (``omero`` left out with ``use_omero=False``: it breaks the rules).
     """
     attrs = dict(group.attrs)
     own = record is not None
@@ -302,22 +365,32 @@ def level_metadata(group: Any, image: Mapping[str, Any], record: Any, level: int
         if own:
             factors = {a.lower(): f for a, f in zip(axes, level_factors(axes, level)) if f != 1}
             return microscopy.scaled(decoded, factors) if factors else decoded
-        return {**decoded, **image_metadata(image, omero(attrs), level)}
+        return {**decoded, **image_metadata(image, omero(attrs) if use_omero else None, level)}
 
     return load
 
 
-def _scale(image: Mapping[str, Any], level: int, ndim: int) -> list[float]:
-    """The scale of ``level``: its own scale times the image-wide one, when given."""
-    out = [1.0] * ndim
+def _placement(image: Mapping[str, Any], level: int, ndim: int
+               ) -> tuple[list[float], list[float]]:
+    """The scale of ``level`` and where its first pixel lies: its own transformations, then
+    the image-wide ones (malformed ones, which :mod:`pipeline.ngff` names, left out)."""
+    scale, offset = [1.0] * ndim, [0.0] * ndim
     datasets = image.get("datasets") or []
     transforms = list(image.get("coordinateTransformations") or [])
     if level < len(datasets):
         transforms = list(datasets[level].get("coordinateTransformations") or []) + transforms
     for t in transforms:
-        if isinstance(t, Mapping) and t.get("type") == "scale" and len(t.get("scale", [])) == ndim:
-            out = [a * float(b) for a, b in zip(out, t["scale"])]
-    return out
+        kind = t.get("type") if isinstance(t, Mapping) else None
+        values = t.get(kind) if kind in ("scale", "translation") else None
+        if not isinstance(values, list) or len(values) != ndim or not all(
+                isinstance(v, int | float) and not isinstance(v, bool) for v in values):
+            continue
+        if kind == "scale":
+            scale = [a * float(b) for a, b in zip(scale, values)]
+            offset = [a * float(b) for a, b in zip(offset, values)]
+        else:
+            offset = [a + float(b) for a, b in zip(offset, values)]
+    return scale, offset
 
 
 __all__ = ["VERSION", "axes_of", "check_levels", "create_levels", "dataset_path", "describable",

@@ -113,6 +113,60 @@ def test_levels_are_computed_in_the_same_graph_each_frame_read_once(tmp_path):
     assert sorted(reads) == list(range(6))
     np.testing.assert_array_equal(np.asarray(pipeline.open(tmp_path / "s.zarr", level=2)),
                                   _pool(data, 2))
+    # the display window, from the same reads: the frames' own range, not the dtype's
+    [channel] = _attrs(tmp_path / "s.zarr")["ome"]["omero"]["channels"]
+    assert channel["window"] == {"min": float(data.min()), "max": float(data.max()),
+                                 "start": float(data.min()), "end": float(data.max())}
+
+
+@pytest.mark.parametrize(("dtype", "values", "window"), [
+    ("uint16", [7, 7], (7.0, 8.0)),  # a constant image still has a window napari can use
+    ("float32", [np.nan, -1.5, np.inf, 2.0], (-1.5, 2.0)),  # only finite values count
+    ("float32", [np.nan, np.nan], (0.0, 1.0)),  # nothing finite: the default
+])
+def test_display_windows_of_unusual_frames(tmp_path, dtype, values, window):
+    data = np.resize(np.asarray(values, dtype), (2, 4, 4)).astype(dtype)
+    pipeline.write(pipeline.from_array(data), tmp_path / "s.zarr")
+    [channel] = _attrs(tmp_path / "s.zarr")["ome"]["omero"]["channels"]
+    assert (channel["window"]["start"], channel["window"]["end"]) == window
+
+
+def test_a_crop_keeps_its_place_in_xarray_ome_zarr_and_its_levels(tmp_path):
+    meta = {"physical_size": {"x": 0.5, "y": 0.25}, "physical_unit": {"x": "µm", "y": "µm"}}
+    data = _data((2, 16, 20))
+    source = pipeline.from_array(data, dict(meta))
+    crop = source.process([("rectangle", ((4, 12), (6, 16)))])
+    assert crop.metadata["physical_origin"] == {"y": 1.0, "x": 3.0}
+    whole, part = source.to_xarray(), crop.to_xarray()
+    np.testing.assert_array_equal(part.coords["y"], whole.coords["y"][4:12])
+    np.testing.assert_array_equal(part.coords["x"], whole.coords["x"][6:16])
+    # overlaid on its source, the crop's pixels land on the same pixels
+    np.testing.assert_array_equal(whole.sel(y=part.y, x=part.x), part)
+    pipeline.write(crop, tmp_path / "c.zarr", levels=1)
+    datasets = _attrs(tmp_path / "c.zarr")["ome"]["multiscales"][0]["datasets"]
+    assert datasets[0]["coordinateTransformations"][1] == {
+        "type": "translation", "translation": [0.0, 1.0, 3.0]}
+    # level 1's pixel centres lie half way across the two pixels each one pools
+    assert datasets[1]["coordinateTransformations"][1]["translation"] == [0.0, 1.125, 3.25]
+    assert pipeline.open(tmp_path / "c.zarr").metadata["physical_origin"] == {"y": 1.0, "x": 3.0}
+    assert pipeline.open(tmp_path / "c.zarr", level=1).metadata["physical_origin"] == {
+        "y": 1.125, "x": 3.25}
+    # a crop of a crop adds up; a rotation carries each axis' origin to where it goes
+    twice = crop.process([("rectangle", ((2, 6), (1, 5))), ("flip", "r90")])
+    assert twice.metadata["physical_origin"] == {"y": 3.5, "x": 1.5}
+    assert twice.metadata["physical_size"] == {"y": 0.5, "x": 0.25}
+
+
+def test_an_op_that_moves_pixels_unknowably_drops_the_origin():
+    meta = {"physical_size": {"x": 0.5, "y": 0.5}, "physical_origin": {"x": 2.0, "y": 1.0}}
+    source = pipeline.from_array(_data((2, 8, 8)), meta)
+    # a flip keeps the field of view where it is; a gap row moves no pixel before it
+    assert source.process([("flip", "v")]).metadata["physical_origin"] == {"x": 2.0, "y": 1.0}
+    assert source.process([("add-row", 4)]).metadata["physical_origin"] == {"x": 2.0, "y": 1.0}
+    # an op of the user's that changes the frame without saying where its pixels come from
+    ps = source.process([])
+    ps.addop("shrink", lambda frame, k: frame[::k, ::k])
+    assert "physical_origin" not in ps.process([("shrink", 2)]).metadata
 
 
 @pytest.mark.parametrize("levels, message", [

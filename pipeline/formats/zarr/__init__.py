@@ -37,11 +37,11 @@ _CHUNK_KEY = re.compile(r"^[0-9]+([./][0-9]+)*$")
 
 def open(path: str | os.PathLike[str] | Location, mode: str = "r", array: str | None = None,
          dataname: str | None = None, storage_options: dict[str, Any] | None = None,
-         level: int | None = None, missing: str = "error", version: str | None = None
-         ) -> ZarrSeries:
+         level: int | None = None, missing: str = "error", version: str | None = None,
+         strict: bool = False) -> ZarrSeries:
     """Open a Zarr store as a series, reading nothing but its metadata."""
     return ZarrSeries(path, mode=mode, array=array or dataname, storage_options=storage_options,
-                      level=level, missing=missing, version=version)
+                      level=level, missing=missing, version=version, strict=strict)
 
 
 def sniff(path: str) -> bool:
@@ -115,11 +115,12 @@ def encoder(series: ImageSeries, target: Any = "", codec: Any = "default", chunk
     header = {"format_version": FORMAT_VERSION, "complete": False, "array": ARRAY_NAME,
               "provenance": provenance, "fingerprint": fingerprint}
     axes, full_shape = series.axes, (n, *shape)
+    name = _image_name(target)
 
     def create(location: Location, frames: Any, write_id: str,
                phase: Callable[[str], None]) -> tuple[list[Any], list[str]]:
         return store.create_store(location, frames, layout, axes,
-                                  {**header, "write_id": write_id}, metadata, phase)
+                                  {**header, "write_id": write_id}, metadata, phase, name)
 
     def resumable(location: Location) -> bool:
         # rebuilt from scratch, never added to, so frames of two writes never mix: the
@@ -131,6 +132,15 @@ def encoder(series: ImageSeries, target: Any = "", codec: Any = "default", chunk
 
     return StoreEncoding("zarr", layout.stored, create, store.open_targets, store.set_complete,
                          replaceable, ZarrSeries, VERSIONS, resumable)
+
+
+def _image_name(target: Any) -> str:
+    """The OME-Zarr image's name: the target's file name without ``.zarr``."""
+    text = target.text if isinstance(target, Location) else os.fspath(target or "")
+    base = os.path.basename(str(text).rstrip("/\\"))
+    for ext in ZarrFormat.extensions:
+        base = base.removesuffix(ext)
+    return base or "image"
 
 
 VERSIONS = Versions(store.version_name, store.is_version_name, store.committed, store.publish)

@@ -44,19 +44,24 @@ def open_group(location: Location, mode: Literal["r", "r+", "w"] = "r") -> Any:
                            zarr_format=3 if mode == "w" else None)
 
 
+WINDOWS = "#omero-windows"
+"""Stands, among the paths :func:`create_store` returns, for the channels' display windows."""
+
+
 def create_store(location: Location, frames: Any, layout: Layout, axes: str,
                  record: dict[str, Any], metadata: Any,
-                 phase: Callable[[str], None] = lambda name: None
+                 phase: Callable[[str], None] = lambda name: None, name: str = "image"
                  ) -> tuple[list[Any], list[str]]:
     """A new store at ``location``: header, metadata, and the empty arrays ``frames`` go to.
 
     ``record`` (the ``lazyseries`` attribute) and ``metadata`` are encoded with
     the one codec of :mod:`pipeline._json`, their large arrays stored beside the
     frames.  Returns the dask arrays to store (the frames, then any OME-Zarr
-    levels computed from them in the same graph) and the paths of their arrays.
+    levels computed from them in the same graph, then the channels' display
+    windows, :data:`WINDOWS`) and the paths of their arrays.
     """
     full_shape, dtype, dims = tuple(frames.shape), np.dtype(frames.dtype), dimension_names(axes)
-    ome_attrs = ome.image_attrs(axes, metadata, layout.levels, full_shape, dtype)
+    ome_attrs = ome.image_attrs(axes, metadata, layout.levels, full_shape, dtype, name)
     group = open_group(location, mode="w")
     sink = _array_sink(group, location)
     record = {**record, "provenance": _json.encode(record.get("provenance"), sink)}
@@ -71,7 +76,24 @@ def create_store(location: Location, frames: Any, layout: Layout, axes: str,
         group, frames, layout.levels, layout.stored, compressors=layout.compressors,
         fill_value=0, dimension_names=dims, config={"write_empty_chunks": True})
     phase("array")
-    return [frames, *sources], [array.path, *(t.path for t in targets)]
+    out, paths = [frames, *sources], [array.path, *(t.path for t in targets)]
+    if ome_attrs and full_shape[0]:  # the frames' range, from the reads that write them
+        out.append(ome.windows(frames, axes))
+        paths.append(WINDOWS)
+    return out, paths
+
+
+class _Windows:
+    """Where the display windows computed in the write's graph go: the store's ``omero``."""
+
+    def __init__(self, location: Location) -> None:
+        self.location = location
+
+    def __setitem__(self, key: Any, values: np.ndarray) -> None:
+        group = open_group(self.location, mode="r+")
+        found = ome.set_windows(dict(group.attrs), values)
+        if found is not None:
+            group.attrs.update({"ome": found})
 
 
 def open_targets(location: Location, paths: list[str]) -> list[Any]:
@@ -84,6 +106,9 @@ def open_targets(location: Location, paths: list[str]) -> list[Any]:
     group = open_group(location, mode="r+")
     targets: list[Any] = []
     for path in paths:
+        if path == WINDOWS:
+            targets.append(_Windows(location))
+            continue
         array = group[path]
         grid = grid_of(array, location.child(path))
         if grid is None:
