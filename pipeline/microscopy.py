@@ -188,6 +188,26 @@ def channel_names(meta: Mapping[str, Any], axes: str, shape: Sequence[int]) -> l
     return names if len(names) == shape[axes.index("C")] else None
 
 
+COLOUR_NAMES = ("red", "green", "blue", "alpha")
+"""The channels of a colour picture, in order (RGB, or RGBA)."""
+
+
+def colour(meta: Mapping[str, Any], axes: str, shape: Sequence[int], dtype: Any) -> bool:
+    """Whether frames of ``axes``, ``shape`` and ``dtype`` are colour pictures (a PNG, GIF or
+    video frame): 8-bit, their channels just before ``y, x``, 3 (RGB) or 4 (RGBA) of them,
+    named nothing else than :data:`COLOUR_NAMES`.
+
+    Colour frames are ``(C, Y, X)`` like every other channelled frame (ops work on
+    the last two axes, OME-Zarr puts channels before space); viewers that show
+    pictures channels-last (napari's ``rgb=True``) are given them so.
+    """
+    if not axes.endswith("CYX") or shape[axes.index("C")] not in (3, 4) or \
+            np.dtype(dtype) != np.uint8:
+        return False
+    names = clean(meta).get(CHANNELS)
+    return names is None or [n.lower() for n in names] == list(COLOUR_NAMES[:len(names)])
+
+
 def through_chain(meta: dict[str, Any], chain: Sequence[Op], specs: Sequence[FrameSpec],
                   frame_axes: str) -> dict[str, Any]:
     """``meta`` with its per-axis entries moved as ``chain`` moves the frame's axes.
@@ -284,6 +304,6 @@ def scaled(meta: dict[str, Any], factors: Mapping[str, float]) -> dict[str, Any]
     return meta
 
 
-__all__ = ["CHANNELS", "KEYS", "ORIGIN", "SIZE", "TIME", "TIME_UNIT", "UNIT", "channel_names",
-           "clean", "origin", "scaled", "select_frames", "spacing", "through_chain", "unit_name",
+__all__ = ["CHANNELS", "COLOUR_NAMES", "KEYS", "ORIGIN", "SIZE", "TIME", "TIME_UNIT", "UNIT",
+           "channel_names", "clean", "colour", "origin", "scaled", "select_frames", "spacing", "through_chain", "unit_name",
            "unit_symbol", "units"]

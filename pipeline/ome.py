@@ -40,6 +40,7 @@ AXIS_TYPES = {"T": "time", "C": "channel", "Z": "space", "Y": "space", "X": "spa
 _DIM_AXES = {"frame": "T", "t": "T", "time": "T", "channel": "C", "c": "C",
              "z": "Z", "y": "Y", "x": "X"}
 _COLORS = ("FFFFFF",), ("FF00FF", "00FF00"), ("FF0000", "00FF00", "0000FF")
+_RGBA = ("FF0000", "00FF00", "0000FF", "FFFFFF")
 _MANY = ("00FFFF", "FF00FF", "FFFF00", "FF0000", "00FF00", "0000FF")
 
 
@@ -110,11 +111,26 @@ def image_attrs(axes: str, metadata: Mapping[str, Any], levels: int, full_shape:
         "metadata": {"description": "each level is the 2x2 mean of the one before over y "
                      "and x, integers rounded half up", "method": "pipeline.ome.downsample",
                      "version": _version()}}
-    channels = ((microscopy.channel_names(meta, axes, full_shape) or
-                 [f"{name} [{c}]" for c in range(full_shape[axes.index("C")])])
-                if "C" in axes else [name])
+    if microscopy.colour(meta, axes, full_shape, dtype):  # shown as it is: red, green, blue
+        count = full_shape[axes.index("C")]
+        omero = [{"label": label, "color": color, "active": True,
+                  "window": {"min": 0.0, "max": 255.0, "start": 0.0, "end": 255.0}}
+                 for label, color in zip(microscopy.COLOUR_NAMES[:count], _RGBA)]
+    else:
+        channels = ((microscopy.channel_names(meta, axes, full_shape) or
+                     [f"{name} [{c}]" for c in range(full_shape[axes.index("C")])])
+                    if "C" in axes else [name])
+        omero = _omero_channels(channels, np.dtype(dtype))
     return {"ome": {"version": VERSION, "multiscales": [multiscale],
-                    "omero": {"channels": _omero_channels(channels, np.dtype(dtype))}}}
+                    "omero": {"channels": omero}}}
+
+
+def measured_windows(axes: str, metadata: Mapping[str, Any], full_shape: Sequence[int],
+                     dtype: Any) -> bool:
+    """Whether the display windows of an image are the frames' range (:func:`windows`): a
+    colour picture is shown as it is, 0 to 255, and an image with no frames has no range."""
+    return describable(axes) and bool(full_shape[0]) and not microscopy.colour(
+        microscopy.clean(metadata), axes, full_shape, dtype)
 
 
 def _version() -> str:
@@ -395,4 +411,4 @@ def _placement(image: Mapping[str, Any], level: int, ndim: int
 
 __all__ = ["VERSION", "axes_of", "check_levels", "create_levels", "dataset_path", "describable",
            "downsample", "image_attrs", "image_metadata", "level_array", "level_metadata",
-           "multiscale", "omero"]
+           "measured_windows", "multiscale", "omero", "set_windows", "windows"]

@@ -77,7 +77,7 @@ def create_store(location: Location, frames: Any, layout: Layout, axes: str,
         fill_value=0, dimension_names=dims, config={"write_empty_chunks": True})
     phase("array")
     out, paths = [frames, *sources], [array.path, *(t.path for t in targets)]
-    if ome_attrs and full_shape[0]:  # the frames' range, from the reads that write them
+    if ome.measured_windows(axes, metadata, full_shape, dtype):  # from the reads that write
         out.append(ome.windows(frames, axes))
         paths.append(WINDOWS)
     return out, paths
