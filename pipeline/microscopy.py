@@ -305,5 +305,5 @@ def scaled(meta: dict[str, Any], factors: Mapping[str, float]) -> dict[str, Any]
 
 
 __all__ = ["CHANNELS", "COLOUR_NAMES", "KEYS", "ORIGIN", "SIZE", "TIME", "TIME_UNIT", "UNIT",
-           "channel_names", "clean", "colour", "origin", "scaled", "select_frames", "spacing", "through_chain", "unit_name",
-           "unit_symbol", "units"]
+           "channel_names", "clean", "colour", "origin", "scaled", "select_frames", "spacing",
+           "through_chain", "unit_name", "unit_symbol", "units"]

@@ -104,7 +104,7 @@ def layer_data(series: ImageSeries, name: str, levels: Sequence[ImageSeries] = (
     axes, meta = series.axes, series.metadata
     arrays = [series.to_dask(), *(level.to_dask() for level in levels)]
     clean = microscopy.clean(meta)
-    per_axis = {"scale": microscopy.spacing(clean, axes),
+    per_axis: dict[str, list[Any]] = {"scale": microscopy.spacing(clean, axes),
                 "translate": microscopy.origin(clean, axes),
                 "axis_labels": list(dimension_names(axes)),
                 "units": _napari_units(microscopy.units(clean, axes))}
@@ -156,10 +156,10 @@ def _windows(series: ImageSeries) -> list[list[float]] | None:
         return None
     out = []
     for channel in channels:
-        window = channel.get("window") if isinstance(channel, dict) else None
-        start, end = (window or {}).get("start"), (window or {}).get("end")
-        if not all(isinstance(v, int | float) and not isinstance(v, bool) for v in (start, end)) \
-                or not start < end:
+        window = (channel.get("window") if isinstance(channel, dict) else None) or {}
+        start, end = window.get("start"), window.get("end")
+        if not isinstance(start, int | float) or not isinstance(end, int | float) or \
+                isinstance(start, bool) or isinstance(end, bool) or not start < end:
             return None
         out.append([float(start), float(end)])
     return out
