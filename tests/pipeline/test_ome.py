@@ -307,3 +307,7 @@ def test_levels_written_on_a_cluster_of_processes(tmp_path):
         np.testing.assert_array_equal(np.asarray(level), _pool(turned, k))
     Image.from_zarr(zarr.open_group(tmp_path / "s.zarr", mode="r"))
     assert pipeline.open(tmp_path / "s.zarr").metadata["physical_size"]["x"] == 0.25
+    # the display windows, computed by the workers that wrote the frames
+    channels = _attrs(tmp_path / "s.zarr")["ome"]["omero"]["channels"]
+    assert [(c["window"]["start"], c["window"]["end"]) for c in channels] == [
+        (float(data[:, c].min()), float(data[:, c].max())) for c in range(2)]
