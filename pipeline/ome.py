@@ -24,6 +24,7 @@ before the channel axis) are written without the ``ome`` entry.
 from __future__ import annotations
 
 import json
+import warnings
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -170,21 +171,47 @@ def _dtype_range(dtype: np.dtype) -> tuple[float, float]:
 
 def windows(frames: Any, axes: str) -> Any:
     """A dask array ``(channels, 2)``: each channel's smallest and largest finite value over
-    every frame, lazily, to be computed in the graph that writes the frames."""
+    every frame, lazily, to be computed in the graph that writes the frames.
+
+    One small task per chunk of frames, on the chunk the write stores (read once),
+    and one that gathers them: a range costs the write no second pass.
+    """
+    import dask
     import dask.array as da
 
-    data = frames.astype(np.float64) if frames.dtype.kind in "fc" else frames
-    if "C" in axes:
-        data = da.moveaxis(data, axes.index("C"), 0)
-    else:
-        data = data[np.newaxis]
-    flat = data.reshape((data.shape[0], -1)) if data.ndim > 2 else data
-    if frames.dtype.kind in "fc":
-        flat = da.where(da.isfinite(flat), flat, np.nan)
-        lo, hi = da.nanmin(flat, axis=1), da.nanmax(flat, axis=1)
-    else:
-        lo, hi = flat.min(axis=1), flat.max(axis=1)
-    return da.stack([lo.astype(np.float64), hi.astype(np.float64)], axis=1).rechunk(-1)
+    channel = axes.index("C") if "C" in axes else None
+    if channel is not None:
+        frames = frames.rechunk({channel: -1})  # each chunk holds every channel
+    count = frames.shape[channel] if channel is not None else 1
+    parts = [dask.delayed(_block_range)(block, channel)
+             for block in frames.to_delayed().ravel()]
+    return da.from_delayed(dask.delayed(_gather_ranges)(parts), (count, 2), np.float64)
+
+
+def _block_range(block: np.ndarray, channel: int | None) -> np.ndarray:
+    """``(channels, 2)``: the smallest and largest finite value of each channel of ``block``
+    (NaN where there is none)."""
+    data = block[np.newaxis] if channel is None else np.moveaxis(block, channel, 0)
+    flat = data.reshape(data.shape[0], -1)
+    out = np.full((flat.shape[0], 2), np.nan)
+    if flat.shape[1] == 0:
+        return out
+    if flat.dtype.kind in "fc":
+        flat = np.where(np.isfinite(flat), flat.real, np.nan)
+        with np.errstate(invalid="ignore"), warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # a channel with nothing finite
+            out[:, 0], out[:, 1] = np.nanmin(flat, axis=1), np.nanmax(flat, axis=1)
+        return out
+    out[:, 0], out[:, 1] = flat.min(axis=1), flat.max(axis=1)
+    return out
+
+
+def _gather_ranges(parts: list[np.ndarray]) -> np.ndarray:
+    both = np.stack(parts)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # nothing finite anywhere
+        return np.stack([np.nanmin(both[..., 0], axis=0), np.nanmax(both[..., 1], axis=0)],
+                        axis=1)
 
 
 def set_windows(attrs: Mapping[str, Any], values: np.ndarray) -> dict[str, Any] | None:
