@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-ARRAY = "images"
+ARRAY = "0"  # the frames array of a store lazyseries writes (level 0 of the OME-Zarr image)
 
 
 def blosc_zstd() -> Any:

@@ -40,8 +40,8 @@ def _two_pass(src: str, out: str) -> None:
 
     _lazy(src, out, 0)
     group = zarr.open_group(out, mode="r+")
-    frames = da.from_zarr(group["images"])
-    sources, targets = ome.create_levels(group, frames, 2, group["images"].chunks[0],
+    frames = da.from_zarr(group["0"])
+    sources, targets = ome.create_levels(group, frames, 2, group["0"].chunks[0],
                                          compressors=resolve_codec("default"))
     da.store(sources, targets, lock=False)
 

@@ -59,7 +59,7 @@ NOTEBOOKS: dict[str, list[tuple[str, str]]] = {
                "same with omega as a coordinate."),
         ("code", "import xarray as xr\n"
                  "ds = xr.open_zarr(workdir / \"processed.zarr\", consolidated=False)\n"
-                 "print(ds[\"images\"].dims)\nreopened.to_xarray()"),
+                 "print(ds[\"0\"].dims)\nreopened.to_xarray()"),
     ],
     "03-dark-from-data.ipynb": [
         ("md", "# A dark frame computed from the data\n\nThe pixel-wise median over frames "

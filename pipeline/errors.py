@@ -45,6 +45,8 @@ __all__ = [
     "FramesDroppedWarning",
     "IncompleteStoreError",
     "LiveTimeoutError",
+    "InvalidMetadataError",
+    "InvalidMetadataWarning",
     "MetadataClashError",
     "MetadataError",
     "MissingChunkError",
@@ -304,6 +306,16 @@ class BadInputError(Exception):
 
 class WrongFormatError(NotASeriesError):
     """A file that is not of the format the caller named (``open(p, format="hdf5")``)."""
+
+
+class InvalidMetadataError(NotASeriesError):
+    """Image metadata that breaks its format's rules (OME-Zarr's NGFF 0.5), refused with
+    ``strict=True``; the message names each rule broken."""
+
+
+class InvalidMetadataWarning(UserWarning):
+    """Image metadata that breaks its format's rules: the broken part is not used (the
+    message names each rule); ``strict=True`` refuses the image instead."""
 
 
 class FormatPluginWarning(UserWarning):

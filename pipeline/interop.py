@@ -54,10 +54,11 @@ def to_xarray(series: SeriesLike, frames: Any, name: str | None = "images") -> A
     (a 1-d ``omega`` is used as is; the pairs stay in ``series.metadata``).
     JSON-able metadata entries become attributes; arrays are left out.
 
-    Microscopy metadata (``pipeline.microscopy``) becomes coordinates:
-    ``z``, ``y``, ``x`` in physical units from the pixel sizes (``units``
-    attribute), ``time`` along ``frame`` from the time increment, and the
-    channel names as the ``channel`` coordinate.
+    Microscopy metadata (:mod:`pipeline.microscopy`) becomes coordinates:
+    ``z``, ``y``, ``x`` in physical units from the pixel sizes and origin
+    (``units`` attribute; a crop's coordinates continue its source's), ``time``
+    along ``frame`` from the time increment, and the channel names as the
+    ``channel`` coordinate.
     """
     xr = require("xarray", "xarray", "to_xarray()")
     meta = series.metadata
@@ -79,11 +80,11 @@ def physical_coords(meta: dict[str, Any], axes: str, shape: tuple[int, ...]
     out: dict[str, Any] = {}
     dims = dimension_names(axes)
     steps, units = microscopy.spacing(m, axes), microscopy.units(m, axes)
-    sizes = m.get(microscopy.SIZE, {})
-    for a, dim, n, step, unit in zip(axes, dims, shape, steps, units):
+    sizes, starts = m.get(microscopy.SIZE, {}), microscopy.origin(m, axes)
+    for a, dim, n, step, unit, start in zip(axes, dims, shape, steps, units, starts):
         attrs = {"units": unit} if unit else {}
-        if a in "ZYX" and a.lower() in sizes:
-            out[dim] = (dim, np.arange(n) * step, attrs)
+        if a in "ZYX" and (a.lower() in sizes or start):
+            out[dim] = (dim, start + np.arange(n) * step, attrs)
         elif a == "T" and microscopy.TIME in m:
             out["time"] = (dim, np.arange(n) * step, attrs)
     names = microscopy.channel_names(m, axes, shape)

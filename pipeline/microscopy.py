@@ -8,6 +8,10 @@ All keys are optional:
 ``physical_size``
     ``{"x": 0.325, "y": 0.325, "z": 2.0}``: the distance between pixel centres
     along each space axis (``x``, ``y``, ``z``, named as in ``series.axes``).
+``physical_origin``
+    ``{"x": 12.5, "y": 40.0}``: where the centre of the first pixel lies along
+    each space axis, in the sizes' units (a crop moves it; OME-Zarr writes it
+    as the ``translation`` of level 0).
 ``physical_unit``
     ``{"x": "micrometer", ...}``: the unit of each size, as a UDUNITS-2 name
     (the names OME-Zarr uses); symbols read from files (``µm``, ``micron``,
@@ -17,8 +21,11 @@ All keys are optional:
 ``channel_names``
     One name per channel (``C``) of a frame.
 
-Processing keeps these true: a crop keeps the pixel size; a transpose (flip
-``t``, ``r90``, ``r270``) swaps the ``y`` and ``x`` entries; frames selected
+Processing keeps these true: a crop keeps the pixel size and moves the origin
+to its first pixel (any op declaring how its output maps back to its input,
+``crop`` in :class:`ops.OpKind`, moves it so); a transpose (flip ``t``,
+``r90``, ``r270``) swaps the ``y`` and ``x`` entries, a flip keeps the field
+of view where it is; frames selected
 at a regular step multiply the time increment by it (at uneven steps it is
 left out).  Ops declare how
 they move axes (:attr:`ops.OpKind.axes`); an op that changes the number of
@@ -34,10 +41,10 @@ import numpy as np
 
 from ops import FrameSpec, Op
 
-SIZE, UNIT = "physical_size", "physical_unit"
+SIZE, UNIT, ORIGIN = "physical_size", "physical_unit", "physical_origin"
 TIME, TIME_UNIT = "time_increment", "time_unit"
 CHANNELS = "channel_names"
-KEYS = (SIZE, UNIT, TIME, TIME_UNIT, CHANNELS)
+KEYS = (SIZE, ORIGIN, UNIT, TIME, TIME_UNIT, CHANNELS)
 """The metadata keys of the schema."""
 
 SPACE_AXES = "ZYX"
@@ -102,6 +109,10 @@ def clean(meta: Mapping[str, Any]) -> dict[str, Any]:
              if _positive(v) is not None}
     if sizes:
         out[SIZE] = {k: _positive(v) for k, v in sizes.items()}
+    origin = {str(k).lower(): _finite(v) for k, v in _table(meta.get(ORIGIN)).items()}
+    origin = {k: v for k, v in origin.items() if v is not None}
+    if origin:
+        out[ORIGIN] = origin
     units = {str(k).lower(): unit_name(v) for k, v in _table(meta.get(UNIT)).items()
              if isinstance(v, str)}
     units = {k: v for k, v in units.items() if v is not None}
@@ -123,13 +134,27 @@ def _table(value: Any) -> dict[str, Any]:
     return dict(value) if isinstance(value, Mapping) else {}
 
 
-def _positive(value: Any) -> float | None:
-    """``value`` as a positive finite float, else ``None``."""
+def _finite(value: Any) -> float | None:
+    """``value`` as a finite float (not a bool), else ``None``."""
+    if isinstance(value, bool | np.bool_):
+        return None
     try:
         number = float(value)
     except (TypeError, ValueError):
         return None
-    return number if np.isfinite(number) and number > 0 else None
+    return number if np.isfinite(number) else None
+
+
+def _positive(value: Any) -> float | None:
+    """``value`` as a positive finite float, else ``None``."""
+    number = _finite(value)
+    return number if number is not None and number > 0 else None
+
+
+def origin(meta: Mapping[str, Any], axes: str) -> list[float]:
+    """Where the first pixel lies along each axis of ``axes`` (0 where not given)."""
+    table = clean(meta).get(ORIGIN, {})
+    return [float(table.get(a.lower(), 0.0)) if a in SPACE_AXES else 0.0 for a in axes]
 
 
 def spacing(meta: Mapping[str, Any], axes: str) -> list[float]:
@@ -163,6 +188,26 @@ def channel_names(meta: Mapping[str, Any], axes: str, shape: Sequence[int]) -> l
     return names if len(names) == shape[axes.index("C")] else None
 
 
+COLOUR_NAMES = ("red", "green", "blue", "alpha")
+"""The channels of a colour picture, in order (RGB, or RGBA)."""
+
+
+def colour(meta: Mapping[str, Any], axes: str, shape: Sequence[int], dtype: Any) -> bool:
+    """Whether frames of ``axes``, ``shape`` and ``dtype`` are colour pictures (a PNG, GIF or
+    video frame): 8-bit, their channels just before ``y, x``, 3 (RGB) or 4 (RGBA) of them,
+    named nothing else than :data:`COLOUR_NAMES`.
+
+    Colour frames are ``(C, Y, X)`` like every other channelled frame (ops work on
+    the last two axes, OME-Zarr puts channels before space); viewers that show
+    pictures channels-last (napari's ``rgb=True``) are given them so.
+    """
+    if not axes.endswith("CYX") or shape[axes.index("C")] not in (3, 4) or \
+            np.dtype(dtype) != np.uint8:
+        return False
+    names = clean(meta).get(CHANNELS)
+    return names is None or [n.lower() for n in names] == list(COLOUR_NAMES[:len(names)])
+
+
 def through_chain(meta: dict[str, Any], chain: Sequence[Op], specs: Sequence[FrameSpec],
                   frame_axes: str) -> dict[str, Any]:
     """``meta`` with its per-axis entries moved as ``chain`` moves the frame's axes.
@@ -170,22 +215,39 @@ def through_chain(meta: dict[str, Any], chain: Sequence[Op], specs: Sequence[Fra
     ``specs[i]`` is the frame spec entering ``chain[i]``; ``frame_axes`` names
     the axes of the frame entering the chain (``"CYX"``).  Axes keep their
     names by position: a transpose makes the output's ``y`` the input's ``x``.
+    An op declaring where its output lies in its input (a crop) moves the origin.
     """
-    if not any(key in meta for key in (SIZE, UNIT)):
+    if not any(key in meta for key in (SIZE, UNIT, ORIGIN)):
         return meta
+    names = [a.lower() for a in frame_axes]
+    given = clean(meta)
+    sizes, start = given.get(SIZE, {}), given.get(ORIGIN, {})
     perm = list(range(len(frame_axes)))  # output axis -> axis of the chain's input
+    shift = [0.0] * len(frame_axes)  # physical shift of the first pixel, per current axis
+    placed = True  # whether where the output lies is known
     for op, spec, out in zip(chain, specs, specs[1:]):
         ndim_in, ndim_out = len(spec.shape), len(out.shape)
         moved = op.axis_map(ndim_out)
         if moved is None and ndim_in == ndim_out:
-            continue
+            moved = tuple(range(ndim_in))
         if moved is None or sorted(moved) != list(range(ndim_in)) or ndim_in != ndim_out:
-            return {k: v for k, v in meta.items() if k not in (SIZE, UNIT)}
-        perm = [perm[i] for i in moved]
+            return {k: v for k, v in meta.items() if k not in (SIZE, UNIT, ORIGIN)}
+        starts = _starts(op, spec, out)
+        if starts is None:
+            placed = placed and tuple(out.shape) == tuple(spec.shape)
+        else:
+            shift = [d + lo * float(sizes.get(names[perm[i]], 1.0))
+                     for i, (d, lo) in enumerate(zip(shift, starts))]
+        shift, perm = [shift[m] for m in moved], [perm[m] for m in moved]
+    if not placed:
+        meta = {k: v for k, v in meta.items() if k != ORIGIN}
+    elif any(shift):
+        meta[ORIGIN] = {**start, **{names[perm[i]]: start.get(names[perm[i]], 0.0) + d
+                                    for i, d in enumerate(shift)
+                                    if d and frame_axes[perm[i]] in SPACE_AXES}}
     if perm == list(range(len(frame_axes))):
         return meta
-    names = [a.lower() for a in frame_axes]
-    for key in (SIZE, UNIT):
+    for key in (SIZE, UNIT, ORIGIN):
         table = meta.get(key)
         if isinstance(table, Mapping):
             moved_table = {names[i]: table[names[src]] for i, src in enumerate(perm)
@@ -193,6 +255,16 @@ def through_chain(meta: dict[str, Any], chain: Sequence[Op], specs: Sequence[Fra
             kept = {k: v for k, v in table.items() if k not in names}
             meta[key] = {**kept, **moved_table}
     return meta
+
+
+def _starts(op: Op, spec: FrameSpec, out: FrameSpec) -> list[int] | None:
+    """Where the output's first pixel lies in the input, in pixels per input axis, for an op
+    that declares how its output maps back (``crop``); ``None`` when it does not."""
+    pushed = op.crop(spec, tuple((0, n) for n in out.shape))
+    if pushed is None:
+        return None
+    region = pushed[0]
+    return [int(lo) for lo, _ in region] if len(region) == len(spec.shape) else None
 
 
 def select_frames(meta: dict[str, Any], frames: np.ndarray) -> dict[str, Any]:
@@ -221,12 +293,17 @@ def scaled(meta: dict[str, Any], factors: Mapping[str, float]) -> dict[str, Any]
     if not isinstance(given, Mapping) or any(_positive(v) is None for v in given.values()):
         return meta
     sizes = {k: float(v) for k, v in given.items()}
+    start = clean(meta).get(ORIGIN)
     for axis, factor in factors.items():
+        if start is not None:  # a pooled pixel's centre: half way across the pixels it pools
+            start[axis] = start.get(axis, 0.0) + sizes.get(axis, 1.0) * (factor - 1) / 2
         sizes[axis] = sizes.get(axis, 1.0) * factor
     meta[SIZE] = sizes
+    if start is not None:
+        meta[ORIGIN] = start
     return meta
 
 
-__all__ = ["CHANNELS", "KEYS", "SIZE", "TIME", "TIME_UNIT", "UNIT", "channel_names", "clean",
-           "scaled", "select_frames", "spacing", "through_chain", "unit_name", "unit_symbol",
-           "units"]
+__all__ = ["CHANNELS", "COLOUR_NAMES", "KEYS", "ORIGIN", "SIZE", "TIME", "TIME_UNIT", "UNIT",
+           "channel_names", "clean", "colour", "origin", "scaled", "select_frames", "spacing",
+           "through_chain", "unit_name", "unit_symbol", "units"]

@@ -5,13 +5,17 @@ attributes hold, beside the ``lazyseries`` record and ``metadata``, an
 ``ome`` entry (``version: "0.5"``) whose ``multiscales`` name and type each
 axis (``frame`` is time, ``channel`` is channel, ``z``, ``y``, ``x`` are
 space, with units when the metadata knows them), give each level's scale
-from the pixel sizes and time increment, and list the levels: level 0 is the
-frames array itself (``images``), downsampled levels are ``levels/1``,
-``levels/2``, ... (each the 2 x 2 mean of the one before over ``y, x``,
-its scale doubled and its translation moving pixel centres to the middle
-of the pixels they pool, as ome-zarr-py writes them),
-kept in a subgroup so that ``xarray.open_zarr`` of the store still sees one
-array.  Channel names, when known, go to ``omero``.
+from the pixel sizes and time increment, and list the levels as NGFF readers
+expect them by convention: arrays ``0`` (the frames themselves), ``1``,
+``2``, ... at the group's root, nothing else beside them (each level the
+2 x 2 mean of the one before over ``y, x``, its scale doubled and its
+translation moving pixel centres to the middle of the pixels they pool, as
+ome-zarr-py writes them), so that a reader that knows no NGFF (napari's
+built-in one, which takes a group's arrays in order as a pyramid) shows level
+0 with its levels too.  Channel names, when known, go to ``omero``.
+
+Stores of layout version 1 (level 0 ``images``, levels ``levels/1``, ...)
+are read through their metadata like any other OME-Zarr image.
 
 Series whose axes OME-Zarr cannot describe (more than five, a depth axis
 before the channel axis) are written without the ``ome`` entry.
@@ -19,6 +23,8 @@ before the channel axis) are written without the ``ome`` entry.
 
 from __future__ import annotations
 
+import json
+import warnings
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -29,13 +35,13 @@ from pipeline.axes import dimension_names
 from pipeline.errors import NotASeriesError, OptionValueError, SeriesOptionError
 
 VERSION = "0.5"
-LEVELS_GROUP = "levels"
 CHUNK_BYTES = 2**20
 """A level's chunks hold about this many bytes (as level 0's small frames do)."""
 AXIS_TYPES = {"T": "time", "C": "channel", "Z": "space", "Y": "space", "X": "space"}
 _DIM_AXES = {"frame": "T", "t": "T", "time": "T", "channel": "C", "c": "C",
              "z": "Z", "y": "Y", "x": "X"}
 _COLORS = ("FFFFFF",), ("FF00FF", "00FF00"), ("FF0000", "00FF00", "0000FF")
+_RGBA = ("FF0000", "00FF00", "0000FF", "FFFFFF")
 _MANY = ("00FFFF", "FF00FF", "FFFF00", "FF0000", "00FF00", "0000FF")
 
 
@@ -49,9 +55,9 @@ def describable(axes: str) -> bool:
     return not ("C" in axes and "Z" in axes and axes.index("Z") < axes.index("C"))
 
 
-def level_path(level: int, base: str) -> str:
-    """The array path of ``level`` inside the store: ``base`` for level 0."""
-    return base if level == 0 else f"{LEVELS_GROUP}/{level}"
+def level_path(level: int) -> str:
+    """The array path of ``level`` inside a store written now: ``"0"``, ``"1"``, ..."""
+    return str(int(level))
 
 
 def level_factors(axes: str, level: int) -> list[int]:
@@ -78,53 +84,150 @@ def check_levels(levels: Any, axes: str, shape: Sequence[int]) -> int:
 
 
 def image_attrs(axes: str, metadata: Mapping[str, Any], levels: int, full_shape: Sequence[int],
-                dtype: Any, base: str) -> dict[str, Any]:
-    """The ``ome`` attribute of a store (``{}`` when OME-Zarr cannot describe the axes)."""
+                dtype: Any, name: str = "image") -> dict[str, Any]:
+    """The ``ome`` attribute of a store (``{}`` when OME-Zarr cannot describe the axes).
+
+    Each multiscale has its ``name``, the ``type`` of downsampling and its
+    ``metadata`` (required by NGFF 0.5's strict profile); the channels'
+    display windows are the dtype's range until :func:`set_windows` puts the
+    frames' own there (computed in the write's graph: :func:`windows`).
+    """
     if not describable(axes):
         return {}
     meta = microscopy.clean(metadata)
     names = dimension_names(axes)
     ome_axes = []
-    for a, name, unit in zip(axes, names, microscopy.units(meta, axes)):
-        entry = {"name": name, "type": AXIS_TYPES[a]}
+    for a, dim, unit in zip(axes, names, microscopy.units(meta, axes)):
+        entry = {"name": dim, "type": AXIS_TYPES[a]}
         known = microscopy.TIME_UNITS if a == "T" else microscopy.LENGTH_UNITS
         if unit is not None and a != "C" and unit in known:
             entry["unit"] = unit
         ome_axes.append(entry)
-    step = microscopy.spacing(meta, axes)
-    datasets = [{"path": level_path(k, base),
-                 "coordinateTransformations": _transforms(step, level_factors(axes, k))}
+    step, start = microscopy.spacing(meta, axes), microscopy.origin(meta, axes)
+    datasets = [{"path": level_path(k),
+                 "coordinateTransformations": _transforms(step, start, level_factors(axes, k))}
                 for k in range(levels + 1)]
-    multiscale: dict[str, Any] = {"axes": ome_axes, "datasets": datasets}
-    if levels:
-        multiscale["type"] = "mean"
-        multiscale["metadata"] = {"description": "each level is the 2x2 mean of the one "
-                                  "before over y and x", "method": "lazyseries.ome.downsample"}
-    ome: dict[str, Any] = {"version": VERSION, "multiscales": [multiscale]}
-    channels = microscopy.channel_names(meta, axes, full_shape)
-    if channels is not None:
-        ome["omero"] = {"channels": _omero_channels(channels, np.dtype(dtype))}
-    return {"ome": ome}
+    multiscale: dict[str, Any] = {
+        "name": name, "axes": ome_axes, "datasets": datasets, "type": "mean",
+        "metadata": {"description": "each level is the 2x2 mean of the one before over y "
+                     "and x, integers rounded half up", "method": "pipeline.ome.downsample",
+                     "version": _version()}}
+    if microscopy.colour(meta, axes, full_shape, dtype):  # shown as it is: red, green, blue
+        count = full_shape[axes.index("C")]
+        omero = [{"label": label, "color": color, "active": True,
+                  "window": {"min": 0.0, "max": 255.0, "start": 0.0, "end": 255.0}}
+                 for label, color in zip(microscopy.COLOUR_NAMES[:count], _RGBA)]
+    else:
+        channels = ((microscopy.channel_names(meta, axes, full_shape) or
+                     [f"{name} [{c}]" for c in range(full_shape[axes.index("C")])])
+                    if "C" in axes else [name])
+        omero = _omero_channels(channels, np.dtype(dtype))
+    return {"ome": {"version": VERSION, "multiscales": [multiscale],
+                    "omero": {"channels": omero}}}
 
 
-def _transforms(step: list[float], factors: list[int]) -> list[dict[str, Any]]:
-    """Scale, and for a pooled level the shift of its pixel centres by ``(f - 1) / 2`` pixels."""
+def measured_windows(axes: str, metadata: Mapping[str, Any], full_shape: Sequence[int],
+                     dtype: Any) -> bool:
+    """Whether the display windows of an image are the frames' range (:func:`windows`): a
+    colour picture is shown as it is, 0 to 255, and an image with no frames has no range."""
+    return describable(axes) and bool(full_shape[0]) and not microscopy.colour(
+        microscopy.clean(metadata), axes, full_shape, dtype)
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("lazyseries")
+    except PackageNotFoundError:  # run from a source tree
+        return "unknown"
+
+
+def _transforms(step: list[float], start: list[float], factors: list[int]
+                ) -> list[dict[str, Any]]:
+    """Scale, and the translation of the level's first pixel: the origin, and for a pooled
+    level the shift of its pixel centres by ``(f - 1) / 2`` pixels."""
     out: list[dict[str, Any]] = [{"type": "scale",
                                   "scale": [s * f for s, f in zip(step, factors)]}]
-    if any(f != 1 for f in factors):
-        out.append({"type": "translation",
-                    "translation": [s * (f - 1) / 2 for s, f in zip(step, factors)]})
+    shift = [o + s * (f - 1) / 2 for s, o, f in zip(step, start, factors)]
+    if any(shift):
+        out.append({"type": "translation", "translation": shift})
     return out
 
 
 def _omero_channels(names: list[str], dtype: np.dtype) -> list[dict[str, Any]]:
     colors = _COLORS[len(names) - 1] if len(names) <= len(_COLORS) else _MANY
-    # the display window is the dtype's range: the frames' own range is not known
-    # without computing them, which writing the metadata must not do
-    lo, hi = (np.iinfo(dtype).min, np.iinfo(dtype).max) if dtype.kind in "iu" else (0.0, 1.0)
-    window = {"min": float(lo), "max": float(hi), "start": float(lo), "end": float(hi)}
+    lo, hi = _dtype_range(dtype)
+    window = {"min": lo, "max": hi, "start": lo, "end": hi}
     return [{"label": name, "color": colors[i % len(colors)], "active": True,
              "window": dict(window)} for i, name in enumerate(names)]
+
+
+def _dtype_range(dtype: np.dtype) -> tuple[float, float]:
+    if dtype.kind in "iu":
+        return float(np.iinfo(dtype).min), float(np.iinfo(dtype).max)
+    return (0.0, 1.0)
+
+
+def windows(frames: Any, axes: str) -> Any:
+    """A dask array ``(channels, 2)``: each channel's smallest and largest finite value over
+    every frame, lazily, to be computed in the graph that writes the frames.
+
+    One small task per chunk of frames, on the chunk the write stores (read once),
+    and one that gathers them: a range costs the write no second pass.
+    """
+    import dask
+    import dask.array as da
+
+    channel = axes.index("C") if "C" in axes else None
+    if channel is not None:
+        frames = frames.rechunk({channel: -1})  # each chunk holds every channel
+    count = frames.shape[channel] if channel is not None else 1
+    parts = [dask.delayed(_block_range)(block, channel)
+             for block in frames.to_delayed().ravel()]
+    return da.from_delayed(dask.delayed(_gather_ranges)(parts), (count, 2), np.float64)
+
+
+def _block_range(block: np.ndarray, channel: int | None) -> np.ndarray:
+    """``(channels, 2)``: the smallest and largest finite value of each channel of ``block``
+    (NaN where there is none)."""
+    data = block[np.newaxis] if channel is None else np.moveaxis(block, channel, 0)
+    flat = data.reshape(data.shape[0], -1)
+    out = np.full((flat.shape[0], 2), np.nan)
+    if flat.shape[1] == 0:
+        return out
+    if flat.dtype.kind in "fc":
+        flat = np.where(np.isfinite(flat), flat.real, np.nan)
+        with np.errstate(invalid="ignore"), warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # a channel with nothing finite
+            out[:, 0], out[:, 1] = np.nanmin(flat, axis=1), np.nanmax(flat, axis=1)
+        return out
+    out[:, 0], out[:, 1] = flat.min(axis=1), flat.max(axis=1)
+    return out
+
+
+def _gather_ranges(parts: list[np.ndarray]) -> np.ndarray:
+    both = np.stack(parts)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # nothing finite anywhere
+        return np.stack([np.nanmin(both[..., 0], axis=0), np.nanmax(both[..., 1], axis=0)],
+                        axis=1)
+
+
+def set_windows(attrs: Mapping[str, Any], values: np.ndarray) -> dict[str, Any] | None:
+    """The ``ome`` attribute of ``attrs`` with each channel's window the frames' range
+    (``values`` from :func:`windows`), or None when there is no such channel list."""
+    found = attrs.get("ome")
+    channels = ((found or {}).get("omero") or {}).get("channels") if isinstance(found, Mapping) \
+        else None
+    if not isinstance(channels, list) or len(channels) != len(values):
+        return None
+    out = json.loads(json.dumps(found))
+    for channel, (lo, hi) in zip(out["omero"]["channels"], np.asarray(values, np.float64)):
+        if np.isfinite(lo) and np.isfinite(hi):  # an all-NaN channel keeps the default
+            channel["window"] = {"min": float(lo), "max": float(hi), "start": float(lo),
+                                 "end": float(hi) if hi > lo else float(lo) + 1.0}
+    return dict(out)
 
 
 def _pool(block: np.ndarray, dtype: np.dtype) -> np.ndarray:
@@ -187,7 +290,7 @@ def create_levels(group: Any, frames: Any, levels: int, frames_per_chunk: int,
         frame_bytes = int(np.prod(current.shape[1:])) * current.dtype.itemsize
         per_chunk = _level_frames_per_chunk(current, frames_per_chunk, frame_bytes)
         targets.append(group.create_array(
-            level_path(k, ""), shape=current.shape, dtype=current.dtype,
+            level_path(k), shape=current.shape, dtype=current.dtype,
             chunks=(per_chunk, *current.shape[1:]), overwrite=True, **array_options))
         sources.append(current)
     return sources, targets
@@ -243,13 +346,14 @@ def image_metadata(image: Mapping[str, Any], omero_attrs: Mapping[str, Any] | No
                    level: int) -> dict[str, Any]:
     """The microscopy metadata (:mod:`pipeline.microscopy`) an image states for ``level``."""
     axes = [a if isinstance(a, Mapping) else {"name": a} for a in image.get("axes") or []]
-    scale = _scale(image, level, len(axes))
+    scale, offset = _placement(image, level, len(axes))
     meta: dict[str, Any] = {}
     sizes: dict[str, float] = {}
     units: dict[str, str] = {}
-    for axis, step in zip(axes, scale):
+    start: dict[str, float] = {}
+    for axis, step, shift in zip(axes, scale, offset):
         name, kind, unit = str(axis.get("name")), axis.get("type"), axis.get("unit")
-        if step == 1.0 and not unit:  # the default: the image states nothing
+        if step == 1.0 and not unit and not shift:  # the default: the image states nothing
             continue
         if kind == "time" or _DIM_AXES.get(name.lower()) == "T":
             meta[microscopy.TIME] = step
@@ -257,10 +361,13 @@ def image_metadata(image: Mapping[str, Any], omero_attrs: Mapping[str, Any] | No
                 meta[microscopy.TIME_UNIT] = unit
         elif kind == "space" or name.lower() in ("z", "y", "x"):
             sizes[name.lower()] = step
+            if shift:
+                start[name.lower()] = shift
             if unit:
                 units[name.lower()] = unit
     meta[microscopy.SIZE] = sizes
     meta[microscopy.UNIT] = units
+    meta[microscopy.ORIGIN] = start
     channels = (omero_attrs or {}).get("channels") or []
     names = [c.get("label") for c in channels if isinstance(c, Mapping)]
     if names and all(isinstance(n, str) for n in names):
@@ -283,11 +390,13 @@ def level_array(group: Any, name: str, where: str) -> Any:
 
 
 def level_metadata(group: Any, image: Mapping[str, Any], record: Any, level: int,
-                   load_array: Callable[[str], np.ndarray]) -> Callable[[], dict[str, Any]]:
+                   load_array: Callable[[str], np.ndarray], use_omero: bool = True
+                   ) -> Callable[[], dict[str, Any]]:
     """A loader of the metadata of ``level``: what the store says, with that level's pixel sizes.
 
     A lazyseries store's own metadata is used with its sizes scaled to the
-    level; another tool's image gives what its ``multiscales`` and ``omero`` state.
+    level; another tool's image gives what its ``multiscales`` and ``omero``
+    state (``omero`` left out with ``use_omero=False``: it breaks the rules).
     """
     attrs = dict(group.attrs)
     own = record is not None
@@ -301,24 +410,34 @@ def level_metadata(group: Any, image: Mapping[str, Any], record: Any, level: int
         if own:
             factors = {a.lower(): f for a, f in zip(axes, level_factors(axes, level)) if f != 1}
             return microscopy.scaled(decoded, factors) if factors else decoded
-        return {**decoded, **image_metadata(image, omero(attrs), level)}
+        return {**decoded, **image_metadata(image, omero(attrs) if use_omero else None, level)}
 
     return load
 
 
-def _scale(image: Mapping[str, Any], level: int, ndim: int) -> list[float]:
-    """The scale of ``level``: its own scale times the image-wide one, when given."""
-    out = [1.0] * ndim
+def _placement(image: Mapping[str, Any], level: int, ndim: int
+               ) -> tuple[list[float], list[float]]:
+    """The scale of ``level`` and where its first pixel lies: its own transformations, then
+    the image-wide ones (malformed ones, which :mod:`pipeline.ngff` names, left out)."""
+    scale, offset = [1.0] * ndim, [0.0] * ndim
     datasets = image.get("datasets") or []
     transforms = list(image.get("coordinateTransformations") or [])
     if level < len(datasets):
         transforms = list(datasets[level].get("coordinateTransformations") or []) + transforms
     for t in transforms:
-        if isinstance(t, Mapping) and t.get("type") == "scale" and len(t.get("scale", [])) == ndim:
-            out = [a * float(b) for a, b in zip(out, t["scale"])]
-    return out
+        kind = t.get("type") if isinstance(t, Mapping) else None
+        values = t.get(kind) if kind in ("scale", "translation") else None
+        if not isinstance(values, list) or len(values) != ndim or not all(
+                isinstance(v, int | float) and not isinstance(v, bool) for v in values):
+            continue
+        if kind == "scale":
+            scale = [a * float(b) for a, b in zip(scale, values)]
+            offset = [a * float(b) for a, b in zip(offset, values)]
+        else:
+            offset = [a + float(b) for a, b in zip(offset, values)]
+    return scale, offset
 
 
 __all__ = ["VERSION", "axes_of", "check_levels", "create_levels", "dataset_path", "describable",
            "downsample", "image_attrs", "image_metadata", "level_array", "level_metadata",
-           "multiscale", "omero"]
+           "measured_windows", "multiscale", "omero", "set_windows", "windows"]

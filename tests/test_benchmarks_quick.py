@@ -84,6 +84,6 @@ def test_codec_floor_writes_a_store_zarr_reads(tmp_path):
     case = _pipelines.make_case(str(src))
     _floor.codec_floor(case, str(tmp_path / "floor.zarr"))
     _pipelines.lazyseries(case, str(tmp_path / "lazy.zarr"))
-    floor = zarr.open_array(tmp_path / "floor.zarr" / "images")[...]
+    floor = zarr.open_array(tmp_path / "floor.zarr" / "0")[...]
     np.testing.assert_array_equal(floor, np.asarray(pipeline.open(tmp_path / "lazy.zarr")))
     assert floor.shape == case.out_shape

@@ -17,6 +17,7 @@ naming it ``None`` in the subclass (``test_pickle_is_a_recipe = None``).
 
 from __future__ import annotations
 
+import atexit
 import os
 import pickle
 from typing import Any
@@ -30,6 +31,20 @@ from pipeline.errors import ClosedSeriesError
 from pipeline.series import ImageSeries, plan_of, region_plan
 
 pytest = require("pytest", "testing", "the conformance classes of pipeline.testing")
+
+_POOL: list[Any] = []
+
+
+def process_pool() -> Any:
+    """Two worker processes (started by spawning, as on macOS and Windows), shared by every
+    test of a run and stopped at its end: a process-based read costs no start-up per test."""
+    if not _POOL:
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
+
+        _POOL.append(ProcessPoolExecutor(2, mp_context=multiprocessing.get_context("spawn")))
+        atexit.register(_POOL[0].shutdown, wait=True, cancel_futures=True)
+    return _POOL[0]
 
 
 class SeriesConformance:
@@ -49,6 +64,8 @@ class SeriesConformance:
     ``file_backed``
         True (default) when the series reads a file: it must then pickle as
         a recipe (path and options), far smaller than its pixels.
+    ``other_processes``
+        False when no other process can read the series' data (memory only).
 
     What is checked: ``len``, ``shape``, ``dtype`` and ``metadata``; random
     access, negative and numpy-integer indices, out-of-range ``IndexError``;
@@ -56,13 +73,21 @@ class SeriesConformance:
     frame; ``get_region`` and its bounds; lazy sub-series; iteration;
     ``to_dask`` and ``numpy.asarray``; pickling; a processed series' lazy
     and eager results against numpy; a Zarr round trip; the optional members'
-    declared forms; a deterministic dask token; ``close()`` and ``with``
-    (no file left open under ``tmp_path``, every way of reading a closed
-    series a :class:`~pipeline.errors.ClosedSeriesError`).
+    declared forms; a deterministic dask token; that a whole-series read
+    gives the same frames however it runs: frame by frame in order and in
+    reverse, by dask's threads (one task a frame, racing) and by other
+    processes (a reader keeping state between reads, a decoder's position, a
+    file's offset, must not let one read return another's frame); ``close()``
+    and ``with`` (no file left open under ``tmp_path``, every way of reading a
+    closed series a :class:`~pipeline.errors.ClosedSeriesError`).
     """
 
     file_backed = True
     """File-backed series must pickle as a recipe, far smaller than their pixels."""
+
+    other_processes = True
+    """Whether another process reads the series' data (False where it lives in this
+    process's memory only, as behind a ``memory://`` URL)."""
 
     def make(self, tmp_path: os.PathLike[str]) -> tuple[ImageSeries, np.ndarray, dict[str, Any]]:
         """The series under test, its frames as numpy, and the metadata it must report."""
@@ -147,6 +172,21 @@ class SeriesConformance:
         assert arr.shape == frames.shape and arr.dtype == frames.dtype
         np.testing.assert_array_equal(arr.compute(), frames)
         np.testing.assert_array_equal(np.asarray(s), frames)
+
+    def test_whole_series_reads_agree(self, case):
+        s, frames, _ = case
+        n = len(frames)
+        reads = {
+            "in order": np.stack([s[j] for j in range(n)]),
+            "in reverse": np.stack([s[j] for j in reversed(range(n))])[::-1],
+            "threads, a task a frame": s.to_dask(1).compute(scheduler="threads",
+                                                            num_workers=4),
+            "threads": np.asarray(s),
+        }
+        if self.other_processes:
+            reads["processes"] = s.to_dask(1).compute(scheduler="processes", pool=process_pool())
+        for how, got in reads.items():
+            np.testing.assert_array_equal(got, frames, err_msg=f"whole series read {how}")
 
     def test_pickle_is_a_recipe(self, case):
         s, frames, _ = case

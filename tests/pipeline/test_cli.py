@@ -98,7 +98,7 @@ def test_bad_input_is_one_line_and_exit_code_2(raw, tmp_path, args, message):
 
 
 def test_failure_while_computing_is_exit_code_1_and_debug_shows_traceback(raw, tmp_path):
-    chunk = next(p for p in (tmp_path / "raw.zarr" / "images").rglob("*")
+    chunk = next(p for p in (tmp_path / "raw.zarr" / "0").rglob("*")
                  if p.is_file() and p.name != "zarr.json")
     chunk.write_bytes(b"not a compressed chunk")
     out = cli("process", "raw.zarr", "o.zarr", "--op", "flip=v", cwd=tmp_path)

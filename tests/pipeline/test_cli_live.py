@@ -118,7 +118,7 @@ def lazyseries(*args: str, cwd) -> subprocess.CompletedProcess:
 def stored_bytes(store) -> dict[str, bytes]:
     """The frames' array: its chunk files and its zarr.json, by path."""
     out = {}
-    for path in sorted(glob.glob(f"{store}/images/**", recursive=True)):
+    for path in sorted(glob.glob(f"{store}/0/**", recursive=True)):
         if os.path.isfile(path):
             with open(path, "rb") as fh:
                 out[os.path.relpath(path, store)] = fh.read()

@@ -42,14 +42,14 @@ def test_store_opens_in_plain_zarr_and_xarray(processed, tmp_path):
 
     pipeline.write(processed, tmp_path / "out.zarr")
     group = zarr.open_group(tmp_path / "out.zarr", mode="r")
-    images = group["images"]
+    images = group["0"]
     assert images.metadata.dimension_names == ("frame", "y", "x")
     np.testing.assert_array_equal(images[2], processed[2])
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # no consolidated metadata: expected
         ds = xr.open_zarr(tmp_path / "out.zarr")
-    assert ds["images"].dims == ("frame", "y", "x")
-    np.testing.assert_array_equal(ds["images"][3].values, processed[3])
+    assert ds["0"].dims == ("frame", "y", "x")
+    np.testing.assert_array_equal(ds["0"][3].values, processed[3])
 
 
 def test_write_to_a_file_url_and_reopen(processed, tmp_path):

@@ -7,6 +7,7 @@ import tomllib
 from importlib.metadata import entry_points
 
 import dask.array as da
+import imageio.v3 as iio
 import numpy as np
 import pytest
 import tifffile
@@ -84,6 +85,70 @@ def test_store_with_levels_is_a_scaled_multiscale_layer_per_channel(tmp_path, ma
     np.testing.assert_array_equal(layers[0].compute(), data)
     assert kwargs["channel_axis"] == 1 and kwargs["name"] == ["DAPI", "GFP"]
     assert kwargs["scale"] == (2.0, 0.25, 0.5)  # the channel axis is split off
+    assert kwargs["axis_labels"] == ("frame", "y", "x")
+    assert kwargs["units"] == (None, "micrometer", "micrometer")  # no time unit was given
+    assert kwargs["translate"] == (0.0, 0.0, 0.0)
+    # each channel's contrast: the display window written with the store (its own range)
+    assert kwargs["contrast_limits"] == [[float(data[:, c].min()), float(data[:, c].max())]
+                                         for c in range(2)]
+
+
+def test_a_crop_is_placed_where_it_lay_in_its_source(tmp_path, manager):
+    data = _data((2, 32, 40))
+    crop = pipeline.from_array(data, dict(META)).process([("rectangle", ((8, 24), (4, 36)))])
+    pipeline.write(crop, tmp_path / "c.zarr")
+    [(_, kwargs, _)] = _napari_read(tmp_path / "c.zarr", manager)
+    assert kwargs["translate"] == (0.0, 8 * 0.25, 4 * 0.5)
+    assert kwargs["scale"] == (2.0, 0.25, 0.5)
+
+
+def _colour_file(path, frames):
+    if path.suffix == ".png":
+        iio.imwrite(path, frames[0])
+    elif path.suffix == ".gif":
+        iio.imwrite(path, frames, loop=0)
+    else:
+        iio.imwrite(path, frames, fps=4, macro_block_size=1)
+
+
+@pytest.mark.parametrize("name", ["c.png", "c.gif", "c.mp4", "c.zarr"])
+def test_colour_pictures_are_one_rgb_layer_channels_last(tmp_path, manager, name):
+    frames = np.random.default_rng(2).integers(0, 256, (3, 16, 24, 3)).astype(np.uint8)
+    if name.endswith(".zarr"):  # a written store of colour frames stays a colour picture
+        _colour_file(tmp_path / "c.gif", frames)
+        pipeline.write(pipeline.open(tmp_path / "c.gif"), tmp_path / name)
+    else:
+        _colour_file(tmp_path / name, frames)
+    [(arr, kwargs, _)] = _napari_read(tmp_path / name, manager)
+    assert kwargs["rgb"] is True and "channel_axis" not in kwargs
+    assert arr.shape[-3:] == (16, 24, 3) and kwargs["axis_labels"] == ("frame", "y", "x")
+    series = pipeline.open(tmp_path / name)
+    np.testing.assert_array_equal(arr.compute(), np.moveaxis(np.asarray(series), 1, -1))
+    if name.endswith(".png"):  # lossless, not a palette: the pixels written
+        np.testing.assert_array_equal(arr.compute(), frames[:1])
+
+
+@pytest.mark.parametrize("name", ["c.png", "c.gif", "c.mp4"])
+def test_colour_frames_are_channels_first_in_the_python_api(tmp_path, name):
+    """Colour frames are ``(C, Y, X)`` (``series.axes == "TCYX"``), like every channelled
+    frame: ops work on the last two axes; ``np.moveaxis(frame, 0, -1)`` gives imageio's
+    ``(Y, X, C)``."""
+    frames = np.random.default_rng(2).integers(0, 256, (3, 16, 24, 3)).astype(np.uint8)
+    _colour_file(tmp_path / name, frames)
+    s = pipeline.open(tmp_path / name)
+    assert s.axes == "TCYX" and s.shape == (3, 16, 24) and s.dtype == np.uint8
+    if not name.endswith(".mp4"):  # videos against imageio: tests/.../test_gif_video.py
+        theirs = iio.imread(tmp_path / name, index=0)
+        np.testing.assert_array_equal(np.moveaxis(s[0], 0, -1), theirs[..., :3])
+    assert s.process([("rectangle", ((2, 10), (4, 20)))])[0].shape == (3, 8, 16)
+
+
+def test_three_named_channels_of_8_bits_are_not_a_colour_picture(tmp_path, manager):
+    data = np.random.default_rng(2).integers(0, 256, (2, 3, 16, 24)).astype(np.uint8)
+    meta = {"channel_names": ["DAPI", "GFP", "RFP"]}
+    pipeline.write(pipeline.from_array(data, meta, axes="TCYX"), tmp_path / "f.zarr")
+    [(_, kwargs, _)] = _napari_read(tmp_path / "f.zarr", manager)
+    assert "rgb" not in kwargs and kwargs["channel_axis"] == 1
 
 
 def test_ome_tiff_and_pipeline_file_open_as_layers(tmp_path, manager):
@@ -93,6 +158,7 @@ def test_ome_tiff_and_pipeline_file_open_as_layers(tmp_path, manager):
     [(arr, kwargs, _)] = _napari_read(tmp_path / "s.ome.tif", manager)
     assert arr.shape == (4, 3, 16, 20) and "channel_axis" not in kwargs
     assert kwargs["scale"] == (1.0, 3.0, 0.5, 0.5) and kwargs["name"] == "s.ome.tif"
+    assert kwargs["axis_labels"] == ("frame", "z", "y", "x") and "contrast_limits" not in kwargs
 
     (tmp_path / "p.yml").write_text(
         "source: s.ome.tif\nops:\n  - {name: flip, param: v}\n"

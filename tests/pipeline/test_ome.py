@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 
 import numpy as np
 import pytest
@@ -63,8 +64,9 @@ def test_written_store_is_a_valid_ome_zarr_image(tmp_path, axes, shape, levels):
         if k:  # a pooled pixel's centre lies between the pixels it pools
             assert dataset.coordinateTransformations[1].translation == [
                 step[a] * (f - 1) / 2 for a, f in zip(axes, factor)]
-    assert [d.path for d in multiscale.datasets] == ["images"] + [
-        f"levels/{k}" for k in range(1, levels + 1)]
+    # the NGFF convention: levels 0, 1, ... at the root, nothing else beside them
+    assert [d.path for d in multiscale.datasets] == [str(k) for k in range(levels + 1)]
+    assert sorted(os.listdir(path)) == sorted([*map(str, range(levels + 1)), "zarr.json"])
     attrs = _attrs(path)
     assert attrs["lazyseries"]["complete"] is True and "provenance" in attrs["lazyseries"]
     if "C" in axes:
@@ -93,7 +95,7 @@ def test_levels_open_with_their_pixel_sizes_and_match_numpy(tmp_path):
     with pytest.raises(ValueError, match=r"no level 4; the image has levels 0\.\.3"):
         pipeline.open(path, level=4)
     with pytest.raises(ValueError, match="array=.*or level="):
-        pipeline.open(path, array="images", level=1)
+        pipeline.open(path, array="0", level=1)
 
 
 def test_levels_are_computed_in_the_same_graph_each_frame_read_once(tmp_path):
@@ -111,6 +113,60 @@ def test_levels_are_computed_in_the_same_graph_each_frame_read_once(tmp_path):
     assert sorted(reads) == list(range(6))
     np.testing.assert_array_equal(np.asarray(pipeline.open(tmp_path / "s.zarr", level=2)),
                                   _pool(data, 2))
+    # the display window, from the same reads: the frames' own range, not the dtype's
+    [channel] = _attrs(tmp_path / "s.zarr")["ome"]["omero"]["channels"]
+    assert channel["window"] == {"min": float(data.min()), "max": float(data.max()),
+                                 "start": float(data.min()), "end": float(data.max())}
+
+
+@pytest.mark.parametrize(("dtype", "values", "window"), [
+    ("uint16", [7, 7], (7.0, 8.0)),  # a constant image still has a window napari can use
+    ("float32", [np.nan, -1.5, np.inf, 2.0], (-1.5, 2.0)),  # only finite values count
+    ("float32", [np.nan, np.nan], (0.0, 1.0)),  # nothing finite: the default
+])
+def test_display_windows_of_unusual_frames(tmp_path, dtype, values, window):
+    data = np.resize(np.asarray(values, dtype), (2, 4, 4)).astype(dtype)
+    pipeline.write(pipeline.from_array(data), tmp_path / "s.zarr")
+    [channel] = _attrs(tmp_path / "s.zarr")["ome"]["omero"]["channels"]
+    assert (channel["window"]["start"], channel["window"]["end"]) == window
+
+
+def test_a_crop_keeps_its_place_in_xarray_ome_zarr_and_its_levels(tmp_path):
+    meta = {"physical_size": {"x": 0.5, "y": 0.25}, "physical_unit": {"x": "µm", "y": "µm"}}
+    data = _data((2, 16, 20))
+    source = pipeline.from_array(data, dict(meta))
+    crop = source.process([("rectangle", ((4, 12), (6, 16)))])
+    assert crop.metadata["physical_origin"] == {"y": 1.0, "x": 3.0}
+    whole, part = source.to_xarray(), crop.to_xarray()
+    np.testing.assert_array_equal(part.coords["y"], whole.coords["y"][4:12])
+    np.testing.assert_array_equal(part.coords["x"], whole.coords["x"][6:16])
+    # overlaid on its source, the crop's pixels land on the same pixels
+    np.testing.assert_array_equal(whole.sel(y=part.y, x=part.x), part)
+    pipeline.write(crop, tmp_path / "c.zarr", levels=1)
+    datasets = _attrs(tmp_path / "c.zarr")["ome"]["multiscales"][0]["datasets"]
+    assert datasets[0]["coordinateTransformations"][1] == {
+        "type": "translation", "translation": [0.0, 1.0, 3.0]}
+    # level 1's pixel centres lie half way across the two pixels each one pools
+    assert datasets[1]["coordinateTransformations"][1]["translation"] == [0.0, 1.125, 3.25]
+    assert pipeline.open(tmp_path / "c.zarr").metadata["physical_origin"] == {"y": 1.0, "x": 3.0}
+    assert pipeline.open(tmp_path / "c.zarr", level=1).metadata["physical_origin"] == {
+        "y": 1.125, "x": 3.25}
+    # a crop of a crop adds up; a rotation carries each axis' origin to where it goes
+    twice = crop.process([("rectangle", ((2, 6), (1, 5))), ("flip", "r90")])
+    assert twice.metadata["physical_origin"] == {"y": 3.5, "x": 1.5}
+    assert twice.metadata["physical_size"] == {"y": 0.5, "x": 0.25}
+
+
+def test_an_op_that_moves_pixels_unknowably_drops_the_origin():
+    meta = {"physical_size": {"x": 0.5, "y": 0.5}, "physical_origin": {"x": 2.0, "y": 1.0}}
+    source = pipeline.from_array(_data((2, 8, 8)), meta)
+    # a flip keeps the field of view where it is; a gap row moves no pixel before it
+    assert source.process([("flip", "v")]).metadata["physical_origin"] == {"x": 2.0, "y": 1.0}
+    assert source.process([("add-row", 4)]).metadata["physical_origin"] == {"x": 2.0, "y": 1.0}
+    # an op of the user's that changes the frame without saying where its pixels come from
+    ps = source.process([])
+    ps.addop("shrink", lambda frame, k: frame[::k, ::k])
+    assert "physical_origin" not in ps.process([("shrink", 2)]).metadata
 
 
 @pytest.mark.parametrize("levels, message", [
@@ -134,13 +190,18 @@ def test_axes_ome_cannot_describe_write_a_plain_store(tmp_path):
         pipeline.write(s, tmp_path / "l.zarr", levels=1)
 
 
-def test_store_with_levels_still_opens_in_xarray_as_one_array(tmp_path):
+def test_store_opens_in_xarray_its_levels_left_out_by_name(tmp_path):
+    """Levels share level 0's dimension names (NGFF requires it), so xarray, which takes a
+    group's arrays as one dataset, opens level 0 once the levels are left out."""
     xr = pytest.importorskip("xarray")
     data = _data((3, 2, 16, 20))
     pipeline.write(pipeline.from_array(data, axes="TCYX"), tmp_path / "s.zarr", levels=2)
-    ds = xr.open_zarr(tmp_path / "s.zarr", consolidated=False)
-    assert list(ds.data_vars) == ["images"]
-    np.testing.assert_array_equal(ds["images"].values, data)
+    ds = xr.open_zarr(tmp_path / "s.zarr", consolidated=False, drop_variables=["1", "2"])
+    assert list(ds.data_vars) == ["0"] and ds["0"].dims == ("frame", "channel", "y", "x")
+    np.testing.assert_array_equal(ds["0"].values, data)
+    pipeline.write(pipeline.from_array(data, axes="TCYX"), tmp_path / "one.zarr")
+    ds = xr.open_zarr(tmp_path / "one.zarr", consolidated=False)
+    np.testing.assert_array_equal(ds["0"].values, data)
 
 
 def test_ome_zarr_py_image_opens_as_a_series(tmp_path):
@@ -194,7 +255,8 @@ def test_describable_and_axes_of():
     assert ome.axes_of(("z", "y", "x")) is None and ome.axes_of(None) is None
 
 
-def test_golden_ome_store_opens_with_its_levels_and_metadata():
+@pytest.mark.parametrize("version", ["ome-v1", "ome-v2"])
+def test_golden_ome_store_opens_with_its_levels_and_metadata(version):
     import importlib.util
     import pathlib
 
@@ -203,7 +265,7 @@ def test_golden_ome_store_opens_with_its_levels_and_metadata():
                                                   golden / "make_golden_ome.py")
     maker = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(maker)
-    path = golden / "ome-v1" / "image.zarr"
+    path = golden / version / "image.zarr"
     Image.from_zarr(zarr.open_group(path, mode="r"))
     s = pipeline.open(path)
     np.testing.assert_array_equal(np.asarray(s), maker.frames())
@@ -245,6 +307,10 @@ def test_levels_written_on_a_cluster_of_processes(tmp_path):
         np.testing.assert_array_equal(np.asarray(level), _pool(turned, k))
     Image.from_zarr(zarr.open_group(tmp_path / "s.zarr", mode="r"))
     assert pipeline.open(tmp_path / "s.zarr").metadata["physical_size"]["x"] == 0.25
+    # the display windows, computed by the workers that wrote the frames
+    channels = _attrs(tmp_path / "s.zarr")["ome"]["omero"]["channels"]
+    assert [(c["window"]["start"], c["window"]["end"]) for c in channels] == [
+        (float(data[:, c].min()), float(data[:, c].max())) for c in range(2)]
 
 
 @pytest.mark.parametrize("dtype", ["uint8", "int8", "uint16", "int16", "int32", "float32"])

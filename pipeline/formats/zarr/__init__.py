@@ -1,7 +1,7 @@
 """Zarr stores (format 3 written, formats 2 and 3 read): the format every other converts to.
 
-A store written here is a group holding the frames as one array ``images``
-of shape ``(N, *frame_shape)``, the series' metadata, and a ``lazyseries``
+A store written here is a group holding the frames as one array ``0`` of
+shape ``(N, *frame_shape)`` (OME-Zarr levels ``1``, ``2``... beside it), the series' metadata, and a ``lazyseries``
 attribute recording the layout version, where the frames came from and
 whether the write finished; and it is an OME-Zarr image (``ome`` attribute,
 optional downsampled levels: :mod:`pipeline.ome`).
@@ -42,10 +42,10 @@ LIVE_LAYOUT_FRAMES = 2**31
 def open(path: str | os.PathLike[str] | Location, mode: str = "r", array: str | None = None,
          dataname: str | None = None, storage_options: dict[str, Any] | None = None,
          level: int | None = None, missing: str = "error", version: str | None = None,
-         idle: float = DEFAULT_IDLE) -> ZarrSeries:
+         idle: float = DEFAULT_IDLE, strict: bool = False) -> ZarrSeries:
     """Open a Zarr store as a series, reading nothing but its metadata."""
     return ZarrSeries(path, mode=mode, array=array or dataname, storage_options=storage_options,
-                      level=level, missing=missing, version=version, idle=idle)
+                      level=level, missing=missing, version=version, idle=idle, strict=strict)
 
 
 def sniff(path: str) -> bool:
@@ -130,11 +130,12 @@ def encoder(series: ImageSeries, target: Any = "", codec: Any = "default", chunk
         header["live"] = {"committed": 0, "dropped": [], "expected": live.expected,
                           "ended": None}
     axes, full_shape = series.axes, (n, *shape)
+    name = _image_name(target)
 
     def create(location: Location, frames: Any, write_id: str,
                phase: Callable[[str], None]) -> tuple[list[Any], list[str]]:
         return store.create_store(location, frames, layout, axes,
-                                  {**header, "write_id": write_id}, metadata, phase)
+                                  {**header, "write_id": write_id}, metadata, phase, name)
 
     def resumable(location: Location) -> bool:
         # rebuilt from scratch, never added to, so frames of two writes never mix: the
@@ -171,6 +172,15 @@ def encoder(series: ImageSeries, target: Any = "", codec: Any = "default", chunk
     growth = None if live is None else Growth(resume, commit, finish)
     return StoreEncoding("zarr", layout.stored, create, store.open_targets, store.set_complete,
                          replaceable, ZarrSeries, VERSIONS, resumable, growth)
+
+
+def _image_name(target: Any) -> str:
+    """The OME-Zarr image's name: the target's file name without ``.zarr``."""
+    text = target.text if isinstance(target, Location) else os.fspath(target or "")
+    base = os.path.basename(str(text).rstrip("/\\"))
+    for ext in ZarrFormat.extensions:
+        base = base.removesuffix(ext)
+    return base or "image"
 
 
 VERSIONS = Versions(store.version_name, store.is_version_name, store.committed, store.publish)

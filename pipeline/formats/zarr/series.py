@@ -13,6 +13,8 @@ import errno
 import itertools
 import json
 import os
+import sys
+import warnings
 from collections import deque
 from collections.abc import Callable, Iterator
 from typing import Any, Literal
@@ -20,10 +22,12 @@ from typing import Any, Literal
 import numpy as np
 
 from ops import FrameSpec, Region
-from pipeline import _json, ome
+from pipeline import _json, ngff, ome
 from pipeline.errors import (
     DroppedFrameError,
     IncompleteStoreError,
+    InvalidMetadataError,
+    InvalidMetadataWarning,
     MissingChunkError,
     NotASeriesError,
     NotMyFormat,
@@ -38,6 +42,7 @@ from pipeline.formats.zarr.layout import grid_of
 from pipeline.formats.zarr.store import (
     ARRAY_NAME,
     ATTR,
+    V1_ARRAY_NAME,
     committed_version,
     follow,
     is_version_name,
@@ -68,8 +73,8 @@ class ZarrSeries(Growing, FileSeries):
         write through to the store.
     array
         The array's name inside a group; default: the store's recorded array,
-        else level 0 of an OME-Zarr image, else ``images``, else the group's
-        only array of 2 or more dimensions.
+        else level 0 of an OME-Zarr image, else ``0``, else ``images``, else
+        the group's only array of 2 or more dimensions.
     level
         The level of an OME-Zarr image (0, full resolution, by default); its
         metadata gives that level's pixel sizes.
@@ -86,6 +91,12 @@ class ZarrSeries(Growing, FileSeries):
     idle
         For a store being written from a live series: seconds without a new
         frame committed after which it is taken as ended (its writer gone).
+    strict
+        OME-Zarr metadata of another tool that breaks the rules of NGFF 0.5
+        (:mod:`pipeline.ngff`) is refused with ``InvalidMetadataError`` naming
+        each rule; by default it is warned about (``InvalidMetadataWarning``)
+        and the broken part is not used (the arrays open as plain frames, or
+        without channel names).
 
     A store a live write is still writing opens with the frames its writer
     has committed (never one past them); :meth:`refresh` (or :meth:`wait`)
@@ -102,14 +113,17 @@ class ZarrSeries(Growing, FileSeries):
                  array: str | None = None,
                  storage_options: dict[str, Any] | None = None, level: int | None = None,
                  missing: str = "error", version: str | None = None,
-                 idle: float = DEFAULT_IDLE) -> None:
+                 idle: float = DEFAULT_IDLE, strict: bool = False) -> None:
         if mode not in ("r", "r+"):
             raise OptionValueError(f"mode must be 'r' or 'r+', got {mode!r}")
         if array is not None and level is not None:
             raise OptionValueError(f"pass array= ({array!r}) or level= ({level!r}), not both")
         if missing not in MISSING:
             raise OptionValueError(f"missing={missing!r}: expected one of {MISSING}")
+        if not isinstance(strict, bool):
+            raise OptionValueError(f"strict={strict!r}: expected True or False")
         self._level, self._mode, self._name, self._missing = level, mode, array, missing
+        self._ome_strict = strict
         self._version = version
         self._location: Location = locate(path, storage_options)
         self._path = self._location.text if isinstance(path, Location) else os.fspath(path)
@@ -185,7 +199,7 @@ class ZarrSeries(Growing, FileSeries):
                 before = root[1] if root is not None else self._stamp()
                 handle, self._load_meta, record = _open_frames(
                     self._location, self._path, self._mode, self._name, self._level,
-                    self._version, None if root is None else root[0])
+                    self._version, None if root is None else root[0], self._ome_strict)
                 if self._stamp() == before:
                     break
                 self.__dict__.pop("_root_doc", None)
@@ -466,6 +480,8 @@ class ZarrSeries(Growing, FileSeries):
             options["version"] = self._version
         if self._watch.rule.idle != DEFAULT_IDLE:
             options["idle"] = self._watch.rule.idle
+        if self._ome_strict:
+            options["strict"] = True
         return options
 
     def stamped_files(self) -> tuple[str, ...]:
@@ -541,8 +557,8 @@ def _require_chunks(arr: Any, location: Location, frames: FrameSelection, region
 
 
 def _open_frames(location: Location, path: str, mode: str, name: str | None,
-                 level: int | None, version: str | None, root: dict[str, Any] | None = None
-                 ) -> tuple[Any, Callable[[], dict], dict[str, Any] | None]:
+                 level: int | None, version: str | None, root: dict[str, Any] | None = None,
+                 strict: bool = False) -> tuple[Any, Callable[[], dict], dict[str, Any] | None]:
     """The frames array of the store, a function that decodes its metadata, and the store's
     ``lazyseries`` record (None for stores written by other tools).
 
@@ -552,10 +568,10 @@ def _open_frames(location: Location, path: str, mode: str, name: str | None,
     try, is a :class:`~pipeline.errors.NotASeriesError` naming the store.
     """
     try:
-        found = _frames_array(location, path, mode, name, level, version, root)
+        found = _frames_array(location, path, mode, name, level, version, root, strict)
         grid_of(found[0], location.child(found[0].path))  # refuses unreadable layouts now
         return found
-    except (NotASeriesError, MissingChunkError):
+    except (NotASeriesError, MissingChunkError, InvalidMetadataWarning):
         raise
     except RecursionError:  # JSON nested deeper than the parser goes
         raise NotASeriesError(f"{path!r} is not a readable Zarr store: its zarr.json nests "
@@ -574,8 +590,8 @@ def _open_frames(location: Location, path: str, mode: str, name: str | None,
 
 
 def _frames_array(location: Location, path: str, mode: str, name: str | None,
-                  level: int | None, version: str | None, root: dict[str, Any] | None
-                  ) -> tuple[Any, Callable[[], dict], dict[str, Any] | None]:
+                  level: int | None, version: str | None, root: dict[str, Any] | None,
+                  strict: bool) -> tuple[Any, Callable[[], dict], dict[str, Any] | None]:
     import zarr
 
     store = location.zarr_store(read_only=mode == "r")
@@ -606,15 +622,19 @@ def _frames_array(location: Location, path: str, mode: str, name: str | None,
                 f"{path!r} is an incomplete store: the write that made it did not finish "
                 "(or is still running); write the same series to it again to complete it, "
                 "or remove it")
-        name = name or record.get("array", ARRAY_NAME)
+        name = name or record.get("array", V1_ARRAY_NAME)
     loader = _array_loader(node, location)
     image = ome.multiscale(node.attrs)
+    broken = _broken_rules(node, path, strict) if record is None else {}
+    if "multiscales" in broken:
+        image = None
     if image is None and level:
         raise NotASeriesError(f"{path!r} is not an OME-Zarr image: it has no level {level!r}")
     if image is not None and (level is not None or (name is None and record is None)):
         name = ome.dataset_path(image, level or 0, repr(path))
         return (ome.level_array(node, name, path),
-                ome.level_metadata(node, image, record, level or 0, loader), record)
+                ome.level_metadata(node, image, record, level or 0, loader,
+                                   use_omero="omero" not in broken), record)
     if name is not None and record is not None:  # the record names it: no listing
         try:
             found = node[name]
@@ -625,14 +645,52 @@ def _frames_array(location: Location, path: str, mode: str, name: str | None,
             return found, lambda: _json.decode(meta or {}, loader), record
     arrays = {key: arr for key, arr in node.arrays() if arr.ndim >= 2}
     if name is None:
-        name = ARRAY_NAME if ARRAY_NAME in arrays else (next(iter(arrays)) if len(arrays) == 1
-                                                       else None)
+        preferred = [n for n in (ARRAY_NAME, V1_ARRAY_NAME) if n in arrays]
+        name = preferred[0] if preferred else (next(iter(arrays)) if len(arrays) == 1 else None)
     if name not in arrays:
         raise NotASeriesError(
             f"{path!r} holds no frames array {name!r}; arrays of 2 or more dimensions "
             f"found: {sorted(arrays)}; pass array= to choose one")
     meta = node.attrs.get("metadata") if record is not None else dict(node.attrs)
     return arrays[name], lambda: _json.decode(meta or {}, loader), record
+
+
+def _broken_rules(group: Any, path: str, strict: bool) -> dict[str, list[str]]:
+    """The rules of NGFF 0.5 another tool's image breaks (:mod:`pipeline.ngff`): refused with
+    ``strict``, else warned about; the parts they make unusable are left out by the caller."""
+    attrs = dict(group.attrs)
+    namespace = attrs.get("ome")
+    if not isinstance(namespace, dict) or not {"multiscales", "omero"} & set(namespace):
+        return {}  # not an OME-Zarr image (a plain group, a plate, 0.4's attributes)
+    found = ngff.problems(attrs)
+    image = ome.multiscale(attrs)
+    if image is not None and "multiscales" not in found:  # level 0 names as many axes
+        level0 = ome.level_array(group, ome.dataset_path(image, 0, repr(path)), path)
+        found = ngff.problems(attrs, level0.ndim)
+    if not found:
+        return found
+    if strict:
+        raise InvalidMetadataError(f"{path!r}: its OME-Zarr metadata breaks the rules: "
+                                   f"{ngff.describe(found)}; open it with strict=False to read "
+                                   "its arrays without the broken part")
+    left_out = " and ".join(f"its {part!r}" for part in found)
+    warnings.warn(InvalidMetadataWarning(f"{path!r}: its OME-Zarr metadata breaks the rules: "
+                                         f"{ngff.describe(found)}; {left_out} not used"),
+                  stacklevel=_callers_level())
+    return found
+
+
+_PACKAGES = tuple(os.path.dirname(m.__file__ or "") + os.sep
+                  for m in (sys.modules["pipeline"], sys.modules["ops"]))
+
+
+def _callers_level() -> int:
+    """The ``stacklevel`` that names the first caller outside lazyseries (the user's line,
+    however deep the opening went)."""
+    frame, level = sys._getframe(1), 1
+    while frame.f_back is not None and frame.f_code.co_filename.startswith(_PACKAGES):
+        frame, level = frame.f_back, level + 1
+    return level
 
 
 def _committed(root: dict[str, Any] | None, version: str | None) -> str | None:

@@ -1,8 +1,9 @@
 """A lazyseries Zarr store as a container: its header, its record, its completion.
 
-A store is a group holding the frames as one array ``images`` of shape
-``(N, *frame_shape)``, the series' metadata, and a ``lazyseries`` attribute
-(the record) giving the layout version, where the frames came from, the
+A store is a group holding the frames as one array ``0`` of shape
+``(N, *frame_shape)`` (``images`` in stores of layout version 1), the
+series' metadata, and a ``lazyseries`` attribute (the record) giving the
+layout version, where the frames came from, the
 write's id and whether the write finished; and it is an OME-Zarr image
 (:mod:`pipeline.ome`).  Every array of it is written by
 :class:`~pipeline.formats.zarr.chunks.ChunkGrid`, level 0 and the OME levels
@@ -24,8 +25,12 @@ from pipeline.formats.zarr.layout import Layout, grid_of, resolve_codec
 from pipeline.errors import NotASeriesError
 from pipeline.storage import Location
 
-FORMAT_VERSION = 1
-ARRAY_NAME = "images"
+FORMAT_VERSION = 2
+"""Layout versions: 1, frames ``images`` and OME levels ``levels/N``; 2, frames and levels
+``0``, ``1``, ... at the root, as NGFF readers expect them by convention."""
+ARRAY_NAME = "0"
+V1_ARRAY_NAME = "images"
+"""The frames array of a store of layout version 1 (read; never written)."""
 ATTR = "lazyseries"
 METADATA_FILES = ("zarr.json", ".zgroup", ".zarray")
 """What makes a directory a Zarr node (format 3, or format 2's group or array)."""
@@ -39,19 +44,24 @@ def open_group(location: Location, mode: Literal["r", "r+", "w"] = "r") -> Any:
                            zarr_format=3 if mode == "w" else None)
 
 
+WINDOWS = "#omero-windows"
+"""Stands, among the paths :func:`create_store` returns, for the channels' display windows."""
+
+
 def create_store(location: Location, frames: Any, layout: Layout, axes: str,
                  record: dict[str, Any], metadata: Any,
-                 phase: Callable[[str], None] = lambda name: None
+                 phase: Callable[[str], None] = lambda name: None, name: str = "image"
                  ) -> tuple[list[Any], list[str]]:
     """A new store at ``location``: header, metadata, and the empty arrays ``frames`` go to.
 
     ``record`` (the ``lazyseries`` attribute) and ``metadata`` are encoded with
     the one codec of :mod:`pipeline._json`, their large arrays stored beside the
     frames.  Returns the dask arrays to store (the frames, then any OME-Zarr
-    levels computed from them in the same graph) and the paths of their arrays.
+    levels computed from them in the same graph, then the channels' display
+    windows, :data:`WINDOWS`) and the paths of their arrays.
     """
     full_shape, dtype, dims = tuple(frames.shape), np.dtype(frames.dtype), dimension_names(axes)
-    ome_attrs = ome.image_attrs(axes, metadata, layout.levels, full_shape, dtype, ARRAY_NAME)
+    ome_attrs = ome.image_attrs(axes, metadata, layout.levels, full_shape, dtype, name)
     group = open_group(location, mode="w")
     sink = _array_sink(group, location)
     record = {**record, "provenance": _json.encode(record.get("provenance"), sink)}
@@ -66,7 +76,24 @@ def create_store(location: Location, frames: Any, layout: Layout, axes: str,
         group, frames, layout.levels, layout.stored, compressors=layout.compressors,
         fill_value=0, dimension_names=dims, config={"write_empty_chunks": True})
     phase("array")
-    return [frames, *sources], [array.path, *(t.path for t in targets)]
+    out, paths = [frames, *sources], [array.path, *(t.path for t in targets)]
+    if ome.measured_windows(axes, metadata, full_shape, dtype):  # from the reads that write
+        out.append(ome.windows(frames, axes))
+        paths.append(WINDOWS)
+    return out, paths
+
+
+class _Windows:
+    """Where the display windows computed in the write's graph go: the store's ``omero``."""
+
+    def __init__(self, location: Location) -> None:
+        self.location = location
+
+    def __setitem__(self, key: Any, values: np.ndarray) -> None:
+        group = open_group(self.location, mode="r+")
+        found = ome.set_windows(dict(group.attrs), values)
+        if found is not None:
+            group.attrs.update({"ome": found})
 
 
 def open_targets(location: Location, paths: list[str]) -> list[Any]:
@@ -79,6 +106,9 @@ def open_targets(location: Location, paths: list[str]) -> list[Any]:
     group = open_group(location, mode="r+")
     targets: list[Any] = []
     for path in paths:
+        if path == WINDOWS:
+            targets.append(_Windows(location))
+            continue
         array = group[path]
         grid = grid_of(array, location.child(path))
         if grid is None:
@@ -146,7 +176,7 @@ def read_record(location: Location) -> dict[str, Any] | None:
         record = doc.get("attributes", {}).get(ATTR)
         if not isinstance(record, dict):
             return None
-        name = str(record.get("array", ARRAY_NAME))
+        name = str(record.get("array", V1_ARRAY_NAME))
         array = json.loads(location.child(name, "zarr.json").read(limit=2**26))
         out = dict(record)
         out["_shape"] = tuple(int(n) for n in array["shape"])
@@ -290,7 +320,7 @@ def publish(target: Location, version: str, number: int, previous: str | None,
     attrs = dict(doc.get("attributes") or {})
     inner = dict(attrs.get(ATTR) or {})
     record = {"format_version": FORMAT_VERSION, "complete": True, "version": version,
-              "number": number, "array": f"{version}/{inner.get('array', ARRAY_NAME)}",
+              "number": number, "array": f"{version}/{inner.get('array', V1_ARRAY_NAME)}",
               "kept": kept, "write_id": inner.get("write_id")}
     root_attrs: dict[str, Any] = {ATTR: record}
     if "ome" in attrs:  # NGFF readers follow the datasets' paths into the version
@@ -320,6 +350,6 @@ def is_zarr_node(location: Location) -> bool:
     return False
 
 
-__all__ = ["ARRAY_NAME", "ATTR", "FORMAT_VERSION", "committed", "committed_version", "create_store", "is_version_name",
+__all__ = ["ARRAY_NAME", "ATTR", "V1_ARRAY_NAME", "FORMAT_VERSION", "committed", "committed_version", "create_store", "is_version_name",
            "follow", "is_zarr_node", "open_group", "open_targets", "publish", "read_array", "read_record",
            "resize", "set_complete", "update_record", "version_name", "write_array"]

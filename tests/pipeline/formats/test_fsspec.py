@@ -40,6 +40,8 @@ class TestHdf5FileUrl(SeriesConformance):
 
 
 class TestHdf5Memory(SeriesConformance):
+    other_processes = False  # memory:// is this process's
+
     def make(self, tmp_path):
         data = frames()
         write_h5(tmp_path / "s.h5", data)
@@ -55,6 +57,8 @@ class TestTiffFileUrl(SeriesConformance):
 
 
 class TestTiffMemory(SeriesConformance):
+    other_processes = False  # memory:// is this process's
+
     def make(self, tmp_path):
         data = frames(5, (3, 16, 24)).reshape(5, 3, 16, 24)
         tifffile.imwrite(tmp_path / "s.ome.tif", data, metadata={"axes": "TCYX"})

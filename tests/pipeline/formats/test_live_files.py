@@ -140,7 +140,7 @@ def reference(n: int) -> np.ndarray:
 
 def chunk_files(store) -> dict[str, bytes]:
     out = {}
-    for path in sorted(glob.glob(f"{store}/images/**", recursive=True)):
+    for path in sorted(glob.glob(f"{store}/0/**", recursive=True)):
         if os.path.isfile(path):
             with open(path, "rb") as fh:
                 out[os.path.relpath(path, store)] = fh.read()

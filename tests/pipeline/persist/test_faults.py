@@ -132,7 +132,7 @@ def _finish_and_compare(target, fmt, overwrite, reference):
 
 def _chunks(store):
     out = {}
-    base = store / "images" / "c"
+    base = store / "0" / "c"
     for root, _, files in os.walk(base):
         for name in files:
             with open(os.path.join(root, name), "rb") as fh:
@@ -252,7 +252,7 @@ def test_reading_while_a_store_is_overwritten_never_mixes(tmp_path, zygote):
 
 def test_a_deleted_chunk_is_never_read_as_zeros(tmp_path):
     target = pipeline.write(_jobs.make_series(NEW), tmp_path / "d.zarr", chunks=(3, *_jobs.SHAPE))
-    os.remove(tmp_path / "d.zarr" / "images" / "c" / "4" / "0" / "0")
+    os.remove(tmp_path / "d.zarr" / "0" / "c" / "4" / "0" / "0")
     s = pipeline.open(target.path)
     want = _jobs.frames(NEW)
     for j in range(_jobs.N):

@@ -76,7 +76,7 @@ def reference(n: int) -> np.ndarray:
 
 def chunk_files(store: str) -> dict[str, bytes]:
     out = {}
-    for path in sorted(glob.glob(f"{store}/images/c/**", recursive=True)):
+    for path in sorted(glob.glob(f"{store}/0/c/**", recursive=True)):
         if os.path.isfile(path):
             with open(path, "rb") as fh:
                 out[os.path.relpath(path, store)] = fh.read()
@@ -103,7 +103,7 @@ def test_a_live_write_holds_the_bytes_an_offline_write_of_the_frames_holds(
                              tmp_path / "offline.zarr")
     np.testing.assert_array_equal(np.asarray(live), np.asarray(offline))
     assert chunk_files(str(tmp_path / "live.zarr")) == chunk_files(str(tmp_path / "offline.zarr"))
-    for name in ("images/zarr.json",):
+    for name in ("0/zarr.json",):
         with open(tmp_path / "live.zarr" / name, "rb") as a, \
                 open(tmp_path / "offline.zarr" / name, "rb") as b:
             assert a.read() == b.read()
@@ -172,7 +172,7 @@ def test_a_reader_sees_only_whole_committed_frames_while_the_store_grows(
         grown = s.wait(k + 1, timeout=0.2)  # the same series, refreshed
         if grown > k:
             np.testing.assert_array_equal(s[grown - 1], ref[grown - 1])
-        arr = zarr.open_group(target, mode="r")["images"]  # knows nothing of the record
+        arr = zarr.open_group(target, mode="r")["0"]  # knows nothing of the record
         m = arr.shape[0]
         foreign.append(m)
         if m:

@@ -262,7 +262,7 @@ def test_a_series_open_on_a_replaced_store_raises_instead_of_mixing(tmp_path, fr
 def test_a_chunk_missing_from_a_complete_store_raises_naming_it(tmp_path, frames):
     target = tmp_path / "m.zarr"
     pipeline.write(pipeline.from_array(frames), target, chunks=(2, 8, 10))
-    os.remove(target / "images" / "c" / "1" / "0" / "0")
+    os.remove(target / "0" / "c" / "1" / "0" / "0")
     s = pipeline.open(target)
     np.testing.assert_array_equal(s[1], frames[1])
     with pytest.raises(errors.MissingChunkError, match="chunk 'c/1/0/0'.*frames from 2"):
@@ -276,7 +276,7 @@ def test_a_chunk_missing_from_a_complete_store_raises_naming_it(tmp_path, frames
 @pytest.mark.slow  # a console-script subprocess
 def test_cli_process_of_a_store_with_a_lost_chunk_fails(tmp_path, frames):
     pipeline.write(pipeline.from_array(frames), tmp_path / "m.zarr", chunks=(2, 8, 10))
-    shutil.rmtree(tmp_path / "m.zarr" / "images" / "c" / "2")
+    shutil.rmtree(tmp_path / "m.zarr" / "0" / "c" / "2")
     out = subprocess.run([sys.executable, "-m", "pipeline", "process", "m.zarr", "o.zarr", "-q"],
                          cwd=tmp_path, capture_output=True, text=True, timeout=120, check=False)
     assert out.returncode != 0 and "c/2/0/0" in out.stderr

@@ -137,7 +137,7 @@ def test_unusual_arrays_are_left_to_zarr(tmp_path, make):
 def test_series_of_unusual_layout_reads_through_zarr(tmp_path):
     frames = _data((10, 6, 8), np.uint16)
     pipeline.write(pipeline.from_array(frames), tmp_path / "s.zarr")
-    zarr.create_array(tmp_path / "s.zarr" / "images", shape=frames.shape, chunks=(2, 6, 8),
+    zarr.create_array(tmp_path / "s.zarr" / "0", shape=frames.shape, chunks=(2, 6, 8),
                       dtype="u2", filters=[zc.TransposeCodec(order=(0, 2, 1))],
                       overwrite=True)[...] = frames
     back = pipeline.open(tmp_path / "s.zarr")
@@ -178,13 +178,13 @@ def test_sharded_series_missing_shard_and_damaged_index(tmp_path):
     np.testing.assert_array_equal(back[5], frames[5])
     assert back._chunk_grid.shard == (4, 8, 8)
     np.testing.assert_array_equal(np.asarray(back), frames)
-    shard = tmp_path / "s.zarr" / "images" / "c" / "2" / "0" / "0"
+    shard = tmp_path / "s.zarr" / "0" / "c" / "2" / "0" / "0"
     raw = bytearray(shard.read_bytes())
     raw[-10] ^= 0xFF  # inside the index: its checksum no longer matches
     shard.write_bytes(bytes(raw))
     with pytest.raises(errors.DamagedChunkError, match="(?i)checksum|crc"):
         pipeline.open(tmp_path / "s.zarr")[9]
-    os.remove(tmp_path / "s.zarr" / "images" / "c" / "1" / "0" / "0")
+    os.remove(tmp_path / "s.zarr" / "0" / "c" / "1" / "0" / "0")
     with pytest.raises(errors.NotASeriesError, match="missing"):
         pipeline.open(tmp_path / "s.zarr")[5]
 
@@ -194,7 +194,7 @@ def test_written_series_matches_zarr_python(tmp_path, codec):
     frames = _data((37, 20, 24), np.uint16, seed=3)  # 37: an edge chunk in the frames axis
     ps = pipeline.from_array(frames).process([("flip", "v")])
     back = pipeline.write(ps, tmp_path / "s.zarr", codec=codec, chunks=(4, 20, 24))
-    stored = zarr.open_array(tmp_path / "s.zarr" / "images")
+    stored = zarr.open_array(tmp_path / "s.zarr" / "0")
     np.testing.assert_array_equal(stored[...], frames[:, :, ::-1])
     np.testing.assert_array_equal(back[36], frames[36, :, ::-1])
     assert back._chunk_grid  # the read went through chunk I/O
@@ -213,7 +213,7 @@ def _lazyseries_store(tmp_path):
 
 def test_missing_chunk_of_a_complete_store_raises(tmp_path):
     frames, path = _lazyseries_store(tmp_path)
-    os.remove(path / "images" / "c" / "2" / "0" / "0")
+    os.remove(path / "0" / "c" / "2" / "0" / "0")
     series = pipeline.open(path)
     np.testing.assert_array_equal(series[2], frames[2])
     with pytest.raises(errors.NotASeriesError, match=r"c/2/0/0.*missing"):
@@ -318,7 +318,7 @@ def test_uncompressed_chunk_cut_short_is_a_damaged_chunk(tmp_path):
     frames = _data((4, 8, 8), np.uint16, seed=2)
     pipeline.write(pipeline.from_array(frames), tmp_path / "s.zarr", codec="none",
                    chunks=(1, 8, 8), shards=None)
-    chunk = tmp_path / "s.zarr" / "images" / "c" / "2" / "0" / "0"
+    chunk = tmp_path / "s.zarr" / "0" / "c" / "2" / "0" / "0"
     chunk.write_bytes(chunk.read_bytes()[:-6])
     series = pipeline.open(tmp_path / "s.zarr")
     np.testing.assert_array_equal(series[1], frames[1])

@@ -49,7 +49,7 @@ def test_a_zero_frame_written_through_r_plus_is_kept_as_written(tmp_path):
 def test_a_zero_frame_zarr_python_left_out_reads_with_missing_fill(tmp_path):
     frames = _frames()
     pipeline.write(pipeline.from_array(frames), tmp_path / "s.zarr", chunks=(1, 8, 10))
-    zarr.open_array(tmp_path / "s.zarr" / "images", mode="r+")[4] = 0  # chunk left out
+    zarr.open_array(tmp_path / "s.zarr" / "0", mode="r+")[4] = 0  # chunk left out
     frames[4] = 0
     with pytest.raises(errors.MissingChunkError, match=r"c/4/0/0.*missing='fill'"):
         np.asarray(pipeline.open(tmp_path / "s.zarr"))
@@ -114,8 +114,8 @@ def test_a_chunk_of_another_array_is_a_damaged_chunk_not_old_pixels(tmp_path, ch
                    checksum=checksum)
     pipeline.write(pipeline.from_array(_frames(4, (8, 8))), tmp_path / "b.zarr",
                    chunks=(1, 8, 8), checksum=checksum)
-    small = tmp_path / "b.zarr" / "images" / "c" / "2" / "0" / "0"
-    shutil.copy(small, tmp_path / "a.zarr" / "images" / "c" / "2" / "0" / "0")
+    small = tmp_path / "b.zarr" / "0" / "c" / "2" / "0" / "0"
+    shutil.copy(small, tmp_path / "a.zarr" / "0" / "c" / "2" / "0" / "0")
     series = pipeline.open(tmp_path / "a.zarr")
     np.testing.assert_array_equal(series[1], frames[1])  # the buffer now holds frame 1
     for read in (lambda: series[2], lambda: np.asarray(series)):
@@ -126,7 +126,7 @@ def test_a_chunk_of_another_array_is_a_damaged_chunk_not_old_pixels(tmp_path, ch
 def test_a_widened_data_type_in_zarr_json_is_a_damaged_chunk(tmp_path):
     pipeline.write(pipeline.from_array(_frames(4)), tmp_path / "a.zarr", chunks=(1, 8, 10),
                    checksum=False)
-    meta_path = tmp_path / "a.zarr" / "images" / "zarr.json"
+    meta_path = tmp_path / "a.zarr" / "0" / "zarr.json"
     meta = json.loads(meta_path.read_text())
     meta["data_type"] = "uint32"
     for codec in meta["codecs"]:
@@ -140,7 +140,7 @@ def test_a_widened_data_type_in_zarr_json_is_a_damaged_chunk(tmp_path):
 def test_every_flipped_byte_of_a_chunk_is_an_error_naming_it(tmp_path):
     frames = _frames(2, (32, 32))
     pipeline.write(pipeline.from_array(frames), tmp_path / "a.zarr", chunks=(1, 32, 32))
-    chunk = tmp_path / "a.zarr" / "images" / "c" / "1" / "0" / "0"
+    chunk = tmp_path / "a.zarr" / "0" / "c" / "1" / "0" / "0"
     good = chunk.read_bytes()
     rng = np.random.default_rng(0)
     for offset in rng.choice(np.arange(16, len(good)), size=80, replace=False):
@@ -157,7 +157,7 @@ def test_every_flipped_byte_of_a_chunk_is_an_error_naming_it(tmp_path):
 def test_a_zero_length_shard_is_a_damaged_chunk(tmp_path):
     pipeline.write(pipeline.from_array(_frames(16)), tmp_path / "s.zarr", chunks=(1, 8, 10),
                    shards=(8, 8, 10))
-    (tmp_path / "s.zarr" / "images" / "c" / "1" / "0" / "0").write_bytes(b"")
+    (tmp_path / "s.zarr" / "0" / "c" / "1" / "0" / "0").write_bytes(b"")
     with pytest.raises(errors.DamagedChunkError, match="c/1/0/0"):
         pipeline.open(tmp_path / "s.zarr")[9]
 
@@ -165,9 +165,9 @@ def test_a_zero_length_shard_is_a_damaged_chunk(tmp_path):
 def test_a_shard_index_pointing_past_its_end_is_a_damaged_chunk(tmp_path):
     pipeline.write(pipeline.from_array(_frames(16)), tmp_path / "s.zarr", chunks=(1, 8, 10),
                    shards=(8, 8, 10), checksum=False)
-    meta = json.loads((tmp_path / "s.zarr" / "images" / "zarr.json").read_text())
+    meta = json.loads((tmp_path / "s.zarr" / "0" / "zarr.json").read_text())
     assert meta["codecs"][0]["configuration"]["index_codecs"][-1]["name"] == "crc32c"
-    shard = tmp_path / "s.zarr" / "images" / "c" / "0" / "0" / "0"
+    shard = tmp_path / "s.zarr" / "0" / "c" / "0" / "0" / "0"
     raw = bytearray(shard.read_bytes())
     index = np.frombuffer(bytes(raw[-(16 * 8 + 4):-4]), "<u8").reshape(8, 2).copy()
     index[3, 1] = 10**6
@@ -219,7 +219,7 @@ def test_an_empty_shard_of_a_url_store_is_a_damaged_chunk():
 def _forge(tmp_path, change):
     pipeline.write(pipeline.from_array(_frames(4)), tmp_path / "s.zarr", chunks=(1, 8, 10),
                    shards=(2, 8, 10))
-    path = tmp_path / "s.zarr" / "images" / "zarr.json"
+    path = tmp_path / "s.zarr" / "0" / "zarr.json"
     meta = json.loads(path.read_text())
     change(meta)
     path.write_text(json.dumps(meta))

@@ -124,7 +124,7 @@ def test_damaged_index_is_refused(tmp_path):
     frames = _data((12, 8, 8), np.uint16, seed=6)
     pipeline.write(pipeline.from_array(frames), tmp_path / "s.zarr", chunks=(1, 8, 8),
                    shards=(4, 8, 8))
-    shard = tmp_path / "s.zarr" / "images" / "c" / "1" / "0" / "0"
+    shard = tmp_path / "s.zarr" / "0" / "c" / "1" / "0" / "0"
     raw = bytearray(shard.read_bytes())
     raw[-10] ^= 0xFF
     shard.write_bytes(bytes(raw))
@@ -180,12 +180,12 @@ def test_killed_sharded_write_opens_incomplete_and_a_rerun_finishes_it(tmp_path)
     assert back.zarr_array.shards == (32, 256, 256)
     np.testing.assert_array_equal(np.asarray(back), frames)
     reference = pipeline.write(pipeline.from_array(frames), tmp_path / "ref.zarr")
-    a, b = _shards(target / "images"), _shards(reference.path + "/images")
+    a, b = _shards(target / "0"), _shards(reference.path + "/0")
     assert sorted(a) == sorted(b) == ["c/0/0/0", "c/1/0/0", "c/2/0/0"]
     for key in a:
         with open(a[key], "rb") as fa, open(b[key], "rb") as fb:
             assert fa.read() == fb.read(), key
-    np.testing.assert_array_equal(zarr.open_array(target / "images")[...], frames)
+    np.testing.assert_array_equal(zarr.open_array(target / "0")[...], frames)
 
 
 GOLDEN = os.path.join(os.path.dirname(__file__), "..", "..", "..", "data", "golden", "v1-sharded")
@@ -232,7 +232,7 @@ def test_sharded_write_on_a_cluster_writes_whole_shards(tmp_path):
         workers = {t["worker"] for t in ts.data}
         assert workers and workers <= set(client.scheduler_info()["workers"])
     np.testing.assert_array_equal(np.asarray(back), frames[:, :, ::-1])
-    a, b = _shards(local.path + "/images"), _shards(back.path + "/images")
+    a, b = _shards(local.path + "/0"), _shards(back.path + "/0")
     assert sorted(a) == sorted(b) and len(a) == 7  # 6 whole shards and an edge shard
     for key in a:  # each shard written whole by one task: the same bytes as a local write
         with open(a[key], "rb") as fa, open(b[key], "rb") as fb:
