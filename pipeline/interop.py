@@ -54,7 +54,7 @@ def to_xarray(series: SeriesLike, frames: Any, name: str | None = "images") -> A
     (a 1-d ``omega`` is used as is; the pairs stay in ``series.metadata``).
     JSON-able metadata entries become attributes; arrays are left out.
 
-    Microscopy metadata (:mod:`pipeline.microscopy`) becomes coordinates:
+    Microscopy metadata (``pipeline.microscopy``) becomes coordinates:
     ``z``, ``y``, ``x`` in physical units from the pixel sizes and origin
     (``units`` attribute; a crop's coordinates continue its source's), ``time``
     along ``frame`` from the time increment, and the channel names as the
