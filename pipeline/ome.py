@@ -188,6 +188,17 @@ def windows(frames: Any, axes: str) -> Any:
     return da.from_delayed(dask.delayed(_gather_ranges)(parts), (count, 2), np.float64)
 
 
+def ranges(frames: np.ndarray, axes: str) -> np.ndarray:
+    """``(channels, 2)``: each channel's smallest and largest finite value in ``frames`` (a
+    block of frames with ``axes``); NaN where there is none.  :func:`merged` folds several."""
+    return _block_range(frames, axes.index("C") if "C" in axes else None)
+
+
+def merged(parts: list[np.ndarray]) -> np.ndarray:
+    """The ranges of several blocks (:func:`ranges`) as one."""
+    return _gather_ranges(parts)
+
+
 def _block_range(block: np.ndarray, channel: int | None) -> np.ndarray:
     """``(channels, 2)``: the smallest and largest finite value of each channel of ``block``
     (NaN where there is none)."""
@@ -440,4 +451,4 @@ def _placement(image: Mapping[str, Any], level: int, ndim: int
 
 __all__ = ["VERSION", "axes_of", "check_levels", "create_levels", "dataset_path", "describable",
            "downsample", "image_attrs", "image_metadata", "level_array", "level_metadata",
-           "measured_windows", "multiscale", "omero", "set_windows", "windows"]
+           "measured_windows", "merged", "multiscale", "omero", "ranges", "set_windows", "windows"]

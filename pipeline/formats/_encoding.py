@@ -109,14 +109,15 @@ class Growth:
         hold ``nframes`` frames (their chunks written), and the store's record
         says ``live`` (committed count, frames lost, frames announced).
     finish
-        ``finish(location, paths, nframes, live, metadata)``: the last commit,
-        with the series' final metadata (None: the store's kept), marking the
-        store complete.
+        ``finish(location, paths, nframes, live, metadata, windows)``: the last
+        commit, with the series' final metadata (None: the store's kept) and the
+        frames' display windows (:func:`pipeline.ome.ranges` of every frame
+        written; None: the default kept), marking the store complete.
     """
 
     resume: Callable[[Any], tuple[int, np.ndarray, list[str], dict[str, Any]] | None]
     commit: Callable[[Any, list[str], int, dict[str, Any]], None]
-    finish: Callable[[Any, list[str], int, dict[str, Any], Any], None]
+    finish: Callable[[Any, list[str], int, dict[str, Any], Any, Any], None]
 
 
 @dataclass(frozen=True)

@@ -31,6 +31,7 @@ from __future__ import annotations
 import dataclasses
 import itertools
 import os
+import threading
 import time
 import warnings
 from collections.abc import Callable
@@ -39,6 +40,7 @@ from typing import Any
 
 import numpy as np
 
+from pipeline import ome
 from pipeline.errors import FramesDroppedWarning, OptionValueError, TargetBusyError
 from pipeline.formats._encoding import Growth, StoreEncoding
 from pipeline.formats.live.growth import Growing, LiveStatus, as_ranges, live_source
@@ -104,6 +106,12 @@ class _Writer:
         resumed: tuple[int, np.ndarray, dict[str, Any]] = \
             started.resumed or (0, np.empty(0, np.int64), {})
         self.committed, self.dropped, before = resumed
+        # each channel's range over the frames written (the display windows an offline write
+        # computes in its graph), kept in the record so that a resumed write goes on with it
+        kept = before.get("ranges")
+        self.ranges: np.ndarray | None = None if kept is None else \
+            np.array(kept, dtype=np.float64)
+        self.ranges_lock = threading.Lock()
         # a stream joined half way has no start message: what the first run knew stands
         self.expected = source.expected or before.get("expected")
         self.resumed = started.resumed is not None
@@ -168,6 +176,9 @@ class _Writer:
                 if fresh[-1] - fresh[0] + 1 == len(fresh) else fresh
             block[fresh - a] = run_block(plan_of(self.series).source, frames, self.region,
                                          self.chain, self.series.dtype)
+            found = ome.ranges(block[fresh - a], self.series.axes)
+            with self.ranges_lock:
+                self.ranges = found if self.ranges is None else ome.merged([self.ranges, found])
         grid.write((slice(a, b),), block)
         if self.durable:  # here, in the pool: the disk's waits overlap
             _sync(_objects(grid, a), directories=False)
@@ -187,9 +198,13 @@ class _Writer:
         self.source.release(stop)
 
     def _record(self, stop: int, ended: bool) -> dict[str, Any]:
-        return {"committed": int(stop), "dropped": as_ranges(self.dropped),
-                "expected": self.expected,
-                "ended": self.source.ended_by if ended else None}
+        record = {"committed": int(stop), "dropped": as_ranges(self.dropped),
+                  "expected": self.expected,
+                  "ended": self.source.ended_by if ended else None}
+        if self.ranges is not None:  # JSON has no NaN: a channel with nothing finite is null
+            record["ranges"] = [[float(v) if np.isfinite(v) else None for v in pair]
+                                for pair in self.ranges]
+        return record
 
     def finish(self) -> None:
         """The last commit: final metadata, the store marked complete (and put in place)."""
@@ -200,8 +215,12 @@ class _Writer:
         final: dict[str, Any] | None = self.series.metadata
         if self.resumed and not final:  # a stream joined half way: the store's metadata stands
             final = None
+        shown = final if final is not None else self.series.metadata
+        measured = self.ranges is not None and ome.measured_windows(
+            self.series.axes, shown, (self.committed, *self.series.shape), self.series.dtype)
         self.growth.finish(self.job.build, self.paths, self.committed,
-                           self._record(self.committed, True), final)
+                           self._record(self.committed, True), final,
+                           self.ranges if measured else None)
         if self.job.version is not None:
             self.job.version.publish(self.job)
         elif self.job.staged:

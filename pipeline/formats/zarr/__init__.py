@@ -164,10 +164,11 @@ def encoder(series: ImageSeries, target: Any = "", codec: Any = "default", chunk
         store.update_record(location, live=grown)
 
     def finish(location: Location, paths: list[str], nframes: int, grown: dict[str, Any],
-               final: Any) -> None:
+               final: Any, windows: Any) -> None:
         store.resize(location, paths, nframes)
-        store.update_record(location, live=grown, complete=True, metadata=final)
-        # the metadata as an offline write of these frames records it (arrays by content)
+        store.update_record(location, live=grown, complete=True, metadata=final,
+                            windows=windows)
+        # the metadata and windows as an offline write of these frames records them
 
     growth = None if live is None else Growth(resume, commit, finish)
     return StoreEncoding("zarr", layout.stored, create, store.open_targets, store.set_complete,

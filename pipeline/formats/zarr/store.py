@@ -229,9 +229,11 @@ def resize(location: Location, paths: list[str], nframes: int) -> None:
 
 
 def update_record(location: Location, live: dict[str, Any] | None = None,
-                  complete: bool | None = None, metadata: Any = None) -> None:
-    """Replace the store's root document with its record's ``live`` part, its completion and
-    its metadata (large arrays stored beside the frames first) changed as given."""
+                  complete: bool | None = None, metadata: Any = None,
+                  windows: np.ndarray | None = None) -> None:
+    """Replace the store's root document with its record's ``live`` part, its completion,
+    its metadata (large arrays stored beside the frames first) and its channels' display
+    windows (:func:`pipeline.ome.ranges`) changed as given."""
     encoded = None
     if metadata is not None:
         encoded = _json.encode(metadata, _array_sink(open_group(location, mode="r+"), location))
@@ -245,6 +247,8 @@ def update_record(location: Location, live: dict[str, Any] | None = None,
     attrs[ATTR] = record
     if encoded is not None:
         attrs["metadata"] = encoded
+    if windows is not None and (found := ome.set_windows(attrs, windows)) is not None:
+        attrs["ome"] = found
     _put(location, doc)
 
 
