@@ -108,6 +108,13 @@ def processes():
         started.append(proc)
         return proc
 
+    def wait() -> None:
+        """Wait for every process started to end by itself."""
+        for proc in started:
+            _, err = proc.communicate(timeout=60)
+            assert proc.returncode == 0, err
+
+    start.wait = wait  # type: ignore[attr-defined]
     yield start
     for proc in started:
         if proc.poll() is None:
@@ -180,6 +187,7 @@ def test_a_live_write_of_a_growing_file_equals_the_offline_write_of_the_file(
     # offline write's; a partly filled shard is rewritten whole as frames arrive
     live = pipeline.write(pipeline.open(path, format=fmt, count=40, **options).process(OPS),
                           tmp_path / "live.zarr")
+    processes.wait()  # the live write ends at its count, maybe before the writer closes the file
     done = offline(kind, path)
     off = pipeline.write(done.process(OPS), tmp_path / "offline.zarr")
     assert chunk_files(tmp_path / "live.zarr") == chunk_files(tmp_path / "offline.zarr")
