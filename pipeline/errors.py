@@ -32,6 +32,7 @@ __all__ = [
     "AxesError",
     "BadInputError",
     "ClosedSeriesError",
+    "ClusterOptionError",
     "DamagedChunkError",
     "DenseFrameWarning",
     "DiskFullError",
@@ -77,6 +78,7 @@ __all__ = [
     "UnsafeStoreWarning",
     "UnsupportedVersionError",
     "ValueRangeError",
+    "WorkersLostError",
     "WriteTargetError",
     "WrongFormatError",
     "YAMLError",
@@ -289,6 +291,22 @@ class SchedulerUnreachableError(ConnectionError):
     """A ``--scheduler`` address where no dask scheduler answers in time."""
 
     exit_code = 1
+
+
+class ClusterOptionError(ValueError):
+    """A batch cluster asked for that cannot be: an unknown kind or option, job resources
+    missing, the batch system's commands not on PATH; found before any job is submitted."""
+
+    exit_code = 2
+
+
+class WorkersLostError(RuntimeError):
+    """A batch cluster without workers for too long: its jobs never started (pending, failed)
+    or all ended (cancelled, past their walltime).  Every job is cancelled and a store being
+    written is kept: running the same command again finishes it (exit code 75, EX_TEMPFAIL:
+    try again)."""
+
+    exit_code = 75
 
 
 class BadInputError(Exception):

@@ -109,7 +109,7 @@ def encoder(series: ImageSeries, target: Any = "", codec: Any = "default", chunk
     _json.check(provenance, "provenance")
     from dask.base import tokenize
 
-    # names the job in the record (informational: a store is rebuilt, never added to)
+    # names the job in the record: an incomplete store of the same job is finished in place
     fingerprint = tokenize(_json.encode(provenance, lambda a: tokenize(a)), n, shape, dtype.str,
                            layout.config())
     header = {"format_version": FORMAT_VERSION, "complete": False, "array": ARRAY_NAME,
@@ -122,15 +122,22 @@ def encoder(series: ImageSeries, target: Any = "", codec: Any = "default", chunk
                                   {**header, "write_id": write_id}, metadata, phase)
 
     def resumable(location: Location) -> bool:
-        # rebuilt from scratch, never added to, so frames of two writes never mix: the
-        # frames' shape and dtype must agree (a store of other frames is someone else's
+        # the frames' shape and dtype must agree (a store of other frames is someone else's
         # unfinished work, replaced only with overwrite=True)
         record = store.read_record(location)
         return record is not None and record.get("complete") is not True and \
             record.get("_shape") == full_shape and record.get("_dtype") == dtype.str
 
+    def resume(location: Location, frames: Any) -> tuple[list[Any], list[str]] | None:
+        # added to only by the same job (its fingerprint), so frames of two jobs never mix;
+        # another job's incomplete store is rebuilt from scratch
+        record = store.read_record(location)
+        if record is None or record.get("fingerprint") != fingerprint:
+            return None
+        return store.stored_arrays(frames, layout)
+
     return StoreEncoding("zarr", layout.stored, create, store.open_targets, store.set_complete,
-                         replaceable, ZarrSeries, VERSIONS, resumable)
+                         replaceable, ZarrSeries, VERSIONS, resumable, resume, store.written)
 
 
 VERSIONS = Versions(store.version_name, store.is_version_name, store.committed, store.publish)
