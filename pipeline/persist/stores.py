@@ -7,9 +7,9 @@ and the writer that holds the claim marks it complete.  A write killed half
 way is finished by repeating it: the incomplete store of the same job (the
 same source, ops, frames and layout) keeps the chunks it holds and only the
 missing ones are computed; one of other frames is rebuilt.  A write that fails
-removes what it made, except when it lost its cluster's workers
-(:class:`~pipeline.errors.WorkersLostError`): what they wrote is kept for the
-next run to finish.
+removes what it made, except when it was interrupted (Ctrl-C, SIGTERM) or lost
+its cluster's workers (:class:`~pipeline.errors.WorkersLostError`): what was
+written is kept for the next run to finish.
 
 The chunks are computed in batches of at most :data:`BATCH` tasks
 (:func:`pipeline._progress.run_batches`): a cluster's scheduler holds at most
@@ -43,7 +43,7 @@ from pipeline.errors import (
 from pipeline.formats._encoding import StoreEncoding
 from pipeline.persist import claim as claims
 from pipeline.persist.faults import phase
-from pipeline.persist.staging import Placement, disk_full
+from pipeline.persist.staging import Placement, disk_full, remove_partials
 from pipeline.persist.target import refuse_cwd, refuse_foreign, refuse_source
 from pipeline.series import ImageSeries, plan_of
 from pipeline.storage import LOCAL, Location
@@ -189,8 +189,8 @@ def write_store(series: ImageSeries, location: Location, encoding: StoreEncoding
         _compute(tasks, job, len(series))
     except TargetMovedError:
         raise  # complete, in the directory it began in: the message says where
-    except WorkersLostError:
-        raise  # what the workers wrote is kept: the same write run again finishes it
+    except (WorkersLostError, KeyboardInterrupt):
+        raise  # what was written is kept: the same write run again finishes it
     except BaseException:
         job.fail()
         raise
@@ -214,6 +214,7 @@ def _prepare(target: Location, encoding: StoreEncoding, overwrite: bool, claim: 
     if encoding.resumable(target):  # the write that made it died: finish or rebuild it
         resumed = encoding.resume(target, frames)
         if resumed is not None:
+            remove_partials(target)
             return _Job(encoding, claim, target, target, placement, made=True, resumed=resumed)
         return _Job(encoding, claim, target, staged, placement, made=True)
     if not overwrite:
