@@ -20,7 +20,7 @@ from ops.errors import (
 )
 from ops.filters import GAUSS_LAPLACE
 from ops.geometry import ADD_COLUMN, ADD_ROW, FLIP, FLIPS, RECTANGLE
-from ops.intensity import ADD, DARK
+from ops.intensity import ADD, ASTYPE, DARK
 from ops.optional import require
 from ops.registry import (
     DROP,
@@ -36,7 +36,8 @@ from ops.registry import (
     registry,
 )
 
-BUILTINS: tuple[OpKind, ...] = (FLIP, DARK, RECTANGLE, ADD, ADD_ROW, ADD_COLUMN, GAUSS_LAPLACE)
+BUILTINS: tuple[OpKind, ...] = (FLIP, DARK, RECTANGLE, ADD, ADD_ROW, ADD_COLUMN, ASTYPE,
+                                GAUSS_LAPLACE)
 
 for _kind in BUILTINS:
     add_portable(_kind)

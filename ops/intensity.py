@@ -118,3 +118,48 @@ ADD = OpKind(
     crop=_crop_pixelwise,
     doc=add.__doc__ or "",
 )
+
+
+PIXEL_KINDS = "iuf"
+"""What ``astype`` converts to: integers and floats."""
+
+
+def _parse_dtype(value: Any) -> str:
+    try:
+        # None and True are not names numpy should guess a dtype from (float64, bool)
+        dtype = np.dtype(value) if value is not None and not isinstance(value, bool) else None
+    except (TypeError, ValueError):
+        dtype = None
+    if dtype is None or dtype.kind not in PIXEL_KINDS or dtype.fields is not None:
+        raise param_error("astype", f"expected the name of an integer or float dtype "
+                                    f"(uint8, uint16, int32, float32, ...), got {value!r:.80}")
+    return dtype.name
+
+
+def astype(block: np.ndarray, dtype: str) -> np.ndarray:
+    """Frames as ``dtype``: to an integer dtype, values are rounded to the nearest and held
+    to its range (never wrapped around; NaN becomes 0); to a float dtype, as numpy casts."""
+    target = np.dtype(dtype)
+    if target.kind == "f" or block.dtype == target:
+        return block.astype(target)
+    info = np.iinfo(target)
+    if block.dtype.kind == "f":
+        wide = np.rint(block)
+        np.nan_to_num(wide, copy=False, nan=0.0)
+        np.clip(wide, info.min, info.max, out=wide)
+        return wide.astype(target)
+    # integers: clipped in a type that holds both ranges (int64 holds every uint32)
+    if np.can_cast(block.dtype, target):
+        return block.astype(target)
+    return np.clip(block, max(info.min, np.iinfo(block.dtype).min),
+                   min(info.max, np.iinfo(block.dtype).max)).astype(target)
+
+
+ASTYPE = OpKind(
+    "astype",
+    astype,
+    parse=_parse_dtype,
+    resolve=lambda dtype, spec: FrameSpec(spec.shape, np.dtype(dtype)),
+    crop=lambda dtype, spec, region: (region, dtype),
+    doc=astype.__doc__ or "",
+)

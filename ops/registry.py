@@ -10,14 +10,16 @@ token and round-trippable through a config dict.
 from __future__ import annotations
 
 import dataclasses
+import inspect
 import os
+import warnings
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 import numpy as np
 
 from ops import transport as _transport
-from ops.errors import OpUnavailableError, RegistrationError, UnknownOpError
+from ops.errors import OpResultError, OpUnavailableError, RegistrationError, UnknownOpError
 from ops.spec import (  # noqa: F401  (check_result, param_error: re-exported for the ops)
     DROP,
     BlockFunc,
@@ -121,19 +123,63 @@ def per_frame(func: Callable[[np.ndarray, Any], np.ndarray]) -> BlockFunc:
     return _PerFrame(func)
 
 
-def _probe_resolve(func: BlockFunc) -> Callable[[Any, FrameSpec], FrameSpec]:
-    """Resolve a user op's spec the way dask infers ``meta``: run it on an empty block."""
+def _probe_resolve(name: str, func: BlockFunc) -> Callable[[Any, FrameSpec], FrameSpec]:
+    """The outgoing spec of a user op that declares none, found as dask finds ``meta``, but on
+    one real frame of zeros of the incoming spec (an empty block tells nothing of a function
+    that reduces or reshapes): known when the op joins a chain, never at the first frame."""
 
     def resolve(param: Any, spec: FrameSpec) -> FrameSpec:
+        zero = np.zeros((1, *spec.shape), spec.dtype)
         try:
-            out = np.asarray(func(np.empty((0, *spec.shape), spec.dtype), param))
-        except Exception:  # noqa: BLE001  (a function that cannot take an empty block)
-            return spec
-        if out.ndim != len(spec.shape) + 1:
-            return spec
+            with np.errstate(all="ignore"), warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # 0 / 0 on the zero frame says nothing
+                out = np.asarray(func(zero, param))
+        except Exception as err:  # noqa: BLE001  (whatever the user's function raises)
+            raise OpResultError(
+                f"op {name!r} failed on a frame of zeros of shape {spec.shape} {spec.dtype}, "
+                f"which is how the shape and dtype of its frames are found: "
+                f"{type(err).__name__}: {err}; register it with resolve= to declare them"
+            ) from err
+        if out.ndim != len(spec.shape) + 1 or out.shape[0] != 1:
+            raise OpResultError(
+                f"op {name!r} returned an array of shape {out.shape} for a block of 1 frame "
+                f"of shape {spec.shape}; an op returns as many frames as it is given (a "
+                "per_frame=True op returns one frame)")
         return FrameSpec(out.shape[1:], out.dtype)
 
     return resolve
+
+
+HOOKS: dict[str, tuple[int, str]] = {
+    "func": (2, "func(block, param)"),
+    "parse": (1, "parse(param)"),
+    "validate": (2, "validate(param, spec)"),
+    "resolve": (2, "resolve(param, spec)"),
+    "crop": (3, "crop(param, spec, region)"),
+    "axes": (2, "axes(param, ndim)"),
+}
+"""What :meth:`Registry.register` calls each function it is given with."""
+
+
+def _check_callable(name: str, hook: str, f: Any, per_frame: bool = False) -> None:
+    """Refuse, at registration, a function the framework cannot call as it will."""
+    nargs, call = HOOKS[hook]
+    if per_frame:
+        call = "func(frame, param)"
+    if not callable(f):
+        raise RegistrationError(f"op {name!r}: {hook}= must be a function, {call}; got "
+                                f"{f!r:.80}")
+    try:
+        signature = inspect.signature(f)
+    except (TypeError, ValueError):  # a builtin without a signature: it will tell when called
+        return
+    try:
+        signature.bind(*range(nargs))
+    except TypeError as err:
+        label = getattr(f, "__name__", type(f).__name__)
+        raise RegistrationError(
+            f"op {name!r}: {hook} is called as {call}, with {nargs} argument"
+            f"{'s' * (nargs > 1)}; {label}{signature} cannot be ({err})") from None
 
 
 class Op:
@@ -344,19 +390,31 @@ class Registry(Mapping[str, OpKind]):
         """Register ``func(block, param)`` under ``name``; usable as a decorator.
 
         With ``per_frame=True``, ``func(frame, param)`` takes one frame and the
-        registry applies it frame by frame.  Without ``resolve``, the frame
-        spec is taken as unchanged for per-frame functions and inferred from an
-        empty block for block functions.  Returns ``func`` unchanged.
+        registry applies it frame by frame.  Without ``resolve``, the shape and
+        dtype of the op's frames are found when it joins a chain, by running it
+        on one frame of zeros of the incoming spec; an op that fails there must
+        declare them with ``resolve(param, spec) -> FrameSpec``.  Every function
+        given is checked now against how it will be called: ``func(block,
+        param)``, ``parse(param)``, ``validate(param, spec)``, ``resolve(param,
+        spec)``, ``crop(param, spec, region)``, ``axes(param, ndim)``.  Returns
+        ``func`` unchanged.
         """
 
+        hooks = {"parse": parse, "validate": validate, "resolve": resolve, "crop": crop,
+                 "axes": axes}
+        for hook, given in hooks.items():
+            if given is not None:
+                _check_callable(name, hook, given)
+
         def decorate(f: Callable[..., np.ndarray]) -> Callable[..., np.ndarray]:
+            _check_callable(name, "func", f, per_frame)
             block_func = _per_frame(f) if per_frame else f
             kind = OpKind(
                 name=name,
                 func=block_func,
                 parse=parse or _identity,
                 validate=validate or _accept,
-                resolve=resolve or (_unchanged if per_frame else _probe_resolve(block_func)),
+                resolve=resolve or _probe_resolve(name, block_func),
                 crop=crop,
                 doc=(f.__doc__ or "").strip(),
                 axes=axes,

@@ -26,7 +26,7 @@ from pipeline.series import (
     from_array,
 )
 from pipeline.stack import ImageStack
-from pipeline.synthetic import synthetic
+from pipeline._synthetic import synthetic
 
 __version__ = "0.1.0"
 

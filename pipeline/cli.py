@@ -17,13 +17,17 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import importlib
+import importlib.util
 import json
 import logging
 import os
+import re
 import signal
 import sys
 import threading
 import traceback
+import warnings
 from collections.abc import Iterator, Sequence
 from typing import Any
 
@@ -44,6 +48,8 @@ from pipeline.cli_args import (
 from pipeline.disk import remove_owned_scratch
 from pipeline.errors import BadInputError, PipelineFileError
 from pipeline.formats.zarr import ZarrSeries
+from pipeline.persist import claim as claims
+from pipeline.series import counted
 
 BUILTIN_CODES: dict[type[BaseException], int] = {
     KeyboardInterrupt: 130,
@@ -124,10 +130,15 @@ def prepare_process(args: argparse.Namespace) -> dict[str, Any]:
         }
         if args.frames is not None:
             raw["frame_list"] = args.frames
+        if args.dtype is not None:
+            raw["ops"].append({"name": "astype", "param": args.dtype})
         if args.codec is not None:
             raw["output"]["codec"] = args.codec
-        if args.levels:
-            raw["output"]["options"] = {"levels": args.levels}
+        options = {"levels": args.levels} if args.levels else {}
+        if args.threshold is not None:
+            options["threshold"] = args.threshold
+        if options:
+            raw["output"]["options"] = options
         spec = pipelinefile.validate(raw, where="command line")
         spec = pipelinefile.with_storage_options(spec, args.storage_options)
     return _checked(spec)
@@ -140,8 +151,7 @@ def _checked(spec: dict[str, Any]) -> dict[str, Any]:
     if out is None:
         raise PipelineFileError(f"{spec['where']}: output: missing; give the path to write to")
     with _input():
-        pipelinefile.build(spec, compute_stats=False)
-        check_output(out["path"], out.get("format"))
+        pipelinefile.build(spec, compute_stats=False, check_output=True)
     return spec
 
 
@@ -152,7 +162,7 @@ def cmd_write(args: argparse.Namespace, spec: dict[str, Any]) -> int:
     # every format alike; a failed write removes what it made, under its claim (persist)
     pipelinefile.write_output(series, spec)
     if not args.quiet:
-        print(f"wrote {len(series)} frames of {series.shape} {series.dtype} to "
+        print(f"wrote {counted(len(series), 'frame')} of {series.shape} {series.dtype} to "
               f"{spec['output']['path']}")
     return 0
 
@@ -178,6 +188,8 @@ def cmd_info(args: argparse.Namespace) -> int:
         if isinstance(value, dict) and value:
             print(f"{key}:")
             print(_nested_text(value))
+        elif key == "size":
+            print(f"{'size:':<12} {_bytes_text(value)} uncompressed")
         else:
             print(f"{key + ':':<12} {value}")
     return 0
@@ -214,7 +226,7 @@ def describe(series: Any) -> dict[str, Any]:
             info["versions kept"] = series.versions_kept
     else:
         info["chunks"] = series.frame_chunk
-    info["size"] = f"{_bytes_text(series.nbytes)} uncompressed"
+    info["size"] = int(series.nbytes)  # bytes, uncompressed
     info["metadata"] = summarise(series.metadata)
     provenance = series.provenance if isinstance(series, ZarrSeries) else None
     info["provenance"] = summarise(provenance or {})
@@ -251,15 +263,30 @@ def _nested_text(value: dict[str, Any]) -> str:
     return "\n".join("  " + line for line in text.rstrip().splitlines())
 
 
+SHOWN_ITEMS = 8
+"""Arrays and lists of numbers longer than this are summarised by ``info``."""
+
+
 def summarise(value: Any) -> Any:
-    """``value`` as JSON-able data, arrays shown by shape and dtype (small ones in full)."""
+    """``value`` as JSON-able data for people: arrays and long lists of numbers by their
+    length, range and type (short ones in full), bytes as text where they are text."""
     if isinstance(value, np.ndarray):
-        return value.tolist() if value.size <= 8 else f"<array {value.shape} {value.dtype}>"
+        return value.tolist() if value.size <= SHOWN_ITEMS else \
+            f"<array {value.shape} {value.dtype}>"
     if isinstance(value, np.generic):
         return value.item()
+    if isinstance(value, bytes | bytearray):
+        try:
+            return bytes(value).decode()
+        except UnicodeDecodeError:
+            return f"<{len(value)} bytes>"
     if isinstance(value, dict):
         return {str(k): summarise(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
+        numbers = all(isinstance(v, int | float | np.number) and not isinstance(v, bool)
+                      for v in value)
+        if numbers and len(value) > SHOWN_ITEMS:
+            return f"<{len(value)} numbers, {min(value)} to {max(value)}>"
         return [summarise(v) for v in value]
     return value
 
@@ -321,7 +348,7 @@ def demo(out: str, nframes: int = 64, size: int = 256, overwrite: bool = False) 
     print(f"source:    {raw!r}")
     print(f"ops:       {', '.join(repr(op) for op in ps.chain)}")
     print(f"wrote:     {out}")
-    print(f"reopened:  {len(reopened)} frames of {reopened.shape} {reopened.dtype}, "
+    print(f"reopened:  {counted(len(reopened), 'frame')} of {reopened.shape} {reopened.dtype}, "
           f"chunks {arr.chunks}, shards {arr.shards}")
     print(f"metadata:  {sorted(reopened.metadata)}")
     print(f"frames match the processed series: {same}")
@@ -353,26 +380,20 @@ def _on_sigterm() -> Iterator[None]:
 
 
 def _main(args: argparse.Namespace) -> int:
+    folded = FoldedWarnings()
     try:
-        spec = PREPARE[args.command](args) if args.command in PREPARE else None
-        cluster = cluster_spec(args, spec.get("cluster") if spec else None)
-        if args.job_script:
-            if cluster is None:
-                raise BadInputError("--job-script shows the job script of a --cluster (or of "
-                                    "the pipeline file's cluster section); none is given")
-            print(clusters.job_script(cluster), end="")
-            return 0
-        progress = _progress.show_progress(args.quiet)
-        with runner.scheduler(args.scheduler, args.workers, cluster, quiet=args.quiet,
-                              timeout=SCHEDULER_TIMEOUT), \
-                _progress.shown() if progress else contextlib.nullcontext():
-            if args.command == "demo":
-                return demo(args.out, args.frames, args.size, args.overwrite)
-            if spec is not None:
-                return cmd_write(args, spec)
-            return COMMANDS[args.command](args)
+        with warnings.catch_warnings():
+            warnings.simplefilter("always")  # each counted, shown folded
+            warnings.showwarning = folded.show
+            try:
+                return _run(args)
+            finally:
+                folded.summary()
     except KeyboardInterrupt as err:
         _interrupted(err)
+    except BrokenPipeError:  # `lazyseries info x | head`: the reader is gone; so are we
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141  # 128 + SIGPIPE, what a shell reports for a tool ended that way
     except Exception as err:  # noqa: BLE001  (the one place that turns errors into exit codes)
         cause = err.__cause__ if isinstance(err, BadInputError) and err.__cause__ else err
         if args.debug:
@@ -381,6 +402,85 @@ def _main(args: argparse.Namespace) -> int:
         print(f"lazyseries: error: {text}", file=sys.stderr)
         return exit_code(err)
     return 130  # pragma: no cover  (_interrupted does not return)
+
+
+def _run(args: argparse.Namespace) -> int:
+    for name in args.imports:
+        import_plugin(name)
+    spec = PREPARE[args.command](args) if args.command in PREPARE else None
+    cluster = cluster_spec(args, spec.get("cluster") if spec else None)
+    if args.job_script:
+        if cluster is None:
+            raise BadInputError("--job-script shows the job script of a --cluster (or of "
+                                "the pipeline file's cluster section); none is given")
+        print(clusters.job_script(cluster), end="")
+        return 0
+    progress = _progress.show_progress(args.quiet)
+    with runner.scheduler(args.scheduler, args.workers, cluster, quiet=args.quiet,
+                          timeout=SCHEDULER_TIMEOUT), \
+            _progress.shown() if progress else contextlib.nullcontext():
+        if args.command == "demo":
+            return demo(args.out, args.frames, args.size, args.overwrite)
+        if spec is not None:
+            return cmd_write(args, spec)
+        return COMMANDS[args.command](args)
+
+
+class FoldedWarnings:
+    """Warnings as one line each on stderr, the first of a kind at once and the rest
+    counted (a warning per frame of 1,440 frames is two lines, not 1,440): of a kind are
+    those of one class whose messages differ only in their numbers."""
+
+    def __init__(self) -> None:
+        self.first: dict[tuple[type[Warning], str], str] = {}
+        self.counts: dict[tuple[type[Warning], str], int] = {}
+        self.lock = threading.Lock()
+
+    def show(self, message: Warning | str, category: type[Warning], filename: str,
+             lineno: int, file: Any = None, line: str | None = None) -> None:
+        text = " ".join(str(message).split())
+        key = (category, re.sub(r"\d+(?:\.\d+)?", "#", text))
+        with self.lock:
+            seen = self.counts.get(key, 0)
+            self.counts[key] = seen + 1
+            self.first.setdefault(key, text)
+        if not seen:
+            print(f"lazyseries: warning: {category.__name__}: {text}", file=sys.stderr)
+
+    def summary(self) -> None:
+        for key, count in self.counts.items():
+            if count > 1:
+                print(f"lazyseries: warning: {key[0].__name__}: {count} in all like "
+                      f"{self.first[key][:60]!r}...", file=sys.stderr)
+
+
+def import_plugin(name: str) -> None:
+    """``--import``: the module ``name`` (on the Python path), or the ``.py`` file ``name``,
+    imported for what it registers.  A file is imported under its stem, as ``python
+    file.py`` would see it, once."""
+    stem = os.path.splitext(os.path.basename(name))[0]
+    found = None
+    if name.endswith(".py"):
+        found = importlib.util.spec_from_file_location(stem, os.path.abspath(name))
+        if found is None or found.loader is None or not os.path.isfile(name):
+            raise BadInputError(f"--import {name!r}: no such file")
+        if stem in sys.modules:
+            raise BadInputError(f"--import {name!r}: a module named {stem!r} is imported "
+                                "already; rename the file")
+    try:
+        if found is None:
+            importlib.import_module(name)
+            return
+        module = importlib.util.module_from_spec(found)
+        sys.modules[stem] = module
+        try:
+            found.loader.exec_module(module)  # type: ignore[union-attr]
+        except BaseException:
+            del sys.modules[stem]
+            raise
+    except Exception as err:  # noqa: BLE001  (whatever the user's module raises)
+        # the message says it all: the command line prints a BadInputError's cause instead
+        raise BadInputError(f"--import {name!r}: {type(err).__name__}: {err}") from None
 
 
 class Terminated(KeyboardInterrupt):
@@ -400,6 +500,7 @@ def _interrupted(err: KeyboardInterrupt) -> None:
     print(f"lazyseries: {'terminated' if terminated else 'interrupted'}", file=sys.stderr)
     logging.getLogger("asyncio").setLevel(logging.CRITICAL)
     runner.cancel_jobs()
+    claims.release_held()
     remove_owned_scratch()
     sys.stdout.flush()
     sys.stderr.flush()

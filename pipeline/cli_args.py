@@ -11,7 +11,7 @@ import argparse
 import json
 import os
 import re
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, NoReturn
 
 import ops
 from pipeline import clusters, stats
@@ -42,7 +42,7 @@ def check_output(path: str, fmt: str | None) -> str:
                     if any(text.endswith(e) for e in exts)), None)
     _, ext = os.path.splitext(os.path.basename(text))
     if fmt is not None:
-        name = formats.lookup(fmt).name
+        name = formats.lookup(fmt).name if fmt in formats else fmt
         if name not in known:
             raise UnknownFormatError(f"--format {fmt!r} has no writer; formats that write: "
                                      f"{sorted(known)}")
@@ -286,8 +286,16 @@ class _Formatter(argparse.RawDescriptionHelpFormatter):
     """Keeps the epilog's lines (ops, formats) as written."""
 
 
+class _Parser(argparse.ArgumentParser):
+    """Errors in one line and where to look, as careful Unix tools say them (not the usage)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message}\nTry '{self.prog} --help' for more "
+                     "information.\n")
+
+
 def make_parser() -> argparse.ArgumentParser:
-    common = argparse.ArgumentParser(add_help=False)
+    common = _Parser(add_help=False)
     group = common.add_argument_group("evaluation")
     where = group.add_mutually_exclusive_group()
     where.add_argument("--scheduler", metavar="ADDRESS",
@@ -318,6 +326,11 @@ def make_parser() -> argparse.ArgumentParser:
                            f"(default {clusters.DEFAULT_TIMEOUT:g})")
     jobs.add_argument("--job-script", action="store_true",
                       help="print the job script each job would run, and submit nothing")
+    common.add_argument_group("plugins").add_argument(
+        "--import", dest="imports", action="append", default=[], metavar="MODULE",
+        help="import a module (a name on the Python path, or a .py file) before anything "
+             "else, for the ops it registers (ops.register); repeatable. Installed "
+             "packages offer ops through the 'lazyseries.ops' entry points without it")
     common.add_argument_group("storage").add_argument(
         "--storage-options", type=storage_options, default={}, metavar="JSON",
         help="options of the object store every URL given here (s3://...) is on, as a JSON "
@@ -325,7 +338,7 @@ def make_parser() -> argparse.ArgumentParser:
              "credentials are best left to the environment (AWS_*) or a profile")
 
     epilog = _epilog()
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="lazyseries", formatter_class=_Formatter, epilog=epilog,
         description="Process series of images lazily: run a pipeline file, process a series\n"
                     "with ops, describe a series, compute statistics over its frames.")
@@ -354,6 +367,11 @@ def make_parser() -> argparse.ArgumentParser:
     p.add_argument("--codec", help="the output's codec (Zarr: default, blosc-lz4, zstd, ...)")
     p.add_argument("--levels", type=int, default=0, metavar="N",
                    help="Zarr: N downsampled OME-Zarr levels beside the frames (default 0)")
+    p.add_argument("--dtype", metavar="DTYPE",
+                   help="the output's pixel type, e.g. uint16 after a dark subtraction: "
+                        "values rounded and held to its range (the op astype, last)")
+    p.add_argument("--threshold", type=float, metavar="T",
+                   help="frame caches (.npz, .fch5): keep only pixels above T")
     p.add_argument("--overwrite", action="store_true", help="replace an existing output")
 
     p = add("info", "describe a series")

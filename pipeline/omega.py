@@ -16,7 +16,7 @@ import numpy as np
 from ops import Region
 from pipeline import display, graph
 from pipeline.errors import OmegaSeriesError
-from pipeline.series import FrameSelection, ImageSeries, as_series, plan_of
+from pipeline.series import FrameSelection, ImageSeries, as_series, counted, plan_of
 from pipeline.wedges import OMEGA_KEY, check_omega, find_wedges
 
 if TYPE_CHECKING:
@@ -162,7 +162,7 @@ class OmegaImageSeries(ImageSeries):
         return ()
 
     def __repr__(self) -> str:
-        return (f"<OmegaImageSeries: {len(self)} frames of {self.shape} {self.dtype} in "
+        return (f"<OmegaImageSeries: {counted(len(self), 'frame')} of {self.shape} {self.dtype} in "
                 f"{self.nwedges} wedge(s); over {self._series!r}>")
 
 

@@ -53,7 +53,7 @@ import numpy as np
 import ops as _ops
 from ops import require
 import pipeline
-from pipeline import _progress, clusters, stats, storage
+from pipeline import _progress, clusters, persist, stats, storage
 from pipeline._yaml import load_yaml
 from pipeline.errors import OptionValueError, PipelineFileError, YAMLError
 from pipeline.processed import ProcessedImageSeries
@@ -144,6 +144,10 @@ def _section(value: Any, known: tuple[str, ...], where: str, at: str) -> dict[st
     options = value.get("options", {}) or {}
     if not isinstance(options, Mapping):
         raise _fail(where, f"{at}.options: expected a mapping, got {options!r:.80}")
+    clash = [k for k in options if k in known]
+    if clash:  # said twice: which would win is a guess
+        raise _fail(where, f"{at}.options: {clash[0]!r} is a key of {at} itself; give it "
+                    f"once, as {at}.{clash[0]}")
     return {**value, "options": dict(options)}
 
 
@@ -205,13 +209,16 @@ def _check_frames(value: Any, where: str) -> list[int] | str:
 # -- building the series -------------------------------------------------------------------
 
 
-def build(spec: Mapping[str, Any], compute_stats: bool = True) -> ImageSeries:
+def build(spec: Mapping[str, Any], compute_stats: bool = True, *,
+          check_output: bool = False) -> ImageSeries:
     """The processed series ``spec`` describes (validated spec from :func:`load`/:func:`validate`).
 
     Every op is checked against the frames it will meet before any statistic
-    is computed, so a bad op late in the chain fails without reading a frame.
-    Without ``compute_stats``, statistics are stand-ins of the right shape
-    (zeros): the chain is checked, nothing read but headers.
+    is computed, so a bad op late in the chain fails without reading a frame;
+    with ``check_output``, so is the output (format, options, an existing
+    target: what the write would refuse before its first frame).  Without
+    ``compute_stats``, statistics are stand-ins of the right shape (zeros):
+    the chain is checked, nothing read but headers.
     """
     where, base = spec["where"], spec.get("base_dir")
     src = spec["source"]
@@ -234,7 +241,11 @@ def build(spec: Mapping[str, Any], compute_stats: bool = True) -> ImageSeries:
                 ps = ProcessedImageSeries(ps, [(op["name"], param)])
             except (ValueError, TypeError, KeyError) as err:
                 raise _fail(where, f"ops[{i}]: {err}") from err
-    return ps if frames is None else ProcessedImageSeries(ps, (), frame_list=frames)
+        if frames is not None:
+            ps = ProcessedImageSeries(ps, (), frame_list=frames)
+        if check_output and not (has_stats and computed):  # before any statistic
+            _check_output(ps, spec)
+    return ps
 
 
 def _path(path: str, base: str | None) -> str:
@@ -283,6 +294,9 @@ def _param(param: Any, series: ImageSeries, base: str | None, where: str, at: st
         return loaded[path]
     if isinstance(param, Mapping) and "stat" in param:
         stat, value = _stat_of(param)
+        if param.get("nframes", 0) > len(series):  # hexrd's library clips; a file says what
+            raise _fail(where, f"{at}.nframes: {param['nframes']} frames asked of a source "
+                        f"of {len(series)}; give at most {len(series)} (0: all)")
         if not compute_stats:  # a stand-in of the right shape, to check the chain first
             lead = stat.lead(value) if isinstance(stat, stats.BandStatistic) else ()
             return np.zeros((*lead, *series.shape), np.float64)
@@ -320,15 +334,26 @@ def compute_stat(series: ImageSeries, param: Mapping[str, Any]) -> np.ndarray:
 
 def write_output(series: ImageSeries, spec: Mapping[str, Any], **extra: Any) -> Any:
     """Write ``series`` where ``spec["output"]`` says; ``extra`` goes to the writer."""
+    path, options = _output(spec)
+    return pipeline.write(series, path, **options, **extra)
+
+
+def _check_output(series: ImageSeries, spec: Mapping[str, Any]) -> None:
+    path, options = _output(spec)
+    persist.check(series, path, **options)
+
+
+def _output(spec: Mapping[str, Any]) -> tuple[str, dict[str, Any]]:
+    """The path and the writer's options of ``spec["output"]``."""
     out = spec.get("output")
     if out is None:
         raise _fail(spec["where"], "output: missing; give the path to write to")
     options = dict(out.get("options", {}))
     if "codec" in out:
         options["codec"] = out["codec"]
-    return pipeline.write(series, _output_path(out["path"], spec),
-                          format=out.get("format"), overwrite=out.get("overwrite", False),
-                          **options, **extra)
+    return _output_path(out["path"], spec), {"format": out.get("format"),
+                                              "overwrite": out.get("overwrite", False),
+                                              **options}
 
 
 def _output_path(path: str, spec: Mapping[str, Any]) -> str:
@@ -374,7 +399,7 @@ def run(spec_or_path: Any, **extra: Any) -> Any:
         spec = dict(spec_or_path)
     else:
         spec = validate(spec_or_path)
-    return write_output(build(spec), spec, **extra)
+    return write_output(build(spec, check_output=True), spec, **extra)
 
 
 # -- from a store's provenance -------------------------------------------------------------

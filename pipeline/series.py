@@ -315,7 +315,7 @@ class ImageSeries(abc.ABC):
         return display.repr_html(self, work, graph.frames_per_chunk(self, work.source))
 
     def __repr__(self) -> str:
-        return f"<{type(self).__name__}: {len(self)} frames of {self.shape} {self.dtype}>"
+        return f"<{type(self).__name__}: {counted(len(self), 'frame')} of {self.shape} {self.dtype}>"
 
 
 def plan_of(series: ImageSeries) -> plan.Plan:
@@ -511,7 +511,7 @@ class ProcessedImageSeries(ImageSeries):
 
     def __repr__(self) -> str:
         ops_text = ", ".join(repr(op) for op in self._chain) or "no ops"
-        return (f"<ProcessedImageSeries: {len(self)} frames of {self.shape} {self.dtype}; "
+        return (f"<ProcessedImageSeries: {counted(len(self), 'frame')} of {self.shape} {self.dtype}; "
                 f"{ops_text}; over {self._source!r}>")
 
 
@@ -596,6 +596,11 @@ class ArraySeries(ImageSeries):
 
     def description(self) -> dict[str, Any]:
         return {"format": "array", "shape": list(self._data.shape), "dtype": self.dtype.str}
+
+
+def counted(n: int, noun: str) -> str:
+    """``"1 frame"``, ``"0 frames"``, ``"12 frames"``: a count as people write it."""
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
 
 
 def from_array(data: Any, metadata: dict[str, Any] | None = None,
@@ -697,7 +702,7 @@ class ProtocolSeries(ImageSeries):
         return {"format": "protocol", "type": f"{kind.__module__}.{kind.__qualname__}"}
 
     def __repr__(self) -> str:
-        return f"<ProtocolSeries over {type(self._obj).__name__}: {len(self)} frames>"
+        return f"<ProtocolSeries over {type(self._obj).__name__}: {counted(len(self), 'frame')}>"
 
 
 def as_series(obj: Any) -> ImageSeries:
@@ -733,5 +738,5 @@ def as_series(obj: Any) -> ImageSeries:
 
 
 __all__ = ["ArraySeries", "FrameSelection", "ImageSeries", "ProcessedImageSeries",
-           "ProtocolSeries", "as_selection", "as_series", "from_array", "plan_of",
+           "ProtocolSeries", "as_selection", "as_series", "counted", "from_array", "plan_of",
            "region_index", "region_plan"]

@@ -35,7 +35,7 @@ from pipeline.errors import (
     FrameShapeError,
     OptionValueError,
 )
-from pipeline.series import FrameSelection, ImageSeries, region_index
+from pipeline.series import FrameSelection, ImageSeries, counted, region_index
 
 DEFAULT_MEMORY_FRACTION = 0.25
 """Share of the memory available at construction a stack may use when given no budget."""
@@ -305,7 +305,7 @@ class ImageStack(ImageSeries):
     def __repr__(self) -> str:
         if self._shape is None:
             return f"<ImageStack: empty, dtype {self._dtype}>"
-        return (f"<ImageStack: {len(self)} frames of {self._shape} {self._dtype}, "
+        return (f"<ImageStack: {counted(len(self), 'frame')} of {self._shape} {self._dtype}, "
                 f"{self.nspilled} on disk>")
 
     # -- internals ---------------------------------------------------------------------

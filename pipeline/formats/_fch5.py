@@ -53,9 +53,14 @@ def read_fch5_header(path: Any) -> Header:
                    if k not in f]
         if missing:
             raise NotASeriesError(f"{path!r}: fch5 frame cache lacks the datasets {missing}")
-        nframes = int(np.asarray(f["nframes"][()]).reshape(-1)[0])
-        shape = tuple(int(n) for n in np.asarray(f["shape"][()]).reshape(-1))
-        dtype = np.dtype(_text(f["dtype"][()]))
+        try:
+            nframes = int(np.asarray(f["nframes"][()]).reshape(-1)[0])
+            shape = tuple(int(n) for n in np.asarray(f["shape"][()]).reshape(-1))
+            dtype = np.dtype(_text(f["dtype"][()]))
+        except (TypeError, ValueError, IndexError, UnicodeDecodeError, OverflowError) as err:
+            raise NotASeriesError(f"{path!r}: the frame cache's nframes, shape or dtype "
+                                  f"cannot be read ({type(err).__name__}: {err}); the file "
+                                  "is damaged") from None
         n_ids = int(f["frame_ids"].shape[0])
         if n_ids != 2 * nframes:
             raise NotASeriesError(

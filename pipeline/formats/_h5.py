@@ -34,7 +34,13 @@ import numpy as np
 
 from ops import require
 from pipeline import _json
-from pipeline.errors import NotASeriesError, OptionValueError, StoreExistsError, WriteTargetError
+from pipeline.errors import (
+    NotASeriesError,
+    OptionValueError,
+    StoreExistsError,
+    UnreadableFrameError,
+    WriteTargetError,
+)
 from pipeline.formats._filewrite import iter_blocks
 from pipeline.series import ImageSeries
 
@@ -91,6 +97,17 @@ def open_file(path: Any, purpose: str = "HDF5 files", name: str | None = None) -
     except OSError as err:
         where = path if name is None else name
         raise NotASeriesError(f"{where!r} is not a readable HDF5 file: {err}") from err
+
+
+@contextlib.contextmanager
+def reading(name: str, what: str = "frames") -> Iterator[None]:
+    """Reads of ``what`` from the HDF5 file ``name``: what HDF5 says of bytes it cannot give
+    (a virtual dataset's short source, a damaged chunk, a link cycle: a bare OSError or
+    RuntimeError) is an UnreadableFrameError naming the file."""
+    try:
+        yield
+    except (OSError, RuntimeError) as err:
+        raise UnreadableFrameError(f"{name!r}: its {what} cannot be read: {err}") from err
 
 
 def is_h5_node(obj: Any) -> bool:

@@ -29,7 +29,7 @@ from ops import Region
 from pipeline.errors import NotASeriesError
 from pipeline.formats import _h5
 from pipeline.formats.base import FileSeries, frame_numbers, output
-from pipeline.series import FrameSelection, region_index
+from pipeline.series import FrameSelection, counted, region_index
 
 PART = re.compile(r"^data_(\d+)$")
 
@@ -210,14 +210,19 @@ class LinkedSeries(FileSeries):
         group = f[self._group]
         link = group.get(name, getlink=True)
         try:
-            return group[name]
-        except KeyError:
+            found = group[name]
+        except (KeyError, RuntimeError, OSError) as err:  # missing, a link cycle, unreadable
             where = (f"file {link.filename!r} (beside the master, or in HDF5_EXT_PREFIX)"
                      if isinstance(link, _h5py().ExternalLink) else "its target")
             raise NotASeriesError(
                 f"{self._path!r}: part {self._group}/{name} links to {where}, which "
-                "cannot be opened; copy the data files beside the master file"
+                f"cannot be opened ({err}); copy the data files beside the master file"
             ) from None
+        if not isinstance(found, _h5py().Dataset):
+            raise NotASeriesError(f"{self._path!r}: part {self._group}/{name} is a "
+                                  f"{type(found).__name__} ({found.name!r}), not a dataset "
+                                  "of frames")
+        return found
 
     def open_handle(self, stack: contextlib.ExitStack) -> Any:
         return stack.enter_context(_h5.open_file(self._path, "NeXus files"))
@@ -233,7 +238,7 @@ class LinkedSeries(FileSeries):
         # whole frames without in-frame slices: h5py's cheapest selection
         index = () if region == self.spec.full_region else region_index(region)
         n = len(frame_numbers(frames, len(self)))
-        with self.lock:
+        with self.lock, _h5.reading(self._path):
             parts = self._datasets()
             if isinstance(frames, slice) and n:
                 start = frames.start or 0
@@ -272,7 +277,7 @@ class LinkedSeries(FileSeries):
 
     def __repr__(self) -> str:
         return (f"<LinkedSeries {self._path!r}:{self._group}/{{{self._names[0]}.."
-                f"{self._names[-1]}}}: {len(self)} frames of {self.shape} {self.dtype}>")
+                f"{self._names[-1]}}}: {counted(len(self), 'frame')} of {self.shape} {self.dtype}>")
 
 
 __all__ = ["LinkedSeries", "check_virtual_sources", "datasets_named", "find_frames", "locate"]

@@ -25,6 +25,7 @@ import os
 import re
 import warnings
 import zipfile
+import zlib
 from typing import Any
 
 import numpy as np
@@ -72,14 +73,11 @@ def read_npz_header(path: str) -> Header:
             if missing:
                 raise NotMyFormat(f"{path!r} is an .npz archive without the frame-cache keys "
                                   f"{missing}")
-            nframes = int(z["nframes"])
-            shape = tuple(int(n) for n in z["shape"])
-            raw = z["dtype"]
-            dtype = np.dtype(raw.tobytes().decode() if raw.dtype.kind == "S" else str(raw))
+            nframes, shape, dtype = _header_values(path, z)
             frame_keys = [k for k in keys if FRAME_KEY.match(k)]
             _check_frames(path, nframes, frame_keys)
             meta = {k: _npz_meta(z[k]) for k in keys if k not in RESERVED and k not in frame_keys}
-        except (zipfile.BadZipFile, EOFError) as err:  # a member cut short
+        except (zipfile.BadZipFile, EOFError, zlib.error) as err:  # a member cut short
             raise NotASeriesError(f"{path!r} is a truncated or corrupt .npz archive ({err}); "
                                   "write it again") from None
     if len(shape) != 2:
@@ -87,9 +85,25 @@ def read_npz_header(path: str) -> Header:
     return nframes, shape, dtype, meta
 
 
+def _header_values(path: str, z: Any) -> tuple[int, tuple[int, ...], np.dtype]:
+    """``nframes``, ``shape`` and ``dtype`` of an archive, each a value it can be."""
+    try:
+        nframes = int(z["nframes"])
+        shape = tuple(int(n) for n in np.asarray(z["shape"]).reshape(-1))
+        raw = z["dtype"]
+        dtype = np.dtype(raw.tobytes().decode() if raw.dtype.kind == "S" else str(raw))
+    except (TypeError, ValueError, UnicodeDecodeError, OverflowError) as err:
+        raise NotASeriesError(f"{path!r}: the frame cache's nframes, shape or dtype cannot "
+                              f"be read ({type(err).__name__}: {err}); the file is damaged") \
+            from None
+    return nframes, shape, dtype
+
+
 def _check_frames(path: str, nframes: int, frame_keys: list[str]) -> None:
     found = sorted({int(FRAME_KEY.match(k).group(1)) for k in frame_keys})  # type: ignore[union-attr]
-    if found != list(range(nframes)) or len(frame_keys) != 3 * nframes:
+    # counts first: a forged nframes of 2**62 must not become a list of that length
+    if len(frame_keys) != 3 * nframes or found != list(range(len(found))) or \
+            len(found) != nframes:
         have = f"{len(found)} frames ({found[0]}..{found[-1]})" if found else "no frames"
         raise NotASeriesError(
             f"{path!r}: nframes is {nframes} but the archive holds {have} of "

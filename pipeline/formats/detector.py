@@ -15,6 +15,7 @@ from ops import Region
 from pipeline.formats import _fabio
 from pipeline.formats._plugin import Format
 from pipeline.formats.base import FileSeries, frame_by_frame
+from pipeline.series import counted
 
 
 class DetectorImageSeries(FileSeries):
@@ -40,7 +41,7 @@ class DetectorImageSeries(FileSeries):
 
     def __repr__(self) -> str:
         return (f"<DetectorImageSeries {self._path!r} ({self.metadata['fabio_class']}): "
-                f"{len(self)} frames of {self.shape} {self.dtype}>")
+                f"{counted(len(self), 'frame')} of {self.shape} {self.dtype}>")
 
 
 def open(path: str | os.PathLike[str]) -> DetectorImageSeries:

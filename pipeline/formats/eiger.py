@@ -43,7 +43,7 @@ from pipeline.errors import (
 )
 from pipeline.formats import _h5
 from pipeline.formats.base import FileSeries, frame_by_frame
-from pipeline.series import region_index
+from pipeline.series import counted, region_index
 
 ENCODINGS = (None, "lz4", "bslz4", "bszstd", "csrnpz")
 """Values of ``compression_type`` that :func:`decompress_frame` decodes."""
@@ -114,12 +114,33 @@ def _decode_csrnpz(data: bytes | bytearray | memoryview, shape: tuple[int, ...],
             raise NotASeriesError(f"a 'csrnpz' frame holds a {kind!r} matrix; only 'csr' is known")
         nrows, ncols = (int(n) for n in npz["shape"])
         values, indices, indptr = npz["data"], npz["indices"], npz["indptr"]
+    _check_csr(nrows, ncols, values, indices, indptr, shape)
     out = np.zeros((nrows, ncols), dtype=values.dtype)
     rows = np.repeat(np.arange(nrows), np.diff(indptr))
     np.add.at(out, (rows, indices), values)  # sums duplicates, as scipy's toarray does
     if out.shape != shape and out.size == int(np.prod(shape)):
         out = out.reshape(shape)
     return out.astype(dtype, copy=False)
+
+
+def _check_csr(nrows: int, ncols: int, values: np.ndarray, indices: np.ndarray,
+               indptr: np.ndarray, shape: tuple[int, ...]) -> None:
+    """A CSR matrix's arrays as scipy keeps them, for a frame of ``shape``: else
+    NotASeriesError (never a value wrapped from a negative column into the last one)."""
+    problem = None
+    if nrows * ncols != math.prod(shape):
+        problem = f"a {nrows} x {ncols} matrix for a frame of shape {shape}"
+    elif indptr.ndim != 1 or len(indptr) != nrows + 1 or indptr.dtype.kind not in "iu":
+        problem = f"an indptr of shape {indptr.shape} {indptr.dtype} for {nrows} rows"
+    elif indices.ndim != 1 or values.shape != indices.shape or indices.dtype.kind not in "iu":
+        problem = f"indices of shape {indices.shape} and data of shape {values.shape}"
+    elif indptr[0] != 0 or indptr[-1] != len(indices) or np.any(np.diff(indptr) < 0):
+        problem = f"an indptr that does not step through the {len(indices)} entries"
+    elif len(indices) and (int(indices.min()) < 0 or int(indices.max()) >= ncols):
+        problem = f"a column of {int(indices.min()) if indices.min() < 0 else int(indices.max())}" \
+            f" outside {ncols} columns"
+    if problem is not None:
+        raise NotASeriesError(f"a 'csrnpz' frame holds {problem}")
 
 
 def read_fields(group: Any, constant: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -243,8 +264,10 @@ class EigerStreamSeries(FileSeries):
     def _decode_checked(self, j: int, fields: Any) -> np.ndarray:
         try:
             return self._combine(fields)
-        except (UnsupportedCompressionError, ImportError):
+        except ImportError:
             raise
+        except UnsupportedCompressionError as err:
+            raise UnsupportedCompressionError(f"{self._path!r}: frame {j}: {err}") from None
         except NotASeriesError as err:
             raise NotASeriesError(f"{self._path!r}: frame {j} cannot be decoded ({err})"
                                   ) from None
@@ -273,7 +296,7 @@ class EigerStreamSeries(FileSeries):
         raise SeriesOptionError(f"{self.format_name} has no option {key!r} (it has none)")
 
     def __repr__(self) -> str:
-        return (f"<{type(self).__name__} {self._path!r}: {len(self)} frames of "
+        return (f"<{type(self).__name__} {self._path!r}: {counted(len(self), 'frame')} of "
                 f"{self.shape} {self.dtype}>")
 
 

@@ -21,6 +21,7 @@ import contextlib
 import os
 import posixpath
 import zipfile
+import zlib
 from typing import Any
 
 import numpy as np
@@ -33,6 +34,7 @@ from pipeline.errors import (
     MetadataClashError,
     NotMyFormat,
     OptionValueError,
+    UnreadableFrameError,
 )
 from pipeline.formats import _h5
 from pipeline.formats._encoding import FileEncoding
@@ -50,7 +52,7 @@ from pipeline.formats._npzcache import (
 )
 from pipeline.formats._plugin import Format
 from pipeline.formats.base import FileSeries, FrameNumbers, frame_numbers
-from pipeline.series import FrameSelection, ImageSeries
+from pipeline.series import FrameSelection, ImageSeries, counted
 
 ZIP_SIGNATURE = b"PK\x03\x04"
 STYLES = ("npz", "fch5")
@@ -154,7 +156,16 @@ class FrameCacheSeries(FileSeries):
         if hit is not None:
             return hit  # type: ignore[no-any-return]
         with self.lock:
-            rows, cols, vals = self._read_sparse(j)
+            try:
+                rows, cols, vals = self._read_sparse(j)
+            except UnreadableFrameError:
+                raise
+            except (zipfile.BadZipFile, zlib.error, EOFError, ValueError, KeyError,
+                    OSError) as err:
+                raise UnreadableFrameError(
+                    f"{self._path!r}: frame {j}'s entries cannot be read ({type(err).__name__}: "
+                    f"{err}); the cache is damaged, write it again") from None
+        self._check_entries(j, rows, cols, vals)
         # flat positions: one scatter per frame, twice as fast as a 2-d fancy assignment
         entries = (rows, cols, vals, rows.astype(np.intp) * self._shape[1] + cols)
         for part in entries:
@@ -169,6 +180,30 @@ class FrameCacheSeries(FileSeries):
             self._sparse_bytes = size
         return entries
 
+    def _check_entries(self, j: int, rows: np.ndarray, cols: np.ndarray, vals: np.ndarray
+                       ) -> None:
+        """Frame ``j``'s entries as the format has them, or UnreadableFrameError: rows, columns
+        and values of one length, integer positions inside the frame (never wrapped around
+        from a negative one, nor dropped), numeric values."""
+        problem = None
+        if rows.ndim != 1 or cols.shape != rows.shape or vals.shape != rows.shape:
+            problem = (f"rows, columns and values of shapes {rows.shape}, {cols.shape}, "
+                       f"{vals.shape}; they are one-dimensional and of one length")
+        elif rows.dtype.kind not in "iu" or cols.dtype.kind not in "iu":
+            problem = f"positions of dtypes {rows.dtype}, {cols.dtype}, not integers"
+        elif vals.dtype.kind not in "biufc":
+            problem = f"values of dtype {vals.dtype}, not numbers"
+        elif rows.size:
+            for axis, (where, n) in enumerate(zip((rows, cols), self._shape)):
+                low, high = int(where.min()), int(where.max())
+                if low < 0 or high >= n:
+                    problem = (f"a {('row', 'column')[axis]} of {low if low < 0 else high}, "
+                               f"outside frames of shape {self._shape}")
+                    break
+        if problem is not None:
+            raise UnreadableFrameError(f"{self._path!r}: frame {j}'s entries hold {problem}; "
+                                       "the cache is damaged, write it again")
+
     def _read_sparse(self, j: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         if self._style != "fch5":
             z = self.handle
@@ -180,6 +215,11 @@ class FrameCacheSeries(FileSeries):
         indices = self.from_handle("indices", lambda f: f[posixpath.join(base, "indices")])
         data = self.from_handle("data", lambda f: f[posixpath.join(base, "data")])
         lo, hi = int(ids[2 * j]), int(ids[2 * j + 1])
+        if not 0 <= lo <= hi <= len(data) or indices.shape[1:] != (2,):
+            raise UnreadableFrameError(
+                f"{self._path!r}: frame {j}'s entries are {lo}..{hi} of the {len(data)} "
+                f"stored (indices of shape {indices.shape}); the cache is damaged, write it "
+                "again")
         idx, vals = np.asarray(indices[lo:hi]), np.asarray(data[lo:hi])
         return idx[:, 0], idx[:, 1], vals.reshape(-1)
 
@@ -241,7 +281,7 @@ class FrameCacheSeries(FileSeries):
         return out
 
     def __repr__(self) -> str:
-        return (f"<FrameCacheSeries {self._path!r} ({self._style}): {len(self)} frames of "
+        return (f"<FrameCacheSeries {self._path!r} ({self._style}): {counted(len(self), 'frame')} of "
                 f"{self.shape} {self.dtype}>")
 
 

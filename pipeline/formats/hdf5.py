@@ -24,7 +24,7 @@ from pipeline.formats._encoding import FileEncoding
 from pipeline.formats._filewrite import frame_metadata
 from pipeline.formats._plugin import Format
 from pipeline.formats.base import FileSeries, frame_numbers, readable
-from pipeline.series import FrameSelection, ImageSeries, region_index
+from pipeline.series import FrameSelection, ImageSeries, counted, region_index
 
 DEFAULT_GROUP = "imageseries"
 DEFAULT_DATANAME = "images"
@@ -110,7 +110,7 @@ class HDF5Series(FileSeries):
         # whole frames are asked without in-frame slices: h5py's fastest selection
         index = () if region == self.spec.full_region else region_index(region)
         dspath = posixpath.join(self._group, self._dataname)
-        with self.lock:  # one handle per series; h5py serialises calls anyway
+        with self.lock, _h5.reading(self._path):  # one handle per series (h5py serialises)
             # a dataset lookup costs more than reading a small frame: once per handle
             ds = self.from_handle(dspath, lambda f: f[dspath])
             if self._ndim == 2:
@@ -129,7 +129,7 @@ class HDF5Series(FileSeries):
 
     def __repr__(self) -> str:
         return (f"<HDF5Series {self._path!r}:{self._group}/{self._dataname}: "
-                f"{len(self)} frames of {self.shape} {self.dtype}>")
+                f"{counted(len(self), 'frame')} of {self.shape} {self.dtype}>")
 
 
 def _find_group(f: Any, dataname: str, filename: str) -> str:

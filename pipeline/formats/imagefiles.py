@@ -85,6 +85,34 @@ def _damaged_tiff(path: str) -> Iterator[None]:
                               f"not a file ({type(err).__name__}: {err})") from err
 
 
+COUNT_OPTIONS = ("empty-frames", "max-file-frames", "max-total-frames", "max-frames")
+"""The ``options:`` of an image-files YAML that count frames (0: no limit)."""
+
+
+def _checked_options(options: Any, path: str) -> dict[str, Any]:
+    """An image-files YAML's ``options:``, refused naming the bad key or value."""
+    if not isinstance(options, dict):
+        raise OptionValueError(f"{path!r}: options: must be a mapping, not {options!r}")
+    known = (*COUNT_OPTIONS, "dtype")
+    unknown = sorted(str(key) for key in options if key not in known)
+    if unknown:
+        raise OptionValueError(f"{path!r}: unknown option(s) {', '.join(unknown)}; the known "
+                               f"ones are {', '.join(known)}")
+    for key in COUNT_OPTIONS:
+        value = options.get(key, 0)
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            raise OptionValueError(f"{path!r}: options: {key}: {value!r} must be a whole "
+                                   "number >= 0")
+    dtype = options.get("dtype")
+    if dtype:
+        try:
+            np.dtype(dtype)
+        except TypeError:
+            raise OptionValueError(f"{path!r}: options: dtype: {dtype!r} is not a numpy "
+                                   "dtype") from None
+    return options
+
+
 class ImageFilesSeries(FileSeries):
     """Frames from a list of image files (hexrd's ``image-files`` format).
 
@@ -104,12 +132,12 @@ class ImageFilesSeries(FileSeries):
         if not isinstance(doc, dict) or not isinstance(doc.get("image-files"), dict):
             raise NotMyFormat(f"{self._path!r} is not an image-files YAML (no 'image-files:')")
         spec = doc["image-files"]
-        options = doc.get("options") or {}
+        options = _checked_options(doc.get("options") or {}, self._path)
         self._files = _expand(yaml_path or os.path.join(os.getcwd(), "-"),
                               spec.get("directory", "."), spec.get("files", ""))
-        self._empty = int(options.get("empty-frames", 0))
-        self._max_file = int(options.get("max-file-frames", 0))
-        self._max_total = int(options.get("max-total-frames", options.get("max-frames", 0)))
+        self._empty = options.get("empty-frames", 0)
+        self._max_file = options.get("max-file-frames", 0)
+        self._max_total = options.get("max-total-frames", options.get("max-frames", 0))
         self._want_dtype = np.dtype(options["dtype"]) if options.get("dtype") else None
         self._counts, self._shape, self._file_dtype = self._scan()
         self._meta = yaml_metadata(doc.get("meta", doc.get("metadata")), yaml_path)

@@ -7,12 +7,23 @@ path; :func:`open` asks them in turn, or the one the caller names.
 from __future__ import annotations
 
 import glob
+import math
 import os
 from typing import Any
 
+import numpy as np
+
 from pipeline import storage
-from pipeline.errors import MissingOptionError, NotMyFormat, UnknownFormatError, WrongFormatError
+from pipeline.errors import (
+    MissingOptionError,
+    NotASeriesError,
+    NotMyFormat,
+    SeriesOptionError,
+    UnknownFormatError,
+    WrongFormatError,
+)
 from pipeline.formats import Format, registry
+from pipeline.formats.base import FileSeries
 from pipeline.series import ImageSeries
 
 
@@ -50,8 +61,14 @@ def _open_named(path: Any, fmt: Format, kwargs: dict[str, Any]) -> ImageSeries:
     if path is not None and fmt.file_based:
         _check_exists(path)
     fmt.require()
+    known = fmt.open_parameters()
+    unknown = [] if known is None else [k for k in kwargs if k not in known]
+    if unknown:
+        raise SeriesOptionError(
+            f"format {fmt.name!r} takes no option {', '.join(f'{k}=' for k in unknown)}; its "
+            f"options are {', '.join(f'{k}=' for k in known or ()) or 'none'}")
     try:
-        return fmt.open(path, **kwargs)
+        return checked(fmt.open(path, **kwargs), path)
     except NotMyFormat as err:
         text = str(err)
         if isinstance(path, str | os.PathLike) and repr(os.fspath(path)) not in text:
@@ -60,6 +77,46 @@ def _open_named(path: Any, fmt: Format, kwargs: dict[str, Any]) -> ImageSeries:
             f"{text}; it was opened with format={fmt.name!r}: name another format (one of "
             f"{sorted(registry)}), or leave format= out to detect it"
         ) from err
+
+
+MAX_FRAME_BYTES = 2**34
+"""The largest frame a series may declare (16 GiB): a frame is read whole into memory, so a
+header declaring more is damaged or hostile, not a series to read."""
+
+MAX_SERIES_BYTES = 2**62
+"""The most bytes a series may declare in all (its frames' count times their size)."""
+
+PIXEL_KINDS = "biufc"
+"""numpy dtype kinds of pixels: bool, integers, floats and complex numbers."""
+
+
+def checked(series: ImageSeries, path: Any) -> ImageSeries:
+    """``series`` if the header it declares can be a series' (every reader's front door):
+    frames of 2 or more axes, each at least 1 long, of a numeric dtype, at most
+    :data:`MAX_FRAME_BYTES` a frame and :data:`MAX_SERIES_BYTES` in all.  Anything else is
+    a :class:`~pipeline.errors.NotASeriesError` naming the file, before a frame is read."""
+    shape, dtype, n = tuple(series.shape), np.dtype(series.dtype), len(series)
+    name = repr(os.fspath(path)) if isinstance(path, str | os.PathLike) else repr(series)
+    problem = None
+    if len(shape) < 2:
+        problem = f"frames of shape {shape}; a frame has 2 or more axes"
+    elif any(not isinstance(k, int | np.integer) or k < 1 for k in shape):
+        problem = f"frames of shape {shape}, which hold no pixels"
+    elif dtype.kind not in PIXEL_KINDS or dtype.fields is not None:
+        problem = f"frames of dtype {dtype}, which is not a numeric pixel type"
+    else:
+        frame = math.prod(int(k) for k in shape) * dtype.itemsize
+        if frame > MAX_FRAME_BYTES:
+            problem = (f"frames of {shape} {dtype}, {frame} bytes each, more than the "
+                       f"{MAX_FRAME_BYTES} a frame read whole may take")
+        elif frame * n > MAX_SERIES_BYTES:
+            problem = f"{n} frames of {shape} {dtype}, more than {MAX_SERIES_BYTES} bytes"
+    if problem is not None:
+        if isinstance(series, FileSeries):
+            series.close()
+        raise NotASeriesError(f"{name} declares {problem}; its header is damaged or it is "
+                              "not an image series")
+    return series
 
 
 def _check_exists(path: str | os.PathLike[str]) -> None:
@@ -83,7 +140,7 @@ def _detect(path: str | os.PathLike[str], kwargs: dict[str, Any]) -> ImageSeries
         reason = _decline(name, text, kwargs, own)
         if reason is None:
             try:
-                return registry.lookup(name).open(path, **kwargs)
+                return checked(registry.lookup(name).open(path, **kwargs), path)
             except NotMyFormat as err:
                 reason = str(err)
         declined.append((name, reason))

@@ -26,18 +26,26 @@ many tasks: :mod:`pipeline.persist.stores`), the same call for every format.
 
 from __future__ import annotations
 
+import inspect
 import os
 from typing import Any
 
 from pipeline import storage
-from pipeline.errors import OptionValueError, SeriesTypeError, UnknownFormatError
+from pipeline.errors import (
+    OptionValueError,
+    SeriesTypeError,
+    StoreExistsError,
+    TargetRefusedError,
+    UnknownFormatError,
+)
 from pipeline.formats import Format, registry
 from pipeline.formats._encoding import FileEncoding
 from pipeline.persist.files import write_file
 from pipeline.persist.stores import write_store
+from pipeline.persist.target import refuse_cwd, refuse_foreign, refuse_source
 from pipeline.series import ImageSeries
 
-__all__ = ["write", "writer"]
+__all__ = ["check", "write", "writer"]
 
 
 def writer(path: str | os.PathLike[str] | storage.Location, format: str | None = None
@@ -45,7 +53,11 @@ def writer(path: str | os.PathLike[str] | storage.Location, format: str | None =
     """The format a write of ``path`` uses (``format``, else by the path's extension, else
     Zarr), its optional packages imported; raise for one that only reads."""
     text = path.text if isinstance(path, storage.Location) else path
-    fmt = registry.lookup(format if format is not None else registry.writer_for(text))
+    name = format if format is not None else registry.writer_for(text)
+    if name not in registry:
+        raise UnknownFormatError(f"unknown format {name!r}; formats that write: "
+                                 f"{registry.writable()}")
+    fmt = registry.lookup(name)
     if fmt.writes is None:
         raise UnknownFormatError(f"format {fmt.name!r} can be read but not written; writable "
                                  f"formats: {registry.writable()}")
@@ -74,12 +86,7 @@ def write(series: ImageSeries, path: str | os.PathLike[str] | storage.Location, 
     for name, value in (("overwrite", overwrite), ("compute", compute)):
         if not isinstance(value, bool):
             raise OptionValueError(f"{name}={value!r}: expected True or False")
-    given = path.text if isinstance(path, storage.Location) else path
-    fmt = writer(path, format)
-    text = fmt.target(given, options)  # hexrd's frame cache names its file with cache_file=
-    location = path if isinstance(path, storage.Location) and text == given else \
-        storage.locate(text, storage_options)
-    encoding = fmt.encoder(series, target=text, **options)
+    fmt, location, encoding = _encoding(series, path, format, storage_options, options)
     if isinstance(encoding, FileEncoding):
         if not compute or keep_versions or unsafe_conditional_writes:
             raise OptionValueError(
@@ -88,3 +95,65 @@ def write(series: ImageSeries, path: str | os.PathLike[str] | storage.Location, 
         return write_file(series, location, encoding, overwrite)
     return write_store(series, location, encoding, overwrite, compute, keep_versions,
                        unsafe_conditional_writes)
+
+
+def check(series: ImageSeries, path: str | os.PathLike[str] | storage.Location, /,
+          format: str | None = None, *, overwrite: bool = False,
+          storage_options: dict[str, Any] | None = None, **options: Any) -> None:
+    """Raise now what :func:`write` of ``series`` would refuse before computing a frame,
+    without claiming or writing anything: the format and its options, the metadata, and
+    the target (there already without ``overwrite``, not a container ``overwrite`` may
+    replace, a source of the series, the working directory).
+
+    For a series whose frames or parameters cost time to compute (a dark from a median),
+    a stand-in of the same shape, dtype and metadata is checked first; the write checks
+    again, under its claim.
+    """
+    _, location, encoding = _encoding(series, path, format, storage_options, options)
+    refuse_source(location, series)
+    refuse_cwd(location)
+    found = location.stat()
+    if found is None:
+        return
+    if isinstance(encoding, FileEncoding):
+        if found.is_dir:
+            raise TargetRefusedError(
+                f"{location.text!r} is a directory; a {encoding.format} file needs a file path")
+        refuse_foreign(location, encoding.format, encoding.is_container, location.path)
+    else:
+        refuse_foreign(location, encoding.format, encoding.is_container)
+        if encoding.resumable(location):
+            return
+    if not overwrite:
+        raise StoreExistsError.at(location.text)
+
+
+def _encoding(series: ImageSeries, path: str | os.PathLike[str] | storage.Location,
+              format: str | None, storage_options: dict[str, Any] | None,
+              options: dict[str, Any]) -> tuple[Format, storage.Location, Any]:
+    """The format, the target's location and the encoding of a write: every option and the
+    metadata checked."""
+    given = path.text if isinstance(path, storage.Location) else path
+    fmt = writer(path, format)
+    text = fmt.target(given, options)  # hexrd's frame cache names its file with cache_file=
+    location = path if isinstance(path, storage.Location) and text == given else \
+        storage.locate(text, storage_options)
+    _check_options(fmt, options)
+    return fmt, location, fmt.encoder(series, target=text, **options)
+
+
+def _check_options(fmt: Format, options: dict[str, Any]) -> None:
+    """Refuse options ``fmt``'s writer does not take, naming the ones it does."""
+    try:
+        params = list(inspect.signature(fmt.encoder).parameters.values())
+    except (TypeError, ValueError):  # no signature to read: the encoder decides
+        return
+    if any(p.kind is p.VAR_KEYWORD for p in params):
+        return
+    known = [p.name for p in params[1:] if p.kind is not p.POSITIONAL_ONLY and
+             p.name != "target"]
+    unknown = [k for k in options if k not in known]
+    if unknown:
+        raise OptionValueError(
+            f"the {fmt.name} writer takes no option {', '.join(f'{k}=' for k in unknown)}; "
+            f"its options are {', '.join(f'{k}=' for k in known) or 'none'}")

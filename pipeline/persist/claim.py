@@ -50,7 +50,7 @@ def claim_location(target: Location) -> Location:
     return target.sibling(sibling_name(target.name, SUFFIX))
 
 
-@dataclass
+@dataclass(eq=False)  # one claim is itself only: kept in a set by identity
 class Claim:
     """A held claim on ``target``; :meth:`release` gives it back (once)."""
 
@@ -68,6 +68,7 @@ class Claim:
         if not self.released and self.holds():
             self.location.remove()
         self.released = True
+        _HELD.discard(self)
 
     def drop(self) -> None:
         """:meth:`release` for a finalizer: a write task dropped unrun, perhaps at exit, when
@@ -76,6 +77,17 @@ class Claim:
             self.release()
         except Exception:  # noqa: BLE001  (a finalizer must not raise)
             pass
+
+
+_HELD: set[Claim] = set()
+"""Claims this process holds: given back by :func:`release_held` when it is interrupted."""
+
+
+def release_held() -> None:
+    """Give back every claim this process holds (Ctrl-C on the command line, which ends the
+    process at once): a claim a live process left would hold its target until it ends."""
+    for claim in list(_HELD):
+        claim.drop()
 
 
 def _record(target: Location, write_id: str) -> bytes:
@@ -159,7 +171,7 @@ def acquire(target: Location, verify: bool = False, unsafe: bool = False) -> Cla
             raise type(err)(err.errno, f"cannot claim {target.text!r} for writing: "
                             f"{err.strerror or err}") from None
         if made:
-            claim = Claim(target, location, write_id)
+            claim = _held(Claim(target, location, write_id))
             if verify:
                 _verify(claim, record, unsafe)
             return claim
@@ -173,9 +185,15 @@ def acquire(target: Location, verify: bool = False, unsafe: bool = False) -> Cla
                 f"{location.text!r})")
         assert version is not None
         if location.replace(record, version):  # of two writers taking it over, one wins
-            return Claim(target, location, write_id)
+            return _held(Claim(target, location, write_id))
     raise TargetBusyError(f"{target.text!r}: could not claim it, other writers keep claiming "
                           f"it ({location.text!r})")
 
 
-__all__ = ["Claim", "acquire", "claim_location", "describe", "is_stale", "sibling_name"]
+def _held(claim: Claim) -> Claim:
+    _HELD.add(claim)
+    return claim
+
+
+__all__ = ["Claim", "acquire", "claim_location", "describe", "is_stale", "release_held",
+           "sibling_name"]

@@ -157,7 +157,7 @@ class TestUserPerFrameOp(OpConformance):
 
 def test_every_builtin_has_a_conformance_class():
     tested = {cls.name for cls in (TestFlip, TestRectangle, TestDark, TestAdd, TestAddRow,
-                                   TestAddColumn, TestGaussLaplace)}
+                                   TestAddColumn, TestAstype, TestGaussLaplace)}
     assert tested == {kind.name for kind in ops.BUILTINS}
 
 
@@ -174,3 +174,20 @@ def test_a_wrong_crop_hook_breaks_the_law():
 
     with pytest.raises(AssertionError):
         Bad().test_crop_law_on_random_regions()
+
+
+class TestAstype(OpConformance):
+    name = "astype"
+    params = ("uint8", "uint16", "int8", "int32", "float32", "float64")
+    dtypes = (np.uint16, np.int16, np.float32)
+    bad_params = (("bool", OpParameterError), ("complex64", OpParameterError),
+                  ("nope", OpParameterError), (True, OpParameterError),
+                  ("u2,f4", OpParameterError), (None, OpParameterError))
+
+    def reference(self, frames, dtype):
+        target = np.dtype(dtype)
+        if target.kind == "f":
+            return frames.astype(target)
+        info = np.iinfo(target)
+        wide = np.nan_to_num(np.rint(frames.astype(np.float64)), nan=0.0)
+        return np.clip(wide, info.min, info.max).astype(target)

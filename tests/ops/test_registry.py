@@ -36,8 +36,8 @@ def test_register_block_function(frames):
 
     assert gain(np.ones((1, 2, 2)), 2.0).sum() == 8  # returned unchanged
     ps = pipeline.from_array(frames).process([("gain", 2.0)])
-    assert ps.dtype == np.float64  # probed on an empty block: uint16 * float -> float64
-    assert (0, 8, 10) in seen
+    assert ps.dtype == np.float64  # probed on a zero frame: uint16 * float -> float64
+    assert seen == [(1, 2, 2), (1, 8, 10)]  # the call above, then once as it joined the chain
     got = _lazy_eager(ps)
     np.testing.assert_array_equal(got, frames * 2.0)
 
@@ -291,3 +291,63 @@ def test_an_op_that_cannot_unpickle_fails_when_used_not_when_unpickled(tmp_path,
     again = pickle.loads(payload)  # no error here: a dask worker would die of it
     with pytest.raises(ops.OpUnavailableError, match="'vanishing'.*vanishing_mod"):
         again.apply(np.ones((1, 2, 2)))
+
+
+# -- the op API's promises: known at construction, callable as registered -------------------
+
+
+def test_an_op_that_changes_dtype_or_shape_is_known_when_it_joins_the_chain(frames):
+    @ops.register("normalise", per_frame=True)
+    def normalise(frame, _):
+        return frame / frame.max()
+
+    @ops.register("halve", per_frame=True)
+    def halve(frame, _):
+        return frame[::2, ::2].astype(np.float32)
+
+    ps = pipeline.from_array(frames).process([("normalise", None), ("halve", None)])
+    assert ps.dtype == np.float32 and ps.shape == (4, 5)
+    expected = np.stack([(f / f.max())[::2, ::2].astype(np.float32) for f in frames])
+    np.testing.assert_array_equal(_lazy_eager(ps), expected)
+
+
+def test_an_op_that_cannot_take_a_zero_frame_is_refused_at_construction(frames):
+    @ops.register("picky")
+    def picky(block, _):
+        if not block.any():
+            raise ZeroDivisionError("nothing to divide by")
+        return block
+
+    with pytest.raises(ops.OpResultError, match=r"op 'picky' failed on a frame of zeros of "
+                                                r"shape \(8, 10\) uint16.*resolve="):
+        pipeline.from_array(frames).process([("picky", None)])
+
+
+def test_an_op_returning_another_number_of_frames_is_refused_at_construction(frames):
+    ops.register("flatten", lambda block, _: block.sum(axis=0))
+    with pytest.raises(ops.OpResultError, match=r"returned an array of shape \(8, 10\) for a "
+                                                r"block of 1 frame of shape \(8, 10\)"):
+        pipeline.from_array(frames).process([("flatten", None)])
+
+
+@pytest.mark.parametrize(("kwargs", "message"), [
+    ({"func": lambda block: block}, r"func is called as func\(block, param\), with 2 "
+                                    r"arguments; <lambda>\(block\) cannot be"),
+    ({"func": lambda frame: frame, "per_frame": True}, r"func\(frame, param\)"),
+    ({"func": lambda a, b, c: a}, r"<lambda>\(a, b, c\) cannot be"),
+    ({"func": 3}, r"func= must be a function"),
+    ({"func": lambda b, p: b, "resolve": lambda spec: spec}, r"resolve is called as "
+                                                            r"resolve\(param, spec\)"),
+    ({"func": lambda b, p: b, "parse": lambda: 1}, r"parse is called as parse\(param\)"),
+    ({"func": lambda b, p: b, "crop": lambda p, s: None}, r"crop\(param, spec, region\)"),
+])
+def test_a_function_the_framework_cannot_call_is_refused_at_register(kwargs, message):
+    with pytest.raises(ops.RegistrationError, match=message):
+        ops.register("wrongly", **kwargs)
+    assert "wrongly" not in ops.registry
+
+
+def test_functions_with_defaults_or_varargs_are_fine():
+    ops.register("flexible", lambda block, param=None, *rest: block)
+    ops.register("anything", lambda *args: args[0])
+    assert "flexible" in ops.registry and "anything" in ops.registry

@@ -115,3 +115,53 @@ def test_run_on_a_local_cluster(raw, tmp_path):
     expected = raw.process([("flip", "t")])
     assert np.asarray(pipeline.open(tmp_path / "o.zarr")).tobytes() == \
         np.asarray(expected).tobytes()
+
+
+MY_OPS = '''
+import ops
+
+@ops.register("gain")
+def gain(block, factor):
+    """Multiply by a factor: a user's op."""
+    return block * float(factor)
+'''
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("where", ["--workers=2", "local"])
+def test_a_users_ops_from_a_file_given_with_import(raw, tmp_path, where):
+    (tmp_path / "myops.py").write_text(MY_OPS)
+    evaluation = [where] if where != "local" else []
+    out = cli("process", "raw.zarr", "out.zarr", "--import", "myops.py", "--op", "gain=2.5",
+              "--op", "flip=v", "-q", *evaluation, cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    expected = np.asarray(raw.process([("flip", "v")])) * 2.5
+    got = pipeline.open(tmp_path / "out.zarr")
+    np.testing.assert_array_equal(np.asarray(got), expected)
+    assert [op["name"] for op in got.provenance["ops"]] == ["gain", "flip"]
+
+
+def test_a_pipeline_file_names_an_op_a_module_registers(raw, tmp_path, monkeypatch):
+    package = tmp_path / "site"
+    package.mkdir()
+    (package / "beamline_ops.py").write_text(MY_OPS)
+    monkeypatch.setenv("PYTHONPATH", str(package))
+    (tmp_path / "p.yaml").write_text("source: raw.zarr\nops:\n  - {name: gain, param: 3}\n"
+                                     "output: run.zarr\n")
+    without = cli("run", "p.yaml", cwd=tmp_path)
+    assert without.returncode == 2 and "unknown op 'gain'" in without.stderr
+    done = cli("run", "p.yaml", "--import", "beamline_ops", "-q", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    np.testing.assert_array_equal(np.asarray(pipeline.open(tmp_path / "run.zarr")),
+                                  np.asarray(raw) * 3.0)
+
+
+@pytest.mark.parametrize(("name", "message"), [
+    ("nosuch_module_xyz", "--import 'nosuch_module_xyz': ModuleNotFoundError"),
+    ("missing.py", "--import 'missing.py': no such file"),
+    ("broken.py", "--import 'broken.py': ZeroDivisionError"),
+])
+def test_a_module_that_cannot_be_imported_is_bad_input(raw, tmp_path, name, message):
+    (tmp_path / "broken.py").write_text("1 / 0\n")
+    out = cli("info", "raw.zarr", "--import", name, cwd=tmp_path)
+    assert out.returncode == 2 and message in out.stderr

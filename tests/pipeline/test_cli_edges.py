@@ -52,6 +52,25 @@ def test_bad_process_input_writes_nothing(args, message, src, tmp_path, capsys, 
     assert sorted(os.listdir(tmp_path)) == ["src.zarr"]
 
 
+@pytest.mark.parametrize(("args", "prog"), [(["--frames", "a,b"], "lazyseries process"),
+                                            (["--levels", "x"], "lazyseries process"),
+                                            (["--bogus"], "lazyseries")])
+def test_a_bad_argument_is_one_line_and_where_to_look(args, prog, src, tmp_path, capsys):
+    with pytest.raises(SystemExit) as exit_:
+        run(capsys, "process", src[0], tmp_path / "o.zarr", *args)
+    err = capsys.readouterr().err
+    assert exit_.value.code == 2 and "usage:" not in err
+    first, hint = err.splitlines()
+    assert first.startswith(f"{prog}: error: ") and args[0] in first
+    assert hint == f"Try '{prog} --help' for more information."
+
+
+def test_a_statistic_over_more_frames_than_the_source_has(src, tmp_path, capsys):
+    code, _, err = run(capsys, "process", src[0], tmp_path / "o.zarr", "--op", "dark=median:11")
+    assert code == 2 and "11 frames asked of a source of 10; give at most 10" in err
+    assert not (tmp_path / "o.zarr").exists()
+
+
 def test_negative_frames_count_from_the_end(src, tmp_path, capsys):
     code, _, err = run(capsys, "process", src[0], tmp_path / "o.zarr", "--frames", "-1,-3", "-q")
     assert code == 0, err
@@ -227,3 +246,63 @@ def test_ctrl_c_exits_130_with_one_line(tmp_path):
     out, err = proc.communicate(timeout=30)
     assert proc.returncode == 130, err
     assert err == "lazyseries: interrupted\n"
+    left = os.listdir(tmp_path)  # the claim is given back: nothing holds the target
+    assert not [n for n in left if n.endswith(".lazyseries-claim")], left
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["--codec", "nope"], "codec"),
+    (["--levels", "-1"], "levels"),
+    ([], "exists"),  # the output is there already, and no --overwrite
+])
+def test_output_checks_come_before_any_statistic(args, message, src, tmp_path, capsys,
+                                                 monkeypatch):
+    computed = []
+    real = pipeline.stats.compute
+    monkeypatch.setattr(pipeline.stats, "compute",
+                        lambda *a, **k: computed.append(a) or real(*a, **k))
+    out = tmp_path / "o.zarr"
+    if not args:
+        pipeline.write(pipeline.from_array(src[1]), out)
+    code, _, err = run(capsys, "process", src[0], out, "--op", "dark=median:5", *args)
+    assert code == 2 and message in err, err
+    assert computed == []  # refused before the median read a frame
+
+
+def test_dtype_keeps_the_detectors_type_after_a_dark(src, tmp_path, capsys):
+    dark = np.full(src[1].shape[1:], 100, np.float32)
+    np.save(tmp_path / "dark.npy", dark)
+    code, _, err = run(capsys, "process", src[0], tmp_path / "o.zarr", "--op",
+                       f"dark={tmp_path / 'dark.npy'}", "--dtype", "uint16", "-q")
+    assert code == 0, err
+    got = pipeline.open(tmp_path / "o.zarr")
+    expected = np.clip(src[1].astype(np.float64) - 100, 0, None).astype(np.uint16)
+    assert got.dtype == np.uint16 and np.array_equal(np.asarray(got), expected)
+    assert got.provenance["ops"][-1] == {"name": "astype", "param": "uint16"}
+
+
+def test_threshold_keeps_only_pixels_above_it_in_a_frame_cache(src, tmp_path, capsys):
+    code, _, err = run(capsys, "process", src[0], tmp_path / "o.npz", "--threshold", "900",
+                       "-q")
+    assert code == 0, err
+    got = np.asarray(pipeline.open(tmp_path / "o.npz"))
+    np.testing.assert_array_equal(got, np.where(src[1] > 900, src[1], 0))
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["--dtype", "bool"], "expected the name of an integer or float dtype"),
+    (["--threshold", "5"], "the zarr writer takes no option threshold="),
+])
+def test_dtype_and_threshold_are_checked_before_any_work(args, message, src, tmp_path, capsys):
+    code, _, err = run(capsys, "process", src[0], tmp_path / "o.zarr", *args)
+    assert code == 2 and message in err, err
+    assert not (tmp_path / "o.zarr").exists()
+
+
+def test_a_warning_per_frame_is_two_lines(src, tmp_path, capsys):
+    # every frame is dense (few pixels are 0): a frame cache warns for each of the 10
+    code, _, err = run(capsys, "process", src[0], tmp_path / "o.npz", "-q")
+    assert code == 0, err
+    lines = [line for line in err.splitlines() if "DenseFrameWarning" in line]
+    assert len(lines) == 2, err
+    assert "10 in all like" in lines[1]

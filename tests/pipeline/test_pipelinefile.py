@@ -195,3 +195,22 @@ def test_a_relative_file_url_source_is_relative_to_the_file(raw_store, tmp_path,
     _write_yaml(tmp_path / "p.yaml", "source: file://raw.zarr\noutput: out.zarr\n")
     pipelinefile.run(tmp_path / "p.yaml")
     assert len(pipeline.open(tmp_path / "out.zarr")) == len(raw_store)
+
+
+@pytest.mark.parametrize("section, key", [("output", "overwrite"), ("output", "codec"),
+                                          ("output", "format"), ("source", "format"),
+                                          ("output", "path")])
+def test_an_option_that_is_a_key_of_its_section_is_refused_naming_it(raw_store, section, key):
+    spec = {"source": {"path": raw_store.path}, "output": {"path": "x.zarr"}}
+    spec[section]["options"] = {key: "zarr"}
+    with pytest.raises(PipelineFileError, match=rf"{section}.options: '{key}' is a key of "
+                                                rf"{section} itself; give it once"):
+        pipelinefile.validate(spec)
+
+
+def test_a_statistic_over_more_frames_than_the_source_has_is_refused(raw_store, tmp_path):
+    with pytest.raises(PipelineFileError, match=r"ops\[0\].param.nframes: 13 frames asked "
+                                                r"of a source of 12; give at most 12"):
+        pipelinefile.run({"source": raw_store.path, "output": str(tmp_path / "x.zarr"),
+                          "ops": [{"name": "dark", "param": {"stat": "median", "nframes": 13}}]})
+    assert not (tmp_path / "x.zarr").exists()

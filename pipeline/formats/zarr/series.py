@@ -42,7 +42,7 @@ from pipeline.formats.zarr.store import (
     open_group,
     read_array,
 )
-from pipeline.series import FrameSelection, region_index
+from pipeline.series import FrameSelection, counted, region_index
 from pipeline.storage import Location, locate
 
 MISSING = ("error", "fill")
@@ -396,7 +396,7 @@ class ZarrSeries(FileSeries):
         return provenance
 
     def __repr__(self) -> str:
-        return f"<ZarrSeries {self._path!r}: {len(self)} frames of {self.shape} {self.dtype}>"
+        return f"<ZarrSeries {self._path!r}: {counted(len(self), 'frame')} of {self.shape} {self.dtype}>"
 
 
 def _changed(path: str) -> Exception:

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import pipeline
-from pipeline.synthetic import SyntheticDetector
+from pipeline._synthetic import SyntheticDetector
 from pipeline.testing import SeriesConformance
 
 

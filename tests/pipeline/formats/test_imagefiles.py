@@ -8,7 +8,7 @@ import pytest
 import tifffile
 
 import pipeline
-from pipeline.errors import NotASeriesError
+from pipeline.errors import NotASeriesError, OptionValueError
 from pipeline.formats.imagefiles import ImageFilesSeries
 from pipeline.testing import SeriesConformance
 from tests.pipeline.formats._data import frames
@@ -110,6 +110,23 @@ def test_dtype_option_converts_and_refuses_truncation(tmp_path):
     s = pipeline.open(yaml_file(tmp_path, body.format("uint8"), "u8.yml"))
     with pytest.raises(ValueError, match="do not fit the dtype uint8"):
         s[0]
+
+
+@pytest.mark.parametrize("options, message", [
+    ("{max-frame: 3}", "unknown option(s) max-frame; the known ones are empty-frames"),
+    ("{empty-frames: -1}", "empty-frames: -1 must be a whole number >= 0"),
+    ("{max-total-frames: '3'}", "max-total-frames: '3' must be a whole number >= 0"),
+    ("{max-file-frames: 1.5}", "max-file-frames: 1.5 must be a whole number >= 0"),
+    ("{dtype: float99}", "dtype: 'float99' is not a numpy dtype"),
+    ("[3]", "options: must be a mapping, not [3]"),
+])
+def test_unknown_or_bad_options_are_refused_naming_them(tmp_path, options, message):
+    tiff_files(tmp_path, frames())
+    path = yaml_file(tmp_path, f"image-files: {{directory: imgs, files: '*.tif'}}\n"
+                               f"options: {options}\n")
+    with pytest.raises(OptionValueError) as err:
+        pipeline.open(path)
+    assert message in str(err.value) and str(path) in str(err.value)
 
 
 def test_png_files_through_imageio(tmp_path):

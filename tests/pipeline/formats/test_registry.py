@@ -14,6 +14,7 @@ from pipeline.errors import (
     FormatPluginWarning,
     NotASeriesError,
     RegistrationError,
+    SeriesOptionError,
     StoreExistsError,
     UnknownFormatError,
     WrongFormatError,
@@ -257,3 +258,19 @@ def test_cli_exits_2_for_a_named_format_that_does_not_fit(tmp_path, capsys):
     pipeline.write(pipeline.from_array(frames(2)), path)
     assert main(["info", str(path), "--format", "hdf5"]) == 2
     assert "frames.tif" in capsys.readouterr().err
+
+
+def test_an_option_a_named_format_does_not_take_is_refused_naming_its_options():
+    with pytest.raises(SeriesOptionError, match=r"format 'function' takes no option "
+                                                r"function=; its options are func=, "):
+        pipeline.open(None, "function", function=lambda j: None, nframes=2)
+
+
+@pytest.mark.parametrize(("data", "problem"), [
+    (np.zeros((3, 0, 4)), "which hold no pixels"),
+    (np.zeros((3, 4, 4), "u2,f4"), "not a numeric pixel type"),
+    (np.array([["a", "b"], ["c", "d"]]), "not a numeric pixel type"),
+])
+def test_every_opened_series_declares_a_header_a_series_can_have(data, problem):
+    with pytest.raises(NotASeriesError, match=problem):
+        pipeline.open(None, "array", data=data)

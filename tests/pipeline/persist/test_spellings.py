@@ -205,26 +205,70 @@ def test_a_read_only_directory_is_a_clear_error_naming_the_target(read_only_dir,
         assert "Read-only" in str(info.value) and ".partial" not in str(info.value)
 
 
-@pytest.fixture
-def full_disk(tmp_path):
-    if os.geteuid() != 0:
-        pytest.skip("mounting a tmpfs needs root")
-    where = tmp_path / "full"
-    where.mkdir()
-    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs",
-                           os.fspath(where)], capture_output=True, check=False)
-    if done.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs: {done.stderr!r}")
-    fd = os.open(where / "filler", os.O_WRONLY | os.O_CREAT)
-    try:  # every block taken
+def _fill(folder) -> None:
+    """Take every free block of ``folder``'s file system."""
+    fd = os.open(os.path.join(folder, "filler"), os.O_WRONLY | os.O_CREAT)
+    try:
         while os.write(fd, b"\xff" * 4096):
             pass
     except OSError:
         pass
     finally:
         os.close(fd)
+
+
+def _small_disk(tmp_path, size):
+    if os.geteuid() != 0:
+        pytest.skip("mounting a tmpfs needs root")
+    where = tmp_path / "small"
+    where.mkdir()
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs",
+                           os.fspath(where)], capture_output=True, check=False)
+    if done.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs: {done.stderr!r}")
     yield where
     subprocess.run(["umount", "-l", os.fspath(where)], check=False)
+
+
+@pytest.fixture
+def full_disk(tmp_path):
+    for where in _small_disk(tmp_path, "64k"):
+        _fill(where)
+        yield where
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    yield from _small_disk(tmp_path, "8m")
+
+
+FILL_MID_WRITE = """
+import sys, numpy as np, pipeline
+from tests.pipeline.persist.test_spellings import _fill
+folder, name = sys.argv[1], sys.argv[2]
+data = np.random.default_rng(0).random((20, 128, 128)) + 0.5
+def frame(j):
+    if j == 8:  # the disk fills up half way, as another writer of the disk would fill it
+        _fill(folder)
+    return data[j]
+s = pipeline.open(None, "function", func=frame, nframes=20, shape=(128, 128), dtype="float64")
+try:
+    pipeline.write(s, folder + "/" + name, **({"threshold": 0} if name.endswith(
+        (".npz", ".fch5")) else {}))
+except pipeline.errors.DiskFullError as err:
+    print("DiskFullError:", err)
+"""
+
+
+@pytest.mark.parametrize("name", ["x.fch5", "x.npz", "x.h5", "x.tif", "x.zarr"])
+def test_a_disk_filling_up_mid_write_ends_in_one_error_and_leaves_nothing(small_disk, name):
+    done = subprocess.run([sys.executable, "-W", "ignore", "-c", FILL_MID_WRITE,
+                           os.fspath(small_disk), name], capture_output=True, text=True,
+                          timeout=120, check=False, cwd=os.getcwd())
+    # the process ends by itself: no crash at exit from a library's file left half closed
+    assert done.returncode == 0, (done.returncode, done.stderr[-2000:])
+    assert done.stdout.startswith("DiskFullError:") and name in done.stdout, done.stdout
+    assert sorted(os.listdir(small_disk)) == ["filler"]
 
 
 def test_a_disk_full_before_the_frames_names_the_target_and_leaves_nothing(full_disk, frames):

@@ -366,3 +366,28 @@ def test_data_files_linked_from_a_nexus_master_are_sources(tmp_path):
     vds, _ = vds_master(tmp_path / "v")
     with pytest.raises(errors.SourceTargetError, match="d_1.h5"):
         pipeline.write(pipeline.open(vds), tmp_path / "v" / "d_1.h5", overwrite=True)
+
+
+def _fails_half_way(frames):
+    """The series of ``frames`` whose frame 4 raises when computed (after others are written)."""
+    def frame(j):
+        if j == 4:
+            raise RuntimeError("frame 4 failed")
+        return frames[j]
+    return pipeline.open(None, "function", func=frame, nframes=len(frames),
+                         shape=frames.shape[1:], dtype=frames.dtype)
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_a_failed_write_from_python_leaves_nothing_new_and_the_old_whole(tmp_path, frames,
+                                                                          name):
+    bad = _fails_half_way(frames)
+    with pytest.raises(RuntimeError, match="frame 4 failed"):
+        pipeline.write(bad, tmp_path / name, chunks=1) if name.endswith(".zarr") else \
+            pipeline.write(bad, tmp_path / name)
+    assert os.listdir(tmp_path) == []  # as the command line: nothing left that it made
+    pipeline.write(pipeline.from_array(frames[:2]), tmp_path / name)
+    before = _tree(tmp_path)
+    with pytest.raises(RuntimeError, match="frame 4 failed"):
+        pipeline.write(bad, tmp_path / name, overwrite=True)
+    assert _tree(tmp_path) == before
