@@ -20,12 +20,22 @@ leaves out comes from dask-jobqueue's configuration (``jobqueue.yaml``,
   seconds, so a job that fails at once does not turn into a storm of them;
 - with a walltime, each worker retires on its own shortly before it (dask's
   ``--lifetime``), handing its work over, as dask-jobqueue advises.
+
+The jobs' output (their stdout and stderr) goes where the user says
+(dask-jobqueue's ``log_directory``, an option or ``jobqueue.<kind>.log-directory``),
+else to :func:`job_output_directory`, in the user's cache directory (on a batch
+cluster, home is where every node can write): never into the working directory,
+where Slurm would put its ``slurm-<job>.out`` files.  Output lazyseries chose
+the place of is removed after a run that succeeds, and kept, and named in the
+error, after one that fails.
 """
 
 from __future__ import annotations
 
 import contextlib
 import inspect
+import os
+import re
 import shutil
 import subprocess
 import sys
@@ -181,13 +191,36 @@ def walltime_seconds(text: Any) -> float | None:
     return None if scale is None else float(sum(p * s for p, s in zip(parts, scale)))
 
 
+def job_output_directory() -> str:
+    """Where the jobs' output goes unless the user says: ``lazyseries/jobs`` in the user's cache
+    directory (``$XDG_CACHE_HOME``, else ``~/.cache``)."""
+    cache = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return os.path.join(cache, "lazyseries", "jobs")
+
+
+def _given_output(spec: ClusterSpec) -> str | None:
+    """The ``log_directory`` the user gives: an option, or dask-jobqueue's config."""
+    import dask
+
+    return spec.options.get("log_directory") or dask.config.get(
+        f"jobqueue.{spec.kind}.log-directory", None)
+
+
+def _own_output(spec: ClusterSpec) -> str | None:
+    """:func:`job_output_directory` where the user gives no ``log_directory``; else None."""
+    return None if _given_output(spec) else job_output_directory()
+
+
 def _keywords(spec: ClusterSpec) -> dict[str, Any]:
-    """The cluster class's keywords: the spec's options, and a worker lifetime shortly before
-    the walltime (unless the options give one)."""
+    """The cluster class's keywords: the spec's options, the jobs' output directory, and a
+    worker lifetime shortly before the walltime (unless the options give one)."""
     import dask
 
     kw = dict(spec.options)
     kw.setdefault("silence_logs", "error")
+    own = _own_output(spec)
+    if own is not None:
+        kw["log_directory"] = own
     walltime = walltime_seconds(kw.get("walltime", dask.config.get(
         f"jobqueue.{spec.kind}.walltime", None)))
     extra = list(kw.get("worker_extra_args") or dask.config.get(
@@ -262,6 +295,7 @@ def start(spec: ClusterSpec, quiet: bool = True) -> Iterator[Any]:
     finally:
         watch.stop()
         _ACTIVE.remove(watch)
+    watch.remove_output()  # reached only when the run succeeded
 
 
 class Watch:
@@ -315,10 +349,23 @@ class Watch:
         return "jobs: " + ", ".join(f"{job} {state}" for job, state in states.items())
 
     def _fail(self, what: str) -> WorkersLostError:
+        logs = _given_output(self.spec) or job_output_directory()
         return WorkersLostError(
             f"{what} ({self._describe()}); every job of this run is cancelled. A store being "
             "written is kept as it is: run the same command again to finish it, keeping the "
-            f"chunks written (or give --cluster-timeout more than {self.spec.timeout:g} s)")
+            f"chunks written (or give --cluster-timeout more than {self.spec.timeout:g} s); "
+            f"the jobs' output is in {logs}")
+
+    def remove_output(self) -> None:
+        """Remove the output of this run's jobs where lazyseries chose its place."""
+        own = _own_output(self.spec)
+        ids = {re.sub(r"\D.*", "", job) for job in self.job_ids.values()} - {""}
+        if own is None or not ids or not os.path.isdir(own):
+            return
+        for name in os.listdir(own):
+            if set(re.findall(r"\d+", name)) & ids:
+                with contextlib.suppress(OSError):
+                    os.remove(os.path.join(own, name))
 
     # -- waiting, watching -----------------------------------------------------------------
 
@@ -397,5 +444,5 @@ class Watch:
             self._thread.join(timeout=5)
 
 
-__all__ = ["DEFAULT_TIMEOUT", "KINDS", "ClusterSpec", "Watch", "cancel_all", "job_script",
-           "known_options", "make", "parse", "start", "walltime_seconds"]
+__all__ = ["DEFAULT_TIMEOUT", "KINDS", "ClusterSpec", "Watch", "cancel_all", "job_output_directory",
+           "job_script", "known_options", "make", "parse", "start", "walltime_seconds"]

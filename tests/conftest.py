@@ -55,9 +55,9 @@ def s3(s3_server):
 
 @pytest.fixture(scope="session")
 def slurm(tmp_path_factory):
-    """A one-node Slurm cluster on this machine for the whole run (tests/_slurm.py), found by
+    """A one-node Slurm cluster on this machine for the whole run (pipeline.testing.slurm), found by
     Slurm's commands through ``SLURM_CONF``; its daemons ended by their pids afterwards."""
-    from tests._slurm import Slurm, available
+    from pipeline.testing.slurm import Slurm, available
 
     why = available()
     if why is not None:

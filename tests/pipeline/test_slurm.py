@@ -1,4 +1,4 @@
-"""On a real Slurm batch system (tests/_slurm.py): jobs through dask-jobqueue, as users run them.
+"""On a real Slurm batch system (pipeline.testing.slurm): jobs through dask-jobqueue, as users run them.
 
 Every test checks that its jobs are gone afterwards: nothing left queued or
 running.  The command line runs in a subprocess with dask-jobqueue's own
@@ -42,6 +42,18 @@ jobqueue:
 """
 
 
+@pytest.fixture(autouse=True)
+def job_output(tmp_path, monkeypatch):
+    """The jobs' output goes to the user's cache directory (here a temporary one), never into
+    the working directory: afterwards, no ``slurm-<job>.out`` there, and none left behind by a
+    run that succeeded."""
+    cache = tmp_path / "cache"
+    monkeypatch.setenv("XDG_CACHE_HOME", str(cache))
+    here = set(os.listdir())
+    yield cache / "lazyseries" / "jobs"
+    assert not [n for n in set(os.listdir()) - here if n.startswith("slurm-")]
+
+
 @pytest.fixture
 def site(slurm, tmp_path):
     """A working directory with dask-jobqueue's config for this cluster, and the environment a
@@ -83,7 +95,7 @@ def raw(tmp_path):
                           chunks=(4, 64, 64), shards=None)
 
 
-def test_process_on_slurm_jobs_matches_a_local_write(site, raw, slurm):
+def test_process_on_slurm_jobs_matches_a_local_write(site, raw, slurm, job_output):
     cwd, env = site
     ops = ["--op", "dark=median:8", "--op", "flip=v"]
     local = cli("process", "raw.zarr", "local.zarr", *ops, "-q", cwd=cwd, env=env)
@@ -93,6 +105,9 @@ def test_process_on_slurm_jobs_matches_a_local_write(site, raw, slurm):
     assert out.returncode == 0, out.stderr
     assert "dask cluster on slurm" in out.stderr and "wrote 48 frames" in out.stdout
     assert _stored_bytes(cwd / "out.zarr") == _stored_bytes(cwd / "local.zarr")
+    assert sorted(os.listdir(cwd)) == ["cache", "dask-config", "local.zarr", "out.zarr",
+                                       "raw.zarr"]  # no slurm-<job>.out
+    assert os.listdir(job_output) == []  # the jobs' output, removed after a run that succeeded
 
 
 def test_job_script_is_what_dask_jobqueue_submits(site, raw):
@@ -108,6 +123,10 @@ def test_job_script_is_what_dask_jobqueue_submits(site, raw):
         assert line in script
     assert "--lifetime 3300s --lifetime-stagger 240s" in script  # retire before the walltime
     assert "--interface lo" in script  # from jobqueue.yaml
+    assert f"#SBATCH -o {cwd}/cache/lazyseries/jobs/dask-worker-%J.out" in script
+    logs = cli("process", "raw.zarr", "o.zarr", "--cluster", "slurm", "--job-script",
+               "--cluster-option", f"log_directory={cwd}/logs", cwd=cwd, env=env)
+    assert f"#SBATCH -e {cwd}/logs/dask-worker-%J.err" in logs.stdout  # where the user says
     assert not (cwd / "o.zarr").exists()
 
 
@@ -200,7 +219,7 @@ def test_workers_retire_before_their_walltime_and_new_jobs_finish(
         tmp_path / "big.zarr")))
 
 
-def test_jobs_pending_forever_end_the_run_with_a_clear_error(site, raw, slurm):
+def test_jobs_pending_forever_end_the_run_with_a_clear_error(site, raw, slurm, job_output):
     cwd, env = site
     start = time.monotonic()
     out = cli("process", "raw.zarr", "out.zarr", "--op", "flip=v", "--cluster", "slurm",
@@ -212,6 +231,7 @@ def test_jobs_pending_forever_end_the_run_with_a_clear_error(site, raw, slurm):
     assert where.startswith("dask cluster on slurm: tcp://127.0.0.1:")
     assert error.startswith("lazyseries: error: no worker joined within 10 s")
     assert "PENDING (BeginTime)" in error and "run the same command again" in error
+    assert error.endswith(f"the jobs' output is in {job_output}")
     assert not (cwd / "out.zarr").exists()  # nothing was written: the work never began
     slurm.wait_jobs(lambda jobs: not jobs, 30, "the pending jobs to be cancelled")
 

@@ -1,4 +1,4 @@
-"""A real Slurm batch system on this machine, for the tests: munged, slurmctld and slurmd.
+"""A real Slurm batch system on this machine, for tests and benchmarks: munged, slurmctld, slurmd.
 
 :meth:`Slurm.start` writes a minimal ``slurm.conf`` (one node, ``localhost``,
 with this machine's CPUs and memory; its state, spool and logs in a temporary
@@ -18,6 +18,7 @@ import signal
 import socket
 import subprocess
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 DAEMONS = ("munged", "slurmctld", "slurmd", "sbatch", "squeue", "scancel", "sinfo", "mungekey")
@@ -144,13 +145,13 @@ class Slurm:
         finally:
             log.close()
 
-    def _wait(self, ready: object, timeout: float, what: str) -> None:
+    def _wait(self, ready: Callable[[], bool], timeout: float, what: str) -> None:
         end = time.monotonic() + timeout
         while time.monotonic() < end:
             dead = [n for n, p in self.procs.items() if p.poll() is not None]
             if dead:
                 raise RuntimeError(f"Slurm's {dead[0]} exited while starting; see {self.root}/log")
-            if ready():  # type: ignore[operator]
+            if ready():
                 return
             time.sleep(0.2)
         raise RuntimeError(f"Slurm: waited {timeout:g} s for {what}; see {self.root}/log")
@@ -174,12 +175,13 @@ class Slurm:
         out = self.run("squeue", "--noheader", "--format=%i %T")
         return dict(line.split() for line in out.splitlines() if line.strip())
 
-    def wait_jobs(self, done: object, timeout: float, what: str = "the jobs") -> dict[str, str]:
+    def wait_jobs(self, done: Callable[[dict[str, str]], bool], timeout: float,
+                  what: str = "the jobs") -> dict[str, str]:
         """Poll :meth:`jobs` until ``done(jobs)`` holds; raise after ``timeout`` seconds."""
         end = time.monotonic() + timeout
         while True:
             jobs = self.jobs()
-            if done(jobs):  # type: ignore[operator]
+            if done(jobs):
                 return jobs
             if time.monotonic() > end:
                 raise AssertionError(f"waited {timeout:g} s for {what}; queue: {jobs}")
