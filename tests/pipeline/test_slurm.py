@@ -130,6 +130,34 @@ def test_job_script_is_what_dask_jobqueue_submits(site, raw):
     assert not (cwd / "o.zarr").exists()
 
 
+# -- long series ----------------------------------------------------------------------------
+
+
+def _ramp_frame(j):
+    return np.full((64, 64), j % 4000, np.uint16)
+
+
+def test_a_long_series_keeps_the_tasks_the_scheduler_holds_bounded(slurm, tmp_path,
+                                                                    monkeypatch):
+    """benchmarks/scaling.py writes 10^6 frames; here 40,960 (40 write tasks) with batches of 4
+    tasks: the scheduler holds two batches at most, not the whole write."""
+    from pipeline.persist import stores
+    from pipeline.testing.cluster import tasks_held
+
+    monkeypatch.setattr(stores, "BATCH", 4)
+    nframes = 40_960
+    series = pipeline.from_function(_ramp_frame, nframes, (64, 64), np.uint16).process(
+        [("flip", "v")])
+    with runner.scheduler(cluster=_spec(jobs=1, timeout=60)) as client, \
+            tasks_held(client) as held:
+        written = pipeline.write(series, tmp_path / "long.zarr")
+    # two batches of write tasks, each a block computed and then stored, and a few others
+    assert held.most <= 4 * stores.BATCH + 16 < held.seen, held
+    assert len(written) == nframes
+    for j in (0, 1, 4095, 4096, nframes - 1):
+        np.testing.assert_array_equal(written[j], _ramp_frame(j)[:, ::-1])
+
+
 # -- jobs that die ---------------------------------------------------------------------------
 
 
