@@ -232,12 +232,13 @@ def _keywords(spec: ClusterSpec) -> dict[str, Any]:
     return kw
 
 
-def make(spec: ClusterSpec) -> Any:
-    """dask-jobqueue's cluster for ``spec``, its scheduler started, no job submitted yet."""
+def make(spec: ClusterSpec, submit: bool = True) -> Any:
+    """dask-jobqueue's cluster for ``spec``, its scheduler started, no job submitted yet;
+    ``submit``: jobs will be, so the batch system's submit command must be on PATH."""
     jobqueue = _jobqueue()
     cls = getattr(jobqueue, KINDS[spec.kind])
     command = cls.job_cls.submit_command.split()[0]
-    if shutil.which(command) is None:
+    if submit and shutil.which(command) is None:
         raise ClusterOptionError(
             f"cluster {spec.kind!r}: its submit command {command!r} is not on PATH; run where "
             f"the batch system's commands are (a login node), or use --scheduler/--workers")
@@ -251,8 +252,9 @@ def make(spec: ClusterSpec) -> Any:
 
 
 def job_script(spec: ClusterSpec) -> str:
-    """The batch script each job of ``spec`` runs, as dask-jobqueue writes it."""
-    with contextlib.closing(make(spec)) as cluster:
+    """The batch script each job of ``spec`` runs, as dask-jobqueue writes it (on any machine:
+    nothing is submitted)."""
+    with contextlib.closing(make(spec, submit=False)) as cluster:
         return str(cluster.job_script())
 
 
