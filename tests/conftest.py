@@ -55,11 +55,15 @@ def s3(s3_server):
 
 @pytest.fixture(scope="session")
 def slurm(tmp_path_factory):
-    """A one-node Slurm cluster on this machine for the whole run (pipeline.testing.slurm), found by
-    Slurm's commands through ``SLURM_CONF``; its daemons ended by their pids afterwards."""
+    """A one-node Slurm cluster on this machine for the whole run (pipeline.testing.slurm), found
+    by Slurm's commands through ``SLURM_CONF``; its daemons ended by their pids afterwards.
+    Skipped where Slurm cannot run, except under ``LAZYSERIES_REQUIRE_SLURM`` (CI), where the
+    Slurm tests must run."""
     from pipeline.testing.slurm import Slurm, available
 
     why = available()
+    if why is not None and os.environ.get("LAZYSERIES_REQUIRE_SLURM"):
+        pytest.fail(f"LAZYSERIES_REQUIRE_SLURM is set (.ci/run) but {why}")
     if why is not None:
         pytest.skip(why)
     cluster = Slurm.start(str(tmp_path_factory.mktemp("slurm")))
