@@ -134,14 +134,20 @@ def test_a_scheduler_file_as_dask_mpi_writes_it(here, tmp_path):
         while not (path.exists() and path.stat().st_size):
             assert time.monotonic() < deadline and procs[0].poll() is None
             time.sleep(0.1)
+        assert json.loads(path.read_text())["address"].startswith("tcp://127.0.0.1:")
+        # as in the recipe, the command starts as soon as the file is there: before any worker
+        run = subprocess.Popen(
+            [sys.executable, "-m", "pipeline", "process", "scan.zarr", "dark.zarr", "--op",
+             "dark=median:16", "-q", "--scheduler", str(path)],
+            cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        procs.append(run)
+        time.sleep(2)
         procs.append(subprocess.Popen(
             [sys.executable, "-m", "distributed.cli.dask_worker", "--scheduler-file", str(path),
              "--nthreads", "1", "--no-dashboard", "--local-directory", str(tmp_path)],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=tmp_path))
-        assert json.loads(path.read_text())["address"].startswith("tcp://127.0.0.1:")
-        args = ["process", "scan.zarr", "dark.zarr", "--op", "dark=median:16", "-q"]
-        out = cli([*args, "--scheduler", str(path)], cwd, env)
-        assert out.returncode == 0, out.stderr
+        _, err = run.communicate(timeout=120)
+        assert run.returncode == 0, err
         local = cli(["process", "scan.zarr", "local.zarr", "--op", "dark=median:16", "-q"],
                     cwd, env)
         assert local.returncode == 0, local.stderr
