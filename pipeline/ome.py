@@ -139,12 +139,14 @@ def _pool(block: np.ndarray, dtype: np.dtype) -> np.ndarray:
         wide = np.dtype(f"{'i' if dtype.kind == 'i' else 'u'}{min(2 * dtype.itemsize, 8)}")
     else:
         wide = np.result_type(dtype, np.float32)
-    rows = block[..., 0:ny:2, :nx].astype(wide)
-    rows += block[..., 1:ny:2, :nx]
-    total = rows[..., 0::2] + rows[..., 1::2]
+    rows = np.add(block[..., 0:ny:2, :nx], block[..., 1:ny:2, :nx], dtype=wide)
+    total = np.add(rows[..., 0::2], rows[..., 1::2])
     if dtype.kind in "iub":
-        return ((total + 2) // 4).astype(dtype)
-    return (total * 0.25).astype(dtype)
+        total += 2
+        total >>= 2  # // 4, rounded down for negative sums too, without integer division
+        return total.astype(dtype)
+    total *= 0.25
+    return total.astype(dtype)
 
 
 def downsample(frames: Any) -> Any:

@@ -245,3 +245,14 @@ def test_levels_written_on_a_cluster_of_processes(tmp_path):
         np.testing.assert_array_equal(np.asarray(level), _pool(turned, k))
     Image.from_zarr(zarr.open_group(tmp_path / "s.zarr", mode="r"))
     assert pipeline.open(tmp_path / "s.zarr").metadata["physical_size"]["x"] == 0.25
+
+
+@pytest.mark.parametrize("dtype", ["uint8", "int8", "uint16", "int16", "int32", "float32"])
+def test_pooling_is_the_mean_rounded_half_up_for_every_dtype(dtype):
+    low, high = (np.iinfo(dtype).min, np.iinfo(dtype).max) if dtype != "float32" else (-1e6, 1e6)
+    data = np.random.default_rng(1).uniform(low, high, (2, 7, 9)).astype(dtype)
+    quads = data[:, :6, :8].astype(np.float64).reshape(2, 3, 2, 4, 2).sum(axis=(2, 4))
+    expected = np.floor((quads + 2) / 4) if np.dtype(dtype).kind in "iu" else quads / 4
+    got = ome._pool(data, np.dtype(dtype))
+    assert got.dtype == np.dtype(dtype)
+    np.testing.assert_allclose(got.astype(np.float64), expected.astype(dtype), rtol=1e-6)

@@ -60,6 +60,17 @@ def test_the_cli_refuses_a_source_spelled_as_a_url(tmp_path, frames):
     assert _tree(tmp_path / "s.zarr") == before
 
 
+def test_the_working_directory_spelled_file_dot_is_the_source_it_is(tmp_path, frames):
+    pipeline.write(pipeline.from_array(frames), tmp_path / "s.zarr")
+    before = _tree(tmp_path / "s.zarr")
+    out = subprocess.run([sys.executable, "-m", "pipeline", "process", ".", "file://.",
+                          "--op", "flip=v", "--overwrite"],
+                         cwd=tmp_path / "s.zarr", capture_output=True, text=True, check=False,
+                         env={**os.environ, "PYTHONPATH": os.getcwd()})
+    assert out.returncode == 2 and "a source of the series" in out.stderr, out.stderr
+    assert _tree(tmp_path / "s.zarr") == before
+
+
 def test_memory_urls_that_name_one_object_are_one_target(frames):
     name = uuid.uuid4().hex
     src = pipeline.write(pipeline.from_array(frames), f"memory://{name}/a.zarr")
