@@ -31,6 +31,7 @@ from ops.errors import (
 __all__ = [
     "AxesError",
     "BadInputError",
+    "BatchSystemError",
     "ClosedSeriesError",
     "ClusterOptionError",
     "DamagedChunkError",
@@ -298,6 +299,14 @@ class ClusterOptionError(ValueError):
     missing, the batch system's commands not on PATH; found before any job is submitted."""
 
     exit_code = 2
+
+
+class BatchSystemError(RuntimeError):
+    """A batch system that does not do what it was asked: a daemon that exits while starting,
+    a command that fails, jobs that do not reach a state in time (the one-node Slurm of
+    :mod:`pipeline.testing.slurm`)."""
+
+    exit_code = 1
 
 
 class WorkersLostError(RuntimeError):

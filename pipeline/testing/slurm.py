@@ -21,6 +21,8 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from pipeline.errors import BatchSystemError
+
 DAEMONS = ("munged", "slurmctld", "slurmd", "sbatch", "squeue", "scancel", "sinfo", "mungekey")
 
 
@@ -150,24 +152,25 @@ class Slurm:
         while time.monotonic() < end:
             dead = [n for n, p in self.procs.items() if p.poll() is not None]
             if dead:
-                raise RuntimeError(f"Slurm's {dead[0]} exited while starting; see {self.root}/log")
+                raise BatchSystemError(
+                    f"Slurm's {dead[0]} exited while starting; see {self.root}/log")
             if ready():
                 return
             time.sleep(0.2)
-        raise RuntimeError(f"Slurm: waited {timeout:g} s for {what}; see {self.root}/log")
+        raise BatchSystemError(f"Slurm: waited {timeout:g} s for {what}; see {self.root}/log")
 
     def run(self, *args: str, timeout: float = 30) -> str:
         """A Slurm command's output (``sinfo``, ``squeue``, ``scancel`` ...)."""
         done = subprocess.run(list(args), capture_output=True, text=True, env=self.env,
                               timeout=timeout)
         if done.returncode:
-            raise RuntimeError(f"{' '.join(args)}: {done.stderr.strip()}")
+            raise BatchSystemError(f"{' '.join(args)}: {done.stderr.strip()}")
         return done.stdout
 
     def node_state(self) -> str:
         try:
             return self.run("sinfo", "--noheader", "--format=%T", timeout=10).strip()
-        except (RuntimeError, subprocess.TimeoutExpired):
+        except (BatchSystemError, subprocess.TimeoutExpired):
             return ""
 
     def jobs(self) -> dict[str, str]:
@@ -184,7 +187,7 @@ class Slurm:
             if done(jobs):
                 return jobs
             if time.monotonic() > end:
-                raise AssertionError(f"waited {timeout:g} s for {what}; queue: {jobs}")
+                raise BatchSystemError(f"waited {timeout:g} s for {what}; queue: {jobs}")
             time.sleep(0.3)
 
     def cancel_all(self, timeout: float = 60) -> None:
