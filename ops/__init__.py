@@ -35,9 +35,10 @@ from ops.registry import (
     register,
     registry,
 )
+from ops.selection import CHANNEL, MAX_PROJECTION, MEAN_PROJECTION, Z
 
 BUILTINS: tuple[OpKind, ...] = (FLIP, DARK, RECTANGLE, ADD, ADD_ROW, ADD_COLUMN, ASTYPE,
-                                GAUSS_LAPLACE)
+                                GAUSS_LAPLACE, CHANNEL, Z, MAX_PROJECTION, MEAN_PROJECTION)
 
 for _kind in BUILTINS:
     add_portable(_kind)

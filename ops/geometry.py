@@ -87,6 +87,10 @@ FLIP = OpKind(
 _MAX_BOUND = 2**63 - 1
 
 
+_RECTANGLE_FORM = ("expected rows then columns as two ranges of integers: ((row0, row1), (col0, "
+                   "col1)), on the command line ROW0:ROW1,COL0:COL1")
+
+
 def _bound(value: Any, rect: Any) -> int:
     """One rectangle bound: an integer (an integral float is taken), never a bool."""
     if isinstance(value, bool | np.bool_):
@@ -99,7 +103,7 @@ def _bound(value: Any, rect: Any) -> int:
         bound = operator.index(value)
     except TypeError:
         raise param_error(
-            "rectangle", f"expected ((row0, row1), (col0, col1)) of integers, got {rect!r:.200}"
+            "rectangle", f"{_RECTANGLE_FORM}, got {rect!r:.200}"
         ) from None
     if abs(bound) > _MAX_BOUND:
         raise param_error(
@@ -116,7 +120,7 @@ def _parse_rectangle(rect: Any) -> tuple[tuple[int, int], tuple[int, int]]:
         arr = np.empty(0, dtype=object)
     if isinstance(rect, str | bytes) or arr.shape != (2, 2):
         raise param_error(
-            "rectangle", f"expected ((row0, row1), (col0, col1)) of integers, got {rect!r:.200}"
+            "rectangle", f"{_RECTANGLE_FORM}, got {rect!r:.200}"
         )
     (r0, r1), (c0, c1) = ((_bound(v, rect) for v in pair) for pair in arr)
     return (r0, r1), (c0, c1)

@@ -16,9 +16,19 @@ def _numeric_array(name: str, value: Any) -> np.ndarray:
     except (TypeError, ValueError, OverflowError):  # ragged nests, numbers beyond 64 bits
         arr = np.asarray(None)
     if arr.dtype.kind not in "iuf":  # bools are a mask, not values to subtract
-        raise param_error(name, f"expected a real numeric array, got {arr.dtype} from "
-                                f"{value!r:.80}")
+        raise param_error(name, f"expected numbers (a number or an array of them; on the "
+                                f"command line a number, a .npy or .tif file, or a statistic "
+                                f"such as median:100), got {_kind(value, arr)} {value!r:.80}")
     return arr
+
+
+def _kind(value: Any, arr: np.ndarray) -> str:
+    """What ``value`` is, in words: text, booleans, or its type's name."""
+    if isinstance(value, str | bytes) or arr.dtype.kind in "US":
+        return "text"
+    if arr.dtype.kind == "b":
+        return "booleans (a mask, not values)"
+    return type(value).__name__
 
 
 def _crop_param(param: np.ndarray | float, region: Region) -> np.ndarray | float:

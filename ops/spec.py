@@ -21,14 +21,25 @@ BlockFunc = Callable[[np.ndarray, Any], np.ndarray]
 
 @dataclasses.dataclass(frozen=True)
 class FrameSpec:
-    """Shape and dtype of one frame: what an op sees and what it produces."""
+    """Shape and dtype of one frame: what an op sees and what it produces.
+
+    ``axes`` names the frame's axes (``"CZYX"``) and ``channels`` its channels, where the
+    series knows them: ops that act on a named axis find it there.  Two specs are equal
+    when shape and dtype are.
+    """
 
     shape: tuple[int, ...]
     dtype: np.dtype
+    axes: str | None = dataclasses.field(default=None, compare=False)
+    channels: tuple[str, ...] | None = dataclasses.field(default=None, compare=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "shape", tuple(int(n) for n in self.shape))
         object.__setattr__(self, "dtype", np.dtype(self.dtype))
+        if self.axes is not None and len(self.axes) != len(self.shape):
+            object.__setattr__(self, "axes", None)  # names that do not fit are no names
+        if self.channels is not None:
+            object.__setattr__(self, "channels", tuple(str(c) for c in self.channels))
 
     @property
     def full_region(self) -> Region:

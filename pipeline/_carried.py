@@ -39,8 +39,13 @@ class CarriedSource:
 class _Unreadable:
     """Stands in for a source that did not unpickle here; every read raises why."""
 
+    closed = False
+
     def __init__(self, what: str, reason: str) -> None:
         self.what, self.reason = what, reason
+
+    def description(self) -> dict[str, Any]:
+        return {"format": "unavailable"}
 
     def read(self, frames: Any, region: Region) -> np.ndarray:
         raise SourceUnavailableError(

@@ -14,7 +14,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from ops import FrameSpec, Region
-from pipeline.errors import FrameIndexError, FrameSelectionError, RegionError
+from pipeline.errors import ClosedSeriesError, FrameIndexError, FrameSelectionError, RegionError
 
 FrameSelection = slice | np.ndarray
 """Frames to read: a step-1 slice with non-negative bounds, or a 1-d integer array."""
@@ -59,6 +59,9 @@ class SeriesLike(Protocol):
     @property
     def in_memory(self) -> bool: ...
 
+    @property
+    def closed(self) -> bool: ...
+
     def read(self, frames: FrameSelection, region: Region) -> np.ndarray: ...
 
     def description(self) -> dict[str, Any]: ...
@@ -72,6 +75,15 @@ class SeriesLike(Protocol):
     def _as_dask(self) -> Any: ...
 
     def __getitem__(self, key: Any) -> Any: ...
+
+
+def check_open(series: SeriesLike) -> None:
+    """Raise :class:`~pipeline.errors.ClosedSeriesError` if ``series`` was closed: every way
+    of reading frames asks this first."""
+    if series.closed:
+        where = series.description().get("path")
+        what = f"the series of {where!r}" if isinstance(where, str) else repr(series)
+        raise ClosedSeriesError(f"{what} is closed; open it again to read its frames")
 
 
 def as_selection(frames: np.ndarray) -> FrameSelection:

@@ -35,8 +35,9 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from pipeline._progress import Progress, current_client, persist_with_progress
+from pipeline._selection import check_open
 from pipeline._statistic import Accumulator, Reduction
-from pipeline.errors import EmptySeriesError, OptionValueError, SeriesTypeError
+from pipeline.errors import EmptySeriesError, FrameShapeError, OptionValueError, SeriesTypeError
 from pipeline.series import ArraySeries, ImageSeries, plan_of
 from pipeline.series import as_series as protocol_series
 
@@ -120,6 +121,7 @@ def trim() -> None:
 
 def read(s: ImageSeries, start: int, stop: int, region: Any = None) -> np.ndarray:
     """Frames ``start:stop`` of ``s`` (within ``region``), the reader's freed buffers handed back."""
+    check_open(s)
     block = s.read(slice(start, stop), s.spec.full_region if region is None else region)
     trim()
     return block
@@ -164,8 +166,14 @@ def frame_count(total: int, nframes: Any) -> int:
 
 def as_series(series: Any) -> ImageSeries:
     if not isinstance(series, ImageSeries) and hasattr(type(series), "__getitem__"):
-        return protocol_series(series)  # arrays and hexrd's series protocol
+        found = protocol_series(series)  # arrays and hexrd's series protocol
+        if len(found.shape) < 2:
+            raise FrameShapeError(f"statistics take frames of 2 or more dimensions; "
+                                  f"{type(series).__name__} {series!r:.60} has frames of "
+                                  f"shape {found.shape}")
+        return found
     if isinstance(series, ImageSeries):
+        check_open(series)
         return series
     if hasattr(series, "shape") and hasattr(series, "dtype"):
         return ArraySeries(series)
@@ -295,6 +303,7 @@ def _frames(s: ImageSeries, start: int, stop: int, piece: int) -> Iterator[np.nd
     the kernel zeroes for every step.
     """
     region = s.spec.full_region
+    check_open(s)
     for a in range(start, stop, piece):
         yield from s.read(slice(a, builtins.min(a + piece, stop)), region)
 

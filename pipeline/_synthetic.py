@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from pipeline.errors import OptionValueError
 from pipeline.formats.function import FunctionSeries
 
 
@@ -77,6 +78,14 @@ def synthetic(
     for the same arguments.  ``metadata`` holds ``omega`` and the true
     ``dark`` frame.  Other options are :class:`SyntheticDetector` fields.
     """
+    sizes = {"nframes": nframes, "seed": seed, **{f"shape[{k}]": n for k, n in enumerate(
+        shape if isinstance(shape, tuple | list) else [shape])}}
+    for name, value in sizes.items():
+        if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 0:
+            raise OptionValueError(f"synthetic: {name} must be a whole number >= 0, got "
+                                   f"{value!r:.80}")
+    if len(sizes) != 4:
+        raise OptionValueError(f"synthetic: shape must be (rows, cols), got {shape!r:.80}")
     det = SyntheticDetector(nframes=nframes, shape=tuple(shape), seed=seed, **options)  # type: ignore[arg-type]
     meta = {"omega": det.omega(), "dark": det.dark, "source": "synthetic detector", "seed": seed}
     return FunctionSeries(det, nframes, det.shape, np.uint16, meta)

@@ -30,37 +30,57 @@ def picture(frame: np.ndarray, axes: str, max_side: int = MAX_SIDE) -> np.ndarra
         data = data[data.shape[0] // 2 if letter == "Z" else 0]
     if colour:
         data = np.moveaxis(data[:3], 0, -1)
-    # a large frame is thinned by striding before averaging, so no float copy of it is made
-    step = max(1, max(data.shape[:2]) // (4 * max_side))
-    small = downsample(data[::step, ::step].astype(np.float64), max_side)
+    small = downsample(data, max_side)
     if colour and frame.dtype == np.uint8:
-        return small.round().astype(np.uint8)  # an RGB picture is shown as it is
+        return small  # an RGB picture is shown as it is
     return stretch(small)
 
 
 def downsample(data: np.ndarray, max_side: int) -> np.ndarray:
-    """Block means over ``factor x factor`` pixels so that the longest side is at most ``max_side``."""
+    """Block maxima over ``factor x factor`` pixels so that the longest side is at most
+    ``max_side`` (NaN ignored): a bright spot of one pixel stays in the picture, where a
+    mean would dilute it into the background.  Works in the frame's dtype (no float copy)."""
     rows, cols = data.shape[:2]
     factor = max(1, -(-max(rows, cols) // max_side))
     if factor == 1:
         return data
-    rows, cols = rows // factor * factor, cols // factor * factor
-    blocks = data[:rows, :cols].reshape(rows // factor, factor, cols // factor, factor,
-                                        *data.shape[2:])
-    with np.errstate(invalid="ignore"):
-        return np.nanmean(blocks, axis=(1, 3)) if np.isnan(blocks).any() else blocks.mean((1, 3))
+    # the last partial blocks keep their pixels: padded with NaN (floats) or the lowest value
+    pad = [(0, -rows % factor), (0, -cols % factor)] + [(0, 0)] * (data.ndim - 2)
+    fill = np.nan if data.dtype.kind == "f" else data.min()
+    padded = np.pad(data, pad, constant_values=fill)
+    blocks = padded.reshape(padded.shape[0] // factor, factor, padded.shape[1] // factor, factor,
+                            *data.shape[2:])
+    return np.fmax.reduce(np.fmax.reduce(blocks, axis=3), axis=1)
+
+
+SPARSE_RATIO = 4.0
+"""A frame whose maximum lies more than this many times the 0.5-99.5 percentile spread above
+the 0.5 percentile holds sparse bright features (diffraction spots, beads): it is shown on a
+logarithmic scale, so that both they and the background show."""
 
 
 def stretch(data: np.ndarray) -> np.ndarray:
-    """The 0.5 to 99.5 percentile range mapped onto 0 to 255 (robust to hot pixels)."""
-    finite = data[np.isfinite(data)]
+    """``data`` as 0 to 255, robust to hot pixels and to sparse bright spots.
+
+    The 0.5 to 99.5 percentile range is mapped linearly onto 0 to 255; when the
+    brightest value lies far above that range (:data:`SPARSE_RATIO`), a few
+    bright pixels would then be all that is white and a linear map up to them
+    would leave the rest black, so the range from the 0.5 percentile to the
+    maximum is mapped logarithmically instead.
+    """
+    values = np.asarray(data, np.float64)
+    finite = values[np.isfinite(values)]
     if finite.size == 0:
-        return np.zeros(data.shape, np.uint8)
+        return np.zeros(values.shape, np.uint8)
     lo, hi = np.percentile(finite, [0.5, 99.5])
-    if hi <= lo:
-        hi = lo + 1
-    scaled = np.clip((np.nan_to_num(data, nan=lo) - lo) / (hi - lo), 0, 1)
-    return (scaled * 255).round().astype(np.uint8)
+    top = finite.max()
+    shifted = np.nan_to_num(values, nan=lo, posinf=top, neginf=lo) - lo
+    if top - lo > SPARSE_RATIO * (hi - lo):
+        soft = max(hi - lo, 1.0) / 10  # the bulk up to the 99.5 percentile: about a fifth
+        scaled = np.log1p(np.clip(shifted, 0, None) / soft) / np.log1p((top - lo) / soft)
+    else:
+        scaled = np.clip(shifted / (hi - lo if hi > lo else 1.0), 0, 1)
+    return (np.clip(scaled, 0, 1) * 255).round().astype(np.uint8)
 
 
 def png(image: np.ndarray) -> bytes:

@@ -33,6 +33,7 @@ import weakref
 from typing import Any
 
 from pipeline import liveness
+from pipeline.errors import OptionValueError
 from pipeline.io import write
 from pipeline.series import ImageSeries
 
@@ -45,6 +46,9 @@ def set_scratch_dir(path: str | os.PathLike[str] | None) -> None:
     if path is None:
         _scratch_dir = None
         return
+    if not isinstance(path, str | os.PathLike):
+        raise OptionValueError(f"a scratch directory is a path (str or path-like) or None, got "
+                               f"{type(path).__name__} {path!r:.80}")
     text = os.fspath(path)
     if os.path.exists(text) and not os.path.isdir(text):
         raise NotADirectoryError(f"scratch directory {text!r} exists and is not a directory")

@@ -6,6 +6,7 @@ import os
 from typing import Any
 
 from pipeline import persist
+from pipeline.errors import OptionValueError
 from pipeline.formats._h5 import is_h5_node
 from pipeline.formats.opening import open
 from pipeline.series import ImageSeries, as_series
@@ -24,6 +25,9 @@ def write(series: ImageSeries, path: str | os.PathLike[str] | Location, /,
     ``shards``, ``storage_options``, ``compute``).  Returns the written
     series reopened (Zarr with ``compute=False``: the task that writes it).
     """
+    if not isinstance(path, str | os.PathLike | Location) and not is_h5_node(path):
+        raise OptionValueError(f"write's target is a path (str or path-like) or an open h5py "
+                               f"file or group, got {type(path).__name__} {path!r:.80}")
     series = as_series(series)  # hexrd's protocol (len, [i], shape, dtype, metadata) too
     kwargs.pop("max_workers", None)  # hexrd's writer threads: dask's scheduler computes frames
     if is_h5_node(path):  # hexrd's form: into the caller's open h5py file, in place

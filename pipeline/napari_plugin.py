@@ -30,37 +30,49 @@ _DECLINE = (OSError, ValueError, TypeError, KeyError, ImportError, NotASeriesErr
 def get_reader(path: str | Sequence[str]) -> Callable[[Any], list[LayerData]] | None:
     """napari's reader hook: a function that reads ``path``, or ``None`` if lazyseries cannot.
 
-    Deciding opens the series (headers only) or validates the pipeline file,
-    computing nothing (a pipeline file's ``{stat: median}`` dark is computed once,
-    when napari reads it), so a path it declines costs napari nothing later and
-    a path it takes will open.
+    ``path`` is one path or a list of them (napari's ``viewer.open([...], stack=True)``,
+    several files dropped at once): a list is one layer of the frames of every file in
+    order, as ``pipeline.open([...])`` gives them.  Deciding opens the series (headers
+    only) or validates the pipeline file, computing nothing (a pipeline file's
+    ``{stat: median}`` dark is computed once, when napari reads it), so a path it
+    declines costs napari nothing later and a path it takes will open.
     """
-    if not isinstance(path, str | os.PathLike):
-        if len(path) != 1:
-            return None
-        path = path[0]
     try:
-        if not _is_pipeline_file(os.fspath(path)):
-            pipeline.open(os.fspath(path))
+        paths = _paths(path)
+        if not (len(paths) == 1 and _is_pipeline_file(paths[0])):
+            pipeline.open(paths[0] if len(paths) == 1 else paths).close()
     except _DECLINE:
         return None
     return read
 
 
 def read(path: str | Sequence[str]) -> list[LayerData]:
-    """The image layers of ``path`` (one path, or a list of one)."""
-    if not isinstance(path, str | os.PathLike):
-        path = path[0]
-    series, levels = open_series(os.fspath(path))
-    name = os.path.basename(os.fspath(path).rstrip("/\\")) or os.fspath(path)
-    return [layer_data(series, name, levels)]
+    """The image layer of ``path`` (one path, or a list of them whose frames are joined)."""
+    series, levels = open_series(path)
+    return [layer_data(series, _layer_name(path), levels)]
 
 
-def open_series(path: str) -> tuple[ImageSeries, list[ImageSeries]]:
-    """The series at ``path`` (a pipeline file's result) and its OME-Zarr levels beyond 0."""
-    if _is_pipeline_file(path):
-        return pipelinefile.build(pipelinefile.load(path)), []
-    series = pipeline.open(path)
+def _layer_name(path: str | Sequence[str]) -> str:
+    paths = _paths(path)
+    name = os.path.basename(paths[0].rstrip("/\\")) or paths[0]
+    return name if len(paths) == 1 else f"{name} (+{len(paths) - 1})"
+
+
+def _paths(path: str | Sequence[str]) -> list[str]:
+    if isinstance(path, str | os.PathLike):
+        return [os.fspath(path)]
+    return [os.fspath(p) for p in path]
+
+
+def open_series(path: str | Sequence[str]) -> tuple[ImageSeries, list[ImageSeries]]:
+    """The series at ``path`` (a pipeline file's result; a list's frames one file after
+    another) and its OME-Zarr levels beyond 0."""
+    paths = _paths(path)
+    if len(paths) == 1 and _is_pipeline_file(paths[0]):
+        return pipelinefile.build(pipelinefile.load(paths[0])), []
+    if len(paths) != 1:
+        return pipeline.open(paths), []
+    series = pipeline.open(paths[0])
     return series, _levels(series)
 
 

@@ -15,7 +15,7 @@ import numpy as np
 
 from ops import Region
 from pipeline import display, graph
-from pipeline.errors import OmegaSeriesError
+from pipeline.errors import OmegaSeriesError, OptionValueError
 from pipeline.series import FrameSelection, ImageSeries, as_series, counted, plan_of
 from pipeline.wedges import OMEGA_KEY, check_omega, find_wedges
 
@@ -77,6 +77,14 @@ class OmegaImageSeries(ImageSeries):
 
     def read(self, frames: FrameSelection, region: Region) -> np.ndarray:
         return self._series.read(frames, region)
+
+    @property
+    def closed(self) -> bool:
+        return self._series.closed
+
+    def close(self) -> None:
+        """Close the wrapped series."""
+        self._series.close()
 
     def to_dask(self, frames_per_chunk: int | None = None) -> da.Array:
         # the wrapped series' own graph: its fused chain, its chunking
@@ -176,6 +184,8 @@ class OmegaWedges:
     """
 
     def __init__(self, nframes: int) -> None:
+        if isinstance(nframes, bool) or not isinstance(nframes, int | np.integer) or nframes < 0:
+            raise OptionValueError(f"nframes must be a whole number >= 0, got {nframes!r:.80}")
         self.nframes = int(nframes)
         self._wedges: list[dict[str, Any]] = []
 

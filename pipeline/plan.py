@@ -12,6 +12,7 @@ carries metadata through a chain and a selection of frames.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from typing import Any, NamedTuple
 
@@ -20,7 +21,7 @@ import numpy as np
 from ops import FrameSpec, Op, OpKind, OpParameterError, Region, Registry
 from ops.registry import check_result
 from pipeline import _carried, microscopy
-from pipeline._selection import FrameSelection, SeriesLike, region_index
+from pipeline._selection import FrameSelection, SeriesLike, check_open, region_index
 
 
 class Plan(NamedTuple):
@@ -46,10 +47,19 @@ def build_chain(
     for position, item in enumerate(oplist):
         op = _as_op(item, registry, position)
         op = op.validate(spec)
-        spec = op.resolve(spec)
+        spec = _named_like(op.resolve(spec), spec)
         chain.append(op)
         specs.append(spec)
     return tuple(chain), tuple(specs)
+
+
+def _named_like(out: FrameSpec, spec: FrameSpec) -> FrameSpec:
+    """``out`` with the axis and channel names of ``spec`` where an op that keeps the frame's
+    dimensions gives none (axes keep their names by position, as a transpose's do)."""
+    if out.axes is not None or spec.axes is None or len(out.shape) != len(spec.shape):
+        return out
+    channels = out.channels if out.channels is not None else spec.channels
+    return dataclasses.replace(out, axes=spec.axes, channels=channels)
 
 
 def _as_op(item: Any, registry: Registry, position: int) -> Op:
@@ -102,7 +112,9 @@ def run_block(
     dtype: np.dtype | None = None,
 ) -> np.ndarray:
     """Read ``frames`` of ``source`` within ``region`` and run ``chain`` on them: one fused task."""
-    block = raw = _carried.unwrap(source).read(frames, region)
+    series = _carried.unwrap(source)
+    check_open(series)
+    block = raw = series.read(frames, region)
     block = apply(chain, block)
     if dtype is not None and block.dtype != dtype:
         _blame(raw, chain, block, dtype)

@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from pipeline._selection import SeriesLike, as_selection, is_int
+from pipeline._selection import SeriesLike, as_selection, check_open, is_int
 from pipeline.errors import AxesError, FrameIndexError, OptionValueError, RegionError
 
 PATCH_TASK_FRAMES = 32
@@ -98,6 +98,7 @@ def region(series: SeriesLike, j: int, offset: Sequence[int] = (0, 0),
 
     Only the bounding rectangle of the strided region is read.
     """
+    check_open(series)
     j = series.frame_index(j)
     height, width = series.shape[-2:]
     y, x = _pair("offset", offset, positive=False)
@@ -141,6 +142,7 @@ def _coords(coords: Any, n: int, size: tuple[int, int], plane: tuple[int, int]) 
 def _read_patches(series: SeriesLike, frames: np.ndarray, coords: np.ndarray,
                   size: tuple[int, int], lead: tuple, post: tuple) -> np.ndarray:
     h, w = size
+    check_open(series)
     if coords.ndim == 1:  # one rectangle for every frame: one read
         y, x = (int(v) for v in coords)
         block = series.read(as_selection(frames), (*lead, (y, y + h), (x, x + w)))

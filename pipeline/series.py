@@ -24,16 +24,17 @@ import operator
 import uuid
 import warnings
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Self
 
 import numpy as np
 
 import ops as _ops
 from ops import FrameSpec, Op, Region
-from pipeline import _metacopy, display, graph, interop, plan, regions
+from pipeline import _metacopy, display, graph, interop, microscopy, plan, regions
 from pipeline._selection import (
     FrameSelection,
     as_selection,
+    check_open,
     checked_region,
     declared_dtype,
     declared_shape,
@@ -53,6 +54,7 @@ from pipeline.errors import (
     FrameSelectionError,
     FrameShapeError,
     OpParameterError,
+    OptionValueError,
     SeriesTypeError,
 )
 
@@ -170,6 +172,26 @@ class ImageSeries(abc.ABC):
         """dask's protocol: ``dask.base.tokenize(series)`` names the data by :meth:`_dask_token`."""
         return self._dask_token()
 
+    _closed: bool = False
+
+    @property
+    def closed(self) -> bool:
+        """True once :meth:`close` was called: every read then raises
+        :class:`~pipeline.errors.ClosedSeriesError`."""
+        return self._closed
+
+    def close(self) -> None:
+        """Release what the series holds open (files, decoders); reading it afterwards raises
+        :class:`~pipeline.errors.ClosedSeriesError`.  A format holding files extends it
+        (calling this one); closing twice is harmless."""
+        self._closed = True
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
     # -- derived ---------------------------------------------------------------------
 
     @property
@@ -204,6 +226,7 @@ class ImageSeries(abc.ABC):
     def __getitem__(self, key: Any) -> Any:
         """``s[j]`` a frame, ``s[j, rows, cols]`` part of one, ``s[a:b]``/``s[[i, k]]`` a
         lazy sub-series (a :class:`ProcessedImageSeries` of no ops)."""
+        check_open(self)
         if isinstance(key, tuple):
             if not key:
                 raise FrameIndexError(
@@ -225,7 +248,10 @@ class ImageSeries(abc.ABC):
         """
         if isinstance(key, bool | np.bool_):
             raise FrameSelectionError(f"a frame index is an integer, not a bool: got {key!r}")
-        j, n = operator.index(key), len(self)
+        try:
+            j, n = operator.index(key), len(self)
+        except TypeError:
+            raise FrameSelectionError(f"a frame index is an integer, got {key!r:.80}") from None
         if not -n <= j < n:
             raise FrameIndexError(f"frame index {j!r} is out of range for a series of {n} "
                                   f"frames (valid: {-n} to {n - 1})")
@@ -240,6 +266,7 @@ class ImageSeries(abc.ABC):
     _frame_list = frame_indices
 
     def _read_frame(self, j: int, region: Region) -> np.ndarray:
+        check_open(self)
         return self.read(slice(j, j + 1), region)[0]
 
     def _index_frame(self, j: int, index: tuple[Any, ...]) -> np.ndarray:
@@ -260,6 +287,7 @@ class ImageSeries(abc.ABC):
 
     def get_region(self, j: int, region: Sequence[Sequence[int]]) -> np.ndarray:
         """Rectangle ``((row0, row1), (col0, col1))`` of frame ``j``, reading only what it needs."""
+        check_open(self)
         return self._read_frame(self.frame_index(j), self.check_region(region))
 
     def check_region(self, region: Sequence[Sequence[int]]) -> Region:
@@ -270,6 +298,7 @@ class ImageSeries(abc.ABC):
     _check_region = check_region
 
     def __iter__(self) -> Iterator[np.ndarray]:
+        check_open(self)
         for j in range(len(self)):
             yield self._read_frame(j, self.spec.full_region)
 
@@ -282,6 +311,10 @@ class ImageSeries(abc.ABC):
     def to_dask(self, frames_per_chunk: int | None = None) -> da.Array:
         """All frames as a dask array ``(N, *shape)``, one task per chunk of frames running the
         whole fused chain; see :func:`pipeline.graph.to_dask`."""
+        check_open(self)
+        if frames_per_chunk is not None and not (is_int(frames_per_chunk) and frames_per_chunk >= 1):
+            raise OptionValueError(f"frames_per_chunk must be a whole number of frames >= 1 (or "
+                                   f"None: chosen from storage), got {frames_per_chunk!r:.80}")
         work = plan_of(self)
         region, chain = region_plan(self, None)
         return graph.to_dask(self, work, region, chain, frames_per_chunk)
@@ -332,6 +365,15 @@ def region_plan(series: ImageSeries, region: Region | None) -> tuple[Region, tup
     if isinstance(series, ProcessedImageSeries):
         return series._plan_region(region)
     return (series.spec.full_region if region is None else region), ()
+
+
+def named_spec(series: ImageSeries) -> FrameSpec:
+    """``series.spec`` with its frames' axis names and, for frames with channels, their names
+    (what ops acting on a named axis or channel look for)."""
+    axes = series.axes[1:]
+    names = microscopy.channel_names(series.metadata, axes, series.shape) if "C" in axes else None
+    channels = None if names is None else tuple(names)
+    return FrameSpec(series.shape, series.dtype, axes=axes, channels=channels)
 
 
 PLAN_CACHE_SIZE = 64
@@ -391,7 +433,7 @@ class ProcessedImageSeries(ImageSeries):
             inner_frames, inner_chain, inner_specs = series._frames, series._chain, series._specs
         else:
             registry, source = _ops.registry.child(), series
-            inner_frames, inner_chain, inner_specs = None, (), (series.spec,)
+            inner_frames, inner_chain, inner_specs = None, (), (named_spec(series),)
         chain, specs = plan.build_chain(oplist, inner_specs[-1], registry)
         self._registry: _ops.Registry = registry
         self._source: ImageSeries = source
@@ -457,8 +499,10 @@ class ProcessedImageSeries(ImageSeries):
 
     @property
     def _axes(self) -> str:  # type: ignore[override]
-        # the source's names while the chain keeps the frame's dimensions (see ImageSeries.axes)
-        return self._source.axes
+        # the names the chain gives its frames, else the source's while the chain keeps the
+        # frame's dimensions (see ImageSeries.axes)
+        named = self._specs[-1].axes
+        return self._source.axes if named is None else "T" + named
 
     @property
     def frame_list(self) -> np.ndarray | None:
@@ -487,6 +531,15 @@ class ProcessedImageSeries(ImageSeries):
 
     def _in_memory(self) -> bool:
         return self._source.in_memory
+
+    @property
+    def closed(self) -> bool:
+        return self._source.closed
+
+    def close(self) -> None:
+        """Close the series this one reads (:attr:`source`): its files are released, and
+        every series over it, this one included, is closed."""
+        self._source.close()
 
     def source_paths(self) -> list[str]:
         return self._source.source_paths()
@@ -696,6 +749,13 @@ class ProtocolSeries(ImageSeries):
                       f"{frame.shape}, not {want}; reading whole frames through [i] instead",
                       RuntimeWarning, stacklevel=4)
         return None
+
+    def close(self) -> None:
+        """Close the wrapped object too, when it has a ``close()``."""
+        super().close()
+        closer = getattr(self._obj, "close", None)
+        if callable(closer):
+            closer()
 
     def description(self) -> dict[str, Any]:
         kind = type(self._obj)

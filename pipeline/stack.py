@@ -58,7 +58,8 @@ def memory_budget(max_memory_mb: float | None, max_memory_fraction: float | None
             f"({max_memory_fraction!r}), not both"
         )
     if max_memory_mb is not None:
-        if not max_memory_mb >= 0:
+        if isinstance(max_memory_mb, bool) or not isinstance(max_memory_mb, int | float) \
+                or not max_memory_mb >= 0:
             raise OptionValueError(f"max_memory_mb must be >= 0, got {max_memory_mb!r}")
         return int(max_memory_mb * 2**20)
     fraction = DEFAULT_MEMORY_FRACTION if max_memory_fraction is None else max_memory_fraction
@@ -129,9 +130,16 @@ class ImageStack(ImageSeries):
                  scratch_dir: str | os.PathLike[str] | None = None,
                  metadata: dict[str, Any] | None = None) -> None:
         self._budget = memory_budget(max_memory_mb, max_memory_fraction)
-        self._dtype = None if dtype is None else np.dtype(dtype)
+        try:
+            self._dtype = None if dtype is None else np.dtype(dtype)
+        except TypeError as err:
+            raise OptionValueError(f"ImageStack: dtype={dtype!r:.80} is not a numpy dtype "
+                                   f"({err})") from None
         self._shape: tuple[int, ...] | None = None
         self._meta = {} if metadata is None else metadata
+        if not isinstance(scratch_dir, str | os.PathLike | None):
+            raise OptionValueError(f"ImageStack: scratch_dir is a path or None, got "
+                                   f"{type(scratch_dir).__name__} {scratch_dir!r:.80}")
         self._root = None if scratch_dir is None else os.fspath(scratch_dir)
         self._order: list[int] = []  # frame keys in stack order
         self._memory: OrderedDict[int, np.ndarray] = OrderedDict()  # least recent first

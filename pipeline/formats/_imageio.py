@@ -11,7 +11,7 @@ import builtins
 import contextlib
 import os
 import warnings
-from typing import Any
+from typing import IO, Any
 
 import numpy as np
 
@@ -30,15 +30,18 @@ def imageio(extra: str = "images") -> Any:
     return require("imageio.v3", extra, "image and video files")
 
 
-def read_image(path: str, props: bool = False, **options: Any) -> Any:
+def read_image(path: str, props: bool = False, data: IO[bytes] | None = None,
+               **options: Any) -> Any:
     """``imageio.v3.imread(path, **options)`` (``improps`` with ``props``), the file closed after.
 
     imageio is given a file opened here: given a name, it opens the file once
     for each plugin it tries, and leaves those open when every plugin declines.
+    ``data``, when given, holds the file's bytes (a member of an archive named ``path``).
     """
     iio = imageio()
     extension = os.path.splitext(path)[1].lower() or None
-    with builtins.open(path, "rb") as fh, warnings.catch_warnings():
+    with contextlib.ExitStack() as stack, warnings.catch_warnings():
+        fh = data if data is not None else stack.enter_context(builtins.open(path, "rb"))
         # trying its plugins in turn, imageio imports deprecated ones (DICOM) and says so
         warnings.simplefilter("ignore", DeprecationWarning)
         read = iio.improps if props else iio.imread

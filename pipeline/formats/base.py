@@ -28,7 +28,8 @@ header.  What it holds open never travels: the file handle (opened again by
 lent it (:meth:`FileSeries.borrow`), what was read from the handle
 (:meth:`FileSeries.from_handle`) and the caches the format names in
 :attr:`FileSeries.transient`.  Metadata travels only where the format cannot
-read it again.  :meth:`FileSeries.close` drops the same open state.
+read it again.  :meth:`FileSeries.close` drops the same open state for good:
+a closed series refuses every read.
 """
 
 from __future__ import annotations
@@ -217,7 +218,13 @@ class FileSeries(ImageSeries):
         return kept[1][key]
 
     def close(self) -> None:
-        """Close the file (reopened on the next read), and the caller's if it was lent to close."""
+        """Close the file, and the caller's if it was lent to close; reading the series
+        afterwards raises :class:`~pipeline.errors.ClosedSeriesError`."""
+        super().close()
+        self._release()
+
+    def _release(self) -> None:
+        """Close what the series holds open; the next read opens it again."""
         closer, borrowed = self._closer, self._borrowed
         for name in (*OPEN_STATE, *self.transient):
             setattr(self, name, None)
@@ -230,7 +237,7 @@ class FileSeries(ImageSeries):
         # a collected series closes what it holds open (hexrd's adapters do too); a finaliser
         # must not raise, so a failure is said as a warning
         try:
-            self.close()
+            self._release()
         except Exception as err:  # noqa: BLE001  (whatever the library raises, say it)
             with contextlib.suppress(Exception):  # at interpreter exit warnings may be gone
                 warnings.warn(f"{type(self).__name__} of {self.__dict__.get('_path', '?')!r} "

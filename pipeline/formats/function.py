@@ -33,7 +33,7 @@ class FunctionSeries(ImageSeries):
     ) -> None:
         if not callable(func):
             raise OptionValueError(f"func must be callable, got {func!r:.80}")
-        if int(nframes) < 0:
+        if isinstance(nframes, bool) or not isinstance(nframes, int | np.integer) or nframes < 0:
             raise OptionValueError(f"nframes must be >= 0, got {nframes!r}")
         self._func = func
         self._nframes = int(nframes)

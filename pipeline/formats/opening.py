@@ -9,6 +9,7 @@ from __future__ import annotations
 import glob
 import math
 import os
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -18,17 +19,20 @@ from pipeline.errors import (
     MissingOptionError,
     NotASeriesError,
     NotMyFormat,
+    OptionValueError,
     SeriesOptionError,
+    SeriesTypeError,
     UnknownFormatError,
     WrongFormatError,
 )
 from pipeline.formats import Format, registry
+from pipeline.formats._joined import JoinedSeries
 from pipeline.formats.base import FileSeries
 from pipeline.series import ImageSeries
 
 
-def open(path: str | os.PathLike[str] | None, /, format: str | None = None, **kwargs: Any
-         ) -> ImageSeries:
+def open(path: str | os.PathLike[str] | Sequence[str | os.PathLike[str]] | None, /,
+         format: str | None = None, **kwargs: Any) -> ImageSeries:
     """Open ``path`` as a series, lazily: nothing but headers is read.
 
     Parameters
@@ -36,7 +40,10 @@ def open(path: str | os.PathLike[str] | None, /, format: str | None = None, **kw
     path
         A file, directory, glob of image files (``"frames/*.png"``) or fsspec
         URL (Zarr, HDF5 and TIFF take ``storage_options=``); ``None`` for
-        formats without one (hexrd's ``open(None, "array", data=arr)``).
+        formats without one (hexrd's ``open(None, "array", data=arr)``); or a
+        list of paths: the frames of each in the list's order (pims'
+        ``ImageSequence`` of a list), every one opened with ``format`` and
+        ``kwargs``, all with frames of one shape and dtype.
     format
         A registered format name; inferred from the path when not given:
         the readers of its extension first, then every other reader, each
@@ -47,13 +54,39 @@ def open(path: str | os.PathLike[str] | None, /, format: str | None = None, **kw
         Options of the format's reader.  ``path`` is positional-only, so that
         hexrd's ``open(f, "hdf5", path="group")`` passes ``path`` to the reader.
     """
+    if isinstance(path, list | tuple):
+        return _open_list(path, format, kwargs)
+    if isinstance(path, bytes | bytearray) or not isinstance(
+            path, str | os.PathLike | None) and format is None:
+        raise SeriesTypeError(
+            f"open takes a path (str or path-like), a list of paths or, with format=, an open "
+            f"file; got {type(path).__name__} {path!r:.80}")
     if format is not None:
         return _open_named(path, registry.lookup(format), kwargs)
-    if path is None:
+    if not isinstance(path, str | os.PathLike):
         raise MissingOptionError(f"path={path!r} with no format=: give a path, or format= "
                                  "for a series without one (e.g. 'array')")
     _check_exists(path)
     return _detect(path, kwargs)
+
+
+def _open_list(paths: list[Any] | tuple[Any, ...], format: str | None, kwargs: dict[str, Any]
+               ) -> ImageSeries:
+    """The frames of every path of ``paths`` in order; one path: its own series."""
+    if not paths:
+        raise OptionValueError("open([]): an empty list names no file; give at least one path")
+    for item in paths:
+        if isinstance(item, list | tuple):
+            raise SeriesTypeError(f"open takes a list of paths, not of lists: got {item!r:.80}")
+    parts: list[ImageSeries] = []
+    try:
+        for item in paths:
+            parts.append(open(item, format, **kwargs))
+        return parts[0] if len(parts) == 1 else JoinedSeries(parts)
+    except BaseException:
+        for part in parts:
+            part.close()
+        raise
 
 
 def _open_named(path: Any, fmt: Format, kwargs: dict[str, Any]) -> ImageSeries:

@@ -26,6 +26,7 @@ from dask.base import tokenize
 
 import pipeline
 from ops import require
+from pipeline.errors import ClosedSeriesError
 from pipeline.series import ImageSeries, plan_of, region_plan
 
 pytest = require("pytest", "testing", "the conformance classes of pipeline.testing")
@@ -55,7 +56,9 @@ class SeriesConformance:
     frame; ``get_region`` and its bounds; lazy sub-series; iteration;
     ``to_dask`` and ``numpy.asarray``; pickling; a processed series' lazy
     and eager results against numpy; a Zarr round trip; the optional members'
-    declared forms; a deterministic dask token.
+    declared forms; a deterministic dask token; ``close()`` and ``with``
+    (no file left open under ``tmp_path``, every way of reading a closed
+    series a :class:`~pipeline.errors.ClosedSeriesError`).
     """
 
     file_backed = True
@@ -188,11 +191,47 @@ class SeriesConformance:
         assert len(region) == frames.ndim - 1 and all(op.name for op in chain)
         assert plan_of(s).spec == s.spec
 
+    def test_close_and_with(self, case, tmp_path):
+        # pims' and Python's files: `with` closes, and a closed series is never read again
+        s, frames, _ = case
+        with s as entered:
+            assert entered is s and not s.closed
+            np.testing.assert_array_equal(s[len(frames) - 1], frames[-1])
+        assert s.closed
+        assert not _open_files_under(tmp_path), "close() left files open"
+        reads = {"s[j]": lambda: s[0], "iter": lambda: next(iter(s)),
+                 "get_region": lambda: s.get_region(0, ((0, 1), (0, 1))),
+                 "to_dask": lambda: s.to_dask(), "asarray": lambda: np.asarray(s),
+                 "sub-series": lambda: s[0:1][0], "region": lambda: s.region(0),
+                 "processed": lambda: s.process([("flip", "v")])[0],
+                 "stats": lambda: pipeline.stats.max(s)}
+        for name, read in reads.items():
+            with pytest.raises(ClosedSeriesError, match="closed"):
+                read()
+                pytest.fail(f"{name} read a closed series")
+        s.close()  # closing again is harmless
+
     def test_token_is_deterministic(self, case):
         s, _, _ = case
         assert tokenize(s) == tokenize(s)
         if self.file_backed:  # a recipe: the copy a worker unpickles names the same data
             assert tokenize(pickle.loads(pickle.dumps(s))) == tokenize(s)
+
+
+def _open_files_under(root: Any) -> list[str]:
+    """Files under ``root`` this process holds open (Linux's /proc; none known elsewhere)."""
+    fds = "/proc/self/fd"
+    if not os.path.isdir(fds):
+        return []
+    top, found = os.path.realpath(root), []
+    for fd in os.listdir(fds):
+        try:
+            target = os.readlink(os.path.join(fds, fd))
+        except OSError:  # closed meanwhile
+            continue
+        if target.startswith(top + os.sep):
+            found.append(target)
+    return found
 
 
 __all__ = ["SeriesConformance"]

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 import ops
+import pipeline
 from ops import FrameSpec, OpParameterError
 from pipeline.testing import NUMPY_FLIPS as FLIPS
 from pipeline.testing import OpConformance
@@ -157,7 +158,8 @@ class TestUserPerFrameOp(OpConformance):
 
 def test_every_builtin_has_a_conformance_class():
     tested = {cls.name for cls in (TestFlip, TestRectangle, TestDark, TestAdd, TestAddRow,
-                                   TestAddColumn, TestAstype, TestGaussLaplace)}
+                                   TestAddColumn, TestAstype, TestGaussLaplace, TestChannel,
+                                   TestZ, TestMaxProjection, TestMeanProjection)}
     assert tested == {kind.name for kind in ops.BUILTINS}
 
 
@@ -191,3 +193,99 @@ class TestAstype(OpConformance):
         info = np.iinfo(target)
         wide = np.nan_to_num(np.rint(frames.astype(np.float64)), nan=0.0)
         return np.clip(wide, info.min, info.max).astype(target)
+
+
+# -- selection and projections: frames (C, Z, Y, X), as from_array names 4-d frames ------------
+
+class AxesOpConformance(OpConformance):
+    shape = (3, 4, 12, 17)
+    frame_axes = "CZYX"
+
+    def spec_for(self, param, dtype):
+        return FrameSpec(self.shape, dtype, axes=self.frame_axes)
+
+
+class TestChannel(AxesOpConformance):
+    name = "channel"
+    params = (0, 2, [2, 0], (1,), [0, 1, 2], ("C", 0, 1), ["C", 0, [2, 1]])
+    bad_params = ((3, OpParameterError), ([0, 5], OpParameterError), ("GFP", OpParameterError),
+                  ([], OpParameterError), (True, OpParameterError), (1.5, OpParameterError),
+                  (None, OpParameterError))
+
+    def reference(self, frames, param):
+        if isinstance(param, list) and param and param[0] == "C":
+            return frames[:, list(param[2])]
+        if isinstance(param, tuple) and param and param[0] == "C":
+            return frames[:, param[2]]
+        return frames[:, list(param) if isinstance(param, list | tuple) else param]
+
+
+class TestZ(AxesOpConformance):
+    name = "z"
+    params = (0, 3, [1, 3], (0, 4), ("Z", 1, 2))
+    bad_params = ((4, OpParameterError), ([2, 2], OpParameterError), ([1, 5], OpParameterError),
+                  ([-1, 2], OpParameterError), ([0, 1, 2], OpParameterError),
+                  ("top", OpParameterError), (True, OpParameterError))
+
+    def reference(self, frames, param):
+        if isinstance(param, tuple) and param[0] == "Z":
+            return frames[:, :, param[2]]
+        if isinstance(param, list | tuple):
+            return frames[:, :, param[0]:param[1]]
+        return frames[:, :, param]
+
+
+class TestMaxProjection(AxesOpConformance):
+    name = "max-projection"
+    params = ("z", "Z", "c", None, ("Z", 1))
+    bad_params = (("x", OpParameterError), (3, OpParameterError), (("Z", 0), OpParameterError))
+
+    def reference(self, frames, param):
+        letter = "Z" if param is None else param[0] if isinstance(param, tuple) else param
+        return frames.max(axis=1 + self.frame_axes.index(letter.upper()))
+
+
+class TestMeanProjection(AxesOpConformance):
+    name = "mean-projection"
+    params = ("z", "c")
+    dtypes = (np.uint16, np.int16, np.float32, np.float64)
+    bad_params = (("y", OpParameterError),)
+
+    def reference(self, frames, param):
+        axis = 1 + self.frame_axes.index(param.upper())
+        out = frames.astype(np.float64).mean(axis=axis)
+        return out if frames.dtype == np.float64 else out.astype(np.float32)
+
+
+class TestProjectionOfZOnly(AxesOpConformance):
+    """Frames (Z, Y, X): the Z axis found where the series names it."""
+
+    name = "max-projection"
+    shape = (5, 12, 17)
+    frame_axes = "ZYX"
+    params = ("z",)
+
+    def reference(self, frames, param):
+        return frames.max(axis=1)
+
+    def test_lazy_equals_eager_equals_numpy(self):
+        frames = np.random.default_rng(2).integers(0, 999, (4, *self.shape)).astype(np.uint16)
+        ps = pipeline.from_array(frames, axes="TZYX").process([("max-projection", "z")])
+        assert ps.axes == "TYX"
+        np.testing.assert_array_equal(ps.to_dask().compute(), frames.max(axis=1))
+        with pytest.raises(OpParameterError, match="no C axis"):
+            pipeline.from_array(frames, axes="TZYX").process([("channel", 0)])
+
+
+@pytest.mark.parametrize(("name", "param", "named"), [
+    ("channel", ("C", 1, 0), "no C axis at position 1"),
+    ("channel", ("C", 7, 0), "position 7"),
+    ("channel", ("C", 0, ["a"]), "'a'"),
+    ("channel", ("C", 0, []), "empty"),
+    ("z", ("Z", 0, 1), "no Z axis at position 0"),
+    ("max-projection", ("C", 1), "position 1"),
+])
+def test_a_recorded_parameter_that_does_not_fit_the_frames(name, param, named):
+    series = pipeline.from_array(np.zeros((2, 3, 4, 5, 6), np.uint16), axes="TCZYX")
+    with pytest.raises(OpParameterError, match=named):
+        series.process([(name, param)])

@@ -34,6 +34,9 @@ def run(capsys, *args):
     (["out.txt"], "no writer for the extension '.txt'; known: "),
     (["x.zarr", "--format", "tiff"], "'.zarr' contradicts --format 'tiff'"),
     (["o.zarr", "--op", "flip"], "--op 'flip': give the op's value"),
+    (["o.zarr", "--op", "rectangle=abc"], "on the command line ROW0:ROW1,COL0:COL1, got 'abc'"),
+    (["o.zarr", "--op", "dark=abc"], "a .npy or .tif file, or a statistic such as median:100), "
+                                     "got text 'abc'"),
     (["o.zarr", "--frames", "5:2"], "'5:2' selects no frames"),
     (["o.zarr", "--frames", "0:11"], "11 is beyond the source's 10 frames"),
     (["o.zarr", "--frames", "3,10"], "frame 10 is out of range"),

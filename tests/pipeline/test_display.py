@@ -95,7 +95,7 @@ def test_the_view_reads_one_frame_and_only_when_rendered():
     picture = decode(img["src"])
     expected = _thumbnail.picture(ps[len(ps) // 2], "YX")
     np.testing.assert_array_equal(picture, expected)
-    assert max(picture.shape) <= _thumbnail.MAX_SIDE and picture.shape == (93, 50)  # 280 x 150 by 3
+    assert max(picture.shape) <= _thumbnail.MAX_SIDE and picture.shape == (94, 50)  # 280 x 150 by 3, partial blocks kept
     assert img["alt"] == "frame 4" and int(img["height"]) == 160
 
 
@@ -174,13 +174,54 @@ def test_png_encoder_is_read_back_exactly(shape):
     np.testing.assert_array_equal(iio.imread(_thumbnail.png(image), extension=".png"), image)
 
 
-def test_downsample_is_a_block_mean_and_stretch_ignores_nan():
+def test_downsample_is_a_block_max_and_stretch_ignores_nan():
     data = np.arange(300 * 260, dtype=np.float64).reshape(300, 260)
     small = _thumbnail.downsample(data, 128)
-    assert small.shape == (100, 86)  # factor 3
-    np.testing.assert_allclose(small[4, 5], data[12:15, 15:18].mean())
+    assert small.shape == (100, 87)  # factor 3, the last partial block kept
+    np.testing.assert_allclose(small[4, 5], data[12:15, 15:18].max())
+    assert small[0, 86] == data[2, 259]
     data[0, 0] = np.nan
+    assert _thumbnail.downsample(data, 128)[0, 0] == data[2, 2]  # NaN ignored
     assert _thumbnail.stretch(data).dtype == np.uint8
+    ints = np.arange(300 * 260, dtype=np.uint16).reshape(300, 260)
+    assert _thumbnail.downsample(ints, 128).dtype == np.uint16  # no float copy of a frame
+
+
+def diffraction_frame(shape=(2048, 2048), spots=25, background=3.0, width=3, seed=1):
+    """A detector frame of sparse bright spots over a dim background; the spots' centres."""
+    rng = np.random.default_rng(seed)
+    frame = rng.poisson(background, shape).astype(np.uint16)
+    centres = rng.integers(8, min(shape) - 8, (spots, 2))
+    half = width // 2
+    for r, c in centres:
+        frame[r - half:r + half + 1, c - half:c + half + 1] = rng.integers(20000, 60000)
+    return frame, centres
+
+
+@pytest.mark.parametrize(("background", "width"), [(3.0, 3), (0.0, 1), (40.0, 3)])
+def test_a_diffraction_frame_shows_its_spots_and_its_background(background, width, tmp_path):
+    """Sparse bright spots: each one shows, the picture is neither black nor a field of noise."""
+    frame, centres = diffraction_frame(background=background, width=width)
+    s = pipeline.from_array(np.stack([frame] * 3))
+    picture = decode(Page(s._repr_html_()).images[0]["src"])
+    (tmp_path / "thumbnail.png").write_bytes(_thumbnail.png(picture))  # as the notebook shows it
+    assert picture.shape == (128, 128)
+    factor = 2048 // 128
+    for r, c in centres:
+        assert picture[r // factor, c // factor] >= 200, (r, c)
+    assert (picture >= 128).mean() < 0.01  # the spots stand out: few bright pixels
+    if background:
+        assert 10 < np.median(picture) < 100  # the background is seen, darker than the spots
+    else:
+        assert np.median(picture) == 0
+
+
+def test_a_frame_of_spread_values_keeps_its_linear_percentile_stretch():
+    y, x = np.mgrid[0:300, 0:400]
+    frame = (y * 10 + x).astype(np.uint16)
+    picture = _thumbnail.picture(frame, "YX")
+    assert picture.min() == 0 and picture.max() == 255
+    assert abs(int(picture[37, 50]) - 128) < 8  # the middle value sits in the middle
 
 
 @pytest.mark.slow

@@ -430,3 +430,61 @@ def test_a_frame_cache_of_3d_frames_exits_2_from_the_command_line(tmp_path, caps
     err = capsys.readouterr().err
     assert code == 2 and "(2, 4, 4)" in err and err.count("\n") == 1
     assert not (tmp_path / "o.npz").exists()
+
+
+# -- argument checking: a wrong argument to a public entry point is a project class -----------
+
+BAD_VALUES = (12345, 2.5, -1, True, None, b"bytes", "no-such-name", object(), [[1]])
+
+
+def _valid_calls(tmp_path: pathlib.Path) -> dict[str, tuple[object, tuple[object, ...]]]:
+    """Public entry points with arguments they accept: each argument is then replaced by
+    wrong values one at a time."""
+    series = pipeline.from_array(np.arange(3 * 4 * 4, dtype=np.uint16).reshape(3, 4, 4),
+                                 metadata={"omega": np.arange(6.0).reshape(3, 2)})
+    pipeline.write(series, tmp_path / "s.zarr")
+    store = str(tmp_path / "s.zarr")
+    return {
+        "open": (pipeline.open, (store,)),
+        "open a list": (pipeline.open, ([store, store],)),
+        "write": (pipeline.write, (series, str(tmp_path / "o.zarr"))),
+        "from_array": (pipeline.from_array, (np.zeros((2, 3, 3)),)),
+        "from_function": (pipeline.from_function, (lambda j: np.zeros((3, 3)), 2)),
+        "as_series": (pipeline.as_series, (series,)),
+        "synthetic": (pipeline.synthetic, (2, (8, 8), 0)),
+        "ProcessedImageSeries": (pipeline.ProcessedImageSeries, (series, [("flip", "v")])),
+        "OmegaImageSeries": (pipeline.OmegaImageSeries, (series,)),
+        "OmegaWedges": (pipeline.OmegaWedges, (3,)),
+        "ImageStack": (pipeline.ImageStack, ("uint16", 1.0, None, str(tmp_path))),
+        "set_scratch_dir": (pipeline.set_scratch_dir, (str(tmp_path / "scratch"),)),
+        "s[j]": (series.__getitem__, (1,)),
+        "s.get_region": (series.get_region, (1, ((0, 2), (0, 2)))),
+        "s.process": (series.process, ([("flip", "v")],)),
+        "s.to_dask": (series.to_dask, (2,)),
+        "s.region": (series.region, (1, (0, 0), (2, 2), (1, 1))),
+        "s.patches": (series.patches, ([0, 1], (0, 0), (2, 2))),
+        "stats.max": (pipeline.stats.max, (series, 0)),
+        "stats.percentile": (pipeline.stats.percentile, (series, 50, 0)),
+    }
+
+
+def test_every_wrong_argument_to_a_public_entry_point_raises_a_project_class(tmp_path,
+                                                                            monkeypatch):
+    monkeypatch.chdir(tmp_path)  # a wrong value may still be a valid relative path
+    bare = []
+    for name, (call, args) in _valid_calls(tmp_path).items():
+        call(*args)  # the valid call works
+        for k in range(len(args)):
+            for bad in BAD_VALUES:
+                tried = (*args[:k], bad, *args[k + 1:])
+                try:
+                    result = call(*tried)
+                    if hasattr(result, "compute"):
+                        result.compute()
+                except FileNotFoundError:
+                    pass  # the built-in is the right class for a missing path (see PROTOCOL)
+                except Exception as err:  # noqa: BLE001  (the test sorts them)
+                    if not type(err).__module__.startswith(("pipeline", "ops")):
+                        bare.append(f"{name} argument {k} = {bad!r:.30}: "
+                                    f"{type(err).__name__}: {err}")
+    assert not bare, "\n".join(bare)

@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 
 import pipeline
+from pipeline.errors import ClosedSeriesError
 from pipeline.formats import registry
 from pipeline.formats.base import OPEN_STATE, FileSeries, frame_by_frame
 from pipeline.testing import SeriesConformance
@@ -201,15 +202,26 @@ def test_frame_by_frame_reads_each_frame_and_chunks_by_one(tmp_path):
     assert s.read(slice(1, 1), s.spec.full_region).shape == (0, 4, 5)
 
 
-def test_close_drops_the_open_state_and_the_next_read_reopens(tmp_path):
+def test_release_drops_the_open_state_and_the_next_read_reopens(tmp_path):
     s = Toy(str(tmp_path / "t"))
     s[0]
     first = s.opened[-1]
     assert s._cache == {0: True} and not first.closed
-    s.close()
+    s._release()
     assert first.closed and s._cache is None and s._handle is None
     s[1]
     assert len(s.opened) == 2 and not s.opened[-1].closed
+
+
+def test_close_drops_the_open_state_for_good(tmp_path):
+    s = Toy(str(tmp_path / "t"))
+    s[0]
+    first = s.opened[-1]
+    s.close()
+    assert first.closed and s._cache is None and s._handle is None and s.closed
+    with pytest.raises(ClosedSeriesError, match="closed"):
+        s[1]
+    assert len(s.opened) == 1  # nothing was opened again
 
 
 def test_the_open_state_never_travels_and_metadata_travels_when_not_reread(tmp_path):

@@ -186,10 +186,10 @@ def test_a_failing_close_warns_when_collected(tmp_path):
     def bad_close():
         raise RuntimeError("boom")
 
-    s.close = bad_close
+    s._release = bad_close  # what the collector's close (__del__) calls
     with pytest.warns(UserWarning, match="could not close.*boom"):
         s.__del__()
-    del s.close  # the series' own close again, for when it is collected
+    del s._release  # the series' own again, for when it is collected
 
 
 # -- YAML given as text, yamlmeta, raw --------------------------------------------------------

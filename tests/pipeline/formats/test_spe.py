@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import pathlib
 import pickle
+import time
 import warnings
 
 import imageio.v3 as iio
@@ -10,7 +12,7 @@ import numpy as np
 import pytest
 
 import pipeline
-from pipeline.errors import NotASeriesError, UnknownFormatError
+from pipeline.errors import ClosedSeriesError, NotASeriesError, UnknownFormatError
 from pipeline.formats.spe import DATA_START, SpeSeries
 from pipeline.testing import SeriesConformance
 from tests.pipeline.formats._data import frames
@@ -139,3 +141,104 @@ def test_only_spe_files_are_taken_for_spe_by_detection(tmp_path):
         assert len(pipeline.open(path, format="spe")) == 2
     with pytest.raises(UnknownFormatError, match=r"spe \(not recognised"):
         pipeline.open(path)
+
+
+# -- the full 2.x header, as pims and imageio give it -------------------------------------------
+
+PIMS_SPE = pathlib.Path(__file__).parents[2] / "data" / "pims" / "spestack_test.spe"
+
+
+class TestPimsSpeFile(SeriesConformance):
+    """The SPE file of pims' own reader tests (SDT-control, 2.x), frames as imageio reads them."""
+
+    def make(self, tmp_path):
+        data = iio.imread(PIMS_SPE, plugin="SPE")
+        return pipeline.open(PIMS_SPE), data, {"date": "22Jul2015",
+                                               "datetime": "2015-07-22T09:40:18"}
+
+    test_close_and_with = None  # the file is not under tmp_path: checked below
+
+
+def test_every_header_field_imageio_gives_of_pims_file():
+    s = pipeline.open(PIMS_SPE)
+    ours = s.metadata
+    theirs = iio.immeta(PIMS_SPE, plugin="SPE", sdt_control=False)
+    assert len(theirs) >= 40 and set(theirs) <= set(ours)
+    for key, value in theirs.items():
+        assert ours[key] == value, key
+    # what pims' test_metadata expects of the same file, under pims' names
+    assert ours["ROIs"] == [{"top_left": [185, 234], "bottom_right": [312, 361], "bin": [1, 1]}]
+    assert ours["sw_version"] == "9.1.51 Aug2010 " and ours["time_local"] == "094018 "
+    assert ours["comments"][4].startswith("ACCI2xSEQU") and len(ours["comments"]) == 5
+    assert ours["spare_4"].startswith(b"CHANNEL 1\n")
+    s.close()
+    with pytest.raises(ClosedSeriesError):
+        s[0]
+
+
+def _header_fields(path, fields):
+    raw = bytearray(path.read_bytes())
+    for offset, dtype, value in fields:
+        value = np.array(value, dtype)
+        raw[offset:offset + value.nbytes] = value.tobytes()
+    path.write_bytes(bytes(raw))
+
+
+def test_header_fields_written_by_the_specification_and_kept_by_a_copy(tmp_path):
+    path = write_spe(tmp_path / "h.spe", frames(2, (8, 11)), version=2.5)
+    rois = np.array([(1, 10, 1, 2, 7, 2), (0, 4, 1, 0, 4, 1)], "<u2")
+    _header_fields(path, [(20, "S10", b"03Feb2024"), (172, "S7", b"134501"),
+                          (200, "S80", b"first comment"), (1510, "<i2", 2),
+                          (1512, "<u2", rois.ravel()), (36, "<f4", -70.5), (704, "<i2", 7),
+                          (600, "<u2", 5), (1480, "<u2", 2), (6, "<u2", 1024)])
+    meta = pipeline.open(path).metadata
+    theirs = iio.immeta(path, plugin="SPE", sdt_control=False)
+    assert {k: meta[k] for k in theirs} == theirs
+    assert meta["datetime"] == "2024-02-03T13:45:01" and meta["detector_temp"] == -70.5
+    assert meta["ROIs"][1] == {"top_left": [0, 0], "bottom_right": [4, 4], "bin": [1, 1]}
+    assert meta["type"] == "ST133 (MicroMax/Roper)" and meta["geometric"] == ["rotate", "flip"]
+    assert meta["readout_mode"] == "frame transfer" and meta["chip_size"] == [1024, 0]
+    back = pipeline.open(pipeline.write(pipeline.open(path), tmp_path / "c.zarr").path)
+    assert back.metadata["ROIs"] == meta["ROIs"] and back.metadata["comments"] == meta["comments"]
+
+
+# -- hostile headers: a project error naming the file, never a hang or a bare exception --------
+
+HOSTILE = {
+    "negative frame count": (lambda p: _header_fields(p, [(1446, "<i4", -5)]), "-5 frames"),
+    "footer stride shorter than a frame": (
+        lambda p: p.write_bytes(p.read_bytes().replace(b'stride="88"', b'stride="3"', 1)),
+        "3 bytes apart"),
+    "footer stride that is no number": (
+        lambda p: p.write_bytes(p.read_bytes().replace(b'stride="88"', b'stride="x"', 1)),
+        "'x'"),
+    "footer that is no XML": (
+        lambda p: p.write_bytes(p.read_bytes().replace(b"<SpeFormat", b"<<SpeFormat", 1)),
+        "does not parse"),
+    "footer of nested entities": (lambda p: p.write_bytes(
+        p.read_bytes().split(b"<?xml")[0] + b'<?xml version="1.0"?><!DOCTYPE l ['
+        + b'<!ENTITY a "aaaaaaaaaa">'
+        + b"".join(f'<!ENTITY {chr(98 + k)} "{("&" + chr(97 + k) + ";") * 10}">'.encode()
+                   for k in range(8))
+        + b"]><SpeFormat>&i;</SpeFormat>"), "footer"),
+    "footer beyond the file": (lambda p: _header_fields(p, [(678, "<u8", 2**40)]), "outside"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(HOSTILE))
+def test_a_hostile_spe_header_is_a_project_error_naming_the_file(tmp_path, name):
+    damage, named = HOSTILE[name]
+    path = write_spe(tmp_path / "bad.spe", frames(2, (4, 11)))  # frames of 88 bytes
+    damage(path)
+    start = time.perf_counter()
+    with pytest.raises(NotASeriesError, match=named) as info:
+        pipeline.open(path)
+    assert "bad.spe" in str(info.value) and time.perf_counter() - start < 5
+
+
+@pytest.mark.parametrize(("count", "want"), [(0, 1), (-3, 1), (11, 10), (32767, 10)])
+def test_a_damaged_region_count_gives_the_header_s_slots(tmp_path, count, want):
+    path = write_spe(tmp_path / "r.spe", frames(2, (8, 11)), version=2.5)
+    _header_fields(path, [(1510, "<i2", count), (20, "S10", b"99Xyz9999")])
+    meta = pipeline.open(path).metadata
+    assert len(meta["ROIs"]) == want and "datetime" not in meta  # no date: none made up

@@ -150,7 +150,7 @@ def zygote():
 
 
 PHASES = ["staged", "metadata", "array", "chunks", "complete", "publish", "published"]
-DELAYS = [0.0, 0.05, 0.15, 0.3, 0.5, 0.8, 1.2, 2.0, 3.0, FINISH]
+DELAYS = [0.0, 0.02, 0.05, 0.1, 0.15, 0.3, 0.5, 0.8, 1.2, 1.6, 2.0, 3.0, FINISH]
 
 
 def _chunk_bytes(options, url):
@@ -224,7 +224,7 @@ def test_writes_killed_at_every_phase_and_instant_recover(s3_server, zygote, tmp
         names = {p.rsplit("/", 1)[-1] for p in _fs(options).ls(url.removeprefix("s3://"),
                                                                refresh=True)}
         assert len(names) == 2  # the root and one version: nothing a killed write left
-    assert len(jobs) >= 17
+    assert len(jobs) >= 20  # 40 instants across new and overwrite, each finished by a rerun
     assert set(seen) >= ({"incomplete", "new"} if not overwrite else {"old", "new"})
 
 
