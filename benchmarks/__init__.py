@@ -25,5 +25,6 @@ BENCHMARKS: tuple[str, ...] = (
     "pickle_size",
     "hexrd_reads",
     "object_store",
+    "live",
 )
 """Benchmark names, in the order they run; each is the module ``benchmarks.<name>``."""

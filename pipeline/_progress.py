@@ -15,6 +15,10 @@ through its futures):
   scheduler at most two batches of tasks at a time, whatever the series' length;
 - checks that may end the work (:func:`watched`, :func:`check`): a batch
   cluster without workers, say; the loops here call them as they wait.
+
+A live source's work is not one dask computation: :class:`LiveBar`, beside
+the phase bars, follows it by what the source says (frames received, dropped)
+and the frames done.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ import contextlib
 import contextvars
 import pickle
 import sys
+import time
 from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from typing import IO, Any
 
@@ -143,6 +148,50 @@ def phase(label: str, nframes: int | None = None, initial: int = 0
         yield bar
     finally:
         bar.close()
+
+
+class LiveBar:
+    """Frames of a live source done (written, or folded into statistics), received and
+    dropped, and the rate: a tqdm bar while bars are shown (:func:`shown`), and a closing
+    summary.
+
+    ``update(status, done)`` takes the source's status (``received``, ``dropped``, as
+    :class:`pipeline.formats.live.growth.LiveStatus` gives) and the frames done so far.
+    """
+
+    def __init__(self, expected: int | None) -> None:
+        self._bar: Any = None
+        self._began = time.monotonic()
+        self._first: float | None = None
+        stream = _BARS.get()
+        if stream is not None:
+            from tqdm import tqdm
+
+            self._bar = tqdm(total=expected, unit="frames", file=stream, dynamic_ncols=True,
+                             leave=True, desc="written")
+
+    def update(self, status: Any, done: int) -> None:
+        if status.received and self._first is None:
+            self._first = time.monotonic()
+        if self._bar is None:
+            return
+        self._bar.set_postfix(received=status.received, dropped=status.dropped,
+                              refresh=False)
+        self._bar.update(done - self._bar.n)
+
+    def summary(self, status: Any, done: int) -> str:
+        """``received N, dropped D (numbers in ...), R frames/s``: the closing line's words."""
+        seconds = time.monotonic() - (self._first or self._began)
+        rate = f", {done / seconds:.0f} frames/s" if done and seconds > 0 else ""
+        return (f"received {status.received - status.dropped}, dropped {status.dropped}"
+                f"{rate}" + (f" (ended by {status.ended_by})" if status.ended_by else ""))
+
+    def __enter__(self) -> LiveBar:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        if self._bar is not None:
+            self._bar.close()
 
 
 # -- on the local schedulers -------------------------------------------------------------------
@@ -410,6 +459,6 @@ def _wait_some(pending: set[Any], frames: dict[Any, int], counted: Callable[[int
         future.release()
 
 
-__all__ = ["Check", "Progress", "TaskProgress", "check", "compute", "current_client", "follow",
-           "persist_with_progress", "phase", "run_batches", "show_progress", "shown", "submit",
-           "watched"]
+__all__ = ["Check", "LiveBar", "Progress", "TaskProgress", "check", "compute", "current_client",
+           "follow", "persist_with_progress", "phase", "run_batches", "show_progress", "shown",
+           "submit", "watched"]

@@ -29,6 +29,7 @@ import threading
 import traceback
 import warnings
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -41,15 +42,17 @@ from pipeline.cli_args import (
     chosen_stats,
     cluster_spec,
     join_values,
+    live_options,
     make_parser,
     parse_op,
     writers,  # noqa: F401  (part of the command line's face)
 )
 from pipeline.disk import remove_owned_scratch
 from pipeline.errors import BadInputError, PipelineFileError
+from pipeline.formats.live.growth import live_source
 from pipeline.formats.zarr import ZarrSeries
 from pipeline.persist import claim as claims
-from pipeline.series import counted
+from pipeline.series import ImageSeries, counted
 
 BUILTIN_CODES: dict[type[BaseException], int] = {
     KeyboardInterrupt: 130,
@@ -109,7 +112,7 @@ def _input() -> Iterator[None]:
 # -- subcommands -------------------------------------------------------------------------------
 
 
-def prepare_run(args: argparse.Namespace) -> dict[str, Any]:
+def prepare_run(args: argparse.Namespace) -> Prepared:
     """The pipeline file's spec, checked (no frame read) and the output refused if taken."""
     with _input():
         spec = pipelinefile.load(args.pipeline)
@@ -119,12 +122,15 @@ def prepare_run(args: argparse.Namespace) -> dict[str, Any]:
     return _checked(spec)
 
 
-def prepare_process(args: argparse.Namespace) -> dict[str, Any]:
+def prepare_process(args: argparse.Namespace) -> Prepared:
     """The command line's pipeline as a spec, checked (no frame read)."""
     with _input():
         check_output(args.out, args.format)
+        source: dict[str, Any] = {"path": args.src, "format": args.source_format}
+        if live_options(args):
+            source["options"] = live_options(args)
         raw: dict[str, Any] = {
-            "source": {"path": args.src, "format": args.source_format},
+            "source": source,
             "ops": [parse_op(text) for text in args.op],
             "output": {"path": args.out, "format": args.format, "overwrite": args.overwrite},
         }
@@ -144,19 +150,40 @@ def prepare_process(args: argparse.Namespace) -> dict[str, Any]:
     return _checked(spec)
 
 
-def _checked(spec: dict[str, Any]) -> dict[str, Any]:
+@dataclass(frozen=True)
+class Prepared:
+    """A write's spec, checked, and for a live source the series opened to check it."""
+
+    spec: dict[str, Any]
+    live: ImageSeries | None
+
+
+def _checked(spec: dict[str, Any]) -> Prepared:
     """``spec``, its whole chain checked against the source with stand-ins for statistics and
     its output against what exists: before any job is submitted or frame read."""
     out = spec.get("output")
     if out is None:
         raise PipelineFileError(f"{spec['where']}: output: missing; give the path to write to")
     with _input():
-        pipelinefile.build(spec, compute_stats=False, check_output=True)
-    return spec
+        series = pipelinefile.build(spec, compute_stats=False, check_output=True)
+    source = live_source(series)
+    if source is None:
+        return Prepared(spec, None)
+    # a live source is opened once: a stream connected to again would miss what the first
+    # connection took, so the series checked is the one written
+    if pipelinefile.uses_stats(spec):
+        with contextlib.closing(source):
+            raise BadInputError(f"{spec['where']}: a statistic as an op's parameter is not "
+                                "computed over a live source; compute it first (lazyseries "
+                                "stats) and give the array file")
+    return Prepared(spec, series)
 
 
-def cmd_write(args: argparse.Namespace, spec: dict[str, Any]) -> int:
+def cmd_write(args: argparse.Namespace, prepared: Prepared) -> int:
     """``run`` and ``process``: compute what the ops need (a dark), then write."""
+    spec = prepared.spec
+    if prepared.live is not None:
+        return _write_live(prepared.live, spec, args)
     with _input():
         series = pipelinefile.build(spec)
     # every format alike; a failed write removes what it made, under its claim (persist)
@@ -164,6 +191,19 @@ def cmd_write(args: argparse.Namespace, spec: dict[str, Any]) -> int:
     if not args.quiet:
         print(f"wrote {counted(len(series), 'frame')} of {series.shape} {series.dtype} to "
               f"{spec['output']['path']}")
+    return 0
+
+
+def _write_live(series: Any, spec: dict[str, Any], args: argparse.Namespace) -> int:
+    """A live source written as its frames arrive, with frames received, written and dropped."""
+    out, source = spec["output"], live_source(series)
+    assert source is not None  # cmd_write sends only live series here
+    with _progress.LiveBar(source.expected) as bar, contextlib.closing(source):
+        written = pipelinefile.write_output(series, spec, progress=bar.update)
+    if not args.quiet:
+        print(f"wrote {counted(len(written), 'frame')} of {written.shape} {written.dtype} to "
+              f"{out['path']} as they arrived; {bar.summary(source.status(), len(written))}"
+              + ("; the store's record lists the frames dropped" if len(written.dropped) else ""))
     return 0
 
 
@@ -199,7 +239,7 @@ def _open(args: argparse.Namespace) -> Any:
     """The series ``args.path`` names, a URL's with ``--storage-options``."""
     options = {} if storage.is_local(args.path) or not args.storage_options else \
         {"storage_options": args.storage_options}
-    return pipeline.open(args.path, format=args.format, **options)
+    return pipeline.open(args.path, format=args.format, **options, **live_options(args))
 
 
 def _rerun_name(path: str) -> str:
@@ -298,6 +338,9 @@ def cmd_stats(args: argparse.Namespace) -> int:
             raise BadInputError(f"-o {args.output!r}: several statistics go to one .npz file "
                                 "(one array per statistic)")
         series = _open(args)
+    if live_source(series) is not None:
+        return _stats_live(series, chosen, args)
+    with _input():
         if args.nframes < 0 or args.nframes > len(series):
             raise BadInputError(f"--nframes {args.nframes} must be 0 (all) to {len(series)}")
         lazy = [stats.compute(c.stat, series, c.param, args.nframes, lazy=True)
@@ -306,16 +349,40 @@ def cmd_stats(args: argparse.Namespace) -> int:
     count = args.nframes or len(series)
     results = [np.asarray(r) for r in _progress.compute(
         *lazy, label=f"{', '.join(c.label for c in chosen)} of {count} frames", nframes=count)]
+    _report(chosen, results, args, count)
+    return 0
+
+
+def _stats_live(series: Any, chosen: list[Any], args: argparse.Namespace) -> int:
+    """Statistics of a live source, folded in as its frames arrive (stats.follow)."""
+    source = live_source(series)
+    assert source is not None  # cmd_stats sends only live series here
+    if args.nframes < 0:
+        raise BadInputError(f"--nframes {args.nframes} must be 0 (all) or more")
+    with _progress.LiveBar(source.expected) as bar, \
+            contextlib.closing(source):
+        results = stats.follow([(c.stat, c.param) for c in chosen], series, args.nframes,
+                               on_batch=lambda done: bar.update(source.status(), done))
+    done = min(len(source), args.nframes or len(source))
+    kept = done - int((source.dropped < done).sum())
+    _report(chosen, results, args, kept)
+    if not args.quiet:
+        print(bar.summary(source.status(), done))
+    return 0
+
+
+def _report(chosen: list[Any], results: list[np.ndarray], args: argparse.Namespace,
+            nframes: int) -> None:
+    """Save and summarise the statistics computed."""
     if args.output:
         with _input():
             _save_array({c.key: r for c, r in zip(chosen, results, strict=True)}, args.output)
     if not args.quiet:
         where = f" to {args.output}" if args.output else ""
         for c, result in zip(chosen, results, strict=True):
-            print(f"{c.label} of {args.nframes or len(series)} frames: {result.shape} "
+            print(f"{c.label} of {nframes} frames: {result.shape} "
                   f"{result.dtype}, values {result.min()}..{result.max()}, "
                   f"mean {result.mean():.4g}{where}")
-    return 0
 
 
 def _save_array(arrays: dict[str, np.ndarray], path: str) -> None:
@@ -407,8 +474,8 @@ def _main(args: argparse.Namespace) -> int:
 def _run(args: argparse.Namespace) -> int:
     for name in args.imports:
         import_plugin(name)
-    spec = PREPARE[args.command](args) if args.command in PREPARE else None
-    cluster = cluster_spec(args, spec.get("cluster") if spec else None)
+    prepared = PREPARE[args.command](args) if args.command in PREPARE else None
+    cluster = cluster_spec(args, prepared.spec.get("cluster") if prepared else None)
     if args.job_script:
         if cluster is None:
             raise BadInputError("--job-script shows the job script of a --cluster (or of "
@@ -421,8 +488,8 @@ def _run(args: argparse.Namespace) -> int:
             _progress.shown() if progress else contextlib.nullcontext():
         if args.command == "demo":
             return demo(args.out, args.frames, args.size, args.overwrite)
-        if spec is not None:
-            return cmd_write(args, spec)
+        if prepared is not None:
+            return cmd_write(args, prepared)
         return COMMANDS[args.command](args)
 
 

@@ -363,6 +363,7 @@ def make_parser() -> argparse.ArgumentParser:
     p.add_argument("--frames", type=_frames,
                    help="start:stop[:step] or a list: 0,5,9 (negative: from the end)")
     p.add_argument("--source-format", help="the source's format (default: inferred)")
+    live_flags(p)
     p.add_argument("--format", help="the output's format (default: from the name, else zarr)")
     p.add_argument("--codec", help="the output's codec (Zarr: default, blosc-lz4, zstd, ...)")
     p.add_argument("--levels", type=int, default=0, metavar="N",
@@ -386,6 +387,7 @@ def make_parser() -> argparse.ArgumentParser:
     p.add_argument("--format", help="the series' format (default: inferred)")
     p.add_argument("--nframes", type=int, default=0, help="use the first N frames (0: all)")
     p.add_argument("-o", "--output", help="save the result (.npy or .tif; several: .npz)")
+    live_flags(p)
     stat_flags(p)
 
     p = add("demo", "process the built-in synthetic series into a Zarr store")
@@ -394,6 +396,37 @@ def make_parser() -> argparse.ArgumentParser:
     p.add_argument("--size", type=int, default=256)
     p.add_argument("--overwrite", action="store_true")
     return parser
+
+
+def live_flags(parser: argparse.ArgumentParser) -> None:
+    """What a live source (a detector's stream, a growing file, a store being written) is
+    opened with; only the flags given are passed to its reader."""
+    group = parser.add_argument_group(
+        "live sources (tcp://... streams, --format hdf5-live, files-live, a store being "
+        "written)")
+    group.add_argument("--idle", type=float, metavar="SECONDS",
+                       help="the source ends after this long without a new frame (default 60)")
+    group.add_argument("--count", type=int, metavar="N",
+                       help="the source ends once it holds N frames")
+    group.add_argument("--marker", metavar="NAME",
+                       help="files-live: a file of this name in the directory ends it; "
+                            "hdf5-live: an attribute of this name set true on the dataset")
+    group.add_argument("--start-timeout", type=float, metavar="SECONDS",
+                       help="streams and files-live: how long to wait for the first frame "
+                            "(default 600)")
+    group.add_argument("--buffer", metavar="BYTES",
+                       help="streams: received frames held for the writer at most (default "
+                            "1GiB); frames arriving past it are dropped, listed by number")
+
+
+LIVE_OPTIONS = ("idle", "count", "marker", "start_timeout", "buffer")
+"""The reader options :func:`live_flags` sets."""
+
+
+def live_options(args: argparse.Namespace) -> dict[str, Any]:
+    """The reader options the live flags given set (none for a command without them)."""
+    return {name: getattr(args, name) for name in LIVE_OPTIONS
+            if getattr(args, name, None) is not None}
 
 
 def _version() -> str:

@@ -37,12 +37,16 @@ __all__ = [
     "DamagedChunkError",
     "DenseFrameWarning",
     "DiskFullError",
+    "DroppedFrameError",
     "EmptySeriesError",
     "FormatPluginWarning",
     "FrameIndexError",
+    "FrameReleasedError",
     "FrameSelectionError",
     "FrameShapeError",
+    "FramesDroppedWarning",
     "IncompleteStoreError",
+    "LiveTimeoutError",
     "MetadataClashError",
     "MetadataError",
     "MissingChunkError",
@@ -65,18 +69,19 @@ __all__ = [
     "SeriesTypeError",
     "SourceTargetError",
     "SourceUnavailableError",
-    "StoreChangedError",
     "StorageError",
+    "StoreChangedError",
     "StoreExistsError",
+    "StreamMessageError",
     "TargetBusyError",
     "TargetMovedError",
     "TargetRefusedError",
     "UnknownFormatError",
     "UnknownOpError",
     "UnreadableFrameError",
+    "UnsafeStoreWarning",
     "UnsupportedCompressionError",
     "UnsupportedDtypeError",
-    "UnsafeStoreWarning",
     "UnsupportedVersionError",
     "ValueRangeError",
     "WorkersLostError",
@@ -400,3 +405,36 @@ class TargetMovedError(StorageError):
 class UnsafeStoreWarning(UserWarning):
     """A write to an object store that cannot guarantee one writer at a time, made because the
     caller asked for it (``unsafe_conditional_writes=True``)."""
+
+
+# -- live sources -------------------------------------------------------------------------------
+
+
+class DroppedFrameError(UnreadableFrameError):
+    """A frame a live source lost (the consumer fell behind the receiver's bound, or the frame
+    never arrived); the message names it and where the lost frames are listed."""
+
+
+class FrameReleasedError(FrameIndexError):
+    """A frame of a live stream that its consumer already released: a stream keeps only the
+    frames not yet consumed; write the stream to a store to read any frame again."""
+
+    exit_code = 1
+
+
+class LiveTimeoutError(TimeoutError):
+    """A live source that did not start (no first message or frame) within the time given; the
+    message names the address or path and the time."""
+
+    exit_code = 1
+
+
+class StreamMessageError(NotASeriesError):
+    """A message of a detector stream that breaks its specification (a missing field, a frame
+    whose size disagrees with its shape); the message names the field and the value."""
+
+    exit_code = 1
+
+
+class FramesDroppedWarning(UserWarning):
+    """A live write ended with frames its source lost; the store's record lists them."""

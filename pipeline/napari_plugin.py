@@ -18,6 +18,7 @@ from typing import Any
 import pipeline
 from pipeline import microscopy, ome, pipelinefile
 from pipeline.errors import NotASeriesError, PipelineFileError, UnknownFormatError
+from pipeline.formats.live.growth import live_source
 from pipeline.formats.zarr import ZarrSeries
 from pipeline.interop import json_attrs
 from pipeline.series import ImageSeries
@@ -105,12 +106,22 @@ def _levels(series: ImageSeries) -> list[ImageSeries]:
 
 def layer_data(series: ImageSeries, name: str, levels: Sequence[ImageSeries] = ()
                ) -> LayerData:
-    """``(data, kwargs, "image")`` for ``series``: dask-backed, scaled, split into channels."""
+    """``(data, kwargs, "image")`` for ``series``: dask-backed, scaled, split into channels.
+
+    A store being written shows the frames committed when it was read (its
+    metadata's ``live`` says how many, and how many were announced); napari
+    reading it again shows more.
+    """
     axes, meta = series.axes, series.metadata
     arrays = [series.to_dask(), *(level.to_dask() for level in levels)]
     scale = microscopy.spacing(microscopy.clean(meta), axes)
     kwargs: dict[str, Any] = {"metadata": {"lazyseries": series.description(),
                                            **json_attrs(meta)}}
+    live = live_source(series)
+    if live is not None:  # a store being written: the frames committed when it was read
+        status = live.status()
+        kwargs["metadata"]["live"] = {"frames": status.received, "dropped": status.dropped,
+                                      "expected": status.expected, "ended": status.ended}
     if len(arrays) > 1:
         kwargs["multiscale"] = True
     if "C" in axes:

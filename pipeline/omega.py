@@ -16,6 +16,7 @@ import numpy as np
 from ops import Region
 from pipeline import display, graph
 from pipeline.errors import OmegaSeriesError, OptionValueError
+from pipeline.formats.live.growth import live_source
 from pipeline.series import FrameSelection, ImageSeries, as_series, counted, plan_of
 from pipeline.wedges import OMEGA_KEY, check_omega, find_wedges
 
@@ -34,9 +35,11 @@ class OmegaImageSeries(ImageSeries):
     series
         Any series (processed, sliced, reopened) with ``metadata["omega"]``
         of shape ``(len(series), 2)``: each frame's start and stop angle in
-        degrees, ``stop > start``.  Frames are read from ``series``, so an
-        omega series processes, slices (frame lists carry their omegas),
-        goes through dask and writes to Zarr like the series it wraps.
+        degrees, ``stop > start``.  A live series' omegas cover the frames it
+        announced, which the wedges then describe while it grows.  Frames are
+        read from ``series``, so an omega series processes, slices (frame
+        lists carry their omegas), goes through dask and writes to Zarr like
+        the series it wraps.
 
     Raises
     ------
@@ -50,7 +53,9 @@ class OmegaImageSeries(ImageSeries):
 
     def __init__(self, series: ImageSeries) -> None:
         self._series = series = as_series(series)
-        self._omega = check_omega(series.metadata.get(OMEGA_KEY), len(series))
+        live = live_source(series)  # a live series' omegas cover the frames it announced
+        count = len(series) if live is None or live.expected is None else live.expected
+        self._omega = check_omega(series.metadata.get(OMEGA_KEY), count)
         self._omega.flags.writeable = False
         self._wedge_om, self._wedge_f = find_wedges(self._omega, self.DFLT_TOL)
 

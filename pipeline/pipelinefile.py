@@ -230,8 +230,7 @@ def build(spec: Mapping[str, Any], compute_stats: bool = True, *,
     frames = _frame_list(spec.get("frame_list"), len(series), where)
     # with statistics among the parameters, a first pass checks the whole chain on
     # stand-ins before any statistic reads a frame; arrays from files load once
-    has_stats = any(isinstance(op["param"], Mapping) and "stat" in op["param"]
-                    for op in spec["ops"])
+    has_stats = uses_stats(spec)
     loaded: dict[str, np.ndarray] = {}
     for computed in ((False, True) if has_stats and compute_stats else (compute_stats,)):
         ps: ImageSeries = series.process(())
@@ -246,6 +245,11 @@ def build(spec: Mapping[str, Any], compute_stats: bool = True, *,
         if check_output and not (has_stats and computed):  # before any statistic
             _check_output(ps, spec)
     return ps
+
+
+def uses_stats(spec: Mapping[str, Any]) -> bool:
+    """Whether an op of ``spec`` takes a statistic of the frames as its parameter."""
+    return any(isinstance(op["param"], Mapping) and "stat" in op["param"] for op in spec["ops"])
 
 
 def _path(path: str, base: str | None) -> str:
@@ -469,4 +473,4 @@ def dump(spec: Mapping[str, Any], path: str | os.PathLike[str]) -> None:
         yaml.safe_dump(data, f, sort_keys=False, default_flow_style=None)
 
 
-__all__ = ["build", "dump", "from_provenance", "load", "run", "validate"]
+__all__ = ["build", "dump", "from_provenance", "load", "run", "uses_stats", "validate"]

@@ -51,7 +51,8 @@ chunk, each computed in bounded memory as above.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import builtins
+from collections.abc import Callable, Iterator
 from functools import partial
 from typing import Any
 
@@ -72,11 +73,13 @@ from pipeline._stats_builtins import AVERAGE, MAX, MEDIAN, MIN, PERCENTILE, SUM
 from pipeline._stats_std import STD
 from pipeline.errors import OptionValueError
 from pipeline.formats.array import from_array
+from pipeline.formats.live.growth import live_source
+from pipeline.series import ImageSeries
 
 __all__ = [
     "Accumulator", "BandStatistic", "Parameter", "Reduction", "StatRegistry", "Statistic",
-    "average", "average_iter", "compute", "max", "max_iter", "median", "median_iter", "min",
-    "min_iter", "percentile", "percentile_iter", "registry", "sum", "sum_iter",
+    "average", "average_iter", "compute", "follow", "max", "max_iter", "median", "median_iter",
+    "min", "min_iter", "percentile", "percentile_iter", "registry", "sum", "sum_iter",
 ]
 
 registry = StatRegistry((MAX, MIN, SUM, AVERAGE, MEDIAN, PERCENTILE, STD))
@@ -273,25 +276,100 @@ def _chunk_stops(n: int, nchunks: int) -> np.ndarray:
 
 def _running(series: Any, nchunk: int, nframes: int, red: Reduction,
              kwargs: dict[str, Any]) -> Iterator[np.ndarray]:
-    """After each chunk of frames, the statistic over every frame seen so far."""
+    """After each chunk of frames, the statistic over every frame seen so far.
+
+    On a live series the chunks split the frames it announced (or ``nframes``),
+    each computed once its frames have arrived; frames the source lost are left
+    out, and a source that ends early ends the results early.
+    """
     s = G.as_series(series)
-    count = G.frame_count(len(s), nframes)
+    live = live_source(s)
+    count = _live_count(live, nframes) if live is not None else G.frame_count(len(s), nframes)
     limit, progress = _limit(kwargs.get("memory_limit")), kwargs.get("progress")
     acc_dtype = red.accumulator(s.dtype, count).dtype  # holds them all, not just a chunk
     acc: np.ndarray | None = None
-    start = 0
+    start = seen = 0
     for stop in _chunk_stops(count, nchunk):
-        chunk, b = G.prepare(s[start:stop + 1], 0, limit)
-        partials, counts = G.reduce_graph(chunk, red, b)
-        merged = partial(G.combine, red=red, counts=counts, frame_dtype=chunk.dtype,
-                         finish=False)
-        part = G.run(partials, merged, False, progress)
+        frames: Any = slice(start, stop + 1)
+        if live is not None:
+            stop = builtins.min(stop, live.wait(stop + 1) - 1)
+            frames = np.setdiff1d(np.arange(start, stop + 1), live.dropped)
+            if stop < start:
+                return  # the source ended before this chunk began
+        chunk = s[frames]
+        part = _fold(chunk, red, limit, progress)
         if acc is None:
             acc = part.astype(acc_dtype, copy=False)
         else:
-            acc = red.merge(acc, part, start, stop + 1 - start)
-        start = stop + 1
-        yield np.asarray(red.finish(acc.copy(), start))
+            acc = red.merge(acc, part, seen, len(chunk))
+        start, seen = stop + 1, seen + len(chunk)
+        if live is not None:
+            live.release(start)  # a stream's frames consumed
+        yield np.asarray(red.finish(acc.copy(), seen))
+
+
+def _fold(chunk: ImageSeries, red: Reduction, limit: int, progress: Progress | None
+          ) -> np.ndarray:
+    """The accumulator of ``red`` over the frames of ``chunk`` (not finished)."""
+    chunk, b = G.prepare(chunk, 0, limit)
+    partials, counts = G.reduce_graph(chunk, red, b)
+    merged = partial(G.combine, red=red, counts=counts, frame_dtype=chunk.dtype, finish=False)
+    return np.asarray(G.run(partials, merged, False, progress))
+
+
+def follow(chosen: list[tuple[str | Statistic, Any]], series: Any, nframes: int = 0, *,
+           memory_limit: Any = None, on_batch: Callable[[int], None] | None = None
+           ) -> list[np.ndarray]:
+    """Statistics of a live series computed as its frames arrive; their results once it ends.
+
+    ``chosen`` lists ``(statistic, parameter)`` pairs.  Reductions (max, min,
+    sum, average, std) fold each batch of new frames into their accumulators,
+    and a stream's frames are released as they are folded; band statistics
+    (median, percentile) need every frame at once and are computed when the
+    source ends (a stream holds its frames until then, within its buffer).
+    Frames the source lost are left out.  ``on_batch(frames_done)`` is called
+    after each batch; ``nframes`` stops after that many frames.
+    """
+    s = G.as_series(series)
+    live = live_source(s)
+    if live is None:
+        raise OptionValueError(f"{s!r:.80} is not a live series; use stats.compute")
+    stats_ = [(registry.lookup(st) if isinstance(st, str) else st, p) for st, p in chosen]
+    limit = _limit(memory_limit)
+    reductions = [st for st, _ in stats_ if isinstance(st, Reduction)]
+    everything = len(reductions) < len(stats_)
+    accs: dict[str, np.ndarray] = {}
+    done = seen = 0
+    while not (live.ended and done >= len(live)) and not (nframes and done >= nframes):
+        n = live.wait(done + 1)
+        n = builtins.min(n, nframes) if nframes else n
+        frames = np.setdiff1d(np.arange(done, n), live.dropped)
+        for red in reductions if len(frames) else ():
+            part = _fold(s[frames], red, limit, None)
+            found = accs.get(red.name)
+            wide = red.accumulator(s.dtype, live.expected or 2**31).dtype  # holds them all
+            accs[red.name] = part.astype(wide, copy=False) \
+                if found is None else red.merge(found, part, seen, len(frames))
+        done, seen = builtins.max(done, n), seen + len(frames)
+        if not everything:
+            live.release(done)
+        if on_batch is not None:
+            on_batch(done)
+    kept = np.setdiff1d(np.arange(done), live.dropped)
+    if not len(kept):
+        raise OptionValueError(f"{s!r:.80} ended with no frame to compute statistics over")
+    return [np.asarray(st.finish(accs[st.name].copy(), seen)) if isinstance(st, Reduction)
+            else compute(st, s[kept], p) for st, p in stats_]
+
+
+def _live_count(live: Any, nframes: int) -> int:
+    """The frames a running statistic of a live series splits into chunks."""
+    count = nframes or live.expected
+    if isinstance(count, bool) or not isinstance(count, int | np.integer) or count < 1:
+        raise OptionValueError(
+            f"nframes={nframes!r}: a live series that announces no frame count needs nframes= "
+            "(the frames to split into chunks)")
+    return int(count)
 
 
 def max_iter(series: Any, nchunk: int = 1, nframes: int = 0, **kwargs: Any

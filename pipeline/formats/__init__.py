@@ -34,7 +34,8 @@ ENTRY_POINT_GROUP = "lazyseries.formats"
 
 BUILTIN_FORMATS: tuple[str, ...] = tuple(f"pipeline.formats.{name}" for name in (
     "zarr", "array", "function", "hdf5", "framecache", "imagefiles", "tiff", "raw",
-    "eiger_stream_v1", "eiger_stream_v2", "detector", "imagesequence", "gif", "video", "spe"))
+    "eiger_stream_v1", "eiger_stream_v2", "detector", "imagesequence", "gif", "video", "spe",
+    "live.stream_v2", "live.stream_v1", "live.hdf5", "live.files"))
 """The modules of the built-in formats, each ending with its ``FORMAT``, in detection order."""
 
 
@@ -128,6 +129,12 @@ class FormatRegistry:
     def by_extension(self, path: str | os.PathLike[str]) -> list[str]:
         """Formats whose registered extensions ``path`` ends with, in registry order."""
         return [name for name, fmt in self._formats.items() if fmt.claims(path)]
+
+    def by_scheme(self, path: str | os.PathLike[str]) -> list[str]:
+        """Formats reading addresses of ``path``'s scheme (``tcp://...``), in registry order."""
+        text = os.fspath(path)
+        scheme = text.split("://", 1)[0].lower() if "://" in text else None
+        return [name for name, fmt in self._formats.items() if scheme in fmt.schemes]
 
     def candidates(self, path: str | os.PathLike[str]) -> list[str]:
         """Formats that may read ``path``, by extension first, then every file format."""

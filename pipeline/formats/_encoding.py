@@ -102,6 +102,32 @@ class Versions:
 
 
 @dataclass(frozen=True)
+class Growth:
+    """How a store format grows while it is written (a live series), readable at each commit.
+
+    Attributes
+    ----------
+    resume
+        ``resume(location)``: for an unfinished live store of this same job,
+        the frames it committed, the numbers of those lost among them, the
+        paths of its arrays and its record's live part (None for anything
+        else).
+    commit
+        ``commit(location, paths, nframes, live)``: the arrays at ``paths``
+        hold ``nframes`` frames (their chunks written), and the store's record
+        says ``live`` (committed count, frames lost, frames announced).
+    finish
+        ``finish(location, paths, nframes, live, metadata)``: the last commit,
+        with the series' final metadata (None: the store's kept), marking the
+        store complete.
+    """
+
+    resume: Callable[[Any], tuple[int, np.ndarray, list[str], dict[str, Any]] | None]
+    commit: Callable[[Any, list[str], int, dict[str, Any]], None]
+    finish: Callable[[Any, list[str], int, dict[str, Any], Any], None]
+
+
+@dataclass(frozen=True)
 class StoreEncoding:
     """A directory store's encoding of one series, its options and metadata already checked.
 
@@ -140,6 +166,8 @@ class StoreEncoding:
         Opens the written store as a series.
     versions
         How the format keeps versions on a backend that cannot rename.
+    growth
+        How a store grows while a live series is written (None: it does not).
     """
 
     format: str
@@ -153,9 +181,10 @@ class StoreEncoding:
     resumable: Callable[[Any], bool] = _never
     resume: Callable[[Any, Any], tuple[list[Any], list[str]] | None] = _not_resumed
     written: Callable[[list[Any], int, int], bool] = _none_written
+    growth: Growth | None = None
 
 
 Encoding = FileEncoding | StoreEncoding
 """What :meth:`~pipeline.formats._plugin.Format.encoder` returns."""
 
-__all__ = ["Blocks", "Encoding", "FileEncoding", "StoreEncoding", "Versions"]
+__all__ = ["Blocks", "Encoding", "FileEncoding", "Growth", "StoreEncoding", "Versions"]

@@ -64,6 +64,9 @@ class Format:
         that importing it stays cheap.
     ``file_based``
         Whether it reads paths (False for ``array``, ``function``).
+    ``schemes``
+        The address schemes it reads (``("tcp",)`` for a detector's ZeroMQ
+        stream); such an address goes to these formats, never to a file's.
     ``sniff(path)``
         Whether ``path`` looks like this format, from its first bytes; the
         default says it may be, and lets ``open`` decide.
@@ -85,6 +88,7 @@ class Format:
     requires: ClassVar[tuple[str, ...]] = ()
     extra: ClassVar[str | None] = None
     file_based: ClassVar[bool] = True
+    schemes: ClassVar[tuple[str, ...]] = ()
     writes: ClassVar[str | None] = None
 
     open: Callable[..., ImageSeries] = _owed

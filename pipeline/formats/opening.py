@@ -167,6 +167,13 @@ def _check_exists(path: str | os.PathLike[str]) -> None:
 
 def _detect(path: str | os.PathLike[str], kwargs: dict[str, Any]) -> ImageSeries:
     text = os.fspath(path)
+    live = registry.by_scheme(text)
+    if live:  # a stream's address: which stream it is cannot be told without consuming it
+        if len(live) > 1:
+            raise MissingOptionError(
+                f"{text!r} is an address of a live stream, read by the formats {live}; pass "
+                f"format= with the one its sender speaks (e.g. format={live[0]!r})")
+        return _open_named(path, registry.lookup(live[0]), kwargs)
     own = registry.by_extension(text)
     declined: list[tuple[str, str]] = []
     for name in registry.candidates(text):

@@ -40,7 +40,9 @@ from pipeline.errors import (
 )
 from pipeline.formats import Format, registry
 from pipeline.formats._encoding import FileEncoding
+from pipeline.formats.live.growth import live_source
 from pipeline.persist.files import write_file
+from pipeline.persist.live import LiveProgress, write_live
 from pipeline.persist.stores import write_store
 from pipeline.persist.target import refuse_cwd, refuse_foreign, refuse_source
 from pipeline.series import ImageSeries
@@ -68,7 +70,7 @@ def writer(path: str | os.PathLike[str] | storage.Location, format: str | None =
 def write(series: ImageSeries, path: str | os.PathLike[str] | storage.Location, /, format: str | None = None,
           *, overwrite: bool = False, storage_options: dict[str, Any] | None = None,
           compute: bool = True, keep_versions: int = 0, unsafe_conditional_writes: bool = False,
-          **options: Any) -> Any:
+          progress: LiveProgress | None = None, **options: Any) -> Any:
     """Persist ``series`` at ``path`` in ``format`` (inferred from the path when not given).
 
     See :func:`pipeline.write`; ``options`` belong to the format's encoder.
@@ -87,6 +89,18 @@ def write(series: ImageSeries, path: str | os.PathLike[str] | storage.Location, 
         if not isinstance(value, bool):
             raise OptionValueError(f"{name}={value!r}: expected True or False")
     fmt, location, encoding = _encoding(series, path, format, storage_options, options)
+    if live_source(series) is not None:
+        if isinstance(encoding, FileEncoding) or not compute or keep_versions or \
+                unsafe_conditional_writes:
+            raise OptionValueError(
+                f"{location.text!r}: a live series is written to a Zarr store as its frames "
+                "arrive, from this process: name the target .zarr, without compute=False, "
+                "keep_versions= or unsafe_conditional_writes=")
+        return write_live(series, location, encoding, overwrite, progress)
+    if progress is not None:
+        raise OptionValueError("progress= follows a live series' write; a finished series "
+                               "is written through dask, whose progress pipeline._progress "
+                               "follows")
     if isinstance(encoding, FileEncoding):
         if not compute or keep_versions or unsafe_conditional_writes:
             raise OptionValueError(

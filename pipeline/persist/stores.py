@@ -29,6 +29,7 @@ versions it replaces are removed only after that (:class:`_Version`).
 from __future__ import annotations
 
 import weakref
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -86,15 +87,15 @@ class _Job:
         if self.claim.holds() and (self.staged or self.made):
             self.build.remove_tree()
 
-    def finish(self, _stored: Any) -> None:
-        """Mark the store complete and put it in place (swap it in, or publish its version);
-        only the holder of the claim may."""
+    def finish(self, _stored: Any, complete: Callable[[Location], None] | None = None) -> None:
+        """Mark the store complete (``complete(build)``, by default the encoding's) and put it
+        in place (swap it in, or publish its version); only the holder of the claim may."""
         if not self.claim.holds():
             raise TargetBusyError(
                 f"{self.target.text!r}: this write's claim was taken by another writer; the "
                 "store is left incomplete and not marked complete")
         phase("complete")
-        self.encoding.complete(self.build)
+        (complete or self.encoding.complete)(self.build)
         if self.version is not None:
             self.version.publish(self)
         elif self.staged:
@@ -147,36 +148,16 @@ def write_store(series: ImageSeries, location: Location, encoding: StoreEncoding
     earlier versions kept).  A backend whose conditional writes are not atomic is
     refused, unless ``unsafe_conditional_writes=True`` (with a warning).
     """
-    _check_versions(location, keep_versions, unsafe_conditional_writes)
-    refuse_source(location, series)
-    refuse_cwd(location)
-    location.parent.makedirs()
-    placement = Placement(location) if location.backend.renames else None
-    target = placement.target if placement is not None else location
+    started = begin(series, location, encoding, overwrite, keep_versions,
+                    unsafe_conditional_writes, _frames(series, encoding.stored))
+    job, claim, placement = started.job, started.job.claim, started.job.placement
     try:
-        claim = claims.acquire(target, verify=placement is None,
-                               unsafe=unsafe_conditional_writes)
-    except BaseException:
-        if placement is not None:
-            placement.close()
-        raise
-    try:
-        frames = _frames(series, encoding.stored)
-        job = _prepare(target, encoding, overwrite, claim, placement, frames) \
-            if placement is not None else _prepare_version(target, encoding, overwrite, claim,
-                                                           keep_versions)
-        phase("staged")
-        sources, paths = job.resumed or job.encoding.create(job.build, frames,
-                                                            claim.write_id, phase)
-        job = _place(job)
         where = job.build if placement is None or not _workers_elsewhere() \
             else placement.plain(job.build)
-        tasks = _unit_tasks(sources, encoding.targets(where, paths),
+        tasks = _unit_tasks(started.sources, encoding.targets(where, started.paths),
                             encoding.written if job.resumed else None)
     except BaseException:
-        claim.release()
-        if placement is not None:
-            placement.close()
+        started.abandon()
         raise
     if not compute:
         import dask
@@ -195,18 +176,73 @@ def write_store(series: ImageSeries, location: Location, encoding: StoreEncoding
         job.fail()
         raise
     finally:
+        started.abandon()
+    return encoding.reopen(location)
+
+
+@dataclass
+class Started:
+    """A store write under way: its job (the claim held), the arrays to store and their paths,
+    and, for a live store taken up again, the frames it had committed, those lost, and its
+    record's live part."""
+
+    job: _Job
+    sources: list[Any]
+    paths: list[str]
+    resumed: tuple[int, Any, dict[str, Any]] | None = None
+
+    def abandon(self) -> None:
+        """Give the target back (the claim, the held directory)."""
+        self.job.claim.release()
+        if self.job.placement is not None:
+            self.job.placement.close()
+
+
+def begin(series: ImageSeries, location: Location, encoding: StoreEncoding, overwrite: bool,
+          keep_versions: int, unsafe: bool, frames: Any, live: bool = False) -> Started:
+    """Claim ``location`` and make the store's header, staged beside it (a new store is put in
+    place at once, opening as incomplete); or, for ``live`` with a store of the same live job
+    left unfinished there, take that store as it is, to go on after its committed frames."""
+    _check_versions(location, keep_versions, unsafe)
+    refuse_source(location, series)
+    refuse_cwd(location)
+    location.parent.makedirs()
+    placement = Placement(location) if location.backend.renames else None
+    target = placement.target if placement is not None else location
+    try:
+        claim = claims.acquire(target, verify=placement is None, unsafe=unsafe)
+    except BaseException:
+        if placement is not None:
+            placement.close()
+        raise
+    try:
+        growth = encoding.growth if live else None
+        if placement is not None:
+            placement.clean_leftovers()
+        found = growth.resume(target) if growth is not None and target.exists() else None
+        if found is not None:
+            committed, dropped, paths, record = found
+            job = _Job(encoding, claim, target, target, placement)
+            return Started(job, [], paths, (committed, dropped, record))
+        job = _prepare(target, encoding, overwrite, claim, placement, frames) \
+            if placement is not None else _prepare_version(target, encoding, overwrite, claim,
+                                                           keep_versions)
+        phase("staged")
+        sources, paths = job.resumed or job.encoding.create(job.build, frames, claim.write_id,
+                                                            phase)
+        return Started(_place(job), sources, paths)
+    except BaseException:
         claim.release()
         if placement is not None:
             placement.close()
-    return encoding.reopen(location)
+        raise
 
 
 def _prepare(target: Location, encoding: StoreEncoding, overwrite: bool, claim: claims.Claim,
              placement: Placement | None, frames: Any) -> _Job:
-    """Clear what killed writes left and decide where the store is built: in place for the
-    incomplete store of this same job (its written chunks kept), else beside the target."""
-    if placement is not None:
-        placement.clean_leftovers()
+    """Decide where the store is built (what killed writes left beside it cleared first): in
+    place for the incomplete store of this same job (its written chunks kept), else beside the
+    target."""
     staged = placement.staged if placement is not None else target
     if not target.exists():
         return _Job(encoding, claim, target, staged, placement, made=True)

@@ -138,3 +138,73 @@ def test_other_formats_open_as_dask_layers(tmp_path, manager, name):
     assert isinstance(arr, da.Array) and kind == "image" and kwargs["name"] == name
     np.testing.assert_array_equal(arr.compute(), data)
     assert kwargs["scale"] == (1.0, 1.0, 1.0)
+
+
+LIVE_WRITER = """
+import sys, pipeline
+address, target = sys.argv[1:3]
+with pipeline.open(address, format="dectris-stream-v2", idle=20, start_timeout=60) as s:
+    pipeline.write(s.process([("flip", "v")]), target)
+print("written", flush=True)
+"""
+
+
+def _committed(target) -> int:
+    import json
+
+    try:
+        doc = json.loads((target / "zarr.json").read_text())
+        return int(doc["attributes"]["lazyseries"]["live"]["committed"])
+    except (OSError, ValueError, KeyError):
+        return 0
+
+
+def test_a_store_being_written_shows_its_committed_frames(tmp_path, manager):
+    """napari reading a store a live write is filling: the frames committed, whole, and
+    never one past them; read again, more; once the write ends, all of them."""
+    import subprocess
+    import sys
+    import time
+
+    pytest.importorskip("zmq")
+    pytest.importorskip("cbor2")
+    from pipeline.formats.live import replay
+
+    n, target = 120, tmp_path / "grow.zarr"
+    sender, address = replay.launch("--frames", str(n), "--rate", "40", "--shape", "24,40",
+                                    "--distinct", str(n))
+    writer = subprocess.Popen([sys.executable, "-c", LIVE_WRITER, address, str(target)],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    ref = np.asarray(pipeline.from_array(replay.frames(n, (24, 40), distinct=n))
+                     .process([("flip", "v")]))
+    try:
+        seen = []
+        deadline = time.monotonic() + 120
+        while len(seen) < 3 and writer.poll() is None:
+            assert time.monotonic() < deadline
+            before = _committed(target)
+            if before < 1:
+                time.sleep(0.02)
+                continue
+            [(data, kwargs, kind)] = _napari_read(target, manager)
+            after = _committed(target)
+            k = data.shape[0]
+            if "live" not in kwargs["metadata"]:  # finished meanwhile (a loaded machine)
+                break
+            assert kind == "image" and before <= k <= after  # never past the committed
+            assert kwargs["metadata"]["live"] == {"frames": k, "dropped": 0, "expected": n,
+                                                  "ended": False}
+            np.testing.assert_array_equal(data.compute(), ref[:k])  # whole frames, the sent
+            seen.append(k)
+            time.sleep(0.3)
+        _, err = writer.communicate(timeout=120)
+        assert writer.returncode == 0, err
+    finally:
+        for proc in (writer, sender):
+            if proc.poll() is None:
+                proc.kill()
+            proc.communicate(timeout=30)
+    assert len(seen) >= 2 and seen == sorted(seen) and seen[0] < seen[-1], seen
+    [(data, kwargs, _)] = _napari_read(target, manager)
+    assert data.shape[0] == n and "live" not in kwargs["metadata"]
+    np.testing.assert_array_equal(data.compute(), ref)

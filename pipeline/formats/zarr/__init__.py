@@ -23,8 +23,10 @@ from typing import Any
 import numpy as np
 
 from pipeline import _json
-from pipeline.formats._encoding import StoreEncoding, Versions
+from pipeline.errors import OptionValueError
+from pipeline.formats._encoding import Growth, StoreEncoding, Versions
 from pipeline.formats._plugin import Format
+from pipeline.formats.live.growth import DEFAULT_IDLE, from_ranges, live_source
 from pipeline.formats.zarr import store
 from pipeline.formats.zarr.layout import CODECS, codec_names, plan_layout
 from pipeline.formats.zarr.series import ZarrSeries
@@ -33,15 +35,17 @@ from pipeline.series import ImageSeries
 from pipeline.storage import Location, locate
 
 _CHUNK_KEY = re.compile(r"^[0-9]+([./][0-9]+)*$")
+LIVE_LAYOUT_FRAMES = 2**31
+"""The frames a live series' layout is planned for when its source announces none."""
 
 
 def open(path: str | os.PathLike[str] | Location, mode: str = "r", array: str | None = None,
          dataname: str | None = None, storage_options: dict[str, Any] | None = None,
-         level: int | None = None, missing: str = "error", version: str | None = None
-         ) -> ZarrSeries:
+         level: int | None = None, missing: str = "error", version: str | None = None,
+         idle: float = DEFAULT_IDLE) -> ZarrSeries:
     """Open a Zarr store as a series, reading nothing but its metadata."""
     return ZarrSeries(path, mode=mode, array=array or dataname, storage_options=storage_options,
-                      level=level, missing=missing, version=version)
+                      level=level, missing=missing, version=version, idle=idle)
 
 
 def sniff(path: str) -> bool:
@@ -103,17 +107,28 @@ def encoder(series: ImageSeries, target: Any = "", codec: Any = "default", chunk
     is an error naming it rather than wrong pixels.
     """
     n, shape, dtype = len(series), tuple(series.shape), np.dtype(series.dtype)
-    layout = plan_layout(n, shape, dtype, codec, chunks, shards, levels, series.axes, checksum)
+    live = live_source(series)
+    if live is not None and levels:
+        raise OptionValueError(f"levels={levels!r}: a live series is written without levels; "
+                               "write the finished store again with levels= to add them")
+    planned = n if live is None else live.expected or LIVE_LAYOUT_FRAMES
+    layout = plan_layout(planned, shape, dtype, codec, chunks, shards, levels, series.axes,
+                         checksum)
     metadata, provenance = series.metadata, series.description()
     _json.check(metadata, "metadata")
     _json.check(provenance, "provenance")
     from dask.base import tokenize
 
-    # names the job in the record: an incomplete store of the same job is finished in place
-    fingerprint = tokenize(_json.encode(provenance, lambda a: tokenize(a)), n, shape, dtype.str,
-                           layout.config())
+    # names the job in the record: an incomplete store of the same job is finished in place,
+    # and a live one is taken up again by its job where it committed
+    encoded = _json.encode(provenance, lambda a: tokenize(a))
+    fingerprint = tokenize(encoded, n, shape, dtype.str, layout.config()) if live is None else \
+        tokenize(encoded, "live", shape, dtype.str)
     header = {"format_version": FORMAT_VERSION, "complete": False, "array": ARRAY_NAME,
               "provenance": provenance, "fingerprint": fingerprint}
+    if live is not None:
+        header["live"] = {"committed": 0, "dropped": [], "expected": live.expected,
+                          "ended": None}
     axes, full_shape = series.axes, (n, *shape)
 
     def create(location: Location, frames: Any, write_id: str,
@@ -130,14 +145,41 @@ def encoder(series: ImageSeries, target: Any = "", codec: Any = "default", chunk
 
     def resume(location: Location, frames: Any) -> tuple[list[Any], list[str]] | None:
         # added to only by the same job (its fingerprint), so frames of two jobs never mix;
-        # another job's incomplete store is rebuilt from scratch
+        # another job's incomplete store is rebuilt from scratch (a live one is taken up by
+        # its live job only: ``taken_up``)
         record = store.read_record(location)
-        if record is None or record.get("fingerprint") != fingerprint:
+        if live is not None or record is None or record.get("fingerprint") != fingerprint:
             return None
         return store.stored_arrays(frames, layout)
 
+    def taken_up(location: Location) -> tuple[int, np.ndarray, list[str], dict[str, Any]] | None:
+        # a live store of this same job, unfinished: its frames are kept and it goes on
+        record = store.read_record(location)
+        grown = None if record is None else record.get("live")
+        if record is None or record.get("complete") is True or not isinstance(grown, dict) \
+                or record.get("fingerprint") != fingerprint or record.get("_dtype") != dtype.str \
+                or tuple(record["_shape"][1:]) != shape:
+            return None
+        committed = min(int(grown.get("committed") or 0), int(record["_shape"][0]))
+        dropped = from_ranges(grown.get("dropped"))
+        return (committed, dropped[dropped < committed], [str(record.get("array", ARRAY_NAME))],
+                grown)
+
+    def commit(location: Location, paths: list[str], nframes: int, grown: dict[str, Any]
+               ) -> None:
+        store.resize(location, paths, nframes)
+        store.update_record(location, live=grown)
+
+    def finish(location: Location, paths: list[str], nframes: int, grown: dict[str, Any],
+               final: Any) -> None:
+        store.resize(location, paths, nframes)
+        store.update_record(location, live=grown, complete=True, metadata=final)
+        # the metadata as an offline write of these frames records it (arrays by content)
+
+    growth = None if live is None else Growth(taken_up, commit, finish)
     return StoreEncoding("zarr", layout.stored, create, store.open_targets, store.set_complete,
-                         replaceable, ZarrSeries, VERSIONS, resumable, resume, store.written)
+                         replaceable, ZarrSeries, VERSIONS, resumable, resume, store.written,
+                         growth)
 
 
 VERSIONS = Versions(store.version_name, store.is_version_name, store.committed, store.publish)

@@ -22,6 +22,7 @@ import numpy as np
 from ops import FrameSpec, Region
 from pipeline import _json, ome
 from pipeline.errors import (
+    DroppedFrameError,
     IncompleteStoreError,
     MissingChunkError,
     NotASeriesError,
@@ -31,6 +32,7 @@ from pipeline.errors import (
     StoreChangedError,
 )
 from pipeline.formats.base import FileSeries
+from pipeline.formats.live.growth import DEFAULT_IDLE, Growing, Watch, end_rule, from_ranges
 from pipeline.formats.zarr.chunks import ChunkGrid
 from pipeline.formats.zarr.layout import grid_of
 from pipeline.formats.zarr.store import (
@@ -54,8 +56,8 @@ PREFETCH_BYTES = 64 * 2**20
 """What a chunk missing from a complete store reads as: an error, or the fill value."""
 
 
-class ZarrSeries(FileSeries):
-    """A series over a Zarr array, read lazily.
+class ZarrSeries(Growing, FileSeries):
+    """A series over a Zarr array, read lazily; a store being written live grows as it is read.
 
     Parameters
     ----------
@@ -81,6 +83,16 @@ class ZarrSeries(FileSeries):
     version
         On an object store, an older version the store keeps
         (``write(..., keep_versions=)``; default: the committed one).
+    idle
+        For a store being written from a live series: seconds without a new
+        frame committed after which it is taken as ended (its writer gone).
+
+    A store a live write is still writing opens with the frames its writer
+    has committed (never one past them); :meth:`refresh` (or :meth:`wait`)
+    looks again, and the series ends when the writer marks the store
+    complete.  Frames its source lost (listed in the record) raise
+    :class:`~pipeline.errors.DroppedFrameError` when read, unless
+    ``missing="fill"``.
     """
 
     format_name = "zarr"
@@ -89,7 +101,8 @@ class ZarrSeries(FileSeries):
     def __init__(self, path: str | os.PathLike[str] | Location, mode: str = "r",
                  array: str | None = None,
                  storage_options: dict[str, Any] | None = None, level: int | None = None,
-                 missing: str = "error", version: str | None = None) -> None:
+                 missing: str = "error", version: str | None = None,
+                 idle: float = DEFAULT_IDLE) -> None:
         if mode not in ("r", "r+"):
             raise OptionValueError(f"mode must be 'r' or 'r+', got {mode!r}")
         if array is not None and level is not None:
@@ -108,6 +121,9 @@ class ZarrSeries(FileSeries):
         self._spec_len: tuple[FrameSpec, int] | None = None
         self._identity: tuple[Any, ...] | None = None
         self._strict = False
+        self._live: dict[str, Any] | None = None  # a store being written: its record's live part
+        self._watch = Watch(end_rule(idle=idle))
+        self._growing = self._complete = False
         if self._root() is None:  # no zarr.json (one read): a format 2 store, or nothing
             found = self._location.stat()
             if found is None:
@@ -177,6 +193,10 @@ class ZarrSeries(FileSeries):
             if self._identity is not None and identity != self._identity:
                 raise _changed(self._path)
             self._handle, self._identity = handle, identity
+            grown = record.get("live") if record else None
+            self._live = grown if isinstance(grown, dict) else None
+            self._complete = record is not None and record.get("complete") is True
+            self._growing = self._growing or (self._live is not None and not self._complete)
             # stores lazyseries completed hold every chunk: a missing one is lost data
             self._strict = bool(record) and self._missing == "error"
         return self._handle
@@ -194,7 +214,23 @@ class ZarrSeries(FileSeries):
         """
         if self._identity is not None and (always or self._location.backend.renames) and \
                 self._stamp() != self._identity[0]:
+            if self._growing and self._same_writer():
+                # a commit of the live write it opened: the frames it read stand
+                assert self._identity is not None
+                self._identity = (self._stamp(), self._identity[1])
+                return
             raise _changed(self._path)
+
+    def _same_writer(self) -> bool:
+        """Whether the store is still the one its live writer makes (it commits by rewriting
+        the root's document, its write's id unchanged)."""
+        try:
+            doc = json.loads(self._location.child("zarr.json").read(limit=2**26))
+            record = (doc.get("attributes") or {}).get(ATTR)
+        except (OSError, ValueError, AttributeError):
+            return False
+        assert self._identity is not None
+        return isinstance(record, dict) and record.get("write_id") == self._identity[1]
 
     def __len__(self) -> int:
         return self._fixed[1]
@@ -216,10 +252,58 @@ class ZarrSeries(FileSeries):
         """The frame spec and length, fixed once opened: asked on every ``s[j]``, so kept."""
         if self._spec_len is None:
             shape = self._array.shape
+            n = int(shape[0]) if len(shape) > 2 else 1
+            if self._growing and not self._complete:  # never a frame past those committed
+                n = min(n, int((self._live or {}).get("committed") or 0))
             self._spec_len = (FrameSpec(tuple(shape[1:]) if len(shape) > 2 else tuple(shape),
-                                        np.dtype(self._array.dtype)),
-                              int(shape[0]) if len(shape) > 2 else 1)
+                                        np.dtype(self._array.dtype)), n)
+            self._watch.observe(n, marker=self._complete)
         return self._spec_len
+
+    # -- a store being written live --------------------------------------------------
+
+    @property
+    def growing(self) -> bool:
+        """Whether the store was being written from a live series when opened."""
+        self._array  # noqa: B018  (the record read)
+        return self._growing
+
+    def refresh(self) -> int:
+        """Look at the store again: the frames its live writer has committed by now."""
+        if not self.growing or self._complete:
+            return len(self)
+        writer = self._identity
+        for name in ("_handle", "_grid", "_spec_len", "_meta", "_load_meta"):
+            setattr(self, name, None)
+        self.__dict__.pop("_root_doc", None)
+        self._identity = None
+        self._array  # noqa: B018  (opened again)
+        assert self._identity is not None and writer is not None
+        if self._identity[1] != writer[1]:  # replaced by another write meanwhile
+            raise _changed(self._path)
+        return len(self)
+
+    @property
+    def ended(self) -> bool:
+        self._fixed  # noqa: B018  (the end rule applied to what was seen)
+        return self._complete or self._watch.ended_by is not None
+
+    @property
+    def ended_by(self) -> str | None:
+        return "end" if self.ended and self._complete else self._watch.ended_by
+
+    @property
+    def expected(self) -> int | None:
+        self._array  # noqa: B018  (the record read)
+        found = (self._live or {}).get("expected")
+        return int(found) if isinstance(found, int) else None
+
+    @property
+    def dropped(self) -> np.ndarray:
+        """Frames the live source of this store lost (the record lists them)."""
+        self._array  # noqa: B018  (the record read)
+        lost = from_ranges((self._live or {}).get("dropped"))
+        return lost[lost < len(self)]
 
     @property
     def metadata(self) -> dict[str, Any]:
@@ -285,6 +369,8 @@ class ZarrSeries(FileSeries):
         return self._grid if isinstance(self._grid, ChunkGrid) else None
 
     def read(self, frames: FrameSelection, region: Region) -> np.ndarray:
+        if self._live is not None and self._live.get("dropped") and self._missing == "error":
+            self._refuse_dropped(frames)
         try:
             out = self._read(frames, region)
         except (NotASeriesError, OSError):
@@ -294,6 +380,16 @@ class ZarrSeries(FileSeries):
         # after the read: a store swapped or removed meanwhile may have given other frames
         self._check_same_store()
         return out
+
+    def _refuse_dropped(self, frames: FrameSelection) -> None:
+        lost = self.dropped
+        wanted = np.arange(frames.start, frames.stop) if isinstance(frames, slice) else frames
+        hit = lost[np.isin(lost, wanted)]
+        if len(hit):
+            raise DroppedFrameError(
+                f"{self._path!r}: frame {int(hit[0])} was lost by the live source this store was "
+                f"written from ({len(lost)} lost, listed in its record); select other frames, or "
+                "open the store with missing='fill' to read lost frames as the fill value")
 
     def _read(self, frames: FrameSelection, region: Region) -> np.ndarray:
         grid = self._chunk_grid
@@ -368,6 +464,8 @@ class ZarrSeries(FileSeries):
             options["missing"] = self._missing
         if self._version is not None:
             options["version"] = self._version
+        if self._watch.rule.idle != DEFAULT_IDLE:
+            options["idle"] = self._watch.rule.idle
         return options
 
     def stamped_files(self) -> tuple[str, ...]:
@@ -502,7 +600,8 @@ def _frames_array(location: Location, path: str, mode: str, name: str | None,
         if not isinstance(record, dict):
             raise NotASeriesError(f"{path!r}: its {ATTR!r} record is {record!r:.80}, not a "
                                   "mapping; the store is corrupt, rewrite it")
-        if record.get("complete") is not True:  # "false", 0, missing: not complete
+        if record.get("complete") is not True and not isinstance(record.get("live"), dict):
+            # "false", 0, missing: not complete (a live write's store grows, readable as it does)
             raise IncompleteStoreError(
                 f"{path!r} is an incomplete store: the write that made it did not finish "
                 "(or is still running); write the same series to it again to complete it, "

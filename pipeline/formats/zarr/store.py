@@ -192,6 +192,59 @@ def set_complete(location: Location) -> None:
     group.attrs.update({ATTR: record})
 
 
+# -- stores that grow while they are written (live series) ---------------------------------
+#
+# A live write commits frames as they arrive: the chunks first, then each array's shape, then
+# the record's ``live`` part (``committed``, the frames lost, the frames announced), each
+# document replaced whole in one write, so a reader sees a shape and a committed count that
+# never run ahead of the chunks written, and a reader that knows nothing of lazyseries
+# (zarr-python, napari-ome-zarr) sees only the frames committed.
+
+
+def _document(location: Location) -> dict[str, Any]:
+    doc = json.loads(location.child("zarr.json").read(limit=2**26))
+    if not isinstance(doc, dict):
+        raise NotASeriesError(f"{location.text!r}: its zarr.json is not a JSON object")
+    return doc
+
+
+def _put(location: Location, doc: dict[str, Any]) -> None:
+    # zarr-python's own layout of the document (indent 2), so a store grown to N frames holds
+    # the same bytes as one written with N frames at once
+    location.child("zarr.json").write(json.dumps(doc, indent=2).encode())
+
+
+def resize(location: Location, paths: list[str], nframes: int) -> None:
+    """Make the arrays at ``paths`` of the store at ``location`` hold ``nframes`` frames (their
+    chunks already written); each array's document is replaced whole."""
+    for path in paths:
+        where = location.child(path)
+        doc = _document(where)
+        if doc["shape"][0] != nframes:
+            doc["shape"][0] = int(nframes)
+            _put(where, doc)
+
+
+def update_record(location: Location, live: dict[str, Any] | None = None,
+                  complete: bool | None = None, metadata: Any = None) -> None:
+    """Replace the store's root document with its record's ``live`` part, its completion and
+    its metadata (large arrays stored beside the frames first) changed as given."""
+    encoded = None
+    if metadata is not None:
+        encoded = _json.encode(metadata, _array_sink(open_group(location, mode="r+"), location))
+    doc = _document(location)
+    attrs = doc.setdefault("attributes", {})
+    record = dict(attrs.get(ATTR) or {})
+    if live is not None:
+        record["live"] = live
+    if complete is not None:
+        record["complete"] = complete
+    attrs[ATTR] = record
+    if encoded is not None:
+        attrs["metadata"] = encoded
+    _put(location, doc)
+
+
 # -- versions on object stores -------------------------------------------------------------
 #
 # An object store cannot rename a directory, so a store there is versioned: each write builds
@@ -296,4 +349,5 @@ def is_zarr_node(location: Location) -> bool:
 
 __all__ = ["ARRAY_NAME", "ATTR", "FORMAT_VERSION", "committed", "committed_version", "create_store", "is_version_name",
            "follow", "is_zarr_node", "open_group", "open_targets", "publish", "read_array", "read_record",
-           "set_complete", "stored_arrays", "version_name", "write_array", "written"]
+           "resize", "set_complete", "stored_arrays", "update_record", "version_name", "write_array",
+           "written"]
