@@ -128,7 +128,7 @@ def stored_arrays(frames: Any, layout: Layout) -> tuple[list[Any], list[str]]:
     for _ in range(layout.levels):
         current = ome.downsample(current)
         sources.append(current)
-    return sources, [ome.level_path(k, ARRAY_NAME) for k in range(layout.levels + 1)]
+    return sources, [ome.level_path(k) for k in range(layout.levels + 1)]
 
 
 def written(targets: list[Any], start: int, stop: int) -> bool:
