@@ -311,7 +311,7 @@ class ClusterOptionError(ValueError):
 class BatchSystemError(RuntimeError):
     """A batch system that does not do what it was asked: a daemon that exits while starting,
     a command that fails, jobs that do not reach a state in time (the one-node Slurm of
-    :mod:`pipeline.testing.slurm`)."""
+    ``pipeline.testing.slurm``)."""
 
     exit_code = 1
 
