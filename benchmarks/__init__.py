@@ -17,6 +17,7 @@ BENCHMARKS: tuple[str, ...] = (
     "stats_memory",
     "pushdown",
     "cluster",
+    "scaling",
     "codecs",
     "detector_reads",
     "ome_levels",

@@ -90,7 +90,7 @@ def threads() -> int:
     """Tasks that may run at once where the statistic will compute."""
     client = current_client()
     if client is not None:
-        return builtins.max(1, *client.nthreads().values())
+        return builtins.max([1, *client.nthreads().values()])  # none joined yet: 1
     import dask
     from dask.system import CPU_COUNT
 

@@ -2,10 +2,12 @@
 
 Subcommands: ``run`` (a pipeline file), ``process`` (a one-liner), ``info``,
 ``stats`` and ``demo``.  Work runs on dask's threaded scheduler, or on a
-cluster with ``--scheduler ADDRESS`` / ``--workers N``.  Errors are one line
-on stderr, their exit code chosen by their class (:func:`exit_code`): 2 for
-bad input, 1 for a failure, 130 for Ctrl-C (``--debug`` shows the
-traceback).  Nothing is guessed: an output name whose extension no writer
+cluster with ``--scheduler ADDRESS`` / ``--workers N``, or on batch jobs with
+``--cluster slurm --jobs N`` (or a pipeline file's ``cluster:`` section); every
+phase shows its progress on a terminal.  Errors are one line on stderr, their
+exit code chosen by their class (:func:`exit_code`): 2 for bad input, 1 for a
+failure, 75 for a cluster whose workers were lost (run again to finish), 130
+for Ctrl-C and 143 for SIGTERM (``--debug`` shows the traceback).  Nothing is guessed: an output name whose extension no writer
 knows, an extension that contradicts ``--format``, a frame selection beyond
 the source or selecting nothing, an op without its value: each is refused
 before anything is read or written.
@@ -21,21 +23,24 @@ import json
 import logging
 import os
 import re
+import signal
 import sys
 import threading
 import traceback
 import warnings
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 import pipeline
 from ops import require
-from pipeline import _progress, errors, pipelinefile, runner, stats, storage
+from pipeline import _progress, clusters, errors, pipelinefile, runner, stats, storage
 from pipeline.cli_args import (
     check_output,
     chosen_stats,
+    cluster_spec,
     join_values,
     live_options,
     make_parser,
@@ -47,7 +52,7 @@ from pipeline.errors import BadInputError, PipelineFileError
 from pipeline.formats.live.growth import live_source
 from pipeline.formats.zarr import ZarrSeries
 from pipeline.persist import claim as claims
-from pipeline.series import counted
+from pipeline.series import ImageSeries, counted
 
 BUILTIN_CODES: dict[type[BaseException], int] = {
     KeyboardInterrupt: 130,
@@ -107,17 +112,18 @@ def _input() -> Iterator[None]:
 # -- subcommands -------------------------------------------------------------------------------
 
 
-def cmd_run(args: argparse.Namespace, client: Any) -> int:
+def prepare_run(args: argparse.Namespace) -> Prepared:
+    """The pipeline file's spec, checked (no frame read) and the output refused if taken."""
     with _input():
         spec = pipelinefile.load(args.pipeline)
         if args.overwrite and "output" in spec:
             spec["output"]["overwrite"] = True
         spec = pipelinefile.with_storage_options(spec, args.storage_options)
-        series = pipelinefile.build(spec, check_output=True)
-    return _write(series, spec, args, client)
+    return _checked(spec)
 
 
-def cmd_process(args: argparse.Namespace, client: Any) -> int:
+def prepare_process(args: argparse.Namespace) -> Prepared:
+    """The command line's pipeline as a spec, checked (no frame read)."""
     with _input():
         check_output(args.out, args.format)
         source: dict[str, Any] = {"path": args.src, "format": args.source_format}
@@ -141,33 +147,58 @@ def cmd_process(args: argparse.Namespace, client: Any) -> int:
             raw["output"]["options"] = options
         spec = pipelinefile.validate(raw, where="command line")
         spec = pipelinefile.with_storage_options(spec, args.storage_options)
-        series = pipelinefile.build(spec, check_output=True)
-    return _write(series, spec, args, client)
+    return _checked(spec)
 
 
-def _write(series: Any, spec: dict[str, Any], args: argparse.Namespace, client: Any) -> int:
+@dataclass(frozen=True)
+class Prepared:
+    """A write's spec, checked, and for a live source the series opened to check it."""
+
+    spec: dict[str, Any]
+    live: ImageSeries | None
+
+
+def _checked(spec: dict[str, Any]) -> Prepared:
+    """``spec``, its whole chain checked against the source with stand-ins for statistics and
+    its output against what exists: before any job is submitted or frame read."""
     out = spec.get("output")
     if out is None:
         raise PipelineFileError(f"{spec['where']}: output: missing; give the path to write to")
-    progress = _progress.show_progress(args.quiet)
     with _input():
-        check_output(out["path"], out.get("format"))
-    if live_source(series) is not None:
-        return _write_live(series, spec, args, progress)
+        series = pipelinefile.build(spec, compute_stats=False, check_output=True)
+    source = live_source(series)
+    if source is None:
+        return Prepared(spec, None)
+    # a live source is opened once: a stream connected to again would miss what the first
+    # connection took, so the series checked is the one written
+    if pipelinefile.uses_stats(spec):
+        with contextlib.closing(source):
+            raise BadInputError(f"{spec['where']}: a statistic as an op's parameter is not "
+                                "computed over a live source; compute it first (lazyseries "
+                                "stats) and give the array file")
+    return Prepared(spec, series)
+
+
+def cmd_write(args: argparse.Namespace, prepared: Prepared) -> int:
+    """``run`` and ``process``: compute what the ops need (a dark), then write."""
+    spec = prepared.spec
+    if prepared.live is not None:
+        return _write_live(prepared.live, spec, args)
+    with _input():
+        series = pipelinefile.build(spec)
     # every format alike; a failed write removes what it made, under its claim (persist)
-    runner.execute(lambda: pipelinefile.write_output(series, spec), nframes=len(series),
-                   progress=progress)
+    pipelinefile.write_output(series, spec)
     if not args.quiet:
-        print(f"wrote {counted(len(series), 'frame')} of {series.shape} {series.dtype} to {out['path']}")
+        print(f"wrote {counted(len(series), 'frame')} of {series.shape} {series.dtype} to "
+              f"{spec['output']['path']}")
     return 0
 
 
-def _write_live(series: Any, spec: dict[str, Any], args: argparse.Namespace,
-                progress: bool) -> int:
+def _write_live(series: Any, spec: dict[str, Any], args: argparse.Namespace) -> int:
     """A live source written as its frames arrive, with frames received, written and dropped."""
     out, source = spec["output"], live_source(series)
-    assert source is not None  # _write sends only live series here
-    with _progress.LiveBar(source.expected, progress) as bar, contextlib.closing(source):
+    assert source is not None  # cmd_write sends only live series here
+    with _progress.LiveBar(source.expected) as bar, contextlib.closing(source):
         written = pipelinefile.write_output(series, spec, progress=bar.update)
     if not args.quiet:
         print(f"wrote {counted(len(written), 'frame')} of {written.shape} {written.dtype} to "
@@ -176,7 +207,7 @@ def _write_live(series: Any, spec: dict[str, Any], args: argparse.Namespace,
     return 0
 
 
-def cmd_info(args: argparse.Namespace, client: Any) -> int:
+def cmd_info(args: argparse.Namespace) -> int:
     with _input():
         series = _open(args)
     info = describe(series)
@@ -300,9 +331,7 @@ def summarise(value: Any) -> Any:
     return value
 
 
-def cmd_stats(args: argparse.Namespace, client: Any) -> int:
-    import dask
-
+def cmd_stats(args: argparse.Namespace) -> int:
     chosen = chosen_stats(args)
     with _input():
         if args.output and len(chosen) > 1 and not args.output.lower().endswith(".npz"):
@@ -317,9 +346,10 @@ def cmd_stats(args: argparse.Namespace, client: Any) -> int:
         lazy = [stats.compute(c.stat, series, c.param, args.nframes, lazy=True)
                 for c in chosen]
     # one pass of the scheduler for all of them: they share its threads
-    results = runner.execute(lambda: dask.compute(*lazy), nframes=args.nframes or len(series),
-                             progress=_progress.show_progress(args.quiet))
-    _report(chosen, [np.asarray(r) for r in results], args, args.nframes or len(series))
+    count = args.nframes or len(series)
+    results = [np.asarray(r) for r in _progress.compute(
+        *lazy, label=f"{', '.join(c.label for c in chosen)} of {count} frames", nframes=count)]
+    _report(chosen, results, args, count)
     return 0
 
 
@@ -329,7 +359,7 @@ def _stats_live(series: Any, chosen: list[Any], args: argparse.Namespace) -> int
     assert source is not None  # cmd_stats sends only live series here
     if args.nframes < 0:
         raise BadInputError(f"--nframes {args.nframes} must be 0 (all) or more")
-    with _progress.LiveBar(source.expected, _progress.show_progress(args.quiet)) as bar, \
+    with _progress.LiveBar(source.expected) as bar, \
             contextlib.closing(source):
         results = stats.follow([(c.stat, c.param) for c in chosen], series, args.nframes,
                                on_batch=lambda done: bar.update(source.status(), done))
@@ -369,8 +399,7 @@ def _save_array(arrays: dict[str, np.ndarray], path: str) -> None:
         raise BadInputError(f"-o {path!r}: write the result to a .npy, .tif or .npz file")
 
 
-def demo(out: str, nframes: int = 64, size: int = 256, overwrite: bool = False,
-         progress: bool = False) -> int:
+def demo(out: str, nframes: int = 64, size: int = 256, overwrite: bool = False) -> int:
     """Process the built-in synthetic series (dark, flip, crop), write it to Zarr, reopen it."""
     raw = pipeline.synthetic(nframes, (size, size))
     dark = raw.metadata["dark"]
@@ -378,8 +407,7 @@ def demo(out: str, nframes: int = 64, size: int = 256, overwrite: bool = False,
     ps = raw.process([("dark", dark), ("flip", "v"),
                       ("rectangle", ((half, size - half), (half, size - half)))])
     with _input():
-        task = pipeline.write(ps, out, overwrite=overwrite, compute=False)
-    runner.execute(task, nframes=len(ps), progress=progress)
+        pipeline.write(ps, out, overwrite=overwrite)
     reopened = pipeline.open(out)
     assert isinstance(reopened, ZarrSeries)  # written just above
     same = all(np.array_equal(reopened[j], ps[j]) for j in (0, len(ps) // 2, len(ps) - 1))
@@ -395,11 +423,30 @@ def demo(out: str, nframes: int = 64, size: int = 256, overwrite: bool = False,
     return 0 if same else 1
 
 
-COMMANDS = {"run": cmd_run, "process": cmd_process, "info": cmd_info, "stats": cmd_stats}
+PREPARE = {"run": prepare_run, "process": prepare_process}
+COMMANDS = {"info": cmd_info, "stats": cmd_stats}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = make_parser().parse_args(join_values(list(sys.argv[1:] if argv is None else argv)))
+    with _on_sigterm():
+        return _main(args)
+
+
+@contextlib.contextmanager
+def _on_sigterm() -> Iterator[None]:
+    """SIGTERM (``scancel`` of the job running the command, say) ends the run as Ctrl-C does."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    before = signal.signal(signal.SIGTERM, _terminated)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, before)
+
+
+def _main(args: argparse.Namespace) -> int:
     folded = FoldedWarnings()
     try:
         with warnings.catch_warnings():
@@ -409,8 +456,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 return _run(args)
             finally:
                 folded.summary()
-    except KeyboardInterrupt:
-        _interrupted()
+    except KeyboardInterrupt as err:
+        _interrupted(err)
     except BrokenPipeError:  # `lazyseries info x | head`: the reader is gone; so are we
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 141  # 128 + SIGPIPE, what a shell reports for a tool ended that way
@@ -427,12 +474,23 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _run(args: argparse.Namespace) -> int:
     for name in args.imports:
         import_plugin(name)
-    with runner.scheduler(args.scheduler, args.workers, quiet=args.quiet,
-                          timeout=SCHEDULER_TIMEOUT) as client:
+    prepared = PREPARE[args.command](args) if args.command in PREPARE else None
+    cluster = cluster_spec(args, prepared.spec.get("cluster") if prepared else None)
+    if args.job_script:
+        if cluster is None:
+            raise BadInputError("--job-script shows the job script of a --cluster (or of "
+                                "the pipeline file's cluster section); none is given")
+        print(clusters.job_script(cluster), end="")
+        return 0
+    progress = _progress.show_progress(args.quiet)
+    with runner.scheduler(args.scheduler, args.workers, cluster, quiet=args.quiet,
+                          timeout=SCHEDULER_TIMEOUT), \
+            _progress.shown() if progress else contextlib.nullcontext():
         if args.command == "demo":
-            return demo(args.out, args.frames, args.size, args.overwrite,
-                        progress=_progress.show_progress(args.quiet))
-        return COMMANDS[args.command](args, client)
+            return demo(args.out, args.frames, args.size, args.overwrite)
+        if prepared is not None:
+            return cmd_write(args, prepared)
+        return COMMANDS[args.command](args)
 
 
 class FoldedWarnings:
@@ -492,16 +550,28 @@ def import_plugin(name: str) -> None:
         raise BadInputError(f"--import {name!r}: {type(err).__name__}: {err}") from None
 
 
-def _interrupted() -> None:
-    """Ctrl-C: one line, exit 130, without waiting for running tasks or the event loops'
-    complaints about tasks they never finished (zarr's, distributed's)."""
-    print("lazyseries: interrupted", file=sys.stderr)
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (``kill``, ``scancel`` of the job running the command): ended as Ctrl-C is."""
+
+
+def _terminated(signum: int, frame: Any) -> None:
+    raise Terminated
+
+
+def _interrupted(err: KeyboardInterrupt) -> None:
+    """Ctrl-C (exit 130) or SIGTERM (exit 143): one line, every batch job of the run cancelled,
+    without waiting for running tasks or the event loops' complaints about tasks they never
+    finished (zarr's, distributed's).  A store being written is left incomplete: the same
+    command run again finishes it."""
+    terminated = isinstance(err, Terminated)
+    print(f"lazyseries: {'terminated' if terminated else 'interrupted'}", file=sys.stderr)
     logging.getLogger("asyncio").setLevel(logging.CRITICAL)
+    runner.cancel_jobs()
     claims.release_held()
     remove_owned_scratch()
     sys.stdout.flush()
     sys.stderr.flush()
-    os._exit(130)
+    os._exit(143 if terminated else 130)
 
 
 if __name__ == "__main__":

@@ -14,10 +14,12 @@ import re
 from typing import Any, NamedTuple, NoReturn
 
 import ops
-from pipeline import __version__, stats
+from pipeline import __version__, clusters, stats
+from pipeline.clusters import ClusterSpec
 from pipeline.formats import registry as formats
 from pipeline.errors import (
     BadInputError,
+    ClusterOptionError,
     OpParameterError,
     OptionValueError,
     UnknownFormatError,
@@ -206,12 +208,78 @@ def storage_options(text: str) -> dict[str, Any]:
     return value
 
 
+JOB_FLAGS: dict[str, tuple[type, str, str]] = {
+    "cores": (int, "N", "cores per job"),
+    "memory": (str, "SIZE", "memory per job, e.g. 16GB"),
+    "walltime": (str, "TIME", "a job's time limit, e.g. 01:00:00 (workers retire shortly "
+                              "before it, handing their work to the jobs that replace them)"),
+    "queue": (str, "NAME", "the queue (Slurm: partition) the jobs go to"),
+    "account": (str, "NAME", "the account the jobs are charged to"),
+}
+"""Job resources with flags of their own; any other dask-jobqueue keyword: --cluster-option."""
+
+
+def _jobs_range(text: str) -> tuple[int, int]:
+    low, sep, high = text.partition(":")
+    try:
+        if sep and low.strip().isdigit() and high.strip().isdigit():
+            return int(low), int(high)
+    except ValueError:
+        pass
+    raise argparse.ArgumentTypeError(f"--adapt {text!r}: give MIN:MAX jobs, e.g. 1:8")
+
+
+def _keyword(text: str) -> tuple[str, Any]:
+    import yaml
+
+    key, sep, value = text.partition("=")
+    if not sep or not key.strip():
+        raise argparse.ArgumentTypeError(
+            f"--cluster-option {text!r}: give KEY=VALUE, a dask-jobqueue keyword and its value "
+            "(YAML): job_extra_directives=['--qos=debug'], interface=ib0, processes=2")
+    try:
+        return key.strip(), yaml.safe_load(value)
+    except yaml.YAMLError:
+        return key.strip(), value
+
+
+def cluster_spec(args: argparse.Namespace, section: Any = None) -> ClusterSpec | None:
+    """The batch cluster the command line asks for: ``--cluster`` and its job options, over a
+    pipeline file's ``cluster:`` section (``section``); None for none (``--scheduler`` and
+    ``--workers`` set a pipeline file's section aside)."""
+    given = {name: getattr(args, name) for name in JOB_FLAGS if getattr(args, name) is not None}
+    given.update(dict(args.cluster_option or []))
+    extra = [flag for flag, value in (("--jobs", args.jobs), ("--adapt", args.adapt),
+                                     ("--cluster-timeout", args.cluster_timeout))
+             if value is not None] + [f"--{k.replace('_', '-')}" for k in given]
+    if args.scheduler is not None or args.workers:
+        section = None
+    if args.cluster is None and section is None:
+        if extra:
+            raise BadInputError(f"{', '.join(extra)}: options of a batch cluster; give "
+                                "--cluster KIND too (e.g. --cluster slurm)")
+        return None
+    base = clusters.parse(section, "cluster") if section is not None else None
+    kind = args.cluster or (base.kind if base is not None else "slurm")
+    options = {**(dict(base.options) if base is not None else {}), **given}
+    jobs, adapt = (base.jobs, base.adapt) if base is not None else (1, None)
+    if args.jobs is not None or args.adapt is not None:
+        jobs, adapt = args.jobs, args.adapt
+    timeout = args.cluster_timeout if args.cluster_timeout is not None else \
+        base.timeout if base is not None else clusters.DEFAULT_TIMEOUT
+    try:
+        return ClusterSpec(kind, jobs, adapt, options, timeout)
+    except ClusterOptionError as err:
+        raise ClusterOptionError(f"--cluster {kind}: {err}") from None
+
+
 def _epilog() -> str:
     ops_text = ", ".join(sorted(ops.registry))
     read = ", ".join(formats)
     written = ", ".join(f"{n} ({' '.join(e)})" for n, e in sorted(writers().items()))
     return (f"ops: {ops_text}\nformats read: {read}\nformats written: {written}\n"
-            "exit codes: 0 done, 1 failed, 2 bad input, 130 interrupted")
+            "exit codes: 0 done, 1 failed, 2 bad input, 75 a cluster's workers lost (run again "
+            "to finish), 130 interrupted, 143 terminated")
 
 
 class _Formatter(argparse.RawDescriptionHelpFormatter):
@@ -231,11 +299,33 @@ def make_parser() -> argparse.ArgumentParser:
     group = common.add_argument_group("evaluation")
     where = group.add_mutually_exclusive_group()
     where.add_argument("--scheduler", metavar="ADDRESS",
-                       help="run on an existing dask cluster, e.g. tcp://host:8786")
+                       help="run on an existing dask cluster, e.g. tcp://host:8786, or the "
+                            "one a scheduler file names (dask-mpi's scheduler.json)")
     where.add_argument("--workers", type=int, metavar="N",
                        help="start a local dask.distributed cluster of N workers")
+    where.add_argument("--cluster", choices=sorted(clusters.KINDS), metavar="KIND",
+                       help="run on batch jobs through dask-jobqueue: "
+                            f"{', '.join(sorted(clusters.KINDS))}")
     group.add_argument("-q", "--quiet", action="store_true", help="no progress, no summary")
     group.add_argument("--debug", action="store_true", help="show tracebacks of errors")
+    jobs = common.add_argument_group(
+        "batch jobs (--cluster; what is not given comes from dask-jobqueue's config, "
+        "jobqueue.yaml)")
+    size = jobs.add_mutually_exclusive_group()
+    size.add_argument("--jobs", type=int, metavar="N",
+                      help="N jobs (default 1), each replaced if it ends before the work")
+    size.add_argument("--adapt", type=_jobs_range, metavar="MIN:MAX",
+                      help="between MIN and MAX jobs, as the work needs (adaptive scaling)")
+    for name, (kind, metavar, text) in JOB_FLAGS.items():
+        jobs.add_argument(f"--{name}", type=kind, metavar=metavar, help=text)
+    jobs.add_argument("--cluster-option", type=_keyword, action="append", metavar="KEY=VALUE",
+                      help="any other keyword of dask-jobqueue's cluster, its value as YAML: "
+                           "job_extra_directives=['--qos=debug'], log_directory=logs")
+    jobs.add_argument("--cluster-timeout", type=float, metavar="SECONDS",
+                      help="give up when no worker has joined, or none is left, for this long "
+                           f"(default {clusters.DEFAULT_TIMEOUT:g})")
+    jobs.add_argument("--job-script", action="store_true",
+                      help="print the job script each job would run, and submit nothing")
     common.add_argument_group("plugins").add_argument(
         "--import", dest="imports", action="append", default=[], metavar="MODULE",
         help="import a module (a name on the Python path, or a .py file) before anything "

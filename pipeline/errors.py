@@ -31,7 +31,9 @@ from ops.errors import (
 __all__ = [
     "AxesError",
     "BadInputError",
+    "BatchSystemError",
     "ClosedSeriesError",
+    "ClusterOptionError",
     "DamagedChunkError",
     "DenseFrameWarning",
     "DiskFullError",
@@ -84,6 +86,7 @@ __all__ = [
     "UnsupportedDtypeError",
     "UnsupportedVersionError",
     "ValueRangeError",
+    "WorkersLostError",
     "WriteTargetError",
     "WrongFormatError",
     "YAMLError",
@@ -296,6 +299,30 @@ class SchedulerUnreachableError(ConnectionError):
     """A ``--scheduler`` address where no dask scheduler answers in time."""
 
     exit_code = 1
+
+
+class ClusterOptionError(ValueError):
+    """A batch cluster asked for that cannot be: an unknown kind or option, job resources
+    missing, the batch system's commands not on PATH; found before any job is submitted."""
+
+    exit_code = 2
+
+
+class BatchSystemError(RuntimeError):
+    """A batch system that does not do what it was asked: a daemon that exits while starting,
+    a command that fails, jobs that do not reach a state in time (the one-node Slurm of
+    ``pipeline.testing.slurm``)."""
+
+    exit_code = 1
+
+
+class WorkersLostError(RuntimeError):
+    """A batch cluster without workers for too long: its jobs never started (pending, failed)
+    or all ended (cancelled, past their walltime).  Every job is cancelled and a store being
+    written is kept: running the same command again finishes it (exit code 75, EX_TEMPFAIL:
+    try again)."""
+
+    exit_code = 75
 
 
 class BadInputError(Exception):

@@ -20,6 +20,13 @@ store's recorded pipeline reproduces the store::
       codec: default             # optional
       overwrite: false           # optional
       options: {}                # optional: the writer's other options
+    cluster:                     # optional: run on batch jobs (lazyseries run)
+      kind: slurm                # any of pipeline.clusters.KINDS, through dask-jobqueue
+      jobs: 4                    # or adapt: [1, 8] (minimum and maximum jobs)
+      timeout: 900               # seconds without a worker before giving up
+      cores: 8                   # every other key is a dask-jobqueue keyword
+      memory: 32GB
+      walltime: "02:00:00"
 
 Relative paths are taken relative to the pipeline file's directory (a relative
 output path must stay inside it; give an absolute path to write elsewhere).  A
@@ -46,13 +53,13 @@ import numpy as np
 import ops as _ops
 from ops import require
 import pipeline
-from pipeline import persist, stats, storage
+from pipeline import _progress, clusters, persist, stats, storage
 from pipeline._yaml import load_yaml
 from pipeline.errors import OptionValueError, PipelineFileError, YAMLError
 from pipeline.processed import ProcessedImageSeries
 from pipeline.series import ImageSeries
 
-TOP_KEYS = ("source", "frame_list", "ops", "output")
+TOP_KEYS = ("source", "frame_list", "ops", "output", "cluster")
 SOURCE_KEYS = ("path", "format", "options")
 OP_KEYS = ("name", "param")
 STAT_KEYS = ("stat", "nframes")  # and the statistic's parameter, if it has one
@@ -109,6 +116,12 @@ def validate(spec: Any, where: str = "pipeline") -> dict[str, Any]:
         if not isinstance(out["output"].get("overwrite", False), bool):
             raise _fail(where, f"output.overwrite: expected true or false, got "
                         f"{out['output']['overwrite']!r}")
+    if spec.get("cluster") is not None:
+        try:
+            clusters.parse(spec["cluster"], "cluster")
+        except ValueError as err:
+            raise _fail(where, str(err)) from None
+        out["cluster"] = spec["cluster"]
     return out
 
 
@@ -196,13 +209,16 @@ def _check_frames(value: Any, where: str) -> list[int] | str:
 # -- building the series -------------------------------------------------------------------
 
 
-def build(spec: Mapping[str, Any], *, check_output: bool = False) -> ImageSeries:
+def build(spec: Mapping[str, Any], compute_stats: bool = True, *,
+          check_output: bool = False) -> ImageSeries:
     """The processed series ``spec`` describes (validated spec from :func:`load`/:func:`validate`).
 
     Every op is checked against the frames it will meet before any statistic
     is computed, so a bad op late in the chain fails without reading a frame;
     with ``check_output``, so is the output (format, options, an existing
-    target: what the write would refuse before its first frame).
+    target: what the write would refuse before its first frame).  Without
+    ``compute_stats``, statistics are stand-ins of the right shape (zeros):
+    the chain is checked, nothing read but headers.
     """
     where, base = spec["where"], spec.get("base_dir")
     src = spec["source"]
@@ -214,23 +230,26 @@ def build(spec: Mapping[str, Any], *, check_output: bool = False) -> ImageSeries
     frames = _frame_list(spec.get("frame_list"), len(series), where)
     # with statistics among the parameters, a first pass checks the whole chain on
     # stand-ins before any statistic reads a frame; arrays from files load once
-    has_stats = any(isinstance(op["param"], Mapping) and "stat" in op["param"]
-                    for op in spec["ops"])
+    has_stats = uses_stats(spec)
     loaded: dict[str, np.ndarray] = {}
-    for compute_stats in ((False, True) if has_stats else (True,)):
+    for computed in ((False, True) if has_stats and compute_stats else (compute_stats,)):
         ps: ImageSeries = series.process(())
         for i, op in enumerate(spec["ops"]):
-            param = _param(op["param"], ps, base, where, f"ops[{i}].param", compute_stats,
-                           loaded)
+            param = _param(op["param"], ps, base, where, f"ops[{i}].param", computed, loaded)
             try:
                 ps = ProcessedImageSeries(ps, [(op["name"], param)])
             except (ValueError, TypeError, KeyError) as err:
                 raise _fail(where, f"ops[{i}]: {err}") from err
         if frames is not None:
             ps = ProcessedImageSeries(ps, (), frame_list=frames)
-        if check_output and not (has_stats and compute_stats):  # before any statistic
+        if check_output and not (has_stats and computed):  # before any statistic
             _check_output(ps, spec)
     return ps
+
+
+def uses_stats(spec: Mapping[str, Any]) -> bool:
+    """Whether an op of ``spec`` takes a statistic of the frames as its parameter."""
+    return any(isinstance(op["param"], Mapping) and "stat" in op["param"] for op in spec["ops"])
 
 
 def _path(path: str, base: str | None) -> str:
@@ -310,7 +329,11 @@ def compute_stat(series: ImageSeries, param: Mapping[str, Any]) -> np.ndarray:
     """The statistic ``{stat: NAME, nframes: N, ...}`` over ``series``, through
     :func:`pipeline.stats.compute`."""
     stat, value = _stat_of(param)
-    return np.asarray(stats.compute(stat, series, value, param.get("nframes", 0)))
+    nframes = param.get("nframes", 0)
+    count = min(nframes, len(series)) if nframes else len(series)
+    label = f"{stat.name}{'' if value is None else f' {value}'} of {count} frames"
+    with _progress.phase(label, count) as progress:
+        return np.asarray(stats.compute(stat, series, value, nframes, progress=progress))
 
 
 def write_output(series: ImageSeries, spec: Mapping[str, Any], **extra: Any) -> Any:
@@ -450,4 +473,4 @@ def dump(spec: Mapping[str, Any], path: str | os.PathLike[str]) -> None:
         yaml.safe_dump(data, f, sort_keys=False, default_flow_style=None)
 
 
-__all__ = ["build", "dump", "from_provenance", "load", "run", "validate"]
+__all__ = ["build", "dump", "from_provenance", "load", "run", "uses_stats", "validate"]

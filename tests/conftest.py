@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pytest
 
@@ -49,3 +51,29 @@ def s3_server():
 def s3(s3_server):
     """``(url_root, storage_options)`` of a new, empty bucket of the test S3 server."""
     return f"s3://{s3_server.bucket()}", s3_server.options
+
+
+@pytest.fixture(scope="session")
+def slurm(tmp_path_factory):
+    """A one-node Slurm cluster on this machine for the whole run (pipeline.testing.slurm), found
+    by Slurm's commands through ``SLURM_CONF``; its daemons ended by their pids afterwards.
+    Skipped where Slurm cannot run, except under ``LAZYSERIES_REQUIRE_SLURM`` (CI), where the
+    Slurm tests must run."""
+    from pipeline.testing.slurm import Slurm, available
+
+    why = available()
+    if why is not None and os.environ.get("LAZYSERIES_REQUIRE_SLURM"):
+        pytest.fail(f"LAZYSERIES_REQUIRE_SLURM is set (.ci/run) but {why}")
+    if why is not None:
+        pytest.skip(why)
+    cluster = Slurm.start(str(tmp_path_factory.mktemp("slurm")))
+    before = os.environ.get("SLURM_CONF")
+    os.environ["SLURM_CONF"] = cluster.conf
+    try:
+        yield cluster
+    finally:
+        if before is None:
+            os.environ.pop("SLURM_CONF", None)
+        else:
+            os.environ["SLURM_CONF"] = before
+        cluster.stop()

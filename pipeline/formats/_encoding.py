@@ -30,6 +30,14 @@ def _never(location: Any) -> bool:
     return False
 
 
+def _not_resumed(location: Any, frames: Any) -> None:
+    return None
+
+
+def _none_written(targets: Any, start: int, stop: int) -> bool:
+    return False
+
+
 @dataclass(frozen=True)
 class FileEncoding:
     """A single-file format's encoding of one series, its options and metadata already checked.
@@ -145,8 +153,16 @@ class StoreEncoding:
         Whether what is at a location is a series container of this format
         that ``overwrite=True`` may replace.
     resumable
-        Whether what is at a location is an incomplete store of this same
-        job, which a repeated write rebuilds without ``overwrite``.
+        Whether what is at a location is an incomplete store of the same
+        frames (shape and dtype), which a repeated write finishes or rebuilds
+        without ``overwrite``.
+    resume
+        ``resume(location, frames)``: for the incomplete store at ``location``
+        of this very job (same source, ops, frames and layout), what ``create``
+        would return for it, without touching it; None for another job's.
+    written
+        ``written(targets, start, stop)``: whether frames ``start:stop`` are
+        stored in every target already (a resumed write leaves them be).
     reopen
         Opens the written store as a series.
     versions
@@ -164,6 +180,8 @@ class StoreEncoding:
     reopen: Callable[[Any], ImageSeries]
     versions: Versions
     resumable: Callable[[Any], bool] = _never
+    resume: Callable[[Any, Any], tuple[list[Any], list[str]] | None] = _not_resumed
+    written: Callable[[list[Any], int, int], bool] = _none_written
     growth: Growth | None = None
 
 

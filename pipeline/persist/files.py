@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from pipeline import storage
+from pipeline import _progress, storage
 from pipeline.errors import (
     EmptySeriesError,
     StoreExistsError,
@@ -102,10 +102,13 @@ def _write_staged(series: ImageSeries, placement: Placement, job: FileEncoding,
 
 
 def _blocks(series: ImageSeries, text: str, directory: str, check: bool) -> Blocks:
-    for n, (start, block) in enumerate(iter_blocks(series)):
-        if check:
-            check_space(text, directory, block.nbytes,
-                        f" (frames {start}..{start + len(block) - 1})")
-        yield start, block
-        if n == 0:
-            phase("blocks")
+    with _progress.phase(f"write {text}", len(series)) as bar:
+        for n, (start, block) in enumerate(iter_blocks(series)):
+            if check:
+                check_space(text, directory, block.nbytes,
+                            f" (frames {start}..{start + len(block) - 1})")
+            yield start, block
+            if bar is not None:
+                bar(start + len(block), max(len(series), 1))
+            if n == 0:
+                phase("blocks")

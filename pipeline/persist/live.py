@@ -207,25 +207,18 @@ class _Writer:
         return record
 
     def finish(self) -> None:
-        """The last commit: final metadata, the store marked complete (and put in place)."""
-        if not self.job.claim.holds():
-            raise TargetBusyError(f"{self.job.target.text!r}: this write's claim was taken by "
-                                  "another writer; the store is left unfinished")
-        phase("complete")
+        """The last commit: final metadata, the store marked complete and put in place (as
+        every store write finishes: :meth:`pipeline.persist.stores._Job.finish`)."""
         final: dict[str, Any] | None = self.series.metadata
         if self.resumed and not final:  # a stream joined half way: the store's metadata stands
             final = None
+        record = self._record(self.committed, True)
         shown = final if final is not None else self.series.metadata
-        measured = self.ranges is not None and ome.measured_windows(
-            self.series.axes, shown, (self.committed, *self.series.shape), self.series.dtype)
-        self.growth.finish(self.job.build, self.paths, self.committed,
-                           self._record(self.committed, True), final,
-                           self.ranges if measured else None)
-        if self.job.version is not None:
-            self.job.version.publish(self.job)
-        elif self.job.staged:
-            assert self.job.placement is not None
-            self.job.placement.swap_in(self.job.build)
+        windows = self.ranges if self.ranges is not None and ome.measured_windows(
+            self.series.axes, shown, (self.committed, *self.series.shape),
+            self.series.dtype) else None
+        self.job.finish(None, lambda build: self.growth.finish(
+            build, self.paths, self.committed, record, final, windows))
 
 
 def _objects(grid: Any, first: int) -> list[Location]:

@@ -105,6 +105,16 @@ def remove(path: str) -> None:
     LOCAL.remove_tree(path)
 
 
+def remove_partials(store: Location) -> None:
+    """Remove the objects killed writers left half-written inside a local ``store`` (each
+    written aside, ``.NAME.<id>.partial``, and renamed into place only once whole)."""
+    assert store.local is not None
+    for root, _, files in os.walk(store.local):
+        for name in files:
+            if name.startswith(".") and name.endswith(".partial"):
+                remove(os.path.join(root, name))
+
+
 def new_file(path: str) -> None:
     """Create an empty ``path`` with the mode any file of the user gets (umask honoured)."""
     fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o666)
@@ -150,4 +160,4 @@ def disk_full(err: OSError, target: str, directory: str | None = None) -> DiskFu
 
 
 __all__ = ["MARGIN", "OLD", "STAGED", "Placement", "check_space", "disk_full", "new_file",
-           "remove"]
+           "remove", "remove_partials"]

@@ -4,8 +4,17 @@ A new target: the store's header (record, metadata, empty arrays) is made in
 a hidden sibling and renamed into place, so the target is either absent or a
 store that opens as incomplete; chunks are then written into it by dask tasks
 and the writer that holds the claim marks it complete.  A write killed half
-way is finished by repeating it (the incomplete store of the same job is
-rebuilt); a write that fails removes what it made.
+way is finished by repeating it: the incomplete store of the same job (the
+same source, ops, frames and layout) keeps the chunks it holds and only the
+missing ones are computed; one of other frames is rebuilt.  A write that fails
+removes what it made, except when it was interrupted (Ctrl-C, SIGTERM) or lost
+its cluster's workers (:class:`~pipeline.errors.WorkersLostError`): what was
+written is kept for the next run to finish.
+
+The chunks are computed in batches of at most :data:`BATCH` tasks
+(:func:`pipeline._progress.run_batches`): a cluster's scheduler holds at most
+two batches whatever the length of the series, and a bar (when shown) counts
+the frames written.
 
 Replacing a store (``overwrite=True``): the whole new store is written and
 completed in the sibling, then swapped with the old one, so until the swap
@@ -20,23 +29,28 @@ versions it replaces are removed only after that (:class:`_Version`).
 from __future__ import annotations
 
 import weakref
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from pipeline import graph
+from pipeline import _progress, graph
 from pipeline.errors import (
     OptionValueError,
     StoreExistsError,
     TargetBusyError,
     TargetMovedError,
+    WorkersLostError,
 )
 from pipeline.formats._encoding import StoreEncoding
 from pipeline.persist import claim as claims
 from pipeline.persist.faults import phase
-from pipeline.persist.staging import Placement, disk_full
+from pipeline.persist.staging import Placement, disk_full, remove_partials
 from pipeline.persist.target import refuse_cwd, refuse_foreign, refuse_source
 from pipeline.series import ImageSeries, plan_of
 from pipeline.storage import LOCAL, Location
+
+BATCH = 256
+"""Write tasks (each whole stored objects of every array) given to the scheduler at once."""
 
 
 @dataclass
@@ -52,6 +66,8 @@ class _Job:
     """Whether the target did not exist before (a failed write then removes it)."""
     version: _Version | None = None
     """On an object store: the version being built, and what it replaces."""
+    resumed: tuple[list[Any], list[str]] | None = None
+    """For an incomplete store of this same job, finished in place: what to store, where."""
 
     @property
     def staged(self) -> bool:
@@ -64,22 +80,22 @@ class _Job:
         claim = claims.Claim(plain(self.claim.target), plain(self.claim.location),
                              self.claim.write_id)
         return (_Job, (self.encoding, claim, plain(self.target), plain(self.build),
-                       self.placement, self.made, self.version))
+                       self.placement, self.made, self.version, self.resumed))
 
     def fail(self) -> None:
         """Remove what this write made, while it still holds the target."""
         if self.claim.holds() and (self.staged or self.made):
             self.build.remove_tree()
 
-    def finish(self, _stored: Any) -> None:
-        """Mark the store complete and put it in place (swap it in, or publish its version);
-        only the holder of the claim may."""
+    def finish(self, _stored: Any, complete: Callable[[Location], None] | None = None) -> None:
+        """Mark the store complete (``complete(build)``, by default the encoding's) and put it
+        in place (swap it in, or publish its version); only the holder of the claim may."""
         if not self.claim.holds():
             raise TargetBusyError(
                 f"{self.target.text!r}: this write's claim was taken by another writer; the "
                 "store is left incomplete and not marked complete")
         phase("complete")
-        self.encoding.complete(self.build)
+        (complete or self.encoding.complete)(self.build)
         if self.version is not None:
             self.version.publish(self)
         elif self.staged:
@@ -138,18 +154,24 @@ def write_store(series: ImageSeries, location: Location, encoding: StoreEncoding
     try:
         where = job.build if placement is None or not _workers_elsewhere() \
             else placement.plain(job.build)
-        done = _task(job, started.sources, encoding.targets(where, started.paths))
+        tasks = _unit_tasks(started.sources, encoding.targets(where, started.paths),
+                            encoding.written if job.resumed else None)
     except BaseException:
         started.abandon()
         raise
-    # an abandoned or failed task gives the target back when it is dropped
-    weakref.finalize(done, claim.drop)
     if not compute:
+        import dask
+
+        done = dask.delayed(job.finish)([task for task, _ in tasks])
+        # an abandoned or failed task gives the target back when it is dropped
+        weakref.finalize(done, claim.drop)
         return done
     try:
-        _compute(done, job)
+        _compute(tasks, job, len(series))
     except TargetMovedError:
         raise  # complete, in the directory it began in: the message says where
+    except (WorkersLostError, KeyboardInterrupt):
+        raise  # what was written is kept: the same write run again finishes it
     except BaseException:
         job.fail()
         raise
@@ -202,11 +224,12 @@ def begin(series: ImageSeries, location: Location, encoding: StoreEncoding, over
             committed, dropped, paths, record = found
             job = _Job(encoding, claim, target, target, placement)
             return Started(job, [], paths, (committed, dropped, record))
-        job = _prepare(series, target, encoding, overwrite, claim, placement) \
+        job = _prepare(target, encoding, overwrite, claim, placement, frames) \
             if placement is not None else _prepare_version(target, encoding, overwrite, claim,
                                                            keep_versions)
         phase("staged")
-        sources, paths = job.encoding.create(job.build, frames, claim.write_id, phase)
+        sources, paths = job.resumed or job.encoding.create(job.build, frames, claim.write_id,
+                                                            phase)
         return Started(_place(job), sources, paths)
     except BaseException:
         claim.release()
@@ -215,14 +238,20 @@ def begin(series: ImageSeries, location: Location, encoding: StoreEncoding, over
         raise
 
 
-def _prepare(series: ImageSeries, target: Location, encoding: StoreEncoding, overwrite: bool,
-             claim: claims.Claim, placement: Placement | None) -> _Job:
-    """Decide where the store is built (what killed writes left beside it cleared first)."""
+def _prepare(target: Location, encoding: StoreEncoding, overwrite: bool, claim: claims.Claim,
+             placement: Placement | None, frames: Any) -> _Job:
+    """Decide where the store is built (what killed writes left beside it cleared first): in
+    place for the incomplete store of this same job (its written chunks kept), else beside the
+    target."""
     staged = placement.staged if placement is not None else target
     if not target.exists():
         return _Job(encoding, claim, target, staged, placement, made=True)
     refuse_foreign(target, encoding.format, encoding.is_container)
-    if encoding.resumable(target):  # the write that made it died: rebuild it
+    if encoding.resumable(target):  # the write that made it died: finish or rebuild it
+        resumed = encoding.resume(target, frames)
+        if resumed is not None:
+            remove_partials(target)
+            return _Job(encoding, claim, target, target, placement, made=True, resumed=resumed)
         return _Job(encoding, claim, target, staged, placement, made=True)
     if not overwrite:
         raise StoreExistsError.at(target.text)
@@ -281,13 +310,32 @@ def _frames(series: ImageSeries, stored: int) -> Any:
     return series.to_dask(frames_per_chunk=stored * max(1, size // stored))
 
 
-def _task(job: _Job, sources: list[Any], targets: list[Any]) -> Any:
-    """One dask task: every chunk stored (frames and levels), then the job finished."""
+def _unit_tasks(sources: list[Any], targets: list[Any], written: Any = None
+                ) -> list[tuple[Any, int]]:
+    """One dask task per block of frames, storing it in every array (whole stored objects), and
+    the frames it covers; blocks ``written(targets, start, stop)`` says are stored are left out."""
     import dask
-    import dask.array as da
 
-    stored = da.store(sources, targets, lock=False, compute=False)  # type: ignore[arg-type]
-    return dask.delayed(job.finish)(stored)
+    # unoptimised: the levels' tasks share the frames' blocks, each computed once
+    blocks = [source.to_delayed(optimize_graph=False).ravel() for source in sources]
+    tasks = []
+    start = 0
+    for i, size in enumerate(sources[0].chunks[0]):
+        stop = start + size
+        if size and (written is None or not written(targets, start, stop)):
+            tasks.append((dask.delayed(_store_unit, pure=False)(
+                targets, start, stop, *(b[i] for b in blocks)), size))
+        start = stop
+    return tasks
+
+
+def _store_unit(targets: list[Any], start: int, stop: int, *blocks: Any) -> None:
+    for target, block in zip(targets, blocks, strict=True):
+        target[(slice(start, stop), *(slice(0, n) for n in block.shape[1:]))] = block
+
+
+def _batches(tasks: list[tuple[Any, int]]) -> Any:
+    return (tasks[i:i + BATCH] for i in range(0, len(tasks), BATCH))
 
 
 def _workers_elsewhere() -> bool:
@@ -304,12 +352,15 @@ def _workers_elsewhere() -> bool:
     return True
 
 
-def _compute(done: Any, job: _Job) -> None:
+def _compute(tasks: list[tuple[Any, int]], job: _Job, nframes: int) -> None:
+    kept = nframes - sum(n for _, n in tasks)
+    label = f"write {job.target.text}" + (f" (resumed, {kept} frames kept)" if kept else "")
     try:
-        done.compute()
+        _progress.run_batches(_batches(tasks), label, nframes, kept)
     except OSError as err:
         local = job.target.parent.local
         full = disk_full(err, job.target.text, local)
         if full is not None:
             raise full from err
         raise
+    job.finish(None)

@@ -14,6 +14,9 @@ say what is under test:
 - :class:`StoreConformance`: a storage backend (``root(tmp_path)`` returns an
   empty :class:`pipeline.storage.Location` of it).
 
+:mod:`pipeline.testing.slurm` starts a real one-node Slurm batch system on this machine
+(munged, slurmctld, slurmd from Debian's packages; root only) for tests and
+benchmarks of batch clusters, and ends exactly the processes it started.
 :mod:`pipeline.testing.strategies` holds hypothesis strategies (frame specs,
 dtypes and shapes, blocks of frames, regions, chains of built-in ops) for
 fuzzing.  pytest and hypothesis come with ``pip install 'lazyseries[testing]'``;

@@ -169,13 +169,15 @@ def test_exit_codes_follow_error_classes():
     assert cli.exit_code(errors.UnreadableFrameError("x")) == 1  # found while reading frames
     assert cli.exit_code(errors.MissingDependencyError("h5py", "hdf5")) == 1
     assert cli.exit_code(errors.SchedulerUnreachableError("x")) == 1
+    assert cli.exit_code(errors.WorkersLostError("x")) == 75  # run again to finish
+    assert cli.exit_code(errors.ClusterOptionError("x")) == 2
     assert cli.exit_code(RuntimeError("x")) == 1
     assert cli.exit_code(KeyboardInterrupt()) == 130
     assert cli.exit_code(errors.MetadataClashError("x")) == 2  # its parent's is 1
     assert cli.exit_code(errors.MetadataError("x")) == 1
     for kind, code in cli.EXIT_CODES:  # a table of classes, nothing else
         assert isinstance(kind, type) and issubclass(kind, BaseException)
-        assert code in (1, 2, 130)
+        assert code in (1, 2, 75, 130)
 
 
 def test_every_error_declares_its_exit_code():
@@ -188,7 +190,7 @@ def test_every_error_declares_its_exit_code():
         if issubclass(kind, Warning):
             assert kind not in listed  # warnings end no run
             continue
-        assert kind.exit_code in (1, 2), name
+        assert kind.exit_code in (1, 2, 75), name
         assert listed[kind] == kind.exit_code, name
     assert cli.exit_code(FileNotFoundError("x")) == 2  # a built-in the project does not own
 

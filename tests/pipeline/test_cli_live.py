@@ -279,3 +279,30 @@ def test_live_flags_a_source_does_not_take_are_refused(tmp_path):
     np.save(tmp_path / "frames.npy", np.zeros((3, 4, 5), np.uint16))
     done = lazyseries("stats", "frames.npy", "--buffer", "1MiB", "--max", cwd=tmp_path)
     assert done.returncode == 2 and "buffer=" in done.stderr
+
+
+def test_a_statistic_as_an_op_parameter_over_a_live_source_is_refused_before_writing(tmp_path):
+    pytest.importorskip("tifffile")
+    import tifffile
+
+    folder = tmp_path / "frames"
+    folder.mkdir()
+    for j, frame in enumerate(replay.frames(4, SHAPE, distinct=4)):
+        tifffile.imwrite(folder / f"img{j}.tif", frame)
+    (folder / "DONE").touch()
+    (tmp_path / "p.yaml").write_text(
+        f"source: {{path: {folder}, format: files-live, options: {{marker: DONE}}}}\n"
+        "ops: [{name: dark, param: {stat: median}}]\noutput: out.zarr\n")
+    done = lazyseries("run", "p.yaml", cwd=tmp_path)
+    assert done.returncode == 2 and done.stderr.count("\n") == 1, done.stderr
+    assert "not computed over a live source" in done.stderr
+    assert not os.path.exists(tmp_path / "out.zarr")
+    # the same pipeline with the statistic given as an array writes
+    np.save(tmp_path / "dark.npy", np.median(replay.frames(4, SHAPE, distinct=4), axis=0)
+            .astype(np.uint16))
+    (tmp_path / "p.yaml").write_text(
+        f"source: {{path: {folder}, format: files-live, options: {{marker: DONE}}}}\n"
+        "ops: [{name: dark, param: dark.npy}]\noutput: out.zarr\n")
+    done = lazyseries("run", "p.yaml", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert "wrote 4 frames" in done.stdout

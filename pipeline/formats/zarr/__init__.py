@@ -119,8 +119,8 @@ def encoder(series: ImageSeries, target: Any = "", codec: Any = "default", chunk
     _json.check(provenance, "provenance")
     from dask.base import tokenize
 
-    # names the job in the record (informational: a store is rebuilt, never added to, except
-    # a live one, which its job resumes where it committed)
+    # names the job in the record: an incomplete store of the same job is finished in place,
+    # and a live one is taken up again by its job where it committed
     encoded = _json.encode(provenance, lambda a: tokenize(a))
     fingerprint = tokenize(encoded, n, shape, dtype.str, layout.config()) if live is None else \
         tokenize(encoded, "live", shape, dtype.str)
@@ -138,14 +138,22 @@ def encoder(series: ImageSeries, target: Any = "", codec: Any = "default", chunk
                                   {**header, "write_id": write_id}, metadata, phase, name)
 
     def resumable(location: Location) -> bool:
-        # rebuilt from scratch, never added to, so frames of two writes never mix: the
-        # frames' shape and dtype must agree (a store of other frames is someone else's
+        # the frames' shape and dtype must agree (a store of other frames is someone else's
         # unfinished work, replaced only with overwrite=True)
         record = store.read_record(location)
         return record is not None and record.get("complete") is not True and \
             record.get("_shape") == full_shape and record.get("_dtype") == dtype.str
 
-    def resume(location: Location) -> tuple[int, np.ndarray, list[str], dict[str, Any]] | None:
+    def resume(location: Location, frames: Any) -> tuple[list[Any], list[str]] | None:
+        # added to only by the same job (its fingerprint), so frames of two jobs never mix;
+        # another job's incomplete store is rebuilt from scratch (a live one is taken up by
+        # its live job only: ``taken_up``)
+        record = store.read_record(location)
+        if live is not None or record is None or record.get("fingerprint") != fingerprint:
+            return None
+        return store.stored_arrays(frames, layout)
+
+    def taken_up(location: Location) -> tuple[int, np.ndarray, list[str], dict[str, Any]] | None:
         # a live store of this same job, unfinished: its frames are kept and it goes on
         record = store.read_record(location)
         grown = None if record is None else record.get("live")
@@ -170,9 +178,10 @@ def encoder(series: ImageSeries, target: Any = "", codec: Any = "default", chunk
                             windows=windows)
         # the metadata and windows as an offline write of these frames records them
 
-    growth = None if live is None else Growth(resume, commit, finish)
+    growth = None if live is None else Growth(taken_up, commit, finish)
     return StoreEncoding("zarr", layout.stored, create, store.open_targets, store.set_complete,
-                         replaceable, ZarrSeries, VERSIONS, resumable, growth)
+                         replaceable, ZarrSeries, VERSIONS, resumable, resume, store.written,
+                         growth)
 
 
 def _image_name(target: Any) -> str:

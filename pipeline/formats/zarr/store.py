@@ -12,6 +12,7 @@ alike; zarr-python writes only the JSON.
 
 from __future__ import annotations
 
+import itertools
 import json
 from collections.abc import Callable
 from typing import Any, Literal
@@ -117,6 +118,32 @@ def open_targets(location: Location, paths: list[str]) -> list[Any]:
             grid.write_empty = True
             targets.append(grid)
     return targets
+
+
+def stored_arrays(frames: Any, layout: Layout) -> tuple[list[Any], list[str]]:
+    """What :func:`create_store` returns for a store it made with ``layout``: the dask arrays
+    to store (the frames, then each OME-Zarr level pooled from the one before) and the paths
+    of their arrays, computed without touching the store."""
+    sources, current = [frames], frames
+    for _ in range(layout.levels):
+        current = ome.downsample(current)
+        sources.append(current)
+    return sources, [ome.level_path(k) for k in range(layout.levels + 1)]
+
+
+def written(targets: list[Any], start: int, stop: int) -> bool:
+    """Whether frames ``start:stop`` are stored in every one of ``targets`` already: each
+    stored object they cover exists (objects are written whole, or not at all)."""
+    for target in targets:
+        if not isinstance(target, ChunkGrid):
+            return False  # zarr-python's arrays: no such promise, write them again
+        size = target.stored[0]
+        rest = [range(-(-n // s)) for n, s in zip(target.shape[1:], target.stored[1:])]
+        for first in range(start // size, -(-stop // size)):
+            for coords in itertools.product([first], *rest):
+                if not target.location(coords).exists():
+                    return False
+    return True
 
 
 def _array_sink(group: Any, location: Location) -> Callable[[np.ndarray], str]:
@@ -356,4 +383,5 @@ def is_zarr_node(location: Location) -> bool:
 
 __all__ = ["ARRAY_NAME", "ATTR", "V1_ARRAY_NAME", "FORMAT_VERSION", "committed", "committed_version", "create_store", "is_version_name",
            "follow", "is_zarr_node", "open_group", "open_targets", "publish", "read_array", "read_record",
-           "resize", "set_complete", "update_record", "version_name", "write_array"]
+           "resize", "set_complete", "stored_arrays", "update_record", "version_name", "write_array",
+           "written"]

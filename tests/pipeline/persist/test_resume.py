@@ -1,0 +1,125 @@
+"""A write interrupted half way is finished by the same write: chunks written are kept, not
+recomputed (counted), and the store ends byte for byte as one uninterrupted write makes it."""
+
+from __future__ import annotations
+
+import os
+import threading
+
+import numpy as np
+import pytest
+
+import ops
+import pipeline
+from pipeline import errors
+
+# 2 MiB frames: a write task holds 4 of them (about 8 MiB, pipeline.graph), one stored chunk
+FRAMES = np.random.default_rng(11).integers(0, 4000, (40, 1024, 1024), dtype=np.uint16)
+SEEN: list[int] = []
+STOP_AT: list[int] = []
+LOCK = threading.Lock()
+
+
+@pytest.fixture
+def counted():
+    """An op that records the first frame of every block it processes, and stops the write
+    (as Ctrl-C does) at the block starting with a frame in STOP_AT."""
+    SEEN.clear()
+    STOP_AT.clear()
+
+    @ops.register("count_blocks")
+    def count_blocks(block, param):
+        first = int(block[0, 0, 0])  # frame numbers are stamped into pixel (0, 0)
+        with LOCK:
+            SEEN.append(first)
+        if first in STOP_AT:
+            raise KeyboardInterrupt
+        return block
+
+    frames = FRAMES.copy()
+    frames[:, 0, 0] = np.arange(len(frames))
+    return pipeline.from_array(frames).process([("count_blocks", 0), ("flip", "v")])
+
+
+def _files(path):
+    found = {}
+    for root, _, names in os.walk(path):
+        for name in names:
+            full = os.path.join(root, name)
+            with open(full, "rb") as fh:
+                found[os.path.relpath(full, path)] = (os.stat(full).st_ino, fh.read())
+    return found
+
+
+def _one_thread():
+    """The interrupted write on dask's synchronous scheduler: on the threaded one, blocks
+    already running go on after the interrupt and would be counted with the next write."""
+    import dask
+
+    return dask.config.set(scheduler="synchronous")
+
+
+def _write(series, path, **kw):
+    return pipeline.write(series, path, chunks=(4, 1024, 1024), shards=None, **kw)
+
+
+def test_an_interrupted_write_keeps_its_chunks_and_the_rerun_computes_only_the_rest(
+        counted, tmp_path):
+    whole = _write(counted, tmp_path / "whole.zarr")
+    SEEN.clear()
+    STOP_AT.append(20)  # blocks of 4 frames: the sixth
+    with pytest.raises(KeyboardInterrupt), _one_thread():
+        pipeline.write(counted, tmp_path / "out.zarr", chunks=(4, 1024, 1024), shards=None)
+    with pytest.raises(errors.IncompleteStoreError):
+        pipeline.open(tmp_path / "out.zarr")
+    before = {k: v for k, v in _files(tmp_path / "out.zarr").items() if k.startswith("images/c")}
+    kept = sorted(int(k.split("/")[2]) * 4 for k in before)
+    assert kept and 20 not in kept and len(kept) < 10
+    STOP_AT.clear()
+    SEEN.clear()
+    out = _write(counted, tmp_path / "out.zarr")
+    assert sorted(SEEN) == sorted(set(range(0, 40, 4)) - set(kept))  # only the rest computed
+    after = _files(tmp_path / "out.zarr")
+    for name, (inode, _) in before.items():
+        assert after[name][0] == inode  # kept, not rewritten
+    np.testing.assert_array_equal(np.asarray(out), np.asarray(whole))
+    ours = {k: v[1] for k, v in after.items() if k != "zarr.json"}
+    assert ours == {k: v[1] for k, v in _files(tmp_path / "whole.zarr").items()
+                    if k != "zarr.json"}
+
+
+def test_another_jobs_incomplete_store_is_rebuilt_whole(counted, tmp_path):
+    STOP_AT.append(12)
+    with pytest.raises(KeyboardInterrupt), _one_thread():
+        _write(counted, tmp_path / "out.zarr")
+    STOP_AT.clear()
+    other = pipeline.from_array(FRAMES).process([("flip", "h")])  # same frames' shape, not job
+    out = _write(other, tmp_path / "out.zarr")
+    # no chunk of the other job kept: each of those holds flip v of stamped frames
+    np.testing.assert_array_equal(np.asarray(out), FRAMES[:, ::-1])
+
+
+def test_leftovers_of_killed_chunk_writes_are_removed_on_resume(counted, tmp_path):
+    STOP_AT.append(8)
+    with pytest.raises(KeyboardInterrupt), _one_thread():
+        _write(counted, tmp_path / "out.zarr")
+    STOP_AT.clear()
+    partial = tmp_path / "out.zarr" / "images" / "c" / ".7.0123456789ab.partial"
+    partial.parent.mkdir(parents=True, exist_ok=True)
+    partial.write_bytes(b"half a chunk")
+    _write(counted, tmp_path / "out.zarr")
+    assert not partial.exists()
+
+
+def test_the_scheduler_holds_bounded_batches(monkeypatch, tmp_path):
+    from pipeline.persist import stores
+
+    sizes = []
+    real = stores._batches
+    monkeypatch.setattr(stores, "BATCH", 3)
+    monkeypatch.setattr(stores, "_batches", lambda tasks: (sizes.append(len(b)) or b
+                                                            for b in real(tasks)))
+    series = pipeline.from_array(FRAMES)
+    out = pipeline.write(series, tmp_path / "o.zarr", chunks=(4, 1024, 1024), shards=None)
+    assert sizes == [3, 3, 3, 1]
+    np.testing.assert_array_equal(np.asarray(out), FRAMES)
