@@ -90,7 +90,7 @@ def image_attrs(axes: str, metadata: Mapping[str, Any], levels: int, full_shape:
     Each multiscale has its ``name``, the ``type`` of downsampling and its
     ``metadata`` (required by NGFF 0.5's strict profile); the channels'
     display windows are the dtype's range until :func:`set_windows` puts the
-    frames' own there (computed in the write's graph: :func:`windows`).
+    frames' own there (each written block's :func:`ranges`, :func:`merged`).
     """
     if not describable(axes):
         return {}
@@ -128,7 +128,7 @@ def image_attrs(axes: str, metadata: Mapping[str, Any], levels: int, full_shape:
 
 def measured_windows(axes: str, metadata: Mapping[str, Any], full_shape: Sequence[int],
                      dtype: Any) -> bool:
-    """Whether the display windows of an image are the frames' range (:func:`windows`): a
+    """Whether the display windows of an image are the frames' range (:func:`ranges`): a
     colour picture is shown as it is, 0 to 255, and an image with no frames has no range."""
     return describable(axes) and bool(full_shape[0]) and not microscopy.colour(
         microscopy.clean(metadata), axes, full_shape, dtype)
@@ -167,25 +167,6 @@ def _dtype_range(dtype: np.dtype) -> tuple[float, float]:
     if dtype.kind in "iu":
         return float(np.iinfo(dtype).min), float(np.iinfo(dtype).max)
     return (0.0, 1.0)
-
-
-def windows(frames: Any, axes: str) -> Any:
-    """A dask array ``(channels, 2)``: each channel's smallest and largest finite value over
-    every frame, lazily, to be computed in the graph that writes the frames.
-
-    One small task per chunk of frames, on the chunk the write stores (read once),
-    and one that gathers them: a range costs the write no second pass.
-    """
-    import dask
-    import dask.array as da
-
-    channel = axes.index("C") if "C" in axes else None
-    if channel is not None:
-        frames = frames.rechunk({channel: -1})  # each chunk holds every channel
-    count = frames.shape[channel] if channel is not None else 1
-    parts = [dask.delayed(_block_range)(block, channel)
-             for block in frames.to_delayed().ravel()]
-    return da.from_delayed(dask.delayed(_gather_ranges)(parts), (count, 2), np.float64)
 
 
 def ranges(frames: np.ndarray, axes: str) -> np.ndarray:
@@ -227,7 +208,7 @@ def _gather_ranges(parts: list[np.ndarray]) -> np.ndarray:
 
 def set_windows(attrs: Mapping[str, Any], values: np.ndarray) -> dict[str, Any] | None:
     """The ``ome`` attribute of ``attrs`` with each channel's window the frames' range
-    (``values`` from :func:`windows`), or None when there is no such channel list."""
+    (``values`` from :func:`ranges`), or None when there is no such channel list."""
     found = attrs.get("ome")
     channels = ((found or {}).get("omero") or {}).get("channels") if isinstance(found, Mapping) \
         else None
@@ -451,4 +432,4 @@ def _placement(image: Mapping[str, Any], level: int, ndim: int
 
 __all__ = ["VERSION", "axes_of", "check_levels", "create_levels", "dataset_path", "describable",
            "downsample", "image_attrs", "image_metadata", "level_array", "level_metadata",
-           "measured_windows", "merged", "multiscale", "omero", "ranges", "set_windows", "windows"]
+           "measured_windows", "merged", "multiscale", "omero", "ranges", "set_windows"]

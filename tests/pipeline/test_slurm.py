@@ -75,7 +75,8 @@ def cli(*args, cwd, env, timeout=240):
 
 
 def _stored_bytes(path):
-    """Every file of a store by name, the root's record without the id of the write."""
+    """Every file of a store by name, the root's record without the id of the write (stores
+    compared have the same file name: the image's name is the target's)."""
     out = {}
     for root, _, files in os.walk(path):
         for name in files:
@@ -98,14 +99,14 @@ def raw(tmp_path):
 def test_process_on_slurm_jobs_matches_a_local_write(site, raw, slurm, job_output):
     cwd, env = site
     ops = ["--op", "dark=median:8", "--op", "flip=v"]
-    local = cli("process", "raw.zarr", "local.zarr", *ops, "-q", cwd=cwd, env=env)
+    local = cli("process", "raw.zarr", "local/out.zarr", *ops, "-q", cwd=cwd, env=env)
     assert local.returncode == 0, local.stderr
     out = cli("process", "raw.zarr", "out.zarr", *ops, "--cluster", "slurm", "--jobs", "2",
               cwd=cwd, env=env)
     assert out.returncode == 0, out.stderr
     assert "dask cluster on slurm" in out.stderr and "wrote 48 frames" in out.stdout
-    assert _stored_bytes(cwd / "out.zarr") == _stored_bytes(cwd / "local.zarr")
-    assert sorted(os.listdir(cwd)) == ["cache", "dask-config", "local.zarr", "out.zarr",
+    assert _stored_bytes(cwd / "out.zarr") == _stored_bytes(cwd / "local" / "out.zarr")
+    assert sorted(os.listdir(cwd)) == ["cache", "dask-config", "local", "out.zarr",
                                        "raw.zarr"]  # no slurm-<job>.out
     assert os.listdir(job_output) == []  # the jobs' output, removed after a run that succeeded
 
@@ -203,7 +204,7 @@ def test_a_cancelled_worker_job_is_replaced_and_the_store_completes(
     import dask
 
     series = _big(tmp_path, 48).process([("slow_on_workers", 0.25), ("flip", "v")])
-    local = pipeline.write(series, tmp_path / "local.zarr")
+    local = pipeline.write(series, tmp_path / "local" / "out.zarr")
     before = set(_history(slurm))
     out = tmp_path / "out.zarr"
     with dask.config.set({"distributed.deploy.lost-worker-timeout": "1s"}), \
@@ -211,7 +212,7 @@ def test_a_cancelled_worker_job_is_replaced_and_the_store_completes(
         done = threading.Event()
         writer = threading.Thread(target=lambda: (pipeline.write(series, out), done.set()))
         writer.start()
-        chunks = out / "images" / "c"
+        chunks = out / "0" / "c"
         deadline = time.monotonic() + 60
         while not (chunks.exists() and len(list(chunks.iterdir())) >= 2):
             assert time.monotonic() < deadline and writer.is_alive()
@@ -224,7 +225,7 @@ def test_a_cancelled_worker_job_is_replaced_and_the_store_completes(
     jobs = {k: v for k, v in _history(slurm).items() if k not in before}
     assert jobs[mine[0]] == "CANCELLED"
     assert len(jobs) == 3, jobs  # the cancelled one was replaced, once
-    assert _stored_bytes(out) == _stored_bytes(tmp_path / "local.zarr")
+    assert _stored_bytes(out) == _stored_bytes(tmp_path / "local" / "out.zarr")
     np.testing.assert_array_equal(np.asarray(pipeline.open(out)), np.asarray(local))
 
 
@@ -273,7 +274,7 @@ def test_a_cancelled_run_resumes_without_recomputing_what_it_wrote(site, slurm):
             "--jobs", "1", "-q"]
     proc = subprocess.Popen([*SCRIPT, *args], cwd=cwd, env=env, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
-    chunks = cwd / "out.zarr" / "images" / "c"
+    chunks = cwd / "out.zarr" / "0" / "c"
     deadline = time.monotonic() + 120
     while not (chunks.exists() and len(list(chunks.iterdir())) >= 32):
         assert time.monotonic() < deadline and proc.poll() is None, proc.communicate()
@@ -292,7 +293,7 @@ def test_a_cancelled_run_resumes_without_recomputing_what_it_wrote(site, slurm):
     assert len(now) == 128
     rewritten = [name for name, inode in kept.items() if now[name] != inode]
     assert rewritten == []  # committed chunks were not computed again
-    local = cli("process", "raw.zarr", "local.zarr", "--op", "gauss_laplace=6", "-q", cwd=cwd,
-                env=env)
+    local = cli("process", "raw.zarr", "local/out.zarr", "--op", "gauss_laplace=6", "-q",
+                cwd=cwd, env=env)
     assert local.returncode == 0, local.stderr
-    assert _stored_bytes(cwd / "out.zarr") == _stored_bytes(cwd / "local.zarr")
+    assert _stored_bytes(cwd / "out.zarr") == _stored_bytes(cwd / "local" / "out.zarr")

@@ -151,7 +151,7 @@ def encoder(series: ImageSeries, target: Any = "", codec: Any = "default", chunk
         record = store.read_record(location)
         if live is not None or record is None or record.get("fingerprint") != fingerprint:
             return None
-        return store.stored_arrays(frames, layout)
+        return store.stored_arrays(frames, layout, axes, metadata)
 
     def taken_up(location: Location) -> tuple[int, np.ndarray, list[str], dict[str, Any]] | None:
         # a live store of this same job, unfinished: its frames are kept and it goes on
@@ -178,8 +178,11 @@ def encoder(series: ImageSeries, target: Any = "", codec: Any = "default", chunk
                             windows=windows)
         # the metadata and windows as an offline write of these frames records them
 
+    def targets(location: Location, paths: list[str]) -> list[Any]:
+        return store.open_targets(location, paths, axes)
+
     growth = None if live is None else Growth(taken_up, commit, finish)
-    return StoreEncoding("zarr", layout.stored, create, store.open_targets, store.set_complete,
+    return StoreEncoding("zarr", layout.stored, create, targets, store.set_complete,
                          replaceable, ZarrSeries, VERSIONS, resumable, resume, store.written,
                          growth)
 

@@ -73,33 +73,40 @@ def create_store(location: Location, frames: Any, layout: Layout, axes: str,
         compressors=layout.compressors, fill_value=0, overwrite=True, dimension_names=dims,
         config={"write_empty_chunks": True},
     )
-    sources, targets = ome.create_levels(
-        group, frames, layout.levels, layout.stored, compressors=layout.compressors,
-        fill_value=0, dimension_names=dims, config={"write_empty_chunks": True})
+    ome.create_levels(group, frames, layout.levels, layout.stored,
+                      compressors=layout.compressors, fill_value=0, dimension_names=dims,
+                      config={"write_empty_chunks": True})
     phase("array")
-    out, paths = [frames, *sources], [array.path, *(t.path for t in targets)]
-    if ome.measured_windows(axes, metadata, full_shape, dtype):  # from the reads that write
-        out.append(ome.windows(frames, axes))
-        paths.append(WINDOWS)
-    return out, paths
+    return stored_arrays(frames, layout, axes, metadata)
+
+
+RANGES = "_ranges"
+"""Where, in a store being written, each block of frames' channel ranges is kept until the
+store completes (folded then into its display windows, :func:`set_complete`)."""
 
 
 class _Windows:
-    """Where the display windows computed in the write's graph go: the store's ``omero``."""
+    """Where the display windows are computed in the write's graph: from each block of frames
+    as it is stored, its channels' ranges (:func:`pipeline.ome.ranges`) an object of their own
+    beside the arrays, so that a write resumed after a kill keeps those of the blocks it kept;
+    folded into the store's ``omero`` when it completes (:func:`set_complete`)."""
 
-    def __init__(self, location: Location) -> None:
-        self.location = location
+    def __init__(self, location: Location, axes: str) -> None:
+        self.location, self.axes = location, axes
 
-    def __setitem__(self, key: Any, values: np.ndarray) -> None:
-        group = open_group(self.location, mode="r+")
-        found = ome.set_windows(dict(group.attrs), values)
-        if found is not None:
-            group.attrs.update({"ome": found})
+    def part(self, start: int, stop: int) -> Location:
+        return self.location.child(RANGES, f"{start}-{stop}")
+
+    def __setitem__(self, key: Any, frames: np.ndarray) -> None:
+        rows = key[0]
+        found = ome.ranges(frames, self.axes)
+        self.part(rows.start, rows.stop).write(np.asarray(found, "<f8").tobytes())
 
 
-def open_targets(location: Location, paths: list[str]) -> list[Any]:
-    """What the arrays at ``paths`` of the store at ``location`` are written through: their
-    :class:`ChunkGrid`, or the zarr-python array for a codec the direct path does not cover.
+def open_targets(location: Location, paths: list[str], axes: str) -> list[Any]:
+    """What the arrays at ``paths`` of the store at ``location`` (of frames with ``axes``) are
+    written through: their :class:`ChunkGrid`, or the zarr-python array for a codec the direct
+    path does not cover, and for :data:`WINDOWS` what keeps each block's ranges.
 
     Every chunk is written, zeros too: a complete store holds them all, so a
     missing one is lost data.
@@ -108,7 +115,7 @@ def open_targets(location: Location, paths: list[str]) -> list[Any]:
     targets: list[Any] = []
     for path in paths:
         if path == WINDOWS:
-            targets.append(_Windows(location))
+            targets.append(_Windows(location, axes))
             continue
         array = group[path]
         grid = grid_of(array, location.child(path))
@@ -120,21 +127,31 @@ def open_targets(location: Location, paths: list[str]) -> list[Any]:
     return targets
 
 
-def stored_arrays(frames: Any, layout: Layout) -> tuple[list[Any], list[str]]:
+def stored_arrays(frames: Any, layout: Layout, axes: str, metadata: Any
+                  ) -> tuple[list[Any], list[str]]:
     """What :func:`create_store` returns for a store it made with ``layout``: the dask arrays
-    to store (the frames, then each OME-Zarr level pooled from the one before) and the paths
-    of their arrays, computed without touching the store."""
+    to store (the frames, then each OME-Zarr level pooled from the one before, then the frames
+    again, whose blocks' ranges give the display windows, :data:`WINDOWS`) and the paths of
+    their arrays, computed without touching the store."""
     sources, current = [frames], frames
     for _ in range(layout.levels):
         current = ome.downsample(current)
         sources.append(current)
-    return sources, [ome.level_path(k) for k in range(layout.levels + 1)]
+    paths = [ome.level_path(k) for k in range(layout.levels + 1)]
+    if ome.measured_windows(axes, metadata, frames.shape, frames.dtype):
+        sources.append(frames)  # their ranges, from the blocks the write stores
+        paths.append(WINDOWS)
+    return sources, paths
 
 
 def written(targets: list[Any], start: int, stop: int) -> bool:
     """Whether frames ``start:stop`` are stored in every one of ``targets`` already: each
     stored object they cover exists (objects are written whole, or not at all)."""
     for target in targets:
+        if isinstance(target, _Windows):
+            if not target.part(start, stop).exists():
+                return False
+            continue
         if not isinstance(target, ChunkGrid):
             return False  # zarr-python's arrays: no such promise, write them again
         size = target.stored[0]
@@ -214,12 +231,13 @@ def read_record(location: Location) -> dict[str, Any] | None:
 
 
 def set_complete(location: Location) -> None:
-    """Mark the store at ``location`` complete: the last step of a write."""
-    group = open_group(location, mode="r+")
-    found = group.attrs.get(ATTR)
-    record: dict[str, Any] = dict(found) if isinstance(found, dict) else {}
-    record["complete"] = True
-    group.attrs.update({ATTR: record})
+    """Mark the store at ``location`` complete, its display windows the frames' ranges folded
+    from each block's (:class:`_Windows`): the last step of a write."""
+    kept = location.child(RANGES)
+    parts = [np.frombuffer(kept.child(name).read(), "<f8").reshape(-1, 2)
+             for name in kept.list()]
+    update_record(location, complete=True, windows=ome.merged(parts) if parts else None)
+    kept.remove_tree()
 
 
 # -- stores that grow while they are written (live series) ---------------------------------

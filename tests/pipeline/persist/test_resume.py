@@ -3,6 +3,7 @@ recomputed (counted), and the store ends byte for byte as one uninterrupted writ
 
 from __future__ import annotations
 
+import json
 import os
 import threading
 
@@ -63,6 +64,11 @@ def _write(series, path, **kw):
     return pipeline.write(series, path, chunks=(4, 1024, 1024), shards=None, **kw)
 
 
+def _window(path) -> dict:
+    with open(os.path.join(path, "zarr.json"), encoding="utf-8") as fh:
+        return json.load(fh)["attributes"]["ome"]["omero"]["channels"][0]["window"]
+
+
 def test_an_interrupted_write_keeps_its_chunks_and_the_rerun_computes_only_the_rest(
         counted, tmp_path):
     whole = _write(counted, tmp_path / "whole.zarr")
@@ -72,7 +78,7 @@ def test_an_interrupted_write_keeps_its_chunks_and_the_rerun_computes_only_the_r
         pipeline.write(counted, tmp_path / "out.zarr", chunks=(4, 1024, 1024), shards=None)
     with pytest.raises(errors.IncompleteStoreError):
         pipeline.open(tmp_path / "out.zarr")
-    before = {k: v for k, v in _files(tmp_path / "out.zarr").items() if k.startswith("images/c")}
+    before = {k: v for k, v in _files(tmp_path / "out.zarr").items() if k.startswith("0/c")}
     kept = sorted(int(k.split("/")[2]) * 4 for k in before)
     assert kept and 20 not in kept and len(kept) < 10
     STOP_AT.clear()
@@ -83,9 +89,28 @@ def test_an_interrupted_write_keeps_its_chunks_and_the_rerun_computes_only_the_r
     for name, (inode, _) in before.items():
         assert after[name][0] == inode  # kept, not rewritten
     np.testing.assert_array_equal(np.asarray(out), np.asarray(whole))
+    assert _window(tmp_path / "out.zarr") == _window(tmp_path / "whole.zarr") == {
+        "min": 0.0, "max": float(FRAMES.max()), "start": 0.0, "end": float(FRAMES.max())}
     ours = {k: v[1] for k, v in after.items() if k != "zarr.json"}
     assert ours == {k: v[1] for k, v in _files(tmp_path / "whole.zarr").items()
                     if k != "zarr.json"}
+
+
+def test_a_resumed_write_folds_the_ranges_of_the_blocks_it_kept(counted, tmp_path):
+    STOP_AT.append(20)
+    with pytest.raises(KeyboardInterrupt), _one_thread():
+        _write(counted, tmp_path / "out.zarr")
+    # each block's channel ranges are kept beside its chunks, named by its frames
+    ranges = tmp_path / "out.zarr" / "_ranges"
+    kept = sorted(os.listdir(ranges))
+    assert kept and "20-24" not in kept
+    # one kept block's ranges made wider than any frame: the rerun must fold the kept ones
+    (ranges / kept[0]).write_bytes(np.array([-5.0, 99999.0], "<f8").tobytes())
+    STOP_AT.clear()
+    _write(counted, tmp_path / "out.zarr")
+    assert _window(tmp_path / "out.zarr") == {"min": -5.0, "max": 99999.0, "start": -5.0,
+                                              "end": 99999.0}
+    assert not ranges.exists()  # folded into the windows, then removed
 
 
 def test_another_jobs_incomplete_store_is_rebuilt_whole(counted, tmp_path):
@@ -104,7 +129,7 @@ def test_leftovers_of_killed_chunk_writes_are_removed_on_resume(counted, tmp_pat
     with pytest.raises(KeyboardInterrupt), _one_thread():
         _write(counted, tmp_path / "out.zarr")
     STOP_AT.clear()
-    partial = tmp_path / "out.zarr" / "images" / "c" / ".7.0123456789ab.partial"
+    partial = tmp_path / "out.zarr" / "0" / "c" / ".7.0123456789ab.partial"
     partial.parent.mkdir(parents=True, exist_ok=True)
     partial.write_bytes(b"half a chunk")
     _write(counted, tmp_path / "out.zarr")
