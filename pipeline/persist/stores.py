@@ -94,6 +94,8 @@ class _Job:
             raise TargetBusyError(
                 f"{self.target.text!r}: this write's claim was taken by another writer; the "
                 "store is left incomplete and not marked complete")
+        if self.build.local is not None:  # what workers killed mid-write left half-written
+            remove_partials(self.build)    # (the chunk itself was written again elsewhere)
         phase("complete")
         (complete or self.encoding.complete)(self.build)
         if self.version is not None:
