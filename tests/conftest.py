@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -77,3 +79,43 @@ def slurm(tmp_path_factory):
         else:
             os.environ["SLURM_CONF"] = before
         cluster.stop()
+
+
+@pytest.fixture
+def processes():
+    """Starts ``python -c code args...`` processes (``start(code, *args, env=None)``, their
+    output piped, ``env`` added to this one's); ends each still running by its pid."""
+    started = []
+
+    def start(code: str, *args: str, env: dict[str, str] | None = None) -> subprocess.Popen:
+        proc = subprocess.Popen([sys.executable, "-c", code, *args], stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True,
+                                env={**os.environ, **(env or {})})
+        started.append(proc)
+        return proc
+
+    yield start
+    for proc in started:
+        if proc.poll() is None:
+            proc.kill()
+        proc.communicate(timeout=30)
+
+
+@pytest.fixture
+def sender():
+    """Starts replay senders of DECTRIS stream messages on 127.0.0.1 (``sender(*args)`` ->
+    address; :mod:`pipeline.formats.live.replay`'s options); ends each by its pid."""
+    from pipeline.formats.live import replay
+
+    started = []
+
+    def start(*args: str) -> str:
+        proc, address = replay.launch(*args)
+        started.append(proc)
+        return address
+
+    yield start
+    for proc in started:
+        if proc.poll() is None:
+            proc.kill()
+        proc.communicate(timeout=30)

@@ -5,7 +5,7 @@ pid; the command run as a process of its own."""
 from __future__ import annotations
 
 import fcntl
-import glob
+import functools
 import json
 import os
 import pty
@@ -21,6 +21,7 @@ import pytest
 
 import pipeline
 from pipeline.formats.live import dectris, replay
+from tests._files import tree
 
 pytest.importorskip("zmq")
 pytest.importorskip("cbor2")
@@ -77,52 +78,14 @@ def slow(frame, seconds):
 
 
 @pytest.fixture
-def sender():
-    started = []
-
-    def start(*args: str) -> str:
-        proc, address = replay.launch("--shape", ",".join(map(str, SHAPE)), *args)
-        started.append(proc)
-        return address
-
-    yield start
-    for proc in started:
-        if proc.poll() is None:
-            proc.kill()
-        proc.communicate(timeout=30)
-
-
-@pytest.fixture
-def processes():
-    """Starts ``python -c code args...`` processes; ends each by its pid."""
-    started = []
-
-    def start(code: str, *args: str) -> subprocess.Popen:
-        proc = subprocess.Popen([sys.executable, "-c", code, *args], stdout=subprocess.PIPE,
-                                stderr=subprocess.PIPE, text=True)
-        started.append(proc)
-        return proc
-
-    yield start
-    for proc in started:
-        if proc.poll() is None:
-            proc.kill()
-        proc.communicate(timeout=30)
+def sender(sender):
+    """Replay senders of frames of SHAPE (the suite's ``sender``)."""
+    return functools.partial(sender, "--shape", ",".join(map(str, SHAPE)))
 
 
 def lazyseries(*args: str, cwd) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "pipeline", *args], capture_output=True,
                           text=True, cwd=cwd, timeout=300)
-
-
-def stored_bytes(store) -> dict[str, bytes]:
-    """The frames' array: its chunk files and its zarr.json, by path."""
-    out = {}
-    for path in sorted(glob.glob(f"{store}/0/**", recursive=True)):
-        if os.path.isfile(path):
-            with open(path, "rb") as fh:
-                out[os.path.relpath(path, store)] = fh.read()
-    return out
 
 
 def record(store) -> dict:
@@ -141,8 +104,8 @@ def test_process_writes_a_stream_as_it_arrives_with_the_offline_bytes(tmp_path, 
     offline = lazyseries("process", "frames.npy", "offline.zarr", "--op", "flip=v",
                          "--op", "add=2", cwd=tmp_path)
     assert offline.returncode == 0, offline.stderr
-    live = stored_bytes(tmp_path / "live.zarr")
-    assert len(live) > 1 and live == stored_bytes(tmp_path / "offline.zarr")
+    live = tree(tmp_path / "live.zarr", "0")
+    assert len(live) > 1 and live == tree(tmp_path / "offline.zarr", "0")
     grown = record(tmp_path / "live.zarr")["live"]
     assert {k: v for k, v in grown.items() if k != "ranges"} == \
         {"committed": 80, "dropped": [], "expected": 80, "ended": "end"}
@@ -258,7 +221,7 @@ def test_process_and_stats_follow_a_growing_file_source(tmp_path, processes, kin
         if kind == "hdf5-live" else pipeline.open(os.path.join(source, "*.tif"))
     pipeline.write(offline.process([("flip", "h"), ("rectangle", ((2, 30), (0, 40)))]),
                    tmp_path / "offline.zarr")
-    assert stored_bytes(tmp_path / "live.zarr") == stored_bytes(tmp_path / "offline.zarr")
+    assert tree(tmp_path / "live.zarr", "0") == tree(tmp_path / "offline.zarr", "0")
     # the source is complete now: stats on it as a live source end at once by its marker
     done = lazyseries("stats", source, "--format", kind, "--marker", marker, "--max",
                       "-o", "max.npy", cwd=tmp_path)

@@ -1,4 +1,5 @@
-"""On a real Slurm batch system (pipeline.testing.slurm): jobs through dask-jobqueue, as users run them.
+"""On a real Slurm batch system (pipeline.testing.slurm): jobs through dask-jobqueue, as users
+run them.
 
 Every test checks that its jobs are gone afterwards: nothing left queued or
 running.  The command line runs in a subprocess with dask-jobqueue's own
@@ -23,6 +24,7 @@ import ops
 import pipeline
 from pipeline import errors, runner
 from pipeline.clusters import ClusterSpec
+from tests._files import tree
 
 pytest.importorskip("dask_jobqueue")
 distributed = pytest.importorskip("distributed")
@@ -77,12 +79,7 @@ def cli(*args, cwd, env, timeout=240):
 def _stored_bytes(path):
     """Every file of a store by name, the root's record without the id of the write (stores
     compared have the same file name: the image's name is the target's)."""
-    out = {}
-    for root, _, files in os.walk(path):
-        for name in files:
-            full = os.path.join(root, name)
-            with open(full, "rb") as fh:
-                out[os.path.relpath(full, path)] = fh.read()
+    out = tree(path)
     doc = json.loads(out.pop("zarr.json"))
     doc["attributes"]["lazyseries"].pop("write_id")
     out["zarr.json"] = doc

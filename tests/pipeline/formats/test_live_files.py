@@ -3,12 +3,10 @@ directory, a store another process writes; each written live, read while it grow
 
 from __future__ import annotations
 
-import glob
 import json
 import os
 import signal
 import subprocess
-import sys
 import time
 
 import numpy as np
@@ -17,6 +15,7 @@ import pytest
 import pipeline
 from pipeline.errors import LiveTimeoutError, NotASeriesError, OptionValueError
 from pipeline.formats.live import replay
+from tests._files import tree
 
 h5py = pytest.importorskip("h5py")
 pytest.importorskip("hdf5plugin")
@@ -97,24 +96,6 @@ SOURCES = {
 }
 
 
-@pytest.fixture
-def processes():
-    """Starts processes (``start(code, *args)``); ends each by its pid."""
-    started = []
-
-    def start(code: str, *args: str) -> subprocess.Popen:
-        proc = subprocess.Popen([sys.executable, "-c", code, *args], stdout=subprocess.PIPE,
-                                stderr=subprocess.PIPE, text=True)
-        started.append(proc)
-        return proc
-
-    yield start
-    for proc in started:
-        if proc.poll() is None:
-            proc.kill()
-        proc.communicate(timeout=30)
-
-
 def grow(kind: str, tmp_path, processes, n: int, rate: float
          ) -> tuple[str, subprocess.Popen]:
     """Start a process growing a source of ``kind``; the path to open it at, and the process."""
@@ -136,15 +117,6 @@ def offline(kind: str, path: str) -> pipeline.ImageSeries:
 
 def reference(n: int) -> np.ndarray:
     return np.asarray(pipeline.from_array(replay.frames(n, SHAPE, distinct=n)).process(OPS))
-
-
-def chunk_files(store) -> dict[str, bytes]:
-    out = {}
-    for path in sorted(glob.glob(f"{store}/0/**", recursive=True)):
-        if os.path.isfile(path):
-            with open(path, "rb") as fh:
-                out[os.path.relpath(path, store)] = fh.read()
-    return out
 
 
 def _committed(target: str) -> int:
@@ -185,7 +157,7 @@ def test_a_live_write_of_a_growing_file_equals_the_offline_write_of_the_file(
     assert grower.wait(timeout=60) == 0
     done = offline(kind, path)
     off = pipeline.write(done.process(OPS), tmp_path / "offline.zarr")
-    assert chunk_files(tmp_path / "live.zarr") == chunk_files(tmp_path / "offline.zarr")
+    assert tree(tmp_path / "live.zarr", "0") == tree(tmp_path / "offline.zarr", "0")
     np.testing.assert_array_equal(np.asarray(live), reference(40))
     assert live.metadata == off.metadata
     if kind == "hdf5":  # its provenance is the file's, which reopens offline

@@ -27,23 +27,6 @@ SHAPE = (64, 96)
 
 
 @pytest.fixture
-def sender():
-    """Starts replay senders (``sender(*args)`` -> address); ends each by its pid."""
-    started = []
-
-    def start(*args: str) -> str:
-        proc, address = replay.launch(*args)
-        started.append(proc)
-        return address
-
-    yield start
-    for proc in started:
-        if proc.poll() is None:
-            proc.kill()
-        proc.communicate(timeout=30)
-
-
-@pytest.fixture
 def opened():
     """Opens streams (``opened(address, format, **options)``); closes each at the end."""
     series = []

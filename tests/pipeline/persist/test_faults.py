@@ -22,6 +22,7 @@ import pytest
 
 import pipeline
 from pipeline import errors
+from tests._files import tree
 from tests.pipeline.persist import _jobs
 
 pytestmark = pytest.mark.slow
@@ -357,7 +358,7 @@ def test_a_parent_swapped_for_a_link_mid_write_never_touches_the_other_folder(
     if overwrite:
         pipeline.write(_jobs.make_series(OLD, 0), home / name, format=WRITER[fmt],
                        **_jobs.OPTIONS[WRITER[fmt]])
-    before = _tree(other)
+    before = tree(other)
     marker, result = tmp_path / "paused", tmp_path / "result"
     zygote.start(target=os.fspath(home / name), format=WRITER[fmt], seed=NEW, sleep=0.005,
                  overwrite=overwrite, result=os.fspath(result),
@@ -371,18 +372,9 @@ def test_a_parent_swapped_for_a_link_mid_write_never_touches_the_other_folder(
     os.rename(home, tmp_path / "A.moved")
     os.symlink(other, home)
     outcome = _wait_result(result)
-    assert _tree(other) == before, outcome
+    assert tree(other) == before, outcome
     np.testing.assert_array_equal(np.asarray(pipeline.open(victim.path)), _jobs.frames(OLD))
     moved = tmp_path / "A.moved" / name
     assert outcome.startswith("TargetMovedError"), outcome
     assert "moved or replaced" in outcome
     np.testing.assert_array_equal(np.asarray(pipeline.open(moved)), _jobs.frames(NEW))
-
-
-def _tree(path):
-    out = {}
-    for root, _, files in os.walk(path):
-        for f in files:
-            with open(os.path.join(root, f), "rb") as fh:
-                out[os.path.relpath(os.path.join(root, f), path)] = fh.read()
-    return out

@@ -3,12 +3,9 @@ kill."""
 
 from __future__ import annotations
 
-import glob
 import json
 import os
 import signal
-import subprocess
-import sys
 import time
 
 import numpy as np
@@ -22,47 +19,13 @@ from pipeline.errors import (
     StoreChangedError,
 )
 from pipeline.formats.live import replay
+from tests._files import tree
 
 pytest.importorskip("zmq")
 pytest.importorskip("cbor2")
 
 SHAPE = (48, 80)
 OPS = [("flip", "v"), ("add", 1)]
-
-
-@pytest.fixture
-def sender():
-    started = []
-
-    def start(*args: str) -> str:
-        proc, address = replay.launch(*args)
-        started.append(proc)
-        return address
-
-    yield start
-    for proc in started:
-        if proc.poll() is None:
-            proc.kill()
-        proc.communicate(timeout=30)
-
-
-@pytest.fixture
-def processes():
-    """Starts writer processes (``start(code, *args)``); ends each by its pid."""
-    started = []
-
-    def start(code: str, *args: str, env: dict[str, str] | None = None) -> subprocess.Popen:
-        proc = subprocess.Popen([sys.executable, "-c", code, *args], stdout=subprocess.PIPE,
-                                stderr=subprocess.PIPE, text=True,
-                                env={**os.environ, **(env or {})})
-        started.append(proc)
-        return proc
-
-    yield start
-    for proc in started:
-        if proc.poll() is None:
-            proc.kill()
-        proc.communicate(timeout=30)
 
 
 def stream_args(n: int, *more: str) -> tuple[str, ...]:
@@ -72,15 +35,6 @@ def stream_args(n: int, *more: str) -> tuple[str, ...]:
 
 def reference(n: int) -> np.ndarray:
     return np.asarray(pipeline.from_array(replay.frames(n, SHAPE, distinct=n)).process(OPS))
-
-
-def chunk_files(store: str) -> dict[str, bytes]:
-    out = {}
-    for path in sorted(glob.glob(f"{store}/0/c/**", recursive=True)):
-        if os.path.isfile(path):
-            with open(path, "rb") as fh:
-                out[os.path.relpath(path, store)] = fh.read()
-    return out
 
 
 def document(path: str) -> dict:
@@ -102,7 +56,7 @@ def test_a_live_write_holds_the_bytes_an_offline_write_of_the_frames_holds(
     offline = pipeline.write(pipeline.from_array(frames, metadata=meta).process(OPS),
                              tmp_path / "offline.zarr")
     np.testing.assert_array_equal(np.asarray(live), np.asarray(offline))
-    assert chunk_files(str(tmp_path / "live.zarr")) == chunk_files(str(tmp_path / "offline.zarr"))
+    assert tree(tmp_path / "live.zarr", "0/c") == tree(tmp_path / "offline.zarr", "0/c")
     for name in ("0/zarr.json",):
         with open(tmp_path / "live.zarr" / name, "rb") as a, \
                 open(tmp_path / "offline.zarr" / name, "rb") as b:
@@ -135,8 +89,8 @@ def test_frames_split_into_several_chunks_are_written_live_as_offline(tmp_path, 
     frames = replay.frames(20, SHAPE, distinct=20)
     pipeline.write(pipeline.from_array(frames, metadata=meta).process(OPS),
                    tmp_path / "offline.zarr", **layout)
-    live = chunk_files(str(tmp_path / "live.zarr"))
-    assert len(live) > 2 and live == chunk_files(str(tmp_path / "offline.zarr"))
+    live = tree(tmp_path / "live.zarr", "0/c")
+    assert len(live) > 2 and live == tree(tmp_path / "offline.zarr", "0/c")
 
 
 READER_WRITER = """

@@ -22,7 +22,7 @@ import zarr
 import pipeline
 from pipeline import errors, storage
 from pipeline.persist import claim as claims
-from tests.pipeline.persist.test_targets import _tree
+from tests._files import tree
 
 
 @pytest.fixture
@@ -41,34 +41,34 @@ def test_a_source_spelled_as_a_url_is_never_its_own_target(tmp_path, frames, mon
     home.mkdir()
     monkeypatch.chdir(home)
     src = pipeline.write(pipeline.from_array(frames), home / "s.zarr")
-    before = _tree(home / "s.zarr")
+    before = tree(home / "s.zarr")
     target = spelling.format(d=os.fspath(home).lstrip("/"))
     with pytest.raises(errors.SourceTargetError, match="a source of the series"):
         pipeline.write(src.process([("flip", "v")]), target, overwrite=True)
-    assert _tree(home / "s.zarr") == before
+    assert tree(home / "s.zarr") == before
     np.testing.assert_array_equal(np.asarray(pipeline.open(home / "s.zarr")), frames)
 
 
 def test_the_cli_refuses_a_source_spelled_as_a_url(tmp_path, frames):
     pipeline.write(pipeline.from_array(frames), tmp_path / "s.zarr")
-    before = _tree(tmp_path / "s.zarr")
+    before = tree(tmp_path / "s.zarr")
     out = subprocess.run([sys.executable, "-m", "pipeline", "process", "s.zarr",
                           "file://./s.zarr", "--op", "flip=v", "--overwrite"],
                          cwd=tmp_path, capture_output=True, text=True, check=False,
                          env={**os.environ, "PYTHONPATH": os.getcwd()})
     assert out.returncode == 2 and "a source of the series" in out.stderr, out.stderr
-    assert _tree(tmp_path / "s.zarr") == before
+    assert tree(tmp_path / "s.zarr") == before
 
 
 def test_the_working_directory_spelled_file_dot_is_the_source_it_is(tmp_path, frames):
     pipeline.write(pipeline.from_array(frames), tmp_path / "s.zarr")
-    before = _tree(tmp_path / "s.zarr")
+    before = tree(tmp_path / "s.zarr")
     out = subprocess.run([sys.executable, "-m", "pipeline", "process", ".", "file://.",
                           "--op", "flip=v", "--overwrite"],
                          cwd=tmp_path / "s.zarr", capture_output=True, text=True, check=False,
                          env={**os.environ, "PYTHONPATH": os.getcwd()})
     assert out.returncode == 2 and "a source of the series" in out.stderr, out.stderr
-    assert _tree(tmp_path / "s.zarr") == before
+    assert tree(tmp_path / "s.zarr") == before
 
 
 def test_memory_urls_that_name_one_object_are_one_target(frames):
@@ -146,10 +146,10 @@ def test_overwrite_leaves_foreign_zarr_directories_alone(tmp_path, frames, make)
         (target / "zarr.json").write_text(json.dumps({"zarr_format": 3, "node_type": "group"}))
         (target / "docs").mkdir()
         (target / "docs" / "thesis.tex").write_text("years of work")
-    before = _tree(target)
+    before = tree(target)
     with pytest.raises(errors.TargetRefusedError, match="left untouched"):
         pipeline.write(pipeline.from_array(frames), target, overwrite=True)
-    assert _tree(target) == before
+    assert tree(target) == before
 
 
 def test_overwrite_replaces_a_plain_array_store_zarr_python_made(tmp_path, frames):

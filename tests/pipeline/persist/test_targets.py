@@ -18,6 +18,7 @@ import zarr
 import pipeline
 from pipeline import errors, pipelinefile, storage
 from pipeline.persist import claim as claims
+from tests._files import tree
 
 SINGLE = ["out.h5", "out.tif", "out.npz", "out.fch5"]
 ALL = ["out.zarr", *SINGLE]
@@ -33,17 +34,6 @@ def series(frames):
     return pipeline.from_array(frames)
 
 
-def _tree(path):
-    """Every file under ``path`` with its bytes: to prove nothing was touched."""
-    out = {}
-    for root, _, files in os.walk(path):
-        for name in files:
-            full = os.path.join(root, name)
-            with open(full, "rb") as fh:
-                out[os.path.relpath(full, path)] = fh.read()
-    return out
-
-
 # -- overwrite replaces only a series of the target's format -----------------------------
 
 
@@ -53,11 +43,11 @@ def test_overwrite_refuses_a_directory_that_is_not_a_store(tmp_path, series, nam
     (target / "sub").mkdir(parents=True)
     (target / "notes.txt").write_text("keep")
     (target / "sub" / "data.bin").write_bytes(b"\x00" * 10)
-    before = _tree(target)
+    before = tree(target)
     with pytest.raises(errors.TargetRefusedError, match="left untouched") as info:
         pipeline.write(series, target, overwrite=True)
     assert name in str(info.value) and isinstance(info.value, FileExistsError)
-    assert _tree(target) == before
+    assert tree(target) == before
 
 
 @pytest.mark.parametrize("name", ALL)
@@ -112,14 +102,14 @@ def test_own_zarr_source_in_every_spelling_is_refused(tmp_path, frames, spelling
     src = tmp_path / "scan.zarr"
     pipeline.write(pipeline.from_array(frames), src)
     os.symlink(src, tmp_path / "link")
-    before = _tree(src)
+    before = tree(src)
     ps = pipeline.open(src).process([("flip", "v")])
     target = spelling.format(p=os.fspath(src), d=os.fspath(tmp_path), n="scan.zarr")
     with pytest.raises(errors.SourceTargetError, match="source of the series") as info:
         pipeline.write(ps, target, format="zarr", overwrite=overwrite)
     assert isinstance(info.value, errors.TargetRefusedError)
     assert not isinstance(info.value, ValueError)  # one family: an OSError, as shutil's
-    assert _tree(src) == before
+    assert tree(src) == before
     np.testing.assert_array_equal(np.asarray(pipeline.open(src)), frames)
 
 
@@ -387,7 +377,7 @@ def test_a_failed_write_from_python_leaves_nothing_new_and_the_old_whole(tmp_pat
             pipeline.write(bad, tmp_path / name)
     assert os.listdir(tmp_path) == []  # as the command line: nothing left that it made
     pipeline.write(pipeline.from_array(frames[:2]), tmp_path / name)
-    before = _tree(tmp_path)
+    before = tree(tmp_path)
     with pytest.raises(RuntimeError, match="frame 4 failed"):
         pipeline.write(bad, tmp_path / name, overwrite=True)
-    assert _tree(tmp_path) == before
+    assert tree(tmp_path) == before
