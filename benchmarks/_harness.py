@@ -123,6 +123,22 @@ def interleaved(competitors: dict[str, Callable[[], Any]], repeats: int, warmup:
     return times
 
 
+def pool_control(work: Callable[[int], Any], count: int, repeats: int) -> dict[str, list[float]]:
+    """``work(j)`` for each ``j < count`` in a plain process pool of 1 and of 2 (spawned),
+    interleaved: how far the machine scales at this moment, the control beside a benchmark's
+    runs on two workers.  ``work`` must be importable by name (a module-level function)."""
+    import functools
+    import multiprocessing
+
+    ctx = multiprocessing.get_context("spawn")
+    with ctx.Pool(1) as one, ctx.Pool(2) as two:
+        pools = {"control: scipy in Pool(1)": one, "control: scipy in Pool(2)": two}
+        for pool in pools.values():
+            pool.map(work, range(2))  # started, and the work's imports done
+        return interleaved({label: functools.partial(pool.map, work, range(count), chunksize=1)
+                            for label, pool in pools.items()}, repeats)
+
+
 def median(values: list[float]) -> float:
     return float(statistics.median(values)) if values else float("nan")
 

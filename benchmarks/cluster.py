@@ -9,12 +9,11 @@ from __future__ import annotations
 
 import functools
 import logging
-import multiprocessing
 from typing import Any
 
 import numpy as np
 
-from benchmarks._harness import Context, Report, interleaved, median
+from benchmarks._harness import Context, Report, interleaved, median, pool_control
 
 NAME = "cluster"
 
@@ -62,18 +61,6 @@ def _control_work(seed: int) -> None:
     ndimage.gaussian_laplace(frame, 2.0)
 
 
-def _control(nframes: int, repeats: int) -> dict[str, list[float]]:
-    """The same filter in a plain process pool: how far the machine scales right now."""
-    ctx = multiprocessing.get_context("spawn")
-    with ctx.Pool(1) as one, ctx.Pool(2) as two:
-        pools = {"control: scipy in Pool(1)": one, "control: scipy in Pool(2)": two}
-        for pool in pools.values():
-            pool.map(_control_work, range(2))
-        return interleaved({label: functools.partial(pool.map, _control_work, range(nframes),
-                                                     chunksize=1)
-                            for label, pool in pools.items()}, repeats)
-
-
 def run(ctx: Context) -> Report:
     # enough work (seconds per run) that a compute's fixed round trips do not dominate
     nframes, side = ctx.size(16, 192), 512
@@ -85,7 +72,7 @@ def run(ctx: Context) -> Report:
                      "chain": "gauss_laplace sigma 2", "frames per task": per_chunk,
                      "repeats": ctx.repeats}
     times = _time_both(src, per_chunk, ctx.repeats)
-    times.update(_control(nframes, ctx.repeats))
+    times.update(pool_control(_control_work, nframes, ctx.repeats))
     for label, values in times.items():
         report.add(label, median(values), frames_per_s=round(nframes / median(values), 1))
     speedup = report.value("1 worker") / report.value("2 workers")

@@ -29,7 +29,6 @@ from __future__ import annotations
 import contextlib
 import functools
 import logging
-import multiprocessing
 import os
 import tempfile
 import time
@@ -38,7 +37,8 @@ from typing import Any
 
 import numpy as np
 
-from benchmarks._harness import Context, PeakRSS, Report, interleaved, median, remove
+from benchmarks._harness import (Context, PeakRSS, Report, interleaved, median, pool_control,
+                                 remove)
 
 NAME = "scaling"
 SIDE = 512
@@ -56,17 +56,6 @@ def _control_work(j: int) -> None:
     from scipy import ndimage
 
     ndimage.gaussian_laplace(_heavy_frame(j), 2.0)
-
-
-def _control(nframes: int, repeats: int) -> dict[str, list[float]]:
-    ctx = multiprocessing.get_context("spawn")
-    with ctx.Pool(1) as one, ctx.Pool(2) as two:
-        pools = {"control: scipy in Pool(1)": one, "control: scipy in Pool(2)": two}
-        for pool in pools.values():
-            pool.map(_control_work, range(2))
-        return interleaved({label: functools.partial(pool.map, _control_work, range(nframes),
-                                                     chunksize=1)
-                            for label, pool in pools.items()}, repeats)
 
 
 def _spec(jobs: int, tmp: str) -> Any:
@@ -168,7 +157,7 @@ def run(ctx: Context) -> Report:
                      "sizes": ", ".join(f"{n:,}" for n in sizes) + " frames of 64x64 uint16 "
                      f"(a function), dark subtracted, written to Zarr on {where}",
                      "repeats": ctx.repeats}
-    times = _control(nframes, ctx.repeats)
+    times = pool_control(_control_work, nframes, ctx.repeats)
     if why is not None:
         report.notes.append(f"Slurm rows skipped: {why}")
         more, written = _measure(nframes, per_task, ctx.repeats, sizes, ctx.tmp, False)
