@@ -68,7 +68,7 @@ def create_store(location: Location, frames: Any, layout: Layout, axes: str,
     record = {**record, "provenance": _json.encode(record.get("provenance"), sink)}
     group.attrs.update({ATTR: record, "metadata": _json.encode(metadata, sink), **ome_attrs})
     phase("metadata")
-    array = group.create_array(
+    group.create_array(
         ARRAY_NAME, shape=full_shape, dtype=dtype, chunks=layout.chunks, shards=layout.shards,
         compressors=layout.compressors, fill_value=0, overwrite=True, dimension_names=dims,
         config={"write_empty_chunks": True},
@@ -399,7 +399,8 @@ def is_zarr_node(location: Location) -> bool:
     return False
 
 
-__all__ = ["ARRAY_NAME", "ATTR", "V1_ARRAY_NAME", "FORMAT_VERSION", "committed", "committed_version", "create_store", "is_version_name",
-           "follow", "is_zarr_node", "open_group", "open_targets", "publish", "read_array", "read_record",
-           "resize", "set_complete", "stored_arrays", "update_record", "version_name", "write_array",
-           "written"]
+__all__ = ["ARRAY_NAME", "ATTR", "FORMAT_VERSION", "RANGES", "V1_ARRAY_NAME", "WINDOWS",
+           "committed", "committed_version", "create_store", "follow", "is_version_name",
+           "is_zarr_node", "open_group", "open_targets", "publish", "read_array", "read_record",
+           "resize", "set_complete", "stored_arrays", "update_record", "version_name",
+           "write_array", "written"]
