@@ -95,10 +95,7 @@ def processes():
         return proc
 
     yield start
-    for proc in started:
-        if proc.poll() is None:
-            proc.kill()
-        proc.communicate(timeout=30)
+    _end(started)
 
 
 @pytest.fixture
@@ -115,6 +112,11 @@ def sender():
         return address
 
     yield start
+    _end(started)
+
+
+def _end(started: list[subprocess.Popen]) -> None:
+    """End each process still running by its pid, and collect every one."""
     for proc in started:
         if proc.poll() is None:
             proc.kill()
