@@ -110,6 +110,22 @@ def reading(name: str, what: str = "frames") -> Iterator[None]:
         raise UnreadableFrameError(f"{name!r}: its {what} cannot be read: {err}") from err
 
 
+def read_frames(ds: Any, frames: Any, index: tuple[Any, ...],
+                region: Any, dtype: Any) -> np.ndarray:
+    """Frames ``frames`` (a slice, or numbers in any order, repeats allowed) of the h5py
+    dataset ``ds``, each cut by ``index`` (``()``: whole; the cut of ``region``).
+
+    h5py wants strictly increasing indices: each frame is read once, in order,
+    then put where it was asked.
+    """
+    if isinstance(frames, slice):
+        return np.asarray(ds[(frames, *index)])
+    wanted, back = np.unique(frames, return_inverse=True)
+    if len(wanted) == 0:
+        return np.empty((0, *(hi - lo for lo, hi in region)), dtype)
+    return np.asarray(ds[(wanted, *index)])[back]
+
+
 def is_h5_node(obj: Any) -> bool:
     """Whether ``obj`` is an open h5py File or Group (h5py is not imported for a path)."""
     module = sys.modules.get("h5py")

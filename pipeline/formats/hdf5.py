@@ -116,13 +116,7 @@ class HDF5Series(FileSeries):
             if self._ndim == 2:
                 n = len(frame_numbers(frames, 1))
                 return np.repeat(np.asarray(ds[index])[np.newaxis], n, axis=0)
-            if isinstance(frames, slice):
-                return np.asarray(ds[(frames, *index)])
-            # h5py wants strictly increasing indices: read each frame once, in order
-            wanted, back = np.unique(frames, return_inverse=True)
-            if len(wanted) == 0:
-                return np.empty((0, *(hi - lo for lo, hi in region)), self._dtype)
-            return np.asarray(ds[(wanted, *index)])[back]
+            return _h5.read_frames(ds, frames, index, region, self._dtype)
 
     def options(self) -> dict[str, Any]:
         return {"group": self._group, "dataname": self._dataname}

@@ -162,12 +162,7 @@ class LiveHDF5Series(Growing, FileSeries):
         index = () if region == self.spec.full_region else region_index(region)
         with self.lock:
             ds = self.from_handle(self._dspath, lambda f: f[self._dspath])
-            if isinstance(frames, slice):
-                return np.asarray(ds[(frames, *index)])
-            wanted, back = np.unique(frames, return_inverse=True)
-            if len(wanted) == 0:
-                return np.empty((0, *(hi - lo for lo, hi in region)), self._dtype)
-            return np.asarray(ds[(wanted, *index)])[back]
+            return _h5.read_frames(ds, frames, index, region, self._dtype)
 
     def options(self) -> dict[str, Any]:
         return {"group": self._group, "dataname": self._dataname}
